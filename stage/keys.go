@@ -1,0 +1,54 @@
+package stage
+
+import (
+	"fmt"
+	"time"
+)
+
+// Tables are the raw entity tables the extract stages, one Hive partition tree each.
+var Tables = []string{
+	"invoices", "invoice_items",
+	"payments", "refunds",
+	"credit_memos", "credit_memo_items",
+	"debit_memos", "debit_memo_items",
+}
+
+// DocTypes are the ERP document types, in the order load posts them
+// (documents that others may refer to first).
+var DocTypes = []string{"invoice", "debit_memo", "credit_memo", "payment", "refund"}
+
+// Stage keys are a pure function of the data they hold: re-running a step writes
+// the same keys, and only a manifest makes them visible to readers.
+
+// RawKey is where the extract writes part n of a raw table for a window.
+func RawKey(table string, w Window, part int) string {
+	return fmt.Sprintf("raw/entity=%s/window=%s/part-%05d.parquet", table, w.ID(), part)
+}
+
+// ReadyKey is where the transform writes one of its outputs for a window:
+// kind is "documents", "rejects" or "skipped"; ext is "parquet" or "ndjson".
+func ReadyKey(kind string, w Window, ext string) string {
+	return fmt.Sprintf("ready/%s/window=%s/part-00000.%s", kind, w.ID(), ext)
+}
+
+// LedgerPrefix holds every ledger part of a window.
+func LedgerPrefix(w Window) string {
+	return fmt.Sprintf("ledger/window=%s/", w.ID())
+}
+
+// LedgerKey names one append-only ledger part. Parts are never rewritten; the
+// name sorts in write order and is unique per run and sequence number.
+func LedgerKey(w Window, at time.Time, runID string, seq int) string {
+	return fmt.Sprintf("%spart-%s-%s-%06d.parquet", LedgerPrefix(w), at.UTC().Format("20060102T150405.000000000Z"), runID, seq)
+}
+
+// ManifestKey is the commit point of a step ("extract", "transform" or "load") for a window.
+func ManifestKey(step string, w Window) string {
+	return fmt.Sprintf("manifests/window=%s/%s.json", w.ID(), step)
+}
+
+// ManifestPrefix lists the manifests of every window.
+const ManifestPrefix = "manifests/"
+
+// HighWaterKey holds the pipeline's high-water mark.
+const HighWaterKey = "state/highwater.json"

@@ -1,0 +1,184 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tally counts documents and sums their amounts.
+type Tally struct {
+	Count  int64           `json:"count"`
+	Amount decimal.Decimal `json:"amount"`
+}
+
+// Add counts one document of the given amount.
+func (t *Tally) Add(amount decimal.Decimal) {
+	t.Count++
+	t.Amount = t.Amount.Add(amount)
+}
+
+// Plus returns t + u.
+func (t Tally) Plus(u Tally) Tally {
+	return Tally{Count: t.Count + u.Count, Amount: t.Amount.Add(u.Amount)}
+}
+
+// Equal reports whether both tallies have the same count and amount.
+func (t Tally) Equal(u Tally) bool { return t.Count == u.Count && t.Amount.Equal(u.Amount) }
+
+// TableSnapshot describes one raw table of an extract snapshot.
+type TableSnapshot struct {
+	Rows  int64        `json:"rows"`
+	Files []ObjectInfo `json:"files"`
+	// Amounts sums the table's header amount per currency (document tables only).
+	Amounts    map[string]decimal.Decimal `json:"amounts,omitempty"`
+	MinUpdated *time.Time                 `json:"min_updated,omitempty"`
+	MaxUpdated *time.Time                 `json:"max_updated,omitempty"`
+	// Query records the Object Query parameters that produced the table.
+	Query map[string][]string `json:"query,omitempty"`
+}
+
+// ExtractManifest commits a window's raw snapshot. It is written last; the
+// files it lists are the snapshot.
+type ExtractManifest struct {
+	Window      string                   `json:"window"`
+	Start       time.Time                `json:"start"`
+	End         time.Time                `json:"end"`
+	QueryFrom   time.Time                `json:"query_from"` // Start minus the overlap
+	RunID       string                   `json:"run_id"`
+	CodeVersion string                   `json:"code_version"`
+	CommittedAt time.Time                `json:"committed_at"`
+	Tables      map[string]TableSnapshot `json:"tables"`
+	// Warnings lists what the extract noticed but did not fail on, such as a
+	// header total that differs from the sum of its items.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Reconciliation is the transform's account of one document type and currency:
+// Extracted = Ready + Rejected + Skipped, in count and amount.
+type Reconciliation struct {
+	DocType   string `json:"doc_type"`
+	Currency  string `json:"currency"`
+	Extracted Tally  `json:"extracted"`
+	Ready     Tally  `json:"ready"`
+	Rejected  Tally  `json:"rejected"`
+	Skipped   Tally  `json:"skipped"`
+}
+
+// Balanced reports whether every extracted document is accounted for.
+func (r Reconciliation) Balanced() bool {
+	return r.Extracted.Equal(r.Ready.Plus(r.Rejected).Plus(r.Skipped))
+}
+
+// TransformManifest commits a window's ERP-ready documents, rejects and skips.
+type TransformManifest struct {
+	Window      string           `json:"window"`
+	RunID       string           `json:"run_id"`
+	CodeVersion string           `json:"code_version"`
+	SQLDigest   string           `json:"sql_digest"` // sha256 of the SQL and mapping files used
+	CommittedAt time.Time        `json:"committed_at"`
+	Documents   ObjectInfo       `json:"documents"`         // NDJSON, what load posts
+	DocumentsPq ObjectInfo       `json:"documents_parquet"` // the same documents, for audits
+	Rejects     ObjectInfo       `json:"rejects"`
+	Skipped     ObjectInfo       `json:"skipped"`
+	Totals      []Reconciliation `json:"totals"` // sorted by doc type, then currency
+}
+
+// LoadTotals is the load's account of one document type and currency.
+type LoadTotals struct {
+	DocType  string `json:"doc_type"`
+	Currency string `json:"currency"`
+	Ready    Tally  `json:"ready"`    // documents the load was given
+	Posted   Tally  `json:"posted"`   // confirmed by the ERP (created or duplicate)
+	Rejected Tally  `json:"rejected"` // refused by the ERP (400/422)
+	Pending  Tally  `json:"pending"`  // neither: the ERP was unreachable
+	Marked   Tally  `json:"marked"`   // posted and marked transferred in Zuora
+}
+
+// LoadManifest records the state of a window's load after each load run. It is
+// rewritten by every load run of the window; the ledger is the history.
+type LoadManifest struct {
+	Window      string       `json:"window"`
+	RunID       string       `json:"run_id"`
+	CodeVersion string       `json:"code_version"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+	Complete    bool         `json:"complete"` // every document posted or rejected, every posted one marked
+	Totals      []LoadTotals `json:"totals"`
+	// StoppedBecause says why a load run stopped early, e.g. the circuit breaker.
+	StoppedBecause string `json:"stopped_because,omitempty"`
+}
+
+// HighWater is the pipeline's high-water mark: every window ending at or before
+// Next has a committed extract snapshot.
+type HighWater struct {
+	Next      time.Time `json:"next"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Window    string    `json:"window"` // the window that moved it
+}
+
+// ReadManifest reads the manifest of step for window w into v. It reports
+// found=false when the step has not committed the window.
+func (s *Stage) ReadManifest(ctx context.Context, step string, w Window, v any) (found bool, err error) {
+	err = s.ReadJSON(ctx, ManifestKey(step, w), v)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// WriteManifest commits step for window w.
+func (s *Stage) WriteManifest(ctx context.Context, step string, w Window, v any) error {
+	return s.WriteJSON(ctx, ManifestKey(step, w), v)
+}
+
+// Windows returns every window that has at least one manifest, in time order.
+func (s *Stage) Windows(ctx context.Context) ([]Window, error) {
+	objs, err := s.List(ctx, ManifestPrefix)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var ws []Window
+	for _, o := range objs {
+		rest := strings.TrimPrefix(o.Key, ManifestPrefix+"window=")
+		id, _, ok := strings.Cut(rest, "/")
+		if !ok || seen[id] {
+			continue
+		}
+		w, err := ParseWindowID(id)
+		if err != nil {
+			return nil, fmt.Errorf("stage holds a manifest with a bad window: %s: %w", o.Key, err)
+		}
+		seen[id] = true
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Start.Before(ws[j].Start) })
+	return ws, nil
+}
+
+// HighWater returns the high-water mark, or found=false when there is none yet.
+func (s *Stage) HighWater(ctx context.Context) (hw HighWater, found bool, err error) {
+	err = s.ReadJSON(ctx, HighWaterKey, &hw)
+	if errors.Is(err, ErrNotFound) {
+		return HighWater{}, false, nil
+	}
+	return hw, err == nil, err
+}
+
+// SetHighWater moves the high-water mark to the end of w. Call it only after w's
+// extract manifest is written. It never moves the mark backwards.
+func (s *Stage) SetHighWater(ctx context.Context, w Window, now time.Time) error {
+	cur, found, err := s.HighWater(ctx)
+	if err != nil {
+		return err
+	}
+	if found && !w.End.After(cur.Next) {
+		return nil
+	}
+	return s.WriteJSON(ctx, HighWaterKey, HighWater{Next: w.End.UTC(), UpdatedAt: now.UTC(), Window: w.ID()})
+}
