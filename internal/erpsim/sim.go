@@ -1,0 +1,441 @@
+// Package erpsim is an in-process ERP that speaks the "ERP API" of
+// docs/design.md: bearer-token auth, idempotency keys, body validation, exact
+// decimal amounts, fault knobs that can change while it runs, and a log of every
+// request so tests can prove each document arrived exactly once.
+//
+// A repeated Idempotency-Key with the same body (canonical JSON, numbers
+// compared as decimals) is answered 200 with the original id and the header
+// Idempotent-Replayed: true; a first create is answered 201.
+package erpsim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// ReplayedHeader is set to "true" on an answer repeated for a known idempotency key.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// endpoints maps each URL path to its document type, which is also the body's top-level key.
+var endpoints = map[string]string{
+	"/api/invoices":     "invoice",
+	"/api/payments":     "payment",
+	"/api/refunds":      "refund",
+	"/api/credit-memos": "credit_memo",
+	"/api/debit-memos":  "debit_memo",
+}
+
+// idPrefix gives ERP ids a readable prefix per document type.
+var idPrefix = map[string]string{
+	"invoice": "INV", "payment": "PAY", "refund": "REF", "credit_memo": "CM", "debit_memo": "DM",
+}
+
+// Options configures a simulator.
+type Options struct {
+	Token string // the bearer token every request must carry
+	Addr  string // listen address for `zuora-erp-etl sim`
+	// Faults are the knobs the simulator starts with.
+	Faults Faults
+}
+
+// RegisterFlags binds the options to command-line flags.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Token, "erp-token", o.Token, "bearer token the simulated ERP accepts")
+	fs.StringVar(&o.Addr, "erp-addr", orDefault(o.Addr, "127.0.0.1:8090"), "listen address of the simulated ERP")
+	fs.DurationVar(&o.Faults.Latency, "erp-latency", o.Faults.Latency, "delay added to every ERP answer")
+	fs.BoolVar(&o.Faults.Outage, "erp-outage", o.Faults.Outage, "answer every ERP request 503")
+	fs.IntVar(&o.Faults.FailNext, "erp-fail-next", o.Faults.FailNext, "answer the next N ERP requests with -erp-fail-status")
+	fs.IntVar(&o.Faults.FailStatus, "erp-fail-status", o.Faults.FailStatus, "status for -erp-fail-next (500 or 503; 0 means 503)")
+	fs.IntVar(&o.Faults.Storm429, "erp-429", o.Faults.Storm429, "answer the next N ERP requests 429 with Retry-After")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Faults are the failure knobs. Counters (FailNext, Storm429, CommitThenStall)
+// count down as requests consume them.
+type Faults struct {
+	Outage     bool          // every request is answered 503
+	FailNext   int           // the next N requests are answered FailStatus
+	FailStatus int           // 500 or 503; 0 means 503
+	Storm429   int           // the next N requests are answered 429
+	RetryAfter time.Duration // Retry-After sent with 429 (whole seconds, rounded up)
+	Latency    time.Duration // delay before every answer
+	// CommitThenStall makes the next N creates store the document, then stall
+	// for Stall (or until the client hangs up) and drop the connection unanswered.
+	CommitThenStall int
+	Stall           time.Duration // 0 means until the client hangs up
+	// RejectKeys and RejectCustomers answer 422 with the given message.
+	RejectKeys      map[string]string
+	RejectCustomers map[string]string
+}
+
+// Document is one document the ERP stored.
+type Document struct {
+	Type     string // invoice, payment, refund, credit_memo, debit_memo
+	Key      string // the Idempotency-Key that created it
+	ID       string // the ERP id
+	Body     json.RawMessage
+	Amount   decimal.Decimal
+	Customer string
+	Currency string
+	Created  time.Time
+}
+
+// Request is one request the simulator received and how it answered it.
+type Request struct {
+	Time     time.Time
+	Method   string
+	Path     string
+	Key      string
+	Status   int  // 0 when the connection was dropped unanswered
+	Replayed bool // answered from the idempotency store
+	Body     []byte
+}
+
+// Sim is the simulated ERP; it is an http.Handler.
+type Sim struct {
+	token string
+
+	mu       sync.Mutex
+	faults   Faults
+	docs     []Document
+	byKey    map[string]stored
+	requests []Request
+	seq      int
+}
+
+type stored struct {
+	index     int    // into docs
+	canonical []byte // the body in canonical form
+}
+
+// New returns a simulator with an empty ledger.
+func New(opts Options) *Sim {
+	return &Sim{token: opts.Token, faults: copyFaults(opts.Faults), byKey: map[string]stored{}}
+}
+
+// SetFaults replaces every fault knob at once; it is safe while serving.
+func (s *Sim) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = copyFaults(f)
+}
+
+// Faults returns the current knobs, counters as consumed so far.
+func (s *Sim) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return copyFaults(s.faults)
+}
+
+func copyFaults(f Faults) Faults {
+	f.RejectKeys = copyMap(f.RejectKeys)
+	f.RejectCustomers = copyMap(f.RejectCustomers)
+	return f
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Documents returns every stored document, in creation order.
+func (s *Sim) Documents() []Document {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Document(nil), s.docs...)
+}
+
+// Requests returns every request received so far, in arrival order.
+func (s *Sim) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// ServeHTTP answers one ERP API call.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	req := Request{Time: time.Now().UTC(), Method: r.Method, Path: r.URL.Path, Key: r.Header.Get("Idempotency-Key"), Body: body}
+
+	s.mu.Lock()
+	f := s.faults
+	s.mu.Unlock()
+	if f.Latency > 0 {
+		select {
+		case <-time.After(f.Latency):
+		case <-r.Context().Done():
+		}
+	}
+
+	a := s.answer(r, req.Key, body)
+	req.Status, req.Replayed = a.status, a.replayed
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	s.mu.Unlock()
+
+	if a.stall {
+		wait := f.Stall
+		var timer <-chan time.Time
+		if wait > 0 {
+			timer = time.After(wait)
+		}
+		select {
+		case <-timer:
+		case <-r.Context().Done():
+		}
+		panic(http.ErrAbortHandler) // drops the connection without an answer
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if a.retryAfter != "" {
+		w.Header().Set("Retry-After", a.retryAfter)
+	}
+	if a.replayed {
+		w.Header().Set(ReplayedHeader, "true")
+	}
+	w.WriteHeader(a.status)
+	_ = json.NewEncoder(w).Encode(a.body)
+}
+
+type answer struct {
+	status     int
+	body       any
+	retryAfter string
+	replayed   bool
+	stall      bool // committed; drop the connection instead of answering
+}
+
+func errAnswer(status int, format string, args ...any) answer {
+	return answer{status: status, body: map[string]string{"error": fmt.Sprintf(format, args...)}}
+}
+
+// answer decides the response; it consumes fault counters and stores documents.
+func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &s.faults
+	switch {
+	case f.Outage:
+		return errAnswer(http.StatusServiceUnavailable, "erp is down for maintenance")
+	case f.Storm429 > 0:
+		f.Storm429--
+		a := errAnswer(http.StatusTooManyRequests, "too many requests")
+		a.retryAfter = strconv.Itoa(int((f.RetryAfter + time.Second - 1) / time.Second))
+		return a
+	case f.FailNext > 0:
+		f.FailNext--
+		status := f.FailStatus
+		if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		return errAnswer(status, "internal error")
+	}
+	if r.Method != http.MethodPost {
+		return errAnswer(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	docType, ok := endpoints[r.URL.Path]
+	if !ok {
+		return errAnswer(http.StatusNotFound, "no endpoint %s", r.URL.Path)
+	}
+	if s.token == "" || r.Header.Get("Authorization") != "Bearer "+s.token {
+		return errAnswer(http.StatusUnauthorized, "missing or bad bearer token")
+	}
+	if key == "" {
+		return errAnswer(http.StatusBadRequest, "Idempotency-Key header is required")
+	}
+	doc, err := validate(docType, body)
+	if err != nil {
+		return errAnswer(http.StatusUnprocessableEntity, "%s", err.Error())
+	}
+	if msg, ok := f.RejectKeys[key]; ok {
+		return errAnswer(http.StatusUnprocessableEntity, "%s", msg)
+	}
+	if msg, ok := f.RejectCustomers[doc.Customer]; ok {
+		return errAnswer(http.StatusUnprocessableEntity, "%s", msg)
+	}
+	canon, err := canonical(body)
+	if err != nil {
+		return errAnswer(http.StatusUnprocessableEntity, "body: %v", err)
+	}
+	if prev, ok := s.byKey[key]; ok {
+		if !bytes.Equal(prev.canonical, canon) {
+			return errAnswer(http.StatusConflict, "idempotency key %s was used with a different body", key)
+		}
+		return answer{status: http.StatusOK, body: map[string]string{"id": s.docs[prev.index].ID}, replayed: true}
+	}
+	s.seq++
+	doc.Type, doc.Key, doc.Created = docType, key, time.Now().UTC()
+	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
+	doc.Body = append(json.RawMessage(nil), body...)
+	s.byKey[key] = stored{index: len(s.docs), canonical: canon}
+	s.docs = append(s.docs, doc)
+	if f.CommitThenStall > 0 {
+		f.CommitThenStall--
+		return answer{status: 0, stall: true}
+	}
+	return answer{status: http.StatusCreated, body: map[string]string{"id": doc.ID}}
+}
+
+// validate checks the body against the ERP API and returns the document's header.
+func validate(docType string, body []byte) (Document, error) {
+	var top map[string]json.RawMessage
+	if err := decode(body, &top); err != nil {
+		return Document{}, fmt.Errorf("body is not a JSON object: %v", err)
+	}
+	if len(top) != 1 || top[docType] == nil {
+		return Document{}, fmt.Errorf("body must have exactly one top-level key %q", docType)
+	}
+	var fields map[string]any
+	if err := decode(top[docType], &fields); err != nil {
+		return Document{}, fmt.Errorf("%s is not a JSON object", docType)
+	}
+	var doc Document
+	for _, name := range []string{"zuora_id", "number", "customer", "currency", "date"} {
+		v, ok := fields[name].(string)
+		if !ok || v == "" {
+			return Document{}, fmt.Errorf("%s.%s is required (a non-empty string)", docType, name)
+		}
+		switch name {
+		case "customer":
+			doc.Customer = v
+		case "currency":
+			doc.Currency = v
+		}
+	}
+	amount, err := number(fields, "amount")
+	if err != nil {
+		return Document{}, fmt.Errorf("%s.%w", docType, err)
+	}
+	doc.Amount = amount
+	if docType == "invoice" || docType == "credit_memo" || docType == "debit_memo" {
+		items, ok := fields["items"].([]any)
+		if !ok || len(items) == 0 {
+			return Document{}, fmt.Errorf("%s.items is required (a non-empty array)", docType)
+		}
+		for i, it := range items {
+			item, ok := it.(map[string]any)
+			if !ok {
+				return Document{}, fmt.Errorf("%s.items[%d] is not an object", docType, i)
+			}
+			for _, name := range []string{"zuora_id", "description"} {
+				if v, ok := item[name].(string); !ok || v == "" {
+					return Document{}, fmt.Errorf("%s.items[%d].%s is required (a non-empty string)", docType, i, name)
+				}
+			}
+			for _, name := range []string{"quantity", "unit_price", "amount", "tax_amount"} {
+				if _, err := number(item, name); err != nil {
+					return Document{}, fmt.Errorf("%s.items[%d].%w", docType, i, err)
+				}
+			}
+		}
+	}
+	return doc, nil
+}
+
+func number(fields map[string]any, name string) (decimal.Decimal, error) {
+	n, ok := fields[name].(json.Number)
+	if !ok {
+		return decimal.Decimal{}, fmt.Errorf("%s is required (a number)", name)
+	}
+	d, err := decimal.NewFromString(string(n))
+	if err != nil {
+		return decimal.Decimal{}, fmt.Errorf("%s %q is not a decimal number", name, n)
+	}
+	return d, nil
+}
+
+// decode parses JSON keeping numbers as their literal text.
+func decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// canonical re-encodes a JSON body with sorted keys and every number in its
+// shortest decimal form, so 1.50 and 1.5 compare equal and key order does not matter.
+func canonical(body []byte) ([]byte, error) {
+	var v any
+	if err := decode(body, &v); err != nil {
+		return nil, err
+	}
+	v, err := canonicalValue(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+func canonicalValue(v any) (any, error) {
+	switch t := v.(type) {
+	case json.Number:
+		d, err := decimal.NewFromString(string(t))
+		if err != nil {
+			return nil, fmt.Errorf("number %q: %w", t, err)
+		}
+		return json.Number(d.String()), nil
+	case map[string]any:
+		for k := range t { // json.Marshal sorts map keys
+			c, err := canonicalValue(t[k])
+			if err != nil {
+				return nil, err
+			}
+			t[k] = c
+		}
+		return t, nil
+	case []any:
+		for i := range t {
+			c, err := canonicalValue(t[i])
+			if err != nil {
+				return nil, err
+			}
+			t[i] = c
+		}
+		return t, nil
+	}
+	return v, nil
+}
+
+// ListenAndServe serves the simulator on opts.Addr until ctx is done.
+func ListenAndServe(ctx context.Context, opts Options) error {
+	srv := &http.Server{Addr: orDefault(opts.Addr, "127.0.0.1:8090"), Handler: New(opts), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("erp simulator on %s: %w", srv.Addr, err)
+	case <-ctx.Done():
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shut)
+	}
+}
+
+var _ http.Handler = (*Sim)(nil)
