@@ -1,0 +1,223 @@
+package extract
+
+import (
+	"github.com/shopspring/decimal"
+)
+
+// docSpec says how one Zuora document type is queried and turned into rows of
+// its header table H and, when it has items, its item table I.
+type docSpec[H, I any] struct {
+	table     string   // raw table and key of Options.Statuses, e.g. "invoices"
+	object    string   // Object Query path, e.g. "invoices"
+	fields    []string // fields[] of the base object
+	amount    string   // JSON name of the header amount ("amount" or "totalAmount")
+	defStatus []string // default status filter
+	header    func(r *record, a account, items int) H
+
+	itemTable   string   // e.g. "invoice_items"; empty when the document has no items
+	expand      string   // expand[] name, e.g. "invoiceitems"
+	childKey    string   // JSON key of the expanded list, e.g. "invoiceItems"
+	itemObject  string   // item endpoint, e.g. "invoice-items"
+	parentField string   // item filter field, e.g. "invoiceid"
+	itemFields  []string // fields[] of the items, both expanded and from the endpoint
+	item        func(r *record, parentID string) I
+	lineTotal   func(r *record) decimal.Decimal // what the header amount must equal the sum of
+}
+
+// accountFields are the expanded account's fields (ERPAccountId__c is a custom field).
+var accountFields = []string{"id", "accountNumber", "ERPAccountId__c"}
+
+var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
+	table:  "invoices",
+	object: "invoices",
+	fields: []string{"id", "createddate", "updateddate", "accountid", "invoicenumber", "invoicedate", "duedate",
+		"status", "currency", "amount", "amountwithouttax", "taxamount", "balance", "transferredtoaccounting"},
+	amount:    "amount",
+	defStatus: []string{"Posted"},
+	header: func(r *record, a account, items int) InvoiceRow {
+		return InvoiceRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
+			InvoiceNumber: r.str("invoiceNumber"), InvoiceDate: r.date("invoiceDate"), DueDate: r.date("dueDate"),
+			Status: r.str("status"), Currency: r.str("currency"),
+			Amount: r.fixed("amount"), AmountWithoutTax: r.fixed("amountWithoutTax"), TaxAmount: r.fixed("taxAmount"),
+			Balance: r.fixed("balance"), TransferredToAccounting: r.str("transferredToAccounting"),
+			ItemCount: int64Ptr(items),
+		}
+	},
+	itemTable:   "invoice_items",
+	expand:      "invoiceitems",
+	childKey:    "invoiceItems",
+	itemObject:  "invoice-items",
+	parentField: "invoiceid",
+	itemFields: []string{"id", "createddate", "updateddate", "invoiceid", "accountid", "chargename", "chargenumber",
+		"sku", "uom", "quantity", "unitprice", "chargeamount", "taxamount", "accountingcode",
+		"servicestartdate", "serviceenddate"},
+	item: func(r *record, parentID string) InvoiceItemRow {
+		row := InvoiceItemRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			InvoiceID: r.str("invoiceId"), AccountID: r.str("accountId"),
+			ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
+			SKU: r.str("sKU", "sku", "SKU"), UOM: r.str("uOM", "uom", "UOM"),
+			Quantity: r.fixed("quantity"), UnitPrice: r.fixed("unitPrice"),
+			ChargeAmount: r.fixed("chargeAmount"), TaxAmount: r.fixed("taxAmount"),
+			AccountingCode:   r.str("accountingCode"),
+			ServiceStartDate: r.date("serviceStartDate"), ServiceEndDate: r.date("serviceEndDate"),
+		}
+		if row.InvoiceID == nil {
+			row.InvoiceID = &parentID
+		}
+		return row
+	},
+	lineTotal: func(r *record) decimal.Decimal { return sum(r, "chargeAmount", "taxAmount") },
+}
+
+var paymentSpec = docSpec[PaymentRow, struct{}]{
+	table:  "payments",
+	object: "payments",
+	fields: []string{"id", "createddate", "updateddate", "accountid", "paymentnumber", "effectivedate", "amount",
+		"appliedamount", "unappliedamount", "currency", "status", "type", "paymentmethodid", "referenceid",
+		"transferredtoaccounting"},
+	amount:    "amount",
+	defStatus: []string{"Processed"},
+	header: func(r *record, a account, _ int) PaymentRow {
+		return PaymentRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
+			PaymentNumber: r.str("paymentNumber"), EffectiveDate: r.date("effectiveDate"),
+			Amount: r.fixed("amount"), AppliedAmount: r.fixed("appliedAmount"), UnappliedAmount: r.fixed("unappliedAmount"),
+			Currency: r.str("currency"), Status: r.str("status"), Type: r.str("type"),
+			PaymentMethodID: r.str("paymentMethodId"), ReferenceID: r.str("referenceId", "referenceID"),
+			TransferredToAccounting: r.str("transferredToAccounting"),
+		}
+	},
+}
+
+var refundSpec = docSpec[RefundRow, struct{}]{
+	table:  "refunds",
+	object: "refunds",
+	fields: []string{"id", "createddate", "updateddate", "accountid", "refundnumber", "refunddate", "amount",
+		"currency", "status", "type", "sourcetype", "methodtype", "reasoncode", "referenceid",
+		"transferredtoaccounting"},
+	amount:    "amount",
+	defStatus: []string{"Processed"},
+	header: func(r *record, a account, _ int) RefundRow {
+		return RefundRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
+			RefundNumber: r.str("refundNumber"), RefundDate: r.date("refundDate"), Amount: r.fixed("amount"),
+			Currency: r.str("currency"), Status: r.str("status"), Type: r.str("type"),
+			SourceType: r.str("sourceType"), MethodType: r.str("methodType"), ReasonCode: r.str("reasonCode"),
+			ReferenceID:             r.str("referenceID", "referenceId"),
+			TransferredToAccounting: r.str("transferredToAccounting"),
+		}
+	},
+}
+
+// memoFields are the base fields shared by credit and debit memos.
+var memoFields = []string{"id", "createddate", "updateddate", "accountid", "invoiceid", "memonumber", "memodate",
+	"totalamount", "totalamountwithouttax", "taxamount", "currency", "status", "reasoncode", "transferredtoaccounting"}
+
+// memoItemFields are the item fields shared by credit and debit memo items; the
+// parent id field is added per type. Memo items have no accountingCode in the
+// Object Query contract, so it is read when present but never requested.
+var memoItemFields = []string{"id", "createddate", "updateddate", "chargename", "chargenumber", "sku",
+	"unitofmeasure", "quantity", "unitprice", "amount", "amountwithouttax", "taxamount",
+	"servicestartdate", "serviceenddate", "invoiceitemid"}
+
+func memoLineTotal(r *record) decimal.Decimal { return sum(r, "amountWithoutTax", "taxAmount") }
+
+var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
+	table:     "credit_memos",
+	object:    "credit-memos",
+	fields:    memoFields,
+	amount:    "totalAmount",
+	defStatus: []string{"Posted"},
+	header: func(r *record, a account, items int) CreditMemoRow {
+		return CreditMemoRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
+			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
+			TotalAmount: r.fixed("totalAmount"), TotalAmountWithoutTax: r.fixed("totalAmountWithoutTax"),
+			TaxAmount: r.fixed("taxAmount"), Currency: r.str("currency"), Status: r.str("status"),
+			ReasonCode: r.str("reasonCode"), TransferredToAccounting: r.str("transferredToAccounting"),
+			ItemCount: int64Ptr(items),
+		}
+	},
+	itemTable:   "credit_memo_items",
+	expand:      "creditmemoitems",
+	childKey:    "creditMemoItems",
+	itemObject:  "credit-memo-items",
+	parentField: "creditmemoid",
+	itemFields:  append([]string{"creditmemoid"}, memoItemFields...),
+	item: func(r *record, parentID string) CreditMemoItemRow {
+		row := CreditMemoItemRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			CreditMemoID: r.str("creditMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
+			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),
+			Quantity: r.fixed("quantity"), UnitPrice: r.fixed("unitPrice"), Amount: r.fixed("amount"),
+			AmountWithoutTax: r.fixed("amountWithoutTax"), TaxAmount: r.fixed("taxAmount"),
+			AccountingCode:   r.str("accountingCode"),
+			ServiceStartDate: r.date("serviceStartDate"), ServiceEndDate: r.date("serviceEndDate"),
+			InvoiceItemID: r.str("invoiceItemId"),
+		}
+		if row.CreditMemoID == nil {
+			row.CreditMemoID = &parentID
+		}
+		return row
+	},
+	lineTotal: memoLineTotal,
+}
+
+var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
+	table:     "debit_memos",
+	object:    "debit-memos",
+	fields:    append(append([]string{}, memoFields...), "duedate"),
+	amount:    "totalAmount",
+	defStatus: []string{"Posted"},
+	header: func(r *record, a account, items int) DebitMemoRow {
+		return DebitMemoRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
+			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
+			TotalAmount: r.fixed("totalAmount"), TotalAmountWithoutTax: r.fixed("totalAmountWithoutTax"),
+			TaxAmount: r.fixed("taxAmount"), Currency: r.str("currency"), Status: r.str("status"),
+			ReasonCode: r.str("reasonCode"), TransferredToAccounting: r.str("transferredToAccounting"),
+			ItemCount: int64Ptr(items), DueDate: r.date("dueDate"),
+		}
+	},
+	itemTable:   "debit_memo_items",
+	expand:      "debitmemoitems",
+	childKey:    "debitMemoItems",
+	itemObject:  "debit-memo-items",
+	parentField: "debitmemoid",
+	itemFields:  append([]string{"debitmemoid"}, memoItemFields...),
+	item: func(r *record, parentID string) DebitMemoItemRow {
+		row := DebitMemoItemRow{
+			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
+			DebitMemoID: r.str("debitMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
+			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),
+			Quantity: r.fixed("quantity"), UnitPrice: r.fixed("unitPrice"), Amount: r.fixed("amount"),
+			AmountWithoutTax: r.fixed("amountWithoutTax"), TaxAmount: r.fixed("taxAmount"),
+			AccountingCode:   r.str("accountingCode"),
+			ServiceStartDate: r.date("serviceStartDate"), ServiceEndDate: r.date("serviceEndDate"),
+			InvoiceItemID: r.str("invoiceItemId"),
+		}
+		if row.DebitMemoID == nil {
+			row.DebitMemoID = &parentID
+		}
+		return row
+	},
+	lineTotal: memoLineTotal,
+}
+
+// sum adds the named decimal fields of r, a missing one counting as zero.
+func sum(r *record, names ...string) decimal.Decimal {
+	var total decimal.Decimal
+	for _, n := range names {
+		if d, ok := r.decimal(n); ok {
+			total = total.Add(d)
+		}
+	}
+	return total
+}

@@ -1,0 +1,402 @@
+// Package extract stages one window of Zuora Billing documents: it walks Object
+// Query for invoices, payments, refunds, credit and debit memos (items
+// completed), writes each raw table as a zstd Parquet part and commits the
+// snapshot with an extract manifest written last.
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Source is the narrow view of the Zuora client the extract needs (internal/zuora.Client implements it).
+type Source interface {
+	Records(ctx context.Context, q zuora.Query) iter.Seq2[json.RawMessage, error] // one record at a time, pages streamed
+}
+
+// Options tunes a run; the zero value is usable.
+type Options struct {
+	// Overlap reaches back before the window start so late-visible records are
+	// still seen; 0 means 10 minutes.
+	Overlap time.Duration
+	// Statuses filters each document table ("invoices", "payments", "refunds",
+	// "credit_memos", "debit_memos") by status; a missing key keeps the default
+	// (Posted, or Processed for payments and refunds), an empty list filters nothing.
+	Statuses map[string][]string
+	// Concurrency bounds how many document types are walked at once; 0 means 4.
+	Concurrency int
+	// RowGroupRows is the number of rows per Parquet row group; 0 means 10000.
+	RowGroupRows int
+	RunID        string
+	CodeVersion  string
+	// Force re-extracts a window that already has a manifest.
+	Force  bool
+	Logger *slog.Logger
+}
+
+// DefaultOverlap is how far a window's query reaches back before its start.
+const DefaultOverlap = 10 * time.Minute
+
+// pageSize is Object Query's largest page; expanded child lists stop there too.
+const pageSize = 99
+
+// Run extracts window w into st and returns its committed manifest. A window
+// that is already committed is returned as is, without calling Zuora, unless
+// opts.Force is set. A failed or cancelled run leaves no manifest.
+func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts Options) (*stage.ExtractManifest, error) {
+	if !w.Start.Before(w.End) {
+		return nil, fmt.Errorf("extract window %s: empty window", w.ID())
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger.With("window", w.ID(), "run_id", opts.RunID)
+
+	if !opts.Force {
+		var m stage.ExtractManifest
+		found, err := st.ReadManifest(ctx, "extract", w, &m)
+		if err != nil {
+			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		}
+		if found {
+			log.Info("extract already committed", "committed_at", m.CommittedAt)
+			return &m, nil
+		}
+	}
+
+	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.UTC().Add(-opts.Overlap)}
+	x.prior, err = priorKeys(ctx, st, w, x.from)
+	if err != nil {
+		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+	}
+
+	started := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	g.Go(func() error { return walk(gctx, x, invoiceSpec) })
+	g.Go(func() error { return walk(gctx, x, debitMemoSpec) })
+	g.Go(func() error { return walk(gctx, x, creditMemoSpec) })
+	g.Go(func() error { return walk(gctx, x, paymentSpec) })
+	g.Go(func() error { return walk(gctx, x, refundSpec) })
+	if err := g.Wait(); err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
+		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+	}
+
+	m := &stage.ExtractManifest{
+		Window:      w.ID(),
+		Start:       w.Start.UTC(),
+		End:         w.End.UTC(),
+		QueryFrom:   x.from,
+		RunID:       opts.RunID,
+		CodeVersion: opts.CodeVersion,
+		CommittedAt: time.Now().UTC(),
+		Tables:      x.tables,
+	}
+	for _, t := range []string{"invoices", "debit_memos", "credit_memos", "payments", "refunds"} {
+		m.Warnings = append(m.Warnings, x.warnings[t]...)
+	}
+	if err := st.WriteManifest(ctx, "extract", w, m); err != nil {
+		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
+	}
+	log.Info("extract committed", "tables", len(m.Tables), "warnings", len(m.Warnings), "elapsed", time.Since(started))
+	return m, nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Overlap < 0 {
+		return o, fmt.Errorf("extract: negative overlap %s", o.Overlap)
+	}
+	if o.Overlap == 0 {
+		o.Overlap = DefaultOverlap
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.RowGroupRows <= 0 {
+		o.RowGroupRows = 10000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// run is the state one Run shares between its concurrent walks.
+type run struct {
+	src   Source
+	st    *stage.Stage
+	w     stage.Window
+	opts  Options
+	log   *slog.Logger
+	from  time.Time                  // the query's lower bound: Start minus the overlap
+	prior map[string]map[docKey]bool // per table, what other committed windows staged
+
+	mu       sync.Mutex
+	tables   map[string]stage.TableSnapshot
+	warnings map[string][]string
+}
+
+// docKey identifies one version of one record.
+type docKey struct {
+	id      string
+	updated int64 // UTC microseconds
+}
+
+func keyOf(id string, updated time.Time) docKey { return docKey{id, updated.UnixMicro()} }
+
+func (x *run) commitTable(name string, snap stage.TableSnapshot) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.tables == nil {
+		x.tables = map[string]stage.TableSnapshot{}
+	}
+	x.tables[name] = snap
+}
+
+func (x *run) warn(table string, ws []string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.warnings == nil {
+		x.warnings = map[string][]string{}
+	}
+	x.warnings[table] = ws
+}
+
+// zuoraTime formats t as the explicit UTC value Object Query filters take.
+func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// query builds the Object Query of a document type for this run's window.
+func query[H, I any](x *run, sp docSpec[H, I]) zuora.Query {
+	q := zuora.Query{
+		Object: sp.object,
+		Filters: []string{
+			"updateddate.GE:" + zuoraTime(x.from),
+			"updateddate.LT:" + zuoraTime(x.w.End),
+		},
+		Sort:        "updateddate.ASC",
+		Fields:      sp.fields,
+		Expand:      []string{"account"},
+		ChildFields: map[string][]string{"account": accountFields},
+		PageSize:    pageSize,
+	}
+	statuses, ok := x.opts.Statuses[sp.table]
+	if !ok {
+		statuses = sp.defStatus
+	}
+	switch len(statuses) {
+	case 0:
+	case 1:
+		q.Filters = append(q.Filters, "status.EQ:"+statuses[0])
+	default:
+		q.Filters = append(q.Filters, "status.IN:["+strings.Join(statuses, ",")+"]")
+	}
+	if sp.itemTable != "" {
+		q.Expand = append(q.Expand, sp.expand)
+		q.ChildFields[sp.expand] = sp.itemFields
+	}
+	return q
+}
+
+// itemQuery pages every item of one document from the item endpoint.
+func itemQuery[H, I any](sp docSpec[H, I], parentID string) zuora.Query {
+	return zuora.Query{
+		Object:   sp.itemObject,
+		Filters:  []string{sp.parentField + ".EQ:" + parentID},
+		Sort:     "id.ASC",
+		Fields:   sp.itemFields,
+		PageSize: pageSize,
+	}
+}
+
+// params renders a query as the parameters the manifest records.
+func params(q zuora.Query) map[string][]string {
+	p := map[string][]string{
+		"object":   {q.Object},
+		"filter[]": q.Filters,
+		"fields[]": {strings.Join(q.Fields, ",")},
+		"pageSize": {strconv.Itoa(q.PageSize)},
+	}
+	if q.Sort != "" {
+		p["sort[]"] = []string{q.Sort}
+	}
+	if len(q.Expand) > 0 {
+		p["expand[]"] = q.Expand
+	}
+	for _, k := range slices.Sorted(maps.Keys(q.ChildFields)) {
+		p[k+".fields[]"] = []string{strings.Join(q.ChildFields[k], ",")}
+	}
+	return p
+}
+
+// walk stages one document type: its header table and, when it has items, its
+// item table, both streamed while the pages arrive.
+func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
+	log := x.log.With("entity", sp.table)
+	started := time.Now()
+	q := query(x, sp)
+	var (
+		headers  *table[H]
+		items    *table[I]
+		itemInfo stage.ObjectInfo
+		warnings []string
+		dropped  int
+	)
+
+	stream := func() error {
+		seen := map[docKey]bool{}
+		for raw, err := range x.src.Records(ctx, q) {
+			if err != nil {
+				return fmt.Errorf("query %s: %w", sp.object, err)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rec, err := decodeRecord(sp.table, raw)
+			if err != nil {
+				return err
+			}
+			k := keyOf(rec.id, rec.updated)
+			switch {
+			case !rec.updated.Before(x.w.End), rec.updated.Before(x.from):
+				dropped++ // outside the query range: another window's record
+				continue
+			case seen[k], x.prior[sp.table][k]:
+				dropped++ // this version is already staged
+				continue
+			}
+			seen[k] = true
+
+			var lines []*record
+			if sp.itemTable != "" {
+				lines, err = docItems(ctx, x.src, sp, rec)
+				if err != nil {
+					return err
+				}
+			}
+			row := sp.header(rec, rec.account(), len(lines))
+			if rec.err != nil {
+				return rec.err
+			}
+			if total, ok := rec.decimal(sp.amount); ok {
+				headers.addAmount(rec.str("currency"), total)
+				if sp.itemTable != "" {
+					got := decimal.Zero
+					for _, l := range lines {
+						got = got.Add(sp.lineTotal(l))
+					}
+					if !got.Equal(total) {
+						warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
+							sp.table, rec.id, sp.amount, total, len(lines), got))
+					}
+				}
+			}
+			if err := headers.add(row, rec.updated); err != nil {
+				return err
+			}
+			for _, l := range lines {
+				irow := sp.item(l, rec.id)
+				if l.err != nil {
+					return l.err
+				}
+				if err := items.add(irow, l.updated); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+
+	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, 0), func(hw io.Writer) error {
+		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
+		if sp.itemTable == "" {
+			if err := stream(); err != nil {
+				return err
+			}
+			return headers.close()
+		}
+		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, 0), func(iw io.Writer) error {
+			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
+			if err := stream(); err != nil {
+				return err
+			}
+			return items.close()
+		})
+		if err != nil {
+			return err
+		}
+		itemInfo = info
+		return headers.close()
+	})
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", sp.table, err)
+	}
+
+	snap := headers.snap
+	snap.Files = []stage.ObjectInfo{headerInfo}
+	snap.Query = params(q)
+	x.commitTable(sp.table, snap)
+	if sp.itemTable != "" {
+		isnap := items.snap
+		isnap.Files = []stage.ObjectInfo{itemInfo}
+		isnap.Query = params(itemQuery(sp, "<"+sp.table+".id>"))
+		isnap.Query["expanded_from"] = []string{sp.object}
+		x.commitTable(sp.itemTable, isnap)
+	}
+	x.warn(sp.table, warnings)
+	log.Info("entity staged", "rows", snap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
+	return nil
+}
+
+// docItems returns every item of a document: the expanded list, or, when that
+// list is cut off at the page size, all of them paged from the item endpoint.
+func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parent *record) ([]*record, error) {
+	kids := parent.list(sp.childKey)
+	if parent.err != nil {
+		return nil, parent.err
+	}
+	if len(kids) >= pageSize {
+		kids = kids[:0]
+		q := itemQuery(sp, parent.id)
+		for raw, err := range src.Records(ctx, q) {
+			if err != nil {
+				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject, sp.table, parent.id, err)
+			}
+			kids = append(kids, raw)
+		}
+	}
+	seen := make(map[string]bool, len(kids))
+	out := make([]*record, 0, len(kids))
+	for _, raw := range kids {
+		r, err := decodeRecord(sp.itemTable, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", sp.table, parent.id, err)
+		}
+		if seen[r.id] {
+			continue // an item listed twice (a page boundary moved) is staged once
+		}
+		seen[r.id] = true
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// documentTables are the tables whose rows are deduplicated on (id, updatedDate);
+// items follow their document.
+var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
+
+// priorKeys returns, per document table, the (id, updatedDate) of every record
+// that another committed window staged inside [from, w.End): those are the rows
+// this window's overlap would otherwise stage a second time.
+func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.Time) (map[string]map[docKey]bool, error) {
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list committed windows: %w", err)
+	}
+	keys := map[string]map[docKey]bool{}
+	for _, other := range windows {
+		if other == w || !other.End.After(from) || !other.Start.Before(w.End) {
+			continue
+		}
+		var m stage.ExtractManifest
+		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		for _, table := range documentTables {
+			for _, f := range m.Tables[table].Files {
+				if keys[table] == nil {
+					keys[table] = map[docKey]bool{}
+				}
+				if err := readKeys(ctx, st, f.Key, keys[table]); err != nil {
+					return nil, fmt.Errorf("read keys of window %s: %w", other.ID(), err)
+				}
+			}
+		}
+	}
+	return keys, nil
+}
+
+// readKeys adds the (id, updated_date) of every row of a staged Parquet file to into.
+func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]bool) error {
+	data, err := st.Read(ctx, key)
+	if err != nil {
+		return err
+	}
+	r := parquet.NewGenericReader[keyRow](bytes.NewReader(data))
+	defer r.Close()
+	buf := make([]keyRow, 1024)
+	for {
+		n, err := r.Read(buf)
+		for _, row := range buf[:n] {
+			if row.UpdatedDate != nil {
+				into[keyOf(row.ID, *row.UpdatedDate)] = true
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+	}
+}

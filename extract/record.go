@@ -1,0 +1,225 @@
+package extract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+)
+
+// record is one Object Query record decoded lazily: fields stay raw JSON until a
+// column asks for them, so numbers keep their literal text and unknown fields
+// cost nothing. The first conversion error is kept and reported once.
+type record struct {
+	entity  string
+	id      string
+	updated time.Time
+	rawUpd  string
+	fields  map[string]json.RawMessage
+	err     error
+}
+
+// decodeRecord parses raw and checks the two fields every record must carry.
+func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
+	r := &record{entity: entity}
+	if err := json.Unmarshal(raw, &r.fields); err != nil {
+		return nil, fmt.Errorf("%s record: %w", entity, err)
+	}
+	id := r.str("id")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if id == nil || *id == "" {
+		return nil, fmt.Errorf("%s record %s: has no id", entity, snippet(raw))
+	}
+	r.id = *id
+	raw2 := r.str("updatedDate")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if raw2 == nil || *raw2 == "" {
+		return nil, fmt.Errorf("%s record %s: has no updatedDate", entity, r.id)
+	}
+	t, err := time.Parse(time.RFC3339, *raw2)
+	if err != nil {
+		return nil, fmt.Errorf("%s record %s: updatedDate %q is not a timestamp with offset", entity, r.id, *raw2)
+	}
+	r.updated, r.rawUpd = t.UTC(), *raw2
+	return r, nil
+}
+
+// snippet shortens a raw record for an error message.
+func snippet(raw json.RawMessage) string {
+	const max = 80
+	if len(raw) > max {
+		return string(raw[:max]) + "…"
+	}
+	return string(raw)
+}
+
+func (r *record) fail(field string, err error) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s record %s: field %s: %w", r.entity, r.id, field, err)
+	}
+}
+
+// value returns the raw JSON of the first of names present and not null.
+func (r *record) value(names ...string) (string, json.RawMessage) {
+	for _, n := range names {
+		v, ok := r.fields[n]
+		if ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return n, v
+		}
+	}
+	return "", nil
+}
+
+// str returns a text field; names lists the spellings Zuora is known to use.
+func (r *record) str(names ...string) *string {
+	name, v := r.value(names...)
+	if v == nil {
+		return nil
+	}
+	v = bytes.TrimSpace(v)
+	if len(v) > 0 && v[0] == '"' {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			r.fail(name, err)
+			return nil
+		}
+		return &s
+	}
+	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+		r.fail(name, fmt.Errorf("want text, got %s", snippet(v)))
+		return nil
+	}
+	s := string(v) // a number or boolean where text was expected: keep its literal
+	return &s
+}
+
+// decimal returns a money or quantity field exactly as its JSON literal says.
+func (r *record) decimal(name string) (decimal.Decimal, bool) {
+	_, v := r.value(name)
+	if v == nil {
+		return decimal.Decimal{}, false
+	}
+	text := string(bytes.TrimSpace(v))
+	if len(text) > 0 && text[0] == '"' {
+		if err := json.Unmarshal(v, &text); err != nil {
+			r.fail(name, err)
+			return decimal.Decimal{}, false
+		}
+	}
+	d, err := money.Parse(text)
+	if err != nil {
+		r.fail(name, err)
+		return decimal.Decimal{}, false
+	}
+	return d, true
+}
+
+// fixed returns a decimal field as DECIMAL(38,9); more than 9 places is an error.
+func (r *record) fixed(name string) *[16]byte {
+	d, ok := r.decimal(name)
+	if !ok {
+		return nil
+	}
+	f, err := money.ToFixed(d)
+	if err != nil {
+		r.fail(name, err)
+		return nil
+	}
+	return &f
+}
+
+// date returns a YYYY-MM-DD field as days since 1970-01-01.
+func (r *record) date(name string) *int32 {
+	s := r.str(name)
+	if s == nil {
+		return nil
+	}
+	t, err := time.Parse(time.DateOnly, *s)
+	if err != nil {
+		r.fail(name, fmt.Errorf("%q is not a date", *s))
+		return nil
+	}
+	days := int32(t.Unix() / 86400)
+	return &days
+}
+
+// timestamp returns a date-time field (offset included) as a UTC instant.
+func (r *record) timestamp(name string) *time.Time {
+	s := r.str(name)
+	if s == nil {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		r.fail(name, fmt.Errorf("%q is not a timestamp with offset", *s))
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// object returns a nested object such as the expanded account, or nil.
+func (r *record) object(name string) map[string]json.RawMessage {
+	_, v := r.value(name)
+	if v == nil {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(v, &m); err != nil {
+		r.fail(name, err)
+		return nil
+	}
+	return m
+}
+
+// list returns an expanded child list such as invoiceItems.
+func (r *record) list(name string) []json.RawMessage {
+	_, v := r.value(name)
+	if v == nil {
+		return nil
+	}
+	var l []json.RawMessage
+	if err := json.Unmarshal(v, &l); err != nil {
+		r.fail(name, err)
+		return nil
+	}
+	return l
+}
+
+// account is what the extract keeps of the expanded account.
+type account struct {
+	id, number, erpID *string
+}
+
+func (r *record) account() account {
+	m := r.object("account")
+	if m == nil {
+		return account{id: r.str("accountId")}
+	}
+	sub := &record{entity: r.entity + " account", id: r.id, fields: m}
+	a := account{id: sub.str("id"), number: sub.str("accountNumber"), erpID: sub.str("ERPAccountId__c")}
+	if sub.err != nil {
+		r.fail("account", sub.err)
+	}
+	if id := r.str("accountId"); id != nil {
+		a.id = id
+	}
+	return a
+}
+
+// common returns the columns every table shares.
+func (r *record) created() *time.Time { return r.timestamp("createdDate") }
+
+func (r *record) updatedPtr() *time.Time { t := r.updated; return &t }
+
+func (r *record) rawUpdated() *string { s := r.rawUpd; return &s }
+
+func int64Ptr(n int) *int64 { v := int64(n); return &v }

@@ -1,0 +1,89 @@
+package extract
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// table streams the rows of one raw table into a Parquet file, flushing a row
+// group every rowGroup rows so memory stays flat however large the window is.
+type table[T any] struct {
+	name     string
+	pw       *parquet.GenericWriter[T]
+	buf      []T
+	rowGroup int
+	snap     stage.TableSnapshot
+}
+
+func newTable[T any](name string, w io.Writer, rowGroup int) *table[T] {
+	return &table[T]{
+		name:     name,
+		pw:       parquet.NewGenericWriter[T](w, parquet.Compression(&zstd.Codec{})),
+		buf:      make([]T, 0, min(rowGroup, 1024)),
+		rowGroup: rowGroup,
+	}
+}
+
+// add appends one row whose record was last updated at updated.
+func (t *table[T]) add(row T, updated time.Time) error {
+	t.buf = append(t.buf, row)
+	t.snap.Rows++
+	if t.snap.MinUpdated == nil || updated.Before(*t.snap.MinUpdated) {
+		u := updated
+		t.snap.MinUpdated = &u
+	}
+	if t.snap.MaxUpdated == nil || updated.After(*t.snap.MaxUpdated) {
+		u := updated
+		t.snap.MaxUpdated = &u
+	}
+	if len(t.buf) >= t.rowGroup {
+		return t.flush()
+	}
+	return nil
+}
+
+// addAmount adds a document's header amount to its currency's sum.
+func (t *table[T]) addAmount(currency *string, amount decimal.Decimal) {
+	if t.snap.Amounts == nil {
+		t.snap.Amounts = map[string]decimal.Decimal{}
+	}
+	c := ""
+	if currency != nil {
+		c = *currency
+	}
+	t.snap.Amounts[c] = t.snap.Amounts[c].Add(amount)
+}
+
+func (t *table[T]) flush() error {
+	if len(t.buf) == 0 {
+		return nil
+	}
+	if _, err := t.pw.Write(t.buf); err != nil {
+		return fmt.Errorf("write %s rows: %w", t.name, err)
+	}
+	if err := t.pw.Flush(); err != nil {
+		return fmt.Errorf("flush %s row group: %w", t.name, err)
+	}
+	clear(t.buf)
+	t.buf = t.buf[:0]
+	return nil
+}
+
+// close writes the last row group and the footer; a table with no rows still
+// gets a valid file so readers always find its schema.
+func (t *table[T]) close() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := t.pw.Close(); err != nil {
+		return fmt.Errorf("close %s parquet: %w", t.name, err)
+	}
+	return nil
+}
