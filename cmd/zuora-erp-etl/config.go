@@ -1,0 +1,197 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// codeVersion names the code that wrote a manifest.
+func codeVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
+// settings binds the pipeline configuration to flags whose defaults come from
+// the environment.
+type settings struct {
+	cfg        pipeline.Config
+	logLevel   string
+	requestLog string
+	since      timeFlag
+	until      timeFlag
+	closers    []io.Closer
+}
+
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(s string) error {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("want an RFC3339 time such as 2026-11-25T00:00:00Z")
+	}
+	f.t = t.UTC()
+	return nil
+}
+
+// register adds the flags every pipeline command shares.
+func (s *settings) register(fs *flag.FlagSet, e *env) {
+	c := &s.cfg
+	fs.StringVar(&c.ZuoraBaseURL, "zuora-base-url", e.getenv("ZUORA_BASE_URL"), "Zuora REST base URL, e.g. https://rest.na.zuora.com (env ZUORA_BASE_URL)")
+	fs.StringVar(&c.ZuoraClientID, "zuora-client-id", e.getenv("ZUORA_CLIENT_ID"), "Zuora OAuth client id (env ZUORA_CLIENT_ID)")
+	fs.StringVar(&c.ZuoraClientSecret, "zuora-client-secret", e.getenv("ZUORA_CLIENT_SECRET"), "Zuora OAuth client secret; prefer the env ZUORA_CLIENT_SECRET, flags show in ps")
+	fs.StringVar(&c.ERPBaseURL, "erp-base-url", e.getenv("ERP_BASE_URL"), "ERP API base URL (env ERP_BASE_URL)")
+	fs.StringVar(&c.ERPToken, "erp-token", e.getenv("ERP_TOKEN"), "ERP bearer token; prefer the env ERP_TOKEN")
+	stageDefault := e.getenv("ETL_STAGE")
+	if stageDefault == "" {
+		stageDefault = "file://./stage"
+	}
+	fs.StringVar(&c.StageURL, "stage", stageDefault, "stage bucket URL: file://, s3://, gs://, azblob://, mem:// (env ETL_STAGE)")
+	fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
+	fs.DurationVar(&c.SettleLag, "settle-lag", 5*time.Minute, "how far behind now the last window ends")
+	fs.DurationVar(&c.Overlap, "overlap", 10*time.Minute, "how far back each window's query reaches, to catch late-visible records")
+	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once (the tenant allows 80 Object Query requests)")
+	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once")
+	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down)")
+	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
+}
+
+// registerRange adds --window (the window length), --since and --until.
+func (s *settings) registerRange(fs *flag.FlagSet) {
+	fs.DurationVar(&s.cfg.WindowSize, "window", time.Hour, "window length; windows end on multiples of it")
+	fs.Var(&s.since, "since", "where the very first window starts when the stage has no high-water mark yet (RFC3339)")
+	fs.Var(&s.until, "until", "end of the last window instead of now minus the settle lag (RFC3339)")
+}
+
+// finish completes the configuration once the flags are parsed.
+func (s *settings) finish(e *env) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--log-level %q: want debug, info, warn or error", s.logLevel)}
+	}
+	s.cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t
+	s.cfg.CodeVersion = codeVersion()
+	if s.requestLog != "" {
+		f, err := os.OpenFile(s.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return &pipeline.ConfigError{Msg: fmt.Sprintf("--request-log: %v", err)}
+		}
+		s.cfg.RequestLog = f
+		s.closers = append(s.closers, f)
+	}
+	return nil
+}
+
+func (s *settings) close() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+}
+
+// parse parses a command's flags; it returns false with the exit status when
+// the command should stop (help or a usage error).
+func parse(fs *flag.FlagSet, args []string, e *env) (int, bool) {
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: zuora-erp-etl %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// fail prints err and returns its exit status: 2 for configuration errors, 1
+// for everything else (the message says what was kept and how to resume).
+func fail(e *env, err error) int {
+	msg := strings.TrimSpace(err.Error())
+	if pipeline.IsConfigError(err) {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)
+		return exitUsage
+	}
+	fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)
+	var se *pipeline.StepError
+	if !errors.As(err, &se) {
+		fmt.Fprintln(e.stderr, "resume with: zuora-erp-etl run (every step is safe to repeat)")
+	}
+	return exitFailed
+}
+
+// outcome prints the report and returns the run's exit status.
+func outcome(e *env, rep *pipeline.Report, err error) int {
+	if rep != nil {
+		rep.Print(e.stdout)
+	}
+	if err != nil {
+		return fail(e, err)
+	}
+	if rep == nil {
+		return exitOK
+	}
+	if !rep.Balanced() {
+		fmt.Fprintln(e.stderr, "zuora-erp-etl: the report does not balance: some documents are unaccounted for; see zuora-erp-etl status")
+		return exitFailed
+	}
+	if rep.Unfinished() {
+		fmt.Fprintln(e.stderr, "zuora-erp-etl: some documents are not yet posted or not yet marked; resume with: zuora-erp-etl run")
+		return exitFailed
+	}
+	if rep.NeedsAttention() {
+		fmt.Fprintln(e.stderr, `zuora-erp-etl: some documents were rejected and need attention; see: zuora-erp-etl query "select * from rejects"`)
+		fmt.Fprintln(e.stderr, "after fixing the data in Zuora they come back in a later window; after fixing the mapping, run: zuora-erp-etl transform --window ID && zuora-erp-etl load --window ID")
+		return exitRejected
+	}
+	return exitOK
+}
+
+func parseWindow(id string) (stage.Window, error) {
+	if id == "" {
+		return stage.Window{}, &pipeline.ConfigError{Msg: "--window ID is required (see zuora-erp-etl status for the ids)"}
+	}
+	w, err := stage.ParseWindowID(id)
+	if err != nil {
+		return stage.Window{}, &pipeline.ConfigError{Msg: err.Error()}
+	}
+	return w, nil
+}
+
+var timeUTC = time.UTC
+
+func nowUTC() time.Time { return time.Now().UTC() }

@@ -1,0 +1,406 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/load"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+	"github.com/zuora-erp-etl/zuora-erp-etl/transform"
+)
+
+// Pipeline runs the stages for windows of one stage.
+type Pipeline struct {
+	cfg Config
+	st  *stage.Stage
+	zc  *zuora.Client // opened on first use: transform and query need no Zuora
+}
+
+// Open opens the stage named in cfg.
+func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
+	cfg = cfg.withDefaults()
+	st, err := stage.Open(ctx, cfg.StageURL)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, st: st}, nil
+}
+
+// Close releases the stage.
+func (p *Pipeline) Close() error { return p.st.Close() }
+
+// Stage returns the open stage.
+func (p *Pipeline) Stage() *stage.Stage { return p.st }
+
+// RunID returns the id of this pipeline's run, sent to Zuora as Zuora-Track-Id.
+func (p *Pipeline) RunID() string { return p.cfg.RunID }
+
+// StepError is a step that failed for a window: exit status 1. It says what was
+// kept and which command resumes.
+type StepError struct {
+	Step   string
+	Window stage.Window
+	Err    error
+	Kept   string
+	Resume string
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("%s of window %s failed: %v\nkept: %s\nresume with: %s", e.Step, e.Window.ID(), e.Err, e.Kept, e.Resume)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
+	if p.zc != nil {
+		return p.zc, nil
+	}
+	if err := p.cfg.needZuora(); err != nil {
+		return nil, err
+	}
+	zc, err := zuora.New(zuora.Config{
+		BaseURL:        p.cfg.ZuoraBaseURL,
+		ClientID:       p.cfg.ZuoraClientID,
+		ClientSecret:   p.cfg.ZuoraClientSecret,
+		MaxConcurrency: p.cfg.ZuoraConcurrency,
+		RunID:          p.cfg.RunID,
+		Retry:          p.cfg.ZuoraRetry,
+		RequestLog:     p.cfg.RequestLog,
+		Logger:         p.cfg.Logger,
+	})
+	if err != nil {
+		return nil, &ConfigError{Msg: err.Error()}
+	}
+	p.zc = zc
+	return zc, nil
+}
+
+// Run processes every due window, one after another: first any window whose
+// snapshot is committed but whose load is not complete (after an ERP outage),
+// then new windows from the high-water mark up to Until (or now minus the settle
+// lag). It stops at the first window that fails; the report covers every window
+// it touched.
+func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
+	if err := p.cfg.needZuora(); err != nil {
+		return nil, err
+	}
+	if err := p.cfg.needERP(); err != nil {
+		return nil, err
+	}
+	rep := &Report{RunID: p.cfg.RunID}
+	unfinished, err := p.unfinishedWindows(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, w := range unfinished {
+		p.cfg.Logger.Info("resuming window", "window", w.ID())
+		if err := p.processWindow(ctx, w, rep, false); err != nil {
+			return rep, err
+		}
+	}
+	due, err := p.dueWindows(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, w := range due {
+		if err := p.processWindow(ctx, w, rep, true); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// dueWindows returns the windows from the high-water mark (or Since) to Until,
+// each ending on a multiple of the window size or at Until.
+func (p *Pipeline) dueWindows(ctx context.Context) ([]stage.Window, error) {
+	until := p.cfg.Until
+	if until.IsZero() {
+		until = p.cfg.Now().Add(-p.cfg.SettleLag)
+	}
+	hw, found, err := p.st.HighWater(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from := hw.Next
+	if !found {
+		from = p.cfg.Since
+		if from.IsZero() {
+			from = until.Truncate(p.cfg.WindowSize).Add(-p.cfg.WindowSize)
+			p.cfg.Logger.Info("no high-water mark and no --since: starting one window back", "from", from)
+		}
+	}
+	return plan(from, until, p.cfg.WindowSize), nil
+}
+
+// plan cuts [from, until) into windows that end on multiples of size, or at until.
+func plan(from, until time.Time, size time.Duration) []stage.Window {
+	var ws []stage.Window
+	for start := from.UTC(); start.Before(until); {
+		end := start.Truncate(size).Add(size)
+		if end.After(until) {
+			end = until.UTC()
+		}
+		ws = append(ws, stage.Window{Start: start, End: end})
+		start = end
+	}
+	return ws
+}
+
+// unfinishedWindows lists committed windows whose load is not complete.
+func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error) {
+	ws, err := p.st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []stage.Window
+	for _, w := range ws {
+		var em stage.ExtractManifest
+		ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		var lm stage.LoadManifest
+		done, err := p.st.ReadManifest(ctx, "load", w, &lm)
+		if err != nil {
+			return nil, err
+		}
+		if !done || !lm.Complete {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// processWindow runs every step the window still needs. moveMark says whether a
+// committed snapshot advances the high-water mark (not for backfills).
+func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, moveMark bool) error {
+	log := p.cfg.Logger.With("window", w.ID(), "run_id", p.cfg.RunID)
+	if err := p.extract(ctx, w, false); err != nil {
+		return err
+	}
+	if moveMark {
+		if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
+			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("move high-water mark: %w", err),
+				Kept: "the committed snapshot of the window", Resume: "zuora-erp-etl run"}
+		}
+	}
+	if err := p.transform(ctx, w, false); err != nil {
+		return err
+	}
+	loadErr := p.load(ctx, w)
+	wr, err := p.windowReport(ctx, w)
+	if err != nil {
+		return err
+	}
+	rep.Windows = append(rep.Windows, wr)
+	log.Info("window done", "complete", wr.Complete)
+	return loadErr
+}
+
+func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) error {
+	zc, err := p.zuoraClient()
+	if err != nil {
+		return err
+	}
+	_, err = extract.Run(ctx, zc, p.st, w, extract.Options{
+		Overlap:     p.cfg.Overlap,
+		RunID:       p.cfg.RunID,
+		CodeVersion: p.cfg.CodeVersion,
+		Force:       force,
+		Logger:      p.cfg.Logger,
+	})
+	if err != nil {
+		return &StepError{Step: "extract", Window: w, Err: err,
+			Kept:   "nothing of this window (no snapshot is committed until its manifest is written); earlier windows are intact",
+			Resume: "zuora-erp-etl run"}
+	}
+	return nil
+}
+
+func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) error {
+	_, err := transform.Run(ctx, p.st, w, transform.Options{
+		SQLDir:      p.cfg.SQLDir,
+		RunID:       p.cfg.RunID,
+		CodeVersion: p.cfg.CodeVersion,
+		Force:       force,
+		Logger:      p.cfg.Logger,
+	})
+	if err != nil {
+		return &StepError{Step: "transform", Window: w, Err: err,
+			Kept:   "the window's committed snapshot; no documents were posted",
+			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
+	}
+	return nil
+}
+
+func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
+	if err := p.cfg.needERP(); err != nil {
+		return err
+	}
+	zc, err := p.zuoraClient()
+	if err != nil {
+		return err
+	}
+	_, err = load.Run(ctx, p.st, w, zc, load.Options{
+		ERPBaseURL:       p.cfg.ERPBaseURL,
+		ERPToken:         p.cfg.ERPToken,
+		Concurrency:      p.cfg.ERPConcurrency,
+		BreakerThreshold: p.cfg.BreakerThreshold,
+		Retry:            p.cfg.ERPRetry,
+		RequestTimeout:   p.cfg.ERPTimeout,
+		RunID:            p.cfg.RunID,
+		CodeVersion:      p.cfg.CodeVersion,
+		Logger:           p.cfg.Logger,
+	})
+	if err != nil {
+		return &StepError{Step: "load", Window: w, Err: err,
+			Kept:   "every ERP answer received so far, in the window's ledger; confirmed documents will not be posted again",
+			Resume: "zuora-erp-etl load --window " + w.ID()}
+	}
+	return nil
+}
+
+// Extract backfills [from, to) without moving the high-water mark. Windows that
+// already have a snapshot are taken again only when force is set.
+func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) ([]stage.Window, error) {
+	if !from.Before(to) {
+		return nil, &ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
+	}
+	ws := plan(from, to, p.cfg.WindowSize)
+	for _, w := range ws {
+		if err := p.extract(ctx, w, force); err != nil {
+			return nil, err
+		}
+	}
+	return ws, nil
+}
+
+// Transform re-runs the transform of one committed window.
+func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (*Report, error) {
+	if err := p.requireSnapshot(ctx, w); err != nil {
+		return nil, err
+	}
+	if err := p.transform(ctx, w, true); err != nil {
+		return nil, err
+	}
+	wr, err := p.windowReport(ctx, w)
+	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, err
+}
+
+// Load re-runs post and write-back for one window, touching only documents not
+// yet confirmed or not yet marked.
+func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
+	if err := p.cfg.needERP(); err != nil {
+		return nil, err
+	}
+	if err := p.cfg.needZuora(); err != nil {
+		return nil, err
+	}
+	if err := p.requireSnapshot(ctx, w); err != nil {
+		return nil, err
+	}
+	var tm stage.TransformManifest
+	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if err := p.transform(ctx, w, false); err != nil {
+			return nil, err
+		}
+	}
+	loadErr := p.load(ctx, w)
+	wr, err := p.windowReport(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, loadErr
+}
+
+func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {
+	var em stage.ExtractManifest
+	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &ConfigError{Msg: fmt.Sprintf("window %s has no committed snapshot in %s; see zuora-erp-etl status, or extract it with: zuora-erp-etl extract --from %s --to %s",
+			w.ID(), p.st.URL(), w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// Status reports every window of the stage with what is pending.
+func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
+	ws, err := p.st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{RunID: p.cfg.RunID}
+	for _, w := range ws {
+		wr, err := p.windowReport(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		rep.Windows = append(rep.Windows, wr)
+	}
+	if hw, ok, err := p.st.HighWater(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		rep.HighWater = hw.Next
+	}
+	return rep, nil
+}
+
+// windowReport reads the window's manifests and ledger into a report.
+func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowReport, error) {
+	wr := WindowReport{Window: w}
+	var em stage.ExtractManifest
+	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	if err != nil {
+		return wr, err
+	}
+	wr.Extracted = ok
+	wr.Warnings = em.Warnings
+	var tm stage.TransformManifest
+	if wr.Transformed, err = p.st.ReadManifest(ctx, "transform", w, &tm); err != nil {
+		return wr, err
+	}
+	lines := map[lineKey]*Line{}
+	line := func(docType, currency string) *Line {
+		k := lineKey{docType, currency}
+		if lines[k] == nil {
+			lines[k] = &Line{DocType: docType, Currency: currency}
+		}
+		return lines[k]
+	}
+	for _, r := range tm.Totals {
+		l := line(r.DocType, r.Currency)
+		l.Extracted, l.Ready, l.Rejected, l.Skipped = r.Extracted, r.Ready, r.Rejected, r.Skipped
+	}
+	if wr.Transformed {
+		lm, err := load.Pending(ctx, p.st, w)
+		if err != nil {
+			return wr, err
+		}
+		wr.Loaded = lm.Complete
+		wr.Stopped = lm.StoppedBecause
+		for _, t := range lm.Totals {
+			l := line(t.DocType, t.Currency)
+			l.Posted, l.ERPRejected, l.Pending, l.Marked = t.Posted, t.Rejected, t.Pending, t.Marked
+		}
+	}
+	wr.Lines = sortedLines(lines)
+	wr.Complete = wr.Extracted && wr.Transformed && wr.Loaded
+	return wr, nil
+}
+
+// ErrRejected marks a run that finished with documents needing attention: exit status 3.
+var ErrRejected = errors.New("some documents were rejected and need attention")

@@ -1,0 +1,222 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Report is what a run (or status) tells the user: per window, per document
+// type and currency, where every extracted document ended.
+type Report struct {
+	RunID     string
+	Windows   []WindowReport
+	HighWater time.Time // set by Status
+}
+
+// WindowReport is one window's account.
+type WindowReport struct {
+	Window      stage.Window
+	Extracted   bool // snapshot committed
+	Transformed bool // documents committed
+	Loaded      bool // every document posted or rejected, every posted one marked
+	Complete    bool
+	Stopped     string // why the last load stopped early, if it did
+	Warnings    []string
+	Lines       []Line
+}
+
+// Line accounts for one document type and currency.
+//
+// Every extracted document ends in exactly one of Posted, Rejected, ERPRejected,
+// Skipped or Pending: Extracted = Posted + Rejected + ERPRejected + Skipped + Pending.
+type Line struct {
+	DocType, Currency string
+	Extracted         stage.Tally
+	Ready             stage.Tally // mapped, handed to load
+	Rejected          stage.Tally // refused by the mapping
+	Skipped           stage.Tally // skipped with a reason (already posted or transferred)
+	Posted            stage.Tally // confirmed by the ERP
+	ERPRejected       stage.Tally // refused by the ERP
+	Pending           stage.Tally // not yet answered by the ERP
+	Marked            stage.Tally // posted and marked transferred in Zuora
+}
+
+type lineKey struct{ docType, currency string }
+
+// Balanced reports whether every extracted document is accounted for.
+func (l Line) Balanced() bool {
+	return l.Extracted.Equal(l.Posted.Plus(l.Rejected).Plus(l.ERPRejected).Plus(l.Skipped).Plus(l.Pending))
+}
+
+func (l *Line) add(m Line) {
+	l.Extracted = l.Extracted.Plus(m.Extracted)
+	l.Ready = l.Ready.Plus(m.Ready)
+	l.Rejected = l.Rejected.Plus(m.Rejected)
+	l.Skipped = l.Skipped.Plus(m.Skipped)
+	l.Posted = l.Posted.Plus(m.Posted)
+	l.ERPRejected = l.ERPRejected.Plus(m.ERPRejected)
+	l.Pending = l.Pending.Plus(m.Pending)
+	l.Marked = l.Marked.Plus(m.Marked)
+}
+
+func sortedLines(m map[lineKey]*Line) []Line {
+	out := make([]Line, 0, len(m))
+	for _, l := range m {
+		out = append(out, *l)
+	}
+	order := func(t string) int {
+		if i := slices.Index(stage.DocTypes, t); i >= 0 {
+			return i
+		}
+		return len(stage.DocTypes)
+	}
+	slices.SortFunc(out, func(a, b Line) int {
+		if c := order(a.DocType) - order(b.DocType); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Currency, b.Currency)
+	})
+	return out
+}
+
+// Totals adds up every window's lines per document type and currency.
+func (r *Report) Totals() []Line {
+	m := map[lineKey]*Line{}
+	for _, w := range r.Windows {
+		for _, l := range w.Lines {
+			k := lineKey{l.DocType, l.Currency}
+			if m[k] == nil {
+				m[k] = &Line{DocType: l.DocType, Currency: l.Currency}
+			}
+			m[k].add(l)
+		}
+	}
+	return sortedLines(m)
+}
+
+// Count adds up one column of Totals for one document type, across currencies.
+func (r *Report) Count(docType string, col func(Line) stage.Tally) int64 {
+	var n int64
+	for _, l := range r.Totals() {
+		if l.DocType == docType {
+			n += col(l).Count
+		}
+	}
+	return n
+}
+
+// Balanced reports whether every line of every window is accounted for.
+func (r *Report) Balanced() bool {
+	for _, l := range r.Totals() {
+		if !l.Balanced() {
+			return false
+		}
+	}
+	return true
+}
+
+// NeedsAttention reports whether any document was rejected, by the mapping or the ERP.
+func (r *Report) NeedsAttention() bool {
+	for _, l := range r.Totals() {
+		if l.Rejected.Count > 0 || l.ERPRejected.Count > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Unfinished reports whether any document is still pending or posted but unmarked.
+func (r *Report) Unfinished() bool {
+	for _, l := range r.Totals() {
+		if l.Pending.Count > 0 || !l.Marked.Equal(l.Posted) {
+			return true
+		}
+	}
+	return false
+}
+
+// Print writes the report as a table: one row per document type and currency,
+// each cell "count amount".
+func (r *Report) Print(out io.Writer) {
+	switch len(r.Windows) {
+	case 0:
+		fmt.Fprintf(out, "%s: no window was due\n", r.RunID)
+		return
+	case 1:
+		fmt.Fprintf(out, "%s: window %s\n", r.RunID, r.Windows[0].Window.ID())
+	default:
+		fmt.Fprintf(out, "%s: %d windows, %s to %s\n", r.RunID, len(r.Windows),
+			r.Windows[0].Window.Start.Format(time.RFC3339), r.Windows[len(r.Windows)-1].Window.End.Format(time.RFC3339))
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "type\tcur\textracted\tready\trejected\tskipped\tposted\terp-rejected\tpending\tmarked\tbalanced\t")
+	for _, l := range r.Totals() {
+		ok := "yes"
+		if !l.Balanced() {
+			ok = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.DocType, l.Currency,
+			cell(l.Extracted), cell(l.Ready), cell(l.Rejected), cell(l.Skipped), cell(l.Posted), cell(l.ERPRejected), cell(l.Pending), cell(l.Marked), ok)
+	}
+	tw.Flush()
+	for _, w := range r.Windows {
+		for _, msg := range w.Warnings {
+			fmt.Fprintf(out, "warning: window %s: %s\n", w.Window.ID(), msg)
+		}
+		if w.Stopped != "" {
+			fmt.Fprintf(out, "window %s: load stopped: %s\n", w.Window.ID(), w.Stopped)
+		}
+	}
+}
+
+func cell(t stage.Tally) string {
+	if t.Count == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d  %s", t.Count, t.Amount.String())
+}
+
+// PrintStatus writes one line per window with what is done and what is pending.
+func (r *Report) PrintStatus(out io.Writer) {
+	if !r.HighWater.IsZero() {
+		fmt.Fprintf(out, "high-water mark: %s\n", r.HighWater.Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(out, "high-water mark: none yet")
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "window\textract\ttransform\tload\tready\tposted\trejected\tpending\tunmarked\tnext step")
+	for _, w := range r.Windows {
+		var ready, posted, rejected, pending, unmarked int64
+		for _, l := range w.Lines {
+			ready += l.Ready.Count
+			posted += l.Posted.Count
+			rejected += l.Rejected.Count + l.ERPRejected.Count
+			pending += l.Pending.Count
+			unmarked += l.Posted.Count - l.Marked.Count
+		}
+		next := "-"
+		switch {
+		case !w.Extracted:
+			next = "zuora-erp-etl run"
+		case !w.Transformed:
+			next = "zuora-erp-etl transform --window " + w.Window.ID()
+		case !w.Loaded:
+			next = "zuora-erp-etl load --window " + w.Window.ID()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Window.ID(), done(w.Extracted), done(w.Transformed), done(w.Loaded), ready, posted, rejected, pending, unmarked, next)
+	}
+	tw.Flush()
+}
+
+func done(b bool) string {
+	if b {
+		return "done"
+	}
+	return "pending"
+}
