@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob:// stages
@@ -34,6 +35,7 @@ type Stage struct {
 	bucket   *blob.Bucket
 	url      string
 	root     string // the folder of a file:// stage, else ""
+	shared   bool   // a process-wide mem:// bucket, not closed by Close
 	cacheDir string
 }
 
@@ -54,7 +56,7 @@ func Open(ctx context.Context, rawURL string) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := blob.OpenBucket(ctx, u)
+	b, shared, err := openBucket(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("open stage %s: %w", Redact(rawURL), err)
 	}
@@ -62,7 +64,7 @@ func Open(ctx context.Context, rawURL string) (*Stage, error) {
 	if err != nil {
 		cache = os.TempDir()
 	}
-	s := &Stage{bucket: b, url: rawURL, cacheDir: filepath.Join(cache, "zuora-erp-etl")}
+	s := &Stage{bucket: b, url: rawURL, shared: shared, cacheDir: filepath.Join(cache, "zuora-erp-etl")}
 	if p, err := url.Parse(u); err == nil && p.Scheme == "file" {
 		s.root = filepath.FromSlash(p.Path)
 	}
@@ -127,7 +129,37 @@ func (s *Stage) URL() string { return Redact(s.url) }
 func (s *Stage) IsLocal() bool { return s.root != "" }
 
 // Close releases the bucket.
-func (s *Stage) Close() error { return s.bucket.Close() }
+func (s *Stage) Close() error {
+	if s.shared {
+		return nil
+	}
+	return s.bucket.Close()
+}
+
+var (
+	memMu      sync.Mutex
+	memBuckets = map[string]*blob.Bucket{}
+)
+
+// openBucket opens the bucket at u. A mem:// URL names one bucket for the whole
+// process, so that every step of a run (and a test) sees the same stage.
+func openBucket(ctx context.Context, u string) (b *blob.Bucket, shared bool, err error) {
+	if !strings.HasPrefix(u, "mem://") {
+		b, err = blob.OpenBucket(ctx, u)
+		return b, false, err
+	}
+	memMu.Lock()
+	defer memMu.Unlock()
+	if b := memBuckets[u]; b != nil {
+		return b, true, nil
+	}
+	b, err = blob.OpenBucket(ctx, u)
+	if err != nil {
+		return nil, false, err
+	}
+	memBuckets[u] = b
+	return b, true, nil
+}
 
 // Write streams an object to key. The object becomes visible only when fn
 // returns nil; on error nothing is written.
