@@ -1,0 +1,380 @@
+// Package zuora is the only Zuora HTTP client of the project: OAuth tokens,
+// one retry policy for every call, Object Query pages and the
+// TransferredToAccounting write-back.
+package zuora
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+)
+
+// APIVersion is pinned on every request so errors come back as 4xx/5xx with
+// reasons, never as HTTP 200.
+const APIVersion = "2025-08-12"
+
+// DefaultMaxConcurrency bounds the requests one Client has in flight.
+const DefaultMaxConcurrency = 8
+
+// maxBody caps a response body held in memory.
+const maxBody = 64 << 20
+
+// Config configures a Client.
+type Config struct {
+	BaseURL, ClientID, ClientSecret string
+	HTTPClient                      *http.Client // nil → a client with sane timeouts
+	MaxConcurrency                  int          // requests in flight across all calls; 0 → 8
+	RunID                           string       // sent as Zuora-Track-Id
+	Retry                           retry.Policy
+	RequestLog                      io.Writer // one JSON line per HTTP exchange, secrets redacted
+	LogBodies                       bool      // also log request and response bodies
+	Logger                          *slog.Logger
+}
+
+// Client speaks Zuora's REST API. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	base    string
+	http    *http.Client
+	sem     chan struct{}
+	log     *slog.Logger
+	now     func() time.Time
+	tok     tokenCache
+	stats   counters
+	logMu   sync.Mutex
+	secrets secretSet
+}
+
+// Stats counts what a Client did, for the run report.
+type Stats struct {
+	Requests         int64 // HTTP exchanges, token requests included
+	TokensFetched    int64
+	RetriesRateLimit int64 // 429
+	Retries5xx       int64 // 5xx and 408
+	RetriesTransport int64 // connection failures, truncated or malformed bodies
+	RetriesReasons   int64 // an answer whose reasons all have a retryable category
+	RetriedObjects   int64 // write-back objects sent again after a retryable code
+	Refreshes401     int64 // a 401 answered with a fresh token and one more try
+}
+
+type counters struct {
+	requests, tokens, rateLimit, server, transport, reasons, objects, refresh401 atomic.Int64
+}
+
+// New checks cfg and returns a Client; nothing is sent until the first call.
+func New(cfg Config) (*Client, error) {
+	switch {
+	case cfg.BaseURL == "":
+		return nil, errors.New("zuora: missing BaseURL")
+	case cfg.ClientID == "":
+		return nil, errors.New("zuora: missing ClientID")
+	case cfg.ClientSecret == "":
+		return nil, errors.New("zuora: missing ClientSecret")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("zuora: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("zuora: BaseURL %q has a query or fragment", cfg.BaseURL)
+	}
+	if err := validTrackID(cfg.RunID); err != nil {
+		return nil, fmt.Errorf("zuora: RunID: %w", err)
+	}
+	if cfg.MaxConcurrency < 0 {
+		return nil, fmt.Errorf("zuora: MaxConcurrency %d is negative", cfg.MaxConcurrency)
+	}
+	if cfg.MaxConcurrency == 0 {
+		cfg.MaxConcurrency = DefaultMaxConcurrency
+	}
+	c := &Client{
+		cfg:  cfg,
+		base: strings.TrimRight(cfg.BaseURL, "/"),
+		http: cfg.HTTPClient,
+		sem:  make(chan struct{}, cfg.MaxConcurrency),
+		log:  cfg.Logger,
+		now:  time.Now,
+	}
+	if c.http == nil {
+		c.http = defaultHTTPClient(cfg.MaxConcurrency)
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.tok.lock = make(chan struct{}, 1)
+	c.secrets.add(cfg.ClientSecret)
+	return c, nil
+}
+
+// defaultHTTPClient bounds every phase of an exchange; Zuora itself gives up on a
+// request after 120 s.
+func defaultHTTPClient(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 3 * time.Minute,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: 150 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   conns,
+		},
+	}
+}
+
+// validTrackID enforces Zuora's Zuora-Track-Id rules: at most 64 printable ASCII
+// characters, none of : ; " '.
+func validTrackID(s string) error {
+	if len(s) > 64 {
+		return fmt.Errorf("%d characters, at most 64 allowed", len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x20 || b > 0x7e {
+			return fmt.Errorf("byte %d is not printable ASCII", i)
+		}
+		if strings.IndexByte(`:;"'`, b) >= 0 {
+			return fmt.Errorf("character %q is not allowed", b)
+		}
+	}
+	return nil
+}
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Requests:         c.stats.requests.Load(),
+		TokensFetched:    c.stats.tokens.Load(),
+		RetriesRateLimit: c.stats.rateLimit.Load(),
+		Retries5xx:       c.stats.server.Load(),
+		RetriesTransport: c.stats.transport.Load(),
+		RetriesReasons:   c.stats.reasons.Load(),
+		RetriedObjects:   c.stats.objects.Load(),
+		Refreshes401:     c.stats.refresh401.Load(),
+	}
+}
+
+// request is one HTTP exchange to make; the body is bytes so it can be replayed.
+type request struct {
+	op       string // names the operation in errors and logs
+	method   string
+	path     string // below BaseURL, e.g. "/object-query/invoices"
+	rawQuery string // already encoded
+	body     []byte
+	ctype    string
+	token    bool // the token endpoint: no Authorization, bodies redacted
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// requestID is Zuora's id for the exchange, from the header.
+func (r *response) requestID() string { return r.header.Get("Zuora-Request-Id") }
+
+// withRetry runs op under the configured policy, counting each retry by reason.
+func (c *Client) withRetry(ctx context.Context, op func(ctx context.Context, attempt int) error) (int, error) {
+	p := c.cfg.Retry
+	user := p.Notify
+	p.Notify = func(err error, wait time.Duration) {
+		c.countRetry(err)
+		c.log.Warn("zuora call will be retried", "err", err, "wait", wait)
+		if user != nil {
+			user(err, wait)
+		}
+	}
+	return retry.Do(ctx, p, op)
+}
+
+func (c *Client) countRetry(err error) {
+	var pe *pendingObjectsError
+	if errors.As(err, &pe) {
+		c.stats.objects.Add(int64(pe.n))
+		return
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		c.stats.transport.Add(1)
+		return
+	}
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		c.stats.rateLimit.Add(1)
+	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
+		c.stats.server.Add(1)
+	case e.Err != nil || e.Status == 0:
+		c.stats.transport.Add(1)
+	default:
+		c.stats.reasons.Add(1)
+	}
+}
+
+// call makes one attempt of rq with a bearer token, fetching a fresh token and
+// trying once more after a 401, and turns a non-2xx answer into an *Error.
+func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, error) {
+	tok, err := c.token(ctx, attempt)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.roundTrip(ctx, rq, tok, attempt)
+	if err != nil {
+		return nil, err
+	}
+	if resp.status == http.StatusUnauthorized {
+		c.stats.refresh401.Add(1)
+		c.log.Info("zuora token refused, fetching a fresh one", "op", rq.op)
+		c.invalidate(tok)
+		if tok, err = c.token(ctx, attempt); err != nil {
+			return nil, err
+		}
+		if resp, err = c.roundTrip(ctx, rq, tok, attempt); err != nil {
+			return nil, err
+		}
+	}
+	return resp, c.check(rq.op, resp)
+}
+
+// check classifies an answer: nil for 2xx, a transient *Error for 408, 429
+// (honouring Retry-After) and 5xx, a permanent *Error for the rest.
+func (c *Client) check(op string, resp *response) error {
+	if resp.status >= 200 && resp.status < 300 {
+		return nil
+	}
+	e := c.errorFrom(op, resp)
+	switch {
+	case resp.status == http.StatusTooManyRequests:
+		d, _ := retry.RetryAfter(resp.header.Get("Retry-After"), time.Now())
+		return retry.TransientAfter(e, d)
+	case retry.RetryableStatus(resp.status):
+		return retry.Transient(e)
+	}
+	return e
+}
+
+// errorFrom reads whatever error body Zuora sent into an *Error.
+func (c *Client) errorFrom(op string, resp *response) *Error {
+	e := &Error{Op: op, Status: resp.status, RequestID: resp.requestID()}
+	var b errorBody
+	if err := json.Unmarshal(resp.body, &b); err != nil {
+		e.Message = c.secrets.scrub(snippet(resp.body))
+		return e
+	}
+	e.Reasons = b.Reasons
+	if b.RequestID != "" {
+		e.RequestID = b.RequestID
+	}
+	msg := b.Message
+	var oauth string
+	if json.Unmarshal(b.OAuthError, &oauth) == nil && oauth != "" {
+		msg = strings.TrimSpace(oauth + " " + b.ErrorDescription)
+	}
+	if msg == "" && len(b.Reasons) == 0 {
+		msg = snippet(resp.body)
+	}
+	e.Message = c.secrets.scrub(msg)
+	return e
+}
+
+// roundTrip makes one HTTP exchange within the concurrency bound, decodes gzip
+// and writes the request log. A failure to get a whole answer is a transient
+// *Error with status 0 unless the context ended.
+func (c *Client) roundTrip(ctx context.Context, rq request, bearer string, attempt int) (*response, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &Error{Op: rq.op, Err: ctx.Err()}
+	}
+	defer func() { <-c.sem }()
+
+	u := c.base + rq.path
+	if rq.rawQuery != "" {
+		u += "?" + rq.rawQuery
+	}
+	var body io.Reader
+	if rq.body != nil {
+		body = bytes.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, rq.method, u, body)
+	if err != nil {
+		return nil, &Error{Op: rq.op, Err: err}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Zuora-Version", APIVersion)
+	if c.cfg.RunID != "" {
+		req.Header.Set("Zuora-Track-Id", c.cfg.RunID)
+	}
+	if rq.ctype != "" {
+		req.Header.Set("Content-Type", rq.ctype)
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+
+	c.stats.requests.Add(1)
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.failed(ctx, rq, u, attempt, start, 0, nil, err)
+	}
+	defer resp.Body.Close()
+	data, err := readBody(resp)
+	if err != nil {
+		return nil, c.failed(ctx, rq, u, attempt, start, resp.StatusCode, resp.Header, err)
+	}
+	out := &response{status: resp.StatusCode, header: resp.Header, body: data}
+	c.logExchange(rq, u, attempt, start, out, nil)
+	return out, nil
+}
+
+// failed logs and classifies an exchange that produced no whole answer.
+func (c *Client) failed(ctx context.Context, rq request, u string, attempt int, start time.Time, status int, h http.Header, err error) error {
+	e := &Error{Op: rq.op, Status: status, Err: err}
+	if h != nil {
+		e.RequestID = h.Get("Zuora-Request-Id")
+	}
+	c.logExchange(rq, u, attempt, start, &response{status: status, header: h}, e)
+	if ctx.Err() != nil {
+		return e
+	}
+	return retry.Transient(e)
+}
+
+// readBody reads a whole response body, gunzipping it when Zuora compressed it.
+func readBody(resp *http.Response) ([]byte, error) {
+	var r io.Reader = resp.Body
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("read gzip body: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if len(data) > maxBody {
+		return nil, fmt.Errorf("read body: larger than %d bytes", maxBody)
+	}
+	return data, nil
+}

@@ -1,0 +1,138 @@
+package zuora
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Reason is one entry of Zuora's "reasons" array: a code (8 digits whose last
+// two are the category) and a message.
+type Reason struct {
+	Code    string
+	Message string
+}
+
+// UnmarshalJSON accepts the code as a JSON number (Object Query, v1) or a string.
+func (r *Reason) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Code    json.RawMessage `json:"code"`
+		Message string          `json:"message"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	r.Message = raw.Message
+	code := bytes.TrimSpace(raw.Code)
+	switch {
+	case len(code) == 0 || string(code) == "null":
+		r.Code = ""
+	case code[0] == '"':
+		if err := json.Unmarshal(code, &r.Code); err != nil {
+			return err
+		}
+	default:
+		r.Code = string(code)
+	}
+	return nil
+}
+
+// Category is the last two digits of the code, e.g. "27" for a bad filter or
+// "70" for a concurrency limit; empty when the code is not numeric.
+func (r Reason) Category() string {
+	if len(r.Code) < 2 {
+		return ""
+	}
+	if _, err := strconv.ParseUint(r.Code, 10, 64); err != nil {
+		return ""
+	}
+	return r.Code[len(r.Code)-2:]
+}
+
+// retryableCategory reports whether a reason's category means "try again later":
+// 50 and 61 (server side), 70 (rate or concurrency limit), 99 (unknown).
+func retryableCategory(r Reason) bool {
+	switch r.Category() {
+	case "50", "61", "70", "99":
+		return true
+	}
+	return false
+}
+
+// allRetryable reports whether there is at least one reason and every one is retryable.
+func allRetryable(reasons []Reason) bool {
+	for _, r := range reasons {
+		if !retryableCategory(r) {
+			return false
+		}
+	}
+	return len(reasons) > 0
+}
+
+// Error is a failed Zuora call: the operation, the HTTP status (0 when no answer
+// arrived), Zuora's reasons and request id, and the underlying transport or
+// decoding failure. Retryable ones reach callers wrapped by retry.Transient.
+type Error struct {
+	Op        string // e.g. "query invoices page 3", "mark Invoice batch 2", "fetch token"
+	Status    int
+	Reasons   []Reason
+	Message   string // a {"message": …} body, or the start of a body that is not JSON
+	RequestID string
+	Err       error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("zuora: ")
+	b.WriteString(e.Op)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	for i, r := range e.Reasons {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		if r.Code != "" {
+			b.WriteString(r.Code)
+			b.WriteString(" ")
+		}
+		b.WriteString(r.Message)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request id %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// errorBody is every shape of error body Zuora and OAuth send.
+type errorBody struct {
+	Reasons          []Reason        `json:"reasons"`
+	RequestID        string          `json:"requestId"`
+	Message          string          `json:"message"`
+	OAuthError       json.RawMessage `json:"error"` // a string from OAuth, sometimes an object elsewhere
+	ErrorDescription string          `json:"error_description"`
+}
+
+// snippet is the start of a body for an error message, on one line.
+func snippet(b []byte) string {
+	const max = 200
+	s := strings.TrimSpace(string(b))
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,184 @@
+package zuora
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+)
+
+// Records walks an Object Query page by page, following nextPage until it is
+// absent, and yields each record as raw JSON so callers decode numbers from
+// their literal text. Only one page is held at a time. After an error it yields
+// nothing more; stopping the loop early sends no further request.
+func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[json.RawMessage, error] {
+	return func(yield func(json.RawMessage, error) bool) {
+		params, err := encodeQuery(q)
+		if err != nil {
+			yield(nil, fmt.Errorf("zuora: query %s: %w", q.Object, err))
+			return
+		}
+		cursor := ""
+		for n := 1; ; n++ {
+			if err := ctx.Err(); err != nil {
+				yield(nil, &Error{Op: fmt.Sprintf("query %s page %d", q.Object, n), Err: err})
+				return
+			}
+			p, err := c.page(ctx, q.Object, params, cursor, n)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, rec := range p.Data {
+				if !yield(rec, nil) {
+					return
+				}
+			}
+			if p.NextPage == nil || *p.NextPage == "" {
+				return
+			}
+			if *p.NextPage == cursor {
+				yield(nil, &Error{Op: fmt.Sprintf("query %s page %d", q.Object, n),
+					Message: "nextPage repeats the cursor just sent; stopping to avoid a loop"})
+				return
+			}
+			cursor = *p.NextPage
+		}
+	}
+}
+
+// page is one Object Query answer.
+type page struct {
+	NextPage  *string            `json:"nextPage"`
+	Data      *[]json.RawMessage `json:"data"`
+	Reasons   []Reason           `json:"reasons"`
+	RequestID string             `json:"requestId"`
+}
+
+type pageData struct {
+	NextPage *string
+	Data     []json.RawMessage
+}
+
+// page fetches page n: the fixed parameters plus the previous nextPage, verbatim.
+func (c *Client) page(ctx context.Context, object, params, cursor string, n int) (pageData, error) {
+	rq := request{
+		op:       fmt.Sprintf("query %s page %d", object, n),
+		method:   http.MethodGet,
+		path:     "/object-query/" + object,
+		rawQuery: params,
+	}
+	if cursor != "" {
+		rq.rawQuery += "&cursor=" + escapeValue(cursor)
+	}
+	var out pageData
+	_, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
+		resp, err := c.call(ctx, rq, attempt)
+		if err != nil {
+			return err
+		}
+		out, err = decodePage(rq.op, resp)
+		return err
+	})
+	return out, err
+}
+
+// decodePage reads a 200 answer. A body that is not a whole page is transient
+// (a GET can be repeated); a reasons body is Zuora saying no, never an empty page.
+func decodePage(op string, resp *response) (pageData, error) {
+	var p page
+	if err := json.Unmarshal(resp.body, &p); err != nil {
+		return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
+			Err: fmt.Errorf("malformed page: %w", err)})
+	}
+	if len(p.Reasons) > 0 {
+		e := &Error{Op: op, Status: resp.status, Reasons: p.Reasons, RequestID: p.RequestID}
+		if e.RequestID == "" {
+			e.RequestID = resp.requestID()
+		}
+		if allRetryable(p.Reasons) {
+			return pageData{}, retry.Transient(e)
+		}
+		return pageData{}, e
+	}
+	if p.Data == nil {
+		return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
+			Err: errors.New("malformed page: no data array")})
+	}
+	return pageData{NextPage: p.NextPage, Data: *p.Data}, nil
+}
+
+// encodeQuery builds the fixed part of the query string per the Object Query
+// contract: filter[] repeated, sort[], fields[] as a comma list,
+// <child>.fields[], expand[] repeated, pageSize.
+func encodeQuery(q Query) (string, error) {
+	if q.Object == "" {
+		return "", errors.New("no object")
+	}
+	if strings.ContainsAny(q.Object, "/?#%") || q.Object != strings.TrimSpace(q.Object) {
+		return "", fmt.Errorf("object %q is not a path segment", q.Object)
+	}
+	size := q.PageSize
+	if size == 0 {
+		size = 99
+	}
+	if size < 1 || size > 99 {
+		return "", fmt.Errorf("page size %d is outside 1..99", q.PageSize)
+	}
+	var parts []string
+	add := func(key, value string) { parts = append(parts, key+"="+escapeValue(value)) }
+	for _, f := range q.Filters {
+		add("filter[]", f)
+	}
+	if q.Sort != "" {
+		add("sort[]", q.Sort)
+	}
+	if len(q.Fields) > 0 {
+		add("fields[]", strings.Join(q.Fields, ","))
+	}
+	children := make([]string, 0, len(q.ChildFields))
+	for child, fields := range q.ChildFields {
+		if len(fields) > 0 {
+			children = append(children, child)
+		}
+	}
+	slices.Sort(children)
+	for _, child := range children {
+		if child == "" || strings.ContainsAny(child, "=&[] ") {
+			return "", fmt.Errorf("child %q is not an expand name", child)
+		}
+		add(child+".fields[]", strings.Join(q.ChildFields[child], ","))
+	}
+	for _, e := range q.Expand {
+		add("expand[]", e)
+	}
+	add("pageSize", strconv.Itoa(size))
+	return strings.Join(parts, "&"), nil
+}
+
+// escapeValue percent-encodes a query value, leaving unreserved characters and
+// the ',' and ':' of Zuora's grammar readable; '+' becomes %2B and ' ' %20.
+func escapeValue(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9',
+			ch == '-', ch == '.', ch == '_', ch == '~', ch == ',', ch == ':':
+			b.WriteByte(ch)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[ch>>4])
+			b.WriteByte(hex[ch&15])
+		}
+	}
+	return b.String()
+}
