@@ -1,0 +1,476 @@
+// Package load posts a window's ERP-ready documents to the ERP exactly once,
+// records every answer in an append-only ledger in the stage, and only then marks
+// the confirmed documents TransferredToAccounting = Yes in Zuora.
+//
+// Every run of a window starts from the ledger, so a run stopped by an ERP
+// outage, a crash or Ctrl-C is resumed by running it again: confirmed documents
+// are not posted twice, and the Idempotency-Key makes repeating an in-flight
+// post harmless.
+package load
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Marker is the narrow view of the Zuora client the load needs (internal/zuora.Client implements it).
+type Marker interface {
+	MarkTransferred(ctx context.Context, objectType string, ids []string) ([]zuora.MarkResult, error)
+}
+
+// Options configures a load run. Zero values take the defaults noted.
+type Options struct {
+	ERPBaseURL, ERPToken string
+	HTTPClient           *http.Client  // nil → a plain client; each request is bounded by RequestTimeout
+	Concurrency          int           // concurrent posts; 0 → 4
+	BreakerThreshold     int           // documents in a row that fail transiently before the run stops; 0 → 5
+	LedgerFlush          int           // ledger rows per part; 0 → 50
+	Retry                retry.Policy  // retries of one post
+	RequestTimeout       time.Duration // one HTTP attempt; 0 → 30s
+	RunID, CodeVersion   string        // RunID "" → a fresh random id
+	Logger               *slog.Logger  // nil → slog.Default()
+}
+
+// MarkBatch is the most ids passed to one Marker call (Zuora's limit per update).
+const MarkBatch = 50
+
+// finalFlushTimeout bounds the ledger and manifest writes made after a cancellation.
+const finalFlushTimeout = 30 * time.Second
+
+func (o Options) withDefaults() (Options, error) {
+	if o.ERPBaseURL == "" {
+		return o, errors.New("load: the ERP base URL is not set")
+	}
+	if o.ERPToken == "" {
+		return o, errors.New("load: the ERP token is not set")
+	}
+	o.ERPBaseURL = strings.TrimRight(o.ERPBaseURL, "/")
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.BreakerThreshold <= 0 {
+		o.BreakerThreshold = 5
+	}
+	if o.LedgerFlush <= 0 {
+		o.LedgerFlush = 50
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.RunID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		o.RunID = hex.EncodeToString(b[:])
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+// ResumeCommand is the command that resumes the load of window w.
+func ResumeCommand(w stage.Window) string { return "zuora-erp-etl load --window " + w.ID() }
+
+// Run loads window w: it posts every document the ledger does not show as
+// confirmed or refused, then marks every confirmed, unmarked document in Zuora,
+// and writes the window's load manifest. It returns an error only when the
+// window needs another run; ERP rejections are reported in the manifest.
+func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Options) (*stage.LoadManifest, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("load: no Zuora client to mark documents transferred")
+	}
+	log := opts.Logger.With("window", w.ID(), "run_id", opts.RunID)
+	docs, err := readDocuments(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
+	}
+	rows, err := readLedger(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
+	}
+	r := &run{
+		opts:   opts,
+		log:    log,
+		w:      w,
+		state:  states(rows),
+		zuora:  m,
+		ledger: &ledger{st: st, w: w, runID: opts.RunID, every: opts.LedgerFlush, now: time.Now},
+		client: &erpClient{base: opts.ERPBaseURL, token: opts.ERPToken, http: opts.HTTPClient, timeout: opts.RequestTimeout, policy: opts.Retry},
+	}
+	log.Info("load started", "documents", len(docs), "ledger_rows", len(rows))
+
+	stopErr := r.postAll(ctx, docs)
+
+	// Whatever happened, record what the ERP answered, even after a Ctrl-C.
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+	defer cancel()
+	if err := r.ledger.flush(final); err != nil {
+		return nil, fmt.Errorf("load window %s: the ledger cannot be written, nothing was marked in Zuora; %s: %w",
+			w.ID(), resumeHint(w), errors.Join(err, stopErr))
+	}
+
+	var markErr error
+	if ctx.Err() == nil {
+		markErr = r.markAll(ctx, docs)
+		if err := r.ledger.flush(final); err != nil {
+			return nil, fmt.Errorf("load window %s: the ledger cannot be written; %s: %w", w.ID(), resumeHint(w), err)
+		}
+	}
+
+	man := summarize(w, docs, r.snapshot())
+	man.RunID, man.CodeVersion, man.UpdatedAt = opts.RunID, opts.CodeVersion, time.Now().UTC()
+	man.StoppedBecause = r.stopReason()
+	if ctx.Err() != nil && man.StoppedBecause == "" {
+		man.StoppedBecause = "cancelled: " + context.Cause(ctx).Error()
+	}
+	if err := st.WriteManifest(final, "load", w, man); err != nil {
+		return man, fmt.Errorf("load window %s: write load manifest (the ledger is complete); %s: %w", w.ID(), resumeHint(w), err)
+	}
+	log.Info("load finished", "complete", man.Complete, "stopped_because", man.StoppedBecause, "ledger_parts", len(r.ledger.written))
+
+	posted, pending := counts(man)
+	switch {
+	case ctx.Err() != nil:
+		return man, fmt.Errorf("load window %s cancelled: the ledger keeps the %d documents the ERP confirmed, %d are pending; %s: %w",
+			w.ID(), posted, pending, resumeHint(w), context.Cause(ctx))
+	case stopErr != nil:
+		return man, fmt.Errorf("load window %s stopped: %s; the ledger keeps the %d documents the ERP confirmed (marked in Zuora as far as possible), %d are pending; %s",
+			w.ID(), man.StoppedBecause, posted, pending, resumeHint(w))
+	case markErr != nil:
+		return man, fmt.Errorf("load window %s: %w; the ERP confirmed %d documents and the ledger keeps them; %s", w.ID(), markErr, posted, resumeHint(w))
+	}
+	return man, nil
+}
+
+func resumeHint(w stage.Window) string { return "resume with: " + ResumeCommand(w) }
+
+func counts(m *stage.LoadManifest) (posted, pending int64) {
+	for _, t := range m.Totals {
+		posted += t.Posted.Count
+		pending += t.Pending.Count
+	}
+	return posted, pending
+}
+
+// Pending summarises, from the ledger and manifests, what is left to do for a window (for the `status` command).
+func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadManifest, error) {
+	docs, err := readDocuments(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
+	}
+	rows, err := readLedger(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
+	}
+	man := summarize(w, docs, states(rows))
+	man.UpdatedAt = time.Now().UTC()
+	var last stage.LoadManifest
+	if found, err := st.ReadManifest(ctx, "load", w, &last); err != nil {
+		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
+	} else if found {
+		man.RunID, man.CodeVersion, man.StoppedBecause = last.RunID, last.CodeVersion, last.StoppedBecause
+	}
+	return man, nil
+}
+
+// run is the state of one load run.
+type run struct {
+	opts   Options
+	log    *slog.Logger
+	w      stage.Window
+	ledger *ledger
+	client *erpClient
+	zuora  Marker
+
+	mu          sync.Mutex
+	state       map[string]*docState
+	consecutive int    // documents in a row that failed transiently after all retries
+	stopped     string // why posting stopped early
+}
+
+// errStopped cancels in-flight posts once the run has decided to stop.
+var errStopped = errors.New("load run stopped")
+
+// postAll posts every document that needs it, type by type in dependency
+// order, and returns a non-nil error when it stopped early.
+func (r *run) postAll(ctx context.Context, docs []document) error {
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for _, docType := range stage.DocTypes {
+		var todo []document
+		for _, d := range docs {
+			if d.DocType == docType && r.needsPost(d) {
+				todo = append(todo, d)
+			}
+		}
+		if len(todo) == 0 {
+			continue
+		}
+		r.log.Info("posting", "doc_type", docType, "documents", len(todo))
+		jobs := make(chan document)
+		var wg sync.WaitGroup
+		for range min(r.opts.Concurrency, len(todo)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for d := range jobs {
+					r.record(ctx, d, r.client.post(pctx, d), cancel)
+				}
+			}()
+		}
+	feed:
+		for _, d := range todo {
+			select {
+			case jobs <- d:
+			case <-pctx.Done():
+				break feed
+			}
+		}
+		close(jobs)
+		wg.Wait()
+		if pctx.Err() != nil {
+			break
+		}
+	}
+	if reason := r.stopReason(); reason != "" {
+		return errors.New(reason)
+	}
+	return ctx.Err()
+}
+
+// needsPost reports whether the ledger leaves d to post: not confirmed, and not
+// refused with this very payload.
+func (r *run) needsPost(d document) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.state[d.ZuoraID]
+	return s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)
+}
+
+// record appends one post outcome to the ledger, updates the document's state
+// and trips the breaker or stops the run when needed.
+func (r *run) record(ctx context.Context, d document, res postResult, stop context.CancelCauseFunc) {
+	log := r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.attempts, "http_status", res.status)
+	row := ledgerRow{
+		RunID: r.opts.RunID, DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+		Action: actionPost, Outcome: res.outcome, HTTPStatus: int32(res.status), ERPID: res.erpID,
+		Message: res.message, Attempts: int32(res.attempts), Ambiguous: res.ambiguous,
+		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: res.started, FinishedAt: res.finished,
+	}
+	if err := r.ledger.add(ctx, row); err != nil && ctx.Err() == nil {
+		r.stop(fmt.Sprintf("the stage rejected a ledger part: %v", err), stop)
+	}
+
+	r.mu.Lock()
+	s := r.state[d.ZuoraID]
+	if s == nil {
+		s = &docState{}
+		r.state[d.ZuoraID] = s
+	}
+	var tripped bool
+	var fatalReason string
+	switch res.outcome {
+	case outcomeCreated, outcomeDuplicate:
+		s.confirmed, s.erpID, s.rejected = true, res.erpID, false
+		r.consecutive = 0
+		log.Debug("posted", "outcome", res.outcome, "erp_id", res.erpID, "ambiguous", res.ambiguous)
+	case outcomeRejected:
+		s.rejected, s.rejectedSHA = true, d.sha
+		r.consecutive = 0
+		log.Warn("erp rejected document", "message", res.message)
+	default:
+		var fatal *fatalError
+		switch {
+		case errors.As(res.err, &fatal):
+			fatalReason = fatal.Error()
+		case errors.Is(res.err, context.Canceled) || ctx.Err() != nil || r.stopped != "":
+			// Cut short by a stop or a cancellation: says nothing about the ERP.
+		default:
+			r.consecutive++
+			tripped = r.consecutive >= r.opts.BreakerThreshold
+			log.Warn("post failed after retries", "error", res.message, "consecutive", r.consecutive)
+		}
+	}
+	n := r.consecutive
+	r.mu.Unlock()
+	if fatalReason != "" {
+		r.stop(fatalReason, stop)
+	}
+	if tripped {
+		r.stop(fmt.Sprintf("circuit breaker: %d documents in a row failed after all retries, the ERP looks down (last: %s)", n, res.message), stop)
+	}
+}
+
+// stop records why the run stops (the first reason wins) and cancels in-flight posts.
+func (r *run) stop(reason string, cancel context.CancelCauseFunc) {
+	r.mu.Lock()
+	if r.stopped == "" {
+		r.stopped = reason
+		r.log.Error("load stopping", "reason", reason)
+	}
+	r.mu.Unlock()
+	cancel(errStopped)
+}
+
+func (r *run) stopReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
+
+// snapshot copies the document states.
+func (r *run) snapshot() map[string]*docState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*docState, len(r.state))
+	for k, v := range r.state {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// markAll marks every confirmed, unmarked document transferred in Zuora, one
+// object type at a time in batches of MarkBatch, and records each result. Call
+// it only once the ledger holds every confirmation.
+func (r *run) markAll(ctx context.Context, docs []document) error {
+	byType := map[string][]document{}
+	r.mu.Lock()
+	for _, d := range docs {
+		if s := r.state[d.ZuoraID]; s != nil && s.confirmed && !s.marked {
+			byType[d.DocType] = append(byType[d.DocType], d)
+		}
+	}
+	r.mu.Unlock()
+	var failed int
+	for _, docType := range stage.DocTypes {
+		todo := byType[docType]
+		for len(todo) > 0 {
+			batch := todo[:min(MarkBatch, len(todo))]
+			todo = todo[len(batch):]
+			n, err := r.markBatch(ctx, docType, batch)
+			failed += n
+			if err != nil {
+				return fmt.Errorf("write-back to Zuora failed: %w", err)
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("zuora refused to mark %d confirmed documents transferred (see the ledger's mark_failed rows)", failed)
+	}
+	return nil
+}
+
+// markBatch marks one batch of one type; it returns how many objects Zuora
+// refused, or an error when the call itself failed.
+func (r *run) markBatch(ctx context.Context, docType string, batch []document) (int, error) {
+	object := docTypeInfo[docType].object
+	ids := make([]string, len(batch))
+	for i, d := range batch {
+		ids[i] = d.ZuoraID
+	}
+	started := time.Now().UTC()
+	results, callErr := r.zuora.MarkTransferred(ctx, object, ids)
+	finished := time.Now().UTC()
+	byID := make(map[string]zuora.MarkResult, len(results))
+	for _, res := range results {
+		byID[res.ID] = res
+	}
+	var failed int
+	for _, d := range batch {
+		res, ok := byID[d.ZuoraID]
+		row := ledgerRow{
+			RunID: r.opts.RunID, DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+			Action: actionMark, Outcome: outcomeMarked, Attempts: int32(res.Attempts),
+			Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: started, FinishedAt: finished,
+		}
+		r.mu.Lock()
+		s := r.state[d.ZuoraID]
+		row.ERPID = s.erpID
+		switch {
+		case callErr != nil:
+			row.Outcome, row.Message = outcomeMarkFailed, callErr.Error()
+		case !ok:
+			row.Outcome, row.Message = outcomeMarkFailed, "zuora returned no result for this id"
+		case !res.OK:
+			row.Outcome, row.Message = outcomeMarkFailed, strings.TrimPrefix(res.Code+": "+res.Message, ": ")
+		default:
+			s.marked = true
+		}
+		r.mu.Unlock()
+		if row.Outcome == outcomeMarkFailed {
+			failed++
+			r.log.Warn("mark failed", "doc_type", d.DocType, "doc_id", d.ZuoraID, "message", row.Message)
+		}
+		if err := r.ledger.add(ctx, row); err != nil {
+			return failed, err
+		}
+	}
+	if callErr != nil {
+		return failed, fmt.Errorf("mark %d %s objects: %w", len(batch), object, callErr)
+	}
+	return failed, nil
+}
+
+// summarize derives the window's load manifest from the documents and the
+// ledger's states, so every run reports the whole window.
+func summarize(w stage.Window, docs []document, state map[string]*docState) *stage.LoadManifest {
+	type key struct{ docType, currency string }
+	totals := map[key]*stage.LoadTotals{}
+	for _, d := range docs {
+		k := key{d.DocType, d.Currency}
+		t := totals[k]
+		if t == nil {
+			t = &stage.LoadTotals{DocType: d.DocType, Currency: d.Currency}
+			totals[k] = t
+		}
+		t.Ready.Add(d.amount)
+		s := state[d.ZuoraID]
+		switch {
+		case s != nil && s.confirmed:
+			t.Posted.Add(d.amount)
+			if s.marked {
+				t.Marked.Add(d.amount)
+			}
+		case s != nil && s.rejected && s.rejectedSHA == d.sha:
+			t.Rejected.Add(d.amount)
+		default:
+			t.Pending.Add(d.amount)
+		}
+	}
+	man := &stage.LoadManifest{Window: w.ID(), Complete: true, Totals: []stage.LoadTotals{}}
+	for _, t := range totals {
+		man.Totals = append(man.Totals, *t)
+		if t.Pending.Count > 0 || t.Marked.Count != t.Posted.Count {
+			man.Complete = false
+		}
+	}
+	sort.Slice(man.Totals, func(i, j int) bool {
+		a, b := man.Totals[i], man.Totals[j]
+		if a.DocType != b.DocType {
+			return a.DocType < b.DocType
+		}
+		return a.Currency < b.Currency
+	})
+	return man
+}
