@@ -349,7 +349,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 		return headers.close()
 	})
 	if err != nil {
-		return fmt.Errorf("stage %s: %w", sp.table, err)
+		return err
 	}
 
 	snap := headers.snap

@@ -34,7 +34,7 @@ func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 		return nil, r.err
 	}
 	if id == nil || *id == "" {
-		return nil, fmt.Errorf("%s record %s: has no id", entity, snippet(raw))
+		return nil, fmt.Errorf("%s record %s: has no id", entity, r.describe(raw))
 	}
 	r.id = *id
 	raw2 := r.str("updatedDate")
@@ -50,6 +50,16 @@ func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 	}
 	r.updated, r.rawUpd = t.UTC(), *raw2
 	return r, nil
+}
+
+// describe names a record that has no id by its number, else by its first bytes.
+func (r *record) describe(raw json.RawMessage) string {
+	for _, n := range []string{"invoiceNumber", "paymentNumber", "refundNumber", "memoNumber", "chargeNumber"} {
+		if v := r.str(n); v != nil {
+			return n + " " + *v
+		}
+	}
+	return snippet(raw)
 }
 
 // snippet shortens a raw record for an error message.
@@ -215,7 +225,6 @@ func (r *record) account() account {
 	return a
 }
 
-// common returns the columns every table shares.
 func (r *record) created() *time.Time { return r.timestamp("createdDate") }
 
 func (r *record) updatedPtr() *time.Time { t := r.updated; return &t }

@@ -1,0 +1,547 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	f.account("a2", "A-2", "ERP-2")
+	f.invoice("inv1", "a1", at(22, 5, 0), line{"100.125000000", "8.010000000"}, line{"0.000000001", "0"})
+	f.invoice("inv2", "a2", at(22, 59, 59), line{"50", "4.5"})
+	draft := f.invoice("draft", "a1", at(22, 10, 0), line{"1", "0"})
+	draft["status"] = "Draft"
+	f.payment("pay1", "a1", "USD", at(22, 15, 0), "108.135000001")
+	f.payment("pay2", "a2", "EUR", at(22, 16, 0), "10.5")
+	f.payment("pay3", "a2", "EUR", at(22, 17, 0), "0.25")
+	f.memo("credit-memos", "cm1", "a1", at(22, 20, 0), line{"10", "0.8"})
+	f.memo("debit-memos", "dm1", "a2", at(22, 30, 0), line{"5", "0.4"}, line{"1.5", "0"})
+	// no refunds at all: the table must still get a file with its schema
+
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{RunID: "r1", CodeVersion: "v1"})
+
+	if m.Window != w1.ID() || !m.Start.Equal(w1.Start) || !m.End.Equal(w1.End) || !m.QueryFrom.Equal(at(21, 50, 0)) {
+		t.Errorf("manifest window fields: %+v", m)
+	}
+	if m.RunID != "r1" || m.CodeVersion != "v1" || len(m.Warnings) != 0 {
+		t.Errorf("run id %q, code version %q, warnings %v", m.RunID, m.CodeVersion, m.Warnings)
+	}
+	if len(m.Tables) != len(stage.Tables) {
+		t.Fatalf("manifest has %d tables, want %d", len(m.Tables), len(stage.Tables))
+	}
+	for _, table := range stage.Tables {
+		snap := m.Tables[table]
+		if len(snap.Files) != 1 || snap.Files[0].Key != stage.RawKey(table, w1, 0) || len(snap.Files[0].SHA256) != 64 {
+			t.Errorf("table %s files: %+v", table, snap.Files)
+		}
+		if len(snap.Query["object"]) != 1 {
+			t.Errorf("table %s records no query: %v", table, snap.Query)
+		}
+	}
+
+	invoices := tableRows[InvoiceRow](t, st, m, "invoices")
+	if got := invoiceIDs(invoices); !slices.Equal(got, []string{"inv1", "inv2"}) {
+		t.Errorf("invoices %v, want inv1 inv2 (the draft filtered out)", got)
+	}
+	inv1 := invoices[slices.IndexFunc(invoices, func(r InvoiceRow) bool { return r.ID == "inv1" })]
+	if dec(inv1.Amount) != "108.135000001" || dec(inv1.TaxAmount) != "8.01" || *inv1.ItemCount != 2 ||
+		*inv1.ERPAccountID != "ERP-1" || *inv1.AccountNumber != "A-1" || *inv1.AccountID != "a1" ||
+		*inv1.UpdatedDateRaw != "2026-11-25T14:05:00-08:00" || !inv1.UpdatedDate.Equal(at(22, 5, 0)) ||
+		*inv1.InvoiceDate != int32(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Unix()/86400) {
+		t.Errorf("inv1 row: %+v", inv1)
+	}
+	if got := len(tableRows[InvoiceItemRow](t, st, m, "invoice_items")); got != 3 {
+		t.Errorf("%d invoice items, want 3", got)
+	}
+	if got := ids(tableRows[PaymentRow](t, st, m, "payments"), func(r PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"pay1", "pay2", "pay3"}) {
+		t.Errorf("payments %v", got)
+	}
+	if got := len(tableRows[RefundRow](t, st, m, "refunds")); got != 0 {
+		t.Errorf("%d refunds, want an empty table", got)
+	}
+	if got := len(tableRows[CreditMemoItemRow](t, st, m, "credit_memo_items")); got != 1 {
+		t.Errorf("%d credit memo items, want 1", got)
+	}
+	dms := tableRows[DebitMemoRow](t, st, m, "debit_memos")
+	if len(dms) != 1 || dec(dms[0].TotalAmount) != "6.9" || *dms[0].ItemCount != 2 || dms[0].DueDate == nil {
+		t.Errorf("debit memos: %+v", dms)
+	}
+
+	wantAmounts := map[string]map[string]string{
+		"invoices":     {"USD": "162.635000001"},
+		"payments":     {"USD": "108.135000001", "EUR": "10.75"},
+		"credit_memos": {"USD": "10.8"},
+		"debit_memos":  {"USD": "6.9"},
+	}
+	for table, want := range wantAmounts {
+		got := m.Tables[table].Amounts
+		if len(got) != len(want) {
+			t.Errorf("%s amounts %v, want %v", table, got, want)
+		}
+		for c, a := range want {
+			if !got[c].Equal(decimal.RequireFromString(a)) {
+				t.Errorf("%s amount %s = %s, want %s", table, c, got[c], a)
+			}
+		}
+	}
+	inv := m.Tables["invoices"]
+	if inv.Rows != 2 || !inv.MinUpdated.Equal(at(22, 5, 0)) || !inv.MaxUpdated.Equal(at(22, 59, 59)) {
+		t.Errorf("invoices snapshot rows %d min %v max %v", inv.Rows, inv.MinUpdated, inv.MaxUpdated)
+	}
+
+	// What went over the wire.
+	wantFilters := []string{"updateddate.GE:2026-11-25T21:50:00Z", "updateddate.LT:2026-11-25T23:00:00Z"}
+	for object, status := range map[string]string{"invoices": "Posted", "credit-memos": "Posted", "debit-memos": "Posted", "payments": "Processed", "refunds": "Processed"} {
+		calls := f.calls(object)
+		if len(calls) != 1 {
+			t.Fatalf("%d queries of %s, want 1", len(calls), object)
+		}
+		q := calls[0]
+		if !slices.Equal(q.Filters, append(slices.Clone(wantFilters), "status.EQ:"+status)) || q.Sort != "updateddate.ASC" || q.PageSize != 99 {
+			t.Errorf("%s query %+v", object, q)
+		}
+		if q.Expand[0] != "account" || !slices.Equal(q.ChildFields["account"], []string{"id", "accountNumber", "ERPAccountId__c"}) {
+			t.Errorf("%s account expansion %v %v", object, q.Expand, q.ChildFields)
+		}
+		if !slices.Contains(q.Fields, "id") || !slices.Contains(q.Fields, "updateddate") || slices.Contains(q.Fields, "comments") {
+			t.Errorf("%s fields %v", object, q.Fields)
+		}
+	}
+	if q := f.calls("invoices")[0]; !slices.Equal(q.Expand, []string{"account", "invoiceitems"}) || !slices.Contains(q.ChildFields["invoiceitems"], "chargeamount") {
+		t.Errorf("invoice expansion %v %v", q.Expand, q.ChildFields)
+	}
+	if q := f.calls("credit-memos")[0]; !slices.Equal(q.Expand, []string{"account", "creditmemoitems"}) {
+		t.Errorf("credit memo expansion %v", q.Expand)
+	}
+	if q := f.calls("debit-memos")[0]; !slices.Equal(q.Expand, []string{"account", "debitmemoitems"}) {
+		t.Errorf("debit memo expansion %v", q.Expand)
+	}
+	if n := len(f.calls("invoice-items")); n != 0 {
+		t.Errorf("%d item endpoint queries for short item lists, want 0", n)
+	}
+	if got := inv.Query["filter[]"]; !slices.Equal(got, f.calls("invoices")[0].Filters) {
+		t.Errorf("manifest records filters %v", got)
+	}
+}
+
+func TestRecordsSharingOneSecondAcrossPageBoundaries(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	var want []string
+	// 250 invoices stamped in the same second by a bill run: pages of 99 end inside it.
+	for i := range 250 {
+		id := fmt.Sprintf("inv%03d", i)
+		f.invoice(id, "a1", at(22, 55, 0), line{"1.5", "0"})
+		want = append(want, id)
+	}
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	if got := invoiceIDs(tableRows[InvoiceRow](t, st, m, "invoices")); !slices.Equal(got, want) {
+		t.Fatalf("staged %d invoices, want the 250 exactly once: %v", len(got), got)
+	}
+	if !m.Tables["invoices"].Amounts["USD"].Equal(decimal.RequireFromString("375")) {
+		t.Errorf("amount sum %v", m.Tables["invoices"].Amounts)
+	}
+	// The next window's overlap sees all 250 again and stages none of them.
+	m2 := mustRun(t, f, st, w2, Options{})
+	if got := tableRows[InvoiceRow](t, st, m2, "invoices"); len(got) != 0 {
+		t.Errorf("next window restaged %d invoices", len(got))
+	}
+}
+
+func TestWindowEdgesCompareInstantsNotStrings(t *testing.T) {
+	tests := []struct {
+		name     string
+		updated  time.Time
+		inW1     bool
+		inW2     bool
+		ignoreLT bool
+	}{
+		{"first second of the window", at(22, 0, 0), true, false, false},
+		{"last second of the window", at(22, 59, 59), true, false, false},
+		{"window end belongs to the next window", at(23, 0, 0), false, true, false},
+		{"window end, Zuora ignoring LT", at(23, 0, 0), false, true, true},
+		{"late in the next window, Zuora ignoring LT", at(23, 30, 0), false, true, true},
+		{"in the overlap, never staged before", at(21, 55, 0), true, false, false},
+		{"before the overlap", at(21, 49, 59), false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.ignoreLT = tt.ignoreLT
+			f.account("a1", "A-1", "ERP-1")
+			f.payment("p1", "a1", "USD", tt.updated, "1")
+			st := newStage(t)
+			m1 := mustRun(t, f, st, w1, Options{})
+			m2 := mustRun(t, f, st, w2, Options{})
+			n1 := len(tableRows[PaymentRow](t, st, m1, "payments"))
+			n2 := len(tableRows[PaymentRow](t, st, m2, "payments"))
+			if (n1 == 1) != tt.inW1 || (n2 == 1) != tt.inW2 || n1 > 1 || n2 > 1 {
+				t.Errorf("updated %s (%s): staged %d times in w1, %d in w2", zt(tt.updated), tt.updated.Format(time.RFC3339), n1, n2)
+			}
+		})
+	}
+}
+
+func TestRecordInsertedBehindTheCursorIsPickedUpByTheNextWindowOnce(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	var all []string
+	for i := range 200 {
+		id := fmt.Sprintf("inv%03d", i)
+		f.invoice(id, "a1", at(22, 0, 0).Add(time.Duration(i)*17*time.Second), line{"2", "0.1"})
+		all = append(all, id)
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("next%d", i)
+		f.invoice(id, "a1", at(23, 10+i, 0), line{"3", "0"})
+		all = append(all, id)
+	}
+	// After w1's walk has handed out its second page (up to 22:56), a record
+	// becomes visible with an updatedDate the walk has already passed.
+	f.onPage = func(q zuora.Query, n int) {
+		if q.Object == "invoices" && n == 2 && strings.HasSuffix(q.Filters[1], "23:00:00Z") {
+			f.invoice("late", "a1", at(22, 51, 30), line{"7", "0"})
+		}
+	}
+	st := newStage(t)
+	m1 := mustRun(t, f, st, w1, Options{})
+	got1 := invoiceIDs(tableRows[InvoiceRow](t, st, m1, "invoices"))
+	if slices.Contains(got1, "late") || len(got1) != 200 {
+		t.Fatalf("w1 staged %d invoices (late included: %v), want the 200 walked", len(got1), slices.Contains(got1, "late"))
+	}
+	m2 := mustRun(t, f, st, w2, Options{})
+	got2 := invoiceIDs(tableRows[InvoiceRow](t, st, m2, "invoices"))
+	if want := []string{"late", "next0", "next1", "next2", "next3", "next4"}; !slices.Equal(got2, want) {
+		t.Errorf("w2 staged %v, want %v", got2, want)
+	}
+	union := slices.Sorted(slices.Values(append(got1, got2...)))
+	all = append(all, "late")
+	slices.Sort(all)
+	if !slices.Equal(union, all) {
+		t.Errorf("w1+w2 staged %d records, want every one of %d exactly once", len(union), len(all))
+	}
+	items2 := tableRows[InvoiceItemRow](t, st, m2, "invoice_items")
+	if len(items2) != 6 {
+		t.Errorf("w2 staged %d items, want 6 (its own invoices' only)", len(items2))
+	}
+	// Re-extracting w2 with Force stages the same set again, no more.
+	m2b := mustRun(t, f, st, w2, Options{Force: true})
+	if got := invoiceIDs(tableRows[InvoiceRow](t, st, m2b, "invoices")); !slices.Equal(got, got2) {
+		t.Errorf("forced re-run of w2 staged %v, want %v", got, got2)
+	}
+}
+
+func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
+	build := func() *fakeZuora {
+		f := newFake()
+		f.account("a1", "A-1", "ERP-1")
+		f.account("a2", "A-2", "")
+		for i := range 300 {
+			acct := []string{"a1", "a2"}[i%2]
+			f.invoice(fmt.Sprintf("inv%03d", i), acct, at(22, 0, 0).Add(time.Duration(i)*11*time.Second), line{"10.000000001", "1"})
+			f.payment(fmt.Sprintf("pay%03d", i), acct, "USD", at(22, 1, 0).Add(time.Duration(i)*11*time.Second), "5.5")
+		}
+		f.memo("credit-memos", "cm1", "a1", at(22, 30, 0), line{"1", "0"})
+		return f
+	}
+	// The reference: one clean run in its own stage.
+	clean := newStage(t)
+	want := mustRun(t, build(), clean, w1, Options{RowGroupRows: 64})
+
+	f := build()
+	st := newStage(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.onPage = func(q zuora.Query, n int) {
+		if q.Object == "invoices" && n == 2 {
+			cancel() // the process dies halfway through the window
+		}
+	}
+	if _, err := Run(ctx, f, st, w1, Options{RowGroupRows: 64}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("crashed run returned %v, want context.Canceled", err)
+	}
+	if manifestExists(t, st, w1) {
+		t.Fatal("a crashed run left a manifest")
+	}
+	f.onPage = nil
+	got := mustRun(t, f, st, w1, Options{RowGroupRows: 64})
+
+	for _, table := range stage.Tables {
+		g, w := got.Tables[table], want.Tables[table]
+		if g.Rows != w.Rows || g.Files[0].SHA256 != w.Files[0].SHA256 || g.Files[0].Key != w.Files[0].Key {
+			t.Errorf("%s after the re-run: %d rows %s, clean run: %d rows %s", table, g.Rows, g.Files[0].SHA256, w.Rows, w.Files[0].SHA256)
+		}
+	}
+	if n := len(tableRows[InvoiceRow](t, st, got, "invoices")); n != 300 {
+		t.Errorf("%d invoices after the re-run, want 300", n)
+	}
+	raw, err := st.List(context.Background(), "raw/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) != len(stage.Tables) {
+		t.Errorf("stage holds %d raw objects, want one part per table: %v", len(raw), raw)
+	}
+}
+
+func TestDocumentWithMoreItemsThanAPageIsCompleted(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	var lines []line
+	for i := range 250 {
+		lines = append(lines, line{fmt.Sprintf("%d.000000001", i), "0.01"})
+	}
+	f.invoice("big", "a1", at(22, 10, 0), lines...)
+	f.invoice("small", "a1", at(22, 11, 0), lines[:98]...)
+	f.invoice("exact", "a1", at(22, 12, 0), lines[:99]...)
+	f.memo("credit-memos", "bigcm", "a1", at(22, 13, 0), lines[:120]...)
+	f.memo("debit-memos", "bigdm", "a1", at(22, 14, 0), lines[:100]...)
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	if len(m.Warnings) != 0 {
+		t.Errorf("warnings: %v", m.Warnings)
+	}
+
+	count := map[string]int{}
+	for _, it := range tableRows[InvoiceItemRow](t, st, m, "invoice_items") {
+		count[*it.InvoiceID]++
+	}
+	if count["big"] != 250 || count["small"] != 98 || count["exact"] != 99 {
+		t.Errorf("items per invoice %v, want big 250 small 98 exact 99", count)
+	}
+	for _, inv := range tableRows[InvoiceRow](t, st, m, "invoices") {
+		if int(*inv.ItemCount) != count[inv.ID] {
+			t.Errorf("%s item_count %d, staged %d", inv.ID, *inv.ItemCount, count[inv.ID])
+		}
+	}
+	ids := ids(tableRows[InvoiceItemRow](t, st, m, "invoice_items"), func(r InvoiceItemRow) string { return r.ID })
+	if len(slices.Compact(ids)) != 250+98+99 {
+		t.Errorf("duplicate item ids staged")
+	}
+	if n := len(tableRows[CreditMemoItemRow](t, st, m, "credit_memo_items")); n != 120 {
+		t.Errorf("%d credit memo items, want 120", n)
+	}
+	if n := len(tableRows[DebitMemoItemRow](t, st, m, "debit_memo_items")); n != 100 {
+		t.Errorf("%d debit memo items, want 100", n)
+	}
+
+	// Only the cut-off lists were completed, through the item endpoints.
+	var completed []string
+	for _, q := range f.calls("") {
+		if strings.HasSuffix(q.Object, "-items") {
+			completed = append(completed, q.Object+"?"+strings.Join(q.Filters, "&"))
+			if q.PageSize != 99 {
+				t.Errorf("item query page size %d", q.PageSize)
+			}
+		}
+	}
+	slices.Sort(completed)
+	want := []string{"credit-memo-items?creditmemoid.EQ:bigcm", "debit-memo-items?debitmemoid.EQ:bigdm",
+		"invoice-items?invoiceid.EQ:big", "invoice-items?invoiceid.EQ:exact"}
+	if !slices.Equal(completed, want) {
+		t.Errorf("item endpoint queries %v, want %v", completed, want)
+	}
+}
+
+func TestHeaderTotalDifferentFromItemsIsAWarning(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	inv := f.invoice("inv1", "a1", at(22, 10, 0), line{"10", "1"})
+	inv["amount"] = num("11.01")
+	f.invoice("inv2", "a1", at(22, 11, 0), line{"10", "1"})
+	cm := f.memo("credit-memos", "cm1", "a1", at(22, 12, 0), line{"5", "0"})
+	cm["totalAmount"] = num("6")
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	want := []string{
+		"invoices inv1: amount 11.01 differs from the sum of its 1 items 11",
+		"credit_memos cm1: totalAmount 6 differs from the sum of its 1 items 5",
+	}
+	if !slices.Equal(m.Warnings, want) {
+		t.Errorf("warnings %q, want %q", m.Warnings, want)
+	}
+	if n := len(tableRows[InvoiceRow](t, st, m, "invoices")); n != 2 {
+		t.Errorf("%d invoices staged, want both (the transform rejects the mismatch)", n)
+	}
+}
+
+func TestDocumentWithoutERPAccountIDIsStagedWithNull(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "")
+	f.account("a2", "A-2", "ERP-2")
+	f.invoice("inv1", "a1", at(22, 10, 0), line{"1", "0"})
+	f.invoice("inv2", "a2", at(22, 11, 0), line{"1", "0"})
+	f.refund("ref1", "a1", at(22, 12, 0), "1")
+	f.invoice("orphan", "gone", at(22, 13, 0), line{"1", "0"}) // no account record at all
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	got := map[string]string{}
+	for _, r := range tableRows[InvoiceRow](t, st, m, "invoices") {
+		got[r.ID] = fmt.Sprint(deref(r.ERPAccountID), "/", deref(r.AccountNumber), "/", deref(r.AccountID))
+	}
+	want := map[string]string{"inv1": "<nil>/A-1/a1", "inv2": "ERP-2/A-2/a2", "orphan": "<nil>/<nil>/gone"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("invoices erp/number/account %v, want %v", got, want)
+	}
+	refunds := tableRows[RefundRow](t, st, m, "refunds")
+	if len(refunds) != 1 || refunds[0].ERPAccountID != nil || *refunds[0].ReferenceID != "rr-ref1" {
+		t.Errorf("refunds %+v", refunds)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func TestBadRecordsFailTheRunWithoutAManifest(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(f *fakeZuora)
+		want  []string // all must appear in the error
+	}{
+		{"amount with 10 decimals", func(f *fakeZuora) {
+			f.invoice("inv9", "a1", at(22, 10, 0), line{"1", "0"})["amount"] = num("1.0000000001")
+		}, []string{"invoices", "inv9", "amount", "1.0000000001", "more than 9 decimal places"}},
+		{"item quantity with 12 decimals", func(f *fakeZuora) {
+			f.memo("debit-memos", "dm9", "a1", at(22, 10, 0), line{"1", "0"})
+			f.objects["debit-memo-items"][0]["quantity"] = num("0.333333333333")
+		}, []string{"debit_memo_items", "dm9-it000", "quantity", "more than 9 decimal places"}},
+		{"payment amount as text with 10 decimals", func(f *fakeZuora) {
+			f.payment("pay9", "a1", "USD", at(22, 10, 0), "1")["amount"] = "2.1234567891"
+		}, []string{"payments", "pay9", "amount"}},
+		{"missing id", func(f *fakeZuora) {
+			delete(f.payment("pay9", "a1", "USD", at(22, 10, 0), "1"), "id")
+		}, []string{"payments", "has no id", "paymentNumber", "P-pay9"}},
+		{"missing updatedDate on an item", func(f *fakeZuora) {
+			f.invoice("inv9", "a1", at(22, 10, 0), line{"1", "0"})
+			items := f.objects["invoice-items"]
+			items[len(items)-1]["updatedDate"] = nil
+		}, []string{"invoice_items", "inv9-it000", "has no updatedDate"}},
+		{"updatedDate without offset", func(f *fakeZuora) {
+			f.refund("ref9", "a1", at(22, 10, 0), "1")["createdDate"] = "2026-11-25 14:10:00"
+		}, []string{"refunds", "ref9", "createdDate"}},
+		{"bad date", func(f *fakeZuora) {
+			f.invoice("inv9", "a1", at(22, 10, 0), line{"1", "0"})["dueDate"] = "25/12/2026"
+		}, []string{"invoices", "inv9", "dueDate"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			f.account("a1", "A-1", "ERP-1")
+			f.invoice("ok", "a1", at(22, 5, 0), line{"1", "0"})
+			tt.spoil(f)
+			st := newStage(t)
+			_, err := Run(context.Background(), f, st, w1, Options{})
+			if err == nil {
+				t.Fatal("Run succeeded")
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+			if manifestExists(t, st, w1) {
+				t.Error("a failed run left a manifest")
+			}
+		})
+	}
+}
+
+func TestUnknownFieldsAndNullsDoNotBreakExtraction(t *testing.T) {
+	f := newFake()
+	f.ignoreFields = true // Zuora sends fields nobody asked for
+	f.account("a1", "A-1", "ERP-1")
+	inv := f.invoice("inv1", "a1", at(22, 10, 0), line{"1", "0"})
+	inv["newField"] = map[string]any{"nested": []any{1, "x", nil}}
+	inv["Region__c"] = "EMEA"
+	inv["dueDate"] = nil     // omitted, as includeNullFields=false does
+	delete(inv, "balance")   // missing optional field
+	inv["status"] = "posted" // EQ is case-insensitive
+	f.objects["invoice-items"][0]["processingType"] = num("0")
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	rows := tableRows[InvoiceRow](t, st, m, "invoices")
+	if len(rows) != 1 || rows[0].DueDate != nil || rows[0].Balance != nil || dec(rows[0].Amount) != "1" {
+		t.Errorf("invoices %+v", rows)
+	}
+}
+
+func TestCommittedWindowIsNotExtractedAgainUnlessForced(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	f.invoice("inv1", "a1", at(22, 10, 0), line{"1", "0"})
+	st := newStage(t)
+	first := mustRun(t, f, st, w1, Options{RunID: "r1"})
+	calls := len(f.calls(""))
+
+	f.invoice("inv2", "a1", at(22, 20, 0), line{"1", "0"})
+	again := mustRun(t, f, st, w1, Options{RunID: "r2"})
+	if len(f.calls("")) != calls {
+		t.Errorf("a committed window called Zuora %d more times", len(f.calls(""))-calls)
+	}
+	if again.RunID != "r1" || !again.CommittedAt.Equal(first.CommittedAt) {
+		t.Errorf("got manifest of run %q, want the committed one of r1", again.RunID)
+	}
+	forced := mustRun(t, f, st, w1, Options{RunID: "r3", Force: true})
+	if forced.RunID != "r3" || forced.Tables["invoices"].Rows != 2 {
+		t.Errorf("forced run %q staged %d invoices, want r3 and 2", forced.RunID, forced.Tables["invoices"].Rows)
+	}
+	var stored stage.ExtractManifest
+	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r3" {
+		t.Errorf("stored manifest run %q found %v err %v", stored.RunID, found, err)
+	}
+}
+
+func TestStatusesOption(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	f.payment("p1", "a1", "USD", at(22, 10, 0), "1")
+	f.payment("p2", "a1", "USD", at(22, 11, 0), "1")["status"] = "Posted"
+	f.payment("p3", "a1", "USD", at(22, 12, 0), "1")["status"] = "Error"
+	draft := f.invoice("inv1", "a1", at(22, 10, 0), line{"1", "0"})
+	draft["status"] = "Draft"
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{Statuses: map[string][]string{"payments": {"Processed", "Posted"}, "invoices": {}}})
+	if got := ids(tableRows[PaymentRow](t, st, m, "payments"), func(r PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"p1", "p2"}) {
+		t.Errorf("payments %v, want p1 p2", got)
+	}
+	if n := m.Tables["invoices"].Rows; n != 1 {
+		t.Errorf("%d invoices, want the draft (no status filter)", n)
+	}
+	if got := f.calls("payments")[0].Filters[2]; got != "status.IN:[Processed,Posted]" {
+		t.Errorf("payments status filter %q", got)
+	}
+	if got := f.calls("invoices")[0].Filters; len(got) != 2 {
+		t.Errorf("invoice filters %v, want no status filter", got)
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	st := newStage(t)
+	if _, err := Run(context.Background(), newFake(), st, w1, Options{Overlap: -time.Minute}); err == nil {
+		t.Error("negative overlap accepted")
+	}
+	if _, err := Run(context.Background(), newFake(), st, stage.Window{Start: w1.End, End: w1.Start}, Options{}); err == nil {
+		t.Error("empty window accepted")
+	}
+	m := mustRun(t, newFake(), st, w1, Options{Overlap: 30 * time.Minute})
+	if !m.QueryFrom.Equal(at(21, 30, 0)) {
+		t.Errorf("query from %v with a 30m overlap", m.QueryFrom)
+	}
+}
