@@ -69,7 +69,8 @@ type exchangeLog struct {
 
 // logExchange writes one line for an exchange to Config.RequestLog. The
 // Authorization header is never logged; token bodies are redacted field by
-// field and the whole line is scrubbed of every known secret.
+// field, and every field and then the whole line are scrubbed of every known
+// secret (before and after JSON escaping).
 func (c *Client) logExchange(rq request, u string, attempt int, start time.Time, resp *response, failure error) {
 	if c.cfg.RequestLog == nil {
 		return
@@ -97,6 +98,9 @@ func (c *Client) logExchange(rq request, u string, attempt int, start time.Time,
 			l.RequestBody = redactForm(rq.body)
 			l.ResponseBody = redactTokenAnswer(resp.body)
 		}
+	}
+	for _, f := range []*string{&l.URL, &l.Error, &l.RequestBody, &l.ResponseBody} {
+		*f = c.secrets.scrub(*f)
 	}
 	line, err := json.Marshal(l)
 	if err != nil {
