@@ -1,0 +1,264 @@
+package zuorasim
+
+import (
+	"fmt"
+	"strings"
+)
+
+// kind is how a field's value is stored, compared and printed.
+type kind uint8
+
+const (
+	kString   kind = iota
+	kNumber        // JSON number, exact decimal text
+	kBool          // true / false
+	kInt           // JSON integer
+	kDate          // YYYY-MM-DD
+	kDateTime      // stored as Unix seconds, printed in the tenant's zone
+)
+
+type field struct {
+	name  string // exact JSON name, e.g. "chargeAmount"
+	lower string
+	kind  kind
+}
+
+// relation is one documented expand[] value. A relation with no target is
+// accepted but nests nothing: the simulator does not model that object.
+type relation struct {
+	name   string // lowercase expand value, e.g. "invoiceitems"
+	key    string // camelCase JSON key, e.g. "invoiceItems"
+	target string // object path of the nested records, "" when not modelled
+	many   bool
+	// For a single parent (many == false): the field of this record holding the target's id.
+	// For children (many == true): the field of the child holding this record's id.
+	via string
+}
+
+// schema describes one Object Query object.
+type schema struct {
+	object     string // path segment, e.g. "invoice-items"
+	single     string // lowercase singular, accepted as "<single>.fields[]" for the base
+	actionType string // type name for /v1/action/update, "" when not updatable there
+	fields     []field
+	index      map[string]int  // lowercase name → position
+	filterable map[string]bool // lowercase; sortable unless in filterOnly
+	filterOnly map[string]bool
+	number     string // field holding the document number (key lookups), "" if none
+	expands    map[string]relation
+	mustFilter bool   // invoice-items: a filter[] is required
+	items      string // object path of this document's line items, "" if none
+}
+
+// Positions of the fields every object has.
+const (
+	fID = iota
+	fCreatedByID
+	fCreatedDate
+	fUpdatedByID
+	fUpdatedDate
+)
+
+const commonFields = "id createdById createdDate:dt updatedById updatedDate:dt "
+
+// Object paths.
+const (
+	objInvoices        = "invoices"
+	objInvoiceItems    = "invoice-items"
+	objPayments        = "payments"
+	objRefunds         = "refunds"
+	objCreditMemos     = "credit-memos"
+	objCreditMemoItems = "credit-memo-items"
+	objDebitMemos      = "debit-memos"
+	objDebitMemoItems  = "debit-memo-items"
+	objAccounts        = "accounts"
+)
+
+// Objects lists every Object Query path the simulator serves, parents before items.
+var Objects = []string{objAccounts, objInvoices, objInvoiceItems, objPayments, objRefunds,
+	objCreditMemos, objCreditMemoItems, objDebitMemos, objDebitMemoItems}
+
+var schemas = map[string]*schema{}
+
+func init() {
+	def := func(s *schema, spec, filterable, filterOnly, expands string) {
+		s.index = map[string]int{}
+		for _, tok := range strings.Fields(commonFields + spec) {
+			name, k, _ := strings.Cut(tok, ":")
+			f := field{name: name, lower: strings.ToLower(name)}
+			switch k {
+			case "":
+				f.kind = kString
+			case "n":
+				f.kind = kNumber
+			case "b":
+				f.kind = kBool
+			case "i":
+				f.kind = kInt
+			case "d":
+				f.kind = kDate
+			case "dt":
+				f.kind = kDateTime
+			default:
+				panic("zuorasim: bad kind in " + tok)
+			}
+			s.index[f.lower] = len(s.fields)
+			s.fields = append(s.fields, f)
+		}
+		if len(s.fields) > 64 {
+			panic("zuorasim: more than 64 fields in " + s.object)
+		}
+		s.filterable = map[string]bool{}
+		s.filterOnly = map[string]bool{}
+		for _, f := range strings.Fields(filterable) {
+			s.filterable[f] = true
+		}
+		for _, f := range strings.Fields(filterOnly) {
+			s.filterable[f] = true
+			s.filterOnly[f] = true
+		}
+		for f := range s.filterable {
+			if _, ok := s.index[f]; !ok {
+				panic(fmt.Sprintf("zuorasim: %s: filterable field %s is not a field", s.object, f))
+			}
+		}
+		s.expands = map[string]relation{}
+		for _, tok := range strings.Fields(expands) {
+			// name=key[>target[*]@via]
+			var r relation
+			name, rest, _ := strings.Cut(tok, "=")
+			r.name = name
+			key, link, linked := strings.Cut(rest, ">")
+			r.key = key
+			if linked {
+				target, via, _ := strings.Cut(link, "@")
+				r.target, r.many = strings.CutSuffix(target, "*")
+				r.via = via
+			}
+			s.expands[name] = r
+		}
+		schemas[s.object] = s
+	}
+
+	def(&schema{object: objInvoices, single: "invoice", actionType: "Invoice", number: "invoiceNumber", items: objInvoiceItems},
+		"accountId invoiceNumber invoiceDate:d dueDate:d targetDate:d postedDate:dt postedBy status currency "+
+			"amount:n amountWithoutTax:n taxAmount:n taxExemptAmount:n balance:n paymentAmount:n refundAmount:n "+
+			"creditMemoAmount:n adjustmentAmount:n creditBalanceAdjustmentAmount:n transferredToAccounting "+
+			"autoPay:b reversed:b comments source sourceId sourceType taxStatus paymentTerm eInvoiceStatus "+
+			"billToContactId soldToContactId templateId sequenceSetId",
+		"id updateddate accountid amount balance duedate invoicedate invoicenumber reversed sourceid sourcetype status einvoicestatus",
+		"",
+		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo account.shipto=shipTo "+
+			"billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot soldtocontactsnapshot=soldToContactSnapshot "+
+			"shiptocontactsnapshot=shipToContactSnapshot invoiceitems=invoiceItems>invoice-items*@invoiceId "+
+			"invoiceitems.subscription=subscription invoiceitems.subscription.account=account")
+
+	def(&schema{object: objInvoiceItems, single: "invoiceitem", mustFilter: true},
+		"invoiceId accountId chargeAmount:n taxAmount:n discountAmount:n balance:n quantity:n unitPrice:n uOM sKU "+
+			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d accountingCode processingType "+
+			"sourceItemType subscriptionId subscriptionNumber productId productRatePlanId productRatePlanChargeId "+
+			"ratePlanId ratePlanChargeId taxCode taxMode deferredRevenueAccountingCodeId recognizedRevenueAccountingCodeId "+
+			"accountsReceivableAccountingCodeId excludeItemBillingFromRevenueAccounting:b bookingReference fulfillmentId",
+		"id updateddate rateplanchargeid invoiceid accountingcode chargedate chargenumber excludeitembillingfromrevenueaccounting "+
+			"servicestartdate sourceitemtype subscriptionid subscriptionnumber productrateplanchargeid bookingreference",
+		"fulfillmentid",
+		"invoice=invoice>invoices@invoiceId subscription=subscription subscriptionowner=subscriptionOwner "+
+			"taxationitems=taxationItems rateplancharge=ratePlanCharge orderlineitem=orderLineItem")
+
+	def(&schema{object: objPayments, single: "payment", actionType: "Payment", number: "paymentNumber"},
+		"accountId paymentNumber effectiveDate:d amount:n appliedAmount:n unappliedAmount:n refundAmount:n currency "+
+			"status type gatewayState gatewayOrderId referenceId referencedPaymentID source sourceName paymentMethodId "+
+			"paymentMethodSnapshotId submittedOn:dt settledOn:dt cancelledOn:dt comment gateway transferredToAccounting",
+		"id updateddate accountid amount effectivedate gatewayorderid gatewaystate paymentmethodid paymentmethodsnapshotid "+
+			"paymentnumber referenceid source sourcename status unappliedamount createddate",
+		"",
+		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
+			"paymentapplications=paymentApplications paymentscheduleitempayments=paymentScheduleItemPayments "+
+			"paymentscheduleitempayments.paymentscheduleitem=paymentScheduleItem")
+
+	def(&schema{object: objRefunds, single: "refund", actionType: "Refund", number: "refundNumber"},
+		"accountId refundNumber refundDate:d refundTransactionTime:dt amount:n currency status type sourceType "+
+			"methodType referenceID reasonCode comment paymentMethodId paymentMethodSnapshotId transferredToAccounting",
+		"id updateddate accountid paymentmethodsnapshotid amount paymentmethodid reasoncode refunddate refundnumber sourcetype status type",
+		"",
+		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
+			"refundapplications=refundApplications refundapplications.payment=payment "+
+			"refundapplications.refundapplicationitems=refundApplicationItems")
+
+	def(&schema{object: objCreditMemos, single: "creditmemo", number: "memoNumber", items: objCreditMemoItems},
+		"accountId invoiceId memoNumber memoDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n "+
+			"totalTaxExemptAmount:n discountAmount:n balance:n appliedAmount:n refundAmount:n currency status "+
+			"postedOn:dt postedById reasonCode comment source sourceType reversed:b revenueImpacting einvoiceStatus "+
+			"transferredToAccounting",
+		"id updateddate balance einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
+		"",
+		"account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot "+
+			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot "+
+			"creditmemoitems=creditMemoItems>credit-memo-items*@creditMemoId creditmemoitems.subscription=subscription "+
+			"creditmemoitems.subscription.account=account creditmemoapplications=creditMemoApplications")
+
+	def(&schema{object: objCreditMemoItems, single: "creditmemoitem"},
+		"creditMemoId amount:n amountWithoutTax:n taxAmount:n unappliedAmount:n appliedToOthersAmount:n quantity:n "+
+			"unitPrice:n unitOfMeasure sku chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d "+
+			"invoiceItemId creditFromItemId creditFromItemSource sourceItemType subscriptionId subscriptionNumber "+
+			"ratePlanChargeId taxMode accountingCode excludeItemBillingFromRevenueAccounting:b fulfillmentId orderLineItemId",
+		"id updateddate excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid "+
+			"subscriptionnumber invoiceitemid rateplanchargeid creditmemoid",
+		"fulfillmentid orderlineitemid",
+		"subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner "+
+			"credittaxationitems=creditTaxationItems")
+
+	def(&schema{object: objDebitMemos, single: "debitmemo", number: "memoNumber", items: objDebitMemoItems},
+		"accountId invoiceId memoNumber memoDate:d dueDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n "+
+			"totalTaxExemptAmount:n discountAmount:n balance:n currency status postedOn:dt postedById reasonCode "+
+			"comments source sourceType einvoiceStatus transferredToAccounting autoPay:b creditMemoId paymentTerm",
+		"id updateddate balance creditmemoid einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
+		"",
+		"account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot "+
+			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot "+
+			"debitmemoitems=debitMemoItems>debit-memo-items*@debitMemoId debitmemoitems.subscription=subscription "+
+			"debitmemoitems.subscription.account=account")
+
+	def(&schema{object: objDebitMemoItems, single: "debitmemoitem"},
+		"debitMemoId amount:n amountWithoutTax:n balance:n taxAmount:n quantity:n unitPrice:n unitOfMeasure sku "+
+			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d creditMemoItemId invoiceItemId "+
+			"sourceItemType subscriptionId subscriptionNumber ratePlanChargeId productRatePlanChargeId accountingCode "+
+			"excludeItemBillingFromRevenueAccounting:b",
+		"id updateddate creditmemoitemid excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid "+
+			"subscriptionnumber invoiceitemid productrateplanchargeid rateplanchargeid debitmemoid",
+		"",
+		"subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner "+
+			"debittaxationitems=debitTaxationItems")
+
+	def(&schema{object: objAccounts, single: "account", number: "accountNumber"},
+		"accountNumber name currency status balance:n creditBalance:n totalInvoiceBalance:n unappliedBalance:n "+
+			"autoPay:b billCycleDay:i batch crmId parentId billToId soldToId shipToId defaultPaymentMethodId "+
+			"paymentTerm lastInvoiceDate:d communicationProfileId invoiceTemplateId ERPAccountId__c",
+		"id updateddate accountnumber balance batch billcycleday billtoid communicationprofileid crmid currency "+
+			"defaultpaymentmethodid invoicetemplateid lastinvoicedate name parentid shiptoid soldtoid status "+
+			"erpaccountid__c",
+		"",
+		"billto=billTo soldto=soldTo shipto=shipTo defaultpaymentmethod=defaultPaymentMethod "+
+			"subscriptions=subscriptions subscriptions.rateplans=ratePlans subscriptions.rateplans.rateplancharges=ratePlanCharges "+
+			"payments=payments>payments*@accountId refunds=refunds>refunds*@accountId "+
+			"creditmemos=creditMemos>credit-memos*@accountId debitmemos=debitMemos>debit-memos*@accountId "+
+			"invoices=invoices>invoices*@accountId usages=usages paymentmethods=paymentMethods")
+}
+
+// pos returns the position of a field by exact JSON name; it panics on a typo,
+// which only the generator can make.
+func (s *schema) pos(name string) int {
+	i, ok := s.index[strings.ToLower(name)]
+	if !ok {
+		panic("zuorasim: " + s.object + " has no field " + name)
+	}
+	return i
+}
+
+// pascal turns a JSON field name into the PascalCase a keyset cursor uses.
+func pascal(name string) string {
+	if name == "" {
+		return name
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}

@@ -1,0 +1,697 @@
+// Package zuorasim is an in-process Zuora Billing tenant: OAuth, Object Query,
+// the TransferredToAccounting write-backs, a deterministic data generator and
+// fault knobs, faithful to /work/shared/zuora-api.md. Facts that document marks
+// as inferred are Options switches whose zero value is the documented guess.
+package zuorasim
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "time/tzdata" // the tenant zone must load on machines without zoneinfo
+)
+
+// Default credentials when Options leaves them empty.
+const (
+	DefaultClientID     = "sim-client-id"
+	DefaultClientSecret = "sim-client-secret"
+)
+
+// LatestVersion is the Zuora-Version under which every error has a 4xx/5xx status.
+const LatestVersion = "2025-08-12"
+
+// Options configures a Sim. The zero value is a faithful default tenant.
+type Options struct {
+	// ClientID and ClientSecret are the accepted OAuth credentials; "" means
+	// DefaultClientID / DefaultClientSecret.
+	ClientID, ClientSecret string
+	// TokenTTL is how long a token lives; 0 means one hour.
+	TokenTTL time.Duration
+	// Location is the tenant time zone for dt fields; nil means America/Los_Angeles.
+	Location *time.Location
+	// Now is the clock for token expiry, rate windows and write-back stamps; nil means time.Now.
+	Now func() time.Time
+	// NoUpdatedBumpOnMark keeps updatedDate unchanged when TransferredToAccounting is set [I: default bumps].
+	NoUpdatedBumpOnMark bool
+	// DefaultSort is the order when a query has no sort[]; "" means "updateddate.DESC" [I].
+	DefaultSort string
+	// OffsetCursor makes nextPage an offset (base64 of "10", as one doc sample) instead of a keyset [I: keyset].
+	OffsetCursor bool
+	// NoLegacyErrors200 turns off the pre-2025-08-12 trap: without Zuora-Version 2025-08-12 or later,
+	// Object Query 400 and 404 errors come back as HTTP 200 with the reasons body.
+	NoLegacyErrors200 bool
+	// ActionAcceptsNo lets /v1/action/update set "No", which the SOAP enum lacks [C: default refuses].
+	ActionAcceptsNo bool
+	// Faults is the initial fault configuration; change it later with SetFaults.
+	Faults Faults
+}
+
+// Faults are the injected failures. Every "Every" knob fires on each Nth
+// request (or object) it applies to, counted from the moment SetFaults is called,
+// so tests are repeatable; 0 turns it off.
+type Faults struct {
+	// Path limits request faults to paths with this prefix, e.g. "/object-query/";
+	// "" means every endpoint except /oauth/token.
+	Path string
+	// Latency is added to every request.
+	Latency time.Duration
+	// RateLimit caps requests per RateWindow (0 = none); over it the answer is 429.
+	RateLimit int
+	// RateWindow is the rate cap's fixed window; 0 means one minute.
+	RateWindow time.Duration
+	// ConcurrencyLimit caps requests in flight (Object Query's real cap is 80); 0 = none.
+	ConcurrencyLimit int
+	// RetryAfter is sent with 429s that are not from the rate window; 0 means 1s, negative sends 0.
+	RetryAfter time.Duration
+	// Status429Every, Status500Every, Status502Every and Status503Every answer with that status before any work.
+	Status429Every, Status500Every, Status502Every, Status503Every int
+	// DropEvery closes the connection without an answer before doing any work.
+	DropEvery int
+	// DropAfterEvery does the work (a write-back applies) and then closes the connection unanswered.
+	DropAfterEvery int
+	// TruncateEvery does the work and sends only the first half of the JSON body.
+	TruncateEvery int
+	// MalformedEvery does the work and sends a body that is not valid JSON.
+	MalformedEvery int
+	// ExpireTokenEvery revokes the presented token on each Nth authenticated request, which gets 401.
+	ExpireTokenEvery int
+	// LockCompetitionEvery and TemporaryErrorEvery fail each Nth object of a write-back with that retryable code.
+	LockCompetitionEvery, TemporaryErrorEvery int
+	// TouchPerPage bumps updatedDate to Now on this many records of each Object Query list page just served.
+	TouchPerPage int
+	// InsertPerPage adds this many new documents (copies of the page's first one, items included) after each page.
+	InsertPerPage int
+}
+
+// RegisterFlags exposes every option and fault knob as a flag, defaulting to o's values.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.ClientID, "client-id", o.ClientID, "accepted OAuth client_id (empty: "+DefaultClientID+")")
+	fs.StringVar(&o.ClientSecret, "client-secret", o.ClientSecret, "accepted OAuth client_secret (empty: "+DefaultClientSecret+")")
+	fs.DurationVar(&o.TokenTTL, "token-ttl", o.TokenTTL, "access token lifetime (0: 1h)")
+	fs.Func("tz", "tenant time zone for dt fields (default America/Los_Angeles)", func(s string) error {
+		loc, err := time.LoadLocation(s)
+		if err != nil {
+			return err
+		}
+		o.Location = loc
+		return nil
+	})
+	fs.BoolVar(&o.NoUpdatedBumpOnMark, "no-updated-bump", o.NoUpdatedBumpOnMark, "do not bump updatedDate when TransferredToAccounting is set")
+	fs.StringVar(&o.DefaultSort, "default-sort", o.DefaultSort, "order without sort[] (empty: updateddate.DESC)")
+	fs.BoolVar(&o.OffsetCursor, "offset-cursor", o.OffsetCursor, "emit offset cursors instead of keyset cursors")
+	fs.BoolVar(&o.NoLegacyErrors200, "no-legacy-errors-200", o.NoLegacyErrors200, "send 4xx statuses even without Zuora-Version "+LatestVersion)
+	fs.BoolVar(&o.ActionAcceptsNo, "action-accepts-no", o.ActionAcceptsNo, "let /v1/action/update set TransferredToAccounting=No")
+	f := &o.Faults
+	fs.StringVar(&f.Path, "fault-path", f.Path, "apply request faults only to paths with this prefix (empty: all but /oauth/token)")
+	fs.DurationVar(&f.Latency, "latency", f.Latency, "latency added to every request")
+	fs.IntVar(&f.RateLimit, "rate-limit", f.RateLimit, "requests per rate window before 429 (0: unlimited)")
+	fs.DurationVar(&f.RateWindow, "rate-window", f.RateWindow, "rate limit window (0: 1m)")
+	fs.IntVar(&f.ConcurrencyLimit, "concurrency-limit", f.ConcurrencyLimit, "requests in flight before 429 (0: unlimited)")
+	fs.DurationVar(&f.RetryAfter, "retry-after", f.RetryAfter, "Retry-After of injected 429s (0: 1s)")
+	fs.IntVar(&f.Status429Every, "fail-429-every", f.Status429Every, "answer 429 to every Nth request")
+	fs.IntVar(&f.Status500Every, "fail-500-every", f.Status500Every, "answer 500 to every Nth request")
+	fs.IntVar(&f.Status502Every, "fail-502-every", f.Status502Every, "answer 502 to every Nth request")
+	fs.IntVar(&f.Status503Every, "fail-503-every", f.Status503Every, "answer 503 to every Nth request")
+	fs.IntVar(&f.DropEvery, "drop-every", f.DropEvery, "close the connection before handling every Nth request")
+	fs.IntVar(&f.DropAfterEvery, "drop-after-every", f.DropAfterEvery, "handle every Nth request, then close the connection unanswered")
+	fs.IntVar(&f.TruncateEvery, "truncate-every", f.TruncateEvery, "send half of the body of every Nth request")
+	fs.IntVar(&f.MalformedEvery, "malformed-every", f.MalformedEvery, "send invalid JSON for every Nth request")
+	fs.IntVar(&f.ExpireTokenEvery, "expire-token-every", f.ExpireTokenEvery, "revoke the token on every Nth authenticated request")
+	fs.IntVar(&f.LockCompetitionEvery, "lock-competition-every", f.LockCompetitionEvery, "fail every Nth written object with LOCK_COMPETITION")
+	fs.IntVar(&f.TemporaryErrorEvery, "temporary-error-every", f.TemporaryErrorEvery, "fail every Nth written object with TEMPORARY_ERROR")
+	fs.IntVar(&f.TouchPerPage, "touch-per-page", f.TouchPerPage, "bump updatedDate of N records of each page served")
+	fs.IntVar(&f.InsertPerPage, "insert-per-page", f.InsertPerPage, "insert N new documents after each page served")
+}
+
+// Stats counts what the simulator has seen.
+type Stats struct {
+	Requests     map[string]int // by endpoint, e.g. "GET /object-query/invoices", "GET /object-query/invoices/{key}"
+	Faults       map[string]int // by kind, e.g. "429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION"
+	TokensIssued int
+	Unauthorized int // requests answered 401
+	MarksApplied int // TransferredToAccounting values written
+}
+
+// PageEvent describes an Object Query list page just served.
+type PageEvent struct {
+	Object string
+	IDs    []string // ids on the page, in order
+	Last   bool     // no nextPage was sent
+}
+
+// Sim is a simulated Zuora tenant; it implements http.Handler.
+type Sim struct {
+	opts    Options
+	loc     *time.Location
+	now     func() time.Time
+	defSort string
+
+	mu   sync.RWMutex // guards data and seq
+	data *Tenant
+	seq  uint64
+
+	fmu       sync.Mutex // guards everything below
+	faults    Faults
+	reqN      int // requests subject to faults since SetFaults
+	authN     int
+	objN      int
+	inflight  int
+	rateStart time.Time
+	rateCount int
+	tokens    map[string]time.Time
+	stats     Stats
+	afterPage func(PageEvent)
+}
+
+// New returns an empty simulated tenant; Load data into it.
+func New(opts Options) *Sim {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	s := &Sim{opts: opts, loc: opts.Location, now: opts.Now, data: newTenant(), tokens: map[string]time.Time{}}
+	if s.loc == nil {
+		loc, err := time.LoadLocation("America/Los_Angeles")
+		if err != nil {
+			panic("zuorasim: " + err.Error()) // time/tzdata is embedded, so this cannot happen
+		}
+		s.loc = loc
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	def := opts.DefaultSort
+	if def == "" {
+		def = "updateddate.DESC"
+	}
+	for _, o := range Objects {
+		if _, err := parseSort(def, schemas[o]); err != nil {
+			panic("zuorasim: DefaultSort: " + err.Error())
+		}
+	}
+	s.defSort = def
+	s.stats = Stats{Requests: map[string]int{}, Faults: map[string]int{}}
+	s.faults = opts.Faults
+	return s
+}
+
+// SetFaults replaces the fault configuration and restarts the Nth-request counters.
+// It is safe to call while requests are being served.
+func (s *Sim) SetFaults(f Faults) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.faults = f
+	s.reqN, s.authN, s.objN, s.rateCount = 0, 0, 0, 0
+	s.rateStart = time.Time{}
+}
+
+// SetAfterPage installs a hook called after each Object Query list page, outside
+// any lock, so it may mutate the tenant (Touch, CloneDocument) between pages.
+func (s *Sim) SetAfterPage(fn func(PageEvent)) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.afterPage = fn
+}
+
+// Load replaces the tenant's data with a copy of t.
+func (s *Sim) Load(t *Tenant) {
+	c := t.clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data = c
+}
+
+// Location returns the tenant time zone.
+func (s *Sim) Location() *time.Location { return s.loc }
+
+// Stats returns a copy of the counters.
+func (s *Sim) Stats() Stats {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	st := s.stats
+	st.Requests = make(map[string]int, len(s.stats.Requests))
+	for k, v := range s.stats.Requests {
+		st.Requests[k] = v
+	}
+	st.Faults = make(map[string]int, len(s.stats.Faults))
+	for k, v := range s.stats.Faults {
+		st.Faults[k] = v
+	}
+	return st
+}
+
+// Transferred returns TransferredToAccounting of any document by id, "" when null or unknown.
+func (s *Sim) Transferred(id string) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, tb := range s.data.tables {
+		if r, ok := tb.byID[id]; ok {
+			if i, ok := tb.sch.index["transferredtoaccounting"]; ok {
+				v, _ := r.get(i)
+				return v
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// Snapshot returns every record of an object path with all fields (nulls as nil,
+// numbers as json.Number, dt fields in the tenant zone), in insertion order.
+func (s *Sim) Snapshot(object string) []map[string]any {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.data.Snapshot(object, s.loc)
+}
+
+// Touch sets a record's updatedDate to Now, as an edit in Zuora would.
+func (s *Sim) Touch(id string) error {
+	now := unixText(s.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, tb := range s.data.tables {
+		if r, ok := tb.byID[id]; ok {
+			r.set(fUpdatedDate, now)
+			return nil
+		}
+	}
+	return fmt.Errorf("touch %s: no such record", id)
+}
+
+// CloneDocument inserts a copy of a document (with copies of its items) under a
+// new id and number, created and updated Now, and returns the new id.
+func (s *Sim) CloneDocument(id string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cloneLocked(id)
+}
+
+func (s *Sim) cloneLocked(id string) (string, error) {
+	now := unixText(s.now())
+	for _, tb := range s.data.tables {
+		src, ok := tb.byID[id]
+		if !ok {
+			continue
+		}
+		if tb.sch.number == "" {
+			return "", fmt.Errorf("clone %s: %s are not documents", id, tb.sch.object)
+		}
+		s.seq++
+		c := src.clone()
+		c.set(fID, newID(0x51a51a51a51a51a5, s.seq))
+		c.set(fCreatedDate, now)
+		c.set(fUpdatedDate, now)
+		np := tb.sch.pos(tb.sch.number)
+		num, _ := src.get(np)
+		c.set(np, fmt.Sprintf("%s-S%d", num, s.seq))
+		tb.add(c)
+		if tb.sch.items != "" {
+			items := s.data.tables[tb.sch.items]
+			via := 0
+			for _, rel := range tb.sch.expands {
+				if rel.target == tb.sch.items {
+					via = items.sch.pos(rel.via)
+				}
+			}
+			for _, it := range items.fk[via][id] {
+				s.seq++
+				ci := it.clone()
+				ci.set(fID, newID(0x51a51a51a51a51a5, s.seq))
+				ci.set(fCreatedDate, now)
+				ci.set(fUpdatedDate, now)
+				ci.set(via, c.id())
+				items.add(ci)
+			}
+		}
+		return c.id(), nil
+	}
+	return "", fmt.Errorf("clone %s: no such record", id)
+}
+
+// ServeHTTP routes a request through the fault knobs to the endpoint.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	endpoint := endpointName(r)
+	w.Header().Set("Zuora-Request-Id", uuid())
+	if t := r.Header.Get("Zuora-Track-Id"); t != "" {
+		w.Header().Set("Zuora-Track-Id", t)
+	}
+
+	f, n, release, kind := s.admit(r, endpoint)
+	defer release()
+	if f.Latency > 0 {
+		select {
+		case <-time.After(f.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch kind {
+	case "":
+	case "drop":
+		hijackClose(w)
+		return
+	case "429-rate", "429-concurrency", "429":
+		s.tooMany(w, r, kind)
+		return
+	case "500":
+		s.reasons(w, r, http.StatusInternalServerError, 60, "An unexpected error occurred")
+		return
+	case "502", "503":
+		code, _ := strconv.Atoi(kind)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", code, http.StatusText(code))
+		return
+	}
+
+	post := ""
+	switch {
+	case every(f.DropAfterEvery, n):
+		post = "drop-after"
+	case every(f.TruncateEvery, n):
+		post = "truncate"
+	case every(f.MalformedEvery, n):
+		post = "malformed"
+	}
+	if post == "" {
+		s.route(w, r)
+		return
+	}
+	s.countFault(post)
+	rec := httptest.NewRecorder()
+	s.route(rec, r)
+	body := rec.Body.Bytes()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	switch post {
+	case "drop-after":
+		hijackClose(w)
+		return
+	case "truncate":
+		body = body[:len(body)/2]
+	case "malformed":
+		w.Header().Del("Content-Encoding")
+		body = []byte(`{"data":[{"id":"` + "\x00" + `",}` + "<html>")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(rec.Code)
+	w.Write(body)
+}
+
+func every(n, i int) bool { return n > 0 && i > 0 && i%n == 0 }
+
+// admit counts the request and decides which pre-handling fault, if any, fires.
+// release must be called when the request is done.
+func (s *Sim) admit(r *http.Request, endpoint string) (f Faults, n int, release func(), kind string) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.stats.Requests[endpoint]++
+	f = s.faults
+	release = func() {}
+	applies := strings.HasPrefix(r.URL.Path, f.Path)
+	if f.Path == "" {
+		applies = r.URL.Path != "/oauth/token"
+	}
+	if !applies {
+		f = Faults{}
+		return f, 0, release, ""
+	}
+	s.reqN++
+	n = s.reqN
+	s.inflight++
+	release = func() {
+		s.fmu.Lock()
+		s.inflight--
+		s.fmu.Unlock()
+	}
+	if f.RateLimit > 0 {
+		win := f.RateWindow
+		if win <= 0 {
+			win = time.Minute
+		}
+		now := s.now()
+		if s.rateStart.IsZero() || !now.Before(s.rateStart.Add(win)) {
+			s.rateStart, s.rateCount = now, 0
+		}
+		s.rateCount++
+		if s.rateCount > f.RateLimit {
+			kind = "429-rate"
+		}
+	}
+	switch {
+	case kind != "":
+	case f.ConcurrencyLimit > 0 && s.inflight > f.ConcurrencyLimit:
+		kind = "429-concurrency"
+	case every(f.DropEvery, n):
+		kind = "drop"
+	case every(f.Status429Every, n):
+		kind = "429"
+	case every(f.Status500Every, n):
+		kind = "500"
+	case every(f.Status502Every, n):
+		kind = "502"
+	case every(f.Status503Every, n):
+		kind = "503"
+	}
+	if kind != "" {
+		s.stats.Faults[strings.TrimSuffix(strings.TrimSuffix(kind, "-rate"), "-concurrency")]++
+	}
+	return f, n, release, kind
+}
+
+func (s *Sim) countFault(kind string) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.stats.Faults[kind]++
+}
+
+// tooMany writes a 429 with the rate and concurrency headers Zuora sends.
+func (s *Sim) tooMany(w http.ResponseWriter, r *http.Request, kind string) {
+	s.fmu.Lock()
+	f := s.faults
+	retry := f.RetryAfter
+	if retry == 0 {
+		retry = time.Second
+	}
+	limit, window := f.RateLimit, f.RateWindow
+	if window <= 0 {
+		window = time.Minute
+	}
+	if kind == "429-rate" {
+		retry = s.rateStart.Add(window).Sub(s.now())
+	}
+	s.fmu.Unlock()
+	secs := int(math.Ceil(max(retry, 0).Seconds()))
+	h := w.Header()
+	h.Set("Retry-After", strconv.Itoa(secs))
+	if limit > 0 {
+		h.Set("RateLimit-Limit", fmt.Sprintf("%d, %d;w=%d", limit, limit, int(window.Seconds())))
+	}
+	h.Set("RateLimit-Remaining", "0")
+	h.Set("RateLimit-Reset", strconv.Itoa(secs))
+	if kind == "429-concurrency" {
+		h.Set("Concurrency-Limit-Type", "Default")
+		h.Set("Concurrency-Limit-Limit", strconv.Itoa(f.ConcurrencyLimit))
+		h.Set("Concurrency-Limit-Remaining", "0")
+	}
+	if r.URL.Path == "/oauth/token" {
+		h.Set("X-RateLimit-Limit-minute", strconv.Itoa(max(limit, 100)))
+		h.Set("X-RateLimit-Remaining-minute", "0")
+	}
+	s.reasons(w, r, http.StatusTooManyRequests, 70, "Too many requests")
+}
+
+func hijackClose(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
+
+func endpointName(r *http.Request) string {
+	p := r.URL.Path
+	if rest, ok := strings.CutPrefix(p, "/object-query/"); ok {
+		if obj, _, found := strings.Cut(rest, "/"); found {
+			return r.Method + " /object-query/" + obj + "/{key}"
+		}
+	}
+	return r.Method + " " + p
+}
+
+func (s *Sim) route(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/oauth/token":
+		s.handleToken(w, r)
+	case strings.HasPrefix(p, "/object-query/"):
+		s.handleQuery(w, r)
+	case p == "/v1/action/update":
+		s.handleAction(w, r)
+	case p == "/v1/credit-memos/bulk" || p == "/v1/debit-memos/bulk":
+		s.handleMemoBulk(w, r)
+	default:
+		s.reasons(w, r, http.StatusNotFound, 40, "no such endpoint: "+r.Method+" "+p)
+	}
+}
+
+func (s *Sim) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		s.reasons(w, r, http.StatusMethodNotAllowed, 45, "use POST")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		s.reasons(w, r, http.StatusBadRequest, 20, "invalid form body")
+		return
+	}
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+		s.reasons(w, r, http.StatusBadRequest, 20, fmt.Sprintf("unsupported grant_type %q", gt))
+		return
+	}
+	if r.PostForm.Get("client_id") != s.opts.ClientID || r.PostForm.Get("client_secret") != s.opts.ClientSecret {
+		s.fmu.Lock()
+		s.stats.Unauthorized++
+		s.fmu.Unlock()
+		s.reasons(w, r, http.StatusUnauthorized, 11, "invalid client credentials")
+		return
+	}
+	tok := randomHex(16)
+	s.fmu.Lock()
+	s.tokens[tok] = s.now().Add(s.opts.TokenTTL)
+	s.stats.TokensIssued++
+	s.fmu.Unlock()
+	expires := int(s.opts.TokenTTL / time.Second)
+	if expires > 1 {
+		expires-- // Zuora's sample: 3599 for one hour
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{
+		"access_token": tok, "token_type": "bearer", "expires_in": expires,
+		"scope": "user.sim tenant.sim entity.sim", "jti": randomHex(16),
+	})
+}
+
+// authorized checks the bearer token and writes the 401 when it fails.
+func (s *Sim) authorized(w http.ResponseWriter, r *http.Request, queryStyle bool) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.fmu.Lock()
+	exp, known := s.tokens[tok]
+	good := ok && known && s.now().Before(exp)
+	if good {
+		s.authN++
+		if every(s.faults.ExpireTokenEvery, s.authN) && (s.faults.Path == "" || strings.HasPrefix(r.URL.Path, s.faults.Path)) {
+			delete(s.tokens, tok)
+			s.stats.Faults["expire-token"]++
+			good = false
+		}
+	}
+	if !good {
+		s.stats.Unauthorized++
+	}
+	s.fmu.Unlock()
+	if good {
+		return true
+	}
+	if queryStyle {
+		s.reasons(w, r, http.StatusUnauthorized, 11, "Authentication error")
+		return false
+	}
+	w.Header().Set("WWW-Authenticate", "Basic realm=Zuora API, ZSession realm=Zuora API, Bearer realm=Zuora API")
+	writeJSON(w, r, http.StatusUnauthorized, map[string]any{"message": "Authentication error"})
+	return false
+}
+
+// reasons writes the §2.5 error body. The code's first six digits name the
+// resource (500000 for every GET, as documented), the last two the category.
+func (s *Sim) reasons(w http.ResponseWriter, r *http.Request, status, category int, msg string) {
+	resource := 500000
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/v1/credit-memos"):
+		resource = 510000
+	case strings.HasPrefix(r.URL.Path, "/v1/debit-memos"):
+		resource = 520000
+	}
+	writeJSON(w, r, status, map[string]any{
+		"reasons":   []map[string]any{{"code": resource*100 + category, "message": msg}},
+		"requestId": w.Header().Get("Zuora-Request-Id"),
+	})
+}
+
+// writeJSON encodes v, gzipping bodies over 1000 bytes when the client accepts it.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeBody(w, r, status, buf.Bytes())
+}
+
+func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if len(body) > 1000 && acceptsGzip(r) {
+		var zb bytes.Buffer
+		zw := gzip.NewWriter(&zb)
+		zw.Write(body)
+		zw.Close()
+		body = zb.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		if strings.TrimSpace(strings.SplitN(part, ";", 2)[0]) == "gzip" {
+			return true
+		}
+	}
+	return false
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func uuid() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// legacyVersion reports whether the request pins no Zuora-Version at or after LatestVersion.
+func legacyVersion(r *http.Request) bool {
+	v := r.Header.Get("Zuora-Version")
+	if _, err := time.Parse(time.DateOnly, v); err != nil {
+		return true
+	}
+	return v < LatestVersion
+}

@@ -1,0 +1,259 @@
+package zuorasim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxWriteObjects is the most objects one write-back call accepts.
+const MaxWriteObjects = 50
+
+var actionTables = map[string]string{"invoice": objInvoices, "payment": objPayments, "refund": objRefunds}
+
+type actionError struct {
+	Code    string `json:"Code"`
+	Message string `json:"Message"`
+}
+
+type actionResult struct {
+	ID      string        `json:"Id"`
+	Success bool          `json:"Success"`
+	Errors  []actionError `json:"Errors,omitempty"`
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<20))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
+// handleAction serves POST /v1/action/update: HTTP 200 with one result per
+// object in request order, each applied or refused on its own.
+func (s *Sim) handleAction(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeJSON(w, r, http.StatusMethodNotAllowed, map[string]any{"message": "use POST"})
+		return
+	}
+	if !s.authorized(w, r, false) {
+		return
+	}
+	var req struct {
+		Type    string           `json:"type"`
+		Objects []map[string]any `json:"objects"`
+	}
+	if err := readBody(w, r, &req); err != nil {
+		writeJSON(w, r, http.StatusBadRequest, map[string]any{"message": "Error - malformed JSON: " + err.Error()})
+		return
+	}
+	if strings.EqualFold(r.URL.Query().Get("rejectUnknownFields"), "true") {
+		for _, o := range req.Objects {
+			for k := range o {
+				if !strings.EqualFold(k, "Id") && !strings.EqualFold(k, "TransferredToAccounting") {
+					writeJSON(w, r, http.StatusBadRequest, map[string]any{"message": "Error - unrecognised fields"})
+					return
+				}
+			}
+		}
+	}
+	results := make([]actionResult, len(req.Objects))
+	fail := func(code, msg string) {
+		for i, o := range req.Objects {
+			id, _ := lookupCI(o, "Id").(string)
+			results[i] = actionResult{ID: id, Errors: []actionError{{code, msg}}}
+		}
+	}
+	object, supported := actionTables[strings.ToLower(req.Type)]
+	switch {
+	case len(req.Objects) > MaxWriteObjects:
+		fail("MAX_RECORDS_EXCEEDED", fmt.Sprintf("at most %d objects per call, got %d", MaxWriteObjects, len(req.Objects)))
+	case strings.EqualFold(req.Type, "CreditMemo") || strings.EqualFold(req.Type, "DebitMemo"):
+		fail("INVALID_TYPE", "the update action does not support Invoice Settlement objects ("+req.Type+"); use PUT /v1/credit-memos/bulk or /v1/debit-memos/bulk")
+	case !supported:
+		fail("INVALID_TYPE", fmt.Sprintf("invalid type %q", req.Type))
+	default:
+		now := s.now()
+		s.mu.Lock()
+		tb := s.data.tables[object]
+		for i, o := range req.Objects {
+			results[i] = s.markAction(tb, o, now)
+		}
+		s.mu.Unlock()
+	}
+	writeJSON(w, r, http.StatusOK, results)
+}
+
+func lookupCI(o map[string]any, name string) any {
+	for k, v := range o {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+var actionValues = map[string]bool{"Processing": true, "Yes": true, "Error": true, "Ignore": true}
+
+// markAction applies one object of an update action; the caller holds s.mu.
+func (s *Sim) markAction(tb *table, o map[string]any, now time.Time) actionResult {
+	id, _ := lookupCI(o, "Id").(string)
+	res := actionResult{ID: id}
+	failed := func(code, msg string) actionResult {
+		res.Errors = []actionError{{code, msg}}
+		return res
+	}
+	if id == "" {
+		return failed("MISSING_REQUIRED_VALUE", "Id is required")
+	}
+	rec := tb.byID[id]
+	if rec == nil {
+		return failed("INVALID_ID", "invalid id "+id)
+	}
+	if code := s.writeFault(); code != "" {
+		return failed(code, "the record is busy; retry")
+	}
+	raw := lookupCI(o, "TransferredToAccounting")
+	if raw == nil {
+		res.Success = true // no updatable field: Zuora ignores unknown fields silently
+		return res
+	}
+	val, _ := raw.(string)
+	if !actionValues[val] && !(s.opts.ActionAcceptsNo && val == "No") {
+		return failed("INVALID_VALUE", fmt.Sprintf("invalid value %v for TransferredToAccounting", raw))
+	}
+	if tb.sch.object == objInvoices {
+		if st, _ := rec.get(tb.sch.pos("status")); st != "Posted" {
+			return failed("INVALID_VALUE", fmt.Sprintf("invoice %s is %s; only Posted invoices can be updated", id, st))
+		}
+	}
+	s.applyMark(tb, rec, val, now)
+	res.Success = true
+	return res
+}
+
+// writeFault counts one written object and returns the retryable code to fail it with, if any.
+func (s *Sim) writeFault() string {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	s.objN++
+	switch {
+	case every(s.faults.LockCompetitionEvery, s.objN):
+		s.stats.Faults["LOCK_COMPETITION"]++
+		return "LOCK_COMPETITION"
+	case every(s.faults.TemporaryErrorEvery, s.objN):
+		s.stats.Faults["TEMPORARY_ERROR"]++
+		return "TEMPORARY_ERROR"
+	}
+	return ""
+}
+
+// applyMark sets TransferredToAccounting; the caller holds s.mu.
+func (s *Sim) applyMark(tb *table, rec *record, val string, now time.Time) {
+	rec.set(tb.sch.pos("transferredToAccounting"), val)
+	if !s.opts.NoUpdatedBumpOnMark {
+		rec.set(fUpdatedDate, unixText(now))
+		rec.set(fUpdatedByID, simUser)
+	}
+	s.fmu.Lock()
+	s.stats.MarksApplied++
+	s.fmu.Unlock()
+}
+
+// simUser is the updatedById the write-back endpoints record.
+const simUser = "2c92c0f85a5a5a5a5a5a5a5a5a5a0001"
+
+var memoValues = map[string]bool{"Processing": true, "Yes": true, "Error": true, "Ignore": true, "No": true}
+
+// handleMemoBulk serves PUT /v1/{credit,debit}-memos/bulk. Each memo succeeds or
+// fails on its own; the top-level success only says the request was processed.
+func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		s.reasons(w, r, http.StatusMethodNotAllowed, 45, "use PUT")
+		return
+	}
+	if !s.authorized(w, r, false) {
+		return
+	}
+	object := objCreditMemos
+	if strings.HasPrefix(r.URL.Path, "/v1/debit-memos") {
+		object = objDebitMemos
+	}
+	resource := 510000
+	if object == objDebitMemos {
+		resource = 520000
+	}
+	reason := func(category int, msg string) []map[string]any {
+		return []map[string]any{{"code": resource*100 + category, "message": msg}}
+	}
+	var req struct {
+		Memos []map[string]any `json:"memos"`
+	}
+	if err := readBody(w, r, &req); err != nil {
+		writeJSON(w, r, http.StatusBadRequest, map[string]any{"success": false, "reasons": reason(90, "malformed JSON: "+err.Error()),
+			"requestId": w.Header().Get("Zuora-Request-Id")})
+		return
+	}
+	if len(req.Memos) == 0 || len(req.Memos) > MaxWriteObjects {
+		writeJSON(w, r, http.StatusBadRequest, map[string]any{"success": false,
+			"reasons":   reason(20, fmt.Sprintf("memos must hold 1 to %d entries, got %d", MaxWriteObjects, len(req.Memos))),
+			"requestId": w.Header().Get("Zuora-Request-Id")})
+		return
+	}
+	now := s.now()
+	out := make([]map[string]any, len(req.Memos))
+	s.mu.Lock()
+	tb := s.data.tables[object]
+	for i, m := range req.Memos {
+		id, _ := m["id"].(string)
+		res := map[string]any{"id": id, "success": false}
+		out[i] = res
+		rec := tb.lookup(id)
+		if id == "" || rec == nil {
+			res["reasons"] = reason(40, fmt.Sprintf("memo %q not found", id))
+			continue
+		}
+		switch s.writeFault() {
+		case "LOCK_COMPETITION":
+			res["reasons"] = reason(50, "LOCK_COMPETITION: the memo is locked by another transaction; retry")
+			continue
+		case "TEMPORARY_ERROR":
+			res["reasons"] = reason(61, "TEMPORARY_ERROR: retry")
+			continue
+		}
+		val, isString := m["transferredToAccounting"].(string)
+		if _, present := m["transferredToAccounting"]; present && (!isString || !memoValues[val]) {
+			res["reasons"] = reason(20, fmt.Sprintf("invalid value %v for transferredToAccounting", m["transferredToAccounting"]))
+			continue
+		}
+		if present := isString; present {
+			s.applyMark(tb, rec, val, now)
+		}
+		res["success"] = true
+		res["id"] = rec.id()
+		for _, name := range []string{"memoNumber", "status", "currency", "totalAmount", "transferredToAccounting", "accountId"} {
+			p := tb.sch.pos(name)
+			if v, ok := rec.get(p); ok {
+				if tb.sch.fields[p].kind == kNumber {
+					res[name] = json.Number(v)
+				} else {
+					res[name] = v
+				}
+			}
+		}
+		// v1 PUT responses print times without T or offset (§6.10).
+		u, _ := strconv.ParseInt(rec.vals[fUpdatedDate], 10, 64)
+		res["updatedDate"] = time.Unix(u, 0).In(s.loc).Format(time.DateTime)
+	}
+	s.mu.Unlock()
+	writeJSON(w, r, http.StatusOK, map[string]any{"success": true, "memos": out,
+		"processId": randomHex(8), "requestId": w.Header().Get("Zuora-Request-Id")})
+}
