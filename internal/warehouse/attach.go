@@ -1,0 +1,141 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Source is one local Parquet file and the window it belongs to.
+type Source struct {
+	Path   string
+	Window string
+}
+
+// ViewParquet creates (or replaces) view name over the given Parquet files,
+// adding a "window" column from each Source. With no files the view is empty
+// and takes its columns from Schemas[table].
+func (db *DB) ViewParquet(ctx context.Context, name, table string, srcs []Source) error {
+	var q string
+	if len(srcs) == 0 {
+		schema, ok := Schemas[table]
+		if !ok {
+			return fmt.Errorf("view %s: no files and no known schema for table %q", name, table)
+		}
+		var sel []string
+		for _, c := range schema {
+			sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, Ident(c.Name)))
+		}
+		sel = append(sel, `CAST(NULL AS VARCHAR) AS "window"`)
+		q = "SELECT " + strings.Join(sel, ", ") + " WHERE false"
+	} else {
+		paths := make([]string, len(srcs))
+		pairs := make([]string, len(srcs))
+		for i, s := range srcs {
+			paths[i] = Literal(s.Path)
+			pairs[i] = "(" + Literal(s.Path) + ", " + Literal(s.Window) + ")"
+		}
+		// The window comes from the Source, not from Hive-style path detection,
+		// so that cached copies of remote objects (flat names) work the same way.
+		q = fmt.Sprintf(`SELECT p.* EXCLUDE (__file), f."window"
+FROM read_parquet([%s], filename = '__file', hive_partitioning = false, union_by_name = true) AS p
+JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
+			strings.Join(paths, ", "), strings.Join(pairs, ", "))
+	}
+	if err := db.Exec(ctx, "CREATE OR REPLACE VIEW "+Ident(name)+" AS "+q); err != nil {
+		return fmt.Errorf("view %s: %w", name, err)
+	}
+	return nil
+}
+
+// AttachStage creates one view per stage table over every committed window: the
+// raw tables from extract manifests, documents, rejects and skipped from
+// transform manifests, and ledger from every ledger part. Each row carries its
+// window; a table with no files yet is an empty view with the right columns.
+func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return fmt.Errorf("attach stage: %w", err)
+	}
+	srcs := map[string][]Source{}
+	add := func(table, window string, o stage.ObjectInfo) error {
+		if o.Key == "" {
+			return nil
+		}
+		p, err := st.LocalPath(ctx, o.Key, o.SHA256)
+		if err != nil {
+			return fmt.Errorf("attach stage: %w", err)
+		}
+		srcs[table] = append(srcs[table], Source{Path: p, Window: window})
+		return nil
+	}
+	for _, w := range windows {
+		id := w.ID()
+		var em stage.ExtractManifest
+		found, err := st.ReadManifest(ctx, "extract", w, &em)
+		if err != nil {
+			return fmt.Errorf("attach stage: %w", err)
+		}
+		if found {
+			for _, table := range stage.Tables {
+				for _, f := range em.Tables[table].Files {
+					if err := add(table, id, f); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		var tm stage.TransformManifest
+		found, err = st.ReadManifest(ctx, "transform", w, &tm)
+		if err != nil {
+			return fmt.Errorf("attach stage: %w", err)
+		}
+		if found {
+			for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "rejects": tm.Rejects, "skipped": tm.Skipped} {
+				if err := add(table, id, o); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	ledger, err := LedgerSources(ctx, st)
+	if err != nil {
+		return err
+	}
+	srcs["ledger"] = ledger
+	names := append(append([]string{}, stage.Tables...), "documents", "rejects", "skipped", "ledger")
+	for _, table := range names {
+		if err := db.ViewParquet(ctx, table, table, srcs[table]); err != nil {
+			return fmt.Errorf("attach stage: %w", err)
+		}
+	}
+	return nil
+}
+
+// LedgerSources returns every ledger part of the stage as a local file, with
+// the window its key names. No ledger yet is not an error.
+func LedgerSources(ctx context.Context, st *stage.Stage) ([]Source, error) {
+	objs, err := st.List(ctx, "ledger/")
+	if err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	var out []Source
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(o.Key, "ledger/window=")
+		id, _, ok2 := strings.Cut(rest, "/")
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("ledger part %s is not under ledger/window=<id>/", o.Key)
+		}
+		p, err := st.LocalPath(ctx, o.Key, "")
+		if err != nil {
+			return nil, fmt.Errorf("ledger part: %w", err)
+		}
+		out = append(out, Source{Path: p, Window: id})
+	}
+	return out, nil
+}

@@ -1,0 +1,194 @@
+// Package warehouse is the only package that opens DuckDB: it builds views over
+// the stage's Parquet files and runs SQL, so no other package sees DuckDB types.
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/shopspring/decimal"
+)
+
+// DB is an in-memory DuckDB database on a single connection, so that views,
+// tables, macros and settings persist from one statement to the next.
+type DB struct {
+	db   *sql.DB
+	conn *sql.Conn
+}
+
+// Open starts an empty in-memory DuckDB whose session time zone is UTC.
+func Open(ctx context.Context) (*DB, error) {
+	sqlDB, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	db := &DB{db: sqlDB, conn: conn}
+	if err := db.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close releases the database.
+func (db *DB) Close() error {
+	cerr := db.conn.Close()
+	if err := db.db.Close(); err != nil {
+		return fmt.Errorf("close duckdb: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("close duckdb: %w", cerr)
+	}
+	return nil
+}
+
+// Exec runs one or more statements that return no rows.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
+	if _, err := db.conn.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	return nil
+}
+
+// Row is one result row with every value rendered as text (see Text); Null
+// marks the SQL NULLs, whose text is empty.
+type Row struct {
+	Values []string
+	Null   []bool
+}
+
+// Each runs one query and calls fn for every row, in result order, with the
+// column names and the row's values as exact text.
+func (db *DB) Each(ctx context.Context, query string, fn func(cols []string, r Row) error) error {
+	return db.scan(ctx, query, func(cols, _ []string, r Row) error {
+		if r.Values == nil {
+			return nil
+		}
+		return fn(cols, r)
+	})
+}
+
+// scan runs query and calls fn once with a nil Row (so that a result without
+// rows still reports its columns), then once per row.
+func (db *DB) scan(ctx context.Context, query string, fn func(cols, types []string, r Row) error) error {
+	rows, err := db.conn.QueryContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	ctypes, err := rows.ColumnTypes()
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	types := make([]string, len(ctypes))
+	for i, t := range ctypes {
+		types[i] = t.DatabaseTypeName()
+	}
+	if err := fn(cols, types, Row{}); err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
+		r := Row{Values: make([]string, len(cols)), Null: make([]bool, len(cols))}
+		for i, v := range vals {
+			r.Null[i] = v == nil
+			r.Values[i] = text(v, types[i])
+		}
+		if err := fn(cols, types, r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	return nil
+}
+
+// Strings runs one query and returns its rows as text, NULL as "".
+func (db *DB) Strings(ctx context.Context, query string) ([][]string, error) {
+	var out [][]string
+	err := db.Each(ctx, query, func(_ []string, r Row) error {
+		out = append(out, r.Values)
+		return nil
+	})
+	return out, err
+}
+
+// text renders a scanned DuckDB value exactly: decimals without float
+// conversion, dates as YYYY-MM-DD, timestamps as RFC 3339 in UTC.
+func text(v any, dbType string) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	case duckdb.Decimal:
+		return decimal.NewFromBigInt(x.Value, -int32(x.Scale)).String()
+	case *big.Int:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'g', -1, 64)
+	case float32:
+		return strconv.FormatFloat(float64(x), 'g', -1, 32)
+	case time.Time:
+		switch {
+		case dbType == "DATE":
+			return x.Format("2006-01-02")
+		case strings.HasPrefix(dbType, "TIME") && !strings.HasPrefix(dbType, "TIMESTAMP"):
+			return x.Format("15:04:05.999999")
+		default:
+			return x.UTC().Format(time.RFC3339Nano)
+		}
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// isNumeric reports whether a DuckDB column type prints as a JSON number.
+func isNumeric(dbType string) bool {
+	switch {
+	case strings.HasPrefix(dbType, "DECIMAL"):
+		return true
+	}
+	switch dbType {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+		"UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE":
+		return true
+	}
+	return false
+}
+
+// Literal quotes s as a SQL string literal.
+func Literal(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Ident quotes s as a SQL identifier.
+func Ident(s string) string {
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -1,0 +1,249 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// The SQL in this file is the transform's own, not the user's mapping: it
+// decides skips and accounts for every extracted document, so a mapping that
+// drops, duplicates or alters a document cannot go unnoticed.
+
+// docHeaders says, per document type, where the raw header table keeps the
+// number and the header amount (docs/design.md).
+var docHeaders = []struct{ docType, table, number, amount string }{
+	{"invoice", "invoices", "invoice_number", "amount"},
+	{"debit_memo", "debit_memos", "memo_number", "total_amount"},
+	{"credit_memo", "credit_memos", "memo_number", "total_amount"},
+	{"payment", "payments", "payment_number", "amount"},
+	{"refund", "refunds", "refund_number", "amount"},
+}
+
+// latestSQL keeps the latest version of each id of a raw table of the window;
+// two versions with the same updated_date are ordered by their content, so
+// the choice never depends on file order.
+func latestSQL(table string) string {
+	return fmt.Sprintf(`CREATE TABLE %[1]s AS
+SELECT * EXCLUDE ("window") FROM %[2]s AS t
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1`,
+		warehouse.Ident(table), warehouse.Ident("raw_"+table))
+}
+
+// postedSQL lists the documents that the ledger of another window confirms
+// the ERP holds (the ledger view holds only other windows' parts).
+const postedSQL = `CREATE TABLE posted AS
+SELECT doc_type, zuora_id, min("window") AS ledger_window, min(outcome) AS outcome
+FROM ledger
+WHERE action = 'post' AND outcome IN ('created', 'duplicate')
+GROUP BY doc_type, zuora_id`
+
+// outputOrder sorts documents, rejects and skipped: by doc type in load order,
+// then number, then id.
+var outputOrder = func() string {
+	quoted := make([]string, len(stage.DocTypes))
+	for i, dt := range stage.DocTypes {
+		quoted[i] = warehouse.Literal(dt)
+	}
+	return "array_position([" + strings.Join(quoted, ", ") + "], doc_type), doc_type, number NULLS LAST, zuora_id"
+}()
+
+// classifySQL splits the documents: skips first (already transferred, then
+// already posted), then the mapping's rejects, and the rest is ready.
+func classifySQL() string {
+	var extracted, mapped []string
+	for _, h := range docHeaders {
+		extracted = append(extracted, fmt.Sprintf(
+			"SELECT %s AS doc_type, id AS zuora_id, %s AS number, erp_account_id AS customer, currency, %s AS amount, transferred_to_accounting FROM %s",
+			warehouse.Literal(h.docType), warehouse.Ident(h.number), warehouse.Ident(h.amount), warehouse.Ident(h.table)))
+		mapped = append(mapped, `SELECT CAST(doc_type AS VARCHAR) AS doc_type, CAST(zuora_id AS VARCHAR) AS zuora_id,
+    CAST(number AS VARCHAR) AS number, CAST(idempotency_key AS VARCHAR) AS idempotency_key,
+    CAST(customer AS VARCHAR) AS customer, CAST(currency AS VARCHAR) AS currency,
+    CAST(amount AS DECIMAL(38, 9)) AS amount, CAST(doc_date AS DATE) AS doc_date,
+    CAST(endpoint AS VARCHAR) AS endpoint, CAST(payload AS VARCHAR) AS payload,
+    CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
+FROM `+warehouse.Ident("mapped_"+h.docType))
+	}
+	return `CREATE TABLE extracted AS
+` + strings.Join(extracted, "\nUNION ALL\n") + `;
+
+CREATE TABLE skipped AS
+SELECT e.doc_type, e.zuora_id, e.number, e.customer, e.currency, e.amount,
+    CASE WHEN e.transferred_to_accounting = 'Yes' THEN 'ALREADY_TRANSFERRED' ELSE 'ALREADY_POSTED' END AS reason_code,
+    CASE WHEN e.transferred_to_accounting = 'Yes'
+        THEN format('{} {} is already transferred to accounting in Zuora (transferred_to_accounting = Yes)',
+            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id))
+        ELSE format('{} {} is already in the ERP: the ledger of window {} says {}',
+            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id), p.ledger_window, p.outcome)
+    END AS message
+FROM extracted AS e
+LEFT JOIN posted AS p ON p.doc_type = e.doc_type AND p.zuora_id = e.zuora_id
+WHERE e.transferred_to_accounting = 'Yes' OR p.zuora_id IS NOT NULL;
+
+CREATE TABLE mapped AS
+` + strings.Join(mapped, "\nUNION ALL\n") + `;
+
+CREATE TABLE ready AS
+SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
+FROM mapped AS m
+WHERE reason_code IS NULL
+  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id);
+
+CREATE TABLE rejects AS
+SELECT doc_type, zuora_id, number, customer, currency, amount, reason_code, message
+FROM mapped AS m
+WHERE reason_code IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id);
+`
+}
+
+// ReconciliationError reports extracted documents that the outputs do not
+// account for exactly once; the transform commits nothing when it happens.
+type ReconciliationError struct {
+	Unbalanced []stage.Reconciliation // doc types and currencies whose tallies differ
+	Documents  []string               // documents found zero or several times, e.g. "invoice 8a8f… x0"
+}
+
+func (e *ReconciliationError) Error() string {
+	var parts []string
+	for _, r := range e.Unbalanced {
+		parts = append(parts, fmt.Sprintf("%s %s extracted %d/%s but ready %d/%s + rejected %d/%s + skipped %d/%s",
+			r.DocType, r.Currency, r.Extracted.Count, r.Extracted.Amount, r.Ready.Count, r.Ready.Amount,
+			r.Rejected.Count, r.Rejected.Amount, r.Skipped.Count, r.Skipped.Amount))
+	}
+	if len(e.Documents) > 0 {
+		parts = append(parts, "documents not accounted for exactly once: "+strings.Join(e.Documents, ", "))
+	}
+	return "reconciliation failed: " + strings.Join(parts, "; ")
+}
+
+// reconcile tallies extracted, ready, rejected and skipped documents per doc
+// type and currency and checks that every extracted document appears exactly
+// once in the outputs.
+func reconcile(ctx context.Context, db *warehouse.DB) ([]stage.Reconciliation, error) {
+	rows, err := db.Strings(ctx, `WITH t AS (
+    SELECT doc_type, currency, 'extracted' AS kind, amount FROM extracted
+    UNION ALL SELECT doc_type, currency, 'ready', amount FROM ready
+    UNION ALL SELECT doc_type, currency, 'rejected', amount FROM rejects
+    UNION ALL SELECT doc_type, currency, 'skipped', amount FROM skipped
+)
+SELECT doc_type, coalesce(currency, ''), kind, count(*), CAST(coalesce(sum(amount), 0) AS VARCHAR)
+FROM t GROUP BY ALL ORDER BY ALL`)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	byKey := map[[2]string]*stage.Reconciliation{}
+	var keys [][2]string
+	for _, r := range rows {
+		key := [2]string{r[0], r[1]}
+		rec, ok := byKey[key]
+		if !ok {
+			rec = &stage.Reconciliation{DocType: r[0], Currency: r[1]}
+			byKey[key] = rec
+			keys = append(keys, key)
+		}
+		var n int64
+		if _, err := fmt.Sscan(r[3], &n); err != nil {
+			return nil, fmt.Errorf("reconcile: count %q: %w", r[3], err)
+		}
+		amount, err := money.Parse(r[4])
+		if err != nil {
+			return nil, fmt.Errorf("reconcile: %w", err)
+		}
+		tally := stage.Tally{Count: n, Amount: amount}
+		switch r[2] {
+		case "extracted":
+			rec.Extracted = tally
+		case "ready":
+			rec.Ready = tally
+		case "rejected":
+			rec.Rejected = tally
+		case "skipped":
+			rec.Skipped = tally
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i][0] != keys[j][0] {
+			return keys[i][0] < keys[j][0]
+		}
+		return keys[i][1] < keys[j][1]
+	})
+	out := make([]stage.Reconciliation, 0, len(keys))
+	rerr := &ReconciliationError{}
+	for _, k := range keys {
+		rec := *byKey[k]
+		out = append(out, rec)
+		if !rec.Balanced() {
+			rerr.Unbalanced = append(rerr.Unbalanced, rec)
+		}
+	}
+	odd, err := db.Strings(ctx, `WITH outs AS (
+    SELECT doc_type, zuora_id FROM ready
+    UNION ALL SELECT doc_type, zuora_id FROM rejects
+    UNION ALL SELECT doc_type, zuora_id FROM skipped
+), n AS (SELECT doc_type, zuora_id, count(*) AS n FROM outs GROUP BY ALL)
+SELECT coalesce(e.doc_type, n.doc_type), coalesce(e.zuora_id, n.zuora_id, 'NULL'), coalesce(n.n, 0),
+    CASE WHEN e.zuora_id IS NULL THEN ' (not extracted)' ELSE '' END
+FROM extracted AS e FULL JOIN n ON n.doc_type = e.doc_type AND n.zuora_id = e.zuora_id
+WHERE e.zuora_id IS NULL OR n.n IS DISTINCT FROM 1
+ORDER BY ALL LIMIT 20`)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	for _, r := range odd {
+		rerr.Documents = append(rerr.Documents, fmt.Sprintf("%s %s x%s%s", r[0], r[1], r[2], r[3]))
+	}
+	if len(rerr.Unbalanced) > 0 || len(rerr.Documents) > 0 {
+		return nil, rerr
+	}
+	return out, nil
+}
+
+// envelope is one line of the documents NDJSON: what load posts.
+type envelope struct {
+	DocType        string          `json:"doc_type"`
+	ZuoraID        string          `json:"zuora_id"`
+	Number         string          `json:"number"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	Customer       string          `json:"customer"`
+	Currency       string          `json:"currency"`
+	Amount         json.Number     `json:"amount"`
+	DocDate        string          `json:"doc_date"`
+	Endpoint       string          `json:"endpoint"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// writeNDJSON writes the ready documents to key, one envelope per line, in
+// output order. Amounts keep their exact decimal text.
+func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
+	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
+FROM ready ORDER BY ` + outputOrder
+	return st.Write(ctx, key, func(w io.Writer) error {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		return db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
+			for i, null := range r.Null {
+				if null || r.Values[i] == "" {
+					return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
+				}
+			}
+			v := r.Values
+			e := envelope{v[0], v[1], v[2], v[3], v[4], v[5], json.Number(v[6]), v[7], v[8], json.RawMessage(v[9])}
+			buf.Reset()
+			if err := enc.Encode(e); err != nil {
+				return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
+			}
+			_, err := w.Write(buf.Bytes())
+			return err
+		})
+	})
+}

@@ -1,0 +1,234 @@
+// Package transform maps a window's committed raw snapshot to ERP-ready
+// documents with the SQL in package sql, and accounts for every extracted
+// document as ready, rejected or skipped before it commits the window.
+package transform
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Options configure a transform run.
+type Options struct {
+	// SQLDir is a folder whose .sql and .csv files replace the embedded mapping
+	// files of the same name (and add new CSV tables); empty uses the embedded ones.
+	SQLDir      string
+	RunID       string
+	CodeVersion string
+	// Force re-runs a window whose transform is already committed.
+	Force  bool
+	Logger *slog.Logger
+}
+
+// Run transforms window w: it reads the files of w's extract manifest, maps
+// them with the SQL, writes documents (NDJSON and Parquet), rejects and
+// skipped, and commits them with the transform manifest. A window already
+// committed returns its manifest unless opts.Force is set.
+func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*stage.TransformManifest, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("window", w.ID(), "run_id", opts.RunID)
+	if !opts.Force {
+		var m stage.TransformManifest
+		found, err := st.ReadManifest(ctx, "transform", w, &m)
+		if err != nil {
+			return nil, fmt.Errorf("transform %s: %w", w, err)
+		}
+		if found {
+			log.Info("transform already committed", "run_id_committed", m.RunID)
+			return &m, nil
+		}
+	}
+	m, err := run(ctx, st, w, opts, log)
+	if err != nil {
+		return nil, fmt.Errorf("transform %s: %w", w, err)
+	}
+	return m, nil
+}
+
+func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log *slog.Logger) (*stage.TransformManifest, error) {
+	var em stage.ExtractManifest
+	found, err := st.ReadManifest(ctx, "extract", w, &em)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("the window has no committed extract")
+	}
+	files, digest, err := loadMapping(opts.SQLDir)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "zuora-erp-etl-transform-*")
+	if err != nil {
+		return nil, fmt.Errorf("temporary folder: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+
+	if err := prepare(ctx, st, w, db, em, files, tmp); err != nil {
+		return nil, err
+	}
+	if err := applyMapping(ctx, db, files); err != nil {
+		return nil, err
+	}
+	if err := db.Exec(ctx, classifySQL()); err != nil {
+		return nil, fmt.Errorf("classify documents: %w", err)
+	}
+	totals, err := reconcile(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	m := &stage.TransformManifest{
+		Window:      w.ID(),
+		RunID:       opts.RunID,
+		CodeVersion: opts.CodeVersion,
+		SQLDigest:   digest,
+		Totals:      totals,
+	}
+	if m.Documents, err = writeNDJSON(ctx, st, db, stage.ReadyKey("documents", w, "ndjson")); err != nil {
+		return nil, err
+	}
+	outputs := []struct {
+		table, kind string
+		info        *stage.ObjectInfo
+	}{
+		{"ready", "documents", &m.DocumentsPq},
+		{"rejects", "rejects", &m.Rejects},
+		{"skipped", "skipped", &m.Skipped},
+	}
+	for _, o := range outputs {
+		if *o.info, err = writeParquet(ctx, st, db, o.table, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
+			return nil, err
+		}
+	}
+	m.CommittedAt = time.Now().UTC()
+	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+		return nil, err
+	}
+	var ready, rejected, skipped int64
+	for _, t := range totals {
+		ready += t.Ready.Count
+		rejected += t.Rejected.Count
+		skipped += t.Skipped.Count
+	}
+	log.Info("transform committed", "ready", ready, "rejected", rejected, "skipped", skipped, "sql_digest", digest)
+	return m, nil
+}
+
+// prepare creates the tables the mapping SQL reads: the window's raw files
+// (latest version of each id), the value-mapping CSVs and the documents that
+// the ledger of another window confirms posted.
+func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
+	// One thread keeps every output byte-identical from run to run.
+	if err := db.Exec(ctx, "SET threads = 1; SET preserve_insertion_order = true"); err != nil {
+		return err
+	}
+	for _, table := range stage.Tables {
+		var srcs []warehouse.Source
+		for _, f := range em.Tables[table].Files {
+			p, err := st.LocalPath(ctx, f.Key, f.SHA256)
+			if err != nil {
+				return err
+			}
+			srcs = append(srcs, warehouse.Source{Path: p, Window: w.ID()})
+		}
+		if err := db.ViewParquet(ctx, "raw_"+table, table, srcs); err != nil {
+			return err
+		}
+		if err := db.Exec(ctx, latestSQL(table)); err != nil {
+			return fmt.Errorf("latest versions of %s: %w", table, err)
+		}
+	}
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name, ".csv") {
+			continue
+		}
+		path := filepath.Join(tmp, f.Name)
+		if err := os.WriteFile(path, f.Data, 0o600); err != nil {
+			return fmt.Errorf("value mapping %s: %w", f.Name, err)
+		}
+		q := fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM read_csv(%s, header = true, all_varchar = true)",
+			warehouse.Ident(tableName(f.Name)), warehouse.Literal(path))
+		if err := db.Exec(ctx, q); err != nil {
+			return fmt.Errorf("value mapping %s (%s): %w", f.Name, f.Source, err)
+		}
+	}
+	all, err := warehouse.LedgerSources(ctx, st)
+	if err != nil {
+		return err
+	}
+	var others []warehouse.Source
+	for _, s := range all {
+		if s.Window != w.ID() {
+			others = append(others, s)
+		}
+	}
+	if err := db.ViewParquet(ctx, "ledger", "ledger", others); err != nil {
+		return err
+	}
+	if err := db.Exec(ctx, postedSQL); err != nil {
+		return fmt.Errorf("read ledger: %w", err)
+	}
+	return nil
+}
+
+// applyMapping runs the macro files ("_*.sql", in name order) and then each
+// document type's SELECT into a table mapped_<doc_type>.
+func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile) error {
+	byName := map[string]mappingFile{}
+	for _, f := range files {
+		byName[f.Name] = f
+		if strings.HasPrefix(f.Name, "_") && strings.HasSuffix(f.Name, ".sql") {
+			if err := db.Exec(ctx, string(f.Data)); err != nil {
+				return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
+			}
+		}
+	}
+	for _, dt := range stage.DocTypes {
+		f, ok := byName[mapping.DocFiles[dt]]
+		if !ok {
+			return fmt.Errorf("mapping has no %s", mapping.DocFiles[dt])
+		}
+		q := strings.TrimRight(strings.TrimSpace(string(f.Data)), ";")
+		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+dt)+" AS\n"+q); err != nil {
+			return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
+		}
+	}
+	return nil
+}
+
+// writeParquet copies table to a local Parquet file and uploads it to key.
+func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table, key, tmp string) (stage.ObjectInfo, error) {
+	path := filepath.Join(tmp, table+".parquet")
+	q := fmt.Sprintf("COPY (SELECT * FROM %s ORDER BY %s) TO %s (FORMAT parquet, COMPRESSION zstd)",
+		warehouse.Ident(table), outputOrder, warehouse.Literal(path))
+	if err := db.Exec(ctx, q); err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", table, err)
+	}
+	return st.Write(ctx, key, func(w io.Writer) error {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+}
