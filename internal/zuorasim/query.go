@@ -376,7 +376,10 @@ func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) 
 		srt = sorts[0]
 	}
 	if q.sort, err = parseSort(srt, sch); err != nil {
-		return nil, err
+		if len(sorts) == 1 {
+			return nil, err
+		}
+		q.sort, _ = parseSort("updateddate.DESC", sch)
 	}
 	q.cursor, q.hasCursor = v.Get("cursor"), v.Has("cursor")
 	return q, nil

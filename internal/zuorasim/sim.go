@@ -46,6 +46,7 @@ type Options struct {
 	// NoUpdatedBumpOnMark keeps updatedDate unchanged when TransferredToAccounting is set [I: default bumps].
 	NoUpdatedBumpOnMark bool
 	// DefaultSort is the order when a query has no sort[]; "" means "updateddate.DESC" [I].
+	// Objects on which its field is not sortable keep updateddate.DESC.
 	DefaultSort string
 	// OffsetCursor makes nextPage an offset (base64 of "10", as one doc sample) instead of a keyset [I: keyset].
 	OffsetCursor bool
@@ -201,10 +202,14 @@ func New(opts Options) *Sim {
 	if def == "" {
 		def = "updateddate.DESC"
 	}
+	valid := false
 	for _, o := range Objects {
-		if _, err := parseSort(def, schemas[o]); err != nil {
-			panic("zuorasim: DefaultSort: " + err.Error())
+		if _, err := parseSort(def, schemas[o]); err == nil {
+			valid = true
 		}
+	}
+	if !valid {
+		panic("zuorasim: DefaultSort " + def + " is not sortable on any object")
 	}
 	s.defSort = def
 	s.stats = Stats{Requests: map[string]int{}, Faults: map[string]int{}}
@@ -395,13 +400,17 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.countFault(post)
+	// Record the plain answer, then spoil it; gzip (if accepted) applies to the spoiled body.
+	plain := r.Clone(r.Context())
+	plain.Header.Del("Accept-Encoding")
 	rec := httptest.NewRecorder()
-	s.route(rec, r)
+	s.route(rec, plain)
 	body := rec.Body.Bytes()
 	for k, v := range rec.Header() {
-		w.Header()[k] = v
+		if k != "Content-Length" {
+			w.Header()[k] = v
+		}
 	}
-	w.Header().Del("Content-Length")
 	switch post {
 	case "drop-after":
 		hijackClose(w)
@@ -409,12 +418,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "truncate":
 		body = body[:len(body)/2]
 	case "malformed":
-		w.Header().Del("Content-Encoding")
 		body = []byte(`{"data":[{"id":"` + "\x00" + `",}` + "<html>")
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(rec.Code)
-	w.Write(body)
+	writeBody(w, r, rec.Code, body)
 }
 
 func every(n, i int) bool { return n > 0 && i > 0 && i%n == 0 }

@@ -123,11 +123,15 @@ func (t *Tenant) IDs(object string) []string {
 	return ids
 }
 
-// Snapshot returns every record of an object with all fields; see Sim.Snapshot.
+// Snapshot returns every record of an object with all fields, dt fields in loc
+// (nil means UTC); see Sim.Snapshot.
 func (t *Tenant) Snapshot(object string, loc *time.Location) []map[string]any {
 	tb, ok := t.tables[object]
 	if !ok {
 		return nil
+	}
+	if loc == nil {
+		loc = time.UTC
 	}
 	out := make([]map[string]any, 0, len(tb.recs))
 	for _, r := range tb.recs {
