@@ -1,0 +1,347 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+const erpToken = "s3cret-erp-token-do-not-log"
+
+var testWindow = stage.Window{
+	Start: time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC),
+	End:   time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC),
+}
+
+// spec is one ready document of a fixture.
+type spec struct {
+	docType, id, currency, amount, customer string
+}
+
+// makeSpecs returns n documents cycling through every type and two currencies,
+// with amounts that carry trailing zeros and more digits than a float keeps exactly.
+func makeSpecs(n int) []spec {
+	out := make([]spec, n)
+	for i := range out {
+		out[i] = spec{
+			docType:  stage.DocTypes[i%len(stage.DocTypes)],
+			id:       fmt.Sprintf("8a8f%028d", i),
+			currency: []string{"USD", "EUR"}[i%2],
+			amount:   fmt.Sprintf("%d.%03d0", 1000000000000+i, (i*37)%1000),
+			customer: fmt.Sprintf("ERP-%d", 1000+i%7),
+		}
+	}
+	return out
+}
+
+// payload is the JSON object posted for s, spaced oddly so that a re-encoding would show.
+func (s spec) payload() string {
+	items := ""
+	if s.docType == "invoice" || s.docType == "credit_memo" || s.docType == "debit_memo" {
+		items = fmt.Sprintf(`, "items":[{"zuora_id":"%s-1","description":"Gold plan","quantity":1,"unit_price":%s,"amount":%s,"tax_amount":0.00}]`, s.id, s.amount, s.amount)
+	}
+	return fmt.Sprintf(`{"%s": {"zuora_id":"%s","number":"N-%s","customer":"%s","currency":"%s","date":"2026-11-25","amount":%s%s}}`,
+		s.docType, s.id, s.id[len(s.id)-4:], s.customer, s.currency, s.amount, items)
+}
+
+func (s spec) line() string {
+	return fmt.Sprintf(`{"doc_type":"%s","zuora_id":"%s","number":"N-%s","idempotency_key":"%s","customer":"%s","currency":"%s","amount":%s,"endpoint":"%s","payload":%s}`,
+		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, docTypeInfo[s.docType].endpoint, s.payload())
+}
+
+// fakeMarker is a hand-written Zuora write-back that records every call.
+type fakeMarker struct {
+	mu      sync.Mutex
+	calls   []markCall
+	fail    map[string]string // id → error code
+	callErr error             // fail whole calls
+	marked  map[string]int    // id → successful marks
+	objects map[string]string // id → object type it was marked as
+}
+
+type markCall struct {
+	object string
+	ids    []string
+}
+
+func newMarker() *fakeMarker {
+	return &fakeMarker{fail: map[string]string{}, marked: map[string]int{}, objects: map[string]string{}}
+}
+
+func (f *fakeMarker) MarkTransferred(_ context.Context, object string, ids []string) ([]zuora.MarkResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, markCall{object, append([]string(nil), ids...)})
+	if f.callErr != nil {
+		return nil, f.callErr
+	}
+	out := make([]zuora.MarkResult, len(ids))
+	for i, id := range ids {
+		if code, ok := f.fail[id]; ok {
+			out[i] = zuora.MarkResult{ID: id, Code: code, Message: "cannot update " + id, Attempts: 3}
+			continue
+		}
+		f.marked[id]++
+		f.objects[id] = object
+		out[i] = zuora.MarkResult{ID: id, OK: true, Attempts: 1}
+	}
+	return out, nil
+}
+
+func (f *fakeMarker) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// syncBuffer collects log output from concurrent posts.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one window's load against a real HTTP ERP simulator and a file:// stage.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	st     *stage.Stage
+	sim    *erpsim.Sim
+	srv    *httptest.Server
+	marker *fakeMarker
+	specs  []spec
+	logs   *syncBuffer
+	// wrap, when set, sees every request before the simulator does.
+	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
+}
+
+func newEnv(t *testing.T, specs []spec) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := stage.Open(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, ctx: ctx, st: st, sim: erpsim.New(erpsim.Options{Token: erpToken}), marker: newMarker(), logs: &syncBuffer{}}
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.wrap != nil {
+			e.wrap(w, r, e.sim)
+			return
+		}
+		e.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	e.writeFixture(specs)
+	t.Cleanup(func() {
+		if strings.Contains(e.logs.String(), erpToken) {
+			t.Error("the ERP token reached the logs")
+		}
+	})
+	return e
+}
+
+// writeFixture commits specs as the window's transform output.
+func (e *env) writeFixture(specs []spec) {
+	e.t.Helper()
+	e.specs = specs
+	var b strings.Builder
+	for _, s := range specs {
+		b.WriteString(s.line())
+		b.WriteByte('\n')
+	}
+	info, err := e.st.WriteBytes(e.ctx, stage.ReadyKey("documents", testWindow, "ndjson"), []byte(b.String()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := stage.TransformManifest{Window: testWindow.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
+	if err := e.st.WriteManifest(e.ctx, "transform", testWindow, m); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 3 * time.Millisecond, MaxElapsed: 5 * time.Second}
+
+func (e *env) opts() Options {
+	return Options{
+		ERPBaseURL:     e.srv.URL + "/",
+		ERPToken:       erpToken,
+		HTTPClient:     e.srv.Client(),
+		Concurrency:    4,
+		LedgerFlush:    7,
+		Retry:          fastRetry,
+		RequestTimeout: 2 * time.Second,
+		CodeVersion:    "test",
+		Logger:         slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+func (e *env) run(ctx context.Context, opts Options) (*stage.LoadManifest, error) {
+	return Run(ctx, e.st, testWindow, e.marker, opts)
+}
+
+func (e *env) ledger() []ledgerRow {
+	e.t.Helper()
+	rows, err := readLedger(e.ctx, e.st, testWindow)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
+// erpDocs indexes the simulator's stored documents by idempotency key.
+func (e *env) erpDocs() map[string]erpsim.Document {
+	out := map[string]erpsim.Document{}
+	for _, d := range e.sim.Documents() {
+		if _, dup := out[d.Key]; dup {
+			e.t.Fatalf("the ERP holds document %s twice", d.Key)
+		}
+		out[d.Key] = d
+	}
+	return out
+}
+
+// assertSettled checks the end state after recovery: every document except
+// those in rejected is in the ERP exactly once with its payload byte for byte,
+// created by exactly one 201; every confirmed document is marked once, as its
+// Zuora object type; nothing else is marked; the manifest is complete and adds up.
+func (e *env) assertSettled(man *stage.LoadManifest, rejected map[string]bool) {
+	e.t.Helper()
+	docs := e.erpDocs()
+	created := map[string]int{}
+	for _, r := range e.sim.Requests() {
+		if r.Status == http.StatusCreated || (r.Status == 0 && docs[r.Key].Key != "") {
+			created[r.Key]++ // a dropped answer after a commit created it too
+		}
+	}
+	for _, s := range e.specs {
+		d, ok := docs[s.id]
+		if rejected[s.id] {
+			if ok {
+				e.t.Errorf("rejected document %s is in the ERP", s.id)
+			}
+			continue
+		}
+		if !ok {
+			e.t.Errorf("document %s is not in the ERP", s.id)
+			continue
+		}
+		if string(d.Body) != s.payload() {
+			e.t.Errorf("document %s body = %s; want the payload byte for byte", s.id, d.Body)
+		}
+		if created[s.id] != 1 {
+			e.t.Errorf("document %s was created by %d requests; want 1", s.id, created[s.id])
+		}
+		if !d.Amount.Equal(decimal.RequireFromString(s.amount)) {
+			e.t.Errorf("document %s amount = %s; want %s", s.id, d.Amount, s.amount)
+		}
+	}
+	if len(docs) != len(e.specs)-len(rejected) {
+		e.t.Errorf("the ERP holds %d documents; want %d", len(docs), len(e.specs)-len(rejected))
+	}
+	e.marker.mu.Lock()
+	for _, s := range e.specs {
+		_, inERP := docs[s.id]
+		switch n := e.marker.marked[s.id]; {
+		case inERP && n != 1:
+			e.t.Errorf("confirmed document %s was marked %d times; want 1", s.id, n)
+		case !inERP && n != 0:
+			e.t.Errorf("unconfirmed document %s was marked", s.id)
+		case inERP && e.marker.objects[s.id] != docTypeInfo[s.docType].object:
+			e.t.Errorf("document %s marked as %s; want %s", s.id, e.marker.objects[s.id], docTypeInfo[s.docType].object)
+		}
+	}
+	e.marker.mu.Unlock()
+	e.assertAddsUp(man, rejected)
+	if !man.Complete || man.StoppedBecause != "" {
+		e.t.Errorf("manifest complete=%v stopped=%q; want complete", man.Complete, man.StoppedBecause)
+	}
+	var stored stage.LoadManifest
+	if found, err := e.st.ReadManifest(e.ctx, "load", testWindow, &stored); err != nil || !found {
+		e.t.Fatalf("load manifest not written: %v", err)
+	}
+	if !stored.Complete || len(stored.Totals) != len(man.Totals) {
+		e.t.Errorf("stored manifest = %+v; want what Run returned", stored)
+	}
+}
+
+// assertAddsUp checks the manifest's tallies against the fixture and the ERP:
+// Ready = Posted + Rejected + Pending per type and currency, Ready is the
+// fixture, Posted is what the ERP holds, Marked is what the Marker marked.
+func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
+	e.t.Helper()
+	type key struct{ docType, currency string }
+	want := map[key]*stage.LoadTotals{}
+	docs := e.erpDocs()
+	e.marker.mu.Lock()
+	defer e.marker.mu.Unlock()
+	for _, s := range e.specs {
+		k := key{s.docType, s.currency}
+		if want[k] == nil {
+			want[k] = &stage.LoadTotals{}
+		}
+		amt := decimal.RequireFromString(s.amount)
+		want[k].Ready.Add(amt)
+		if _, ok := docs[s.id]; ok {
+			want[k].Posted.Add(amt)
+		}
+		if rejected[s.id] {
+			want[k].Rejected.Add(amt)
+		}
+		if e.marker.marked[s.id] > 0 {
+			want[k].Marked.Add(amt)
+		}
+	}
+	if len(man.Totals) != len(want) {
+		e.t.Fatalf("manifest has %d totals; want %d", len(man.Totals), len(want))
+	}
+	for _, got := range man.Totals {
+		w := want[key{got.DocType, got.Currency}]
+		if w == nil {
+			e.t.Fatalf("manifest totals for unknown %s/%s", got.DocType, got.Currency)
+		}
+		if !got.Ready.Equal(got.Posted.Plus(got.Rejected).Plus(got.Pending)) {
+			e.t.Errorf("%s/%s: ready %v != posted+rejected+pending", got.DocType, got.Currency, got)
+		}
+		if !got.Ready.Equal(w.Ready) || !got.Posted.Equal(w.Posted) || !got.Rejected.Equal(w.Rejected) || !got.Marked.Equal(w.Marked) {
+			e.t.Errorf("%s/%s: manifest %+v; want ready %v posted %v rejected %v marked %v", got.DocType, got.Currency, got, w.Ready, w.Posted, w.Rejected, w.Marked)
+		}
+	}
+}
+
+// sum adds the amounts of specs.
+func sum(specs []spec) decimal.Decimal {
+	total := decimal.Zero
+	for _, s := range specs {
+		total = total.Add(decimal.RequireFromString(s.amount))
+	}
+	return total
+}
+
+func amountOf(r ledgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }

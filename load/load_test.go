@@ -1,0 +1,459 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+func TestRunPostsEveryDocumentOnceInDependencyOrder(t *testing.T) {
+	e := newEnv(t, makeSpecs(40))
+	var mu sync.Mutex
+	var wire []*http.Request
+	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		mu.Lock()
+		wire = append(wire, r.Clone(context.Background()))
+		mu.Unlock()
+		next.ServeHTTP(w, r)
+	}
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+
+	// What went over the wire.
+	for _, r := range wire {
+		if r.Header.Get("Authorization") != "Bearer "+erpToken || r.Header.Get("Content-Type") != "application/json" || r.Method != http.MethodPost {
+			t.Fatalf("request headers = %v", r.Header)
+		}
+	}
+	reqs := e.sim.Requests()
+	if len(reqs) != 40 {
+		t.Fatalf("the ERP got %d requests; want 40", len(reqs))
+	}
+	rank := map[string]int{}
+	for i, dt := range stage.DocTypes {
+		rank[docTypeInfo[dt].endpoint] = i
+	}
+	for i := 1; i < len(reqs); i++ {
+		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {
+			t.Fatalf("request %d to %s came after %s: not in dependency order", i, reqs[i].Path, reqs[i-1].Path)
+		}
+	}
+
+	// The ledger: one post and one mark per document, in parts of at most 7 rows.
+	parts, err := e.st.List(e.ctx, stage.LedgerPrefix(testWindow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != (80+6)/7 {
+		t.Fatalf("ledger has %d parts; want %d (80 rows, 7 per part)", len(parts), (80+6)/7)
+	}
+	rows := e.ledger()
+	erp := e.erpDocs()
+	posts, marks := 0, 0
+	for _, r := range rows {
+		switch {
+		case r.Action == actionPost && r.Outcome == outcomeCreated:
+			posts++
+			if r.ERPID != erp[r.ZuoraID].ID || r.HTTPStatus != 201 || r.Attempts != 1 || r.Ambiguous || r.RunID != man.RunID {
+				t.Fatalf("post row = %+v", r)
+			}
+			if !amountOf(r).Equal(erp[r.ZuoraID].Amount) {
+				t.Fatalf("ledger amount %s; ERP has %s", amountOf(r), erp[r.ZuoraID].Amount)
+			}
+		case r.Action == actionMark && r.Outcome == outcomeMarked:
+			marks++
+		default:
+			t.Fatalf("unexpected ledger row %+v", r)
+		}
+		if r.StartedAt.IsZero() || r.FinishedAt.Before(r.StartedAt) || r.PayloadSHA256 == "" {
+			t.Fatalf("row times/digest = %+v", r)
+		}
+	}
+	if posts != 40 || marks != 40 {
+		t.Fatalf("ledger has %d posts and %d marks; want 40 and 40", posts, marks)
+	}
+	for _, c := range e.marker.calls {
+		if len(c.ids) > MarkBatch {
+			t.Fatalf("a Marker call got %d ids", len(c.ids))
+		}
+	}
+
+	// A second run finds nothing to do.
+	calls := e.marker.callCount()
+	man2, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.sim.Requests()) != 40 || e.marker.callCount() != calls {
+		t.Fatalf("a re-run of a complete window posted or marked again")
+	}
+	e.assertSettled(man2, nil)
+}
+
+func TestOutageTripsBreakerThenResumes(t *testing.T) {
+	e := newEnv(t, makeSpecs(60))
+	// The ERP goes down for good after its 12th request.
+	var n atomic.Int32
+	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if n.Add(1) == 12 {
+			e.sim.SetFaults(erpsim.Faults{Outage: true})
+		}
+		next.ServeHTTP(w, r)
+	}
+	opts := e.opts()
+	opts.Concurrency, opts.BreakerThreshold = 2, 3
+	man, err := e.run(e.ctx, opts)
+	if err == nil {
+		t.Fatal("Run succeeded against a dead ERP")
+	}
+	for _, want := range []string{"circuit breaker", "zuora-erp-etl load --window " + testWindow.ID(), "pending"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), erpToken) {
+		t.Error("the error holds the ERP token")
+	}
+	if !strings.Contains(man.StoppedBecause, "circuit breaker") || man.Complete {
+		t.Fatalf("manifest stopped=%q complete=%v", man.StoppedBecause, man.Complete)
+	}
+	// It gave up quickly: at most threshold+concurrency documents were tried against the outage.
+	failedReqs := len(e.sim.Requests()) - 11
+	if max := (opts.BreakerThreshold + opts.Concurrency) * fastRetry.MaxAttempts; failedReqs > max {
+		t.Fatalf("%d requests hit the dead ERP; want at most %d", failedReqs, max)
+	}
+	// What the ERP confirmed is marked; nothing else.
+	confirmed := e.erpDocs()
+	if len(confirmed) != 11 {
+		t.Fatalf("the ERP holds %d documents; want the 11 posted before the outage", len(confirmed))
+	}
+	e.marker.mu.Lock()
+	if len(e.marker.marked) != len(confirmed) {
+		t.Errorf("marked %d documents; the ERP confirmed %d", len(e.marker.marked), len(confirmed))
+	}
+	for id := range e.marker.marked {
+		if _, ok := confirmed[id]; !ok {
+			t.Errorf("marked %s, which the ERP never confirmed", id)
+		}
+	}
+	e.marker.mu.Unlock()
+	e.assertAddsUp(man, nil)
+	var pending int64
+	for _, tt := range man.Totals {
+		pending += tt.Pending.Count
+	}
+	if pending != 60-11 {
+		t.Fatalf("manifest says %d pending; want 49", pending)
+	}
+	status, err := Pending(e.ctx, e.st, testWindow)
+	if err != nil || status.StoppedBecause != man.StoppedBecause || len(status.Totals) != len(man.Totals) {
+		t.Fatalf("Pending = %+v, %v; want the run's picture", status, err)
+	}
+	for i := range status.Totals {
+		if !status.Totals[i].Pending.Equal(man.Totals[i].Pending) || !status.Totals[i].Marked.Equal(man.Totals[i].Marked) {
+			t.Fatalf("Pending totals %+v; run said %+v", status.Totals[i], man.Totals[i])
+		}
+	}
+
+	// The ERP recovers; the same command finishes the window.
+	e.wrap = nil
+	e.sim.SetFaults(erpsim.Faults{})
+	man, err = e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatalf("resumed run: %v", err)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestStormOf429IsRetried(t *testing.T) {
+	e := newEnv(t, makeSpecs(20))
+	e.sim.SetFaults(erpsim.Faults{Storm429: 15})
+	opts := e.opts()
+	opts.Retry.MaxAttempts = 10
+	man, err := e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+	var storms, retried int
+	for _, r := range e.sim.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			storms++
+		}
+	}
+	for _, r := range e.ledger() {
+		if r.Action == actionPost && r.Attempts > 1 {
+			retried++
+		}
+	}
+	if storms != 15 || retried == 0 {
+		t.Fatalf("%d answers were 429 and %d posts retried; want 15 and some", storms, retried)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	e := newEnv(t, makeSpecs(1))
+	e.sim.SetFaults(erpsim.Faults{Storm429: 1, RetryAfter: time.Second})
+	start := time.Now()
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("retried after %v; the ERP said Retry-After: 1", took)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestTimeoutAfterCommitIsSettledByTheRetry(t *testing.T) {
+	e := newEnv(t, makeSpecs(10))
+	e.sim.SetFaults(erpsim.Faults{CommitThenStall: 3})
+	opts := e.opts()
+	opts.RequestTimeout = 150 * time.Millisecond
+	man, err := e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+	erp := e.erpDocs()
+	var ambiguous int
+	for _, r := range e.ledger() {
+		if r.Action != actionPost || !r.Ambiguous {
+			continue
+		}
+		ambiguous++
+		if r.Outcome != outcomeDuplicate || r.HTTPStatus != 200 || r.Attempts != 2 || r.ERPID != erp[r.ZuoraID].ID {
+			t.Errorf("ambiguous post row = %+v; want a duplicate on the second attempt with the ERP's id", r)
+		}
+	}
+	if ambiguous != 3 {
+		t.Fatalf("%d ambiguous posts in the ledger; want 3", ambiguous)
+	}
+}
+
+func TestRejectedDocumentIsRecordedAndNotRetried(t *testing.T) {
+	specs := makeSpecs(10)
+	bad := specs[3]
+	e := newEnv(t, specs)
+	e.sim.SetFaults(erpsim.Faults{RejectKeys: map[string]string{bad.id: "customer ERP-X is closed"}})
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatalf("a rejection is not a run error: %v", err)
+	}
+	e.assertSettled(man, map[string]bool{bad.id: true})
+	var rows int
+	for _, r := range e.ledger() {
+		if r.ZuoraID == bad.id {
+			rows++
+			if r.Action != actionPost || r.Outcome != outcomeRejected || r.HTTPStatus != 422 || r.Message != "customer ERP-X is closed" || r.Attempts != 1 {
+				t.Fatalf("rejected row = %+v", r)
+			}
+		}
+	}
+	if rows != 1 {
+		t.Fatalf("%d ledger rows for the rejected document; want 1", rows)
+	}
+
+	// A re-run with the same payload leaves it alone.
+	before := len(e.sim.Requests())
+	if _, err := e.run(e.ctx, e.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.sim.Requests()) != before {
+		t.Fatal("a re-run re-posted a rejected document whose payload did not change")
+	}
+
+	// Once the transform fixes the payload, the next run posts it.
+	specs[3].customer = "ERP-FIXED"
+	e.writeFixture(specs)
+	e.sim.SetFaults(erpsim.Faults{})
+	man, err = e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.sim.Requests()) != before+1 {
+		t.Fatalf("the fixed document took %d requests; want 1", len(e.sim.Requests())-before)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestCancelledMidLoadThenRerun(t *testing.T) {
+	e := newEnv(t, makeSpecs(40))
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var created atomic.Int32
+	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(w, r)
+		if created.Add(1) == 15 {
+			cancel() // Ctrl-C while posts are in flight
+		}
+	}
+	e.sim.SetFaults(erpsim.Faults{Latency: 5 * time.Millisecond})
+	opts := e.opts()
+	opts.LedgerFlush = 1000 // nothing reaches the stage before the final flush
+	man, err := e.run(ctx, opts)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want a cancellation naming the resume command", err)
+	}
+	if man.Complete || !strings.HasPrefix(man.StoppedBecause, "cancelled") {
+		t.Fatalf("manifest complete=%v stopped=%q", man.Complete, man.StoppedBecause)
+	}
+	if e.marker.callCount() != 0 {
+		t.Fatal("a cancelled run marked documents in Zuora")
+	}
+	// The final flush recorded what the ERP had confirmed before the cancel.
+	erp := e.erpDocs()
+	var confirmedInLedger int
+	for _, r := range e.ledger() {
+		if r.Outcome == outcomeCreated {
+			confirmedInLedger++
+			if _, ok := erp[r.ZuoraID]; !ok {
+				t.Fatalf("the ledger confirms %s, which the ERP does not hold", r.ZuoraID)
+			}
+		}
+	}
+	// When the 15th request was served, at most Concurrency posts were in flight.
+	if confirmedInLedger < 15-opts.Concurrency {
+		t.Fatalf("the ledger confirms %d documents; at least %d were answered before the cancel", confirmedInLedger, 15-opts.Concurrency)
+	}
+
+	e.wrap = nil
+	man, err = e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestKilledBeforeLedgerFlushIsSettledAsDuplicates(t *testing.T) {
+	specs := makeSpecs(8)
+	e := newEnv(t, specs)
+	// A previous process posted three documents and died before writing its ledger.
+	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
+	docs, err := parseDocuments("fixture", []byte(specs[0].line()+"\n"+specs[1].line()+"\n"+specs[2].line()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if res := client.post(e.ctx, d); res.outcome != outcomeCreated {
+			t.Fatalf("pre-post = %+v", res)
+		}
+	}
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+	var dups int
+	for _, r := range e.ledger() {
+		if r.Outcome == outcomeDuplicate {
+			dups++
+		}
+	}
+	if dups != 3 {
+		t.Fatalf("%d duplicates in the ledger; want 3", dups)
+	}
+}
+
+func TestWriteBackPartialFailuresAreRetriedByTheNextRun(t *testing.T) {
+	var specs []spec
+	for _, s := range makeSpecs(600) {
+		if s.docType == "invoice" {
+			specs = append(specs, s) // 120 invoices: three Marker batches
+		}
+	}
+	e := newEnv(t, specs)
+	e.marker.fail[specs[7].id] = "LOCK_COMPETITION"
+	e.marker.fail[specs[99].id] = "INVALID_VALUE"
+	opts := e.opts()
+	opts.Concurrency = 8
+	man, err := e.run(e.ctx, opts)
+	if err == nil || !strings.Contains(err.Error(), "refused to mark 2") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want an error about 2 unmarked documents naming the resume command", err)
+	}
+	if len(e.marker.calls) != 3 || len(e.marker.calls[0].ids) != 50 || len(e.marker.calls[2].ids) != 20 || e.marker.calls[0].object != "Invoice" {
+		t.Fatalf("Marker calls: %d, first %d ids; want 3 batches of at most 50 Invoice ids", len(e.marker.calls), len(e.marker.calls[0].ids))
+	}
+	if man.Complete {
+		t.Fatal("manifest complete with unmarked documents")
+	}
+	e.assertAddsUp(man, nil)
+	failed := map[string]string{}
+	for _, r := range e.ledger() {
+		if r.Outcome == outcomeMarkFailed {
+			failed[r.ZuoraID] = r.Message
+		}
+	}
+	if len(failed) != 2 || !strings.HasPrefix(failed[specs[7].id], "LOCK_COMPETITION: ") || !strings.HasPrefix(failed[specs[99].id], "INVALID_VALUE: ") {
+		t.Fatalf("mark_failed rows = %v", failed)
+	}
+
+	// Zuora is down for the next run: the call fails, the run says so.
+	e.marker.fail = map[string]string{}
+	e.marker.callErr = errors.New("zuora answered 503 after 6 attempts")
+	if _, err := e.run(e.ctx, opts); err == nil || !strings.Contains(err.Error(), "write-back to Zuora failed") {
+		t.Fatalf("Run with Zuora down = %v", err)
+	}
+
+	// Zuora is back: only the two unmarked documents are marked, and nothing is re-posted.
+	e.marker.callErr = nil
+	calls, reqs := len(e.marker.calls), len(e.sim.Requests())
+	man, err = e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := e.marker.calls[len(e.marker.calls)-1]; len(e.marker.calls) != calls+1 || len(last.ids) != 2 {
+		t.Fatalf("the resumed run made %d Marker calls, last with %v; want one call with the 2 unmarked ids", len(e.marker.calls)-calls, last.ids)
+	}
+	if len(e.sim.Requests()) != reqs {
+		t.Fatal("the resumed run posted to the ERP again")
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
+	e := newEnv(t, makeSpecs(20))
+	opts := e.opts()
+	opts.ERPToken = "wrong-" + erpToken
+	man, err := e.run(e.ctx, opts)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want a 401 error naming the resume command", err)
+	}
+	if strings.Contains(err.Error(), erpToken) || strings.Contains(e.logs.String(), erpToken) {
+		t.Fatal("the token leaked into the error or the logs")
+	}
+	if n := len(e.sim.Requests()); n > opts.Concurrency {
+		t.Fatalf("%d requests with a bad token; want at most one per worker", n)
+	}
+	for _, tt := range man.Totals {
+		if tt.Rejected.Count != 0 {
+			t.Fatal("a bad token counted documents as rejected")
+		}
+	}
+	opts.ERPToken = erpToken
+	man, err = e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestRunNeedsATransformManifest(t *testing.T) {
+	e := newEnv(t, nil)
+	other := stage.Window{Start: testWindow.End, End: testWindow.End.Add(time.Hour)}
+	_, err := Run(e.ctx, e.st, other, e.marker, e.opts())
+	if err == nil || !strings.Contains(err.Error(), "no transform manifest") {
+		t.Fatalf("Run = %v; want a missing transform manifest error", err)
+	}
+}
