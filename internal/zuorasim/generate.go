@@ -219,6 +219,7 @@ func (g *gen) accounts() {
 	for i := range g.v.Accounts {
 		c, u := g.stamp()
 		r, s := g.rec(objAccounts, c, u)
+		// The first accounts take each currency once, so small tenants still have them all.
 		w := g.r.IntN(total)
 		cur := currencies[0]
 		for _, cc := range currencies {
@@ -227,6 +228,9 @@ func (g *gen) accounts() {
 				break
 			}
 			w -= cc.weight
+		}
+		if i < len(currencies) {
+			cur = currencies[i]
 		}
 		a := acct{id: r.id(), cur: cur, taxRate: decimal.RequireFromString(taxRates[g.r.IntN(len(taxRates))])}
 		g.accts = append(g.accts, a)
@@ -302,6 +306,9 @@ func (g *gen) invoices() {
 	items := g.t.tables[objInvoiceItems]
 	for i := range g.v.Invoices {
 		a := g.accts[g.r.IntN(len(g.accts))]
+		if i < len(g.accts) {
+			a = g.accts[i] // every account gets an invoice when there are enough
+		}
 		c, u := g.stamp()
 		r, s := g.rec(objInvoices, c, u)
 		n := g.itemCount(i, 40, 5)
