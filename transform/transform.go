@@ -71,6 +71,11 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range files {
+		if f.Source != "embedded" {
+			log.Info("mapping file from SQLDir", "file", f.Name, "path", f.Source)
+		}
+	}
 	tmp, err := os.MkdirTemp("", "zuora-erp-etl-transform-*")
 	if err != nil {
 		return nil, fmt.Errorf("temporary folder: %w", err)

@@ -40,7 +40,7 @@ func mustWindow(id string) stage.Window {
 // fixtureStage returns a file:// stage holding the Parquet fixtures as the
 // committed extract of testWindow, a ledger part of otherWindow and one of
 // testWindow itself.
-func fixtureStage(t *testing.T) *stage.Stage {
+func fixtureStage(t testing.TB) *stage.Stage {
 	t.Helper()
 	ctx := context.Background()
 	st, err := stage.Open(ctx, "file://"+t.TempDir())
@@ -65,7 +65,7 @@ func fixtureStage(t *testing.T) *stage.Stage {
 	return st
 }
 
-func putFile(t *testing.T, st *stage.Stage, key, path string) stage.ObjectInfo {
+func putFile(t testing.TB, st *stage.Stage, key, path string) stage.ObjectInfo {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -559,6 +559,47 @@ func TestMacros(t *testing.T) {
 		}
 		if got := rows[0][0]; got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+}
+
+// TestRemoteStage runs the transform on a mem:// stage, where DuckDB reads
+// verified local copies, and expects the bytes of a file:// run.
+func TestRemoteStage(t *testing.T) {
+	ctx := context.Background()
+	local := fixtureStage(t)
+	want := runTransform(t, local, Options{})
+
+	mem, err := stage.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	mem.SetCacheDir(t.TempDir())
+	objs, err := local.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if strings.HasPrefix(o.Key, "ready/") || strings.HasSuffix(o.Key, "transform.json") {
+			continue
+		}
+		if _, err := mem.WriteBytes(ctx, o.Key, read(t, local, o.Key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := runTransform(t, mem, Options{})
+	if got.Documents != want.Documents || got.DocumentsPq != want.DocumentsPq || got.Rejects != want.Rejects || got.Skipped != want.Skipped {
+		t.Errorf("mem:// outputs %+v, file:// outputs %+v", got, want)
+	}
+}
+
+func BenchmarkRun(b *testing.B) {
+	st := fixtureStage(b)
+	opts := Options{Force: true, Logger: slog.New(slog.DiscardHandler)}
+	for b.Loop() {
+		if _, err := Run(context.Background(), st, testWindow, opts); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -15,22 +15,25 @@ type Source struct {
 }
 
 // ViewParquet creates (or replaces) view name over the given Parquet files,
-// adding a "window" column from each Source. With no files the view is empty
-// and takes its columns from Schemas[table].
+// adding a "window" column from each Source. When Schemas knows table, the
+// view has at least its columns, with its types, even with no files.
 func (db *DB) ViewParquet(ctx context.Context, name, table string, srcs []Source) error {
-	var q string
-	if len(srcs) == 0 {
-		schema, ok := Schemas[table]
-		if !ok {
-			return fmt.Errorf("view %s: no files and no known schema for table %q", name, table)
-		}
+	schema, known := Schemas[table]
+	if !known && len(srcs) == 0 {
+		return fmt.Errorf("view %s: no files and no known schema for table %q", name, table)
+	}
+	var parts []string
+	if known {
+		// The typed empty relation first fixes the column order and types, and
+		// gives columns that older files lack as NULLs.
 		var sel []string
 		for _, c := range schema {
 			sel = append(sel, fmt.Sprintf("CAST(NULL AS %s) AS %s", c.Type, Ident(c.Name)))
 		}
 		sel = append(sel, `CAST(NULL AS VARCHAR) AS "window"`)
-		q = "SELECT " + strings.Join(sel, ", ") + " WHERE false"
-	} else {
+		parts = append(parts, "SELECT "+strings.Join(sel, ", ")+" WHERE false")
+	}
+	if len(srcs) > 0 {
 		paths := make([]string, len(srcs))
 		pairs := make([]string, len(srcs))
 		for i, s := range srcs {
@@ -39,11 +42,12 @@ func (db *DB) ViewParquet(ctx context.Context, name, table string, srcs []Source
 		}
 		// The window comes from the Source, not from Hive-style path detection,
 		// so that cached copies of remote objects (flat names) work the same way.
-		q = fmt.Sprintf(`SELECT p.* EXCLUDE (__file), f."window"
+		parts = append(parts, fmt.Sprintf(`SELECT p.* EXCLUDE (__file), f."window"
 FROM read_parquet([%s], filename = '__file', hive_partitioning = false, union_by_name = true) AS p
 JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
-			strings.Join(paths, ", "), strings.Join(pairs, ", "))
+			strings.Join(paths, ", "), strings.Join(pairs, ", ")))
 	}
+	q := strings.Join(parts, "\nUNION ALL BY NAME\n")
 	if err := db.Exec(ctx, "CREATE OR REPLACE VIEW "+Ident(name)+" AS "+q); err != nil {
 		return fmt.Errorf("view %s: %w", name, err)
 	}

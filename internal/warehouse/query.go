@@ -33,7 +33,11 @@ func (db *DB) Query(ctx context.Context, query string, w io.Writer, format strin
 			case "csv":
 				out = newCSVWriter(w, cols)
 			case "json":
-				out = &jsonWriter{w: w, cols: cols, numeric: numeric}
+				literal := make([]bool, len(cols))
+				for i, t := range types {
+					literal[i] = numeric[i] || t == "BOOLEAN"
+				}
+				out = &jsonWriter{w: w, cols: cols, literal: literal}
 			}
 		}
 		if r.Values == nil { // the header call of a result with no rows
@@ -155,7 +159,7 @@ func (c *csvWriter) flush() error {
 type jsonWriter struct {
 	w       io.Writer
 	cols    []string
-	numeric []bool
+	literal []bool // numbers and booleans, written as they are
 }
 
 func (j *jsonWriter) row(r Row) error {
@@ -171,7 +175,7 @@ func (j *jsonWriter) row(r Row) error {
 		switch {
 		case r.Null[i]:
 			b.WriteString("null")
-		case j.numeric[i] && json.Valid([]byte(r.Values[i])):
+		case j.literal[i] && json.Valid([]byte(r.Values[i])):
 			b.WriteString(r.Values[i])
 		default:
 			enc := json.NewEncoder(&b)

@@ -1,0 +1,143 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// The rows below use the column tags of docs/design.md as the extract writes
+// them with parquet-go, so the test proves DuckDB reads that encoding exactly
+// (DECIMAL(38,9) as 16 bytes, DATE as days, UTC-adjusted microsecond TIMESTAMP).
+
+type pgInvoice struct {
+	ID                      string     `parquet:"id"`
+	CreatedDate             *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate             *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw          *string    `parquet:"updated_date_raw,optional"`
+	AccountID               *string    `parquet:"account_id,optional"`
+	AccountNumber           *string    `parquet:"account_number,optional"`
+	ERPAccountID            *string    `parquet:"erp_account_id,optional"`
+	InvoiceNumber           *string    `parquet:"invoice_number,optional"`
+	InvoiceDate             *int32     `parquet:"invoice_date,optional,date"`
+	DueDate                 *int32     `parquet:"due_date,optional,date"`
+	Status                  *string    `parquet:"status,optional"`
+	Currency                *string    `parquet:"currency,optional"`
+	Amount                  *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
+	AmountWithoutTax        *[16]byte  `parquet:"amount_without_tax,optional,decimal(9:38)"`
+	TaxAmount               *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
+	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
+	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
+	ItemCount               *int64     `parquet:"item_count,optional"`
+}
+
+type pgInvoiceItem struct {
+	ID               string     `parquet:"id"`
+	CreatedDate      *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate      *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw   *string    `parquet:"updated_date_raw,optional"`
+	InvoiceID        *string    `parquet:"invoice_id,optional"`
+	AccountID        *string    `parquet:"account_id,optional"`
+	ChargeName       *string    `parquet:"charge_name,optional"`
+	ChargeNumber     *string    `parquet:"charge_number,optional"`
+	SKU              *string    `parquet:"sku,optional"`
+	UOM              *string    `parquet:"uom,optional"`
+	Quantity         *[16]byte  `parquet:"quantity,optional,decimal(9:38)"`
+	UnitPrice        *[16]byte  `parquet:"unit_price,optional,decimal(9:38)"`
+	ChargeAmount     *[16]byte  `parquet:"charge_amount,optional,decimal(9:38)"`
+	TaxAmount        *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
+	AccountingCode   *string    `parquet:"accounting_code,optional"`
+	ServiceStartDate *int32     `parquet:"service_start_date,optional,date"`
+	ServiceEndDate   *int32     `parquet:"service_end_date,optional,date"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func fixed(t *testing.T, s string) *[16]byte {
+	t.Helper()
+	f, err := money.ToFixed(decimal.RequireFromString(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+func days(s string) *int32 {
+	d, _ := time.Parse("2006-01-02", s)
+	return ptr(int32(d.Unix() / 86400))
+}
+
+func writeParquetGo[T any](t *testing.T, st *stage.Stage, key string, rows []T) stage.ObjectInfo {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, rows, parquet.Compression(&parquet.Zstd)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.WriteBytes(context.Background(), key, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func TestReadsParquetGoFiles(t *testing.T) {
+	ctx := context.Background()
+	st, err := stage.Open(ctx, "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	older := time.Date(2026, 11, 25, 22, 10, 0, 0, time.UTC)
+	newer := older.Add(20 * time.Minute)
+	invoice := func(updated time.Time, amount string) pgInvoice {
+		return pgInvoice{
+			ID: "8a8f0001", CreatedDate: &older, UpdatedDate: &updated, UpdatedDateRaw: ptr(updated.Format(time.RFC3339)),
+			AccountID: ptr("acc"), AccountNumber: ptr("A1"), ERPAccountID: ptr("ERP-1"), InvoiceNumber: ptr("INV1"),
+			InvoiceDate: days("2026-11-25"), Status: ptr("Posted"), Currency: ptr("USD"),
+			Amount: fixed(t, amount), AmountWithoutTax: fixed(t, amount), TaxAmount: fixed(t, "0"),
+			TransferredToAccounting: ptr("No"), ItemCount: ptr(int64(2)),
+		}
+	}
+	item := func(id, amount, start string) pgInvoiceItem {
+		return pgInvoiceItem{
+			ID: id, CreatedDate: &older, UpdatedDate: &newer, InvoiceID: ptr("8a8f0001"), ChargeName: ptr("Plan " + id),
+			Quantity: fixed(t, "1"), UnitPrice: fixed(t, amount), ChargeAmount: fixed(t, amount), TaxAmount: fixed(t, "0"),
+			ServiceStartDate: days(start),
+		}
+	}
+	em := stage.ExtractManifest{Window: testWindow.ID(), Start: testWindow.Start, End: testWindow.End, Tables: map[string]stage.TableSnapshot{
+		"invoices": {Rows: 2, Files: []stage.ObjectInfo{writeParquetGo(t, st, stage.RawKey("invoices", testWindow, 0),
+			[]pgInvoice{invoice(newer, "99999999999999999999.000000001"), invoice(older, "1")})}},
+		"invoice_items": {Rows: 2, Files: []stage.ObjectInfo{writeParquetGo(t, st, stage.RawKey("invoice_items", testWindow, 0),
+			[]pgInvoiceItem{item("i2", "99999999999999999998.000000001", "2026-11-02"), item("i1", "1", "2026-11-01")})}},
+	}}
+	if err := st.WriteManifest(ctx, "extract", testWindow, em); err != nil {
+		t.Fatal(err)
+	}
+	m := runTransform(t, st, Options{})
+	docs, bodies := decodeDocs(t, read(t, st, m.Documents.Key))
+	if len(docs) != 1 {
+		t.Fatalf("%d documents, want 1", len(docs))
+	}
+	b := bodies["8a8f0001"]
+	if got := string(b.Amount); got != "99999999999999999999.000000001" {
+		t.Errorf("amount %s", got)
+	}
+	if got := b.Date; got != "2026-11-25" {
+		t.Errorf("date %s", got)
+	}
+	if len(b.Items) != 2 || b.Items[0].ZuoraID != "i1" || string(b.Items[1].Amount) != "99999999999999999998.000000001" {
+		t.Errorf("items %+v", b.Items)
+	}
+	want := stage.Tally{Count: 1, Amount: decimal.RequireFromString("99999999999999999999.000000001")}
+	if len(m.Totals) != 1 || !m.Totals[0].Ready.Equal(want) || !m.Totals[0].Extracted.Equal(want) {
+		t.Errorf("totals %+v, want one ready invoice of %s", m.Totals, want.Amount)
+	}
+}
