@@ -1,0 +1,148 @@
+package load
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+	"github.com/shopspring/decimal"
+)
+
+func TestParseDocuments(t *testing.T) {
+	good := makeSpecs(1)[0]
+	tests := []struct {
+		name    string
+		ndjson  string
+		wantErr string
+	}{
+		{"ok", good.line() + "\n\n", ""},
+		{"unknown type", strings.Replace(good.line(), `"doc_type":"invoice"`, `"doc_type":"quote"`, 1), `unknown doc_type "quote"`},
+		{"wrong endpoint", strings.Replace(good.line(), `"endpoint":"/api/invoices"`, `"endpoint":"/api/payments"`, 1), "endpoint"},
+		{"no key", strings.Replace(good.line(), `"idempotency_key":"`+good.id+`"`, `"idempotency_key":""`, 1), "idempotency_key"},
+		{"too many decimals", strings.Replace(good.line(), `"amount":`+good.amount+`,"endpoint"`, `"amount":1.0000000001,"endpoint"`, 1), "more than 9 decimal places"},
+		{"payload not an object", `{"doc_type":"invoice","zuora_id":"z","idempotency_key":"z","currency":"USD","amount":1,"endpoint":"/api/invoices","payload":[1]}`, "payload is not a JSON object"},
+		{"twice", good.line() + "\n" + good.line(), "appears twice"},
+		{"broken json", `{"doc_type":`, "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, err := parseDocuments("docs.ndjson", []byte(tt.ndjson))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v; want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(docs) != 1 {
+				t.Fatalf("parse = %d docs, %v", len(docs), err)
+			}
+			d := docs[0]
+			if string(d.Payload) != good.payload() {
+				t.Fatalf("payload = %s; want the bytes of the line", d.Payload)
+			}
+			if !d.amount.Equal(decimal.RequireFromString(good.amount)) || string(d.Amount) != good.amount || d.IdempotencyKey != good.id || d.Endpoint != "/api/invoices" {
+				t.Fatalf("document = %+v (amount %s)", d.envelope, d.amount)
+			}
+		})
+	}
+}
+
+func TestStates(t *testing.T) {
+	post := func(outcome, sha string) ledgerRow {
+		return ledgerRow{ZuoraID: "z", Action: actionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == outcomeCreated || outcome == outcomeDuplicate], PayloadSHA256: sha}
+	}
+	mark := func(outcome string) ledgerRow { return ledgerRow{ZuoraID: "z", Action: actionMark, Outcome: outcome} }
+	tests := []struct {
+		name string
+		rows []ledgerRow
+		want docState
+	}{
+		{"transient only", []ledgerRow{post(outcomeTransient, "a")}, docState{}},
+		{"created", []ledgerRow{post(outcomeTransient, "a"), post(outcomeCreated, "a")}, docState{confirmed: true, erpID: "E1"}},
+		{"duplicate then marked", []ledgerRow{post(outcomeDuplicate, "a"), mark(outcomeMarkFailed), mark(outcomeMarked)}, docState{confirmed: true, erpID: "E1", marked: true}},
+		{"mark failed", []ledgerRow{post(outcomeCreated, "a"), mark(outcomeMarkFailed)}, docState{confirmed: true, erpID: "E1"}},
+		{"rejected", []ledgerRow{post(outcomeRejected, "a")}, docState{rejected: true, rejectedSHA: "a"}},
+		{"rejected then transient retry", []ledgerRow{post(outcomeRejected, "a"), post(outcomeTransient, "b")}, docState{rejectedSHA: "a"}},
+		{"rejected then created", []ledgerRow{post(outcomeRejected, "a"), post(outcomeCreated, "b")}, docState{confirmed: true, erpID: "E1", rejectedSHA: "a"}},
+		{"confirmation is final", []ledgerRow{post(outcomeCreated, "a"), post(outcomeRejected, "b")}, docState{confirmed: true, erpID: "E1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := states(tt.rows)["z"]
+			if got == nil || *got != tt.want {
+				t.Fatalf("state = %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLedgerSchema(t *testing.T) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[ledgerRow](&buf)
+	at := time.Date(2026, 11, 25, 22, 30, 0, 123456789, time.UTC)
+	amt := makeSpecs(1)[0]
+	docs, err := parseDocuments("x", []byte(amt.line()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]ledgerRow{{ZuoraID: "z", Amount: docs[0].fixed, StartedAt: at, FinishedAt: at}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := map[string]parquet.Field{}
+	for _, fld := range f.Schema().Fields() {
+		cols[fld.Name()] = fld
+	}
+	want := []string{"run_id", "doc_type", "zuora_id", "idempotency_key", "action", "outcome", "http_status", "erp_id", "message",
+		"attempts", "ambiguous", "currency", "amount", "payload_sha256", "started_at", "finished_at"}
+	if len(cols) != len(want) {
+		t.Fatalf("ledger has %d columns; want %d", len(cols), len(want))
+	}
+	for _, name := range want {
+		if _, ok := cols[name]; !ok {
+			t.Fatalf("ledger lacks column %s", name)
+		}
+	}
+	dec, ok := cols["amount"].Type().LogicalType().Value.(*format.DecimalType)
+	if !ok || dec.Scale != 9 || dec.Precision != 38 || cols["amount"].Type().Kind() != parquet.FixedLenByteArray || cols["amount"].Type().Length() != 16 {
+		t.Fatalf("amount type = %v; want DECIMAL(38,9) in 16 bytes", cols["amount"].Type())
+	}
+	for _, name := range []string{"started_at", "finished_at"} {
+		ts, ok := cols[name].Type().LogicalType().Value.(*format.TimestampType)
+		if !ok || !ts.IsAdjustedToUTC || ts.Unit.String() != "MICROS" {
+			t.Fatalf("%s type = %v; want TIMESTAMP(microsecond, UTC)", name, cols[name].Type())
+		}
+	}
+	if cols["http_status"].Type().Kind() != parquet.Int32 || cols["attempts"].Type().Kind() != parquet.Int32 || cols["ambiguous"].Type().Kind() != parquet.Boolean {
+		t.Fatal("http_status/attempts must be INT32 and ambiguous BOOLEAN")
+	}
+	rows, err := parquet.Read[ledgerRow](bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !amountOf(rows[0]).Equal(docs[0].amount) || !rows[0].StartedAt.Equal(at.Truncate(time.Microsecond)) {
+		t.Fatalf("read back amount %s at %v; want %s at %v", amountOf(rows[0]), rows[0].StartedAt, docs[0].amount, at.Truncate(time.Microsecond))
+	}
+}
+
+func TestOptionsNeedTheERP(t *testing.T) {
+	if _, err := (Options{ERPToken: "x"}).withDefaults(); err == nil {
+		t.Fatal("no base URL accepted")
+	}
+	if _, err := (Options{ERPBaseURL: "http://erp"}).withDefaults(); err == nil {
+		t.Fatal("no token accepted")
+	}
+	o, err := (Options{ERPBaseURL: "http://erp/", ERPToken: "x"}).withDefaults()
+	if err != nil || o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.ERPBaseURL != "http://erp" || o.RunID == "" {
+		t.Fatalf("defaults = %+v, %v", o, err)
+	}
+}
