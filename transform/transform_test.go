@@ -434,6 +434,9 @@ func TestDeterministic(t *testing.T) {
 			t.Errorf("%s: outputs differ", p.name)
 		}
 	}
+	if ma.SQLDigest != mb.SQLDigest {
+		t.Errorf("SQL digest %s then %s", ma.SQLDigest, mb.SQLDigest)
+	}
 	// Forcing a re-run on the same stage rewrites the same bytes.
 	mf := runTransform(t, a, Options{RunID: "run-c", Force: true})
 	if mf.Documents != ma.Documents || mf.DocumentsPq != ma.DocumentsPq || mf.RunID != "run-c" {
