@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,31 +71,31 @@ func orDefault(s, def string) string {
 // Faults are the failure knobs. Counters (FailNext, Storm429, CommitThenStall)
 // count down as requests consume them.
 type Faults struct {
-	Outage     bool          // every request is answered 503
-	FailNext   int           // the next N requests are answered FailStatus
-	FailStatus int           // 500 or 503; 0 means 503
-	Storm429   int           // the next N requests are answered 429
-	RetryAfter time.Duration // Retry-After sent with 429 (whole seconds, rounded up)
-	Latency    time.Duration // delay before every answer
+	Outage     bool          `json:"outage"`      // every request is answered 503
+	FailNext   int           `json:"fail_next"`   // the next N requests are answered FailStatus
+	FailStatus int           `json:"fail_status"` // 500 or 503; 0 means 503
+	Storm429   int           `json:"storm_429"`   // the next N requests are answered 429
+	RetryAfter time.Duration `json:"retry_after"` // Retry-After sent with 429 (whole seconds, rounded up)
+	Latency    time.Duration `json:"latency"`     // delay before every answer
 	// CommitThenStall makes the next N creates store the document, then stall
 	// for Stall (or until the client hangs up) and drop the connection unanswered.
-	CommitThenStall int
-	Stall           time.Duration // 0 means until the client hangs up
+	CommitThenStall int           `json:"commit_then_stall"`
+	Stall           time.Duration `json:"stall"` // 0 means until the client hangs up
 	// RejectKeys and RejectCustomers answer 422 with the given message.
-	RejectKeys      map[string]string
-	RejectCustomers map[string]string
+	RejectKeys      map[string]string `json:"reject_keys,omitempty"`
+	RejectCustomers map[string]string `json:"reject_customers,omitempty"`
 }
 
 // Document is one document the ERP stored.
 type Document struct {
-	Type     string // invoice, payment, refund, credit_memo, debit_memo
-	Key      string // the Idempotency-Key that created it
-	ID       string // the ERP id
-	Body     json.RawMessage
-	Amount   decimal.Decimal
-	Customer string
-	Currency string
-	Created  time.Time
+	Type     string          `json:"type"` // invoice, payment, refund, credit_memo, debit_memo
+	Key      string          `json:"key"`  // the Idempotency-Key that created it
+	ID       string          `json:"id"`   // the ERP id
+	Body     json.RawMessage `json:"body"`
+	Amount   decimal.Decimal `json:"amount"`
+	Customer string          `json:"customer"`
+	Currency string          `json:"currency"`
+	Created  time.Time       `json:"created"`
 }
 
 // Request is one request the simulator received and how it answered it.
@@ -177,6 +178,10 @@ func (s *Sim) Requests() []Request {
 
 // ServeHTTP answers one ERP API call.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.admin(w, r)
+		return
+	}
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	req := Request{Time: time.Now().UTC(), Method: r.Method, Path: r.URL.Path, Key: r.Header.Get("Idempotency-Key"), Body: body}
 
@@ -217,6 +222,39 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	_ = json.NewEncoder(w).Encode(a.body)
+}
+
+// AdminPrefix serves the simulator's own controls, with the same bearer token:
+// GET and PUT /_sim/faults (the Faults as JSON, durations in nanoseconds) and
+// GET /_sim/documents. Admin calls are not logged in Requests.
+const AdminPrefix = "/_sim/"
+
+func (s *Sim) admin(w http.ResponseWriter, r *http.Request) {
+	reply := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(v)
+	}
+	if s.token == "" || r.Header.Get("Authorization") != "Bearer "+s.token {
+		reply(http.StatusUnauthorized, map[string]string{"error": "missing or bad bearer token"})
+		return
+	}
+	switch {
+	case r.URL.Path == AdminPrefix+"faults" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.Faults())
+	case r.URL.Path == AdminPrefix+"faults" && r.Method == http.MethodPut:
+		var f Faults
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			reply(http.StatusBadRequest, map[string]string{"error": "faults: " + err.Error()})
+			return
+		}
+		s.SetFaults(f)
+		reply(http.StatusOK, f)
+	case r.URL.Path == AdminPrefix+"documents" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.Documents())
+	default:
+		reply(http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path})
+	}
 }
 
 type answer struct {

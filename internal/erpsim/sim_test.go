@@ -284,3 +284,44 @@ func TestListenAndServeStopsWithContext(t *testing.T) {
 		t.Fatal("ListenAndServe did not stop")
 	}
 }
+
+func TestAdminEndpoints(t *testing.T) {
+	sim, srv := newServer(t)
+	call := func(method, path, auth, body string) (int, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(data)
+	}
+	bearer := "Bearer " + token
+	if code, _ := call(http.MethodPut, "/_sim/faults", "", `{"outage":true}`); code != 401 {
+		t.Fatalf("admin without token = %d; want 401", code)
+	}
+	if code, body := call(http.MethodPut, "/_sim/faults", bearer, `{"outage":true,"reject_keys":{"k":"no"}}`); code != 200 {
+		t.Fatalf("PUT faults = %d %s", code, body)
+	}
+	if f := sim.Faults(); !f.Outage || f.RejectKeys["k"] != "no" {
+		t.Fatalf("faults after PUT = %+v", f)
+	}
+	if r, _ := post(t, srv.Client(), srv.URL, "/api/invoices", "z1", bearer, invoiceBody); r.status != 503 {
+		t.Fatalf("status during the outage = %d", r.status)
+	}
+	call(http.MethodPut, "/_sim/faults", bearer, `{}`)
+	if r, _ := post(t, srv.Client(), srv.URL, "/api/invoices", "z1", bearer, invoiceBody); r.status != 201 {
+		t.Fatalf("status after the outage = %d", r.status)
+	}
+	code, body := call(http.MethodGet, "/_sim/documents", bearer, "")
+	if code != 200 || !strings.Contains(body, `"key":"z1"`) || !strings.Contains(body, `"amount":"1234.5"`) {
+		t.Fatalf("GET documents = %d %s", code, body)
+	}
+	if n := len(sim.Requests()); n != 2 {
+		t.Fatalf("request log has %d entries; want only the 2 API calls", n)
+	}
+}
