@@ -297,6 +297,15 @@ var conformanceCases = []conformanceCase{
 			}
 		}
 	}},
+	{name: "filter/a + offset must be sent as %2B; a raw + decodes to a space and is 400", run: func(t *testing.T, h *harness) {
+		enc := h.walk("/object-query/invoices", q("filter[]", "updateddate.GE:2026-11-25T23:30:00+01:00", "pageSize", "99"))
+		z := h.walk("/object-query/invoices", q("filter[]", "updateddate.GE:2026-11-25T22:30:00Z", "pageSize", "99"))
+		if len(enc) == 0 || !slices.Equal(ids(enc), ids(z)) {
+			t.Fatalf("%%2B offset %d records, Z %d", len(enc), len(z))
+		}
+		resp, body := h.do(http.MethodGet, "/object-query/invoices?filter[]=updateddate.GE:2026-11-25T23:30:00+01:00", nil, "", nil, true)
+		wantReasons(t, resp, body, 400, 50000027)
+	}},
 	{name: "filter/date field GE and bad date is 400", run: func(t *testing.T, h *harness) {
 		if p := h.list("/object-query/invoices", q("filter[]", "invoicedate.GE:2026-11-25", "pageSize", "99")); len(p.Data) != 80 {
 			t.Fatalf("%d", len(p.Data))
@@ -759,9 +768,13 @@ var conformanceCases = []conformanceCase{
 	}},
 	{name: "faults/rate cap 429 with Retry-After and RateLimit headers, reset by the window", opts: Options{Faults: Faults{RateLimit: 3, RateWindow: time.Minute}}, run: func(t *testing.T, h *harness) {
 		for i := range 3 {
-			if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 200 {
-				t.Fatalf("request %d: %d", i, resp.StatusCode)
+			resp, _ := h.get("/object-query/accounts", nil)
+			if resp.StatusCode != 200 || resp.Header.Get("RateLimit-Remaining") != fmt.Sprint(2-i) {
+				t.Fatalf("request %d: %d, RateLimit-Remaining %q", i, resp.StatusCode, resp.Header.Get("RateLimit-Remaining"))
 			}
+		}
+		if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 429 {
+			t.Fatalf("4th request: %d", resp.StatusCode)
 		}
 		h.clock.Add(20 * time.Second)
 		resp, body := h.get("/object-query/accounts", nil)

@@ -275,4 +275,3 @@ func BenchmarkListPage(b *testing.B) {
 		}
 	}
 }
-

@@ -459,6 +459,49 @@ func (s *Sim) listPage(q *query) ([]byte, PageEvent, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	tb := s.data.tables[q.sch.object]
+	cmp := func(a, b entry) int {
+		c := cmpKey(q.sort.f.kind, a.k, b.k)
+		if c == 0 {
+			c = strings.Compare(a.r.id(), b.r.id())
+		}
+		if q.sort.desc {
+			c = -c
+		}
+		return c
+	}
+	entries := s.sorted(q, tb, cmp)
+
+	start := 0
+	if q.hasCursor {
+		var err error
+		if start, err = s.cursorStart(q, entries, cmp); err != nil {
+			return nil, PageEvent{}, err
+		}
+	}
+	return s.renderPage(q, tb, entries, start)
+}
+
+type cachedSort struct {
+	version uint64
+	entries []entry
+}
+
+// sorted returns the records matching q's filters in q's order. Walks repeat
+// the same filters page after page, so the result is cached until the next write;
+// the caller holds s.mu for reading.
+func (s *Sim) sorted(q *query, tb *table, cmp func(a, b entry) int) []entry {
+	var kb strings.Builder
+	fmt.Fprintf(&kb, "%s|%d|%t", q.sch.object, q.sort.pos, q.sort.desc)
+	for _, fl := range q.filters {
+		kb.WriteString("|" + fl.text)
+	}
+	key := kb.String()
+	s.cmu.Lock()
+	c, ok := s.cache[key]
+	s.cmu.Unlock()
+	if ok && c.version == s.version {
+		return c.entries
+	}
 	cands := tb.recs
 	for _, fl := range q.filters {
 		if m, ok := tb.fk[fl.pos]; ok && fl.op == "EQ" && !fl.isNull {
@@ -477,25 +520,18 @@ next:
 		v, ok := r.get(q.sort.pos)
 		entries = append(entries, entry{r: r, k: keyOf(q.sort.f, v, ok)})
 	}
-	cmp := func(a, b entry) int {
-		c := cmpKey(q.sort.f.kind, a.k, b.k)
-		if c == 0 {
-			c = strings.Compare(a.r.id(), b.r.id())
-		}
-		if q.sort.desc {
-			c = -c
-		}
-		return c
-	}
 	slices.SortFunc(entries, cmp)
-
-	start := 0
-	if q.hasCursor {
-		var err error
-		if start, err = s.cursorStart(q, entries, cmp); err != nil {
-			return nil, PageEvent{}, err
-		}
+	s.cmu.Lock()
+	if s.cache == nil || len(s.cache) >= 8 {
+		s.cache = map[string]cachedSort{}
 	}
+	s.cache[key] = cachedSort{version: s.version, entries: entries}
+	s.cmu.Unlock()
+	return entries
+}
+
+// renderPage writes the envelope for entries[start:start+pageSize].
+func (s *Sim) renderPage(q *query, tb *table, entries []entry, start int) ([]byte, PageEvent, error) {
 	end := min(start+q.pageSize, len(entries))
 	page := entries[start:end]
 
@@ -652,6 +688,7 @@ func (s *Sim) afterList(ev PageEvent) {
 	if (touch > 0 || insert > 0) && len(ev.IDs) > 0 {
 		now := unixText(s.now())
 		s.mu.Lock()
+		s.version++ // any write may change what a cached sort holds
 		tb := s.data.tables[ev.Object]
 		touched, inserted := 0, 0
 		for _, id := range ev.IDs[:min(touch, len(ev.IDs))] {

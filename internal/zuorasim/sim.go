@@ -159,9 +159,13 @@ type Sim struct {
 	now     func() time.Time
 	defSort string
 
-	mu   sync.RWMutex // guards data and seq
-	data *Tenant
-	seq  uint64
+	mu      sync.RWMutex // guards data, seq and version
+	data    *Tenant
+	seq     uint64
+	version uint64 // bumped by every write, so cached sorts know they are stale
+
+	cmu   sync.Mutex // guards cache
+	cache map[string]cachedSort
 
 	fmu       sync.Mutex // guards everything below
 	faults    Faults
@@ -239,6 +243,7 @@ func (s *Sim) SetAfterPage(fn func(PageEvent)) {
 func (s *Sim) Load(t *Tenant) {
 	c := t.clone()
 	s.mu.Lock()
+	s.version++ // any write may change what a cached sort holds
 	defer s.mu.Unlock()
 	s.data = c
 }
@@ -290,6 +295,7 @@ func (s *Sim) Snapshot(object string) []map[string]any {
 func (s *Sim) Touch(id string) error {
 	now := unixText(s.now())
 	s.mu.Lock()
+	s.version++ // any write may change what a cached sort holds
 	defer s.mu.Unlock()
 	for _, tb := range s.data.tables {
 		if r, ok := tb.byID[id]; ok {
@@ -304,6 +310,7 @@ func (s *Sim) Touch(id string) error {
 // new id and number, created and updated Now, and returns the new id.
 func (s *Sim) CloneDocument(id string) (string, error) {
 	s.mu.Lock()
+	s.version++ // any write may change what a cached sort holds
 	defer s.mu.Unlock()
 	return s.cloneLocked(id)
 }
@@ -360,6 +367,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f, n, release, kind := s.admit(r, endpoint)
 	defer release()
+	if f.RateLimit > 0 && kind != "429-rate" {
+		s.fmu.Lock()
+		remaining := max(f.RateLimit-s.rateCount, 0)
+		s.fmu.Unlock()
+		w.Header().Set("RateLimit-Limit", fmt.Sprintf("%d, %d;w=%d", f.RateLimit, f.RateLimit, int(rateWindow(f).Seconds())))
+		w.Header().Set("RateLimit-Remaining", strconv.Itoa(remaining))
+	}
 	if f.Latency > 0 {
 		select {
 		case <-time.After(f.Latency):
@@ -421,6 +435,13 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = []byte(`{"data":[{"id":"` + "\x00" + `",}` + "<html>")
 	}
 	writeBody(w, r, rec.Code, body)
+}
+
+func rateWindow(f Faults) time.Duration {
+	if f.RateWindow <= 0 {
+		return time.Minute
+	}
+	return f.RateWindow
 }
 
 func every(n, i int) bool { return n > 0 && i > 0 && i%n == 0 }

@@ -83,6 +83,7 @@ func (s *Sim) handleAction(w http.ResponseWriter, r *http.Request) {
 	default:
 		now := s.now()
 		s.mu.Lock()
+		s.version++ // any write may change what a cached sort holds
 		tb := s.data.tables[object]
 		for i, o := range req.Objects {
 			results[i] = s.markAction(tb, o, now)
@@ -211,6 +212,7 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	out := make([]map[string]any, len(req.Memos))
 	s.mu.Lock()
+	s.version++ // any write may change what a cached sort holds
 	tb := s.data.tables[object]
 	for i, m := range req.Memos {
 		id, _ := m["id"].(string)
