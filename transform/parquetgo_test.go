@@ -141,3 +141,47 @@ func TestReadsParquetGoFiles(t *testing.T) {
 		t.Errorf("totals %+v, want one ready invoice of %s", m.Totals, want.Amount)
 	}
 }
+
+// pgLedgerRow has the ledger columns of docs/design.md as load writes them.
+type pgLedgerRow struct {
+	RunID          string    `parquet:"run_id"`
+	DocType        string    `parquet:"doc_type"`
+	ZuoraID        string    `parquet:"zuora_id"`
+	IdempotencyKey string    `parquet:"idempotency_key"`
+	Action         string    `parquet:"action"`
+	Outcome        string    `parquet:"outcome"`
+	HTTPStatus     int32     `parquet:"http_status"`
+	ERPID          string    `parquet:"erp_id"`
+	Message        string    `parquet:"message"`
+	Attempts       int32     `parquet:"attempts"`
+	Ambiguous      bool      `parquet:"ambiguous"`
+	Currency       string    `parquet:"currency"`
+	Amount         [16]byte  `parquet:"amount,decimal(9:38)"`
+	PayloadSHA256  string    `parquet:"payload_sha256"`
+	StartedAt      time.Time `parquet:"started_at,timestamp(microsecond)"`
+	FinishedAt     time.Time `parquet:"finished_at,timestamp(microsecond)"`
+}
+
+func TestReadsParquetGoLedger(t *testing.T) {
+	st := fixtureStage(t)
+	at := time.Date(2026, 11, 25, 23, 30, 0, 0, time.UTC)
+	row := func(docType, id, action, outcome string) pgLedgerRow {
+		return pgLedgerRow{RunID: "run-9", DocType: docType, ZuoraID: id, IdempotencyKey: id, Action: action, Outcome: outcome,
+			HTTPStatus: 201, Currency: "USD", Amount: *fixed(t, "1"), StartedAt: at, FinishedAt: at}
+	}
+	writeParquetGo(t, st, stage.LedgerKey(otherWindow, at, "run-9", 1), []pgLedgerRow{
+		row("payment", "pay-usd", "post", "duplicate"),
+		row("refund", "ref-usd", "post", "rejected"),
+		row("invoice", "inv-usd", "mark", "marked"),
+	})
+	m := runTransform(t, st, Options{})
+	skipped := reasons(t, parquetNDJSON(t, st, m.Skipped))
+	if skipped["pay-usd"] != "ALREADY_POSTED" {
+		t.Errorf("pay-usd skipped as %q, want ALREADY_POSTED", skipped["pay-usd"])
+	}
+	for _, id := range []string{"ref-usd", "inv-usd"} {
+		if code, ok := skipped[id]; ok {
+			t.Errorf("%s skipped as %s; a rejected post or a mark row confirms nothing", id, code)
+		}
+	}
+}
