@@ -129,7 +129,7 @@ func (b *syncBuffer) String() string {
 
 // env is one window's load against a real HTTP ERP simulator and a file:// stage.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     *stage.Stage
 	sim    *erpsim.Sim
@@ -141,7 +141,7 @@ type env struct {
 	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
 
-func newEnv(t *testing.T, specs []spec) *env {
+func newEnv(t testing.TB, specs []spec) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := stage.Open(ctx, "file://"+t.TempDir())

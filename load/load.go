@@ -154,8 +154,12 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 		return man, fmt.Errorf("load window %s cancelled: the ledger keeps the %d documents the ERP confirmed, %d are pending; %s: %w",
 			w.ID(), posted, pending, resumeHint(w), context.Cause(ctx))
 	case stopErr != nil:
-		return man, fmt.Errorf("load window %s stopped: %s; the ledger keeps the %d documents the ERP confirmed (marked in Zuora as far as possible), %d are pending; %s",
-			w.ID(), man.StoppedBecause, posted, pending, resumeHint(w))
+		marks := "marked in Zuora"
+		if markErr != nil {
+			marks = "but " + markErr.Error()
+		}
+		return man, fmt.Errorf("load window %s stopped: %s; the ledger keeps the %d documents the ERP confirmed (%s), %d are pending; %s",
+			w.ID(), man.StoppedBecause, posted, marks, pending, resumeHint(w))
 	case markErr != nil:
 		return man, fmt.Errorf("load window %s: %w; the ERP confirmed %d documents and the ledger keeps them; %s", w.ID(), markErr, posted, resumeHint(w))
 	}

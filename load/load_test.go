@@ -457,3 +457,21 @@ func TestRunNeedsATransformManifest(t *testing.T) {
 		t.Fatalf("Run = %v; want a missing transform manifest error", err)
 	}
 }
+
+// BenchmarkRun measures a whole window's load: 200 documents posted with four
+// workers to the simulator over real HTTP, the ledger written to a file:// stage,
+// and every document marked.
+func BenchmarkRun(b *testing.B) {
+	specs := makeSpecs(200)
+	for b.Loop() {
+		b.StopTimer()
+		e := newEnv(b, specs)
+		opts := e.opts()
+		opts.LedgerFlush = 50
+		b.StartTimer()
+		if _, err := e.run(e.ctx, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(specs)*b.N)/b.Elapsed().Seconds(), "docs/s")
+}
