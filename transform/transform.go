@@ -134,6 +134,9 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 		skipped += t.Skipped.Count
 	}
 	log.Info("transform committed", "ready", ready, "rejected", rejected, "skipped", skipped, "sql_digest", digest)
+	if rejected > 0 {
+		log.Warn("documents rejected: see the rejects output", "rejected", rejected, "key", m.Rejects.Key)
+	}
 	return m, nil
 }
 
@@ -141,8 +144,11 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 // (latest version of each id), the value-mapping CSVs and the documents that
 // the ledger of another window confirms posted.
 func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
-	// One thread keeps every output byte-identical from run to run.
-	if err := db.Exec(ctx, "SET threads = 1; SET preserve_insertion_order = true"); err != nil {
+	// One thread keeps every output byte-identical from run to run; spills
+	// go to the run's temporary folder, not the working directory.
+	settings := "SET threads = 1; SET preserve_insertion_order = true; SET temp_directory = " +
+		warehouse.Literal(filepath.Join(tmp, "duckdb"))
+	if err := db.Exec(ctx, settings); err != nil {
 		return err
 	}
 	for _, table := range stage.Tables {

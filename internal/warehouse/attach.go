@@ -58,6 +58,7 @@ JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
 // raw tables from extract manifests, documents, rejects and skipped from
 // transform manifests, and ledger from every ledger part. Each row carries its
 // window; a table with no files yet is an empty view with the right columns.
+// WINDOW is an SQL keyword: queries quote the column, as in select "window".
 func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 	windows, err := st.Windows(ctx)
 	if err != nil {
