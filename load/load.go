@@ -160,6 +160,12 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 		}
 		return man, fmt.Errorf("load window %s stopped: %s; the ledger keeps the %d documents the ERP confirmed (%s), %d are pending; %s",
 			w.ID(), man.StoppedBecause, posted, marks, pending, resumeHint(w))
+	case pending > 0 && markErr != nil:
+		return man, fmt.Errorf("load window %s: %d documents are still pending after retries (last failure: %s) and %w; the ERP confirmed %d documents and the ledger keeps them; %s",
+			w.ID(), pending, r.lastFailure, markErr, posted, resumeHint(w))
+	case pending > 0:
+		return man, fmt.Errorf("load window %s: %d documents are still pending after retries (last failure: %s); the ERP confirmed %d documents and the ledger keeps them; %s",
+			w.ID(), pending, r.lastFailure, posted, resumeHint(w))
 	case markErr != nil:
 		return man, fmt.Errorf("load window %s: %w; the ERP confirmed %d documents and the ledger keeps them; %s", w.ID(), markErr, posted, resumeHint(w))
 	}
@@ -209,6 +215,7 @@ type run struct {
 	mu          sync.Mutex
 	state       map[string]*docState
 	consecutive int    // documents in a row that failed transiently after all retries
+	lastFailure string // the last transient failure, for the run's error
 	stopped     string // why posting stopped early
 }
 
@@ -311,6 +318,7 @@ func (r *run) record(ctx context.Context, d document, res postResult, stop conte
 			// Cut short by a stop or a cancellation: says nothing about the ERP.
 		default:
 			r.consecutive++
+			r.lastFailure = res.message
 			tripped = r.consecutive >= r.opts.BreakerThreshold
 			log.Warn("post failed after retries", "error", res.message, "consecutive", r.consecutive)
 		}

@@ -475,3 +475,59 @@ func BenchmarkRun(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(specs)*b.N)/b.Elapsed().Seconds(), "docs/s")
 }
+
+func TestIsolatedFailureLeavesTheWindowPendingWithoutTrippingTheBreaker(t *testing.T) {
+	e := newEnv(t, makeSpecs(10))
+	// The first document fails every attempt; the ERP then recovers.
+	e.sim.SetFaults(erpsim.Faults{FailNext: fastRetry.MaxAttempts, FailStatus: 500})
+	opts := e.opts()
+	opts.Concurrency, opts.BreakerThreshold = 1, 2
+	man, err := e.run(e.ctx, opts)
+	if err == nil || !strings.Contains(err.Error(), "1 documents are still pending") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want an error naming the pending document and the resume command", err)
+	}
+	if man.StoppedBecause != "" || man.Complete || len(e.sim.Documents()) != 9 {
+		t.Fatalf("stopped=%q complete=%v erp docs=%d; want no breaker, 9 posted", man.StoppedBecause, man.Complete, len(e.sim.Documents()))
+	}
+	e.assertAddsUp(man, nil)
+	man, err = e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+}
+
+func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
+	specs := makeSpecs(3)
+	e := newEnv(t, specs)
+	// The ERP already holds the first document's key with another body.
+	other := specs[0]
+	other.customer = "ERP-OTHER"
+	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
+	docs, err := parseDocuments("fixture", []byte(other.line()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := client.post(e.ctx, docs[0]); res.outcome != outcomeCreated {
+		t.Fatalf("pre-post = %+v", res)
+	}
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatalf("a conflict is a rejection, not a run error: %v", err)
+	}
+	for _, r := range e.ledger() {
+		if r.ZuoraID == specs[0].id && (r.Outcome != outcomeRejected || r.HTTPStatus != 409 || !strings.Contains(r.Message, "different body")) {
+			t.Fatalf("conflict row = %+v", r)
+		}
+	}
+	if e.marker.marked[specs[0].id] != 0 || e.marker.marked[specs[1].id] != 1 || e.marker.marked[specs[2].id] != 1 {
+		t.Fatalf("marked = %v; want the two posted documents only", e.marker.marked)
+	}
+	var rejected int64
+	for _, tt := range man.Totals {
+		rejected += tt.Rejected.Count
+	}
+	if rejected != 1 || !man.Complete {
+		t.Fatalf("manifest rejected=%d complete=%v; want 1 and complete", rejected, man.Complete)
+	}
+}
