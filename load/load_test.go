@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -530,4 +532,41 @@ func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
 	if rejected != 1 || !man.Complete {
 		t.Fatalf("manifest rejected=%d complete=%v; want 1 and complete", rejected, man.Complete)
 	}
+}
+
+func TestUnwritableLedgerStopsBeforeAnyMark(t *testing.T) {
+	root := t.TempDir()
+	st, err := stage.Open(context.Background(), "file://"+root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, makeSpecs(30))
+	e.st = st
+	e.writeFixture(e.specs)
+	// A file where the ledger folder should be: no ledger part can be written.
+	if err := os.WriteFile(filepath.Join(root, "ledger"), []byte("in the way"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := e.opts()
+	opts.LedgerFlush = 3
+	_, err = e.run(e.ctx, opts)
+	if err == nil || !strings.Contains(err.Error(), "ledger cannot be written") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want a ledger error naming the resume command", err)
+	}
+	if e.marker.callCount() != 0 {
+		t.Fatal("documents were marked although the ledger does not record their posts")
+	}
+	if n := len(e.sim.Documents()); n == 0 || n > 3+opts.Concurrency {
+		t.Fatalf("the ERP got %d documents; want the run to stop right after the first failed part", n)
+	}
+
+	// The stage is fixed; the re-run finds the posted documents through their keys.
+	if err := os.Remove(filepath.Join(root, "ledger")); err != nil {
+		t.Fatal(err)
+	}
+	man, err := e.run(e.ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
 }
