@@ -8,12 +8,16 @@ import (
 	"flag"
 	"io/fs"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
@@ -566,34 +570,55 @@ func TestMacros(t *testing.T) {
 	}
 }
 
-// TestRemoteStage runs the transform on a mem:// stage, where DuckDB reads
-// verified local copies, and expects the bytes of a file:// run.
+// TestRemoteStage runs the transform on mem:// and s3:// stages, where DuckDB
+// reads verified local copies, and expects the bytes of a file:// run.
 func TestRemoteStage(t *testing.T) {
 	ctx := context.Background()
 	local := fixtureStage(t)
 	want := runTransform(t, local, Options{})
-
-	mem, err := stage.Open(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
+	remotes := map[string]func(t *testing.T) string{
+		"mem": func(t *testing.T) string { return "mem://" },
+		"s3": func(t *testing.T) string {
+			backend := s3mem.New()
+			if err := backend.CreateBucket("etl-stage"); err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(gofakes3.New(backend).Server())
+			t.Cleanup(srv.Close)
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+			t.Setenv("AWS_REGION", "us-east-1")
+			return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+		},
 	}
-	defer mem.Close()
-	mem.SetCacheDir(t.TempDir())
-	objs, err := local.List(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if strings.HasPrefix(o.Key, "ready/") || strings.HasSuffix(o.Key, "transform.json") {
-			continue
-		}
-		if _, err := mem.WriteBytes(ctx, o.Key, read(t, local, o.Key)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got := runTransform(t, mem, Options{})
-	if got.Documents != want.Documents || got.DocumentsPq != want.DocumentsPq || got.Rejects != want.Rejects || got.Skipped != want.Skipped {
-		t.Errorf("mem:// outputs %+v, file:// outputs %+v", got, want)
+	for name, url := range remotes {
+		t.Run(name, func(t *testing.T) {
+			remote, err := stage.Open(ctx, url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer remote.Close()
+			remote.SetCacheDir(t.TempDir())
+			objs, err := local.List(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				if strings.HasPrefix(o.Key, "ready/") || strings.HasSuffix(o.Key, "transform.json") {
+					continue
+				}
+				if _, err := remote.WriteBytes(ctx, o.Key, read(t, local, o.Key)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := runTransform(t, remote, Options{})
+			if got.Documents != want.Documents || got.DocumentsPq != want.DocumentsPq || got.Rejects != want.Rejects || got.Skipped != want.Skipped {
+				t.Errorf("%s outputs %+v, file:// outputs %+v", name, got, want)
+			}
+			if len(reasons(t, parquetNDJSON(t, remote, got.Skipped))) != 3 {
+				t.Errorf("%s: the ledger of the other window was not read", name)
+			}
+		})
 	}
 }
 
