@@ -10,7 +10,6 @@ package erpsim
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -42,30 +41,34 @@ var idPrefix = map[string]string{
 	"invoice": "INV", "payment": "PAY", "refund": "REF", "credit_memo": "CM", "debit_memo": "DM",
 }
 
+// DefaultToken is the bearer token a simulator accepts when Options.Token is empty.
+const DefaultToken = "erp-sim-token"
+
 // Options configures a simulator.
 type Options struct {
-	Token string // the bearer token every request must carry
-	Addr  string // listen address for `zuora-erp-etl sim`
+	Token string // the bearer token every request must carry; empty means DefaultToken
 	// Faults are the knobs the simulator starts with.
 	Faults Faults
 }
 
-// RegisterFlags binds the options to command-line flags.
+// TokenOrDefault returns the bearer token a Sim built from o accepts.
+func (o Options) TokenOrDefault() string {
+	if o.Token == "" {
+		return DefaultToken
+	}
+	return o.Token
+}
+
+// RegisterFlags binds the options to command-line flags, all prefixed "erp-".
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Token, "erp-token", o.Token, "bearer token the simulated ERP accepts")
-	fs.StringVar(&o.Addr, "erp-addr", orDefault(o.Addr, "127.0.0.1:8090"), "listen address of the simulated ERP")
+	fs.StringVar(&o.Token, "erp-token", o.Token, "bearer token the simulated ERP accepts (empty: "+DefaultToken+")")
 	fs.DurationVar(&o.Faults.Latency, "erp-latency", o.Faults.Latency, "delay added to every ERP answer")
 	fs.BoolVar(&o.Faults.Outage, "erp-outage", o.Faults.Outage, "answer every ERP request 503")
 	fs.IntVar(&o.Faults.FailNext, "erp-fail-next", o.Faults.FailNext, "answer the next N ERP requests with -erp-fail-status")
 	fs.IntVar(&o.Faults.FailStatus, "erp-fail-status", o.Faults.FailStatus, "status for -erp-fail-next (500 or 503; 0 means 503)")
 	fs.IntVar(&o.Faults.Storm429, "erp-429", o.Faults.Storm429, "answer the next N ERP requests 429 with Retry-After")
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	fs.DurationVar(&o.Faults.RetryAfter, "erp-retry-after", o.Faults.RetryAfter, "Retry-After sent with -erp-429 answers")
+	fs.IntVar(&o.Faults.CommitThenStall, "erp-commit-then-stall", o.Faults.CommitThenStall, "store the next N documents, then drop the connection unanswered")
 }
 
 // Faults are the failure knobs. Counters (FailNext, Storm429, CommitThenStall)
@@ -128,7 +131,7 @@ type stored struct {
 
 // New returns a simulator with an empty ledger.
 func New(opts Options) *Sim {
-	return &Sim{token: opts.Token, faults: copyFaults(opts.Faults), byKey: map[string]stored{}}
+	return &Sim{token: opts.TokenOrDefault(), faults: copyFaults(opts.Faults), byKey: map[string]stored{}}
 }
 
 // SetFaults replaces every fault knob at once; it is safe while serving.
@@ -235,7 +238,7 @@ func (s *Sim) admin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(v)
 	}
-	if s.token == "" || r.Header.Get("Authorization") != "Bearer "+s.token {
+	if r.Header.Get("Authorization") != "Bearer "+s.token {
 		reply(http.StatusUnauthorized, map[string]string{"error": "missing or bad bearer token"})
 		return
 	}
@@ -297,7 +300,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	if !ok {
 		return errAnswer(http.StatusNotFound, "no endpoint %s", r.URL.Path)
 	}
-	if s.token == "" || r.Header.Get("Authorization") != "Bearer "+s.token {
+	if r.Header.Get("Authorization") != "Bearer "+s.token {
 		return errAnswer(http.StatusUnauthorized, "missing or bad bearer token")
 	}
 	if key == "" {
@@ -459,21 +462,6 @@ func canonicalValue(v any) (any, error) {
 		return t, nil
 	}
 	return v, nil
-}
-
-// ListenAndServe serves the simulator on opts.Addr until ctx is done.
-func ListenAndServe(ctx context.Context, opts Options) error {
-	srv := &http.Server{Addr: orDefault(opts.Addr, "127.0.0.1:8090"), Handler: New(opts), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("erp simulator on %s: %w", srv.Addr, err)
-	case <-ctx.Done():
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shut)
-	}
 }
 
 var _ http.Handler = (*Sim)(nil)

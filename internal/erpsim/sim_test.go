@@ -1,9 +1,9 @@
 package erpsim
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -269,19 +269,28 @@ func TestCommitThenTimeout(t *testing.T) {
 	}
 }
 
-func TestListenAndServeStopsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ListenAndServe(ctx, Options{Token: token, Addr: "127.0.0.1:0"}) }()
-	time.Sleep(20 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("ListenAndServe = %v; want a clean shutdown", err)
+func TestFlagsAndDefaultToken(t *testing.T) {
+	var o Options
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	o.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-erp-outage", "-erp-429", "3", "-erp-retry-after", "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	if !o.Faults.Outage || o.Faults.Storm429 != 3 || o.Faults.RetryAfter != 2*time.Second || o.TokenOrDefault() != DefaultToken {
+		t.Fatalf("options = %+v", o)
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Name, "erp-") {
+			t.Errorf("flag %s lacks the erp- prefix", f.Name)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("ListenAndServe did not stop")
+	})
+	srv := httptest.NewServer(New(Options{}))
+	defer srv.Close()
+	if r, _ := post(t, srv.Client(), srv.URL, "/api/invoices", "z1", "Bearer "+DefaultToken, invoiceBody); r.status != 201 {
+		t.Fatalf("default token = %d; want 201", r.status)
+	}
+	if r, _ := post(t, srv.Client(), srv.URL, "/api/invoices", "z2", "Bearer ", invoiceBody); r.status != 401 {
+		t.Fatalf("empty bearer = %d; want 401", r.status)
 	}
 }
 
