@@ -64,6 +64,7 @@ func newFake(t *testing.T, handler http.HandlerFunc) *fakeZuora {
 
 func (f *fakeZuora) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	s := seen{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body}
 	if r.URL.Path == "/oauth/token" {
 		f.mu.Lock()
