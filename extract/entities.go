@@ -20,7 +20,7 @@ type docSpec[H, I any] struct {
 	itemObject  string   // item endpoint, e.g. "invoice-items"
 	parentField string   // item filter field, e.g. "invoiceid"
 	itemFields  []string // fields[] of the items, both expanded and from the endpoint
-	item        func(r *record, parentID string) I
+	item        func(r *record, parent *record) I
 	lineTotal   func(r *record) decimal.Decimal // what the header amount must equal the sum of
 }
 
@@ -53,7 +53,7 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 	itemFields: []string{"id", "createddate", "updateddate", "invoiceid", "accountid", "chargename", "chargenumber",
 		"sku", "uom", "quantity", "unitprice", "chargeamount", "taxamount", "accountingcode",
 		"servicestartdate", "serviceenddate"},
-	item: func(r *record, parentID string) InvoiceItemRow {
+	item: func(r *record, parent *record) InvoiceItemRow {
 		row := InvoiceItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			InvoiceID: r.str("invoiceId"), AccountID: r.str("accountId"),
@@ -65,7 +65,10 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 			ServiceStartDate: r.date("serviceStartDate"), ServiceEndDate: r.date("serviceEndDate"),
 		}
 		if row.InvoiceID == nil {
-			row.InvoiceID = &parentID
+			row.InvoiceID = &parent.id
+		}
+		if row.AccountID == nil {
+			row.AccountID = parent.account().id
 		}
 		return row
 	},
@@ -150,7 +153,7 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 	itemObject:  "credit-memo-items",
 	parentField: "creditmemoid",
 	itemFields:  append([]string{"creditmemoid"}, memoItemFields...),
-	item: func(r *record, parentID string) CreditMemoItemRow {
+	item: func(r *record, parent *record) CreditMemoItemRow {
 		row := CreditMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			CreditMemoID: r.str("creditMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
@@ -162,7 +165,7 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 			InvoiceItemID: r.str("invoiceItemId"),
 		}
 		if row.CreditMemoID == nil {
-			row.CreditMemoID = &parentID
+			row.CreditMemoID = &parent.id
 		}
 		return row
 	},
@@ -192,7 +195,7 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 	itemObject:  "debit-memo-items",
 	parentField: "debitmemoid",
 	itemFields:  append([]string{"debitmemoid"}, memoItemFields...),
-	item: func(r *record, parentID string) DebitMemoItemRow {
+	item: func(r *record, parent *record) DebitMemoItemRow {
 		row := DebitMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			DebitMemoID: r.str("debitMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
@@ -204,7 +207,7 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 			InvoiceItemID: r.str("invoiceItemId"),
 		}
 		if row.DebitMemoID == nil {
-			row.DebitMemoID = &parentID
+			row.DebitMemoID = &parent.id
 		}
 		return row
 	},

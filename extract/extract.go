@@ -26,6 +26,8 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
+var _ Source = (*zuora.Client)(nil)
+
 // Source is the narrow view of the Zuora client the extract needs (internal/zuora.Client implements it).
 type Source interface {
 	Records(ctx context.Context, q zuora.Query) iter.Seq2[json.RawMessage, error] // one record at a time, pages streamed
@@ -59,11 +61,13 @@ const pageSize = 99
 
 // Run extracts window w into st and returns its committed manifest. A window
 // that is already committed is returned as is, without calling Zuora, unless
-// opts.Force is set. A failed or cancelled run leaves no manifest.
+// opts.Force is set. A failed or cancelled run leaves no manifest. Records whose
+// (id, updatedDate) another committed window already staged are not staged again.
 func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts Options) (*stage.ExtractManifest, error) {
 	if !w.Start.Before(w.End) {
 		return nil, fmt.Errorf("extract window %s: empty window", w.ID())
 	}
+	w = stage.Window{Start: w.Start.UTC(), End: w.End.UTC()}
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -82,7 +86,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		}
 	}
 
-	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.UTC().Add(-opts.Overlap)}
+	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
 	x.prior, err = priorKeys(ctx, st, w, x.from)
 	if err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
@@ -280,9 +284,11 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 			switch {
 			case !rec.updated.Before(x.w.End), rec.updated.Before(x.from):
 				dropped++ // outside the query range: another window's record
+				log.Debug("record outside the window", "doc_id", rec.id, "updated", rec.rawUpd)
 				continue
 			case seen[k], x.prior[sp.table][k]:
 				dropped++ // this version is already staged
+				log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
 				continue
 			}
 			seen[k] = true
@@ -306,6 +312,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 						got = got.Add(sp.lineTotal(l))
 					}
 					if !got.Equal(total) {
+						log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
 						warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
 							sp.table, rec.id, sp.amount, total, len(lines), got))
 					}
@@ -315,7 +322,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 				return err
 			}
 			for _, l := range lines {
-				irow := sp.item(l, rec.id)
+				irow := sp.item(l, rec)
 				if l.err != nil {
 					return l.err
 				}

@@ -474,8 +474,13 @@ func TestUnknownFieldsAndNullsDoNotBreakExtraction(t *testing.T) {
 	delete(inv, "balance")   // missing optional field
 	inv["status"] = "posted" // EQ is case-insensitive
 	f.objects["invoice-items"][0]["processingType"] = num("0")
+	delete(f.objects["invoice-items"][0], "accountId") // taken from the invoice instead
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{})
+	items := tableRows[InvoiceItemRow](t, st, m, "invoice_items")
+	if len(items) != 1 || deref(items[0].AccountID) != "a1" || deref(items[0].InvoiceID) != "inv1" || deref(items[0].SKU) != "SKU-1" {
+		t.Errorf("invoice items %+v", items)
+	}
 	rows := tableRows[InvoiceRow](t, st, m, "invoices")
 	if len(rows) != 1 || rows[0].DueDate != nil || rows[0].Balance != nil || dec(rows[0].Amount) != "1" {
 		t.Errorf("invoices %+v", rows)
@@ -502,8 +507,15 @@ func TestCommittedWindowIsNotExtractedAgainUnlessForced(t *testing.T) {
 	if forced.RunID != "r3" || forced.Tables["invoices"].Rows != 2 {
 		t.Errorf("forced run %q staged %d invoices, want r3 and 2", forced.RunID, forced.Tables["invoices"].Rows)
 	}
+	// The same window given in the tenant's zone is the same window: a forced
+	// run does not mistake its own earlier snapshot for another window's.
+	local := stage.Window{Start: w1.Start.In(tenantZone), End: w1.End.In(tenantZone)}
+	forced = mustRun(t, f, st, local, Options{RunID: "r4", Force: true})
+	if forced.Window != w1.ID() || forced.Tables["invoices"].Rows != 2 {
+		t.Errorf("forced run in -08:00: window %s, %d invoices, want %s and 2", forced.Window, forced.Tables["invoices"].Rows, w1.ID())
+	}
 	var stored stage.ExtractManifest
-	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r3" {
+	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r4" {
 		t.Errorf("stored manifest run %q found %v err %v", stored.RunID, found, err)
 	}
 }

@@ -27,7 +27,7 @@ func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.T
 	}
 	keys := map[string]map[docKey]bool{}
 	for _, other := range windows {
-		if other == w || !other.End.After(from) || !other.Start.Before(w.End) {
+		if other.ID() == w.ID() || !other.End.After(from) || !other.Start.Before(w.End) {
 			continue
 		}
 		var m stage.ExtractManifest
