@@ -74,7 +74,13 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	}
 	log := opts.Logger.With("window", w.ID(), "run_id", opts.RunID)
 
-	if !opts.Force {
+	if opts.Force {
+		// The parts are about to be rewritten: the old manifest would no longer
+		// describe them, so it goes first and a failed re-run leaves none.
+		if err := st.Delete(ctx, stage.ManifestKey("extract", w)); err != nil {
+			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		}
+	} else {
 		var m stage.ExtractManifest
 		found, err := st.ReadManifest(ctx, "extract", w, &m)
 		if err != nil {

@@ -518,6 +518,15 @@ func TestCommittedWindowIsNotExtractedAgainUnlessForced(t *testing.T) {
 	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r4" {
 		t.Errorf("stored manifest run %q found %v err %v", stored.RunID, found, err)
 	}
+	// A forced re-run that fails rewrites parts the old manifest described, so
+	// it must leave no manifest at all rather than a stale one.
+	f.invoice("bad", "a1", at(22, 30, 0), line{"1", "0"})["amount"] = num("0.0000000001")
+	if _, err := Run(context.Background(), f, st, w1, Options{Force: true}); err == nil {
+		t.Fatal("forced run over a bad record succeeded")
+	}
+	if manifestExists(t, st, w1) {
+		t.Error("a failed forced run left the old manifest in place")
+	}
 }
 
 func TestStatusesOption(t *testing.T) {
