@@ -252,21 +252,20 @@ func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, 
 	return resp, c.check(rq.op, resp)
 }
 
-// check classifies an answer: nil for 2xx, a transient *Error for 408, 429
-// (honouring Retry-After) and 5xx, a permanent *Error for the rest.
+// check classifies an answer: nil for 2xx, a transient *Error for 408, 429 and
+// 5xx (honouring Retry-After when sent), a permanent *Error for the rest.
 func (c *Client) check(op string, resp *response) error {
 	if resp.status >= 200 && resp.status < 300 {
 		return nil
 	}
 	e := c.errorFrom(op, resp)
-	switch {
-	case resp.status == http.StatusTooManyRequests:
-		d, _ := retry.RetryAfter(resp.header.Get("Retry-After"), time.Now())
-		return retry.TransientAfter(e, d)
-	case retry.RetryableStatus(resp.status):
-		return retry.Transient(e)
+	if !retry.RetryableStatus(resp.status) {
+		return e
 	}
-	return e
+	if d, ok := retry.RetryAfter(resp.header.Get("Retry-After"), time.Now()); ok {
+		return retry.TransientAfter(e, d)
+	}
+	return retry.Transient(e)
 }
 
 // errorFrom reads whatever error body Zuora sent into an *Error.
