@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
@@ -287,6 +289,21 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	}
 	if n := len(tableRows[InvoiceRow](t, st, got, "invoices")); n != 300 {
 		t.Errorf("%d invoices after the re-run, want 300", n)
+	}
+	// Rows were flushed in row groups of RowGroupRows while the pages arrived.
+	data, err := st.Read(context.Background(), got.Tables["invoices"].Files[0].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pf.RowGroups()); n != 5 {
+		t.Errorf("invoices file has %d row groups, want 5 (300 rows in groups of 64)", n)
+	}
+	if codec := pf.Metadata().RowGroups[0].Columns[0].MetaData.Codec.String(); codec != "ZSTD" {
+		t.Errorf("invoices compressed with %s, want ZSTD", codec)
 	}
 	raw, err := st.List(context.Background(), "raw/")
 	if err != nil {
