@@ -37,7 +37,7 @@ const maxBody = 64 << 20
 type Config struct {
 	BaseURL, ClientID, ClientSecret string
 	HTTPClient                      *http.Client // nil → a client with sane timeouts
-	MaxConcurrency                  int          // requests in flight across all calls; 0 → 8
+	MaxConcurrency                  int          // requests in flight across all calls; 0 → 8 (Zuora allows 80 Object Query calls per tenant)
 	RunID                           string       // sent as Zuora-Track-Id
 	Retry                           retry.Policy
 	RequestLog                      io.Writer // one JSON line per HTTP exchange, secrets redacted
@@ -114,6 +114,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RunID != "" {
+		c.log = c.log.With("run_id", cfg.RunID)
 	}
 	c.tok.lock = make(chan struct{}, 1)
 	c.secrets.add(cfg.ClientSecret)

@@ -23,13 +23,13 @@ const MarkBatchSize = 50
 func (c *Client) MarkTransferred(ctx context.Context, objectType string, ids []string) ([]MarkResult, error) {
 	ep, ok := markEndpoints[objectType]
 	if !ok {
-		return nil, fmt.Errorf("zuora: mark: unknown object type %q", objectType)
+		return nil, &Error{Op: "mark", Err: fmt.Errorf("unknown object type %q", objectType)}
 	}
 	var unique []string
 	seen := make(map[string]bool, len(ids))
 	for i, id := range ids {
 		if id == "" {
-			return nil, fmt.Errorf("zuora: mark %s: id %d is empty", objectType, i)
+			return nil, &Error{Op: "mark " + objectType, Err: fmt.Errorf("id %d is empty", i)}
 		}
 		if !seen[id] {
 			seen[id] = true

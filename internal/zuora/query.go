@@ -22,7 +22,7 @@ func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[json.RawMessage
 	return func(yield func(json.RawMessage, error) bool) {
 		params, err := encodeQuery(q)
 		if err != nil {
-			yield(nil, fmt.Errorf("zuora: query %s: %w", q.Object, err))
+			yield(nil, &Error{Op: "query " + q.Object, Err: err})
 			return
 		}
 		cursor := ""

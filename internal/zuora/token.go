@@ -3,6 +3,7 @@ package zuora
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -98,7 +99,7 @@ func (c *Client) fetchToken(ctx context.Context, attempt int) (string, error) {
 	if err := json.Unmarshal(resp.body, &tr); err != nil || tr.AccessToken == "" {
 		// Never quote this body: it may hold a token.
 		return "", retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
-			Message: "answer has no access_token"})
+			Err: errors.New("answer has no access_token")})
 	}
 	c.secrets.add(tr.AccessToken)
 	lifetime := parseLifetime(tr.ExpiresIn)
