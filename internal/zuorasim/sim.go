@@ -96,6 +96,22 @@ type Faults struct {
 	InsertPerPage int
 }
 
+// ClientIDOrDefault returns the client_id a Sim built from o accepts.
+func (o Options) ClientIDOrDefault() string {
+	if o.ClientID == "" {
+		return DefaultClientID
+	}
+	return o.ClientID
+}
+
+// ClientSecretOrDefault returns the client_secret a Sim built from o accepts.
+func (o Options) ClientSecretOrDefault() string {
+	if o.ClientSecret == "" {
+		return DefaultClientSecret
+	}
+	return o.ClientSecret
+}
+
 // RegisterFlags exposes every option and fault knob as a flag, defaulting to o's values.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ClientID, "client-id", o.ClientID, "accepted OAuth client_id (empty: "+DefaultClientID+")")
@@ -182,12 +198,7 @@ type Sim struct {
 
 // New returns an empty simulated tenant; Load data into it.
 func New(opts Options) *Sim {
-	if opts.ClientID == "" {
-		opts.ClientID = DefaultClientID
-	}
-	if opts.ClientSecret == "" {
-		opts.ClientSecret = DefaultClientSecret
-	}
+	opts.ClientID, opts.ClientSecret = opts.ClientIDOrDefault(), opts.ClientSecretOrDefault()
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
 	}
