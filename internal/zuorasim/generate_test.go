@@ -196,7 +196,8 @@ func TestGenerateWithoutAccountsIsEmpty(t *testing.T) {
 }
 
 // TestWalkReturnsEveryRecordOnce pages through every object of a generated
-// tenant with sort updateddate.ASC and checks each record comes back exactly once.
+// tenant with sort updateddate.ASC (and the default DESC order) and checks each
+// record comes back exactly once, although many share an updatedDate second.
 func TestWalkReturnsEveryRecordOnce(t *testing.T) {
 	v := Volume{Accounts: 40, Invoices: 400, Payments: 200, Refunds: 60, CreditMemos: 80, DebitMemos: 40,
 		MaxItems: 120, NoERPPercent: 10, DraftPercent: 10, BurstPercent: 60}
@@ -205,9 +206,13 @@ func TestWalkReturnsEveryRecordOnce(t *testing.T) {
 	sim.Load(tn)
 	h := newHarnessFor(t, sim)
 	for _, o := range Objects {
-		for _, ps := range []string{"7", "99"} {
+		for _, ps := range []string{"7", "99", "default order"} {
 			query := url.Values{"sort[]": {"updateddate.ASC"}, "pageSize": {ps},
 				"filter[]": {"updateddate.GE:" + genFrom.Format(time.RFC3339)}}
+			if ps == "default order" { // updatedDate DESC, id DESC
+				query.Del("sort[]")
+				query.Set("pageSize", "10")
+			}
 			got := h.walk("/object-query/"+o, query)
 			count := map[string]int{}
 			for _, r := range got {
