@@ -583,3 +583,32 @@ func TestOptionsValidation(t *testing.T) {
 		t.Errorf("query from %v with a 30m overlap", m.QueryFrom)
 	}
 }
+
+func TestDocumentTypesAreWalkedConcurrentlyWithinTheBound(t *testing.T) {
+	for _, limit := range []int{1, 3, 5} {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			f := newFake()
+			f.account("a1", "A-1", "ERP-1")
+			f.invoice("inv1", "a1", at(22, 10, 0), line{"1", "0"})
+			// Each walk waits (briefly) until the bound has been reached once, so
+			// that overlap is certain when it is allowed.
+			f.onStart = func(zuora.Query) {
+				deadline := time.Now().Add(300 * time.Millisecond)
+				for time.Now().Before(deadline) {
+					f.mu.Lock()
+					n := f.maxInflight
+					f.mu.Unlock()
+					if n >= limit {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			st := newStage(t)
+			mustRun(t, f, st, w1, Options{Concurrency: limit})
+			if f.maxInflight != limit {
+				t.Errorf("at most %d walks at once with Concurrency %d, want exactly %d", f.maxInflight, limit, limit)
+			}
+		})
+	}
+}

@@ -26,6 +26,10 @@ type fakeZuora struct {
 	onPage func(q zuora.Query, n int)
 	// ignoreFields returns every field, as a Zuora that added new ones would.
 	ignoreFields bool
+	// onStart runs when a walk of a document object starts, before its first page.
+	onStart func(q zuora.Query)
+	// inflight and maxInflight count concurrent walks of document objects.
+	inflight, maxInflight int
 	// ignoreLT drops updateddate LT filters, to prove the extract checks the end itself.
 	ignoreLT bool
 }
@@ -76,6 +80,20 @@ func (f *fakeZuora) Records(ctx context.Context, q zuora.Query) iter.Seq2[json.R
 		if strings.HasSuffix(q.Object, "-items") && len(q.Filters) == 0 {
 			yield(nil, fmt.Errorf("400: %s needs a filter", q.Object))
 			return
+		}
+		if !strings.HasSuffix(q.Object, "-items") {
+			f.mu.Lock()
+			f.inflight++
+			f.maxInflight = max(f.maxInflight, f.inflight)
+			f.mu.Unlock()
+			defer func() {
+				f.mu.Lock()
+				f.inflight--
+				f.mu.Unlock()
+			}()
+			if f.onStart != nil {
+				f.onStart(q)
+			}
 		}
 		var cursor map[string]any
 		for n := 1; ; n++ {
