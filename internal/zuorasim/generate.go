@@ -259,6 +259,19 @@ func suffix(i, n int) string {
 	return fmt.Sprintf(" #%d", i/n+1)
 }
 
+// owed adds a posted invoice's balance to its account and moves lastInvoiceDate.
+func (g *gen) owed(a acct, balance decimal.Decimal, invoiceDate string) {
+	s := schemas[objAccounts]
+	r := g.t.tables[objAccounts].byID[a.id]
+	for _, f := range []string{"balance", "totalInvoiceBalance"} {
+		v, _ := r.get(s.pos(f))
+		r.set(s.pos(f), decimal.RequireFromString(v).Add(balance).String())
+	}
+	if last, ok := r.get(s.pos("lastInvoiceDate")); !ok || invoiceDate > last {
+		r.set(s.pos("lastInvoiceDate"), invoiceDate)
+	}
+}
+
 // line is one generated item's quantities, consistent with its currency.
 type line struct {
 	qty, price, amount, tax decimal.Decimal
@@ -365,6 +378,12 @@ func (g *gen) invoices() {
 		if status == "Posted" {
 			setAll(r, s, "postedDate", fmt.Sprint(c), "postedBy", g.user)
 			g.posted = append(g.posted, r)
+			g.owed(a, balance, date(c))
+		}
+		if balance.IsZero() {
+			for _, it := range lines {
+				it.set(schemas[objInvoiceItems].pos("balance"), "0")
+			}
 		}
 		g.comment(r, s, "comments")
 		g.transferred(r, s)

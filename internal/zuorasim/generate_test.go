@@ -56,6 +56,17 @@ func TestGenerateAmountsAreConsistent(t *testing.T) {
 		return m
 	}
 	inv := itemSums("invoice-items", "invoiceId", "chargeAmount")
+	owed := map[any]decimal.Decimal{}
+	for _, r := range tn.Snapshot("invoices", nil) {
+		if posted(r) {
+			owed[r["accountId"]] = owed[r["accountId"]].Add(dec(t, r["balance"]))
+		}
+	}
+	for _, a := range tn.Snapshot("accounts", nil) {
+		if !dec(t, a["balance"]).Equal(owed[a["id"]]) || !dec(t, a["totalInvoiceBalance"]).Equal(owed[a["id"]]) {
+			t.Fatalf("account %v: balance %v, posted invoices owe %s", a["accountNumber"], a["balance"], owed[a["id"]])
+		}
+	}
 	for _, r := range tn.Snapshot("invoices", nil) {
 		s := inv[r["id"].(string)]
 		amount, without, tax := dec(t, r["amount"]), dec(t, r["amountWithoutTax"]), dec(t, r["taxAmount"])
