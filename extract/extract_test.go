@@ -612,3 +612,40 @@ func TestDocumentTypesAreWalkedConcurrentlyWithinTheBound(t *testing.T) {
 		})
 	}
 }
+
+func TestRecordUpdatedDuringTheWalkIsStagedInBothVersions(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	var first map[string]any
+	for i := range 150 {
+		inv := f.invoice(fmt.Sprintf("inv%03d", i), "a1", at(22, 0, 0).Add(time.Duration(i)*10*time.Second), line{"1", "0"})
+		if i == 10 {
+			first = inv
+		}
+	}
+	// After page 1 (already handed out inv010), inv010 is updated: with
+	// updateddate.ASC it reappears later in the same walk with its new stamp.
+	f.onPage = func(q zuora.Query, n int) {
+		if q.Object == "invoices" && n == 1 {
+			f.mu.Lock()
+			first["updatedDate"] = zt(at(22, 45, 0))
+			first["balance"] = num("0")
+			f.mu.Unlock()
+		}
+	}
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	var versions []string
+	for _, r := range tableRows[InvoiceRow](t, st, m, "invoices") {
+		if r.ID == "inv010" {
+			versions = append(versions, r.UpdatedDate.Format(time.TimeOnly)+" balance "+dec(r.Balance))
+		}
+	}
+	want := []string{"22:01:40 balance 1", "22:45:00 balance 0"}
+	if !slices.Equal(versions, want) {
+		t.Errorf("inv010 staged as %v, want both versions %v (the transform keeps the latest)", versions, want)
+	}
+	if n := m.Tables["invoices"].Rows; n != 151 {
+		t.Errorf("%d invoice rows, want 150 + 1 later version", n)
+	}
+}
