@@ -140,6 +140,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Overlap == 0 {
 		o.Overlap = DefaultOverlap
 	}
+	for table := range o.Statuses {
+		if !slices.Contains(documentTables, table) {
+			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(documentTables, ", "))
+		}
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}

@@ -575,6 +575,9 @@ func TestOptionsValidation(t *testing.T) {
 	if _, err := Run(context.Background(), newFake(), st, w1, Options{Overlap: -time.Minute}); err == nil {
 		t.Error("negative overlap accepted")
 	}
+	if _, err := Run(context.Background(), newFake(), st, w1, Options{Statuses: map[string][]string{"invoice": {"Posted"}}}); err == nil || !strings.Contains(err.Error(), `"invoice"`) {
+		t.Errorf("statuses for an unknown table: %v", err)
+	}
 	if _, err := Run(context.Background(), newFake(), st, stage.Window{Start: w1.End, End: w1.Start}, Options{}); err == nil {
 		t.Error("empty window accepted")
 	}
