@@ -94,7 +94,7 @@ func TestStage(t *testing.T) {
 
 func testWriteRead(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("zuora→erp "), 100_000) // about 1 MB, written in chunks
+	data := bytes.Repeat([]byte("zuora→erp "), 700_000) // about 8 MB: a multipart upload on S3
 	info, err := st.Write(ctx, "raw/entity=invoices/part-00000.parquet", func(w io.Writer) error {
 		for chunk := range slices.Chunk(data, 64<<10) {
 			if _, err := w.Write(chunk); err != nil {
@@ -164,6 +164,23 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 	objs, err := st.List(ctx, "")
 	if err != nil || len(objs) != 0 {
 		t.Errorf("a failed Write left %v (err %v)", objs, err)
+	}
+
+	// The same for an object large enough for a multipart upload on S3.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	_, err = st.Write(ctx, "raw/big.parquet", func(w io.Writer) error {
+		for range 12 {
+			if _, err := w.Write(big); err != nil {
+				return err
+			}
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("failed large Write returned %v", err)
+	}
+	if ok, err := st.Exists(ctx, "raw/big.parquet"); ok || err != nil {
+		t.Errorf("a failed large Write left an object (exists %v, err %v)", ok, err)
 	}
 
 	// A failed rewrite keeps the committed object as it was.
