@@ -44,7 +44,8 @@ accounted for, posted exactly once and marked transferred. The demo owns its sta
 	}
 	fmt.Fprintf(e.stdout, `
 The rejected documents above are intentional: the simulated tenant has accounts without
-ERPAccountId__c. A real "run" would exit with status 3 for them.
+ERPAccountId__c, and documents in KWD, which the default sql/currencies.csv does not map.
+A real "run" would exit with status 3 for them; the skipped ones were already transferred.
 
 Explore the stage:
   go run ./cmd/zuora-erp-etl query --stage %[1]s "select count(*), sum(amount) from invoices"

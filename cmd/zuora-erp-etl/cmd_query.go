@@ -15,8 +15,8 @@ func cmdQuery(ctx context.Context, args []string, e *env) int {
 Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
 refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
 documents, rejects, skipped (the transform's outputs) and ledger (every load result); each row
-carries its window. Example:
-  zuora-erp-etl query "select window, count(*), sum(amount) from invoices group by all order by 1"`)
+carries its window (a DuckDB keyword: write it "window"). Example:
+  zuora-erp-etl query 'select "window", count(*), sum(amount) from invoices group by all order by 1'`)
 	var s settings
 	s.register(fs, e)
 	format := fs.String("format", "table", "output format: table, csv or json (one object per line)")

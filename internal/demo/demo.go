@@ -168,9 +168,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	}
 	res.Second.Print(out)
 	for _, w := range res.First.Windows {
+		before := len(srv.ERP.Requests())
 		if err := loadAgain(ctx, cfg, w.Window); err != nil {
 			return res, err
 		}
+		fmt.Fprintf(out, "load --window %s: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
 	}
 	res.Checks = check(srv, res.First, requestsAfterFirst)
 	fmt.Fprintln(out, "\n== checks")

@@ -141,8 +141,9 @@ func (r *Report) Unfinished() bool {
 	return false
 }
 
-// Print writes the report as a table: one row per document type and currency,
-// each cell "count amount".
+// Print writes the report: document counts per type, then amounts per type
+// and currency with the balance check (extracted = posted + rejected + skipped
+// + pending).
 func (r *Report) Print(out io.Writer) {
 	switch len(r.Windows) {
 	case 0:
@@ -154,15 +155,34 @@ func (r *Report) Print(out io.Writer) {
 		fmt.Fprintf(out, "%s: %d windows, %s to %s\n", r.RunID, len(r.Windows),
 			r.Windows[0].Window.Start.Format(time.RFC3339), r.Windows[len(r.Windows)-1].Window.End.Format(time.RFC3339))
 	}
+	totals := r.Totals()
+	byType := map[string]*Line{}
+	var types []string
+	for _, l := range totals {
+		if byType[l.DocType] == nil {
+			byType[l.DocType] = &Line{DocType: l.DocType}
+			types = append(types, l.DocType)
+		}
+		byType[l.DocType].add(l)
+	}
+	header := "\textracted\tready\trejected\tskipped\tposted\terp-rejected\tpending\tmarked\t"
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "type\tcur\textracted\tready\trejected\tskipped\tposted\terp-rejected\tpending\tmarked\tbalanced\t")
-	for _, l := range r.Totals() {
+	fmt.Fprintln(tw, "\ndocuments"+header)
+	for _, t := range types {
+		l := byType[t]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t,
+			l.Extracted.Count, l.Ready.Count, l.Rejected.Count, l.Skipped.Count, l.Posted.Count, l.ERPRejected.Count, l.Pending.Count, l.Marked.Count)
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\namounts\tcur"+header+"balanced\t")
+	for _, l := range totals {
 		ok := "yes"
 		if !l.Balanced() {
 			ok = "NO"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.DocType, l.Currency,
-			cell(l.Extracted), cell(l.Ready), cell(l.Rejected), cell(l.Skipped), cell(l.Posted), cell(l.ERPRejected), cell(l.Pending), cell(l.Marked), ok)
+			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected), amount(l.Pending), amount(l.Marked), ok)
 	}
 	tw.Flush()
 	for _, w := range r.Windows {
@@ -175,11 +195,11 @@ func (r *Report) Print(out io.Writer) {
 	}
 }
 
-func cell(t stage.Tally) string {
+func amount(t stage.Tally) string {
 	if t.Count == 0 {
-		return "0"
+		return "-"
 	}
-	return fmt.Sprintf("%d  %s", t.Count, t.Amount.String())
+	return t.Amount.String()
 }
 
 // PrintStatus writes one line per window with what is done and what is pending.

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command line in-process with the given environment.
+func runCLI(t *testing.T, environ map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }}
+	code = run(context.Background(), args, e)
+	return code, out.String(), errb.String()
+}
+
+func TestMissingSettingIsOneLineNamingItWithStatus2(t *testing.T) {
+	stageDir := "file://" + t.TempDir()
+	for _, tc := range []struct {
+		args    []string
+		environ map[string]string
+		want    string
+	}{
+		{[]string{"run"}, map[string]string{"ETL_STAGE": stageDir}, "ZUORA_BASE_URL"},
+		{[]string{"run"}, map[string]string{"ETL_STAGE": stageDir, "ZUORA_BASE_URL": "http://127.0.0.1:1", "ZUORA_CLIENT_ID": "x"}, "ZUORA_CLIENT_SECRET"},
+		{[]string{"run"}, map[string]string{"ETL_STAGE": stageDir, "ZUORA_BASE_URL": "http://127.0.0.1:1", "ZUORA_CLIENT_ID": "x", "ZUORA_CLIENT_SECRET": "s3cr3t-value"}, "ERP_BASE_URL"},
+		{[]string{"load", "--window", "20261124T000000Z-20261124T010000Z"}, map[string]string{"ETL_STAGE": stageDir}, "ERP_BASE_URL"},
+	} {
+		code, _, stderr := runCLI(t, tc.environ, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d; want %d (stderr %q)", tc.args, code, exitUsage, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], tc.want) || !strings.Contains(lines[0], "demo") {
+			t.Errorf("%v: stderr %q; want one line naming %s and pointing at demo", tc.args, stderr, tc.want)
+		}
+		if strings.Contains(stderr, "s3cr3t-value") {
+			t.Errorf("%v: the client secret reached stderr", tc.args)
+		}
+	}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	for _, c := range commands {
+		code, _, stderr := runCLI(t, nil, c.name, "--help")
+		if code != exitOK || !strings.Contains(stderr, "usage: zuora-erp-etl "+c.name) {
+			t.Errorf("%s --help: exit %d, output %q", c.name, code, stderr)
+		}
+	}
+	if code, _, _ := runCLI(t, nil, "frobnicate"); code != exitUsage {
+		t.Errorf("unknown command: exit %d; want %d", code, exitUsage)
+	}
+}
+
+func TestBadWindowIDIsAUsageError(t *testing.T) {
+	code, _, stderr := runCLI(t, map[string]string{"ETL_STAGE": "file://" + t.TempDir()}, "transform", "--window", "yesterday")
+	if code != exitUsage || !strings.Contains(stderr, "window id") {
+		t.Fatalf("exit %d, stderr %q; want status 2 explaining the window id", code, stderr)
+	}
+}
+
+// TestDemoThenQuery is the README's first commands: demo exits 0 with a
+// balanced report, and query answers over the demo's stage.
+func TestDemoThenQuery(t *testing.T) {
+	stageURL := "file://" + filepath.Join(t.TempDir(), "demo-stage")
+	code, stdout, stderr := runCLI(t, nil, "demo", "--stage", stageURL)
+	if code != exitOK {
+		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"invoice", "payment", "refund", "credit_memo", "debit_memo", "ok   the ERP holds each posted document exactly once"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "FAIL") {
+		t.Errorf("demo output has a failed check:\n%s", stdout)
+	}
+
+	code, stdout, stderr = runCLI(t, nil, "query", "--stage", stageURL, "--format", "csv", "select count(*) as n, sum(amount) as total from invoices")
+	if code != exitOK {
+		t.Fatalf("query: exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "n,total") || strings.HasPrefix(lines[1], "0,") {
+		t.Fatalf("query output %q; want a header and one row with a non-zero count", stdout)
+	}
+
+	code, stdout, _ = runCLI(t, nil, "status", "--stage", stageURL)
+	if code != exitOK || strings.Count(stdout, "done") < 9 {
+		t.Fatalf("status: exit %d, output:\n%s\nwant three windows with every step done", code, stdout)
+	}
+
+	// A second demo on the same stage starts afresh; a stage the demo does not own is refused.
+	if code, _, stderr = runCLI(t, nil, "demo", "--stage", stageURL); code != exitOK {
+		t.Fatalf("second demo: exit %d: %s", code, stderr)
+	}
+	foreign := "file://" + t.TempDir()
+	runCLI(t, nil, "query", "--stage", foreign, "select 1") // leaves the folder empty
+	if err := writeFile(t, foreign, "somebody-else.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr = runCLI(t, nil, "demo", "--stage", foreign); code != exitUsage || !strings.Contains(stderr, "did not write") {
+		t.Fatalf("demo on a foreign stage: exit %d, stderr %q; want status 2 and a refusal", code, stderr)
+	}
+}
+
+func writeFile(t *testing.T, fileURL, name string) error {
+	t.Helper()
+	return os.WriteFile(filepath.Join(strings.TrimPrefix(fileURL, "file://"), name), []byte("x"), 0o644)
+}
