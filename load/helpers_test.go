@@ -143,8 +143,14 @@ type env struct {
 
 func newEnv(t testing.TB, specs []spec) *env {
 	t.Helper()
+	return newEnvOn(t, "file://"+t.TempDir(), specs)
+}
+
+// newEnvOn is newEnv on the stage at stageURL.
+func newEnvOn(t testing.TB, stageURL string, specs []spec) *env {
+	t.Helper()
 	ctx := context.Background()
-	st, err := stage.Open(ctx, "file://"+t.TempDir())
+	st, err := stage.Open(ctx, stageURL)
 	if err != nil {
 		t.Fatal(err)
 	}

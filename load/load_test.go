@@ -17,7 +17,18 @@ import (
 )
 
 func TestRunPostsEveryDocumentOnceInDependencyOrder(t *testing.T) {
-	e := newEnv(t, makeSpecs(40))
+	for _, backend := range []string{"file", "mem"} {
+		t.Run(backend, func(t *testing.T) {
+			url := "mem://"
+			if backend == "file" {
+				url = "file://" + t.TempDir()
+			}
+			testRunPostsEveryDocumentOnce(t, newEnvOn(t, url, makeSpecs(40)))
+		})
+	}
+}
+
+func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 	var mu sync.Mutex
 	var wire []*http.Request
 	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
