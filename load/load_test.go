@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +20,8 @@ import (
 func TestRunPostsEveryDocumentOnceInDependencyOrder(t *testing.T) {
 	for _, backend := range []string{"file", "mem"} {
 		t.Run(backend, func(t *testing.T) {
-			url := "mem://"
+			// mem:// buckets live as long as the process, one per name.
+			url := fmt.Sprintf("mem://load-test-%d", time.Now().UnixNano())
 			if backend == "file" {
 				url = "file://" + t.TempDir()
 			}
