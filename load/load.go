@@ -245,6 +245,9 @@ func (r *run) postAll(ctx context.Context, docs []document) error {
 			go func() {
 				defer wg.Done()
 				for d := range jobs {
+					if pctx.Err() != nil {
+						continue // stopping: leave it pending, unsent
+					}
 					r.record(ctx, d, r.client.post(pctx, d), cancel)
 				}
 			}()
