@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,19 +14,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func TestRunPostsEveryDocumentOnceInDependencyOrder(t *testing.T) {
-	for _, backend := range []string{"file", "mem"} {
-		t.Run(backend, func(t *testing.T) {
-			// mem:// buckets live as long as the process, one per name.
-			url := fmt.Sprintf("mem://load-test-%d", time.Now().UnixNano())
-			if backend == "file" {
-				url = "file://" + t.TempDir()
+	backends := map[string]func(t *testing.T) string{
+		"file": func(t *testing.T) string { return "file://" + t.TempDir() },
+		// mem:// buckets live as long as the process, one per name.
+		"mem": func(t *testing.T) string { return fmt.Sprintf("mem://load-test-%d", time.Now().UnixNano()) },
+		"s3": func(t *testing.T) string {
+			backend := s3mem.New()
+			if err := backend.CreateBucket("etl-stage"); err != nil {
+				t.Fatal(err)
 			}
-			testRunPostsEveryDocumentOnce(t, newEnvOn(t, url, makeSpecs(40)))
+			srv := httptest.NewServer(gofakes3.New(backend).Server())
+			t.Cleanup(srv.Close)
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
+			t.Setenv("AWS_REGION", "us-east-1")
+			return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+		},
+	}
+	for _, name := range []string{"file", "mem", "s3"} {
+		t.Run(name, func(t *testing.T) {
+			testRunPostsEveryDocumentOnce(t, newEnvOn(t, backends[name](t), makeSpecs(40)))
 		})
 	}
 }
