@@ -70,3 +70,11 @@ func loadMapping(dir string) ([]mappingFile, string, error) {
 func tableName(csvName string) string {
 	return strings.TrimSuffix(csvName, ".csv")
 }
+
+// MappingDigest returns the sha256 of the mapping files a transform with this
+// SQLDir would use, as recorded in TransformManifest.SQLDigest. A window whose
+// digest differs was mapped with other SQL or CSV files.
+func MappingDigest(sqlDir string) (string, error) {
+	_, digest, err := loadMapping(sqlDir)
+	return digest, err
+}

@@ -33,14 +33,11 @@ carries its window (a DuckDB keyword: write it "window"). Example:
 	default:
 		return fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("--format %q: want table, csv or json", *format)})
 	}
-	if err := s.finish(e); err != nil {
-		return fail(e, err)
-	}
-	p, err := pipeline.Open(ctx, s.cfg)
+	p, err := s.open(ctx, e)
+	defer s.close()
 	if err != nil {
 		return fail(e, err)
 	}
-	defer p.Close()
 	db, err := warehouse.Open(ctx)
 	if err != nil {
 		return fail(e, err)

@@ -22,15 +22,11 @@ func cmdExtract(ctx context.Context, args []string, e *env) int {
 	if from.t.IsZero() || to.t.IsZero() {
 		return fail(e, &pipeline.ConfigError{Msg: "extract needs --from and --to (RFC3339)"})
 	}
-	if err := s.finish(e); err != nil {
-		return fail(e, err)
-	}
+	p, err := s.open(ctx, e)
 	defer s.close()
-	p, err := pipeline.Open(ctx, s.cfg)
 	if err != nil {
 		return fail(e, err)
 	}
-	defer p.Close()
 	ws, err := p.Extract(ctx, from.t, to.t, *force)
 	if err != nil {
 		return fail(e, err)
@@ -54,15 +50,11 @@ func cmdTransform(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		return fail(e, err)
 	}
-	if err := s.finish(e); err != nil {
-		return fail(e, err)
-	}
+	p, err := s.open(ctx, e)
 	defer s.close()
-	p, err := pipeline.Open(ctx, s.cfg)
 	if err != nil {
 		return fail(e, err)
 	}
-	defer p.Close()
 	rep, err := p.Transform(ctx, w)
 	if err != nil {
 		return fail(e, err)
@@ -84,15 +76,11 @@ func cmdLoad(ctx context.Context, args []string, e *env) int {
 	if err != nil {
 		return fail(e, err)
 	}
-	if err := s.finish(e); err != nil {
-		return fail(e, err)
-	}
+	p, err := s.open(ctx, e)
 	defer s.close()
-	p, err := pipeline.Open(ctx, s.cfg)
 	if err != nil {
 		return fail(e, err)
 	}
-	defer p.Close()
 	rep, err := p.Load(ctx, w)
 	return outcome(e, rep, err)
 }
@@ -104,14 +92,11 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 	if code, ok := parse(fs, args, e); !ok {
 		return code
 	}
-	if err := s.finish(e); err != nil {
-		return fail(e, err)
-	}
-	p, err := pipeline.Open(ctx, s.cfg)
+	p, err := s.open(ctx, e)
+	defer s.close()
 	if err != nil {
 		return fail(e, err)
 	}
-	defer p.Close()
 	rep, err := p.Status(ctx)
 	if err != nil {
 		return fail(e, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,9 +111,22 @@ func (s *settings) finish(e *env) error {
 	return nil
 }
 
+// open completes the configuration and opens the pipeline; close releases both.
+func (s *settings) open(ctx context.Context, e *env) (*pipeline.Pipeline, error) {
+	if err := s.finish(e); err != nil {
+		return nil, err
+	}
+	p, err := pipeline.Open(ctx, s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, p)
+	return p, nil
+}
+
 func (s *settings) close() {
-	for _, c := range s.closers {
-		c.Close()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i].Close()
 	}
 }
 

@@ -92,12 +92,34 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{RunID: p.cfg.RunID}
+	defer func() {
+		if p.zc != nil {
+			st := p.zc.Stats()
+			rep.Zuora = &st
+		}
+	}()
 	unfinished, err := p.unfinishedWindows(ctx)
 	if err != nil {
 		return rep, err
 	}
 	for _, w := range unfinished {
 		p.cfg.Logger.Info("resuming window", "window", w.ID())
+		if err := p.processWindow(ctx, w, rep, false); err != nil {
+			return rep, err
+		}
+	}
+	remap, err := p.windowsToRemap(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, w := range remap {
+		if rep.has(w) {
+			continue
+		}
+		p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
+		if err := p.transform(ctx, w, true); err != nil {
+			return rep, err
+		}
 		if err := p.processWindow(ctx, w, rep, false); err != nil {
 			return rep, err
 		}
@@ -173,6 +195,38 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 		}
 		if !done || !lm.Complete {
 			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// windowsToRemap lists committed windows that have rejected documents and were
+// mapped with other SQL or CSV files than the current ones: after the mapping
+// is fixed, the next run retries their rejects.
+func (p *Pipeline) windowsToRemap(ctx context.Context) ([]stage.Window, error) {
+	digest, err := transform.MappingDigest(p.cfg.SQLDir)
+	if err != nil {
+		return nil, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err)}
+	}
+	ws, err := p.st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []stage.Window
+	for _, w := range ws {
+		var tm stage.TransformManifest
+		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || tm.SQLDigest == digest {
+			continue
+		}
+		for _, r := range tm.Totals {
+			if r.Rejected.Count > 0 {
+				out = append(out, w)
+				break
+			}
 		}
 	}
 	return out, nil
@@ -321,7 +375,12 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, loadErr
+	rep := &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}
+	if p.zc != nil {
+		st := p.zc.Stats()
+		rep.Zuora = &st
+	}
+	return rep, loadErr
 }
 
 func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {

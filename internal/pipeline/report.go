@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -16,7 +17,8 @@ import (
 type Report struct {
 	RunID     string
 	Windows   []WindowReport
-	HighWater time.Time // set by Status
+	HighWater time.Time    // set by Status
+	Zuora     *zuora.Stats // requests and retries toward Zuora, when Zuora was called
 }
 
 // WindowReport is one window's account.
@@ -83,6 +85,15 @@ func sortedLines(m map[lineKey]*Line) []Line {
 		return strings.Compare(a.Currency, b.Currency)
 	})
 	return out
+}
+
+func (r *Report) has(w stage.Window) bool {
+	for _, x := range r.Windows {
+		if x.Window.ID() == w.ID() {
+			return true
+		}
+	}
+	return false
 }
 
 // Totals adds up every window's lines per document type and currency.
@@ -185,6 +196,11 @@ func (r *Report) Print(out io.Writer) {
 			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected), amount(l.Pending), amount(l.Marked), ok)
 	}
 	tw.Flush()
+	if z := r.Zuora; z != nil {
+		fmt.Fprintf(out, "\nzuora: %d requests, %d retried (429: %d, 5xx: %d, transport: %d, reasons: %d), %d token refreshes after 401, %d write-back objects retried\n",
+			z.Requests, z.RetriesRateLimit+z.Retries5xx+z.RetriesTransport+z.RetriesReasons,
+			z.RetriesRateLimit, z.Retries5xx, z.RetriesTransport, z.RetriesReasons, z.Refreshes401, z.RetriedObjects)
+	}
 	for _, w := range r.Windows {
 		for _, msg := range w.Warnings {
 			fmt.Fprintf(out, "warning: window %s: %s\n", w.Window.ID(), msg)
