@@ -189,7 +189,7 @@ func outcome(e *env, rep *pipeline.Report, err error) int {
 	}
 	if rep.NeedsAttention() {
 		fmt.Fprintln(e.stderr, `zuora-erp-etl: some documents were rejected and need attention; see: zuora-erp-etl query "select * from rejects"`)
-		fmt.Fprintln(e.stderr, "after fixing the data in Zuora they come back in a later window; after fixing the mapping, run: zuora-erp-etl transform --window ID && zuora-erp-etl load --window ID")
+		fmt.Fprintln(e.stderr, "fixed in Zuora, they come back in a later window; after a fix to the mapping (--sql-dir), the next run maps and posts them again")
 		return exitRejected
 	}
 	return exitOK

@@ -6,7 +6,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -292,6 +291,3 @@ func prepareStage(ctx context.Context, url string) error {
 	_, err = st.WriteBytes(ctx, markerKey, []byte("This stage belongs to `zuora-erp-etl demo`, which empties it at every start.\n"))
 	return err
 }
-
-// ErrChecksFailed is returned by the demo command when a promise did not hold.
-var ErrChecksFailed = errors.New("demo checks failed")

@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
@@ -50,7 +50,8 @@ type StepError struct {
 }
 
 func (e *StepError) Error() string {
-	return fmt.Sprintf("%s of window %s failed: %v\nkept: %s\nresume with: %s", e.Step, e.Window.ID(), e.Err, e.Kept, e.Resume)
+	msg := strings.TrimSuffix(strings.TrimSpace(e.Err.Error()), "; resume with: "+e.Resume)
+	return fmt.Sprintf("%s of window %s failed: %s\nkept: %s\nresume with: %s", e.Step, e.Window.ID(), msg, e.Kept, e.Resume)
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
@@ -158,13 +159,16 @@ func (p *Pipeline) dueWindows(ctx context.Context) ([]stage.Window, error) {
 	return plan(from, until, p.cfg.WindowSize), nil
 }
 
-// plan cuts [from, until) into windows that end on multiples of size, or at until.
+// plan cuts [from, until) into windows that end on multiples of size, or at
+// until. Bounds are whole seconds, the precision of Zuora's updatedDate and of
+// window ids.
 func plan(from, until time.Time, size time.Duration) []stage.Window {
+	from, until = from.UTC().Truncate(time.Second), until.UTC().Truncate(time.Second)
 	var ws []stage.Window
-	for start := from.UTC(); start.Before(until); {
+	for start := from; start.Before(until); {
 		end := start.Truncate(size).Add(size)
 		if end.After(until) {
-			end = until.UTC()
+			end = until
 		}
 		ws = append(ws, stage.Window{Start: start, End: end})
 		start = end
@@ -460,6 +464,3 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 	wr.Complete = wr.Extracted && wr.Transformed && wr.Loaded
 	return wr, nil
 }
-
-// ErrRejected marks a run that finished with documents needing attention: exit status 3.
-var ErrRejected = errors.New("some documents were rejected and need attention")
