@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
 
 // runCLI runs the command line in-process with the given environment.
@@ -111,4 +115,50 @@ func TestDemoThenQuery(t *testing.T) {
 func writeFile(t *testing.T, fileURL, name string) error {
 	t.Helper()
 	return os.WriteFile(filepath.Join(strings.TrimPrefix(fileURL, "file://"), name), []byte("x"), 0o644)
+}
+
+// cancelOnWrite cancels a context once something containing want is written.
+type cancelOnWrite struct {
+	bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	n, err := c.Buffer.Write(p)
+	if strings.Contains(c.Buffer.String(), c.want) {
+		c.cancel()
+	}
+	return n, err
+}
+
+func TestScheduleRunsNowThenStopsOnInterrupt(t *testing.T) {
+	srv, err := demo.Start(3, zuorasim.DefaultVolume(), demo.From, demo.To)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	environ := map[string]string{
+		"ZUORA_BASE_URL": srv.ZuoraURL, "ZUORA_CLIENT_ID": demo.ClientID, "ZUORA_CLIENT_SECRET": demo.ClientSecret,
+		"ERP_BASE_URL": srv.ERPURL, "ERP_TOKEN": demo.ERPToken, "ETL_STAGE": "file://" + t.TempDir(),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &cancelOnWrite{want: "amounts", cancel: cancel}
+	var errb bytes.Buffer
+	e := &env{stdout: out, stderr: &errb, getenv: func(k string) string { return environ[k] }}
+	code := run(ctx, []string{"schedule", "--now", "--cron", "0 0 1 1 *", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}, e)
+	if code != exitOK {
+		t.Fatalf("schedule: exit %d: %s", code, errb.String())
+	}
+	if len(srv.ERP.Documents()) == 0 {
+		t.Fatalf("the immediate run posted nothing; stdout:\n%s\nstderr:\n%s", out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "scheduler stopped") {
+		t.Fatalf("the scheduler did not stop cleanly: %s", errb.String())
+	}
+
+	if code, _, stderr := runCLI(t, environ, "schedule", "--cron", "every full moon"); code != exitUsage || !strings.Contains(stderr, "--cron") {
+		t.Fatalf("bad --cron: exit %d, stderr %q; want status 2 naming --cron", code, stderr)
+	}
 }
