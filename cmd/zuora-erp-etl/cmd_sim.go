@@ -49,18 +49,24 @@ Serves a simulated Zuora tenant and a simulated ERP over HTTP until interrupted,
 
 	errc := make(chan error, 2)
 	var servers []*http.Server
+	var addrs []string // as bound: a :0 port becomes the real one
 	for _, s := range []struct {
 		addr string
 		h    http.Handler
 	}{{*zuoraAddr, zs}, {*erpAddr, es}} {
 		ln, err := net.Listen("tcp", s.addr)
 		if err != nil {
+			for _, srv := range servers {
+				srv.Close()
+			}
 			return fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("listen on %s: %v", s.addr, err)})
 		}
 		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
+		addrs = append(addrs, ln.Addr().String())
 		go func() { errc <- srv.Serve(ln) }()
 	}
+	*zuoraAddr, *erpAddr = addrs[0], addrs[1]
 	fmt.Fprintf(e.stdout, `Zuora simulator on http://%s (activity %s to %s, seed %d)
 ERP simulator on   http://%s
 

@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,17 +121,18 @@ func writeFile(t *testing.T, fileURL, name string) error {
 	return os.WriteFile(filepath.Join(strings.TrimPrefix(fileURL, "file://"), name), []byte("x"), 0o644)
 }
 
-// cancelOnWrite cancels a context once something containing want is written.
-type cancelOnWrite struct {
+// onWrite collects output and calls then, once, when the output first contains want.
+type onWrite struct {
 	bytes.Buffer
-	want   string
-	cancel context.CancelFunc
+	want string
+	then func()
+	once sync.Once
 }
 
-func (c *cancelOnWrite) Write(p []byte) (int, error) {
-	n, err := c.Buffer.Write(p)
-	if strings.Contains(c.Buffer.String(), c.want) {
-		c.cancel()
+func (o *onWrite) Write(p []byte) (int, error) {
+	n, err := o.Buffer.Write(p)
+	if strings.Contains(o.Buffer.String(), o.want) {
+		o.once.Do(o.then)
 	}
 	return n, err
 }
@@ -144,7 +149,7 @@ func TestScheduleRunsNowThenStopsOnInterrupt(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &cancelOnWrite{want: "amounts", cancel: cancel}
+	out := &onWrite{want: "amounts", then: cancel}
 	var errb bytes.Buffer
 	e := &env{stdout: out, stderr: &errb, getenv: func(k string) string { return environ[k] }}
 	code := run(ctx, []string{"schedule", "--now", "--cron", "0 0 1 1 *", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}, e)
@@ -160,5 +165,71 @@ func TestScheduleRunsNowThenStopsOnInterrupt(t *testing.T) {
 
 	if code, _, stderr := runCLI(t, environ, "schedule", "--cron", "every full moon"); code != exitUsage || !strings.Contains(stderr, "--cron") {
 		t.Fatalf("bad --cron: exit %d, stderr %q; want status 2 naming --cron", code, stderr)
+	}
+}
+
+// TestSimAnswersTheREADMEQueries starts `sim` on free ports and asks it what
+// the README shows: a token, then a page of invoices.
+func TestSimAnswersTheREADMEQueries(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	out := &onWrite{want: "zuora-erp-etl run --since", then: func() { close(ready) }}
+	var errb bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"sim", "--zuora-addr", "127.0.0.1:0", "--erp-addr", "127.0.0.1:0"}, &env{stdout: out, stderr: &errb, getenv: func(string) string { return "" }})
+	}()
+	select {
+	case <-ready:
+	case code := <-done:
+		t.Fatalf("sim exited %d before serving: %s", code, errb.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("sim did not start within 30s")
+	}
+	var zuoraURL string
+	for _, f := range strings.Fields(out.String()) {
+		if strings.HasPrefix(f, "ZUORA_BASE_URL=") {
+			zuoraURL = strings.TrimPrefix(f, "ZUORA_BASE_URL=")
+		}
+	}
+	if zuoraURL == "" || strings.HasSuffix(zuoraURL, ":0") {
+		t.Fatalf("sim did not print its bound address:\n%s", out.String())
+	}
+
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"sim-client-id"}, "client_secret": {"sim-client-secret"}}
+	resp, err := http.PostForm(zuoraURL+"/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: status %d, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", zuoraURL+"/object-query/invoices?pageSize=2&fields[]=id,invoiceNumber,amount,updatedDate&sort[]=updateddate.ASC", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Zuora-Version", "2025-08-12")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		NextPage string           `json:"nextPage"`
+		Data     []map[string]any `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || len(page.Data) != 2 || page.NextPage == "" || page.Data[0]["invoiceNumber"] == nil {
+		t.Fatalf("invoices page: status %d, %+v", resp.StatusCode, page)
+	}
+
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("sim exited %d after interrupt: %s", code, errb.String())
 	}
 }
