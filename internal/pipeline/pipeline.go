@@ -130,6 +130,13 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 		return rep, err
 	}
 	for _, w := range due {
+		if rep.has(w) {
+			// Resumed above (a backfilled window, say): only the mark is left to move.
+			if err := p.moveMark(ctx, w); err != nil {
+				return rep, err
+			}
+			continue
+		}
 		if err := p.processWindow(ctx, w, rep, true); err != nil {
 			return rep, err
 		}
@@ -244,9 +251,8 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		return err
 	}
 	if moveMark {
-		if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
-			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("move high-water mark: %w", err),
-				Kept: "the committed snapshot of the window", Resume: "zuora-erp-etl run"}
+		if err := p.moveMark(ctx, w); err != nil {
+			return err
 		}
 	}
 	if err := p.transform(ctx, w, false); err != nil {
@@ -260,6 +266,15 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 	rep.Windows = append(rep.Windows, wr)
 	log.Info("window done", "complete", wr.Complete)
 	return loadErr
+}
+
+// moveMark moves the high-water mark past w, whose snapshot is committed.
+func (p *Pipeline) moveMark(ctx context.Context, w stage.Window) error {
+	if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
+		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("move high-water mark: %w", err),
+			Kept: "the committed snapshot of the window", Resume: "zuora-erp-etl run"}
+	}
+	return nil
 }
 
 func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) error {
