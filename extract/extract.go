@@ -42,8 +42,15 @@ type Options struct {
 	// "credit_memos", "debit_memos") by status; a missing key keeps the default
 	// (Posted, or Processed for payments and refunds), an empty list filters nothing.
 	Statuses map[string][]string
-	// Concurrency bounds how many document types are walked at once; 0 means 4.
+	// Concurrency bounds how many walks (one document type over one time slice)
+	// run at once; 0 means 4. The Zuora client's MaxConcurrency still bounds the
+	// requests in flight across all of them.
 	Concurrency int
+	// Slices splits the window's query range into this many contiguous
+	// half-open time slices, walked concurrently per document type; each slice
+	// writes its own part (part n = slice n), so keys stay a pure function of
+	// (table, window, part). 0 means 1.
+	Slices int
 	// RowGroupRows is the number of rows per Parquet row group; 0 means 10000.
 	RowGroupRows int
 	RunID        string
@@ -93,6 +100,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	}
 
 	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
+	x.slices = split(x.from, w.End, opts.Slices)
 	x.prior, err = priorKeys(ctx, st, w, x.from)
 	if err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
@@ -101,17 +109,18 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	started := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
-	g.Go(func() error { return walk(gctx, x, invoiceSpec) })
-	g.Go(func() error { return walk(gctx, x, debitMemoSpec) })
-	g.Go(func() error { return walk(gctx, x, creditMemoSpec) })
-	g.Go(func() error { return walk(gctx, x, paymentSpec) })
-	g.Go(func() error { return walk(gctx, x, refundSpec) })
+	schedule(gctx, g, x, invoiceSpec)
+	schedule(gctx, g, x, debitMemoSpec)
+	schedule(gctx, g, x, creditMemoSpec)
+	schedule(gctx, g, x, paymentSpec)
+	schedule(gctx, g, x, refundSpec)
 	if err := g.Wait(); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
+	x.merge()
 
 	m := &stage.ExtractManifest{
 		Window:      w.ID(),
@@ -124,7 +133,9 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		Tables:      x.tables,
 	}
 	for _, t := range []string{"invoices", "debit_memos", "credit_memos", "payments", "refunds"} {
-		m.Warnings = append(m.Warnings, x.warnings[t]...)
+		for _, ws := range x.warnings[t] {
+			m.Warnings = append(m.Warnings, ws...)
+		}
 	}
 	if err := st.WriteManifest(ctx, "extract", w, m); err != nil {
 		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
@@ -148,6 +159,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.Slices < 0 {
+		return o, fmt.Errorf("extract: negative slices %d", o.Slices)
+	}
+	if o.Slices == 0 {
+		o.Slices = 1
+	}
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 10000
 	}
@@ -159,17 +176,38 @@ func (o Options) withDefaults() (Options, error) {
 
 // run is the state one Run shares between its concurrent walks.
 type run struct {
-	src   Source
-	st    *stage.Stage
-	w     stage.Window
-	opts  Options
-	log   *slog.Logger
-	from  time.Time                  // the query's lower bound: Start minus the overlap
-	prior map[string]map[docKey]bool // per table, what other committed windows staged
+	src    Source
+	st     *stage.Stage
+	w      stage.Window
+	opts   Options
+	log    *slog.Logger
+	from   time.Time                  // the query's lower bound: Start minus the overlap
+	slices []span                     // [from, w.End) cut into Options.Slices parts
+	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
 	mu       sync.Mutex
-	tables   map[string]stage.TableSnapshot
-	warnings map[string][]string
+	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
+	warnings map[string][][]string            // per table, the warnings of each slice
+	tables   map[string]stage.TableSnapshot   // parts merged, once every walk is done
+}
+
+// span is a half-open range [lo, hi) of updatedDate values.
+type span struct{ lo, hi time.Time }
+
+// split cuts [from, to) into at most n contiguous spans whose inner bounds are
+// whole seconds, the precision of Zuora's updatedDate and of its filters.
+func split(from, to time.Time, n int) []span {
+	var out []span
+	lo := from
+	for i := 1; i < n; i++ {
+		hi := from.Add(to.Sub(from) * time.Duration(i) / time.Duration(n)).Truncate(time.Second)
+		if !hi.After(lo) || !hi.Before(to) {
+			continue
+		}
+		out = append(out, span{lo, hi})
+		lo = hi
+	}
+	return append(out, span{lo, to})
 }
 
 // docKey identifies one version of one record.
@@ -180,34 +218,73 @@ type docKey struct {
 
 func keyOf(id string, updated time.Time) docKey { return docKey{id, updated.UnixMicro()} }
 
-func (x *run) commitTable(name string, snap stage.TableSnapshot) {
+// commitPart records what slice n of a table staged.
+func (x *run) commitPart(name string, n int, snap stage.TableSnapshot) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.tables == nil {
-		x.tables = map[string]stage.TableSnapshot{}
+	if x.parts == nil {
+		x.parts = map[string][]stage.TableSnapshot{}
 	}
-	x.tables[name] = snap
+	if x.parts[name] == nil {
+		x.parts[name] = make([]stage.TableSnapshot, len(x.slices))
+	}
+	x.parts[name][n] = snap
 }
 
-func (x *run) warn(table string, ws []string) {
+func (x *run) warn(table string, n int, ws []string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.warnings == nil {
-		x.warnings = map[string][]string{}
+		x.warnings = map[string][][]string{}
 	}
-	x.warnings[table] = ws
+	if x.warnings[table] == nil {
+		x.warnings[table] = make([][]string, len(x.slices))
+	}
+	x.warnings[table][n] = ws
+}
+
+// merge folds each table's slices into one snapshot listing every part in
+// slice order, and the warnings into one list per table.
+func (x *run) merge() {
+	x.tables = map[string]stage.TableSnapshot{}
+	for name, parts := range x.parts {
+		var m stage.TableSnapshot
+		for _, p := range parts {
+			m.Rows += p.Rows
+			m.Files = append(m.Files, p.Files...)
+			for c, a := range p.Amounts {
+				if m.Amounts == nil {
+					m.Amounts = map[string]decimal.Decimal{}
+				}
+				m.Amounts[c] = m.Amounts[c].Add(a)
+			}
+			if p.MinUpdated != nil && (m.MinUpdated == nil || p.MinUpdated.Before(*m.MinUpdated)) {
+				m.MinUpdated = p.MinUpdated
+			}
+			if p.MaxUpdated != nil && (m.MaxUpdated == nil || p.MaxUpdated.After(*m.MaxUpdated)) {
+				m.MaxUpdated = p.MaxUpdated
+			}
+			m.Query = p.Query
+		}
+		if len(parts) > 1 {
+			for _, sl := range x.slices {
+				m.Query["slices[]"] = append(m.Query["slices[]"], zuoraTime(sl.lo)+"/"+zuoraTime(sl.hi))
+			}
+		}
+		x.tables[name] = m
+	}
 }
 
 // zuoraTime formats t as the explicit UTC value Object Query filters take.
 func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-// query builds the Object Query of a document type for this run's window.
-func query[H, I any](x *run, sp docSpec[H, I]) zuora.Query {
+// query builds the Object Query of a document type for the range r.
+func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 	q := zuora.Query{
 		Object: sp.object,
 		Filters: []string{
-			"updateddate.GE:" + zuoraTime(x.from),
-			"updateddate.LT:" + zuoraTime(x.w.End),
+			"updateddate.GE:" + zuoraTime(r.lo),
+			"updateddate.LT:" + zuoraTime(r.hi),
 		},
 		Sort:        "updateddate.ASC",
 		Fields:      sp.fields,
@@ -264,12 +341,20 @@ func params(q zuora.Query) map[string][]string {
 	return p
 }
 
-// walk stages one document type: its header table and, when it has items, its
-// item table, both streamed while the pages arrive.
-func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
-	log := x.log.With("entity", sp.table)
+// schedule adds one walk per time slice of a document type to g.
+func schedule[H, I any](ctx context.Context, g *errgroup.Group, x *run, sp docSpec[H, I]) {
+	for n, r := range x.slices {
+		g.Go(func() error { return walk(ctx, x, sp, n, r) })
+	}
+}
+
+// walk stages slice n (the range r) of one document type: part n of its header
+// table and, when it has items, of its item table, both streamed while the
+// pages arrive.
+func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span) error {
+	log := x.log.With("entity", sp.table, "slice", n)
 	started := time.Now()
-	q := query(x, sp)
+	q := query(x, sp, r)
 	var (
 		headers  *table[H]
 		items    *table[I]
@@ -293,8 +378,8 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 			}
 			k := keyOf(rec.id, rec.updated)
 			switch {
-			case !rec.updated.Before(x.w.End), rec.updated.Before(x.from):
-				dropped++ // outside the query range: another window's record
+			case !rec.updated.Before(r.hi), rec.updated.Before(r.lo):
+				dropped++ // outside the query range: another window's or slice's record
 				log.Debug("record outside the window", "doc_id", rec.id, "updated", rec.rawUpd)
 				continue
 			case seen[k], x.prior[sp.table][k]:
@@ -345,7 +430,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 		return nil
 	}
 
-	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, 0), func(hw io.Writer) error {
+	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, n), func(hw io.Writer) error {
 		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
 		if sp.itemTable == "" {
 			if err := stream(); err != nil {
@@ -353,7 +438,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 			}
 			return headers.close()
 		}
-		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, 0), func(iw io.Writer) error {
+		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, n), func(iw io.Writer) error {
 			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
 			if err := stream(); err != nil {
 				return err
@@ -372,16 +457,16 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I]) error {
 
 	snap := headers.snap
 	snap.Files = []stage.ObjectInfo{headerInfo}
-	snap.Query = params(q)
-	x.commitTable(sp.table, snap)
+	snap.Query = params(query(x, sp, span{x.from, x.w.End}))
+	x.commitPart(sp.table, n, snap)
 	if sp.itemTable != "" {
 		isnap := items.snap
 		isnap.Files = []stage.ObjectInfo{itemInfo}
 		isnap.Query = params(itemQuery(sp, "<"+sp.table+".id>"))
 		isnap.Query["expanded_from"] = []string{sp.object}
-		x.commitTable(sp.itemTable, isnap)
+		x.commitPart(sp.itemTable, n, isnap)
 	}
-	x.warn(sp.table, warnings)
+	x.warn(sp.table, n, warnings)
 	log.Info("entity staged", "rows", snap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
 	return nil
 }
