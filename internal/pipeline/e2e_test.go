@@ -133,6 +133,7 @@ type world struct {
 type zuoraDoc struct {
 	docType, currency, number, transferred string
 	amount                                 decimal.Decimal
+	updated                                time.Time
 	eligible                               bool // extract takes it: Posted or Processed
 }
 
@@ -171,8 +172,12 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	w.initial = map[string]zuoraDoc{}
 	for docType, o := range docObjects {
 		for _, r := range w.zuora.Snapshot(o.object) {
+			updated, err := time.Parse(time.RFC3339, str(r["updatedDate"]))
+			if err != nil {
+				t.Fatal(err)
+			}
 			d := zuoraDoc{docType: docType, currency: str(r["currency"]), transferred: str(r["transferredToAccounting"]),
-				amount: dec(t, r[o.amount]), eligible: str(r["status"]) == o.status}
+				amount: dec(t, r[o.amount]), updated: updated.UTC(), eligible: str(r["status"]) == o.status}
 			for _, f := range []string{"invoiceNumber", "paymentNumber", "refundNumber", "memoNumber"} {
 				if n := str(r[f]); n != "" {
 					d.number = n
@@ -273,6 +278,7 @@ func (w *world) mustRun(until time.Time) *pipeline.Report {
 type stageView struct {
 	extracted map[string]string          // zuora id → doc type, from the raw tables
 	pairs     map[string]decimal.Decimal // "window|id" → header amount, extracted once per window
+	versions  map[string]int             // "window|id" → versions staged (a record touched mid-walk has two)
 	rejects   map[string][]outcomeRow    // zuora id → mapping rejects
 	skipped   map[string][]outcomeRow    // zuora id → skips
 	ready     map[string][]string        // zuora id → windows it was ready in
@@ -307,7 +313,7 @@ func (w *world) readStage(ctx context.Context, st *stage.Stage) stageView {
 		}
 		return out
 	}
-	v := stageView{extracted: map[string]string{}, pairs: map[string]decimal.Decimal{}, rejects: map[string][]outcomeRow{},
+	v := stageView{extracted: map[string]string{}, pairs: map[string]decimal.Decimal{}, versions: map[string]int{}, rejects: map[string][]outcomeRow{},
 		skipped: map[string][]outcomeRow{}, ready: map[string][]string{}, ledger: map[string][]ledgerRow{}}
 	var raw []string
 	for docType, o := range docObjects {
@@ -316,11 +322,12 @@ func (w *world) readStage(ctx context.Context, st *stage.Stage) stageView {
 		if o.amount == "totalAmount" {
 			amount = "total_amount"
 		}
-		raw = append(raw, fmt.Sprintf(`SELECT DISTINCT '%s' AS doc_type, id, "window", CAST(%s AS VARCHAR) AS amount FROM %s`, docType, amount, table))
+		raw = append(raw, fmt.Sprintf(`SELECT '%s' AS doc_type, id, "window", CAST(%s AS VARCHAR) AS amount FROM %s`, docType, amount, table))
 	}
 	for _, r := range rows(strings.Join(raw, " UNION ALL ")) {
 		v.extracted[r[1]] = r[0]
 		v.pairs[r[2]+"|"+r[1]] = decimal.RequireFromString(r[3])
+		v.versions[r[2]+"|"+r[1]]++
 	}
 	for _, r := range rows(`SELECT zuora_id, "window", reason_code, message FROM rejects`) {
 		v.rejects[r[0]] = append(v.rejects[r[0]], outcomeRow{r[1], r[2], r[3]})
@@ -474,7 +481,14 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			fail("the ERP holds %s %s, which Zuora never handed over", d.Type, id)
 		}
 	}
-	t.Logf("promise: %d eligible documents: %d posted, %d rejected, %d skipped; %d ERP requests", eligible, posted, rejected, skipped, len(w.erp.Requests()))
+	reasons := map[string]int{}
+	for _, rs := range v.rejects {
+		for _, r := range rs {
+			reasons[r.reason]++
+		}
+	}
+	t.Logf("promise: %d eligible documents: %d posted, %d rejected, %d skipped; %d ERP requests; mapping rejects %v",
+		eligible, posted, rejected, skipped, len(w.erp.Requests()), reasons)
 	if posted+rejected+skipped != eligible {
 		fail("posted %d + rejected %d + skipped %d != eligible %d", posted, rejected, skipped, eligible)
 	}

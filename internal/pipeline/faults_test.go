@@ -1,0 +1,260 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// The tenant's three hourly windows.
+var (
+	window1 = stage.Window{Start: tenantFrom, End: tenantFrom.Add(time.Hour)}
+	window2 = stage.Window{Start: tenantFrom.Add(time.Hour), End: tenantFrom.Add(2 * time.Hour)}
+)
+
+// onNthPostIn calls fn once, when the ERP receives the nth POST (retries
+// included) of a document whose updatedDate falls in window in.
+func (w *world) onNthPostIn(in stage.Window, n int64, fn func()) {
+	var seen atomic.Int64
+	w.erpHook.set(func(_ http.ResponseWriter, r *http.Request) bool {
+		if z, ok := w.initial[r.Header.Get("Idempotency-Key")]; ok && r.Method == http.MethodPost && in.Contains(z.updated) {
+			if seen.Add(1) == n {
+				fn()
+			}
+		}
+		return false
+	})
+}
+
+// windowLine returns the report of window in from rep.
+func windowLine(t *testing.T, rep *pipeline.Report, in stage.Window) pipeline.WindowReport {
+	t.Helper()
+	for _, wr := range rep.Windows {
+		if wr.Window.ID() == in.ID() {
+			return wr
+		}
+	}
+	t.Fatalf("the report has no window %s", in.ID())
+	return pipeline.WindowReport{}
+}
+
+func sumLines(wr pipeline.WindowReport, col func(pipeline.Line) stage.Tally) int64 {
+	var n int64
+	for _, l := range wr.Lines {
+		n += col(l).Count
+	}
+	return n
+}
+
+// assertStopsAt checks that the stage holds nothing of windows after in and
+// that the high-water mark is in's end.
+func assertStopsAt(t *testing.T, p *pipeline.Pipeline, in stage.Window) {
+	t.Helper()
+	status, err := p.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.HighWater.Equal(in.End) {
+		t.Errorf("high-water mark = %s; want the end of window %s", status.HighWater, in.ID())
+	}
+	for _, wr := range status.Windows {
+		if !wr.Window.Start.Before(in.End) {
+			t.Errorf("the stage holds window %s, after the one that stopped (%s)", wr.Window.ID(), in.ID())
+		}
+	}
+}
+
+func TestERPOutageMidWindowStopsTheRunAndLoadThenRunRecover(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 3, volume: smallVolume()})
+	w.onNthPostIn(window2, 8, func() { w.erp.SetFaults(erpsim.Faults{Outage: true}) })
+	ctx := context.Background()
+
+	rep, err := w.run(ctx, w.config(tenantTo))
+	var se *pipeline.StepError
+	if !errors.As(err, &se) {
+		t.Fatalf("run during an ERP outage: %v; want a *pipeline.StepError", err)
+	}
+	resume := "zuora-erp-etl load --window " + window2.ID()
+	if se.Step != "load" || se.Window.ID() != window2.ID() || se.Resume != resume {
+		t.Errorf("step error: step %q window %s resume %q; want load of %s resumed with %q", se.Step, se.Window.ID(), se.Resume, window2.ID(), resume)
+	}
+	if !strings.Contains(err.Error(), "resume with: "+resume) {
+		t.Errorf("error %q does not say how to resume", err)
+	}
+	wr := windowLine(t, rep, window2)
+	posted, pending := sumLines(wr, func(l pipeline.Line) stage.Tally { return l.Posted }), sumLines(wr, func(l pipeline.Line) stage.Tally { return l.Pending })
+	if posted == 0 || pending == 0 || wr.Complete || !strings.Contains(wr.Stopped, "circuit breaker") {
+		t.Errorf("window %s: posted %d pending %d complete %v stopped %q; want stopped by the breaker midway", window2.ID(), posted, pending, wr.Complete, wr.Stopped)
+	}
+	if !rep.Balanced() {
+		t.Errorf("the stopped run's report does not balance:\n%s", printed(rep))
+	}
+	p := w.open(w.config(tenantTo))
+	assertStopsAt(t, p, window2)
+	w.assertNothingUnconfirmedMarked()
+
+	w.erp.SetFaults(erpsim.Faults{})
+	lrep, err := p.Load(ctx, window2)
+	if err != nil {
+		t.Fatalf("load --window %s after the outage: %v", window2.ID(), err)
+	}
+	if !lrep.Windows[0].Complete {
+		t.Errorf("window %s is not complete after load:\n%s", window2.ID(), printed(lrep))
+	}
+	final := w.mustRun(tenantTo)
+	if len(final.Windows) != 1 || final.Windows[0].Window.Start != window2.End {
+		t.Errorf("the run after recovery processed %d windows; want only the last", len(final.Windows))
+	}
+	w.assertPromise(p)
+}
+
+func TestERP429StormAndCommitThenTimeoutAreSettledAsDuplicates(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 5, volume: smallVolume()})
+	const storm, stalls = 25, 3
+	w.onNthPostIn(window2, 3, func() { w.erp.SetFaults(erpsim.Faults{Storm429: storm, CommitThenStall: stalls}) })
+	cfg := w.config(tenantTo)
+	// More attempts than the storm has 429s, so no post can exhaust them.
+	cfg.ERPRetry = retry.Policy{MaxAttempts: storm + 5, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 20 * time.Second}
+	cfg.ERPTimeout = 500 * time.Millisecond
+	p := w.open(cfg)
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatalf("run through a 429 storm and stalled commits: %v", err)
+	}
+
+	var tooMany int
+	var stalled []string
+	for _, r := range w.erp.Requests() {
+		switch r.Status {
+		case http.StatusTooManyRequests:
+			tooMany++
+		case 0:
+			stalled = append(stalled, r.Key)
+		}
+	}
+	if tooMany != storm || len(stalled) != stalls {
+		t.Fatalf("the ERP answered %d requests 429 and dropped %d after committing; want %d and %d", tooMany, len(stalled), storm, stalls)
+	}
+	v := w.readStage(context.Background(), p.Stage())
+	for _, id := range stalled {
+		var posts []ledgerRow
+		for _, r := range v.ledger[id] {
+			if r.action == "post" {
+				posts = append(posts, r)
+			}
+		}
+		if len(posts) != 1 || posts[0].outcome != "duplicate" || !posts[0].ambiguous {
+			t.Errorf("document %s, committed but unanswered: ledger posts %+v; want one ambiguous duplicate", id, posts)
+		}
+	}
+	w.assertPromise(p)
+}
+
+func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
+	faults := zuorasim.Faults{
+		RetryAfter:     -1, // Retry-After: 0, so the backoff decides
+		Status429Every: 7, Status500Every: 11, DropEvery: 13, TruncateEvery: 17, ExpireTokenEvery: 19,
+		LockCompetitionEvery: 11, TemporaryErrorEvery: 13, TouchPerPage: 1,
+	}
+	// Enough documents that the last window's walks take several pages.
+	volume := smallVolume()
+	volume.Invoices, volume.Payments, volume.CreditMemos = 400, 250, 100
+	w := newWorld(t, worldOptions{seed: 9, volume: volume, sim: zuorasim.Options{Faults: faults}})
+	// Touches and marks stamp the last window, so records touched in a walk,
+	// and marks, come back in the same walk or in that window.
+	w.clock.set(tenantTo.Add(-time.Minute))
+	ctx := context.Background()
+	cfg := func() pipeline.Config {
+		c := w.config(tenantTo)
+		// About a third of the calls fail: enough attempts to see each through.
+		c.ZuoraRetry.MaxAttempts = 12
+		return c
+	}
+	if _, err := w.run(ctx, cfg()); err != nil {
+		t.Logf("first run under Zuora faults: %v", err)
+		if _, err := w.run(ctx, cfg()); err != nil {
+			t.Fatalf("second run under Zuora faults: %v", err)
+		}
+	}
+	fired := w.zuora.Stats().Faults
+	for _, kind := range []string{"429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION", "TEMPORARY_ERROR"} {
+		if fired[kind] == 0 {
+			t.Errorf("fault %s never fired (fired: %v)", kind, fired)
+		}
+	}
+	p := w.open(w.config(tenantTo))
+	v := w.readStage(ctx, p.Stage())
+	// Posted documents touched in a walk or marked come back in the last
+	// window, to be skipped; a record touched during that window's own walk is
+	// staged twice.
+	var cameBack, twice int
+	for id, z := range w.initial {
+		if _, posted := v.ledger[id]; z.eligible && posted && len(v.skipped[id]) > 0 {
+			cameBack++
+		}
+	}
+	for _, n := range v.versions {
+		if n > 1 {
+			twice++
+		}
+	}
+	if cameBack == 0 || twice == 0 {
+		t.Errorf("%d posted documents came back and %d records were staged twice in one window; want some of each", cameBack, twice)
+	}
+	w.assertPromise(p)
+}
+
+func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
+	t.Run("during load", func(t *testing.T) {
+		w := newWorld(t, worldOptions{seed: 13, volume: smallVolume()})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w.onNthPostIn(window2, 6, cancel)
+		_, err := w.run(ctx, w.config(tenantTo))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("killed run: %v; want context.Canceled", err)
+		}
+		p := w.open(w.config(tenantTo))
+		assertStopsAt(t, p, window2)
+		w.assertNothingUnconfirmedMarked()
+		w.erpHook.set(nil)
+		w.mustRun(tenantTo)
+		w.assertPromise(p)
+	})
+	t.Run("during extract", func(t *testing.T) {
+		w := newWorld(t, worldOptions{seed: 17, volume: smallVolume()})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var cancelled atomic.Bool
+		w.zuora.SetAfterPage(func(ev zuorasim.PageEvent) {
+			for _, id := range ev.IDs {
+				if z, ok := w.initial[id]; ok && window2.Contains(z.updated) && !cancelled.Swap(true) {
+					cancel()
+				}
+			}
+		})
+		_, err := w.run(ctx, w.config(tenantTo))
+		var se *pipeline.StepError
+		if !errors.As(err, &se) || se.Step != "extract" || se.Window.ID() != window2.ID() || !errors.Is(err, context.Canceled) {
+			t.Fatalf("killed run: %v; want the cancelled extract of %s", err, window2.ID())
+		}
+		p := w.open(w.config(tenantTo))
+		assertStopsAt(t, p, window1)
+		posted := len(w.erp.Documents())
+		w.zuora.SetAfterPage(nil)
+		w.mustRun(tenantTo)
+		if len(w.erp.Documents()) <= posted {
+			t.Errorf("the second run posted nothing after the killed extract")
+		}
+		w.assertPromise(p)
+	})
+}
