@@ -149,9 +149,9 @@ func TestWalkUnderEachFaultReturnsEveryRecordOnce(t *testing.T) {
 		// this test's author; a second 401 is permanent in Client.call).
 		sequential bool
 	}{
-		{"429 every 4th with Retry-After", zuorasim.Faults{Status429Every: 4, RetryAfter: -1}, 0,
+		{"429 every 4th with Retry-After 0", zuorasim.Faults{Status429Every: 4, RetryAfter: -1}, 0,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
-		{"rate cap", zuorasim.Faults{RateLimit: 12, RateWindow: 300 * time.Millisecond}, 0,
+		{"rate cap", zuorasim.Faults{RateLimit: 8, RateWindow: 200 * time.Millisecond}, 0,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
 		{"concurrency cap below MaxConcurrency", zuorasim.Faults{ConcurrencyLimit: 2, RetryAfter: -1, Latency: 5 * time.Millisecond}, 8,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
@@ -176,8 +176,15 @@ func TestWalkUnderEachFaultReturnsEveryRecordOnce(t *testing.T) {
 			t.Parallel()
 			sim, srv := newSim(t, zuorasim.Options{Faults: tt.faults})
 			c := newClient(t, srv.URL, func(cfg *zuora.Config) { cfg.MaxConcurrency = tt.maxConc })
+			start := time.Now()
 			assertExactWalk(t, sim, walkAll(t, c, !tt.sequential))
+			elapsed := time.Since(start)
 			st := c.Stats()
+			// The rate cap's 429s carry Retry-After: 1 (whole seconds), which
+			// the client must wait out instead of its millisecond backoff.
+			if tt.faults.RateLimit > 0 && elapsed < time.Second {
+				t.Errorf("walk under a rate cap took %s: Retry-After was not honoured", elapsed)
+			}
 			if tt.counter == nil {
 				if st.RetriesRateLimit+st.Retries5xx+st.RetriesTransport+st.RetriesReasons+st.Refreshes401 != 0 {
 					t.Errorf("latency alone caused retries: %+v", st)
