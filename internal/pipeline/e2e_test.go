@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -890,4 +892,106 @@ func BenchmarkRunFiveThousandDocuments(b *testing.B) {
 		docs += len(w.initial)
 	}
 	b.ReportMetric(float64(docs)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// recorder stands in for a test's testing.TB to collect what a check reports.
+type recorder struct {
+	testing.TB
+	mu   sync.Mutex
+	msgs []string
+}
+
+// errFatal unwinds a check that called Fatal on a recorder.
+var errFatal = errors.New("fatal")
+
+func (r *recorder) Helper()             {}
+func (r *recorder) Logf(string, ...any) {}
+func (r *recorder) Error(args ...any)   { r.add(fmt.Sprint(args...)) }
+func (r *recorder) Errorf(format string, args ...any) {
+	r.add(fmt.Sprintf(format, args...))
+}
+func (r *recorder) Fatal(args ...any) { r.add(fmt.Sprint(args...)); panic(errFatal) }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.add(fmt.Sprintf(format, args...))
+	panic(errFatal)
+}
+
+func (r *recorder) add(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, msg)
+}
+
+// check runs assertPromise against a recorder and returns what it reported.
+func (w *world) check(p *pipeline.Pipeline) []string {
+	real := w.t
+	rec := &recorder{TB: real}
+	w.t = rec
+	defer func() {
+		w.t = real
+		if v := recover(); v != nil && v != errFatal {
+			panic(v)
+		}
+	}()
+	w.assertPromise(p)
+	return rec.msgs
+}
+
+// TestPromiseCheckCatchesBrokenPromises proves the shared check can fail: each
+// way of breaking the promise behind the pipeline's back is reported.
+func TestPromiseCheckCatchesBrokenPromises(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 7, volume: smallVolume()})
+	w.mustRun(tenantTo)
+	p := w.open(w.config(tenantTo))
+	ctx := context.Background()
+	if msgs := w.check(p); len(msgs) != 0 {
+		t.Fatalf("the check fails a clean run: %q", msgs)
+	}
+	expect := func(what string, want ...string) {
+		t.Helper()
+		msgs := strings.Join(w.check(p), "\n")
+		for _, s := range want {
+			if !strings.Contains(msgs, s) {
+				t.Errorf("%s: the check did not report %q; it reported:\n%s", what, s, msgs)
+			}
+		}
+	}
+
+	var victim string
+	for id, z := range w.initial {
+		if z.docType == "invoice" && z.eligible && z.transferred != "Yes" && w.zuora.Transferred(id) != "Yes" {
+			victim = id
+			break
+		}
+	}
+	zc, err := zuora.New(zuora.Config{BaseURL: w.zuoraURL, ClientID: zuoraClientID, ClientSecret: zuoraClientSecret, Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := zc.MarkTransferred(ctx, zuora.Invoice, []string{victim}); err != nil || !res[0].OK {
+		t.Fatalf("mark %s: %v %+v", victim, err, res)
+	}
+	expect("an unposted invoice marked in Zuora", "was rejected", "its transferredToAccounting went from")
+
+	body := `{"payment":{"zuora_id":"not-from-zuora","number":"P-X","customer":"ERP-01001","currency":"USD","date":"2026-11-24","amount":1.5}}`
+	req, _ := http.NewRequest(http.MethodPost, w.erpURL+"/api/payments", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+erpToken)
+	req.Header.Set("Idempotency-Key", "not-from-zuora")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("post a foreign payment: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	expect("a document Zuora never handed over in the ERP", "which Zuora never handed over", "report posted USD")
+
+	parts, err := p.Stage().List(ctx, stage.LedgerPrefix(window2))
+	if err != nil || len(parts) == 0 {
+		t.Fatalf("ledger of %s: %d parts, %v", window2.ID(), len(parts), err)
+	}
+	for _, o := range parts {
+		if err := p.Stage().Delete(ctx, o.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect("a window's ledger lost", "no ledger row confirms it", "pending or unmarked")
 }
