@@ -588,7 +588,14 @@ func (w *world) assertNothingUnconfirmedMarked() {
 }
 
 func TestRunOverSeveralWindowsThenAgainPostsNothingNew(t *testing.T) {
-	w := newWorld(t, worldOptions{seed: 7, volume: smallVolume()})
+	t.Run("file stage", func(t *testing.T) { runTwice(t, "") })
+	// mem:// buckets are process-wide: the name must be this test's own.
+	t.Run("mem stage", func(t *testing.T) { runTwice(t, fmt.Sprintf("mem://e2e-run-twice-%d", time.Now().UnixNano())) })
+}
+
+// runTwice runs three windows, then runs again, on the stage at stageURL ("" is a fresh file:// stage).
+func runTwice(t *testing.T, stageURL string) {
+	w := newWorld(t, worldOptions{seed: 7, volume: smallVolume(), stage: stageURL})
 	// One customer's documents are refused by the ERP, so the promise covers ERP rejections too.
 	w.erp.SetFaults(erpsim.Faults{RejectCustomers: map[string]string{"ERP-01003": "customer is blocked in the ERP"}})
 

@@ -163,6 +163,7 @@ func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
 	faults := zuorasim.Faults{
 		RetryAfter:     -1, // Retry-After: 0, so the backoff decides
 		Status429Every: 7, Status500Every: 11, DropEvery: 13, TruncateEvery: 17, ExpireTokenEvery: 19,
+		DropAfterEvery: 23, MalformedEvery: 29,
 		LockCompetitionEvery: 11, TemporaryErrorEvery: 13, TouchPerPage: 1,
 	}
 	// Enough documents that the last window's walks take several pages.
@@ -186,7 +187,7 @@ func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
 		}
 	}
 	fired := w.zuora.Stats().Faults
-	for _, kind := range []string{"429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION", "TEMPORARY_ERROR"} {
+	for _, kind := range []string{"429", "500", "drop", "drop-after", "truncate", "malformed", "expire-token", "LOCK_COMPETITION", "TEMPORARY_ERROR"} {
 		if fired[kind] == 0 {
 			t.Errorf("fault %s never fired (fired: %v)", kind, fired)
 		}
@@ -228,6 +229,34 @@ func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 		w.assertNothingUnconfirmedMarked()
 		w.erpHook.set(nil)
 		w.mustRun(tenantTo)
+		w.assertPromise(p)
+	})
+	t.Run("during write-back", func(t *testing.T) {
+		w := newWorld(t, worldOptions{seed: 19, volume: smallVolume()})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var marks atomic.Int64
+		w.zuoraHook.set(func(_ http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/v1/action/update" && marks.Add(1) == 3 {
+				cancel() // the call still reaches the simulator: marked, but unanswered
+			}
+			return false
+		})
+		_, err := w.run(ctx, w.config(tenantTo))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("killed run: %v; want context.Canceled", err)
+		}
+		w.assertNothingUnconfirmedMarked()
+		status, err := w.open(w.config(tenantTo)).Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !status.Unfinished() {
+			t.Errorf("after a kill during write-back the status shows every posted document marked:\n%s", printed(status))
+		}
+		w.zuoraHook.set(nil)
+		w.mustRun(tenantTo)
+		p := w.open(w.config(tenantTo))
 		w.assertPromise(p)
 	})
 	t.Run("during extract", func(t *testing.T) {
