@@ -134,6 +134,8 @@ type world struct {
 // zuoraDoc is what the test knows of one Zuora document before any run.
 type zuoraDoc struct {
 	docType, currency, number, transferred string
+	customer                               string // the account's ERPAccountId__c
+	items                                  int
 	amount                                 decimal.Decimal
 	updated                                time.Time
 	eligible                               bool // extract takes it: Posted or Processed
@@ -171,6 +173,16 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	t.Cleanup(es.Close)
 	w.zuoraURL, w.erpURL = zs.URL, es.URL
 
+	customers := map[string]string{} // account id → ERPAccountId__c
+	for _, a := range w.zuora.Snapshot("accounts") {
+		customers[str(a["id"])] = str(a["ERPAccountId__c"])
+	}
+	items := map[string]int{} // document id → its items
+	for _, o := range itemObjects {
+		for _, it := range w.zuora.Snapshot(o.object) {
+			items[str(it[o.parent])]++
+		}
+	}
 	w.initial = map[string]zuoraDoc{}
 	for docType, o := range docObjects {
 		for _, r := range w.zuora.Snapshot(o.object) {
@@ -179,7 +191,8 @@ func newWorld(t testing.TB, o worldOptions) *world {
 				t.Fatal(err)
 			}
 			d := zuoraDoc{docType: docType, currency: str(r["currency"]), transferred: str(r["transferredToAccounting"]),
-				amount: dec(t, r[o.amount]), updated: updated.UTC(), eligible: str(r["status"]) == o.status}
+				amount: dec(t, r[o.amount]), updated: updated.UTC(), eligible: str(r["status"]) == o.status,
+				customer: customers[str(r["accountId"])], items: items[str(r["id"])]}
 			for _, f := range []string{"invoiceNumber", "paymentNumber", "refundNumber", "memoNumber"} {
 				if n := str(r[f]); n != "" {
 					d.number = n
@@ -388,7 +401,7 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			t.Errorf(format, args...)
 		}
 	}
-	var eligible, posted, rejected, skipped int
+	var eligible, posted, rejected, skipped, mostItems int
 	for id, z := range w.initial {
 		if !z.eligible {
 			if _, ok := v.extracted[id]; ok {
@@ -453,9 +466,18 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			if !confirmed(v.ledger[id]) {
 				fail("%s is in the ERP but no ledger row confirms it", name)
 			}
-			if !d.Amount.Equal(z.amount) || d.Currency != z.currency || d.Type != z.docType {
-				fail("%s is in the ERP as %s %s %s; Zuora says %s %s %s", name, d.Type, d.Amount, d.Currency, z.docType, z.amount, z.currency)
+			if !d.Amount.Equal(z.amount) || d.Currency != z.currency || d.Type != z.docType || d.Customer != z.customer {
+				fail("%s is in the ERP as %s %s %s for %s; Zuora says %s %s %s for %s", name, d.Type, d.Amount, d.Currency, d.Customer, z.docType, z.amount, z.currency, z.customer)
 			}
+			var body map[string]struct {
+				Items []json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal(d.Body, &body); err != nil {
+				fail("%s: ERP body: %v", name, err)
+			} else if n := len(body[z.docType].Items); n != z.items {
+				fail("%s is in the ERP with %d items; Zuora has %d", name, n, z.items)
+			}
+			mostItems = max(mostItems, z.items)
 			if got := w.zuora.Transferred(id); got != "Yes" {
 				fail("%s is in the ERP but Zuora's transferredToAccounting is %q", name, got)
 			}
@@ -489,8 +511,8 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			reasons[r.reason]++
 		}
 	}
-	t.Logf("promise: %d eligible documents: %d posted, %d rejected, %d skipped; %d ERP requests; mapping rejects %v",
-		eligible, posted, rejected, skipped, len(w.erp.Requests()), reasons)
+	t.Logf("promise: %d eligible documents: %d posted (up to %d items), %d rejected, %d skipped; %d ERP requests; mapping rejects %v",
+		eligible, posted, mostItems, rejected, skipped, len(w.erp.Requests()), reasons)
 	if posted+rejected+skipped != eligible {
 		fail("posted %d + rejected %d + skipped %d != eligible %d", posted, rejected, skipped, eligible)
 	}
