@@ -125,6 +125,7 @@ type world struct {
 	erpHook   *hooked
 	clock     *clock
 	stageURL  string
+	since     time.Time // where the first window starts: the tenant's first second
 	logs      *syncBuffer
 	runs      int
 	// initial is every document of the tenant as generated, by Zuora id.
@@ -156,7 +157,7 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if o.from.IsZero() {
 		o.from, o.to = tenantFrom, tenantTo
 	}
-	w := &world{t: t, clock: newClock(o.to.Add(30 * time.Minute)), logs: &syncBuffer{}, stageURL: o.stage}
+	w := &world{t: t, clock: newClock(o.to.Add(30 * time.Minute)), logs: &syncBuffer{}, stageURL: o.stage, since: o.from}
 	if w.stageURL == "" {
 		w.stageURL = "file://" + t.TempDir()
 	}
@@ -243,7 +244,7 @@ func (w *world) config(until time.Time) pipeline.Config {
 		ERPToken:          erpToken,
 		StageURL:          w.stageURL,
 		WindowSize:        time.Hour,
-		Since:             tenantFrom,
+		Since:             w.since,
 		Until:             until,
 		ZuoraRetry:        fastRetry,
 		ERPRetry:          fastRetry,
@@ -1023,4 +1024,28 @@ func TestPromiseCheckCatchesBrokenPromises(t *testing.T) {
 		}
 	}
 	expect("a window's ledger lost", "no ledger row confirms it", "pending or unmarked")
+}
+
+func TestWindowsAcrossTheTenantsDSTChangeLoseAndRepeatNothing(t *testing.T) {
+	// At 09:00 UTC on 2026-11-01 Los Angeles goes from -07:00 to -08:00, so the
+	// tenant's updatedDate strings run through the local hour 01:00-02:00 twice.
+	from := time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC)
+	to := from.Add(4 * time.Hour)
+	w := newWorld(t, worldOptions{seed: 23, volume: smallVolume(), from: from, to: to})
+	offsets := map[string]int{}
+	for _, o := range docObjects {
+		for _, r := range w.zuora.Snapshot(o.object) {
+			if u := str(r["updatedDate"]); strings.HasPrefix(u, "2026-11-01T01:") {
+				offsets[u[len(u)-6:]]++
+			}
+		}
+	}
+	if offsets["-07:00"] == 0 || offsets["-08:00"] == 0 {
+		t.Fatalf("documents in the repeated local hour by offset: %v; want both -07:00 and -08:00", offsets)
+	}
+	rep := w.mustRun(to)
+	if len(rep.Windows) != 4 {
+		t.Fatalf("run processed %d windows; want 4", len(rep.Windows))
+	}
+	w.assertPromise(w.open(w.config(to)))
 }

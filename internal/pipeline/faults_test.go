@@ -287,3 +287,33 @@ func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 		w.assertPromise(p)
 	})
 }
+
+func TestZuoraWriteBackDownKeepsPostsAndTheNextRunMarksThem(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 29, volume: smallVolume()})
+	w.zuora.SetFaults(zuorasim.Faults{Path: "/v1/", Status500Every: 1})
+	ctx := context.Background()
+	_, err := w.run(ctx, w.config(tenantTo))
+	var se *pipeline.StepError
+	if !errors.As(err, &se) || se.Step != "load" || se.Window.ID() != window1.ID() {
+		t.Fatalf("run with Zuora's write-back down: %v; want the load of %s to fail", err, window1.ID())
+	}
+	posted := map[string]bool{}
+	for _, d := range w.erp.Documents() {
+		posted[d.Key] = true
+	}
+	if len(posted) == 0 || w.zuora.Stats().MarksApplied != 0 {
+		t.Fatalf("the ERP holds %d documents and Zuora applied %d marks; want posts and no mark", len(posted), w.zuora.Stats().MarksApplied)
+	}
+	p := w.open(w.config(tenantTo))
+	assertStopsAt(t, p, window1)
+
+	w.zuora.SetFaults(zuorasim.Faults{})
+	before := len(w.erp.Requests())
+	w.mustRun(tenantTo)
+	for _, r := range w.erp.Requests()[before:] {
+		if posted[r.Key] {
+			t.Errorf("document %s, confirmed before the write-back failed, was posted again", r.Key)
+		}
+	}
+	w.assertPromise(p)
+}
