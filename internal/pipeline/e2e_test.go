@@ -174,6 +174,23 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	t.Cleanup(es.Close)
 	w.zuoraURL, w.erpURL = zs.URL, es.URL
 
+	w.initial = map[string]zuoraDoc{}
+	w.learnDocuments()
+	t.Cleanup(func() {
+		logs := w.logs.String()
+		for _, secret := range []string{zuoraClientSecret, erpToken} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("a secret reached the logs: %q", secret)
+			}
+		}
+	})
+	return w
+}
+
+// learnDocuments adds the tenant's documents that the world does not know yet
+// to initial, as they are now.
+func (w *world) learnDocuments() {
+	w.t.Helper()
 	customers := map[string]string{} // account id → ERPAccountId__c
 	for _, a := range w.zuora.Snapshot("accounts") {
 		customers[str(a["id"])] = str(a["ERPAccountId__c"])
@@ -184,33 +201,25 @@ func newWorld(t testing.TB, o worldOptions) *world {
 			items[str(it[o.parent])]++
 		}
 	}
-	w.initial = map[string]zuoraDoc{}
 	for docType, o := range docObjects {
 		for _, r := range w.zuora.Snapshot(o.object) {
 			updated, err := time.Parse(time.RFC3339, str(r["updatedDate"]))
 			if err != nil {
-				t.Fatal(err)
+				w.t.Fatal(err)
 			}
 			d := zuoraDoc{docType: docType, currency: str(r["currency"]), transferred: str(r["transferredToAccounting"]),
-				amount: dec(t, r[o.amount]), updated: updated.UTC(), eligible: str(r["status"]) == o.status,
+				amount: dec(w.t, r[o.amount]), updated: updated.UTC(), eligible: str(r["status"]) == o.status,
 				customer: customers[str(r["accountId"])], items: items[str(r["id"])]}
 			for _, f := range []string{"invoiceNumber", "paymentNumber", "refundNumber", "memoNumber"} {
 				if n := str(r[f]); n != "" {
 					d.number = n
 				}
 			}
-			w.initial[str(r["id"])] = d
-		}
-	}
-	t.Cleanup(func() {
-		logs := w.logs.String()
-		for _, secret := range []string{zuoraClientSecret, erpToken} {
-			if strings.Contains(logs, secret) {
-				t.Errorf("a secret reached the logs: %q", secret)
+			if _, known := w.initial[str(r["id"])]; !known {
+				w.initial[str(r["id"])] = d
 			}
 		}
-	})
-	return w
+	}
 }
 
 func str(v any) string {
@@ -1048,4 +1057,54 @@ func TestWindowsAcrossTheTenantsDSTChangeLoseAndRepeatNothing(t *testing.T) {
 		t.Fatalf("run processed %d windows; want 4", len(rep.Windows))
 	}
 	w.assertPromise(w.open(w.config(to)))
+}
+
+func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 31, volume: smallVolume()})
+	last := stage.Window{Start: tenantTo.Add(-time.Hour), End: tenantTo}
+	w.mustRun(last.Start)
+
+	// A document stamped five minutes before the high-water mark becomes visible
+	// only now: the next window's overlap must take it.
+	var source string
+	for id, z := range w.initial {
+		if z.docType == "invoice" && z.eligible && z.transferred != "Yes" && z.customer != "" && z.currency == "USD" && last.Contains(z.updated) {
+			source = id
+			break
+		}
+	}
+	if source == "" {
+		t.Fatal("the tenant has no USD invoice to copy in its last window")
+	}
+	stamped := last.Start.Add(-5 * time.Minute)
+	w.clock.set(stamped)
+	late, err := w.zuora.CloneDocument(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.learnDocuments()
+	if !w.initial[late].updated.Equal(stamped) {
+		t.Fatalf("the late invoice is stamped %s; want %s", w.initial[late].updated, stamped)
+	}
+	w.clock.set(tenantTo.Add(30 * time.Minute))
+
+	rep := w.mustRun(tenantTo)
+	if len(rep.Windows) != 1 || rep.Windows[0].Window.ID() != last.ID() {
+		t.Fatalf("second run processed %d windows; want only %s", len(rep.Windows), last.ID())
+	}
+	var creates []string
+	for _, r := range w.erp.Requests() {
+		if r.Key == late {
+			creates = append(creates, fmt.Sprint(r.Status))
+		}
+	}
+	if !slices.Equal(creates, []string{"201"}) {
+		t.Errorf("the late invoice was sent to the ERP with answers %v; want one 201", creates)
+	}
+	p := w.open(w.config(tenantTo))
+	v := w.readStage(context.Background(), p.Stage())
+	if got := v.ready[late]; !slices.Equal(got, []string{last.ID()}) {
+		t.Errorf("the late invoice was ready in windows %v; want only %s", got, last.ID())
+	}
+	w.assertPromise(p)
 }
