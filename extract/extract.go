@@ -46,10 +46,10 @@ type Options struct {
 	// run at once; 0 means 4. The Zuora client's MaxConcurrency still bounds the
 	// requests in flight across all of them.
 	Concurrency int
-	// Slices splits the window's query range into this many contiguous
-	// half-open time slices, walked concurrently per document type; each slice
-	// writes its own part (part n = slice n), so keys stay a pure function of
-	// (table, window, part). 0 means 1.
+	// Slices splits the window's query range into up to this many contiguous
+	// half-open time slices (bounds on whole seconds), walked concurrently per
+	// document type; slice n writes part n of each table, so keys stay a pure
+	// function of (table, window, part). 0 means 1.
 	Slices int
 	// RowGroupRows is the number of rows per Parquet row group; 0 means 10000.
 	RowGroupRows int

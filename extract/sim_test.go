@@ -612,3 +612,34 @@ func TestSimNegativeSlicesAreRefused(t *testing.T) {
 }
 
 func equalSets(a, b []string) bool { return a != nil && slices.Equal(a, b) }
+
+// BenchmarkSimSlices stages one window from a simulator that answers each
+// request after 2 ms, walked as 1 and as 4 time slices.
+func BenchmarkSimSlices(b *testing.B) {
+	v := volume
+	v.Invoices, v.Payments = 800, 400
+	tn := zuorasim.Generate(7, v, genFrom, genTo)
+	for _, n := range []int{1, 4} {
+		b.Run(fmt.Sprintf("slices=%d", n), func(b *testing.B) {
+			sim := zuorasim.New(zuorasim.Options{Faults: zuorasim.Faults{Latency: 2 * time.Millisecond}})
+			sim.Load(tn)
+			srv := httptest.NewServer(sim)
+			defer srv.Close()
+			c, err := zuora.New(zuora.Config{BaseURL: srv.URL, ClientID: zuorasim.DefaultClientID,
+				ClientSecret: zuorasim.DefaultClientSecret, MaxConcurrency: 8})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				st, err := stage.Open(context.Background(), fmt.Sprintf("mem://extract-sim-bench-%d", stageSeq.Add(1)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := extract.Run(context.Background(), c, st, hour(22), extract.Options{Slices: n, Concurrency: 8}); err != nil {
+					b.Fatal(err)
+				}
+				st.Close()
+			}
+		})
+	}
+}
