@@ -3,11 +3,16 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
@@ -214,23 +219,48 @@ func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
 	w.assertPromise(p)
 }
 
+// killDuringLoad cancels a run during the load of window 2 on the stage at
+// stageURL, then runs again.
+func killDuringLoad(t *testing.T, stageURL string) {
+	w := newWorld(t, worldOptions{seed: 13, volume: smallVolume(), stage: stageURL})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.onNthPostIn(window2, 6, cancel)
+	_, err := w.run(ctx, w.config(tenantTo))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed run: %v; want context.Canceled", err)
+	}
+	p := w.open(w.config(tenantTo))
+	assertStopsAt(t, p, window2)
+	w.assertNothingUnconfirmedMarked()
+	w.erpHook.set(nil)
+	w.mustRun(tenantTo)
+	w.assertPromise(p)
+}
+
+// s3Stage serves an empty bucket from an in-process S3-compatible server and returns its stage URL.
+func s3Stage(t *testing.T) string {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("etl-stage"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
+	t.Setenv("AWS_REGION", "us-east-1")
+	return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+}
+
 func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
-	t.Run("during load", func(t *testing.T) {
-		w := newWorld(t, worldOptions{seed: 13, volume: smallVolume()})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		w.onNthPostIn(window2, 6, cancel)
-		_, err := w.run(ctx, w.config(tenantTo))
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("killed run: %v; want context.Canceled", err)
-		}
-		p := w.open(w.config(tenantTo))
-		assertStopsAt(t, p, window2)
-		w.assertNothingUnconfirmedMarked()
-		w.erpHook.set(nil)
-		w.mustRun(tenantTo)
-		w.assertPromise(p)
-	})
+	for name, stageURL := range map[string]func(t *testing.T) string{
+		"file": func(t *testing.T) string { return "" },
+		// mem:// buckets are process-wide: the name must be this test's own.
+		"mem": func(t *testing.T) string { return fmt.Sprintf("mem://e2e-killed-%d", time.Now().UnixNano()) },
+		"s3":  s3Stage,
+	} {
+		t.Run("during load on "+name, func(t *testing.T) { killDuringLoad(t, stageURL(t)) })
+	}
 	t.Run("during write-back", func(t *testing.T) {
 		w := newWorld(t, worldOptions{seed: 19, volume: smallVolume()})
 		ctx, cancel := context.WithCancel(context.Background())
