@@ -239,10 +239,13 @@ func assertStaged(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, want 
 		got := staged(t, st, m, table)
 		if !slices.Equal(got, want[table]) {
 			extra, missing := diff(got, want[table]), diff(want[table], got)
-			t.Errorf("%s: staged %d rows, want %d; not wanted %.5v; missing %.5v", table, len(got), len(want[table]), extra, missing)
+			t.Errorf("%s: staged %d rows, want %d; not wanted %v; missing %v", table, len(got), len(want[table]), first(extra), first(missing))
 		}
 	}
 }
+
+// first shortens a list of keys for an error message.
+func first(keys []string) []string { return keys[:min(len(keys), 5)] }
 
 // diff returns the elements of a (a multiset) not matched in b.
 func diff(a, b []string) []string {
@@ -325,7 +328,7 @@ func TestSimRecordsSharingOneSecondAcrossPageBoundaries(t *testing.T) {
 	// The next window's overlap sees the burst again and stages none of it.
 	m2 := run(t, e, st, hour(23), extract.Options{})
 	if got := staged(t, st, m2, "invoices"); len(got) != 0 {
-		t.Errorf("the next window restaged %d invoices: %.5v", len(got), got)
+		t.Errorf("the next window restaged %d invoices: %v", len(got), first(got))
 	}
 }
 
@@ -381,7 +384,7 @@ func TestSimRecordsAppearingBehindTheCursorAreStagedOnceByTheNextWindow(t *testi
 	slices.Sort(wantW1)
 	if !slices.Equal(got1, wantW1) {
 		t.Errorf("w1 staged %d invoices, want the %d held when it started plus the one inserted ahead of the cursor; extra %v missing %v",
-			len(got1), len(wantW1), diff(got1, wantW1), diff(wantW1, got1))
+			len(got1), len(wantW1), first(diff(got1, wantW1)), first(diff(wantW1, got1)))
 	}
 
 	m2 := run(t, e, st, w2, extract.Options{})
@@ -402,30 +405,92 @@ func TestSimRecordsAppearingBehindTheCursorAreStagedOnceByTheNextWindow(t *testi
 	wantAll := append(slices.Clone(after["invoices"]), key(touched, touchedOld))
 	slices.Sort(wantAll)
 	if !slices.Equal(union, wantAll) {
-		t.Errorf("w1+w2 staged %d invoice versions, want %d; extra %v missing %v", len(union), len(wantAll), diff(union, wantAll), diff(wantAll, union))
+		t.Errorf("w1+w2 staged %d invoice versions, want %d; extra %v missing %v", len(union), len(wantAll), first(diff(union, wantAll)), first(diff(wantAll, union)))
+	}
+}
+
+func TestSimInsertAndTouchKnobsDuringAWalkAreStagedOnceAcrossWindows(t *testing.T) {
+	for _, n := range []int{1, 4} {
+		t.Run(fmt.Sprintf("slices=%d", n), func(t *testing.T) {
+			w1, w2 := hour(22), hour(23)
+			v := volume
+			v.MaxItems = 20 // every item list arrives expanded: only documents are touched
+			now := w1.End.Add(-2 * time.Minute)
+			e := newEnv(t, zuorasim.Generate(5, v, genFrom, genTo), zuorasim.Options{Now: func() time.Time { return now }}, nil)
+			before := map[string]time.Time{}
+			for _, en := range entities {
+				for _, r := range e.sim.Snapshot(en.object) {
+					before[r["id"].(string)] = updatedOf(t, r)
+				}
+			}
+			// While w1 is walked, each page served is followed by a new copy of
+			// its first document and an update of that document, both stamped
+			// inside w2's overlap: ahead of some walks, behind others.
+			e.sim.SetFaults(zuorasim.Faults{InsertPerPage: 1, TouchPerPage: 1})
+			st := memStage(t)
+			m1 := run(t, e, st, w1, extract.Options{Slices: n})
+			e.sim.SetFaults(zuorasim.Faults{})
+			if f := e.sim.Stats().Faults; f["insert"] == 0 || f["touch"] == 0 {
+				t.Fatalf("the knobs did nothing: %v", f)
+			}
+			m2 := run(t, e, st, w2, extract.Options{})
+
+			// Want: what the simulator holds now, plus the version each touched
+			// document had when w1 staged it.
+			want := held(t, e.sim, w1.Start.Add(-extract.DefaultOverlap), w2.End)
+			for _, en := range entities {
+				var docs []string
+				for _, k := range want[en.table] {
+					docs = append(docs, strings.Split(k, "@")[0])
+				}
+				for _, r := range e.sim.Snapshot(en.object) {
+					id := r["id"].(string)
+					old, known := before[id]
+					if known && !old.Equal(updatedOf(t, r)) && !old.Before(w1.Start.Add(-extract.DefaultOverlap)) {
+						want[en.table] = append(want[en.table], key(id, old))
+						docs = append(docs, id)
+					}
+				}
+				slices.Sort(want[en.table])
+				if en.itemTable != "" {
+					want[en.itemTable] = itemKeys(t, e.sim, en, docs)
+				}
+			}
+			for _, table := range stage.Tables {
+				got := slices.Sorted(slices.Values(append(staged(t, st, m1, table), staged(t, st, m2, table)...)))
+				if !slices.Equal(got, want[table]) {
+					t.Errorf("%s: w1+w2 staged %d rows, want %d once each; extra %v missing %v",
+						table, len(got), len(want[table]), first(diff(got, want[table])), first(diff(want[table], got)))
+				}
+			}
+		})
 	}
 }
 
 func TestSimCrashHalfwayThenRerunStagesTheExactSet(t *testing.T) {
-	e := newEnv(t, generated(), zuorasim.Options{}, nil)
-	st := memStage(t)
-	w := hour(22)
-	ctx, cancel := context.WithCancel(context.Background())
-	var pages atomic.Int64
-	e.sim.SetAfterPage(func(ev zuorasim.PageEvent) {
-		if ev.Object == "invoices" && pages.Add(1) == 1 {
-			cancel() // the process dies after the first page of invoices
-		}
-	})
-	if _, err := extract.Run(ctx, e.client, st, w, extract.Options{}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("crashed run returned %v, want context.Canceled", err)
+	for _, n := range []int{1, 4} {
+		t.Run(fmt.Sprintf("slices=%d", n), func(t *testing.T) {
+			e := newEnv(t, generated(), zuorasim.Options{}, nil)
+			st := memStage(t)
+			w := hour(22)
+			ctx, cancel := context.WithCancel(context.Background())
+			var pages atomic.Int64
+			e.sim.SetAfterPage(func(ev zuorasim.PageEvent) {
+				if ev.Object == "invoices" && pages.Add(1) == 1 {
+					cancel() // the process dies after the first page of invoices
+				}
+			})
+			if _, err := extract.Run(ctx, e.client, st, w, extract.Options{Slices: n}); !errors.Is(err, context.Canceled) {
+				t.Fatalf("crashed run returned %v, want context.Canceled", err)
+			}
+			if ok, err := st.Exists(context.Background(), stage.ManifestKey("extract", w)); ok || err != nil {
+				t.Fatalf("a crashed run left a manifest (exists %v, err %v)", ok, err)
+			}
+			e.sim.SetAfterPage(nil)
+			m := run(t, e, st, w, extract.Options{Slices: n})
+			assertStaged(t, st, m, held(t, e.sim, w.Start.Add(-extract.DefaultOverlap), w.End))
+		})
 	}
-	if ok, err := st.Exists(context.Background(), stage.ManifestKey("extract", w)); ok || err != nil {
-		t.Fatalf("a crashed run left a manifest (exists %v, err %v)", ok, err)
-	}
-	e.sim.SetAfterPage(nil)
-	m := run(t, e, st, w, extract.Options{})
-	assertStaged(t, st, m, held(t, e.sim, w.Start.Add(-extract.DefaultOverlap), w.End))
 }
 
 func TestSimFaultsDuringTheWalk(t *testing.T) {
@@ -526,8 +591,8 @@ func TestSimConsecutiveWindowsStageEveryDocumentOnce(t *testing.T) {
 	for _, table := range stage.Tables {
 		got := slices.Sorted(slices.Values(union[table]))
 		if !slices.Equal(got, want[table]) {
-			t.Errorf("%s: three windows staged %d rows, want %d once each; extra %.5v missing %.5v",
-				table, len(got), len(want[table]), diff(got, want[table]), diff(want[table], got))
+			t.Errorf("%s: three windows staged %d rows, want %d once each; extra %v missing %v",
+				table, len(got), len(want[table]), first(diff(got, want[table])), first(diff(want[table], got)))
 		}
 	}
 }
@@ -571,8 +636,8 @@ func TestSimSlicesStageTheSameSetWithinTheConcurrencyBudget(t *testing.T) {
 				if slices == 1 {
 					want[table] = got
 				} else if !equalSets(got, want[table]) {
-					t.Errorf("%s: %d slices staged %d rows, 1 slice %d; extra %.5v missing %.5v", table, slices,
-						len(got), len(want[table]), diff(got, want[table]), diff(want[table], got))
+					t.Errorf("%s: %d slices staged %d rows, 1 slice %d; extra %v missing %v", table, slices,
+						len(got), len(want[table]), first(diff(got, want[table])), first(diff(want[table], got)))
 				}
 				files := m.Tables[table].Files
 				if len(files) != slices {
