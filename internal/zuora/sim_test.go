@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,9 +152,9 @@ func TestWalkUnderEachFaultReturnsEveryRecordOnce(t *testing.T) {
 	}{
 		{"429 every 4th with Retry-After 0", zuorasim.Faults{Status429Every: 4, RetryAfter: -1}, 0,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
-		{"rate cap", zuorasim.Faults{RateLimit: 8, RateWindow: 200 * time.Millisecond}, 0,
+		{"rate cap", zuorasim.Faults{RateLimit: 9, RateWindow: time.Second}, 0,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
-		{"concurrency cap below MaxConcurrency", zuorasim.Faults{ConcurrencyLimit: 2, RetryAfter: -1, Latency: 5 * time.Millisecond}, 8,
+		{"concurrency cap below MaxConcurrency", zuorasim.Faults{ConcurrencyLimit: 2, RetryAfter: -1, Latency: 20 * time.Millisecond}, 8,
 			func(s zuora.Stats) int64 { return s.RetriesRateLimit }, "RetriesRateLimit", false},
 		{"500 every 5th", zuorasim.Faults{Status500Every: 5}, 0,
 			func(s zuora.Stats) int64 { return s.Retries5xx }, "Retries5xx", false},
@@ -176,7 +177,15 @@ func TestWalkUnderEachFaultReturnsEveryRecordOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			sim, srv := newSim(t, zuorasim.Options{Faults: tt.faults})
+			opts := zuorasim.Options{Faults: tt.faults}
+			if tt.faults.RateLimit > 0 {
+				// The simulator's clock moves one second per 20 readings (each
+				// request reads it about twice), so every rate window holds about
+				// ten requests however fast or slow this machine is.
+				var readings atomic.Int64
+				opts.Now = func() time.Time { return genTo.Add(time.Duration(readings.Add(1)/20) * time.Second) }
+			}
+			sim, srv := newSim(t, opts)
 			c := newClient(t, srv.URL, func(cfg *zuora.Config) {
 				cfg.MaxConcurrency = max(tt.maxConc, 0)
 				if tt.maxConc < 0 {
