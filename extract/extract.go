@@ -244,7 +244,7 @@ func (x *run) warn(table string, n int, ws []string) {
 }
 
 // merge folds each table's slices into one snapshot listing every part in
-// slice order, and the warnings into one list per table.
+// slice order; with several slices its query records their ranges.
 func (x *run) merge() {
 	x.tables = map[string]stage.TableSnapshot{}
 	for name, parts := range x.parts {
