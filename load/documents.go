@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/shopspring/decimal"
 
@@ -25,6 +27,9 @@ var docTypeInfo = map[string]struct{ endpoint, object string }{
 	"debit_memo":  {"/api/debit-memos", zuora.DebitMemo},
 }
 
+// maxLine is the longest NDJSON line (one document with its payload) the load accepts.
+const maxLine = 64 << 20
+
 // envelope is one NDJSON line of the transform's ready documents.
 type envelope struct {
 	DocType        string          `json:"doc_type"`
@@ -38,16 +43,37 @@ type envelope struct {
 	Payload        json.RawMessage `json:"payload"`
 }
 
-// document is an envelope checked and ready to post.
+// document is what the load keeps of one ready document for the whole run:
+// enough to mark it, tally it and write its ledger rows, never its payload.
 type document struct {
-	envelope
-	amount decimal.Decimal
-	fixed  money.Fixed
-	sha    string // sha256 of the payload bytes
+	DocType, ZuoraID, IdempotencyKey, Currency string
+	amount                                     decimal.Decimal
+	fixed                                      money.Fixed
+	sha                                        string // sha256 of the payload bytes
 }
 
-// readDocuments reads the window's transform manifest and the NDJSON it commits.
-func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) ([]document, error) {
+// same reports whether d and o describe the same document with the same payload.
+func (d document) same(o document) bool {
+	return d.DocType == o.DocType && d.ZuoraID == o.ZuoraID && d.IdempotencyKey == o.IdempotencyKey &&
+		d.Currency == o.Currency && d.fixed == o.fixed && d.sha == o.sha
+}
+
+// posting is a document with its payload, held only while it is being posted.
+type posting struct {
+	document
+	payload json.RawMessage
+}
+
+// readyDocuments is a window's NDJSON, verified against its manifest, and the
+// metadata of its documents in file order.
+type readyDocuments struct {
+	key  string
+	docs []document
+}
+
+// readDocuments reads the window's transform manifest and streams the NDJSON it
+// commits once, verifying its checksum and keeping each document's metadata.
+func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*readyDocuments, error) {
 	var m stage.TransformManifest
 	found, err := st.ReadManifest(ctx, "transform", w, &m)
 	if err != nil {
@@ -59,75 +85,108 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) ([]docu
 	if m.Documents.Key == "" {
 		return nil, fmt.Errorf("transform manifest of window %s lists no documents object", w.ID())
 	}
-	data, err := st.Read(ctx, m.Documents.Key)
+	rc, err := st.NewReader(ctx, m.Documents.Key)
 	if err != nil {
 		return nil, fmt.Errorf("read ready documents: %w", err)
 	}
+	defer rc.Close()
+	h := sha256.New()
+	docs, err := parseDocuments(m.Documents.Key, io.TeeReader(rc, h))
+	if err != nil {
+		return nil, err
+	}
 	if m.Documents.SHA256 != "" {
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); got != m.Documents.SHA256 {
+		if got := hex.EncodeToString(h.Sum(nil)); got != m.Documents.SHA256 {
 			return nil, fmt.Errorf("ready documents %s: checksum %s, manifest says %s", m.Documents.Key, got, m.Documents.SHA256)
 		}
 	}
-	return parseDocuments(m.Documents.Key, data)
+	return &readyDocuments{key: m.Documents.Key, docs: docs}, nil
 }
 
-// parseDocuments decodes NDJSON envelopes, keeping amounts exact and payloads byte for byte.
-func parseDocuments(key string, data []byte) ([]document, error) {
+// parseDocuments streams NDJSON envelopes from r and returns their metadata in
+// order, keeping amounts exact; it refuses a malformed line or a document listed twice.
+func parseDocuments(key string, r io.Reader) ([]document, error) {
 	var docs []document
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	var env envelope // reused: its payload buffer grows to the longest line, once
+	err := scanLines(key, r, func(n int, line []byte) error {
+		d, err := parseDocument(line, &env)
+		if err != nil {
+			return fmt.Errorf("%s line %d: %w", key, n, err)
+		}
+		if seen[d.ZuoraID] {
+			return fmt.Errorf("%s line %d: document %s appears twice", key, n, d.ZuoraID)
+		}
+		seen[d.ZuoraID] = true
+		docs = append(docs, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// errStopScan ends scanLines early without an error.
+var errStopScan = errors.New("stop scanning")
+
+// scanLines calls fn with the number and bytes of each non-blank line of r; the
+// bytes are valid only during the call. fn returning errStopScan ends the scan.
+func scanLines(key string, r io.Reader, fn func(n int, line []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		d, err := parseDocument(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", key, n, err)
+		if err := fn(n, line); errors.Is(err, errStopScan) {
+			return nil
+		} else if err != nil {
+			return err
 		}
-		if seen[d.ZuoraID] {
-			return nil, fmt.Errorf("%s line %d: document %s appears twice", key, n, d.ZuoraID)
-		}
-		seen[d.ZuoraID] = true
-		docs = append(docs, d)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("read %s: a line is longer than %d MiB", key, maxLine>>20)
+	} else if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
 	}
-	return docs, nil
+	return nil
 }
 
-func parseDocument(line []byte) (document, error) {
+// parseDocument decodes one NDJSON line into env (whose payload then holds the
+// line's payload bytes exactly) and checks it.
+func parseDocument(line []byte, env *envelope) (document, error) {
 	var d document
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	if err := dec.Decode(&d.envelope); err != nil {
+	*env = envelope{Payload: env.Payload[:0]}
+	if err := json.Unmarshal(line, env); err != nil {
 		return d, fmt.Errorf("decode envelope: %w", err)
 	}
-	info, ok := docTypeInfo[d.DocType]
+	info, ok := docTypeInfo[env.DocType]
 	if !ok {
-		return d, fmt.Errorf("unknown doc_type %q", d.DocType)
+		return d, fmt.Errorf("unknown doc_type %q", env.DocType)
 	}
-	if d.Endpoint != info.endpoint {
-		return d, fmt.Errorf("%s %s: endpoint %q, want %q", d.DocType, d.ZuoraID, d.Endpoint, info.endpoint)
+	if env.Endpoint != info.endpoint {
+		return d, fmt.Errorf("%s %s: endpoint %q, want %q", env.DocType, env.ZuoraID, env.Endpoint, info.endpoint)
 	}
-	if d.ZuoraID == "" || d.IdempotencyKey == "" || d.Currency == "" {
-		return d, fmt.Errorf("%s %q: zuora_id, idempotency_key and currency are required", d.DocType, d.ZuoraID)
+	if env.ZuoraID == "" || env.IdempotencyKey == "" || env.Currency == "" {
+		return d, fmt.Errorf("%s %q: zuora_id, idempotency_key and currency are required", env.DocType, env.ZuoraID)
 	}
-	if len(d.Payload) == 0 || d.Payload[0] != '{' {
-		return d, fmt.Errorf("%s %s: payload is not a JSON object", d.DocType, d.ZuoraID)
+	if len(env.Payload) == 0 || env.Payload[0] != '{' {
+		return d, fmt.Errorf("%s %s: payload is not a JSON object", env.DocType, env.ZuoraID)
 	}
-	amount, err := money.Parse(string(d.Amount))
+	amount, err := money.Parse(string(env.Amount))
 	if err != nil {
-		return d, fmt.Errorf("%s %s: %w", d.DocType, d.ZuoraID, err)
+		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
 	if d.fixed, err = money.ToFixed(amount); err != nil {
-		return d, fmt.Errorf("%s %s: %w", d.DocType, d.ZuoraID, err)
+		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.amount = amount
-	sum := sha256.Sum256(d.Payload)
+	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = env.DocType, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
+	if d.IdempotencyKey == d.ZuoraID {
+		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
+	}
+	sum := sha256.Sum256(env.Payload)
 	d.sha = hex.EncodeToString(sum[:])
 	return d, nil
 }

@@ -64,6 +64,17 @@ func (s spec) line() string {
 		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, docTypeInfo[s.docType].endpoint, s.payload())
 }
 
+// posting is s parsed from its NDJSON line, ready for erpClient.post.
+func (s spec) posting(t testing.TB) posting {
+	t.Helper()
+	var env envelope
+	d, err := parseDocument([]byte(s.line()), &env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return posting{document: d, payload: env.Payload}
+}
+
 // fakeMarker is a hand-written Zuora write-back that records every call.
 type fakeMarker struct {
 	mu      sync.Mutex

@@ -100,10 +100,11 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 		return nil, errors.New("load: no Zuora client to mark documents transferred")
 	}
 	log := opts.Logger.With("window", w.ID(), "run_id", opts.RunID)
-	docs, err := readDocuments(ctx, st, w)
+	ready, err := readDocuments(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
+	docs := ready.docs
 	rows, err := readLedger(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
@@ -119,7 +120,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 	}
 	log.Info("load started", "documents", len(docs), "ledger_rows", len(rows))
 
-	stopErr := r.postAll(ctx, docs)
+	stopErr := r.postAll(ctx, st, ready)
 
 	// Whatever happened, record what the ERP answered, even after a Ctrl-C.
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
@@ -184,7 +185,7 @@ func counts(m *stage.LoadManifest) (posted, pending int64) {
 
 // Pending summarises, from the ledger and manifests, what is left to do for a window (for the `status` command).
 func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadManifest, error) {
-	docs, err := readDocuments(ctx, st, w)
+	ready, err := readDocuments(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
@@ -192,7 +193,7 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
-	man := summarize(w, docs, states(rows))
+	man := summarize(w, ready.docs, states(rows))
 	man.UpdatedAt = time.Now().UTC()
 	var last stage.LoadManifest
 	if found, err := st.ReadManifest(ctx, "load", w, &last); err != nil {
@@ -223,45 +224,26 @@ type run struct {
 var errStopped = errors.New("load run stopped")
 
 // postAll posts every document that needs it, type by type in dependency
-// order, and returns a non-nil error when it stopped early.
-func (r *run) postAll(ctx context.Context, docs []document) error {
+// order, streaming the NDJSON so that only the payloads in flight are in
+// memory; it returns a non-nil error when it stopped early.
+func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocuments) error {
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	for _, docType := range stage.DocTypes {
-		var todo []document
-		for _, d := range docs {
-			if d.DocType == docType && r.needsPost(d) {
-				todo = append(todo, d)
-			}
+	todo := make([]bool, len(ready.docs))
+	count := map[string]int{}
+	for i, d := range ready.docs {
+		if todo[i] = r.needsPost(d); todo[i] {
+			count[d.DocType]++
 		}
-		if len(todo) == 0 {
-			continue
+	}
+	passes := planPasses(ready.docs, todo)
+	if len(passes) > 1 {
+		r.log.Warn("ready documents are not sorted in dependency order: reading them once per pass", "passes", len(passes))
+	}
+	for _, p := range passes {
+		if err := r.postPass(ctx, pctx, cancel, st, ready, todo, count, p); err != nil {
+			r.stop(err.Error(), cancel)
 		}
-		r.log.Info("posting", "doc_type", docType, "documents", len(todo))
-		jobs := make(chan document)
-		var wg sync.WaitGroup
-		for range min(r.opts.Concurrency, len(todo)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for d := range jobs {
-					if pctx.Err() != nil {
-						continue // stopping: leave it pending, unsent
-					}
-					r.record(ctx, d, r.client.post(pctx, d), cancel)
-				}
-			}()
-		}
-	feed:
-		for _, d := range todo {
-			select {
-			case jobs <- d:
-			case <-pctx.Done():
-				break feed
-			}
-		}
-		close(jobs)
-		wg.Wait()
 		if pctx.Err() != nil {
 			break
 		}
@@ -270,6 +252,137 @@ func (r *run) postAll(ctx context.Context, docs []document) error {
 		return errors.New(reason)
 	}
 	return ctx.Err()
+}
+
+// pass is one read of the NDJSON that posts the documents of types, in that
+// order; the last document it posts is at index last.
+type pass struct {
+	types []string
+	last  int
+}
+
+// planPasses groups the types with documents to post, in dependency order, into
+// reads of the NDJSON: within one read each type's documents all come before the
+// next type's. A file sorted by type, as the transform writes it, needs one read.
+func planPasses(docs []document, todo []bool) []pass {
+	first, last := map[string]int{}, map[string]int{}
+	for i, d := range docs {
+		if !todo[i] {
+			continue
+		}
+		if _, ok := first[d.DocType]; !ok {
+			first[d.DocType] = i
+		}
+		last[d.DocType] = i
+	}
+	var out []pass
+	for _, t := range stage.DocTypes {
+		f, ok := first[t]
+		if !ok {
+			continue
+		}
+		if len(out) == 0 || f < out[len(out)-1].last {
+			out = append(out, pass{})
+		}
+		p := &out[len(out)-1]
+		p.types, p.last = append(p.types, t), last[t]
+	}
+	return out
+}
+
+// postPass reads the NDJSON once and posts the documents of p's types that need
+// it, each type finished before the next starts. It posts a line only when it is
+// the very document the verified first read found at that place; otherwise it
+// returns an error before posting it.
+func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, st *stage.Stage, ready *readyDocuments, todo []bool, count map[string]int, p pass) error {
+	inPass := map[string]bool{}
+	for _, t := range p.types {
+		inPass[t] = true
+	}
+	rc, err := st.NewReader(pctx, ready.key)
+	if err != nil {
+		if pctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("read ready documents: %w", err)
+	}
+	defer rc.Close()
+
+	var (
+		current string
+		jobs    chan posting
+		wg      sync.WaitGroup
+	)
+	startType := func(docType string) {
+		current, jobs = docType, make(chan posting)
+		r.log.Info("posting", "doc_type", docType, "documents", count[docType])
+		for range min(r.opts.Concurrency, count[docType]) {
+			wg.Add(1)
+			go func(jobs <-chan posting) {
+				defer wg.Done()
+				for d := range jobs {
+					if pctx.Err() != nil {
+						continue // stopping: leave it pending, unsent
+					}
+					r.record(ctx, d.document, r.client.post(pctx, d), stop)
+				}
+			}(jobs)
+		}
+	}
+	finishType := func() { // waits until every post of the current type is settled
+		if jobs != nil {
+			close(jobs)
+			wg.Wait()
+			jobs = nil
+		}
+	}
+	defer finishType()
+
+	next := 0 // index of the line's document in ready.docs
+	err = scanLines(ready.key, rc, func(n int, line []byte) error {
+		i := next
+		next++
+		if i >= len(ready.docs) {
+			return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", ready.key, n)
+		}
+		want := ready.docs[i]
+		if todo[i] && inPass[want.DocType] {
+			var env envelope // a fresh payload buffer: a worker keeps it until the post is settled
+			d, err := parseDocument(line, &env)
+			if err != nil {
+				return fmt.Errorf("ready documents %s changed since they were verified: line %d: %w", ready.key, n, err)
+			}
+			if !d.same(want) {
+				return fmt.Errorf("ready documents %s changed since they were verified: line %d is no longer %s %s as verified", ready.key, n, want.DocType, want.ZuoraID)
+			}
+			if d.DocType != current {
+				finishType()
+				if pctx.Err() != nil {
+					return errStopScan
+				}
+				startType(d.DocType)
+			}
+			select {
+			case jobs <- posting{document: want, payload: env.Payload}:
+			case <-pctx.Done():
+				return errStopScan
+			}
+		}
+		if i >= p.last {
+			return errStopScan // nothing further to post in this pass
+		}
+		return nil
+	})
+	finishType()
+	switch {
+	case pctx.Err() != nil:
+		return nil // stopped or cancelled: the caller reports why
+	case err != nil:
+		return err
+	case next <= p.last:
+		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, next)
+	}
+	return nil
 }
 
 // needsPost reports whether the ledger leaves d to post: not confirmed, and not

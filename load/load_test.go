@@ -372,12 +372,8 @@ func TestKilledBeforeLedgerFlushIsSettledAsDuplicates(t *testing.T) {
 	e := newEnv(t, specs)
 	// A previous process posted three documents and died before writing its ledger.
 	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
-	docs, err := parseDocuments("fixture", []byte(specs[0].line()+"\n"+specs[1].line()+"\n"+specs[2].line()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		if res := client.post(e.ctx, d); res.outcome != outcomeCreated {
+	for _, s := range specs[:3] {
+		if res := client.post(e.ctx, s.posting(t)); res.outcome != outcomeCreated {
 			t.Fatalf("pre-post = %+v", res)
 		}
 	}
@@ -535,11 +531,7 @@ func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
 	other := specs[0]
 	other.customer = "ERP-OTHER"
 	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
-	docs, err := parseDocuments("fixture", []byte(other.line()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := client.post(e.ctx, docs[0]); res.outcome != outcomeCreated {
+	if res := client.post(e.ctx, other.posting(t)); res.outcome != outcomeCreated {
 		t.Fatalf("pre-post = %+v", res)
 	}
 	man, err := e.run(e.ctx, e.opts())

@@ -57,7 +57,7 @@ type erpClient struct {
 // post sends one document until the ERP settles it or the retry policy runs out.
 // The same Idempotency-Key goes with every attempt, so a retry after a lost
 // answer can only ever find the document the first attempt created.
-func (c *erpClient) post(ctx context.Context, d document) postResult {
+func (c *erpClient) post(ctx context.Context, d posting) postResult {
 	res := postResult{started: time.Now().UTC()}
 	attempts, err := retry.Do(ctx, c.policy, func(ctx context.Context, _ int) error {
 		return c.attempt(ctx, d, &res)
@@ -76,7 +76,8 @@ func (c *erpClient) post(ctx context.Context, d document) postResult {
 
 // attempt is one HTTP exchange; it fills res and returns nil, a transient
 // error, a *rejectedError or a *fatalError.
-func (c *erpClient) attempt(ctx context.Context, d document, res *postResult) error {
+func (c *erpClient) attempt(ctx context.Context, d posting, res *postResult) error {
+	endpoint := docTypeInfo[d.DocType].endpoint
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -84,7 +85,7 @@ func (c *erpClient) attempt(ctx context.Context, d document, res *postResult) er
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) { sent.Store(info.Err == nil) },
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+d.Endpoint, bytes.NewReader(d.Payload))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+endpoint, bytes.NewReader(d.payload))
 	if err != nil {
 		return &fatalError{fmt.Errorf("build request for %s %s: %w", d.DocType, d.ZuoraID, err)}
 	}
@@ -128,7 +129,7 @@ func (c *erpClient) attempt(ctx context.Context, d document, res *postResult) er
 		res.message = ""
 		return nil
 	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusMethodNotAllowed:
-		return &fatalError{fmt.Errorf("erp answered %d to %s: check the ERP base URL and token", code, d.Endpoint)}
+		return &fatalError{fmt.Errorf("erp answered %d to %s: check the ERP base URL and token", code, endpoint)}
 	case retry.RetryableStatus(code):
 		err := fmt.Errorf("post %s %s: erp answered %d: %s", d.DocType, d.ZuoraID, code, message(answer.Error, body))
 		if after, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
@@ -138,7 +139,7 @@ func (c *erpClient) attempt(ctx context.Context, d document, res *postResult) er
 	case code >= 400 && code < 500:
 		return &rejectedError{status: code, message: message(answer.Error, body)}
 	default:
-		return &fatalError{fmt.Errorf("erp answered %d to %s", code, d.Endpoint)}
+		return &fatalError{fmt.Errorf("erp answered %d to %s", code, endpoint)}
 	}
 }
 

@@ -2,6 +2,8 @@ package load
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 )
 
 func TestParseDocuments(t *testing.T) {
@@ -29,7 +33,7 @@ func TestParseDocuments(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			docs, err := parseDocuments("docs.ndjson", []byte(tt.ndjson))
+			docs, err := parseDocuments("docs.ndjson", strings.NewReader(tt.ndjson))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v; want %q", err, tt.wantErr)
@@ -40,11 +44,16 @@ func TestParseDocuments(t *testing.T) {
 				t.Fatalf("parse = %d docs, %v", len(docs), err)
 			}
 			d := docs[0]
-			if string(d.Payload) != good.payload() {
-				t.Fatalf("payload = %s; want the bytes of the line", d.Payload)
+			if sum := sha256.Sum256([]byte(good.payload())); d.sha != hex.EncodeToString(sum[:]) {
+				t.Fatalf("payload digest = %s; want the digest of the line's payload bytes", d.sha)
 			}
-			if !d.amount.Equal(decimal.RequireFromString(good.amount)) || string(d.Amount) != good.amount || d.IdempotencyKey != good.id || d.Endpoint != "/api/invoices" {
-				t.Fatalf("document = %+v (amount %s)", d.envelope, d.amount)
+			if !d.amount.Equal(decimal.RequireFromString(good.amount)) || !money.FromFixed(d.fixed).Equal(d.amount) ||
+				d.IdempotencyKey != good.id || d.ZuoraID != good.id || d.DocType != "invoice" || d.Currency != good.currency {
+				t.Fatalf("document = %+v", d)
+			}
+			p := good.posting(t)
+			if string(p.payload) != good.payload() || !p.same(d) {
+				t.Fatalf("posting payload = %s; want the bytes of the line", p.payload)
 			}
 		})
 	}
@@ -84,7 +93,7 @@ func TestLedgerSchema(t *testing.T) {
 	w := parquet.NewGenericWriter[ledgerRow](&buf)
 	at := time.Date(2026, 11, 25, 22, 30, 0, 123456789, time.UTC)
 	amt := makeSpecs(1)[0]
-	docs, err := parseDocuments("x", []byte(amt.line()))
+	docs, err := parseDocuments("x", strings.NewReader(amt.line()))
 	if err != nil {
 		t.Fatal(err)
 	}

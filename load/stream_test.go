@@ -1,0 +1,312 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// erpProcessEnv makes the test binary serve an ERP simulator instead of
+// running tests, so that memory tests measure the load alone.
+const erpProcessEnv = "LOAD_TEST_ERP_PROCESS"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(erpProcessEnv) != "" {
+		serveERPProcess()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// erpSummary is what the ERP process reports about the documents it holds.
+type erpSummary struct {
+	Documents int               `json:"documents"` // stored documents, duplicates included
+	Bodies    map[string]string `json:"bodies"`    // idempotency key → sha256 of the stored body
+	Creates   map[string]int    `json:"creates"`   // idempotency key → requests answered 201
+}
+
+// serveERPProcess serves an erpsim on loopback, prints its URL, and exits when
+// stdin closes (the test that started it ended or died).
+func serveERPProcess() {
+	sim := erpsim.New(erpsim.Options{Token: erpToken})
+	mux := http.NewServeMux()
+	mux.Handle("/", sim)
+	mux.HandleFunc("GET /_test/summary", func(w http.ResponseWriter, _ *http.Request) {
+		s := erpSummary{Bodies: map[string]string{}, Creates: map[string]int{}}
+		for _, d := range sim.Documents() {
+			s.Documents++
+			sum := sha256.Sum256(d.Body)
+			s.Bodies[d.Key] = hex.EncodeToString(sum[:])
+		}
+		for _, r := range sim.Requests() {
+			if r.Status == http.StatusCreated {
+				s.Creates[r.Key]++
+			}
+		}
+		_ = json.NewEncoder(w).Encode(s)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("http://" + ln.Addr().String())
+	go func() { _ = http.Serve(ln, mux) }()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// erpProcess is an ERP simulator running in a child process.
+type erpProcess struct {
+	url string
+}
+
+// startERPProcess starts the test binary as an ERP simulator; it stops with the test.
+func startERPProcess(t testing.TB) *erpProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), erpProcessEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the ERP process printed no address: %v", err)
+	}
+	return &erpProcess{url: strings.TrimSpace(url)}
+}
+
+func (p *erpProcess) summary(t testing.TB) erpSummary {
+	t.Helper()
+	resp, err := http.Get(p.url + "/_test/summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s erpSummary
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// bigFixture is a window of large documents written straight into the stage.
+type bigFixture struct {
+	size   int64             // bytes of NDJSON
+	shas   map[string]string // zuora id → sha256 of its payload
+	totals map[string]decimal.Decimal
+}
+
+// writeBigFixture streams n documents of about payloadSize bytes each into the
+// stage as w's transform output, sorted by type in dependency order as the
+// transform writes them; ids start with prefix. It never holds more than one payload.
+func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix string, n, payloadSize int) bigFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := bigFixture{shas: map[string]string{}, totals: map[string]decimal.Decimal{}}
+	filler := make([]byte, 1800)
+	for i := range filler {
+		filler[i] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"[(i*7)%63]
+	}
+	var payload strings.Builder
+	info, err := st.Write(ctx, stage.ReadyKey("documents", w, "ndjson"), func(out io.Writer) error {
+		bw := bufio.NewWriter(out)
+		for i := range n {
+			docType := stage.DocTypes[i*len(stage.DocTypes)/n]
+			id := fmt.Sprintf("%s%028d", prefix, i)
+			amount := fmt.Sprintf("%d.123456789", 1000+i)
+			payload.Reset()
+			fmt.Fprintf(&payload, `{"%s":{"zuora_id":"%s","number":"N-%d","customer":"ERP-1001","currency":"USD","date":"2026-11-25","amount":%s,"items":[`,
+				docType, id, i, amount)
+			for k := 0; payload.Len() < payloadSize; k++ {
+				if k > 0 {
+					payload.WriteByte(',')
+				}
+				fmt.Fprintf(&payload, `{"zuora_id":"%s-%d","description":"%s","quantity":1,"unit_price":0.5,"amount":0.5,"tax_amount":0}`, id, k, filler)
+			}
+			payload.WriteString("]}}")
+			sum := sha256.Sum256([]byte(payload.String()))
+			f.shas[id] = hex.EncodeToString(sum[:])
+			f.totals[docType] = f.totals[docType].Add(decimal.RequireFromString(amount))
+			fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
+				docType, id, i, id, amount, docTypeInfo[docType].endpoint, payload.String())
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := stage.TransformManifest{Window: w.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
+	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+		t.Fatal(err)
+	}
+	f.size = info.Size
+	return f
+}
+
+// heapPeak samples the heap's live and not yet collected objects until stopped.
+type heapPeak struct {
+	base, peak atomic.Uint64
+	stop       chan struct{}
+	done       sync.WaitGroup
+}
+
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// startHeapPeak collects garbage, takes the heap's size as the base, and samples it every 200µs.
+func startHeapPeak() *heapPeak {
+	runtime.GC()
+	h := &heapPeak{stop: make(chan struct{})}
+	h.base.Store(heapBytes())
+	h.peak.Store(h.base.Load())
+	h.done.Add(1)
+	go func() {
+		defer h.done.Done()
+		tick := time.NewTicker(200 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			if b := heapBytes(); b > h.peak.Load() {
+				h.peak.Store(b)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
+}
+
+// growth stops sampling and returns the peak's growth over the base.
+func (h *heapPeak) growth() int64 {
+	close(h.stop)
+	h.done.Wait()
+	return int64(h.peak.Load()) - int64(h.base.Load())
+}
+
+// TestLoadMemoryDoesNotGrowWithTheWindow loads a window of 2,000 documents of
+// 100 KB each (about 200 MB of NDJSON) into an ERP simulator in another process
+// and checks that the heap never grew by a quarter of the NDJSON's size.
+func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
+	const n, payloadSize = 2000, 100 << 10
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	st, err := stage.Open(context.Background(), "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fix := writeBigFixture(t, st, testWindow, "8a8f", n, payloadSize)
+	erp := startERPProcess(t)
+	marker := newMarker()
+	logs := &syncBuffer{}
+	opts := Options{
+		ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, RequestTimeout: 10 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	}
+
+	h := startHeapPeak()
+	start := time.Now()
+	man, err := Run(context.Background(), st, testWindow, marker, opts)
+	took := time.Since(start)
+	growth := h.growth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d documents, %d MB of NDJSON loaded in %v; heap peak grew by %.1f MB", n, fix.size>>20, took.Round(time.Millisecond), float64(growth)/(1<<20))
+	if growth > fix.size/4 {
+		t.Errorf("the heap grew by %d bytes while loading %d bytes of NDJSON; want less than a quarter", growth, fix.size)
+	}
+
+	// And the load did its job: every document once in the ERP, byte for byte, marked, tallied.
+	sum := erp.summary(t)
+	if sum.Documents != n || len(sum.Bodies) != n {
+		t.Fatalf("the ERP holds %d documents (%d keys); want %d", sum.Documents, len(sum.Bodies), n)
+	}
+	for id, sha := range fix.shas {
+		if sum.Bodies[id] != sha || sum.Creates[id] != 1 {
+			t.Fatalf("document %s: ERP body sha %s created %d times; want %s once", id, sum.Bodies[id], sum.Creates[id], sha)
+		}
+		if marker.marked[id] != 1 {
+			t.Fatalf("document %s marked %d times; want 1", id, marker.marked[id])
+		}
+	}
+	if !man.Complete || len(man.Totals) != len(stage.DocTypes) {
+		t.Fatalf("manifest complete=%v with %d totals; want complete with one per type", man.Complete, len(man.Totals))
+	}
+	for _, tt := range man.Totals {
+		if want := fix.totals[tt.DocType]; !tt.Ready.Amount.Equal(want) || !tt.Posted.Equal(tt.Ready) || !tt.Marked.Equal(tt.Ready) {
+			t.Errorf("%s totals %+v; want ready, posted and marked %s", tt.DocType, tt, want)
+		}
+	}
+}
+
+// BenchmarkRunLargePayloads loads 200 documents of 200 KB each into an ERP
+// simulator in another process; B/op and the heap's peak growth are the load's alone.
+func BenchmarkRunLargePayloads(b *testing.B) {
+	const n, payloadSize = 200, 200 << 10
+	erp := startERPProcess(b)
+	b.ReportAllocs()
+	var peak int64
+	var size int64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		st, err := stage.Open(context.Background(), "file://"+b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = writeBigFixture(b, st, testWindow, fmt.Sprintf("b%03d", i%1000), n, payloadSize).size
+		opts := Options{ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, Logger: slog.New(slog.DiscardHandler)}
+		h := startHeapPeak()
+		b.StartTimer()
+		if _, err := Run(context.Background(), st, testWindow, newMarker(), opts); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		peak = max(peak, h.growth())
+		st.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "docs/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	b.SetBytes(size)
+}
