@@ -310,3 +310,131 @@ func BenchmarkRunLargePayloads(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 	b.SetBytes(size)
 }
+
+func TestChecksumMismatchPostsNothing(t *testing.T) {
+	specs := makeSpecs(20)
+	e := newEnv(t, specs)
+	// The NDJSON changes after the transform committed it; the manifest does not.
+	key := stage.ReadyKey("documents", testWindow, "ndjson")
+	var b strings.Builder
+	for i, s := range specs {
+		if i == 19 {
+			s.amount = "1.00" // the very last line: found only once every line was read
+		}
+		b.WriteString(s.line() + "\n")
+	}
+	if _, err := e.st.WriteBytes(e.ctx, key, []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.run(e.ctx, e.opts())
+	if err == nil || !strings.Contains(err.Error(), "checksum") || !strings.Contains(err.Error(), key) {
+		t.Fatalf("Run = %v; want a checksum error naming %s", err, key)
+	}
+	if n := len(e.sim.Requests()); n != 0 || e.marker.callCount() != 0 {
+		t.Fatalf("%d posts and %d Marker calls; want none", n, e.marker.callCount())
+	}
+	if parts, err := e.st.List(e.ctx, stage.LedgerPrefix(testWindow)); err != nil || len(parts) != 0 {
+		t.Fatalf("ledger parts %v, %v; want none", parts, err)
+	}
+	if _, err := Pending(e.ctx, e.st, testWindow); err == nil || !strings.Contains(err.Error(), key) {
+		t.Fatalf("Pending = %v; want the checksum error", err)
+	}
+}
+
+func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
+	// Sorted by type as the transform writes, except that one invoice comes last.
+	specs := makeSpecs(30)
+	sorted := make([]spec, 0, len(specs))
+	for _, dt := range stage.DocTypes {
+		for _, s := range specs {
+			if s.docType == dt && s.id != specs[0].id {
+				sorted = append(sorted, s)
+			}
+		}
+	}
+	sorted = append(sorted, specs[0])
+	e := newEnv(t, sorted)
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+	reqs := e.sim.Requests()
+	rank := map[string]int{}
+	for i, dt := range stage.DocTypes {
+		rank[docTypeInfo[dt].endpoint] = i
+	}
+	for i := 1; i < len(reqs); i++ {
+		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {
+			t.Fatalf("request %d to %s came after %s: not in dependency order", i, reqs[i].Path, reqs[i-1].Path)
+		}
+	}
+	if len(reqs) != len(specs) {
+		t.Fatalf("the ERP got %d requests; want %d", len(reqs), len(specs))
+	}
+}
+
+func TestDocumentsChangedDuringTheLoadStopBeforePostingThem(t *testing.T) {
+	specs := makeSpecs(25) // interleaved types: one read of the NDJSON per type
+	e := newEnv(t, specs)
+	changed := append([]spec(nil), specs...)
+	var firstPayment int
+	for i, s := range changed {
+		if s.docType == "payment" {
+			firstPayment = i
+			break
+		}
+	}
+	changed[firstPayment].customer = "ERP-CHANGED"
+	// While invoices are posted, the NDJSON is replaced behind the manifest's back.
+	var once sync.Once
+	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		once.Do(func() {
+			var b strings.Builder
+			for _, s := range changed {
+				b.WriteString(s.line() + "\n")
+			}
+			if _, err := e.st.WriteBytes(e.ctx, stage.ReadyKey("documents", testWindow, "ndjson"), []byte(b.String())); err != nil {
+				t.Error(err)
+			}
+		})
+		next.ServeHTTP(w, r)
+	}
+	man, err := e.run(e.ctx, e.opts())
+	if err == nil || !strings.Contains(err.Error(), "changed since they were verified") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+		t.Fatalf("Run = %v; want a changed-documents error naming the resume command", err)
+	}
+	if !strings.Contains(man.StoppedBecause, "changed since they were verified") || man.Complete {
+		t.Fatalf("manifest stopped=%q complete=%v", man.StoppedBecause, man.Complete)
+	}
+	// Types before payment were posted and marked; no payment or refund was sent.
+	for _, r := range e.sim.Requests() {
+		if r.Path == "/api/payments" || r.Path == "/api/refunds" {
+			t.Fatalf("posted %s %s after the NDJSON changed", r.Path, r.Key)
+		}
+	}
+	erp := e.erpDocs()
+	for _, s := range specs {
+		posted := s.docType != "payment" && s.docType != "refund"
+		if _, inERP := erp[s.id]; inERP != posted || (e.marker.marked[s.id] == 1) != posted {
+			t.Fatalf("document %s (%s) in the ERP %v, marked %d times", s.id, s.docType, inERP, e.marker.marked[s.id])
+		}
+	}
+
+	// The manifest no longer matches the file: the next run refuses it outright.
+	before := len(e.sim.Requests())
+	if _, err := e.run(e.ctx, e.opts()); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("re-run = %v; want a checksum error", err)
+	}
+	// The transform commits the new file; the next run posts the rest.
+	e.writeFixture(changed)
+	e.wrap = nil
+	man, err = e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.assertSettled(man, nil)
+	if got := len(e.sim.Requests()) - before; got != 10 {
+		t.Fatalf("the last run posted %d documents; want the 10 payments and refunds", got)
+	}
+}

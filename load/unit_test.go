@@ -155,3 +155,46 @@ func TestOptionsNeedTheERP(t *testing.T) {
 		t.Fatalf("defaults = %+v, %v", o, err)
 	}
 }
+
+func TestPlanPasses(t *testing.T) {
+	type want struct {
+		types []string
+		last  int
+	}
+	tests := []struct {
+		name  string
+		types []string // doc_type of each line
+		skip  map[int]bool
+		want  []want
+	}{
+		{"sorted as the transform writes", []string{"invoice", "invoice", "debit_memo", "credit_memo", "payment", "refund"}, nil,
+			[]want{{[]string{"invoice", "debit_memo", "credit_memo", "payment", "refund"}, 5}}},
+		{"interleaved", []string{"invoice", "payment", "invoice", "payment"}, nil,
+			[]want{{[]string{"invoice"}, 2}, {[]string{"payment"}, 3}}},
+		{"one type goes backwards", []string{"invoice", "invoice", "payment", "debit_memo", "refund"}, nil,
+			[]want{{[]string{"invoice", "debit_memo"}, 3}, {[]string{"payment", "refund"}, 4}}},
+		{"reverse order", []string{"refund", "payment", "invoice"}, nil,
+			[]want{{[]string{"invoice"}, 2}, {[]string{"payment"}, 1}, {[]string{"refund"}, 0}}},
+		{"only lines to post count", []string{"payment", "invoice", "invoice", "payment"}, map[int]bool{0: true},
+			[]want{{[]string{"invoice", "payment"}, 3}}},
+		{"nothing to post", []string{"invoice", "payment"}, map[int]bool{0: true, 1: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs := make([]document, len(tt.types))
+			todo := make([]bool, len(tt.types))
+			for i, dt := range tt.types {
+				docs[i], todo[i] = document{DocType: dt}, !tt.skip[i]
+			}
+			got := planPasses(docs, todo)
+			if len(got) != len(tt.want) {
+				t.Fatalf("passes = %+v; want %+v", got, tt.want)
+			}
+			for i := range got {
+				if strings.Join(got[i].types, ",") != strings.Join(tt.want[i].types, ",") || got[i].last != tt.want[i].last {
+					t.Fatalf("pass %d = %+v; want %+v", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
