@@ -251,6 +251,13 @@ func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, 
 		if resp, err = c.roundTrip(ctx, rq, tok, attempt); err != nil {
 			return nil, err
 		}
+		if resp.status == http.StatusUnauthorized {
+			// A token issued a moment ago was refused too (revoked, or a token
+			// cache out of step on Zuora's side). Bad credentials already fail
+			// at /oauth/token, so retry within the policy's limits.
+			c.invalidate(tok)
+			return resp, retry.Transient(c.errorFrom(rq.op, resp))
+		}
 	}
 	return resp, c.check(rq.op, resp)
 }

@@ -399,3 +399,15 @@ func TestRequestLogOfAFaultyWalkHoldsNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentWalksSurviveTokensRevokedUnderThem: with several walks in
+// flight, a revoked token is often refused again right after a refresh (another
+// walk's refresh revoked it); the client retries instead of failing the walk.
+func TestConcurrentWalksSurviveTokensRevokedUnderThem(t *testing.T) {
+	sim, srv := newSim(t, zuorasim.Options{Faults: zuorasim.Faults{ExpireTokenEvery: 6}})
+	c := newClient(t, srv.URL, func(cfg *zuora.Config) { cfg.Retry.MaxAttempts = 20 })
+	assertExactWalk(t, sim, walkAll(t, c, true))
+	if st := c.Stats(); st.Refreshes401 == 0 {
+		t.Fatalf("stats %+v: no token was refused; the fault did not bite", st)
+	}
+}
