@@ -78,6 +78,7 @@ func (s *settings) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.SettleLag, "settle-lag", 5*time.Minute, "how far behind now the last window ends")
 	fs.DurationVar(&c.Overlap, "overlap", 10*time.Minute, "how far back each window's query reaches, to catch late-visible records")
 	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once (the tenant allows 80 Object Query requests)")
+	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")

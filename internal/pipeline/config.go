@@ -36,7 +36,10 @@ type Config struct {
 	// Overlap is how far back each window's query reaches (see extract).
 	Overlap time.Duration
 
-	SQLDir           string
+	SQLDir string
+	// Slices splits each window's query range into this many time slices
+	// walked concurrently (default 1).
+	Slices           int
 	ZuoraConcurrency int
 	ERPConcurrency   int
 	BreakerThreshold int

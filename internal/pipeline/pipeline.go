@@ -284,6 +284,7 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 	}
 	_, err = extract.Run(ctx, zc, p.st, w, extract.Options{
 		Overlap:     p.cfg.Overlap,
+		Slices:      p.cfg.Slices,
 		RunID:       p.cfg.RunID,
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
