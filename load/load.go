@@ -2,6 +2,10 @@
 // records every answer in an append-only ledger in the stage, and only then marks
 // the confirmed documents TransferredToAccounting = Yes in Zuora.
 //
+// The window's NDJSON is streamed, never held: one read verifies it and keeps
+// each document's small metadata, the next posts as it reads (a file not sorted
+// by type takes more), so memory holds only the payloads in flight.
+//
 // Every run of a window starts from the ledger, so a run stopped by an ERP
 // outage, a crash or Ctrl-C is resumed by running it again: confirmed documents
 // are not posted twice, and the Idempotency-Key makes repeating an in-flight
@@ -230,18 +234,15 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	todo := make([]bool, len(ready.docs))
-	count := map[string]int{}
 	for i, d := range ready.docs {
-		if todo[i] = r.needsPost(d); todo[i] {
-			count[d.DocType]++
-		}
+		todo[i] = r.needsPost(d)
 	}
 	passes := planPasses(ready.docs, todo)
 	if len(passes) > 1 {
 		r.log.Warn("ready documents are not sorted in dependency order: reading them once per pass", "passes", len(passes))
 	}
 	for _, p := range passes {
-		if err := r.postPass(ctx, pctx, cancel, st, ready, todo, count, p); err != nil {
+		if err := r.postPass(ctx, pctx, cancel, st, ready, p); err != nil {
 			r.stop(err.Error(), cancel)
 		}
 		if pctx.Err() != nil {
@@ -255,17 +256,19 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 }
 
 // pass is one read of the NDJSON that posts the documents of types, in that
-// order; the last document it posts is at index last.
+// order: those todo marks, count of each type, the last at index last.
 type pass struct {
 	types []string
 	last  int
+	todo  []bool
+	count map[string]int
 }
 
 // planPasses groups the types with documents to post, in dependency order, into
 // reads of the NDJSON: within one read each type's documents all come before the
 // next type's. A file sorted by type, as the transform writes it, needs one read.
 func planPasses(docs []document, todo []bool) []pass {
-	first, last := map[string]int{}, map[string]int{}
+	first, last, count := map[string]int{}, map[string]int{}, map[string]int{}
 	for i, d := range docs {
 		if !todo[i] {
 			continue
@@ -274,6 +277,7 @@ func planPasses(docs []document, todo []bool) []pass {
 			first[d.DocType] = i
 		}
 		last[d.DocType] = i
+		count[d.DocType]++
 	}
 	var out []pass
 	for _, t := range stage.DocTypes {
@@ -282,7 +286,7 @@ func planPasses(docs []document, todo []bool) []pass {
 			continue
 		}
 		if len(out) == 0 || f < out[len(out)-1].last {
-			out = append(out, pass{})
+			out = append(out, pass{todo: todo, count: count})
 		}
 		p := &out[len(out)-1]
 		p.types, p.last = append(p.types, t), last[t]
@@ -294,7 +298,7 @@ func planPasses(docs []document, todo []bool) []pass {
 // it, each type finished before the next starts. It posts a line only when it is
 // the very document the verified first read found at that place; otherwise it
 // returns an error before posting it.
-func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, st *stage.Stage, ready *readyDocuments, todo []bool, count map[string]int, p pass) error {
+func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, st *stage.Stage, ready *readyDocuments, p pass) error {
 	inPass := map[string]bool{}
 	for _, t := range p.types {
 		inPass[t] = true
@@ -315,8 +319,8 @@ func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, 
 	)
 	startType := func(docType string) {
 		current, jobs = docType, make(chan posting)
-		r.log.Info("posting", "doc_type", docType, "documents", count[docType])
-		for range min(r.opts.Concurrency, count[docType]) {
+		r.log.Info("posting", "doc_type", docType, "documents", p.count[docType])
+		for range min(r.opts.Concurrency, p.count[docType]) {
 			wg.Add(1)
 			go func(jobs <-chan posting) {
 				defer wg.Done()
@@ -346,7 +350,7 @@ func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, 
 			return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", ready.key, n)
 		}
 		want := ready.docs[i]
-		if todo[i] && inPass[want.DocType] {
+		if p.todo[i] && inPass[want.DocType] {
 			var env envelope // a fresh payload buffer: a worker keeps it until the post is settled
 			d, err := parseDocument(line, &env)
 			if err != nil {
