@@ -1,9 +1,11 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -268,7 +270,12 @@ func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 		var marks atomic.Int64
 		w.zuoraHook.set(func(_ http.ResponseWriter, r *http.Request) bool {
 			if r.URL.Path == "/v1/action/update" && marks.Add(1) == 3 {
-				cancel() // the call still reaches the simulator: marked, but unanswered
+				// Killed while the call is in flight: the client hangs up, then
+				// Zuora applies the marks it can no longer report.
+				body, _ := io.ReadAll(r.Body) // a server notices a hang-up only after the body
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				cancel()
+				<-r.Context().Done()
 			}
 			return false
 		})
