@@ -68,9 +68,8 @@ func newClock(t time.Time) *clock {
 	return c
 }
 
-func (c *clock) set(t time.Time)     { c.unix.Store(t.Unix()) }
-func (c *clock) now() time.Time      { return time.Unix(c.unix.Load(), 0).UTC() }
-func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+func (c *clock) set(t time.Time) { c.unix.Store(t.Unix()) }
+func (c *clock) now() time.Time  { return time.Unix(c.unix.Load(), 0).UTC() }
 
 // hooked serves next, unless the hook installed with set handles the request first.
 type hooked struct {
