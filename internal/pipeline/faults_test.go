@@ -229,8 +229,9 @@ func killDuringLoad(t *testing.T, stageURL string) {
 	defer cancel()
 	w.onNthPostIn(window2, 6, cancel)
 	_, err := w.run(ctx, w.config(tenantTo))
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("killed run: %v; want context.Canceled", err)
+	var se *pipeline.StepError
+	if !errors.As(err, &se) || se.Step != "load" || se.Resume != "zuora-erp-etl load --window "+window2.ID() || !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed run: %v; want the cancelled load of %s with its resume command", err, window2.ID())
 	}
 	p := w.open(w.config(tenantTo))
 	assertStopsAt(t, p, window2)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -259,9 +260,9 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		return err
 	}
 	loadErr := p.load(ctx, w)
-	wr, err := p.windowReport(ctx, w)
+	wr, err := p.reportAfterLoad(ctx, w)
 	if err != nil {
-		return err
+		return errors.Join(loadErr, err)
 	}
 	rep.Windows = append(rep.Windows, wr)
 	log.Info("window done", "complete", wr.Complete)
@@ -391,9 +392,9 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 		}
 	}
 	loadErr := p.load(ctx, w)
-	wr, err := p.windowReport(ctx, w)
+	wr, err := p.reportAfterLoad(ctx, w)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(loadErr, err)
 	}
 	rep := &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}
 	if p.zc != nil {
@@ -436,6 +437,14 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 		rep.HighWater = hw.Next
 	}
 	return rep, nil
+}
+
+// reportAfterLoad reports a window even when the load was interrupted: the
+// report is what tells the user what was kept, so a Ctrl-C must not stop it.
+func (p *Pipeline) reportAfterLoad(ctx context.Context, w stage.Window) (WindowReport, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return p.windowReport(ctx, w)
 }
 
 // windowReport reads the window's manifests and ledger into a report.
