@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,41 @@ type settings struct {
 	since      timeFlag
 	until      timeFlag
 	closers    []io.Closer
+}
+
+// statusFlag collects --status TABLE=S1,S2 into the extract's status filters.
+type statusFlag struct{ m *map[string][]string }
+
+var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
+
+func (f statusFlag) String() string {
+	if f.m == nil || *f.m == nil {
+		return ""
+	}
+	var parts []string
+	for t, s := range *f.m {
+		parts = append(parts, t+"="+strings.Join(s, ","))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}
+
+func (f statusFlag) Set(v string) error {
+	table, list, ok := strings.Cut(v, "=")
+	if !ok || !slices.Contains(documentTables, table) {
+		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(documentTables, ", "))
+	}
+	if *f.m == nil {
+		*f.m = map[string][]string{}
+	}
+	var statuses []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			statuses = append(statuses, s)
+		}
+	}
+	(*f.m)[table] = statuses
+	return nil
 }
 
 type timeFlag struct{ t time.Time }
@@ -78,6 +114,7 @@ func (s *settings) register(fs *flag.FlagSet, e *env) {
 	fs.DurationVar(&c.SettleLag, "settle-lag", 5*time.Minute, "how far behind now the last window ends")
 	fs.DurationVar(&c.Overlap, "overlap", 10*time.Minute, "how far back each window's query reaches, to catch late-visible records")
 	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once (the tenant allows 80 Object Query requests)")
+	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, TABLE=S1,S2 (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
 	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down)")

@@ -233,3 +233,28 @@ func TestSimAnswersTheREADMEQueries(t *testing.T) {
 		t.Fatalf("sim exited %d after interrupt: %s", code, errb.String())
 	}
 }
+
+func TestStatusFlag(t *testing.T) {
+	var m map[string][]string
+	f := statusFlag{&m}
+	for _, v := range []string{"payments=Processed,Posted", "invoices="} {
+		if err := f.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	if got := f.String(); got != "invoices= payments=Processed,Posted" {
+		t.Fatalf("String() = %q", got)
+	}
+	if len(m["invoices"]) != 0 || len(m["payments"]) != 2 {
+		t.Fatalf("statuses %v", m)
+	}
+	for _, bad := range []string{"accounts=Active", "payments", "=Posted"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+	code, _, stderr := runCLI(t, map[string]string{"ETL_STAGE": "file://" + t.TempDir()}, "run", "--status", "accounts=Active")
+	if code != exitUsage || !strings.Contains(stderr, "TABLE") {
+		t.Fatalf("run --status accounts=Active: exit %d, stderr %q; want status 2", code, stderr)
+	}
+}

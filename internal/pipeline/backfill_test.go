@@ -3,12 +3,14 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt: Extract stages a range
@@ -69,5 +71,47 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 	}
 	if int64(len(keys)) != posted || posted == 0 {
 		t.Fatalf("the ERP holds %d documents; the report says %d posted", len(keys), posted)
+	}
+}
+
+// TestStatusFiltersReachTheExtract: a configured status filter replaces the
+// default one, so a user can stage, say, failed payments for an audit.
+func TestStatusFiltersReachTheExtract(t *testing.T) {
+	ctx := context.Background()
+	srv, err := demo.Start(11, zuorasim.DefaultVolume(), demo.From, demo.To)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cfg := srv.Config(fmt.Sprintf("mem://statuses-%d", time.Now().UnixNano()), nil)
+	cfg.Statuses = map[string][]string{"payments": {"Error", "Canceled"}}
+	p, err := pipeline.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ws, err := p.Extract(ctx, demo.From, demo.To, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, pay := range srv.Zuora.Snapshot("payments") {
+		if s := pay["status"]; s == "Error" || s == "Canceled" {
+			want[pay["id"].(string)] = true
+		}
+	}
+	var staged int64
+	for _, w := range ws {
+		var m stage.ExtractManifest
+		if _, err := p.Stage().ReadManifest(ctx, "extract", w, &m); err != nil {
+			t.Fatal(err)
+		}
+		staged += m.Tables["payments"].Rows
+		if q := m.Tables["payments"].Query["filter[]"]; !slices.Contains(q, "status.IN:[Error,Canceled]") {
+			t.Errorf("window %s payments query filters %v; want the configured statuses", w, q)
+		}
+	}
+	if staged == 0 || staged != int64(len(want)) {
+		t.Fatalf("staged %d payments; the tenant has %d in Error or Canceled", staged, len(want))
 	}
 }

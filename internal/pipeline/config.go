@@ -35,6 +35,9 @@ type Config struct {
 	Until time.Time
 	// Overlap is how far back each window's query reaches (see extract).
 	Overlap time.Duration
+	// Statuses replaces the extract's status filter per document table, e.g.
+	// {"payments": {"Processed", "Posted"}}; an empty list filters nothing.
+	Statuses map[string][]string
 
 	SQLDir string
 	// Slices splits each window's query range into this many time slices

@@ -285,6 +285,7 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 	}
 	_, err = extract.Run(ctx, zc, p.st, w, extract.Options{
 		Overlap:     p.cfg.Overlap,
+		Statuses:    p.cfg.Statuses,
 		Slices:      p.cfg.Slices,
 		RunID:       p.cfg.RunID,
 		CodeVersion: p.cfg.CodeVersion,
