@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func cmdExtract(ctx context.Context, args []string, e *env) int {
@@ -39,21 +40,11 @@ func cmdExtract(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdTransform(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("transform", "transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.")
 	var s settings
-	s.register(fs, e)
-	id := fs.String("window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
-	if code, ok := parse(fs, args, e); !ok {
-		return code
-	}
-	w, err := parseWindow(*id)
-	if err != nil {
-		return fail(e, err)
-	}
-	p, err := s.open(ctx, e)
 	defer s.close()
-	if err != nil {
-		return fail(e, err)
+	p, w, code, ok := openWindow(ctx, args, e, &s, "transform", "transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.")
+	if !ok {
+		return code
 	}
 	rep, err := p.Transform(ctx, w)
 	if err != nil {
@@ -65,24 +56,34 @@ func cmdTransform(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdLoad(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("load", "load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.")
 	var s settings
-	s.register(fs, e)
-	id := fs.String("window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
-	if code, ok := parse(fs, args, e); !ok {
-		return code
-	}
-	w, err := parseWindow(*id)
-	if err != nil {
-		return fail(e, err)
-	}
-	p, err := s.open(ctx, e)
 	defer s.close()
-	if err != nil {
-		return fail(e, err)
+	p, w, code, ok := openWindow(ctx, args, e, &s, "load", "load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.")
+	if !ok {
+		return code
 	}
 	rep, err := p.Load(ctx, w)
 	return outcome(e, rep, err)
+}
+
+// openWindow parses the flags of a command that acts on one staged window
+// (--window ID) and opens the pipeline; ok is false when the command should
+// exit with code instead.
+func openWindow(ctx context.Context, args []string, e *env, s *settings, name, synopsis string) (p *pipeline.Pipeline, w stage.Window, code int, ok bool) {
+	fs := newFlagSet(name, synopsis)
+	s.register(fs, e)
+	id := fs.String("window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
+	if code, ok := parse(fs, args, e); !ok {
+		return nil, w, code, false
+	}
+	w, err := parseWindow(*id)
+	if err == nil {
+		p, err = s.open(ctx, e)
+	}
+	if err != nil {
+		return nil, w, fail(e, err), false
+	}
+	return p, w, 0, true
 }
 
 func cmdStatus(ctx context.Context, args []string, e *env) int {
