@@ -47,8 +47,19 @@ func ManifestKey(step string, w Window) string {
 	return fmt.Sprintf("manifests/window=%s/%s.json", w.ID(), step)
 }
 
+// LoadCompleteKey marks a window whose load is complete, so that finding the
+// unfinished windows takes one listing instead of a read per window. It is
+// written after the load manifest that says so, and deleted before anything
+// that could make the window unfinished again.
+func LoadCompleteKey(w Window) string {
+	return fmt.Sprintf("manifests/window=%s/load-complete", w.ID())
+}
+
 // ManifestPrefix lists the manifests of every window.
 const ManifestPrefix = "manifests/"
 
 // HighWaterKey holds the pipeline's high-water mark.
 const HighWaterKey = "state/highwater.json"
+
+// MappingKey holds the digest of the mapping whose rejects the last run retried.
+const MappingKey = "state/mapping.json"

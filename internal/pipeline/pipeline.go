@@ -126,6 +126,9 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 	}
+	if err := p.rememberMapping(ctx); err != nil {
+		return rep, err
+	}
 	due, err := p.dueWindows(ctx)
 	if err != nil {
 		return rep, err
@@ -184,20 +187,25 @@ func plan(from, until time.Time, size time.Duration) []stage.Window {
 	return ws
 }
 
-// unfinishedWindows lists committed windows whose load is not complete.
+// unfinishedWindows lists committed windows whose load is not complete. One
+// listing of the manifests finds them: a complete window carries a marker, so
+// only windows without one are read.
 func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error) {
+	objs, err := p.st.List(ctx, stage.ManifestPrefix)
+	if err != nil {
+		return nil, err
+	}
+	keys := map[string]bool{}
+	for _, o := range objs {
+		keys[o.Key] = true
+	}
 	ws, err := p.st.Windows(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []stage.Window
 	for _, w := range ws {
-		var em stage.ExtractManifest
-		ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
+		if !keys[stage.ManifestKey("extract", w)] || keys[stage.LoadCompleteKey(w)] {
 			continue
 		}
 		var lm stage.LoadManifest
@@ -205,11 +213,33 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 		if err != nil {
 			return nil, err
 		}
-		if !done || !lm.Complete {
-			out = append(out, w)
+		if done && lm.Complete {
+			// Complete, but the marker was never written (a crash just before).
+			if err := p.markComplete(ctx, w); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		out = append(out, w)
 	}
 	return out, nil
+}
+
+// markComplete records that w's load is complete (see stage.LoadCompleteKey).
+func (p *Pipeline) markComplete(ctx context.Context, w stage.Window) error {
+	if _, err := p.st.WriteBytes(ctx, stage.LoadCompleteKey(w), nil); err != nil {
+		return &StepError{Step: "load", Window: w, Err: fmt.Errorf("record the window complete: %w", err),
+			Kept: "every document posted and marked", Resume: "zuora-erp-etl run"}
+	}
+	return nil
+}
+
+// reopen forgets that w's load was complete, before its documents change.
+func (p *Pipeline) reopen(ctx context.Context, w stage.Window) error {
+	if err := p.st.Delete(ctx, stage.LoadCompleteKey(w)); err != nil {
+		return err
+	}
+	return p.st.Delete(ctx, stage.ManifestKey("load", w))
 }
 
 // windowsToRemap lists committed windows that have rejected documents and were
@@ -219,6 +249,13 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) ([]stage.Window, error) {
 	digest, err := transform.MappingDigest(p.cfg.SQLDir)
 	if err != nil {
 		return nil, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err)}
+	}
+	var last mappingState
+	if err := p.st.ReadJSON(ctx, stage.MappingKey, &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+		return nil, err
+	}
+	if last.Digest == digest {
+		return nil, nil // every window with rejects was mapped with this mapping already
 	}
 	ws, err := p.st.Windows(ctx)
 	if err != nil {
@@ -244,6 +281,22 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) ([]stage.Window, error) {
 	return out, nil
 }
 
+// mappingState is what the stage remembers of the mapping (stage.MappingKey).
+type mappingState struct {
+	Digest    string    `json:"digest"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// rememberMapping records that every window with rejects has been mapped with
+// the current mapping, so later runs skip the scan until the mapping changes.
+func (p *Pipeline) rememberMapping(ctx context.Context) error {
+	digest, err := transform.MappingDigest(p.cfg.SQLDir)
+	if err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("mapping: %v", err)}
+	}
+	return p.st.WriteJSON(ctx, stage.MappingKey, mappingState{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
+}
+
 // processWindow runs every step the window still needs. moveMark says whether a
 // committed snapshot advances the high-water mark (not for backfills).
 func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, moveMark bool) error {
@@ -265,6 +318,11 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		return errors.Join(loadErr, err)
 	}
 	rep.Windows = append(rep.Windows, wr)
+	if loadErr == nil && wr.Loaded {
+		if err := p.markComplete(ctx, w); err != nil {
+			return err
+		}
+	}
 	log.Info("window done", "complete", wr.Complete)
 	return loadErr
 }
@@ -301,6 +359,14 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 }
 
 func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) error {
+	if force {
+		// New documents may come out: the window's load is no longer complete
+		// until a load says so (the ledger keeps what was posted).
+		if err := p.reopen(ctx, w); err != nil {
+			return &StepError{Step: "transform", Window: w, Err: err,
+				Kept: "the window's committed snapshot and its ledger", Resume: "zuora-erp-etl transform --window " + w.ID()}
+		}
+	}
 	_, err := transform.Run(ctx, p.st, w, transform.Options{
 		SQLDir:      p.cfg.SQLDir,
 		RunID:       p.cfg.RunID,
@@ -396,6 +462,11 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 	wr, err := p.reportAfterLoad(ctx, w)
 	if err != nil {
 		return nil, errors.Join(loadErr, err)
+	}
+	if loadErr == nil && wr.Loaded {
+		if err := p.markComplete(ctx, w); err != nil {
+			return nil, err
+		}
 	}
 	rep := &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}
 	if p.zc != nil {
