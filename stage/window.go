@@ -53,16 +53,20 @@ func ParseWindowID(id string) (Window, error) {
 	return NewWindow(start, end)
 }
 
-// Split cuts [from, until) into consecutive windows of length size, aligned to
-// from; the last window is shortened to end at until.
+// Split cuts [from, until) into consecutive windows that end on multiples of
+// size (so hourly runs make hourly windows even after a partial one), the last
+// ending at until. Bounds are whole seconds, the precision of Zuora's
+// updatedDate and of window ids.
 func Split(from, until time.Time, size time.Duration) []Window {
+	from, until = from.UTC().Truncate(time.Second), until.UTC().Truncate(time.Second)
 	var ws []Window
-	for start := from.UTC(); start.Before(until); start = start.Add(size) {
-		end := start.Add(size)
+	for start := from; start.Before(until); {
+		end := start.Truncate(size).Add(size)
 		if end.After(until) {
-			end = until.UTC()
+			end = until
 		}
 		ws = append(ws, Window{Start: start, End: end})
+		start = end
 	}
 	return ws
 }

@@ -167,24 +167,7 @@ func (p *Pipeline) dueWindows(ctx context.Context) ([]stage.Window, error) {
 			p.cfg.Logger.Info("no high-water mark and no --since: starting one window back", "from", from)
 		}
 	}
-	return plan(from, until, p.cfg.WindowSize), nil
-}
-
-// plan cuts [from, until) into windows that end on multiples of size, or at
-// until. Bounds are whole seconds, the precision of Zuora's updatedDate and of
-// window ids.
-func plan(from, until time.Time, size time.Duration) []stage.Window {
-	from, until = from.UTC().Truncate(time.Second), until.UTC().Truncate(time.Second)
-	var ws []stage.Window
-	for start := from; start.Before(until); {
-		end := start.Truncate(size).Add(size)
-		if end.After(until) {
-			end = until
-		}
-		ws = append(ws, stage.Window{Start: start, End: end})
-		start = end
-	}
-	return ws
+	return stage.Split(from, until, p.cfg.WindowSize), nil
 }
 
 // unfinishedWindows lists committed windows whose load is not complete. One
@@ -415,7 +398,7 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 	if !from.Before(to) {
 		return nil, &ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
 	}
-	ws := plan(from, to, p.cfg.WindowSize)
+	ws := stage.Split(from, to, p.cfg.WindowSize)
 	for _, w := range ws {
 		if err := p.extract(ctx, w, force); err != nil {
 			return nil, err

@@ -1,11 +1,13 @@
-package pipeline
+package stage_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-func TestPlanAlignsWindowsToTheirSize(t *testing.T) {
+func TestSplitAlignsWindowsToTheirSize(t *testing.T) {
 	at := func(s string) time.Time {
 		t.Helper()
 		v, err := time.Parse(time.RFC3339, s)
@@ -33,17 +35,17 @@ func TestPlanAlignsWindowsToTheirSize(t *testing.T) {
 			[]string{"20261125T000000Z-20261125T001500Z", "20261125T001500Z-20261125T003000Z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ws := plan(at(tc.from), at(tc.until), tc.size)
+			ws := stage.Split(at(tc.from), at(tc.until), tc.size)
 			var got []string
 			for _, w := range ws {
 				got = append(got, w.ID())
 			}
 			if len(got) != len(tc.want) {
-				t.Fatalf("plan = %v; want %v", got, tc.want)
+				t.Fatalf("Split = %v; want %v", got, tc.want)
 			}
 			for i := range got {
 				if got[i] != tc.want[i] {
-					t.Fatalf("plan = %v; want %v", got, tc.want)
+					t.Fatalf("Split = %v; want %v", got, tc.want)
 				}
 			}
 			for i := 1; i < len(ws); i++ {
