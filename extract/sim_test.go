@@ -16,12 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -101,16 +100,7 @@ var stages = []struct {
 	{"file", func(t *testing.T) *stage.Stage { return openStage(t, "file://"+filepath.ToSlash(t.TempDir())+"/stage") }},
 	{"mem", memStage},
 	{"s3", func(t *testing.T) *stage.Stage {
-		backend := s3mem.New()
-		if err := backend.CreateBucket("etl-stage"); err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(gofakes3.New(backend).Server())
-		t.Cleanup(srv.Close)
-		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
-		t.Setenv("AWS_REGION", "us-east-1")
-		return openStage(t, "s3://etl-stage?endpoint="+srv.URL+"&region=us-east-1&use_path_style=true&disable_https=true")
+		return openStage(t, s3test.StageURL(t))
 	}},
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,10 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -27,16 +24,7 @@ func TestRunPostsEveryDocumentOnceInDependencyOrder(t *testing.T) {
 		// mem:// buckets live as long as the process, one per name.
 		"mem": func(t *testing.T) string { return fmt.Sprintf("mem://load-test-%d", time.Now().UnixNano()) },
 		"s3": func(t *testing.T) string {
-			backend := s3mem.New()
-			if err := backend.CreateBucket("etl-stage"); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gofakes3.New(backend).Server())
-			t.Cleanup(srv.Close)
-			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
-			t.Setenv("AWS_REGION", "us-east-1")
-			return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+			return s3test.StageURL(t)
 		},
 	}
 	for _, name := range []string{"file", "mem", "s3"} {

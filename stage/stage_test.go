@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -38,16 +36,7 @@ var backends = []struct {
 		return open(t, fmt.Sprintf("mem://stage-test-%d", memSeq.Add(1)))
 	}},
 	{"s3", func(t *testing.T) *stage.Stage {
-		backend := s3mem.New()
-		if err := backend.CreateBucket("etl-stage"); err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(gofakes3.New(backend).Server())
-		t.Cleanup(srv.Close)
-		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-		t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
-		t.Setenv("AWS_REGION", "us-east-1")
-		return open(t, "s3://etl-stage?endpoint="+srv.URL+"&region=us-east-1&use_path_style=true&disable_https=true")
+		return open(t, s3test.StageURL(t))
 	}},
 }
 

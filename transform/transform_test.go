@@ -8,7 +8,6 @@ import (
 	"flag"
 	"io/fs"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,9 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -579,16 +576,7 @@ func TestRemoteStage(t *testing.T) {
 	remotes := map[string]func(t *testing.T) string{
 		"mem": func(t *testing.T) string { return "mem://" },
 		"s3": func(t *testing.T) string {
-			backend := s3mem.New()
-			if err := backend.CreateBucket("etl-stage"); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gofakes3.New(backend).Server())
-			t.Cleanup(srv.Close)
-			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-			t.Setenv("AWS_REGION", "us-east-1")
-			return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+			return s3test.StageURL(t)
 		},
 	}
 	for name, url := range remotes {

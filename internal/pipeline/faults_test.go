@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -241,26 +238,12 @@ func killDuringLoad(t *testing.T, stageURL string) {
 	w.assertPromise(p)
 }
 
-// s3Stage serves an empty bucket from an in-process S3-compatible server and returns its stage URL.
-func s3Stage(t *testing.T) string {
-	backend := s3mem.New()
-	if err := backend.CreateBucket("etl-stage"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
-	t.Setenv("AWS_REGION", "us-east-1")
-	return "s3://etl-stage?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
-}
-
 func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 	for name, stageURL := range map[string]func(t *testing.T) string{
 		"file": func(t *testing.T) string { return "" },
 		// mem:// buckets are process-wide: the name must be this test's own.
 		"mem": func(t *testing.T) string { return fmt.Sprintf("mem://e2e-killed-%d", time.Now().UnixNano()) },
-		"s3":  s3Stage,
+		"s3":  func(t *testing.T) string { return s3test.StageURL(t) },
 	} {
 		t.Run("during load on "+name, func(t *testing.T) { killDuringLoad(t, stageURL(t)) })
 	}

@@ -3,16 +3,13 @@ package warehouse
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
-
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -86,16 +83,7 @@ func TestAttachStage(t *testing.T) {
 			return st
 		},
 		"s3": func(t *testing.T) *stage.Stage {
-			backend := s3mem.New()
-			if err := backend.CreateBucket("etl-stage"); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(gofakes3.New(backend).Server())
-			t.Cleanup(srv.Close)
-			t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-			t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-			t.Setenv("AWS_REGION", "us-east-1")
-			st, err := stage.Open(ctx, "s3://etl-stage?endpoint="+srv.URL+"&region=us-east-1&use_path_style=true&disable_https=true")
+			st, err := stage.Open(ctx, s3test.StageURL(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,30 @@
+// Package s3test serves an empty bucket from an in-process S3-compatible
+// server (gofakes3) for the tests that run a stage on s3://.
+package s3test
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// Bucket is the name of the bucket StageURL serves.
+const Bucket = "etl-stage"
+
+// StageURL starts a server holding one empty bucket, stopped when t ends, sets
+// fake AWS credentials for t, and returns an s3:// stage URL pointing at it.
+func StageURL(t testing.TB) string {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket(Bucket); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
+	t.Setenv("AWS_REGION", "us-east-1")
+	return "s3://" + Bucket + "?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+}
