@@ -35,16 +35,7 @@ func TestFixedMappingRetriesRejectsOnTheNextRun(t *testing.T) {
 	}
 	posted := len(srv.ERP.Documents())
 
-	// The fix: accept KWD.
-	dir := t.TempDir()
-	csv, err := mapping.Files.ReadFile("currencies.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "currencies.csv"), append(csv, []byte("KWD,Kuwaiti dinar\n")...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg.SQLDir = dir
+	cfg.SQLDir = acceptKWD(t) // the fix
 	second := runPipeline(t, ctx, cfg)
 	kwdAfter := rejectedIn(second, "KWD") // those left are rejected for another reason, e.g. NO_ERP_ACCOUNT
 	if kwdAfter >= kwd {
@@ -107,4 +98,19 @@ func rejectedIn(rep *pipeline.Report, currency string) int {
 		}
 	}
 	return n
+}
+
+// acceptKWD returns a --sql-dir whose currencies.csv also accepts KWD, which
+// the default mapping rejects.
+func acceptKWD(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	csv, err := mapping.Files.ReadFile("currencies.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "currencies.csv"), append(csv, []byte("KWD,Kuwaiti dinar\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -3,12 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
@@ -48,15 +44,7 @@ func TestTransformedAgainWindowIsLoadedByTheNextRun(t *testing.T) {
 	if target.Start.IsZero() {
 		t.Fatal("no window with KWD rejects; the test needs one")
 	}
-	dir := t.TempDir()
-	csv, err := mapping.Files.ReadFile("currencies.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "currencies.csv"), append(csv, []byte("KWD,Kuwaiti dinar\n")...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg.SQLDir = dir
+	cfg.SQLDir = acceptKWD(t)
 	p, err := pipeline.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
