@@ -57,6 +57,16 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// zuoraStats returns the requests and retries toward Zuora so far, or nil when
+// Zuora was not called.
+func (p *Pipeline) zuoraStats() *zuora.Stats {
+	if p.zc == nil {
+		return nil
+	}
+	st := p.zc.Stats()
+	return &st
+}
+
 func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 	if p.zc != nil {
 		return p.zc, nil
@@ -94,12 +104,7 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{RunID: p.cfg.RunID}
-	defer func() {
-		if p.zc != nil {
-			st := p.zc.Stats()
-			rep.Zuora = &st
-		}
-	}()
+	defer func() { rep.Zuora = p.zuoraStats() }()
 	unfinished, err := p.unfinishedWindows(ctx)
 	if err != nil {
 		return rep, err
@@ -295,19 +300,32 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 	if err := p.transform(ctx, w, false); err != nil {
 		return err
 	}
-	loadErr := p.load(ctx, w)
-	wr, err := p.reportAfterLoad(ctx, w)
-	if err != nil {
-		return errors.Join(loadErr, err)
+	wr, err := p.loadWindow(ctx, w)
+	if wr != nil {
+		rep.Windows = append(rep.Windows, *wr)
+		log.Info("window done", "complete", wr.Complete)
 	}
-	rep.Windows = append(rep.Windows, wr)
+	return err
+}
+
+// loadWindow posts and marks w's documents, reports the window even when the
+// load was interrupted (the report tells the user what was kept, so a Ctrl-C
+// must not stop it), and records a complete window as such. The report is nil
+// only when it could not be read.
+func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
+	loadErr := p.load(ctx, w)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	wr, err := p.windowReport(rctx, w)
+	if err != nil {
+		return nil, errors.Join(loadErr, err)
+	}
 	if loadErr == nil && wr.Loaded {
 		if err := p.markComplete(ctx, w); err != nil {
-			return err
+			return &wr, err
 		}
 	}
-	log.Info("window done", "complete", wr.Complete)
-	return loadErr
+	return &wr, loadErr
 }
 
 // moveMark moves the high-water mark past w, whose snapshot is committed.
@@ -441,22 +459,11 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 			return nil, err
 		}
 	}
-	loadErr := p.load(ctx, w)
-	wr, err := p.reportAfterLoad(ctx, w)
-	if err != nil {
-		return nil, errors.Join(loadErr, err)
+	wr, err := p.loadWindow(ctx, w)
+	if wr == nil {
+		return nil, err
 	}
-	if loadErr == nil && wr.Loaded {
-		if err := p.markComplete(ctx, w); err != nil {
-			return nil, err
-		}
-	}
-	rep := &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}
-	if p.zc != nil {
-		st := p.zc.Stats()
-		rep.Zuora = &st
-	}
-	return rep, loadErr
+	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{*wr}, Zuora: p.zuoraStats()}, err
 }
 
 func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {
@@ -492,14 +499,6 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 		rep.HighWater = hw.Next
 	}
 	return rep, nil
-}
-
-// reportAfterLoad reports a window even when the load was interrupted: the
-// report is what tells the user what was kept, so a Ctrl-C must not stop it.
-func (p *Pipeline) reportAfterLoad(ctx context.Context, w stage.Window) (WindowReport, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return p.windowReport(ctx, w)
 }
 
 // windowReport reads the window's manifests and ledger into a report.
