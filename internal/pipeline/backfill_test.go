@@ -30,12 +30,12 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 	}
 	defer p.Close()
 
-	ws, err := p.Extract(ctx, demo.From, demo.From.Add(2*time.Hour), false)
+	bf, err := p.Extract(ctx, demo.From, demo.From.Add(2*time.Hour), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ws) != 2 {
-		t.Fatalf("backfill staged %d windows; want 2", len(ws))
+	if len(bf.Windows) != 2 || bf.Left != nil || bf.Clamped != nil {
+		t.Fatalf("backfill staged %d windows (left %v, clamped %v); want 2", len(bf.Windows), bf.Left, bf.Clamped)
 	}
 	if _, found, err := p.Stage().HighWater(ctx); err != nil || found {
 		t.Fatalf("backfill moved the high-water mark (found=%v, err=%v)", found, err)
@@ -90,10 +90,11 @@ func TestStatusFiltersReachTheExtract(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ws, err := p.Extract(ctx, demo.From, demo.To, false)
+	bf, err := p.Extract(ctx, demo.From, demo.To, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws := bf.Windows
 	want := map[string]bool{}
 	for _, pay := range srv.Zuora.Snapshot("payments") {
 		if s := pay["status"]; s == "Error" || s == "Canceled" {

@@ -2,6 +2,8 @@ package pipeline_test
 
 import (
 	"context"
+	"log/slog"
+	"runtime"
 	"net/http"
 	"strings"
 	"testing"
@@ -29,10 +31,14 @@ func TestFutureWindowsAreNeverCommitted(t *testing.T) {
 	now := tenantFrom.Add(76 * time.Minute) // 01:16, with --until 03:00
 	cfg := w.config(tenantTo)
 	cfg.Now = func() time.Time { return now }
-	if _, err := w.run(ctx, cfg); err != nil {
+	rep, err := w.run(ctx, cfg)
+	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	horizon := now.Add(-5 * time.Minute)
+	if c := rep.Clamped; c == nil || !c.Horizon.Equal(horizon) || !c.Requested.Equal(tenantTo) || !strings.Contains(printed(rep), "later than now minus the settle lag") {
+		t.Errorf("the report does not say the requested end was clamped (%+v):\n%s", rep.Clamped, printed(rep))
+	}
 	p := w.open(w.config(tenantTo))
 	status, err := p.Status(ctx)
 	if err != nil {
@@ -114,5 +120,77 @@ func TestReportOfAFailedRunNamesTheWindowThatFailed(t *testing.T) {
 	out := printed(rep)
 	if strings.Contains(out, "no window was due") || !strings.Contains(out, window1.ID()) || !strings.Contains(out, "failed") {
 		t.Fatalf("report of a run whose extract failed:\n%s\nwant the window %s and that it failed", out, window1.ID())
+	}
+}
+
+// TestMaxWindowsLeavesTheRestForTheNextRun (issue 9, item 3): a run takes at
+// most MaxWindows windows and says how many it left; the next runs take the
+// rest, and every document ends exactly once.
+func TestMaxWindowsLeavesTheRestForTheNextRun(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 9, volume: smallVolume()})
+	ctx := context.Background()
+	cfg := w.config(tenantTo)
+	cfg.MaxWindows = 1
+	rep, err := w.run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Windows) != 1 || rep.Left == nil || rep.Left.Windows != 2 || rep.Left.Next.Command != "run" ||
+		!strings.Contains(printed(rep), "2 more window(s) are due") {
+		t.Fatalf("run with MaxWindows 1 over 3 windows: %d windows, left %+v:\n%s", len(rep.Windows), rep.Left, printed(rep))
+	}
+	p := w.open(w.config(tenantTo))
+	assertStopsAt(t, p, window1)
+	for range 2 {
+		cfg = w.config(tenantTo)
+		cfg.MaxWindows = 1
+		if _, err := w.run(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep = w.mustRun(tenantTo)
+	if len(rep.Windows) != 0 || rep.Left != nil {
+		t.Fatalf("a run after the three windows: %d windows, left %+v", len(rep.Windows), rep.Left)
+	}
+	w.assertPromise(p)
+
+	// A backfill is capped the same way, and says where to carry on.
+	cfg = w.config(tenantTo)
+	cfg.MaxWindows = 2
+	bf, err := w.open(cfg).Extract(ctx, tenantFrom, tenantTo, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.Step{Command: "extract", From: tenantFrom.Add(2 * time.Hour), To: tenantTo, Force: true}
+	if len(bf.Windows) != 2 || bf.Left == nil || bf.Left.Windows != 1 || bf.Left.Next != want {
+		t.Fatalf("backfill with MaxWindows 2 over 3 windows: %d windows, left %+v; want 2 and %+v", len(bf.Windows), bf.Left, want)
+	}
+}
+
+// TestPlanningDoesNotGrowWithTheWindowsDue (issue 9, item 3): a run whose
+// stage starts ten years back with one-minute windows (five million due)
+// takes its one window and counts the rest without holding them.
+func TestPlanningDoesNotGrowWithTheWindowsDue(t *testing.T) {
+	w := newWorld(t, worldOptions{seed: 10, volume: smallVolume()})
+	cfg := w.config(tenantTo)
+	cfg.Since = tenantTo.AddDate(-10, 0, 0)
+	cfg.WindowSize = time.Minute
+	cfg.MaxWindows = 1
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rep, err := w.run(context.Background(), cfg)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := int(tenantTo.Sub(cfg.Since) / time.Minute)
+	if len(rep.Windows) != 1 || rep.Left == nil || rep.Left.Windows != due-1 {
+		t.Fatalf("%d windows, left %+v; want 1 and %d left", len(rep.Windows), rep.Left, due-1)
+	}
+	// Holding the windows would take 48 bytes each: 250 MB for five million.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Errorf("the run allocated %d MB for %d due windows; planning must not grow with them", grew>>20, due)
 	}
 }
