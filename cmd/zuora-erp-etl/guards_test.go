@@ -23,7 +23,7 @@ const (
 // them and at a fresh stage.
 func demoEnviron(t *testing.T) (*demo.Servers, map[string]string) {
 	t.Helper()
-	srv, err := demo.Start(3, zuorasim.DefaultVolume(), demo.From, demo.To)
+	srv, err := demo.Start(1, zuorasim.DefaultVolume(), demo.From, demo.To) // every window has both kinds of reject
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +46,22 @@ func runCLIWithin(t *testing.T, d time.Duration, environ map[string]string, args
 	return code, out.String(), errb.String()
 }
 
-// assertOneLineUsageError checks a refusal: status 2, one line on stderr
-// naming want, no resume hint.
+// messages drops the log lines (slog's text handler) from stderr.
+func messages(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if !strings.HasPrefix(l, "time=") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// assertOneLineUsageError checks a refusal: status 2, one message line on
+// stderr naming want, no resume hint.
 func assertOneLineUsageError(t *testing.T, args []string, code int, stdout, stderr string, want ...string) {
 	t.Helper()
-	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	lines := messages(stderr)
 	if code != exitUsage || len(lines) != 1 {
 		t.Errorf("%q: exit %d, stderr %q; want status 2 and one line", args, code, stderr)
 		return

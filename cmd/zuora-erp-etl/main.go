@@ -10,14 +10,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 )
 
-// Exit statuses, part of the interface contract.
+// Exit statuses, part of the interface contract, one meaning for every
+// command (README "Exit statuses").
 const (
-	exitOK       = 0
-	exitFailed   = 1 // the run failed and must be resumed
-	exitUsage    = 2 // usage or configuration error
-	exitRejected = 3 // the run finished but some documents need attention
+	exitOK       = 0 // done, nothing needs attention
+	exitFailed   = 1 // failed or unfinished: the message says what was kept and the command that resumes
+	exitUsage    = 2 // usage or configuration error: nothing was lost, fix the setting it names
+	exitRejected = 3 // finished, but documents were rejected and need a person
 )
 
 type command struct {
@@ -41,6 +45,8 @@ var commands = []command{
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	now            func() time.Time // nil: the clock
+	retry          *retry.Policy    // nil: the default policy toward Zuora and the ERP (tests make it fast)
 }
 
 func main() {
@@ -77,6 +83,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
 	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
-	fmt.Fprintln(w, "Exit status: 0 all posted and marked (or skipped with a reason), 3 some documents rejected,")
-	fmt.Fprintln(w, "1 the run failed and must be resumed, 2 usage or configuration error.")
+	fmt.Fprintln(w, "Exit status: 0 done; 1 failed, resume with the command printed; 2 usage or configuration error;")
+	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person.")
 }

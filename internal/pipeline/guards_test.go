@@ -3,8 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"log/slog"
-	"runtime"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"

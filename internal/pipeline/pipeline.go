@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-		"time"
+	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
@@ -549,7 +549,7 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 		}
 		if err := p.extractWindow(ctx, w, force); err != nil {
 			return bf, &StepError{Step: "extract", Window: w, Err: err,
-				Kept: "the windows of the range before this one; nothing of this one (a snapshot is committed only by its manifest)",
+				Kept:   "the windows of the range before this one; nothing of this one (a snapshot is committed only by its manifest)",
 				Resume: Step{Command: "extract", From: w.Start, To: to, Force: force}}
 		}
 		bf.Windows = append(bf.Windows, w)

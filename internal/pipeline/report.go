@@ -29,9 +29,9 @@ type WindowReport struct {
 	Window      stage.Window
 	Why         string // why the run took it: "unfinished", "mapping changed" or "new"
 	Failed      string // the step that failed ("extract", "transform", "load"), or ""
-	Extracted   bool // snapshot committed
-	Transformed bool // documents committed
-	Loaded      bool // every document posted or rejected, every posted one marked
+	Extracted   bool   // snapshot committed
+	Transformed bool   // documents committed
+	Loaded      bool   // every document posted or rejected, every posted one marked
 	Complete    bool
 	Stopped     string // why the last load stopped early, if it did
 	Warnings    []string
@@ -201,6 +201,10 @@ func (r *Report) Print(out io.Writer) {
 	}
 	tw.Flush()
 	totals := r.Totals()
+	if len(totals) == 0 {
+		r.printZuora(out)
+		return
+	}
 	byType := map[string]*Line{}
 	var types []string
 	for _, l := range totals {
@@ -230,11 +234,7 @@ func (r *Report) Print(out io.Writer) {
 			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected), amount(l.Pending), amount(l.Marked), ok)
 	}
 	tw.Flush()
-	if z := r.Zuora; z != nil {
-		fmt.Fprintf(out, "\nzuora: %d requests, %d retried (429: %d, 5xx: %d, transport: %d, reasons: %d), %d token refreshes after 401, %d write-back objects retried\n",
-			z.Requests, z.RetriesRateLimit+z.Retries5xx+z.RetriesTransport+z.RetriesReasons,
-			z.RetriesRateLimit, z.Retries5xx, z.RetriesTransport, z.RetriesReasons, z.Refreshes401, z.RetriedObjects)
-	}
+	r.printZuora(out)
 	for _, w := range r.Windows {
 		for _, msg := range w.Warnings {
 			fmt.Fprintf(out, "warning: window %s: %s\n", w.Window.ID(), msg)
@@ -242,6 +242,15 @@ func (r *Report) Print(out io.Writer) {
 		if w.Stopped != "" {
 			fmt.Fprintf(out, "window %s: load stopped: %s\n", w.Window.ID(), w.Stopped)
 		}
+	}
+}
+
+// printZuora writes the requests and retries toward Zuora, when Zuora was called.
+func (r *Report) printZuora(out io.Writer) {
+	if z := r.Zuora; z != nil {
+		fmt.Fprintf(out, "\nzuora: %d requests, %d retried (429: %d, 5xx: %d, transport: %d, reasons: %d), %d token refreshes after 401, %d write-back objects retried\n",
+			z.Requests, z.RetriesRateLimit+z.Retries5xx+z.RetriesTransport+z.RetriesReasons,
+			z.RetriesRateLimit, z.Retries5xx, z.RetriesTransport, z.RetriesReasons, z.Refreshes401, z.RetriedObjects)
 	}
 }
 
