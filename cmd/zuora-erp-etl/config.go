@@ -88,20 +88,20 @@ func newSettings(name string, e *env) *settings {
 	s := &settings{name: name, fs: newFlagSet(name, spec.synopsis)}
 	s.register(e)
 	if spec.takes&takesRange != 0 {
-		s.fs.Var(newDuration(&s.cfg.WindowSize, time.Hour), "window", "window length, at least 1m; windows end on multiples of it")
+		s.fs.Var(newDuration(&s.cfg.WindowSize, time.Hour), "window", "`length` of a window, at least 1m; windows end on multiples of it")
 		s.fs.IntVar(&s.cfg.MaxWindows, "max-windows", pipeline.DefaultMaxWindows, "most windows one invocation processes; the rest are left for the next")
 	}
 	if spec.takes&takesSpan != 0 {
-		s.fs.Var(&s.since, "since", "where the stage's history starts (RFC3339): needed by its first run, recorded in the stage")
-		s.fs.Var(&s.until, "until", "end of the last window instead of now minus the settle lag (RFC3339; a later time is clamped)")
+		s.fs.Var(&s.since, "since", "`time` (RFC3339) where the stage's history starts: needed by its first run, recorded in the stage")
+		s.fs.Var(&s.until, "until", "`time` (RFC3339) where the last window ends instead of now minus the settle lag (a later time is clamped)")
 	}
 	if spec.takes&takesWindowID != 0 {
 		s.fs.StringVar(&s.windowID, "window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
 	}
 	switch name {
 	case "extract":
-		s.fs.Var(&s.from, "from", "start of the range (RFC3339, required)")
-		s.fs.Var(&s.to, "to", "end of the range, exclusive (RFC3339, required; a time later than now minus the settle lag is clamped)")
+		s.fs.Var(&s.from, "from", "`time` (RFC3339) where the range starts (required)")
+		s.fs.Var(&s.to, "to", "`time` (RFC3339) where the range ends, exclusive (required; a time later than now minus the settle lag is clamped)")
 		s.fs.BoolVar(&s.force, "force", false, "extract windows again even if they are already staged")
 	case "schedule":
 		s.fs.StringVar(&s.cron, "cron", "5 * * * *", "when to run, in cron syntax (UTC), at most once a minute")
@@ -156,10 +156,10 @@ func (s *settings) register(e *env) {
 	}
 	fs.StringVar(&c.StageURL, "stage", stageDefault, "stage bucket URL: file://, s3://, gs://, azblob://, mem:// (env ETL_STAGE)")
 	fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
-	fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends")
-	fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records")
+	fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends (a `duration`)")
+	fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records (a `duration`)")
 	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once, 1 to 80 (the tenant allows 80 Object Query requests)")
-	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, TABLE=S1,S2 (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
+	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
 	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
@@ -175,7 +175,7 @@ func secret(fs *flag.FlagSet, p *string, name, envName, what string, e *env) {
 	if *p != "" {
 		state = "set"
 	}
-	fs.Var(secretValue{p}, name, fmt.Sprintf("%s; prefer the environment variable %s (now %s): flags show in ps", what, envName, state))
+	fs.Var(secretValue{p}, name, fmt.Sprintf("%s (a `secret`); prefer the environment variable %s (now %s): flags show in ps", what, envName, state))
 }
 
 // secretValue is a flag whose value never shows.
