@@ -51,6 +51,12 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 	if len(rep.Windows) != 3 {
 		t.Fatalf("run reported %d windows; want the 2 backfilled and 1 new, each once", len(rep.Windows))
 	}
+	// The report says what ran and why, not a range from the first window to the last.
+	for i, want := range []string{"unfinished", "unfinished", "new"} {
+		if wr := rep.Windows[i]; wr.Why != want || wr.Outcome() != "complete" {
+			t.Errorf("window %s: why %q outcome %q; want %q, complete", wr.Window.ID(), wr.Why, wr.Outcome(), want)
+		}
+	}
 	if !rep.Balanced() {
 		t.Fatal("report does not balance")
 	}
