@@ -14,10 +14,11 @@ import (
 
 // Exit statuses, part of the interface contract.
 const (
-	exitOK       = 0
-	exitFailed   = 1 // the run failed and must be resumed
-	exitUsage    = 2 // usage or configuration error
-	exitRejected = 3 // the run finished but some documents need attention
+	exitOK        = 0
+	exitFailed    = 1 // the run failed and must be resumed
+	exitUsage     = 2 // usage or configuration error
+	exitRejected  = 3 // the run finished but some documents need attention
+	exitLeaseHeld = 4 // another writer holds the stage; try later
 )
 
 type command struct {
