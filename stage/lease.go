@@ -98,8 +98,9 @@ func (r LeaseRecord) Live(now time.Time) bool { return r.ReleasedAt == nil && no
 
 // LeaseHeldError is returned by AcquireLease when another writer holds the stage.
 type LeaseHeldError struct {
-	Stage string // redacted URL
-	Lease LeaseRecord
+	Stage    string // redacted URL, for messages
+	StageURL string // the URL as given without credentials, for commands that name the stage
+	Lease    LeaseRecord
 }
 
 func (e *LeaseHeldError) Error() string {
@@ -111,9 +112,10 @@ func (e *LeaseHeldError) Error() string {
 // is lost: it expired before it could be renewed, or another process took over
 // or broke it. Nothing more is written.
 type LeaseLostError struct {
-	Stage  string
-	Lease  LeaseRecord // this process's record as last written
-	Reason string
+	Stage    string      // redacted URL, for messages
+	StageURL string      // the URL as given without credentials, for commands that name the stage
+	Lease    LeaseRecord // this process's record as last written
+	Reason   string
 	// Successor is the record that replaced this process's, when there is one.
 	Successor *LeaseRecord
 }
@@ -172,7 +174,7 @@ func (s *Stage) AcquireLease(ctx context.Context, opts LeaseOptions) (*Lease, er
 		}
 		now := opts.Now()
 		if found && cur.Live(now) {
-			return nil, &LeaseHeldError{Stage: s.URL(), Lease: cur}
+			return nil, &LeaseHeldError{Stage: s.URL(), StageURL: s.CommandURL(), Lease: cur}
 		}
 		rec := LeaseRecord{Generation: cur.Generation + 1, Holder: opts.Holder, Token: newToken(),
 			AcquiredAt: now.UTC(), RenewedAt: now.UTC(), ExpiresAt: now.Add(opts.TTL).UTC(), TTL: opts.TTL.String()}
@@ -469,7 +471,7 @@ func (l *Lease) lose(reason string, successor *LeaseRecord) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lost == nil {
-		l.lost = &LeaseLostError{Stage: l.st.URL(), Lease: l.rec, Reason: reason, Successor: successor}
+		l.lost = &LeaseLostError{Stage: l.st.URL(), StageURL: l.st.CommandURL(), Lease: l.rec, Reason: reason, Successor: successor}
 		l.log.Error("lost the stage's lease: no more writes", "stage", l.st.URL(), "reason", reason, "generation", l.rec.Generation)
 	}
 	return l.lost

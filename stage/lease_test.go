@@ -354,3 +354,43 @@ func TestLeaseRefusesAStoreWithoutConditionalWrites(t *testing.T) {
 		t.Fatalf("after the refusal the record is %+v (found %v, %v); want it released", cur, found, err)
 	}
 }
+
+// BenchmarkWriteUnderLease measures what the lease check costs each write (one
+// existence check of the next generation).
+func BenchmarkWriteUnderLease(b *testing.B) {
+	for _, backend := range []string{"file", "s3"} {
+		for _, leased := range []bool{false, true} {
+			name := backend + "/nolease"
+			if leased {
+				name = backend + "/lease"
+			}
+			b.Run(name, func(b *testing.B) {
+				var url string
+				if backend == "s3" {
+					url = s3test.StageURL(b)
+				} else {
+					url = "file://" + filepath.ToSlash(b.TempDir())
+				}
+				st, err := stage.Open(context.Background(), url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				if leased {
+					l, err := st.AcquireLease(context.Background(), stage.LeaseOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer l.Release(context.Background())
+				}
+				data := make([]byte, 4096)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := st.WriteBytes(context.Background(), fmt.Sprintf("k/%06d", i), data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

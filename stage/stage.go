@@ -226,6 +226,18 @@ func Redact(raw string) string {
 // URL returns the stage URL as given, for display (see Redact).
 func (s *Stage) URL() string { return Redact(s.url) }
 
+// CommandURL returns the stage URL as given without credentials, for a
+// command line that must reach the same stage (query parameters such as an
+// S3 endpoint or region are kept).
+func (s *Stage) CommandURL() string {
+	u, err := url.Parse(s.url)
+	if err != nil {
+		return s.URL()
+	}
+	u.User = nil
+	return u.String()
+}
+
 // IsLocal reports whether the stage is a local folder.
 func (s *Stage) IsLocal() bool { return s.root != "" }
 
