@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 )
 
 // TestFileStageOnAnotherFilesystemThanTheTempFolder writes to a file:// stage
@@ -44,6 +46,26 @@ func TestFileStageOnAnotherFilesystemThanTheTempFolder(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLocalPathCacheOnAnotherFilesystem: the local copies of a remote stage's
+// objects are written to a temp file in the cache folder itself, so a cache on
+// another device than os.TempDir() works too.
+func TestLocalPathCacheOnAnotherFilesystem(t *testing.T) {
+	st := open(t, s3test.StageURL(t))
+	st.SetCacheDir(filepath.Join(otherDeviceDir(t), "cache"))
+	ctx := context.Background()
+	info, err := st.WriteBytes(ctx, "raw/x.parquet", []byte("parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := st.LocalPath(ctx, "raw/x.parquet", info.SHA256)
+	if err != nil {
+		t.Fatalf("local copy into a cache on another filesystem: %v", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "parquet" {
+		t.Fatalf("local copy %q, %v", got, err)
 	}
 }
 
