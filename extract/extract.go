@@ -220,7 +220,7 @@ type run struct {
 	slices []span                     // [from, w.End) cut into Options.Slices parts
 	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
-	first  bool // no committed window has a document yet: the ERP account field is checked
+	first bool // no committed window has a document yet: the ERP account field is checked
 
 	mu       sync.Mutex
 	accounts map[string]bool                  // accounts of staged documents, while first
