@@ -480,6 +480,9 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 					if unavailable(err) {
 						return &UnavailableError{Table: sp.table, Object: sp.object, Err: err}
 					}
+					if refusedField(err, x.opts.ERPAccountField) {
+						return &FieldAbsentError{Field: x.opts.ERPAccountField, Err: err}
+					}
 					return fmt.Errorf("query %s: %w", sp.object, err)
 				}
 				if err := ctx.Err(); err != nil {

@@ -59,18 +59,35 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// FieldAbsentError is a first window none of whose documents' accounts carries
-// the ERP account field: its name is wrong or the tenant lacks the field, and
-// every document would be rejected. Nothing was committed.
+// FieldAbsentError is an ERP account field Zuora refused as unknown, or a
+// first window none of whose documents' accounts carries it: its name is wrong
+// or the tenant lacks the field, and every document would be rejected as
+// NO_ERP_ACCOUNT. Nothing was committed.
 type FieldAbsentError struct {
 	Field    string
-	Accounts int // distinct accounts looked at
+	Accounts int   // distinct accounts looked at
+	Err      error // Zuora's refusal of the name, if it refused it
 }
 
 func (e *FieldAbsentError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("Zuora refused the account field %s: %v; nothing was committed", e.Field, e.Err)
+	}
 	return fmt.Sprintf("none of the %d accounts of this first window's documents carries the custom field %s (looked up case-insensitively): "+
 		"its name is wrong or the tenant does not have it, and every document would be rejected as NO_ERP_ACCOUNT; nothing was committed",
 		e.Accounts, e.Field)
+}
+
+func (e *FieldAbsentError) Unwrap() error { return e.Err }
+
+// refusedField reports whether a query failed because Zuora does not know field:
+// a 400 whose reasons or message name it.
+func refusedField(err error, field string) bool {
+	var e *zuora.Error
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+		return false
+	}
+	return strings.Contains(strings.ToLower(e.Error()), strings.ToLower(field))
 }
 
 // unavailable reports whether a query failed because the object is not there
