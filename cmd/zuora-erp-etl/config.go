@@ -283,7 +283,9 @@ func (s *settings) tenantSettings() error {
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", strings.Join(stage.DocTypes, ","))}
 	}
 	f := s.cfg.ERPAccountField
-	if f == "" || strings.IndexFunc(f, func(r rune) bool { return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) >= 0 {
+	if f == "" || strings.IndexFunc(f, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--erp-account-field %q: want the field's API name, letters, digits and underscores such as ERPAccountId__c", f)}
 	}
 	if id := s.cfg.ZuoraEntityID; strings.ContainsAny(id, " ,;:\"'") {
