@@ -91,6 +91,9 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 		Retry:          p.cfg.ZuoraRetry,
 		RequestLog:     p.cfg.RequestLog,
 		Logger:         p.cfg.Logger,
+		EntityID:       p.cfg.ZuoraEntityID,
+
+		RequestsPerMinute: p.cfg.ZuoraRate,
 	})
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error()}
@@ -363,7 +366,14 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+
+		ERPAccountField: p.cfg.ERPAccountField,
+		DocTypes:        p.cfg.DocTypes,
+		Now:             p.cfg.Now,
 	})
+	if err := tenantSetting(w, err); err != nil {
+		return err
+	}
 	if err != nil {
 		return &StepError{Step: "extract", Window: w, Err: err,
 			Kept:   "nothing of this window (no snapshot is committed until its manifest is written); earlier windows are intact",
@@ -387,6 +397,7 @@ func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) er
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+		DocTypes:    p.cfg.DocTypes,
 	})
 	if err != nil {
 		return &StepError{Step: "transform", Window: w, Err: err,
@@ -414,7 +425,14 @@ func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
+		DocTypes:         p.cfg.DocTypes,
 	})
+	var tn *load.TypeNotMovedError
+	if errors.As(err, &tn) {
+		return &StepError{Step: "load", Window: w, Err: err,
+			Kept:   "the window's snapshot and ledger; nothing was posted",
+			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
+	}
 	if err != nil {
 		return &StepError{Step: "load", Window: w, Err: err,
 			Kept:   "every ERP answer received so far, in the window's ledger; confirmed documents will not be posted again",
@@ -573,4 +591,21 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 	wr.Lines = sortedLines(lines)
 	wr.Complete = wr.Extracted && wr.Transformed && wr.Loaded
 	return wr, nil
+}
+
+// tenantSetting turns an extract failure that a setting explains into a
+// *ConfigError naming it: nothing was committed, and running again with the
+// same settings would fail the same way.
+func tenantSetting(w stage.Window, err error) error {
+	var fa *extract.FieldAbsentError
+	if errors.As(err, &fa) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; set the API name of the account's ERP customer field with --erp-account-field or ETL_ERP_ACCOUNT_FIELD (now %s)",
+			w.ID(), fa, fa.Field)}
+	}
+	var ue *extract.UnavailableError
+	if errors.As(err, &ue) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; a tenant without Invoice Settlement has no memo objects: move only the other types with --doc-types or ETL_DOC_TYPES, e.g. --doc-types invoice,payment,refund",
+			w.ID(), ue)}
+	}
+	return nil
 }
