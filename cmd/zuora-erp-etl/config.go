@@ -42,6 +42,7 @@ type settings struct {
 	since      timeFlag
 	until      timeFlag
 	docTypes   string
+	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
 	closers    []io.Closer
 }
 
@@ -154,6 +155,9 @@ func (s *settings) finish(e *env) error {
 		return err
 	}
 	s.cfg.CodeVersion = codeVersion()
+	if err := s.finishLease(); err != nil {
+		return err
+	}
 	if s.requestLog != "" {
 		f, err := os.OpenFile(s.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -209,6 +213,9 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // fail prints err and returns its exit status: 2 for configuration errors, 1
 // for everything else (the message says what was kept and how to resume).
 func fail(e *env, err error) int {
+	if code, ok := leaseFailure(e, err); ok {
+		return code
+	}
 	msg := strings.TrimSpace(err.Error())
 	if pipeline.IsConfigError(err) {
 		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)

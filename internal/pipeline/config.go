@@ -60,6 +60,12 @@ type Config struct {
 	ERPRetry         retry.Policy
 	ERPTimeout       time.Duration
 
+	// LeaseTTL is how long the stage's lease lives without renewal (default
+	// stage.DefaultLeaseTTL): the longest a killed writer blocks the stage.
+	LeaseTTL time.Duration
+	// ReadOnly opens a stage that must exist, for commands that only read it.
+	ReadOnly bool
+
 	RequestLog  io.Writer // Zuora request log, secrets redacted
 	Logger      *slog.Logger
 	Now         func() time.Time

@@ -24,7 +24,15 @@ type Pipeline struct {
 // Open opens the stage named in cfg.
 func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 	cfg = cfg.withDefaults()
-	st, err := stage.Open(ctx, cfg.StageURL)
+	var opts []stage.OpenOption
+	if cfg.ReadOnly {
+		opts = append(opts, stage.ReadOnly())
+	}
+	st, err := stage.Open(ctx, cfg.StageURL, opts...)
+	var none *stage.NoStageError
+	if errors.As(err, &none) {
+		return nil, &ConfigError{Msg: none.Error() + "; check --stage (ETL_STAGE)"}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +114,11 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 	if err := p.cfg.needERP(); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "run")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rep := &Report{RunID: p.cfg.RunID}
 	defer func() { rep.Zuora = p.zuoraStats() }()
 	unfinished, err := p.unfinishedWindows(ctx)
@@ -434,6 +447,14 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 	if !from.Before(to) {
 		return nil, &ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
 	}
+	if err := p.cfg.needZuora(); err != nil {
+		return nil, err
+	}
+	release, err := p.takeLease(ctx, "extract")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ws := stage.Split(from, to, p.cfg.WindowSize)
 	for _, w := range ws {
 		if err := p.extract(ctx, w, force); err != nil {
@@ -448,6 +469,11 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (*Report, erro
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "transform")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := p.transform(ctx, w, true); err != nil {
 		return nil, err
 	}
@@ -467,6 +493,11 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "load")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var tm stage.TransformManifest
 	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
 	if err != nil {
