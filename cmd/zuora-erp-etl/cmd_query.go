@@ -18,6 +18,7 @@ func cmdQuery(ctx context.Context, args []string, e *env) int {
 	if sql == "" {
 		return s.fail(e, &pipeline.ConfigError{Msg: `query needs SQL, e.g. zuora-erp-etl query "select count(*) from invoices"`})
 	}
+	s.cfg.ReadOnly = true // query never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {

@@ -30,6 +30,10 @@ func cmdSchedule(ctx context.Context, args []string, e *env) int {
 		cfg := s.cfg
 		cfg.RunID = "" // a fresh run id per run
 		code := s.runOnce(ctx, cfg, e)
+		if code == exitLeaseHeld {
+			log.Warn("another writer holds the stage: this tick did nothing; waiting for the next", "exit_status", code)
+			return
+		}
 		log.Info("scheduled run finished", "exit_status", code)
 		if code == exitUsage {
 			select {

@@ -97,6 +97,7 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 	if code, ok := s.parse(args, e); !ok {
 		return code
 	}
+	s.cfg.ReadOnly = true // status never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {

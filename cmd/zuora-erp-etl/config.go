@@ -52,6 +52,8 @@ type settings struct {
 	cron       string   // schedule
 	now        bool     // schedule
 	format     string   // query
+	docTypes   string
+	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
 	closers    []io.Closer
 }
 
@@ -87,6 +89,9 @@ func newSettings(name string, e *env) *settings {
 	spec := pipelineCommands[name]
 	s := &settings{name: name, fs: newFlagSet(name, spec.synopsis)}
 	s.register(e)
+	if writes[name] {
+		s.registerLease(s.fs, e)
+	}
 	if spec.takes&takesRange != 0 {
 		s.fs.Var(newDuration(&s.cfg.WindowSize, time.Hour), "window", "`length` of a window, at least 1m; windows end on multiples of it")
 		s.fs.IntVar(&s.cfg.MaxWindows, "max-windows", pipeline.DefaultMaxWindows, "most windows one invocation processes; the rest are left for the next")
@@ -112,6 +117,9 @@ func newSettings(name string, e *env) *settings {
 	return s
 }
 
+// writes are the commands that write the stage, under its lease.
+var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
+
 // settingFlags names the flag and environment variable of each
 // pipeline.Config field (and of the range of extract) that a message may
 // ask the user to check.
@@ -123,6 +131,10 @@ var settingFlags = map[string]struct{ flag, env string }{
 	"ERPToken":          {"erp-token", "ERP_TOKEN"},
 	"StageURL":          {"stage", "ETL_STAGE"},
 	"SQLDir":            {"sql-dir", "ETL_SQL_DIR"},
+	"ERPAccountField":   {"erp-account-field", "ETL_ERP_ACCOUNT_FIELD"},
+	"DocTypes":          {"doc-types", "ETL_DOC_TYPES"},
+	"ZuoraEntityID":     {"zuora-entity-id", "ZUORA_ENTITY_ID"},
+	"LeaseTTL":          {"lease-ttl", "ETL_LEASE_TTL"},
 	"WindowSize":        {"window", ""},
 	"SettleLag":         {"settle-lag", ""},
 	"MaxWindows":        {"max-windows", ""},
@@ -163,6 +175,18 @@ func (s *settings) register(e *env) {
 	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
+	erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
+	if erpField == "" {
+		erpField = "ERPAccountId__c"
+	}
+	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
+	docTypes := e.getenv("ETL_DOC_TYPES")
+	if docTypes == "" {
+		docTypes = strings.Join(stage.DocTypes, ",")
+	}
+	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
+	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
+	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
 }
@@ -367,7 +391,13 @@ func (s *settings) finish(e *env) error {
 	}
 	s.cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t
+	if err := s.tenantSettings(); err != nil {
+		return err
+	}
 	s.cfg.CodeVersion = codeVersion()
+	if err := s.finishLease(); err != nil {
+		return err
+	}
 	if e.now != nil {
 		s.cfg.Now = e.now
 	}
@@ -430,4 +460,37 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// tenantSettings checks the settings that describe the tenant: --doc-types,
+// --erp-account-field, --zuora-entity-id and --zuora-rate.
+func (s *settings) tenantSettings() error {
+	s.cfg.DocTypes = nil
+	for _, dt := range strings.Split(s.docTypes, ",") {
+		if dt = strings.TrimSpace(dt); dt == "" {
+			continue
+		}
+		if !slices.Contains(stage.DocTypes, dt) {
+			return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %q is not a document type; want some of %s", s.docTypes, dt, strings.Join(stage.DocTypes, ","))}
+		}
+		if !slices.Contains(s.cfg.DocTypes, dt) {
+			s.cfg.DocTypes = append(s.cfg.DocTypes, dt)
+		}
+	}
+	if len(s.cfg.DocTypes) == 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", strings.Join(stage.DocTypes, ","))}
+	}
+	f := s.cfg.ERPAccountField
+	if f == "" || strings.IndexFunc(f, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--erp-account-field %q: want the field's API name, letters, digits and underscores such as ERPAccountId__c", f)}
+	}
+	if id := s.cfg.ZuoraEntityID; strings.ContainsAny(id, " ,;:\"'") {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--zuora-entity-id %q: want one entity id", id)}
+	}
+	if s.cfg.ZuoraRate < 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--zuora-rate %d: want requests per minute, 0 for no cap", s.cfg.ZuoraRate)}
+	}
+	return nil
 }

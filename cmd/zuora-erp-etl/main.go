@@ -18,10 +18,11 @@ import (
 // Exit statuses, part of the interface contract, one meaning for every
 // command (README "Exit statuses").
 const (
-	exitOK       = 0 // done, nothing needs attention
-	exitFailed   = 1 // failed or unfinished: the message says what was kept and the command that resumes
-	exitUsage    = 2 // usage or configuration error: nothing was lost, fix the setting it names
-	exitRejected = 3 // finished, but documents were rejected and need a person
+	exitOK        = 0 // done, nothing needs attention
+	exitFailed    = 1 // failed or unfinished: the message says what was kept and the command that resumes
+	exitUsage     = 2 // usage or configuration error: nothing was lost, fix the setting it names
+	exitRejected  = 3 // finished, but documents were rejected and need a person
+	exitLeaseHeld = 4 // another writer holds the stage: try later
 )
 
 type command struct {
@@ -37,6 +38,7 @@ var commands = []command{
 	{"query", "run DuckDB SQL over every staged window", cmdQuery},
 	{"status", "show every window and what is pending", cmdStatus},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
+	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
 	{"sim", "serve the Zuora and ERP simulators over HTTP", cmdSim},
 }
@@ -84,5 +86,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
 	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
 	fmt.Fprintln(w, "Exit status: 0 done; 1 failed, resume with the command printed; 2 usage or configuration error;")
-	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person.")
+	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person; 4 another writer holds the stage")
+	fmt.Fprintln(w, "(try later; zuora-erp-etl lease show names it).")
 }

@@ -121,6 +121,9 @@ func (s *settings) configMessage(ce *pipeline.ConfigError) string {
 // (one line, no resume hint), 1 for the rest: the root cause first, then
 // what was kept, then the command that resumes.
 func (s *settings) fail(e *env, err error) int {
+	if code, ok := leaseFailure(e, err); ok {
+		return code
+	}
 	var ce *pipeline.ConfigError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", s.configMessage(ce))
@@ -180,7 +183,7 @@ func oneLine(err error) string {
 
 // outcome prints the report and returns the command's exit status: 0 done,
 // 1 failed or unfinished (with the command that resumes), 2 configuration,
-// 3 finished with documents rejected, which need a person.
+// 3 finished with documents rejected, which need a person, 4 the lease is held.
 func (s *settings) outcome(e *env, rep *pipeline.Report, err error) int {
 	if rep != nil && (err == nil || len(rep.Windows) > 0) {
 		rep.Print(e.stdout)

@@ -23,8 +23,14 @@ type Pipeline struct {
 // Open opens the stage named in cfg.
 func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 	cfg = cfg.withDefaults()
-	st, err := stage.Open(ctx, cfg.StageURL)
+	var opts []stage.OpenOption
+	if cfg.ReadOnly {
+		opts = append(opts, stage.ReadOnly())
+	}
+	st, err := stage.Open(ctx, cfg.StageURL, opts...)
 	if err != nil {
+		// A stage that is missing (for a command that only reads), has no
+		// driver or cannot be opened is a setting to fix.
 		return nil, &ConfigError{Msg: err.Error(), Settings: []string{"StageURL"}}
 	}
 	return &Pipeline{cfg: cfg, st: st}, nil
@@ -65,6 +71,9 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 		Retry:          p.cfg.ZuoraRetry,
 		RequestLog:     p.cfg.RequestLog,
 		Logger:         p.cfg.Logger,
+		EntityID:       p.cfg.ZuoraEntityID,
+
+		RequestsPerMinute: p.cfg.ZuoraRate,
 	})
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error(), Settings: []string{"ZuoraBaseURL"}}
@@ -88,6 +97,11 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	if _, err := p.zuoraClient(); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "run")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rep = &Report{RunID: p.cfg.RunID}
 	defer func() { rep.Zuora, err = p.zuoraStats(), classify(err) }()
 	resume := Step{Command: "run", Until: p.cfg.Until}
@@ -422,7 +436,13 @@ func (p *Pipeline) reportWindow(ctx context.Context, w stage.Window, why, failed
 // *StepError resumed by loading the window again.
 func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
 	loadErr := p.loadDocuments(ctx, w)
-	if loadErr != nil && !IsConfigError(loadErr) {
+	var tn *load.TypeNotMovedError
+	switch {
+	case errors.As(loadErr, &tn):
+		// Mapped while the type was not moved: map it again, whose output says to load.
+		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: "the window's snapshot and ledger; nothing was posted",
+			Resume: Step{Command: "transform", Window: w}}
+	case loadErr != nil && !IsConfigError(loadErr):
 		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: loadKept(loadErr), Resume: Step{Command: "load", Window: w}}
 	}
 	wr := p.reportWindow(ctx, w, "", "")
@@ -462,7 +482,14 @@ func (p *Pipeline) extractWindow(ctx context.Context, w stage.Window, force bool
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+
+		ERPAccountField: p.cfg.ERPAccountField,
+		DocTypes:        p.cfg.DocTypes,
+		Now:             p.cfg.Now,
 	})
+	if err := tenantSetting(w, err); err != nil {
+		return err
+	}
 	return err
 }
 
@@ -481,6 +508,7 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+		DocTypes:    p.cfg.DocTypes,
 	})
 	return err
 }
@@ -503,6 +531,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
+		DocTypes:         p.cfg.DocTypes,
 	})
 	return classify(err)
 }
@@ -534,6 +563,11 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 		return nil, &ConfigError{Msg: fmt.Sprintf("%s is later than now minus the settle lag (%s): nothing there has settled yet",
 			from.Format(time.RFC3339), p.horizon().Format(time.RFC3339)), Settings: []string{"From"}}
 	}
+	release, err := p.takeLease(ctx, "extract")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	defer func() { err = classify(err) }()
 	end, clamped := p.end(to)
 	bf = &Backfill{Clamped: clamped}
@@ -566,6 +600,11 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (rep *Report, 
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "transform")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := p.transformWindow(ctx, w, true); err != nil {
 		return nil, &StepError{Step: "transform", Window: w, Err: err,
 			Kept: "the window's committed snapshot and its ledger; nothing of it was posted", Resume: Step{Command: "transform", Window: w}}
@@ -587,6 +626,11 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "load")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var tm stage.TransformManifest
 	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
 	if err != nil {
@@ -683,4 +727,21 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 	wr.Lines = sortedLines(lines)
 	wr.Complete = wr.Extracted && wr.Transformed && wr.Loaded
 	return wr, nil
+}
+
+// tenantSetting turns an extract failure that a setting explains into a
+// *ConfigError naming it: nothing was committed, and running again with the
+// same settings would fail the same way.
+func tenantSetting(w stage.Window, err error) error {
+	var fa *extract.FieldAbsentError
+	if errors.As(err, &fa) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; set the API name of the account's ERP customer field (now %s)", w.ID(), fa, fa.Field),
+			Settings: []string{"ERPAccountField"}}
+	}
+	var ue *extract.UnavailableError
+	if errors.As(err, &ue) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; a tenant without Invoice Settlement has no memo objects: move only the other types, e.g. invoice,payment,refund", w.ID(), ue),
+			Settings: []string{"DocTypes"}}
+	}
+	return nil
 }
