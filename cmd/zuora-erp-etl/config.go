@@ -361,14 +361,19 @@ func (s *settings) check() error {
 	return nil
 }
 
+// minCronInterval is the shortest interval between scheduled runs: each run
+// ends its last window at now minus the settle lag, so runs seconds apart
+// would make windows of seconds. Tests of the scheduler shorten it.
+var minCronInterval = time.Minute
+
 // schedule parses a cron spec, refusing one that fires more than once a
-// minute (each run would make windows of seconds) or never.
+// minute or never.
 func schedule(spec string, now time.Time) (cron.Schedule, error) {
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, &pipeline.ConfigError{Msg: fmt.Sprintf("--cron %q: %v", spec, err)}
 	}
-	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < time.Minute {
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < minCronInterval {
 		return nil, &pipeline.ConfigError{Msg: fmt.Sprintf("--cron %q fires more than once a minute: want at least @every 1m", spec)}
 	}
 	if sched.Next(now).IsZero() {

@@ -99,7 +99,7 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	}
 	release, err := p.takeLease(ctx, "run")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
 	rep = &Report{RunID: p.cfg.RunID}
@@ -565,7 +565,7 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 	}
 	release, err := p.takeLease(ctx, "extract")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
 	defer func() { err = classify(err) }()
@@ -602,7 +602,7 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (rep *Report, 
 	}
 	release, err := p.takeLease(ctx, "transform")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
 	if err := p.transformWindow(ctx, w, true); err != nil {
@@ -628,7 +628,7 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 	}
 	release, err := p.takeLease(ctx, "load")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
 	var tm stage.TransformManifest
