@@ -166,6 +166,10 @@ func TestREADMERecoverySequences(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, "--since") || !strings.Contains(stderr, "no start point") {
 			t.Fatalf("run on a new stage without --since: exit %d, %q; want 2 naming --since", code, stderr)
 		}
+		dir := strings.TrimPrefix(environ["ETL_STAGE"], "file://")
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+			t.Errorf("the refused run left %v in the stage folder (%v)", entries, err)
+		}
 	})
 	t.Run("future windows", func(t *testing.T) {
 		srv, environ := demoEnviron(t)

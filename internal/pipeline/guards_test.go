@@ -29,6 +29,18 @@ func TestFutureWindowsAreNeverCommitted(t *testing.T) {
 	w := newWorld(t, worldOptions{seed: 5, volume: smallVolume()})
 	ctx := context.Background()
 	now := tenantFrom.Add(76 * time.Minute) // 01:16, with --until 03:00
+	// A backfill asked for a month ahead stages the settled windows only, and says so.
+	bcfg := w.config(tenantTo)
+	bcfg.Now = func() time.Time { return now }
+	bcfg.StageURL = "file://" + t.TempDir()
+	bf, err := w.open(bcfg).Extract(ctx, tenantFrom, tenantFrom.AddDate(0, 1, 0), false)
+	if err != nil {
+		t.Fatalf("extract to next month: %v", err)
+	}
+	if len(bf.Windows) != 2 || !bf.Windows[1].End.Equal(now.Add(-5*time.Minute)) || bf.Clamped == nil || !bf.Clamped.Horizon.Equal(now.Add(-5*time.Minute)) {
+		t.Errorf("extract to next month at %s staged %v (clamped %+v); want two windows, the last ending at now minus the settle lag", now, bf.Windows, bf.Clamped)
+	}
+
 	cfg := w.config(tenantTo)
 	cfg.Now = func() time.Time { return now }
 	rep, err := w.run(ctx, cfg)

@@ -97,6 +97,11 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	if _, err := p.zuoraClient(); err != nil {
 		return nil, err
 	}
+	// Where the windows start is checked before the lease, so that a refusal
+	// leaves nothing behind, and again under it, where a new start is recorded.
+	if _, err := p.start(ctx, false); err != nil {
+		return nil, classify(err)
+	}
 	release, err := p.takeLease(ctx, "run")
 	if err != nil {
 		return nil, classify(err)
@@ -107,7 +112,7 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	resume := Step{Command: "run", Until: p.cfg.Until}
 	until, clamped := p.end(p.cfg.Until)
 	rep.Clamped = clamped
-	from, err := p.start(ctx)
+	from, err := p.start(ctx, true)
 	if err != nil {
 		return rep, err
 	}
@@ -208,9 +213,10 @@ func (p *Pipeline) end(until time.Time) (time.Time, *Clamp) {
 }
 
 // start returns where the due windows start: the high-water mark, else the
-// stage's start point, else Since, which it records as the start point before
-// any window is tried. A Since that differs from the stage's start is refused.
-func (p *Pipeline) start(ctx context.Context) (time.Time, error) {
+// stage's start point, else Since, which it records (when record is set) as
+// the start point before any window is tried. A Since that differs from the
+// stage's start is refused.
+func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 	hw, hasMark, err := p.st.HighWater(ctx)
 	if err != nil {
 		return time.Time{}, err
@@ -246,6 +252,9 @@ func (p *Pipeline) start(ctx context.Context) (time.Time, error) {
 	case since.After(p.horizon()):
 		return time.Time{}, &ConfigError{Settings: []string{"Since"},
 			Msg: fmt.Sprintf("%s is later than now minus the settle lag (%s): nothing there has settled yet", since.Format(time.RFC3339), p.horizon().Format(time.RFC3339))}
+	}
+	if !record {
+		return since, nil
 	}
 	if err := p.st.SetStart(ctx, stage.Start{Start: since, SetAt: p.cfg.Now(), RunID: p.cfg.RunID}); err != nil {
 		return time.Time{}, fmt.Errorf("record the stage's start point: %w", err)
@@ -394,6 +403,9 @@ type attempt struct {
 func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, a attempt) error {
 	fail := func(step, kept string, resume Step, err error) error {
 		rep.Windows = append(rep.Windows, p.reportWindow(ctx, w, a.why, step))
+		if IsConfigError(err) {
+			return err // a setting to fix: no resume hint
+		}
 		return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
 	}
 	if err := p.extractWindow(ctx, w, false); err != nil {
@@ -582,6 +594,9 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 			continue
 		}
 		if err := p.extractWindow(ctx, w, force); err != nil {
+			if IsConfigError(err) {
+				return bf, err
+			}
 			return bf, &StepError{Step: "extract", Window: w, Err: err,
 				Kept:   "the windows of the range before this one; nothing of this one (a snapshot is committed only by its manifest)",
 				Resume: Step{Command: "extract", From: w.Start, To: to, Force: force}}
