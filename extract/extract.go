@@ -121,6 +121,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
 	x.merge()
+	x.mergeQuarantine()
 
 	m := &stage.ExtractManifest{
 		Window:      w.ID(),
@@ -186,6 +187,7 @@ type run struct {
 	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
 	mu       sync.Mutex
+	quar     []quarantineSnap                 // the quarantine parts of every walk
 	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
 	warnings map[string][][]string            // per table, the warnings of each slice
 	tables   map[string]stage.TableSnapshot   // parts merged, once every walk is done
@@ -358,10 +360,57 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 	var (
 		headers  *table[H]
 		items    *table[I]
+		quar     *quarantine
 		itemInfo stage.ObjectInfo
+		quarInfo stage.ObjectInfo
 		warnings []string
 		dropped  int
 	)
+
+	// stageDoc stages one document with its items, or, when any of its fields
+	// cannot be staged (a *MalformedError), none of them.
+	stageDoc := func(rec *record) error {
+		var lines []*record
+		if sp.itemTable != "" {
+			var err error
+			if lines, err = docItems(ctx, x.src, sp, rec); err != nil {
+				return err
+			}
+		}
+		row := sp.header(rec, rec.account(), len(lines))
+		if rec.err != nil {
+			return rec.err
+		}
+		irows := make([]I, len(lines))
+		for i, l := range lines {
+			if irows[i] = sp.item(l, rec); l.err != nil {
+				return l.err
+			}
+		}
+		if total, ok := rec.decimal(sp.amount); ok {
+			headers.addAmount(rec.str("currency"), total)
+			if sp.itemTable != "" {
+				got := decimal.Zero
+				for _, l := range lines {
+					got = got.Add(sp.lineTotal(l))
+				}
+				if !got.Equal(total) {
+					log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
+					warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
+						sp.table, rec.id, sp.amount, total, len(lines), got))
+				}
+			}
+		}
+		if err := headers.add(row, rec.updated); err != nil {
+			return err
+		}
+		for i, l := range lines {
+			if err := items.add(irows[i], l.updated); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 
 	stream := func() error {
 		seen := map[docKey]bool{}
@@ -373,74 +422,52 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				return err
 			}
 			rec, err := decodeRecord(sp.table, raw)
-			if err != nil {
+			if err == nil {
+				k := keyOf(rec.id, rec.updated)
+				switch {
+				case !rec.updated.Before(r.hi), rec.updated.Before(r.lo):
+					dropped++ // outside the query range: another window's or slice's record
+					log.Debug("record outside the window", "doc_id", rec.id, "updated", rec.rawUpd)
+					continue
+				case seen[k], x.prior[sp.table][k]:
+					dropped++ // this version is already staged
+					log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
+					continue
+				}
+				seen[k] = true
+				err = stageDoc(rec)
+			}
+			// The one routing point: a malformed record goes to the quarantine, any other error fails the walk.
+			if err := quar.route(raw, err); err != nil {
 				return err
-			}
-			k := keyOf(rec.id, rec.updated)
-			switch {
-			case !rec.updated.Before(r.hi), rec.updated.Before(r.lo):
-				dropped++ // outside the query range: another window's or slice's record
-				log.Debug("record outside the window", "doc_id", rec.id, "updated", rec.rawUpd)
-				continue
-			case seen[k], x.prior[sp.table][k]:
-				dropped++ // this version is already staged
-				log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
-				continue
-			}
-			seen[k] = true
-
-			var lines []*record
-			if sp.itemTable != "" {
-				lines, err = docItems(ctx, x.src, sp, rec)
-				if err != nil {
-					return err
-				}
-			}
-			row := sp.header(rec, rec.account(), len(lines))
-			if rec.err != nil {
-				return rec.err
-			}
-			if total, ok := rec.decimal(sp.amount); ok {
-				headers.addAmount(rec.str("currency"), total)
-				if sp.itemTable != "" {
-					got := decimal.Zero
-					for _, l := range lines {
-						got = got.Add(sp.lineTotal(l))
-					}
-					if !got.Equal(total) {
-						log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
-						warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
-							sp.table, rec.id, sp.amount, total, len(lines), got))
-					}
-				}
-			}
-			if err := headers.add(row, rec.updated); err != nil {
-				return err
-			}
-			for _, l := range lines {
-				irow := sp.item(l, rec)
-				if l.err != nil {
-					return l.err
-				}
-				if err := items.add(irow, l.updated); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
+	}
+	// streamQuarantined runs stream with the walk's part of the quarantine table open.
+	streamQuarantined := func() error {
+		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table, x.w, n), func(qw io.Writer) error {
+			quar = newQuarantine(qw, sp.table, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, log, &warnings, x.opts.RowGroupRows)
+			if err := stream(); err != nil {
+				return err
+			}
+			return quar.close()
+		})
+		quarInfo = info
+		return err
 	}
 
 	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, n), func(hw io.Writer) error {
 		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
 		if sp.itemTable == "" {
-			if err := stream(); err != nil {
+			if err := streamQuarantined(); err != nil {
 				return err
 			}
 			return headers.close()
 		}
 		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, n), func(iw io.Writer) error {
 			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
-			if err := stream(); err != nil {
+			if err := streamQuarantined(); err != nil {
 				return err
 			}
 			return items.close()
@@ -466,8 +493,11 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		isnap.Query["expanded_from"] = []string{sp.object}
 		x.commitPart(sp.itemTable, n, isnap)
 	}
+	qsnap := quar.table.snap
+	qsnap.Files = []stage.ObjectInfo{quarInfo}
+	x.commitQuarantine(sp.table, n, qsnap)
 	x.warn(sp.table, n, warnings)
-	log.Info("entity staged", "rows", snap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
+	log.Info("entity staged", "rows", snap.Rows, "quarantined", qsnap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
 	return nil
 }
 

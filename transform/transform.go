@@ -142,7 +142,8 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 
 // prepare creates the tables the mapping SQL reads: the window's raw files
 // (latest version of each id), the value-mapping CSVs and the documents that
-// the ledger of another window confirms posted.
+// the ledger of another window confirms posted; and the tables the transform
+// itself reads: the window's quarantined records and the acknowledged rejects.
 func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
 	// One thread keeps every output byte-identical from run to run; spills
 	// go to the run's temporary folder, not the working directory.
@@ -166,6 +167,12 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 		if err := db.Exec(ctx, latestSQL(table)); err != nil {
 			return fmt.Errorf("latest versions of %s: %w", table, err)
 		}
+	}
+	if err := prepareQuarantine(ctx, st, w, db, em); err != nil {
+		return err
+	}
+	if err := prepareAcks(ctx, st, db); err != nil {
+		return err
 	}
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name, ".csv") {
