@@ -150,6 +150,9 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 	}
+	if err := p.recheckRejects(ctx, rep); err != nil {
+		return rep, err
+	}
 	return rep, nil
 }
 
@@ -380,7 +383,7 @@ func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) er
 			Kept:   "the window's committed snapshot; no documents were posted",
 			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
 	}
-	return nil
+	return p.indexRejects(ctx, w)
 }
 
 func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
