@@ -40,7 +40,13 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 		log = slog.Default()
 	}
 	log = log.With("window", w.ID(), "run_id", opts.RunID)
-	if !opts.Force {
+	if opts.Force {
+		// The outputs are about to be rewritten in place: the old manifest would
+		// no longer describe them, so it goes first and a failed re-run leaves none.
+		if err := st.Delete(ctx, stage.ManifestKey("transform", w)); err != nil {
+			return nil, fmt.Errorf("transform %s: %w", w, err)
+		}
+	} else {
 		var m stage.TransformManifest
 		found, err := st.ReadManifest(ctx, "transform", w, &m)
 		if err != nil {

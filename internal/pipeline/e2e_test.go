@@ -470,7 +470,9 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 				fail("%s is skipped as already posted in window %s but the ERP does not hold it", name, s.window)
 			case s.reason == "ALREADY_TRANSFERRED" && z.transferred != "Yes" && !inERP:
 				fail("%s is skipped as already transferred in window %s but was neither transferred nor posted", name, s.window)
-			case s.reason != "ALREADY_POSTED" && s.reason != "ALREADY_TRANSFERRED":
+			case s.reason == "ACKNOWLEDGED" && inERP:
+				fail("%s is acknowledged as never to be posted in window %s but the ERP holds it", name, s.window)
+			case s.reason != "ALREADY_POSTED" && s.reason != "ALREADY_TRANSFERRED" && s.reason != "ACKNOWLEDGED":
 				fail("%s is skipped in window %s with unknown reason %q", name, s.window, s.reason)
 			}
 		}
@@ -513,6 +515,11 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			skipped++
 			if got := w.zuora.Transferred(id); got != "Yes" {
 				fail("%s was skipped as transferred but Zuora now says %q", name, got)
+			}
+		case slices.ContainsFunc(v.skipped[id], func(s outcomeRow) bool { return s.reason == "ACKNOWLEDGED" }):
+			skipped++
+			if got := w.zuora.Transferred(id); got != z.transferred {
+				fail("%s was acknowledged, never to be posted, but its transferredToAccounting went from %q to %q", name, z.transferred, got)
 			}
 		default:
 			fail("%s is neither posted, rejected nor skipped (ready in windows %v, ledger %v)", name, v.ready[id], v.ledger[id])

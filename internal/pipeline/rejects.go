@@ -210,7 +210,10 @@ SELECT o.outcome, o.doc_type, o.zuora_id, coalesce(o.number, ''), coalesce(o.cus
 FROM outs AS o
 LEFT JOIN latest AS l ON l.doc_type = o.doc_type AND l.id = o.zuora_id
 LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
-	now := p.cfg.Now().UTC()
+	seen := tm.CommittedAt.UTC() // when the transform decided
+	if seen.IsZero() {
+		seen = p.cfg.Now().UTC()
+	}
 	noID := map[string]string{} // doc_type/number → key, of quarantined records without id
 	for k, r := range b.byKey {
 		if !r.Recheckable() && r.Number != "" {
@@ -221,7 +224,7 @@ LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
 		v := row.Values
 		r := stage.OutstandingReject{DocType: v[1], ZuoraID: v[2], Number: v[3], Customer: v[4], Currency: v[5],
 			Window: w.ID(), ReasonCode: v[7], Message: v[8], Account: stage.Account{ID: v[10], Number: v[11], ERPID: v[12]},
-			FirstSeen: now, LastSeen: now}
+			FirstSeen: seen, LastSeen: seen}
 		if !row.Null[6] {
 			a, err := money.Parse(v[6])
 			if err != nil {
