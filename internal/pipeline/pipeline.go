@@ -94,8 +94,9 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // Run processes every due window, one after another: first any window whose
 // snapshot is committed but whose load is not complete (after an ERP outage),
 // then new windows from the high-water mark up to Until (or now minus the settle
-// lag). It stops at the first window that fails; the report covers every window
-// it touched.
+// lag), and last re-checks the outstanding rejects of every window against
+// Zuora (see recheckRejects). It stops at the first window that fails; the
+// report covers every window it touched and every window's outstanding rejects.
 func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 	if err := p.cfg.needZuora(); err != nil {
 		return nil, err
