@@ -87,4 +87,3 @@ func TestRejectsListAckAndExitStatuses(t *testing.T) {
 		t.Errorf("acknowledged skips: %q; want %d", stdout, len(ids))
 	}
 }
-
