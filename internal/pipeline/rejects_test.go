@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -535,4 +537,31 @@ func TestRejectIndexIsBuiltForAStageStagedWithoutIt(t *testing.T) {
 	if _, found, err := p.Stage().ReadRejectIndex(ctx); !found || err != nil {
 		t.Errorf("the run left no index (%v)", err)
 	}
+}
+
+// BenchmarkRecheckOfABacklog measures a run with no window due and every
+// document of a 5,000-document tenant outstanding (no account has an ERP id):
+// the cost every run pays to re-check a backlog that nothing fixed.
+func BenchmarkRecheckOfABacklog(b *testing.B) {
+	volume := zuorasim.Volume{Accounts: 150, Invoices: 2500, Payments: 1250, Refunds: 400, CreditMemos: 500, DebitMemos: 350,
+		MaxItems: 120, NoERPPercent: 100, DraftPercent: 5, TransferredPercent: 3, BurstPercent: 20}
+	w := &rejectWorld{world: newWorld(b, worldOptions{seed: 5, volume: volume}), sqlDir: acceptKWD(b)}
+	quiet := func() pipeline.Config {
+		c := w.cfg(tenantTo)
+		c.Logger = slog.New(slog.DiscardHandler)
+		return c
+	}
+	rep, err := w.run(context.Background(), quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	backlog := rep.OutstandingRejects()
+	b.ResetTimer()
+	for b.Loop() {
+		if rep, err = w.run(context.Background(), quiet()); err != nil || rep.OutstandingRejects() != backlog {
+			b.Fatalf("run: %v; %d outstanding, want %d", err, rep.OutstandingRejects(), backlog)
+		}
+	}
+	b.ReportMetric(float64(backlog), "rejects")
+	b.ReportMetric(float64(backlog)*float64(b.N)/b.Elapsed().Seconds(), "rejects/s")
 }
