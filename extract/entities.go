@@ -24,9 +24,6 @@ type docSpec[H, I any] struct {
 	lineTotal   func(r *record) decimal.Decimal // what the header amount must equal the sum of
 }
 
-// accountFields are the expanded account's fields (ERPAccountId__c is a custom field).
-var accountFields = []string{"id", "accountNumber", "ERPAccountId__c"}
-
 var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 	table:  "invoices",
 	object: "invoices",
@@ -68,7 +65,7 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 			row.InvoiceID = &parent.id
 		}
 		if row.AccountID == nil {
-			row.AccountID = parent.account().id
+			row.AccountID = parent.account("").id // only the id is wanted
 		}
 		return row
 	},

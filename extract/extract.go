@@ -58,6 +58,18 @@ type Options struct {
 	// Force re-extracts a window that already has a manifest.
 	Force  bool
 	Logger *slog.Logger
+	// ERPAccountField is the account's custom field holding the ERP customer,
+	// read case-insensitively (Object Query lowers its first letter); "" means
+	// ERPAccountId__c. The first window with documents fails with a
+	// *FieldAbsentError when none of their accounts carries it.
+	ERPAccountField string
+	// DocTypes are the document types moved (stage.DocTypes names: invoice,
+	// payment, refund, credit_memo, debit_memo); nil means all five. The others
+	// are neither queried nor listed in the manifest.
+	DocTypes []string
+	// Now is the clock that dates a walk's start, to tell a row changed during
+	// the walk from one the tenant should not have returned; nil means time.Now.
+	Now func() time.Time
 }
 
 // DefaultOverlap is how far a window's query reaches back before its start.
@@ -99,10 +111,13 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		}
 	}
 
-	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
+	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap), accounts: map[string]bool{}}
 	x.slices = split(x.from, w.End, opts.Slices)
 	x.prior, err = priorKeys(ctx, st, w, x.from)
 	if err != nil {
+		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+	}
+	if x.first, err = firstWindow(ctx, st, w); err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
 
@@ -120,6 +135,9 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		}
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
+	if x.first && len(x.accounts) > 0 && !x.erpSeen {
+		return nil, fmt.Errorf("extract window %s: %w", w.ID(), &FieldAbsentError{Field: opts.ERPAccountField, Accounts: len(x.accounts)})
+	}
 	x.merge()
 	x.mergeQuarantine()
 
@@ -134,6 +152,9 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		Tables:      x.tables,
 	}
 	for _, t := range []string{"invoices", "debit_memos", "credit_memos", "payments", "refunds"} {
+		if !opts.moves(t) {
+			m.Warnings = append(m.Warnings, t+": not extracted (the document type is not among those moved)")
+		}
 		for _, ws := range x.warnings[t] {
 			m.Warnings = append(m.Warnings, ws...)
 		}
@@ -172,6 +193,20 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.ERPAccountField == "" {
+		o.ERPAccountField = DefaultERPAccountField
+	}
+	if o.DocTypes == nil {
+		o.DocTypes = stage.DocTypes
+	}
+	for _, dt := range o.DocTypes {
+		if !slices.Contains(stage.DocTypes, dt) {
+			return o, fmt.Errorf("extract: document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o, nil
 }
 
@@ -186,8 +221,12 @@ type run struct {
 	slices []span                     // [from, w.End) cut into Options.Slices parts
 	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
+	first bool // no committed window has a document yet: the ERP account field is checked
+
 	mu       sync.Mutex
 	quar     []quarantineSnap                 // the quarantine parts of every walk
+	accounts map[string]bool                  // accounts of staged documents, while first
+	erpSeen  bool                             // one of them carries the ERP account field
 	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
 	warnings map[string][][]string            // per table, the warnings of each slice
 	tables   map[string]stage.TableSnapshot   // parts merged, once every walk is done
@@ -231,6 +270,18 @@ func (x *run) commitPart(name string, n int, snap stage.TableSnapshot) {
 		x.parts[name] = make([]stage.TableSnapshot, len(x.slices))
 	}
 	x.parts[name][n] = snap
+}
+
+// sawAccount notes, during a first window, an account of a staged document and
+// whether it carries the ERP account field.
+func (x *run) sawAccount(a account) {
+	if !x.first || a.id == nil || !a.expanded {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.accounts[*a.id] = true
+	x.erpSeen = x.erpSeen || a.erpID != nil
 }
 
 func (x *run) warn(table string, n int, ws []string) {
@@ -291,7 +342,7 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 		Sort:        "updateddate.ASC",
 		Fields:      sp.fields,
 		Expand:      []string{"account"},
-		ChildFields: map[string][]string{"account": accountFields},
+		ChildFields: map[string][]string{"account": accountFields(x.opts.ERPAccountField)},
 		PageSize:    pageSize,
 	}
 	statuses, ok := x.opts.Statuses[sp.table]
@@ -343,8 +394,11 @@ func params(q zuora.Query) map[string][]string {
 	return p
 }
 
-// schedule adds one walk per time slice of a document type to g.
+// schedule adds one walk per time slice of a document type to g, when the run moves it.
 func schedule[H, I any](ctx context.Context, g *errgroup.Group, x *run, sp docSpec[H, I]) {
+	if !x.opts.moves(sp.table) {
+		return
+	}
 	for n, r := range x.slices {
 		g.Go(func() error { return walk(ctx, x, sp, n, r) })
 	}
@@ -367,17 +421,19 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		dropped  int
 	)
 
-	// stageDoc stages one document with its items, or, when any of its fields
-	// cannot be staged (a *MalformedError), none of them.
-	stageDoc := func(rec *record) error {
+	// keep stages one record version and its items, or, when any of their
+	// fields cannot be staged (a *MalformedError), none of them.
+	keep := func(rec *record) error {
 		var lines []*record
+		var err error
 		if sp.itemTable != "" {
-			var err error
-			if lines, err = docItems(ctx, x.src, sp, rec); err != nil {
+			lines, err = docItems(ctx, x.src, sp, rec)
+			if err != nil {
 				return err
 			}
 		}
-		row := sp.header(rec, rec.account(), len(lines))
+		acct := rec.account(x.opts.ERPAccountField)
+		row := sp.header(rec, acct, len(lines))
 		if rec.err != nil {
 			return rec.err
 		}
@@ -387,6 +443,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				return l.err
 			}
 		}
+		x.sawAccount(acct)
 		if total, ok := rec.decimal(sp.amount); ok {
 			headers.addAmount(rec.str("currency"), total)
 			if sp.itemTable != "" {
@@ -412,22 +469,52 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		return nil
 	}
 
+	// stream walks the range and stages every version not yet staged. Under a
+	// cursor that is not a keyset (an offset), a row leaving the range mid-walk
+	// shifts an unseen row behind the cursor, so the range is walked again until
+	// a walk finds nothing new. Rows outside the range that no change during
+	// the walk explains are counted, and fail the window once the walk is done.
 	stream := func() error {
 		seen := map[docKey]bool{}
-		for raw, err := range x.src.Records(ctx, q) {
-			if err != nil {
-				return fmt.Errorf("query %s: %w", sp.object, err)
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			rec, err := decodeRecord(sp.table, raw)
-			if err == nil {
+		var rangeErr *RangeError
+		walkStart := x.opts.Now()
+		for pass := 1; ; pass++ {
+			paging := &zuora.Paging{}
+			q.Paging = paging
+			fresh := 0
+			for raw, err := range x.src.Records(ctx, q) {
+				if err != nil {
+					if unavailable(err) {
+						return &UnavailableError{Table: sp.table, Object: sp.object, Err: err}
+					}
+					if refusedField(err, x.opts.ERPAccountField) {
+						return &FieldAbsentError{Field: x.opts.ERPAccountField, Err: err}
+					}
+					return fmt.Errorf("query %s: %w", sp.object, err)
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				rec, err := decodeRecord(sp.table, raw)
+				if err != nil {
+					// A malformed record goes to the quarantine (see quar.route); any other error fails the walk.
+					if err := quar.route(raw, err); err != nil {
+						return err
+					}
+					continue
+				}
 				k := keyOf(rec.id, rec.updated)
 				switch {
 				case !rec.updated.Before(r.hi), rec.updated.Before(r.lo):
-					dropped++ // outside the query range: another window's or slice's record
-					log.Debug("record outside the window", "doc_id", rec.id, "updated", rec.rawUpd)
+					dropped++
+					if !outside(rec.updated, r, walkStart) {
+						log.Debug("record changed during the walk", "doc_id", rec.id, "updated", rec.rawUpd)
+						continue
+					}
+					if rangeErr == nil {
+						rangeErr = &RangeError{Table: sp.table, From: r.lo, To: r.hi, Example: rec.id + " " + rec.rawUpd}
+					}
+					rangeErr.Outside++
 					continue
 				case seen[k], x.prior[sp.table][k]:
 					dropped++ // this version is already staged
@@ -435,15 +522,29 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 					continue
 				}
 				seen[k] = true
-				err = stageDoc(rec)
+				fresh++
+				if err := keep(rec); err != nil {
+					if err := quar.route(raw, err); err != nil {
+						return err
+					}
+				}
 			}
-			// The one routing point: a malformed record goes to the quarantine, any other error fails the walk.
-			if err := quar.route(raw, err); err != nil {
-				return err
+			if rangeErr != nil {
+				return rangeErr
 			}
+			if !paging.NonKeyset || (pass > 1 && fresh == 0) {
+				if n > 0 {
+					return nil // the first slice's probe covers the window's lower bound
+				}
+				return probe(ctx, x, sp, r)
+			}
+			if pass == maxPasses {
+				return fmt.Errorf("query %s: the range is paged by offset and still changed during walk %d; nothing was committed, run again when the tenant is quieter", sp.object, pass)
+			}
+			log.Info("offset-paged walk: walking the range again to catch rows shifted behind the cursor", "pass", pass+1, "new", fresh)
 		}
-		return nil
 	}
+
 	// streamQuarantined runs stream with the walk's part of the quarantine table open.
 	streamQuarantined := func() error {
 		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table, x.w, n), func(qw io.Writer) error {
@@ -503,33 +604,58 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 
 // docItems returns every item of a document: the expanded list, or, when that
 // list is cut off at the page size, all of them paged from the item endpoint.
+// An item walk under a cursor that is not a keyset is repeated until a walk
+// finds no item it had not seen, as an offset shifts when the list changes.
 func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parent *record) ([]*record, error) {
 	kids := parent.list(sp.childKey)
 	if parent.err != nil {
 		return nil, parent.err
 	}
-	if len(kids) >= pageSize {
+	walk := len(kids) >= pageSize
+	if walk {
 		kids = kids[:0]
+	}
+	seen := make(map[string]bool, len(kids))
+	out := make([]*record, 0, len(kids))
+	add := func(raw json.RawMessage) (bool, error) {
+		r, err := decodeRecord(sp.itemTable, raw)
+		if err != nil {
+			return false, fmt.Errorf("%s %s: %w", sp.table, parent.id, err)
+		}
+		if seen[r.id] {
+			return false, nil // an item listed twice (a page boundary moved) is staged once
+		}
+		seen[r.id] = true
+		out = append(out, r)
+		return true, nil
+	}
+	for _, raw := range kids {
+		if _, err := add(raw); err != nil {
+			return nil, err
+		}
+	}
+	for pass := 1; walk; pass++ {
 		q := itemQuery(sp, parent.id)
+		q.Paging = &zuora.Paging{}
+		fresh := 0
 		for raw, err := range src.Records(ctx, q) {
 			if err != nil {
 				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject, sp.table, parent.id, err)
 			}
-			kids = append(kids, raw)
+			isNew, err := add(raw)
+			if err != nil {
+				return nil, err
+			}
+			if isNew {
+				fresh++
+			}
 		}
-	}
-	seen := make(map[string]bool, len(kids))
-	out := make([]*record, 0, len(kids))
-	for _, raw := range kids {
-		r, err := decodeRecord(sp.itemTable, raw)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", sp.table, parent.id, err)
+		switch {
+		case !q.Paging.NonKeyset || (pass > 1 && fresh == 0):
+			walk = false
+		case pass == maxPasses:
+			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject, sp.table, parent.id, pass)
 		}
-		if seen[r.id] {
-			continue // an item listed twice (a page boundary moved) is staged once
-		}
-		seen[r.id] = true
-		out = append(out, r)
 	}
 	return out, nil
 }

@@ -111,8 +111,11 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	wantFilters := []string{"updateddate.GE:2026-11-25T21:50:00Z", "updateddate.LT:2026-11-25T23:00:00Z"}
 	for object, status := range map[string]string{"invoices": "Posted", "credit-memos": "Posted", "debit-memos": "Posted", "payments": "Processed", "refunds": "Processed"} {
 		calls := f.calls(object)
-		if len(calls) != 1 {
-			t.Fatalf("%d queries of %s, want 1", len(calls), object)
+		if len(calls) != 2 {
+			t.Fatalf("%d queries of %s, want the walk and the probe of the window's start", len(calls), object)
+		}
+		if p := calls[1]; !slices.Equal(p.Filters, []string{"updateddate.LT:2026-11-25T21:50:00Z"}) || p.Sort != "updateddate.DESC" || p.PageSize != 1 {
+			t.Errorf("%s probe %+v", object, p)
 		}
 		q := calls[0]
 		if !slices.Equal(q.Filters, append(slices.Clone(wantFilters), "status.EQ:"+status)) || q.Sort != "updateddate.ASC" || q.PageSize != 99 {
@@ -173,7 +176,7 @@ func TestWindowEdgesCompareInstantsNotStrings(t *testing.T) {
 		updated  time.Time
 		inW1     bool
 		inW2     bool
-		ignoreLT bool
+		ignoreLT bool // w1 gets a row past its end: it fails, committing nothing
 	}{
 		{"first second of the window", at(22, 0, 0), true, false, false},
 		{"last second of the window", at(22, 59, 59), true, false, false},
@@ -190,6 +193,17 @@ func TestWindowEdgesCompareInstantsNotStrings(t *testing.T) {
 			f.account("a1", "A-1", "ERP-1")
 			f.payment("p1", "a1", "USD", tt.updated, "1")
 			st := newStage(t)
+			if tt.ignoreLT {
+				_, err := Run(context.Background(), f, st, w1, Options{})
+				var re *RangeError
+				if !errors.As(err, &re) || re.Outside != 1 || re.Table != "payments" {
+					t.Fatalf("w1 with a row past its end: %v, want a RangeError counting it", err)
+				}
+				if ok, _ := st.Exists(context.Background(), stage.ManifestKey("extract", w1)); ok {
+					t.Fatal("w1 committed although Zuora returned a row outside its range")
+				}
+				f.ignoreLT = false
+			}
 			m1 := mustRun(t, f, st, w1, Options{})
 			m2 := mustRun(t, f, st, w2, Options{})
 			n1 := len(tableRows[PaymentRow](t, st, m1, "payments"))

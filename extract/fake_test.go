@@ -272,14 +272,18 @@ func order(sort string) (func(a, b map[string]any) int, error) {
 	switch sort {
 	case "id.ASC":
 		return byID, nil
-	case "updateddate.ASC":
+	case "updateddate.ASC", "updateddate.DESC":
+		dir := 1
+		if sort == "updateddate.DESC" {
+			dir = -1
+		}
 		return func(a, b map[string]any) int {
 			ta, _ := time.Parse(time.RFC3339, a["updatedDate"].(string))
 			tb, _ := time.Parse(time.RFC3339, b["updatedDate"].(string))
 			if c := ta.Compare(tb); c != 0 {
-				return c
+				return dir * c
 			}
-			return byID(a, b)
+			return dir * byID(a, b)
 		}, nil
 	}
 	return nil, fmt.Errorf("400: fake cannot sort by %q", sort)

@@ -57,9 +57,12 @@ type Finding struct {
 
 // RecheckOptions tunes Recheck; the zero value is usable.
 type RecheckOptions struct {
-	RunID        string
-	RowGroupRows int // 0 means 10000
-	Logger       *slog.Logger
+	RunID string
+	// ERPAccountField is the account's custom field holding the ERP customer,
+	// as Options.ERPAccountField; "" means DefaultERPAccountField.
+	ERPAccountField string
+	RowGroupRows    int // 0 means 10000
+	Logger          *slog.Logger
 }
 
 // Rechecked is the outcome of a re-check: what it found of every document and
@@ -88,6 +91,9 @@ type recheckWindow struct {
 func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, opts RecheckOptions) (*Rechecked, error) {
 	if opts.RowGroupRows <= 0 {
 		opts.RowGroupRows = 10000
+	}
+	if opts.ERPAccountField == "" {
+		opts.ERPAccountField = DefaultERPAccountField
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -191,7 +197,7 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 			Sort:        "id.ASC",
 			Fields:      sp.fields,
 			Expand:      []string{"account"},
-			ChildFields: map[string][]string{"account": accountFields},
+			ChildFields: map[string][]string{"account": accountFields(opts.ERPAccountField)},
 			PageSize:    pageSize,
 		}
 		if sp.itemTable != "" {
@@ -203,7 +209,7 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 			if err != nil {
 				return fmt.Errorf("query %s by id: %w", sp.object, err)
 			}
-			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp)
+			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp, opts.ERPAccountField)
 			if err != nil {
 				return err
 			}
@@ -256,7 +262,7 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 
 // recheckOne decides what one record Zuora returned means for the wanted
 // document it answers, and builds its rows when they are to be staged.
-func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time) (id, outcome, note string, row *H, items []I, err error) {
+func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time, erpField string) (id, outcome, note string, row *H, items []I, err error) {
 	rec, derr := decodeRecord(sp.table, raw)
 	if derr != nil {
 		bad := quarantineRow(sp.table, sp.amount, raw, derr)
@@ -276,7 +282,7 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 	case w.Updated != nil && rec.updated.Before(*w.Updated):
 		return rec.id, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd), nil, nil, nil
 	}
-	a := rec.account()
+	a := rec.account(erpField)
 	if !w.Malformed && orEmpty(a.id) == w.Account.ID && orEmpty(a.number) == w.Account.Number && orEmpty(a.erpID) == w.Account.ERPID {
 		return rec.id, Unchanged, "", nil, nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -20,6 +21,7 @@ type record struct {
 	updated time.Time
 	rawUpd  string
 	fields  map[string]json.RawMessage
+	folded  map[string]string // lower-case name → key as sent, built on the first miss
 	err     error
 }
 
@@ -79,15 +81,36 @@ func (r *record) fail(field string, err error) {
 	}
 }
 
-// value returns the raw JSON of the first of names present and not null.
+// value returns the raw JSON of the first of names present and not null. A
+// name is looked up exactly first, then case-insensitively: Object Query
+// normalizes field names to lower camel case, so a custom field such as
+// ERPAccountId__c arrives as eRPAccountId__c.
 func (r *record) value(names ...string) (string, json.RawMessage) {
 	for _, n := range names {
 		v, ok := r.fields[n]
+		if !ok {
+			n, v, ok = r.fold(n)
+		}
 		if ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
 			return n, v
 		}
 	}
 	return "", nil
+}
+
+// fold finds a field by its name in any case.
+func (r *record) fold(name string) (string, json.RawMessage, bool) {
+	if r.folded == nil {
+		r.folded = make(map[string]string, len(r.fields))
+		for k := range r.fields {
+			r.folded[strings.ToLower(k)] = k
+		}
+	}
+	k, ok := r.folded[strings.ToLower(name)]
+	if !ok {
+		return "", nil, false
+	}
+	return k, r.fields[k], true
 }
 
 // str returns a text field; names lists the spellings Zuora is known to use.
@@ -209,15 +232,17 @@ func (r *record) list(name string) []json.RawMessage {
 // account is what the extract keeps of the expanded account.
 type account struct {
 	id, number, erpID *string
+	expanded          bool // the record carried the expanded account
 }
 
-func (r *record) account() account {
+// account reads the expanded account; erpField names its ERP customer field.
+func (r *record) account(erpField string) account {
 	m := r.object("account")
 	if m == nil {
 		return account{id: r.str("accountId")}
 	}
 	sub := &record{entity: r.entity + " account", id: r.id, fields: m}
-	a := account{id: sub.str("id"), number: sub.str("accountNumber"), erpID: sub.str("ERPAccountId__c")}
+	a := account{id: sub.str("id"), number: sub.str("accountNumber"), erpID: sub.str(erpField), expanded: true}
 	if sub.err != nil {
 		r.fail("account", sub.err)
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +47,24 @@ type Options struct {
 	RequestTimeout       time.Duration // one HTTP attempt; 0 → 30s
 	RunID, CodeVersion   string        // RunID "" → a fresh random id
 	Logger               *slog.Logger  // nil → slog.Default()
+	// DocTypes are the document types moved (stage.DocTypes names); nil means
+	// all five. A window holding documents of another type is refused with a
+	// *TypeNotMovedError before anything is posted.
+	DocTypes []string
+}
+
+// TypeNotMovedError is a window transformed while a document type was moved
+// that no longer is: posting it would mark objects the tenant may not have.
+// Nothing was posted; transforming the window again drops those documents.
+type TypeNotMovedError struct {
+	Window  stage.Window
+	DocType string
+	Count   int
+}
+
+func (e *TypeNotMovedError) Error() string {
+	return fmt.Sprintf("load window %s: it holds %d %s documents, a type no longer moved; nothing was posted, transform the window again to drop them",
+		e.Window.ID(), e.Count, e.DocType)
 }
 
 // MarkBatch is the most ids passed to one Marker call (Zuora's limit per update).
@@ -109,6 +128,19 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
 	docs := ready.docs
+	if opts.DocTypes != nil {
+		notMoved := map[string]int{}
+		for _, d := range docs {
+			if !slices.Contains(opts.DocTypes, d.DocType) {
+				notMoved[d.DocType]++
+			}
+		}
+		for _, dt := range stage.DocTypes {
+			if notMoved[dt] > 0 {
+				return nil, &TypeNotMovedError{Window: w, DocType: dt, Count: notMoved[dt]}
+			}
+		}
+	}
 	rows, err := readLedger(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)

@@ -15,11 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // azblob:// stages
@@ -32,11 +34,16 @@ import (
 
 // Stage is an open stage bucket.
 type Stage struct {
-	bucket   *blob.Bucket
 	url      string
+	openURL  string // the normalized URL the bucket is opened with
 	root     string // the folder of a file:// stage, else ""
 	shared   bool   // a process-wide mem:// bucket, not closed by Close
+	readOnly bool
 	cacheDir string
+	lease    atomic.Pointer[Lease] // the lease this process holds, if any
+
+	mu     sync.Mutex
+	bucket *blob.Bucket // nil until a file:// stage's folder exists
 }
 
 // ObjectInfo describes one object written to or listed in the stage.
@@ -49,31 +56,123 @@ type ObjectInfo struct {
 // ErrNotFound is returned when a key does not exist.
 var ErrNotFound = errors.New("not found in stage")
 
+// NoStageError says that there is no stage at a location: a read-only command
+// was pointed at a folder or bucket that does not exist (a typo, most often).
+type NoStageError struct {
+	URL string // redacted
+	Why string
+}
+
+func (e *NoStageError) Error() string { return fmt.Sprintf("no stage at %s (%s)", e.URL, e.Why) }
+
+// ErrReadOnly is returned by writes to a stage opened with ReadOnly.
+var ErrReadOnly = errors.New("the stage is open read-only")
+
+// OpenOption changes how Open treats the stage.
+type OpenOption func(*Stage)
+
+// ReadOnly opens a stage that must already exist, for reading only: Open
+// returns a *NoStageError when there is none, and every write is refused.
+func ReadOnly() OpenOption { return func(s *Stage) { s.readOnly = true } }
+
 // Open opens the stage at rawURL. A bare path or a relative file:// URL is taken
-// relative to the working directory and created if missing.
-func Open(ctx context.Context, rawURL string) (*Stage, error) {
+// relative to the working directory. Opening creates nothing: a file:// stage's
+// folder is created by the first write into it.
+func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Stage, error) {
 	u, err := normalizeURL(rawURL)
 	if err != nil {
 		return nil, err
-	}
-	b, shared, err := openBucket(ctx, u)
-	if err != nil {
-		return nil, fmt.Errorf("open stage %s: %w", Redact(rawURL), err)
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	s := &Stage{bucket: b, url: rawURL, shared: shared, cacheDir: filepath.Join(cache, "zuora-erp-etl")}
+	s := &Stage{url: rawURL, openURL: u, cacheDir: filepath.Join(cache, "zuora-erp-etl")}
+	for _, o := range opts {
+		o(s)
+	}
 	if p, err := url.Parse(u); err == nil && p.Scheme == "file" {
 		s.root = filepath.FromSlash(p.Path)
+		return s, s.openFolder(ctx)
+	}
+	if strings.HasPrefix(u, "mem://") && s.readOnly && !memExists(u) {
+		return nil, &NoStageError{URL: Redact(rawURL), Why: "nothing was written to this mem:// stage in this process"}
+	}
+	b, shared, err := openBucket(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("open stage %s: %w", Redact(rawURL), err)
+	}
+	s.bucket, s.shared = b, shared
+	if s.readOnly && !shared {
+		ok, err := b.IsAccessible(ctx)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("open stage %s: %w", Redact(rawURL), err)
+		}
+		if !ok {
+			b.Close()
+			return nil, &NoStageError{URL: Redact(rawURL), Why: "the bucket does not exist"}
+		}
 	}
 	return s, nil
 }
 
+// openFolder opens a file:// stage whose folder exists; a missing folder is
+// refused when the stage is read-only, and otherwise left for the first write.
+func (s *Stage) openFolder(ctx context.Context) error {
+	fi, err := os.Stat(s.root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && s.readOnly:
+		return &NoStageError{URL: s.URL(), Why: "the folder does not exist; a writing command such as run creates it"}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open stage %s: %w", s.URL(), err)
+	case !fi.IsDir():
+		return fmt.Errorf("open stage %s: %s is not a folder", s.URL(), s.root)
+	}
+	_, err = s.bucketFor(ctx, false)
+	return err
+}
+
+// bucketFor returns the bucket. A file:// stage's folder is created by the
+// first write; before that, reads get a nil bucket and see an empty stage.
+func (s *Stage) bucketFor(ctx context.Context, write bool) (*blob.Bucket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bucket != nil {
+		return s.bucket, nil
+	}
+	if !write {
+		if _, err := os.Stat(s.root); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+	} else if err := os.MkdirAll(s.root, 0o777); err != nil {
+		return nil, fmt.Errorf("create the stage folder: %w", err)
+	}
+	b, err := blob.OpenBucket(ctx, s.openURL)
+	if err != nil {
+		return nil, fmt.Errorf("open stage %s: %w", s.URL(), err)
+	}
+	s.bucket = b
+	return b, nil
+}
+
+// writable reports why the stage refuses a write, if it does: it is read-only,
+// or the lease this process held is lost.
+func (s *Stage) writable(ctx context.Context) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if l := s.lease.Load(); l != nil {
+		return l.check(ctx)
+	}
+	return nil
+}
+
 // OpenBucket wraps an already open bucket (tests use it for in-process S3 servers).
 func OpenBucket(b *blob.Bucket, name string) *Stage {
-	return &Stage{bucket: b, url: name, cacheDir: filepath.Join(os.TempDir(), "zuora-erp-etl-cache")}
+	return &Stage{bucket: b, url: name, openURL: name, cacheDir: filepath.Join(os.TempDir(), "zuora-erp-etl-cache")}
 }
 
 // SetCacheDir sets where LocalPath keeps local copies of remote objects.
@@ -102,8 +201,10 @@ func normalizeURL(raw string) (string, error) {
 		path = abs
 	}
 	q := u.Query()
-	if q.Get("create_dir") == "" {
-		q.Set("create_dir", "true")
+	if q.Get("no_tmp_dir") == "" {
+		// Temp files beside their target: a rename from the system temp
+		// folder fails when the stage is on another filesystem.
+		q.Set("no_tmp_dir", "true")
 	}
 	if q.Get("metadata") == "" {
 		q.Set("metadata", "skip")
@@ -125,12 +226,26 @@ func Redact(raw string) string {
 // URL returns the stage URL as given, for display (see Redact).
 func (s *Stage) URL() string { return Redact(s.url) }
 
+// CommandURL returns the stage URL as given without credentials, for a
+// command line that must reach the same stage (query parameters such as an
+// S3 endpoint or region are kept).
+func (s *Stage) CommandURL() string {
+	u, err := url.Parse(s.url)
+	if err != nil {
+		return s.URL()
+	}
+	u.User = nil
+	return u.String()
+}
+
 // IsLocal reports whether the stage is a local folder.
 func (s *Stage) IsLocal() bool { return s.root != "" }
 
 // Close releases the bucket.
 func (s *Stage) Close() error {
-	if s.shared {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared || s.bucket == nil {
 		return nil
 	}
 	return s.bucket.Close()
@@ -140,6 +255,12 @@ var (
 	memMu      sync.Mutex
 	memBuckets = map[string]*blob.Bucket{}
 )
+
+func memExists(u string) bool {
+	memMu.Lock()
+	defer memMu.Unlock()
+	return memBuckets[u] != nil
+}
 
 // openBucket opens the bucket at u. A mem:// URL names one bucket for the whole
 // process, so that every step of a run (and a test) sees the same stage.
@@ -164,9 +285,16 @@ func openBucket(ctx context.Context, u string) (b *blob.Bucket, shared bool, err
 // Write streams an object to key. The object becomes visible only when fn
 // returns nil; on error nothing is written.
 func (s *Stage) Write(ctx context.Context, key string, fn func(w io.Writer) error) (ObjectInfo, error) {
+	if err := s.writable(ctx); err != nil {
+		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	b, err := s.bucketFor(ctx, true)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bw, err := s.bucket.NewWriter(wctx, key, nil)
+	bw, err := b.NewWriter(wctx, key, nil)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
 	}
@@ -216,7 +344,14 @@ func (s *Stage) ReadJSON(ctx context.Context, key string, v any) error {
 
 // Read returns the whole object at key.
 func (s *Stage) Read(ctx context.Context, key string) ([]byte, error) {
-	data, err := s.bucket.ReadAll(ctx, key)
+	b, err := s.bucketFor(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("read %s: %w", key, ErrNotFound)
+	}
+	data, err := b.ReadAll(ctx, key)
 	if err != nil {
 		return nil, s.wrap("read", key, err)
 	}
@@ -225,7 +360,14 @@ func (s *Stage) Read(ctx context.Context, key string) ([]byte, error) {
 
 // NewReader opens the object at key for streaming.
 func (s *Stage) NewReader(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := s.bucket.NewReader(ctx, key, nil)
+	b, err := s.bucketFor(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, fmt.Errorf("read %s: %w", key, ErrNotFound)
+	}
+	r, err := b.NewReader(ctx, key, nil)
 	if err != nil {
 		return nil, s.wrap("read", key, err)
 	}
@@ -234,7 +376,11 @@ func (s *Stage) NewReader(ctx context.Context, key string) (io.ReadCloser, error
 
 // Exists reports whether key exists.
 func (s *Stage) Exists(ctx context.Context, key string) (bool, error) {
-	ok, err := s.bucket.Exists(ctx, key)
+	b, err := s.bucketFor(ctx, false)
+	if err != nil || b == nil {
+		return false, err
+	}
+	ok, err := b.Exists(ctx, key)
 	if err != nil {
 		return false, s.wrap("stat", key, err)
 	}
@@ -243,27 +389,56 @@ func (s *Stage) Exists(ctx context.Context, key string) (bool, error) {
 
 // List returns every object under prefix, in key order.
 func (s *Stage) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
-	var out []ObjectInfo
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
+	b, err := s.bucketFor(ctx, false)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.list(ctx, b, prefix)
+		// fileblob fails a listing when a file vanishes while it walks the
+		// folder (a temp file renamed into place, a deleted object): walk again.
+		if err != nil && s.root != "" && gcerrors.Code(err) == gcerrors.NotFound && attempt < 10 {
+			continue
 		}
 		if err != nil {
 			return nil, s.wrap("list", prefix, err)
 		}
-		if obj.IsDir {
-			continue
+		return out, nil
+	}
+}
+
+func (s *Stage) list(ctx context.Context, b *blob.Bucket, prefix string) ([]ObjectInfo, error) {
+	var out []ObjectInfo
+	it := b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if obj.IsDir || s.root != "" && strings.HasSuffix(obj.Key, tempSuffix) {
+			continue // a write in progress (or one a killed process left) in a file:// stage
 		}
 		out = append(out, ObjectInfo{Key: obj.Key, Size: obj.Size})
 	}
-	return out, nil
 }
+
+// tempSuffix ends the names of the temp files a file:// stage writes beside
+// their target; no stage key ends with it.
+const tempSuffix = ".tmp"
 
 // Delete removes key; a missing key is not an error.
 func (s *Stage) Delete(ctx context.Context, key string) error {
-	err := s.bucket.Delete(ctx, key)
+	if err := s.writable(ctx); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	b, err := s.bucketFor(ctx, false)
+	if err != nil || b == nil {
+		return err
+	}
+	err = b.Delete(ctx, key)
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return s.wrap("delete", key, err)
 	}

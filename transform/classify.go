@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,12 +58,15 @@ var outputOrder = func() string {
 	return "array_position([" + strings.Join(quoted, ", ") + "], doc_type), doc_type, number NULLS LAST, zuora_id"
 }()
 
-// classifySQL splits the documents: skips first (already transferred, then
-// already posted, then acknowledged), then the mapping's rejects and the
-// quarantined records (MALFORMED), and the rest is ready.
-func classifySQL() string {
+// classifySQL splits the documents of the types moved: skips first (already
+// transferred, then already posted, then acknowledged), then the mapping's
+// rejects and the quarantined records (MALFORMED), and the rest is ready.
+func classifySQL(types []string) string {
 	var extracted, mapped []string
 	for _, h := range docHeaders {
+		if !slices.Contains(types, h.docType) {
+			continue
+		}
 		extracted = append(extracted, fmt.Sprintf(
 			"SELECT %s AS doc_type, id AS zuora_id, %s AS number, erp_account_id AS customer, currency, %s AS amount, transferred_to_accounting FROM %s",
 			warehouse.Literal(h.docType), warehouse.Ident(h.number), warehouse.Ident(h.amount), warehouse.Ident(h.table)))

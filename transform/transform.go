@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,28 @@ type Options struct {
 	// Force re-runs a window whose transform is already committed.
 	Force  bool
 	Logger *slog.Logger
+	// DocTypes are the document types moved (stage.DocTypes names); nil means
+	// all five. A type not moved has no mapping SQL run and no output rows.
+	DocTypes []string
+}
+
+// moved returns the document types of opts in load order, checked.
+func (o Options) moved() ([]string, error) {
+	if o.DocTypes == nil {
+		return stage.DocTypes, nil
+	}
+	for _, dt := range o.DocTypes {
+		if !slices.Contains(stage.DocTypes, dt) {
+			return nil, fmt.Errorf("document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
+		}
+	}
+	var out []string
+	for _, dt := range stage.DocTypes {
+		if slices.Contains(o.DocTypes, dt) {
+			out = append(out, dt)
+		}
+	}
+	return out, nil
 }
 
 // Run transforms window w: it reads the files of w's extract manifest, maps
@@ -77,6 +100,10 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 	if err != nil {
 		return nil, err
 	}
+	types, err := opts.moved()
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range files {
 		if f.Source != "embedded" {
 			log.Info("mapping file from SQLDir", "file", f.Name, "path", f.Source)
@@ -96,10 +123,10 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 	if err := prepare(ctx, st, w, db, em, files, tmp); err != nil {
 		return nil, err
 	}
-	if err := applyMapping(ctx, db, files); err != nil {
+	if err := applyMapping(ctx, db, files, types); err != nil {
 		return nil, err
 	}
-	if err := db.Exec(ctx, classifySQL()); err != nil {
+	if err := db.Exec(ctx, classifySQL(types)); err != nil {
 		return nil, fmt.Errorf("classify documents: %w", err)
 	}
 	totals, err := reconcile(ctx, db)
@@ -213,9 +240,9 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	return nil
 }
 
-// applyMapping runs the macro files ("_*.sql", in name order) and then each
-// document type's SELECT into a table mapped_<doc_type>.
-func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile) error {
+// applyMapping runs the macro files ("_*.sql", in name order) and then the
+// SELECT of each document type moved into a table mapped_<doc_type>.
+func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []string) error {
 	byName := map[string]mappingFile{}
 	for _, f := range files {
 		byName[f.Name] = f
@@ -225,7 +252,7 @@ func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile) er
 			}
 		}
 	}
-	for _, dt := range stage.DocTypes {
+	for _, dt := range types {
 		f, ok := byName[mapping.DocFiles[dt]]
 		if !ok {
 			return fmt.Errorf("mapping has no %s", mapping.DocFiles[dt])

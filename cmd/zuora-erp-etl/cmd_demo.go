@@ -10,7 +10,7 @@ import (
 )
 
 func cmdDemo(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("demo", `demo [--stage URL] [--seed N] [volume flags]
+	fs := newFlagSet("demo", `demo [--stage URL] [--seed N] [--realistic] [volume flags]
 
 Starts a simulated Zuora tenant and a simulated ERP on loopback, runs the pipeline over three
 hourly windows of the tenant's activity, runs it again, and checks that every document is
@@ -19,6 +19,7 @@ accounted for, posted exactly once and marked transferred. The demo owns its sta
 	stageURL := fs.String("stage", "file://./demo-stage", "stage for the demo (emptied at start; refused if it holds other data)")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
+	realistic := fs.Bool("realistic", false, "simulate a tenant as Zuora's docs say real ones behave: lower-camel custom fields,\noffset cursors on invoices and items, numbers as doubles, Actions refusing credit-memo refunds, 429s without Retry-After")
 	v := zuorasim.DefaultVolume()
 	v.RegisterFlags(fs)
 	if code, ok := parse(fs, args, e); !ok {
@@ -33,7 +34,9 @@ accounted for, posted exactly once and marked transferred. The demo owns its sta
 		StageURL: *stageURL,
 		Seed:     *seed,
 		Volume:   v,
-		Logger:   slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
+
+		Realistic: *realistic,
+		Logger:    slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}, e.stdout)
 	if err != nil {
 		return fail(e, err)

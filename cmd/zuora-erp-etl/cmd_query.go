@@ -36,6 +36,7 @@ transform left them, resolved or not) and ledger (every load result); each row c
 	default:
 		return fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("--format %q: want table, csv or json", *format)})
 	}
+	s.cfg.ReadOnly = true // query never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {

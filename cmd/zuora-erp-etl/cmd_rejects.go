@@ -36,6 +36,7 @@ func cmdRejects(ctx context.Context, args []string, e *env) int {
 	if fs.NArg() > 0 {
 		return fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("rejects: unexpected %q; want no argument, or: ack --id ZUORA_ID --reason TEXT", strings.Join(fs.Args(), " "))})
 	}
+	s.cfg.ReadOnly = true // listing never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {
@@ -64,6 +65,7 @@ func cmdRejectsAck(ctx context.Context, args []string, e *env) int {
 	fs := newFlagSet("rejects ack", rejectsSynopsis)
 	var s settings
 	s.register(fs, e)
+	s.registerLease(fs, e)
 	id := fs.String("id", "", "the Zuora id of the outstanding reject (see zuora-erp-etl rejects)")
 	reason := fs.String("reason", "", "why it must never go to the ERP (kept in the stage and in the skip's message)")
 	if code, ok := parse(fs, args, e); !ok {

@@ -7,6 +7,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	var s settings
 	s.register(fs, e)
 	s.registerRange(fs)
+	s.registerLease(fs, e)
 	if code, ok := parse(fs, args, e); !ok {
 		return code
 	}

@@ -18,6 +18,7 @@ A run still going when the next is due is not started twice; each run's report g
 	var s settings
 	s.register(fs, e)
 	s.registerRange(fs)
+	s.registerLease(fs, e)
 	spec := fs.String("cron", "5 * * * *", "when to run, in cron syntax (UTC)")
 	now := fs.Bool("now", false, "also run once immediately")
 	if code, ok := parse(fs, args, e); !ok {
@@ -36,6 +37,10 @@ A run still going when the next is due is not started twice; each run's report g
 		cfg := s.cfg
 		cfg.RunID = "" // a fresh run id per run
 		code := runOnce(ctx, cfg, e)
+		if code == exitLeaseHeld {
+			log.Warn("another writer holds the stage: this tick did nothing; waiting for the next", "exit_status", code)
+			return
+		}
 		log.Info("scheduled run finished", "exit_status", code)
 	}
 	c := cron.New(cron.WithLocation(timeUTC), cron.WithChain(cron.SkipIfStillRunning(cronLogger{log})))

@@ -13,6 +13,7 @@ func cmdExtract(ctx context.Context, args []string, e *env) int {
 	var s settings
 	s.register(fs, e)
 	s.registerRange(fs)
+	s.registerLease(fs, e)
 	var from, to timeFlag
 	fs.Var(&from, "from", "start of the range (RFC3339, required)")
 	fs.Var(&to, "to", "end of the range, exclusive (RFC3339, required)")
@@ -72,6 +73,7 @@ func cmdLoad(ctx context.Context, args []string, e *env) int {
 func openWindow(ctx context.Context, args []string, e *env, s *settings, name, synopsis string) (p *pipeline.Pipeline, w stage.Window, code int, ok bool) {
 	fs := newFlagSet(name, synopsis)
 	s.register(fs, e)
+	s.registerLease(fs, e)
 	id := fs.String("window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
 	if code, ok := parse(fs, args, e); !ok {
 		return nil, w, code, false
@@ -93,6 +95,7 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 	if code, ok := parse(fs, args, e); !ok {
 		return code
 	}
+	s.cfg.ReadOnly = true // status never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {

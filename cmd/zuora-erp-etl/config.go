@@ -41,6 +41,8 @@ type settings struct {
 	requestLog string
 	since      timeFlag
 	until      timeFlag
+	docTypes   string
+	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
 	closers    []io.Closer
 }
 
@@ -118,6 +120,18 @@ func (s *settings) register(fs *flag.FlagSet, e *env) {
 	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down)")
+	erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
+	if erpField == "" {
+		erpField = "ERPAccountId__c"
+	}
+	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
+	docTypes := e.getenv("ETL_DOC_TYPES")
+	if docTypes == "" {
+		docTypes = strings.Join(stage.DocTypes, ",")
+	}
+	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
+	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
+	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
 }
@@ -137,7 +151,13 @@ func (s *settings) finish(e *env) error {
 	}
 	s.cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t
+	if err := s.tenantSettings(); err != nil {
+		return err
+	}
 	s.cfg.CodeVersion = codeVersion()
+	if err := s.finishLease(); err != nil {
+		return err
+	}
 	if s.requestLog != "" {
 		f, err := os.OpenFile(s.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -193,6 +213,9 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // fail prints err and returns its exit status: 2 for configuration errors, 1
 // for everything else (the message says what was kept and how to resume).
 func fail(e *env, err error) int {
+	if code, ok := leaseFailure(e, err); ok {
+		return code
+	}
 	msg := strings.TrimSpace(err.Error())
 	if pipeline.IsConfigError(err) {
 		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)
@@ -247,3 +270,36 @@ func parseWindow(id string) (stage.Window, error) {
 var timeUTC = time.UTC
 
 func nowUTC() time.Time { return time.Now().UTC() }
+
+// tenantSettings checks the settings that describe the tenant: --doc-types,
+// --erp-account-field, --zuora-entity-id and --zuora-rate.
+func (s *settings) tenantSettings() error {
+	s.cfg.DocTypes = nil
+	for _, dt := range strings.Split(s.docTypes, ",") {
+		if dt = strings.TrimSpace(dt); dt == "" {
+			continue
+		}
+		if !slices.Contains(stage.DocTypes, dt) {
+			return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %q is not a document type; want some of %s", s.docTypes, dt, strings.Join(stage.DocTypes, ","))}
+		}
+		if !slices.Contains(s.cfg.DocTypes, dt) {
+			s.cfg.DocTypes = append(s.cfg.DocTypes, dt)
+		}
+	}
+	if len(s.cfg.DocTypes) == 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", strings.Join(stage.DocTypes, ","))}
+	}
+	f := s.cfg.ERPAccountField
+	if f == "" || strings.IndexFunc(f, func(r rune) bool {
+		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--erp-account-field %q: want the field's API name, letters, digits and underscores such as ERPAccountId__c", f)}
+	}
+	if id := s.cfg.ZuoraEntityID; strings.ContainsAny(id, " ,;:\"'") {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--zuora-entity-id %q: want one entity id", id)}
+	}
+	if s.cfg.ZuoraRate < 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--zuora-rate %d: want requests per minute, 0 for no cap", s.cfg.ZuoraRate)}
+	}
+	return nil
+}

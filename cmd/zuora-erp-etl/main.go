@@ -14,10 +14,11 @@ import (
 
 // Exit statuses, part of the interface contract.
 const (
-	exitOK       = 0
-	exitFailed   = 1 // the run failed and must be resumed
-	exitUsage    = 2 // usage or configuration error
-	exitRejected = 3 // the run finished but some documents need attention
+	exitOK        = 0
+	exitFailed    = 1 // the run failed and must be resumed
+	exitUsage     = 2 // usage or configuration error
+	exitRejected  = 3 // the run finished but some documents need attention
+	exitLeaseHeld = 4 // another writer holds the stage; try later
 )
 
 type command struct {
@@ -34,6 +35,7 @@ var commands = []command{
 	{"status", "show every window and what is pending", cmdStatus},
 	{"rejects", "list the outstanding rejects of every window; rejects ack acknowledges one", cmdRejects},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
+	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
 	{"sim", "serve the Zuora and ERP simulators over HTTP", cmdSim},
 }
@@ -79,5 +81,6 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
 	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
 	fmt.Fprintln(w, "Exit status: 0 all posted and marked (or skipped with a reason), 3 some documents rejected,")
-	fmt.Fprintln(w, "1 the run failed and must be resumed, 2 usage or configuration error.")
+	fmt.Fprintln(w, "1 the run failed and must be resumed, 2 usage or configuration error,")
+	fmt.Fprintln(w, "4 another writer holds the stage (try later; zuora-erp-etl lease show names it).")
 }

@@ -43,6 +43,24 @@ type Options struct {
 	Seed     int64
 	Volume   zuorasim.Volume
 	Logger   *slog.Logger
+	// Realistic turns on every simulator behaviour that Zuora's documentation
+	// says real tenants show (see Realistic).
+	Realistic bool
+}
+
+// Realistic is the simulated tenant as Zuora's documentation says real ones
+// behave (docs/zuora-api.md): custom field names in lower camel case
+// (eRPAccountId__c), offset cursors on invoices and invoice items, amounts
+// written as doubles (1.0E7, 0.0), Actions refusing refunds of credit memos,
+// and occasional 429s that carry RateLimit-* headers but no Retry-After.
+func Realistic() zuorasim.Options {
+	return zuorasim.Options{
+		LowerCamelCustomFields:         true,
+		OffsetCursorObjects:            []string{"invoices", "invoice-items"},
+		NumbersAsDoubles:               true,
+		ActionRefusesCreditMemoRefunds: true,
+		Faults:                         zuorasim.Faults{Status429Every: 40, NoRetryAfter: true},
+	}
 }
 
 // Servers are the two simulators, started on loopback.
@@ -56,7 +74,14 @@ type Servers struct {
 
 // Start serves both simulators on 127.0.0.1 with the tenant already loaded.
 func Start(seed int64, v zuorasim.Volume, from, to time.Time) (*Servers, error) {
-	zs := zuorasim.New(zuorasim.Options{ClientID: ClientID, ClientSecret: ClientSecret})
+	return StartTenant(zuorasim.Options{}, seed, v, from, to)
+}
+
+// StartTenant is Start with the simulated tenant's switches (its credentials
+// are the demo's).
+func StartTenant(opts zuorasim.Options, seed int64, v zuorasim.Volume, from, to time.Time) (*Servers, error) {
+	opts.ClientID, opts.ClientSecret = ClientID, ClientSecret
+	zs := zuorasim.New(opts)
 	zs.Load(zuorasim.Generate(seed, v, from, to))
 	es := erpsim.New(erpsim.Options{Token: ERPToken})
 	s := &Servers{Zuora: zs, ERP: es}
@@ -141,12 +166,20 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	if err := prepareStage(ctx, opts.StageURL); err != nil {
 		return nil, err
 	}
-	srv, err := Start(opts.Seed, opts.Volume, From, To)
+	tenant := zuorasim.Options{}
+	if opts.Realistic {
+		tenant = Realistic()
+	}
+	srv, err := StartTenant(tenant, opts.Seed, opts.Volume, From, To)
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Close()
-	fmt.Fprintf(out, "Zuora simulator: %s (tenant seed %d)\nERP simulator:   %s\nstage:           %s\n\n", srv.ZuoraURL, opts.Seed, srv.ERPURL, stage.Redact(opts.StageURL))
+	fmt.Fprintf(out, "Zuora simulator: %s (tenant seed %d)\nERP simulator:   %s\nstage:           %s\n", srv.ZuoraURL, opts.Seed, srv.ERPURL, stage.Redact(opts.StageURL))
+	if opts.Realistic {
+		fmt.Fprintln(out, "tenant:          realistic (lower-camel custom fields, offset cursors on invoices and items, numbers as doubles,\n                 Actions refusing refunds of credit memos, 429s with RateLimit-* headers only)")
+	}
+	fmt.Fprintln(out)
 
 	res := &Result{}
 	cfg := srv.Config(opts.StageURL, opts.Logger)

@@ -39,6 +39,16 @@ type Config struct {
 	// {"payments": {"Processed", "Posted"}}; an empty list filters nothing.
 	Statuses map[string][]string
 
+	// ERPAccountField is the account's custom field holding the ERP customer
+	// (default ERPAccountId__c), read case-insensitively.
+	ERPAccountField string
+	// DocTypes are the document types moved (stage.DocTypes names); nil means all five.
+	DocTypes []string
+	// ZuoraEntityID is sent as Zuora-Entity-Ids on every Zuora call (multi-entity tenants).
+	ZuoraEntityID string
+	// ZuoraRate caps Zuora requests per minute (0: no cap), to stay under a sandbox's limits.
+	ZuoraRate int
+
 	SQLDir string
 	// Slices splits each window's query range into this many time slices
 	// walked concurrently (default 1).
@@ -49,6 +59,12 @@ type Config struct {
 	ZuoraRetry       retry.Policy
 	ERPRetry         retry.Policy
 	ERPTimeout       time.Duration
+
+	// LeaseTTL is how long the stage's lease lives without renewal (default
+	// stage.DefaultLeaseTTL): the longest a killed writer blocks the stage.
+	LeaseTTL time.Duration
+	// ReadOnly opens a stage that must exist, for commands that only read it.
+	ReadOnly bool
 
 	RequestLog  io.Writer // Zuora request log, secrets redacted
 	Logger      *slog.Logger

@@ -24,7 +24,15 @@ type Pipeline struct {
 // Open opens the stage named in cfg.
 func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 	cfg = cfg.withDefaults()
-	st, err := stage.Open(ctx, cfg.StageURL)
+	var opts []stage.OpenOption
+	if cfg.ReadOnly {
+		opts = append(opts, stage.ReadOnly())
+	}
+	st, err := stage.Open(ctx, cfg.StageURL, opts...)
+	var none *stage.NoStageError
+	if errors.As(err, &none) {
+		return nil, &ConfigError{Msg: none.Error() + "; check --stage (ETL_STAGE)"}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +91,9 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 		Retry:          p.cfg.ZuoraRetry,
 		RequestLog:     p.cfg.RequestLog,
 		Logger:         p.cfg.Logger,
+		EntityID:       p.cfg.ZuoraEntityID,
+
+		RequestsPerMinute: p.cfg.ZuoraRate,
 	})
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error()}
@@ -104,6 +115,11 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 	if err := p.cfg.needERP(); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "run")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	rep := &Report{RunID: p.cfg.RunID}
 	defer func() { rep.Zuora = p.zuoraStats() }()
 	unfinished, err := p.unfinishedWindows(ctx)
@@ -354,7 +370,14 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+
+		ERPAccountField: p.cfg.ERPAccountField,
+		DocTypes:        p.cfg.DocTypes,
+		Now:             p.cfg.Now,
 	})
+	if err := tenantSetting(w, err); err != nil {
+		return err
+	}
 	if err != nil {
 		return &StepError{Step: "extract", Window: w, Err: err,
 			Kept:   "nothing of this window (no snapshot is committed until its manifest is written); earlier windows are intact",
@@ -378,6 +401,7 @@ func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) er
 		CodeVersion: p.cfg.CodeVersion,
 		Force:       force,
 		Logger:      p.cfg.Logger,
+		DocTypes:    p.cfg.DocTypes,
 	})
 	if err != nil {
 		return &StepError{Step: "transform", Window: w, Err: err,
@@ -405,7 +429,14 @@ func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
+		DocTypes:         p.cfg.DocTypes,
 	})
+	var tn *load.TypeNotMovedError
+	if errors.As(err, &tn) {
+		return &StepError{Step: "load", Window: w, Err: err,
+			Kept:   "the window's snapshot and ledger; nothing was posted",
+			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
+	}
 	if err != nil {
 		return &StepError{Step: "load", Window: w, Err: err,
 			Kept:   "every ERP answer received so far, in the window's ledger; confirmed documents will not be posted again",
@@ -420,6 +451,14 @@ func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) 
 	if !from.Before(to) {
 		return nil, &ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
 	}
+	if err := p.cfg.needZuora(); err != nil {
+		return nil, err
+	}
+	release, err := p.takeLease(ctx, "extract")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ws := stage.Split(from, to, p.cfg.WindowSize)
 	for _, w := range ws {
 		if err := p.extract(ctx, w, force); err != nil {
@@ -434,6 +473,11 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (*Report, erro
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "transform")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := p.transform(ctx, w, true); err != nil {
 		return nil, err
 	}
@@ -453,6 +497,11 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
+	release, err := p.takeLease(ctx, "load")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var tm stage.TransformManifest
 	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
 	if err != nil {
@@ -546,4 +595,21 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 	wr.Lines = sortedLines(lines)
 	wr.Complete = wr.Extracted && wr.Transformed && wr.Loaded
 	return wr, nil
+}
+
+// tenantSetting turns an extract failure that a setting explains into a
+// *ConfigError naming it: nothing was committed, and running again with the
+// same settings would fail the same way.
+func tenantSetting(w stage.Window, err error) error {
+	var fa *extract.FieldAbsentError
+	if errors.As(err, &fa) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; set the API name of the account's ERP customer field with --erp-account-field or ETL_ERP_ACCOUNT_FIELD (now %s)",
+			w.ID(), fa, fa.Field)}
+	}
+	var ue *extract.UnavailableError
+	if errors.As(err, &ue) {
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; a tenant without Invoice Settlement has no memo objects: move only the other types with --doc-types or ETL_DOC_TYPES, e.g. --doc-types invoice,payment,refund",
+			w.ID(), ue)}
+	}
+	return nil
 }

@@ -345,7 +345,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 	if err != nil {
 		return err
 	}
-	res, err := extract.Recheck(ctx, zc, p.st, wanted, extract.RecheckOptions{RunID: p.cfg.RunID, Logger: p.cfg.Logger})
+	res, err := extract.Recheck(ctx, zc, p.st, wanted, extract.RecheckOptions{RunID: p.cfg.RunID, ERPAccountField: p.cfg.ERPAccountField, Logger: p.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("re-check of the outstanding rejects failed (every window is kept as it was): %w", err)
 	}
@@ -498,6 +498,11 @@ func (p *Pipeline) Acknowledge(ctx context.Context, id, reason, by string) (*sta
 	if strings.TrimSpace(reason) == "" {
 		return nil, &ConfigError{Msg: "--reason is required: say why the document must never go to the ERP"}
 	}
+	release, err := p.takeLease(ctx, "rejects ack")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	acks, err := p.st.Acks(ctx)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -81,6 +82,21 @@ func IsTransient(err error) bool {
 	return errors.As(err, &t)
 }
 
+// BudgetError is a server-given wait (Retry-After, RateLimit-Reset) longer than
+// what is left of the policy's time budget: Do stops at once rather than sleep
+// through most of the budget and fail anyway. Err is the transient error that
+// asked for the wait.
+type BudgetError struct {
+	Wait, Left time.Duration
+	Err        error
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("%v (the server asks to wait %s, more than the %s left of the retry budget)", e.Err, e.Wait, e.Left.Round(time.Second))
+}
+
+func (e *BudgetError) Unwrap() error { return e.Err }
+
 // Do calls op until it succeeds, returns a permanent error, or the policy runs
 // out; it returns the number of attempts made and the last error. When the
 // attempts run out on a transient error, the error stays transient so callers
@@ -90,11 +106,18 @@ func Do(ctx context.Context, p Policy, op func(ctx context.Context, attempt int)
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = p.Initial
 	b.MaxInterval = p.Max
+	start := time.Now()
 	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		attempts++
 		err := op(ctx, attempts)
 		if err != nil && !IsTransient(err) {
 			return struct{}{}, backoff.Permanent(err)
+		}
+		var te *TransientError
+		if errors.As(err, &te) && te.After > 0 {
+			if left := p.MaxElapsed - time.Since(start); te.After > left {
+				return struct{}{}, backoff.Permanent(&BudgetError{Wait: te.After, Left: left, Err: err})
+			}
 		}
 		return struct{}{}, err
 	},
@@ -128,6 +151,16 @@ func RetryAfter(h string, now time.Time) (time.Duration, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// RateLimitReset parses a RateLimit-Reset header: the seconds until the limit's
+// window resets (draft-ietf-httpapi-ratelimit-headers, as Zuora sends it).
+func RateLimitReset(h string) (time.Duration, bool) {
+	s, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || s < 0 {
+		return 0, false
+	}
+	return time.Duration(s) * time.Second, true
 }
 
 // RetryableStatus reports whether an HTTP status is worth retrying: 408, 429 and 5xx

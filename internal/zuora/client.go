@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 )
 
@@ -43,6 +45,15 @@ type Config struct {
 	RequestLog                      io.Writer // one JSON line per HTTP exchange, secrets redacted
 	LogBodies                       bool      // also log request and response bodies
 	Logger                          *slog.Logger
+	// EntityID, on a multi-entity tenant, is sent as Zuora-Entity-Ids on every
+	// call (the token call included) to name the entity the OAuth client acts in.
+	EntityID string
+	// RequestsPerMinute spaces requests (token calls excepted) so the client stays
+	// under a tenant's rate cap, e.g. a sandbox's; 0 sends as fast as allowed.
+	RequestsPerMinute int
+	// ConcurrencyRecovery is how long after a concurrency 429 the client waits
+	// before widening again by one request; 0 means 10s.
+	ConcurrencyRecovery time.Duration
 }
 
 // Client speaks Zuora's REST API. It is safe for concurrent use.
@@ -50,7 +61,8 @@ type Client struct {
 	cfg     Config
 	base    string
 	http    *http.Client
-	sem     chan struct{}
+	gate    *gate
+	limiter *rate.Limiter // nil without RequestsPerMinute
 	log     *slog.Logger
 	now     func() time.Time
 	tok     tokenCache
@@ -69,10 +81,12 @@ type Stats struct {
 	RetriesReasons   int64 // an answer whose reasons all have a retryable category
 	RetriedObjects   int64 // write-back objects sent again after a retryable code
 	Refreshes401     int64 // a 401 answered with a fresh token and one more try
+	ConcurrencyCuts  int64 // a concurrency 429 narrowed the requests in flight
+	Fallbacks        int64 // objects marked through a v1 PUT after the update action refused them
 }
 
 type counters struct {
-	requests, tokens, rateLimit, server, transport, reasons, objects, refresh401 atomic.Int64
+	requests, tokens, rateLimit, server, transport, reasons, objects, refresh401, cuts, fallbacks atomic.Int64
 }
 
 // New checks cfg and returns a Client; nothing is sent until the first call.
@@ -101,13 +115,25 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxConcurrency == 0 {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
+	if err := validTrackID(cfg.EntityID); err != nil || strings.ContainsAny(cfg.EntityID, " ,") {
+		return nil, fmt.Errorf("zuora: EntityID %q is not an entity id", cfg.EntityID)
+	}
+	if cfg.RequestsPerMinute < 0 {
+		return nil, fmt.Errorf("zuora: RequestsPerMinute %d is negative", cfg.RequestsPerMinute)
+	}
+	if cfg.ConcurrencyRecovery <= 0 {
+		cfg.ConcurrencyRecovery = 10 * time.Second
+	}
 	c := &Client{
 		cfg:  cfg,
 		base: strings.TrimRight(cfg.BaseURL, "/"),
 		http: cfg.HTTPClient,
-		sem:  make(chan struct{}, cfg.MaxConcurrency),
+		gate: newGate(cfg.MaxConcurrency, cfg.ConcurrencyRecovery),
 		log:  cfg.Logger,
 		now:  time.Now,
+	}
+	if cfg.RequestsPerMinute > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(float64(cfg.RequestsPerMinute)/60), 1)
 	}
 	if c.http == nil {
 		c.http = defaultHTTPClient(cfg.MaxConcurrency)
@@ -170,6 +196,8 @@ func (c *Client) Stats() Stats {
 		RetriesReasons:   c.stats.reasons.Load(),
 		RetriedObjects:   c.stats.objects.Load(),
 		Refreshes401:     c.stats.refresh401.Load(),
+		ConcurrencyCuts:  c.stats.cuts.Load(),
+		Fallbacks:        c.stats.fallbacks.Load(),
 	}
 }
 
@@ -204,7 +232,13 @@ func (c *Client) withRetry(ctx context.Context, op func(ctx context.Context, att
 			user(err, wait)
 		}
 	}
-	return retry.Do(ctx, p, op)
+	n, err := retry.Do(ctx, p, op)
+	var be *retry.BudgetError
+	var e *Error
+	if errors.As(err, &be) && errors.As(be.Err, &e) && e.Status == http.StatusTooManyRequests {
+		return n, rateLimitError(e, be.Wait, be.Left, c.now())
+	}
+	return n, err
 }
 
 func (c *Client) countRetry(err error) {
@@ -221,6 +255,11 @@ func (c *Client) countRetry(err error) {
 	switch {
 	case e.Status == http.StatusTooManyRequests:
 		c.stats.rateLimit.Add(1)
+		if e.Limit != nil && e.Limit.Concurrency && c.gate.narrow(c.now()) {
+			c.stats.cuts.Add(1)
+			c.log.Warn("zuora concurrency limit reached: fewer requests in flight for a while",
+				"limit", e.Limit.ConcurrencyLimit, "in_flight", c.gate.widthNow())
+		}
 	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
 		c.stats.server.Add(1)
 	case e.Err != nil || e.Status == 0:
@@ -262,18 +301,29 @@ func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, 
 	return resp, c.check(rq.op, resp)
 }
 
-// check classifies an answer: nil for 2xx, a transient *Error for 408, 429 and
-// 5xx (honouring Retry-After when sent), a permanent *Error for the rest.
+// check classifies an answer: nil for 2xx; a transient *Error for 408, 429,
+// 5xx and a 409 whose reasons are all locking contention (category 50),
+// honouring Retry-After, or RateLimit-Reset on a 429 without it; a permanent
+// *Error for the rest.
 func (c *Client) check(op string, resp *response) error {
 	if resp.status >= 200 && resp.status < 300 {
 		return nil
 	}
 	e := c.errorFrom(op, resp)
+	if resp.status == http.StatusConflict && allCategory(e.Reasons, "50") {
+		return retry.Transient(e)
+	}
 	if !retry.RetryableStatus(resp.status) {
 		return e
 	}
+	if resp.status == http.StatusTooManyRequests {
+		e.Limit = limitFrom(resp.header)
+	}
 	if d, ok := retry.RetryAfter(resp.header.Get("Retry-After"), time.Now()); ok {
 		return retry.TransientAfter(e, d)
+	}
+	if e.Limit != nil && e.Limit.Reset > 0 {
+		return retry.TransientAfter(e, e.Limit.Reset)
 	}
 	return retry.Transient(e)
 }
@@ -306,12 +356,15 @@ func (c *Client) errorFrom(op string, resp *response) *Error {
 // and writes the request log. A failure to get a whole answer is a transient
 // *Error with status 0 unless the context ended.
 func (c *Client) roundTrip(ctx context.Context, rq request, bearer string, attempt int) (*response, error) {
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, &Error{Op: rq.op, Err: ctx.Err()}
+	if c.limiter != nil && !rq.token {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, &Error{Op: rq.op, Err: err}
+		}
 	}
-	defer func() { <-c.sem }()
+	if err := c.gate.acquire(ctx); err != nil {
+		return nil, &Error{Op: rq.op, Err: err}
+	}
+	defer c.gate.release()
 
 	u := c.base + rq.path
 	if rq.rawQuery != "" {
@@ -328,6 +381,9 @@ func (c *Client) roundTrip(ctx context.Context, rq request, bearer string, attem
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Accept-Encoding", "gzip")
 	req.Header.Set("Zuora-Version", APIVersion)
+	if c.cfg.EntityID != "" {
+		req.Header.Set("Zuora-Entity-Ids", c.cfg.EntityID)
+	}
 	if c.cfg.RunID != "" {
 		req.Header.Set("Zuora-Track-Id", c.cfg.RunID)
 	}

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 )
 
 // Reason is one entry of Zuora's "reasons" array: a code (8 digits whose last
@@ -61,6 +65,16 @@ func retryableCategory(r Reason) bool {
 	return false
 }
 
+// allCategory reports whether there is at least one reason and every one has category cat.
+func allCategory(reasons []Reason, cat string) bool {
+	for _, r := range reasons {
+		if r.Category() != cat {
+			return false
+		}
+	}
+	return len(reasons) > 0
+}
+
 // allRetryable reports whether there is at least one reason and every one is retryable.
 func allRetryable(reasons []Reason) bool {
 	for _, r := range reasons {
@@ -81,6 +95,77 @@ type Error struct {
 	Message   string // a {"message": …} body, or the start of a body that is not JSON
 	RequestID string
 	Err       error
+	Limit     *Limit // what a 429 said of the limit it hit
+}
+
+// Limit is what Zuora's rate and concurrency headers said on a 429.
+type Limit struct {
+	RateLimit        string        // RateLimit-Limit, e.g. "5000, 2500;w=60, 5000;w=3600, 10000;w=86400"
+	Reset            time.Duration // RateLimit-Reset; 0 when absent
+	Concurrency      bool          // Concurrency-Limit-* headers: the concurrency cap, not the rate, was hit
+	ConcurrencyLimit string        // Concurrency-Limit-Limit
+}
+
+// limitFrom reads a 429's rate and concurrency headers.
+func limitFrom(h http.Header) *Limit {
+	l := &Limit{RateLimit: h.Get("RateLimit-Limit"), ConcurrencyLimit: h.Get("Concurrency-Limit-Limit")}
+	l.Reset, _ = retry.RateLimitReset(h.Get("RateLimit-Reset"))
+	l.Concurrency = h.Get("Concurrency-Limit-Type") != "" || l.ConcurrencyLimit != ""
+	return l
+}
+
+// RateLimitError is a rate limit that resets later than the retry budget
+// allows waiting for: the run stops at once. Nothing was sent that a later run
+// cannot send again.
+type RateLimitError struct {
+	Op      string
+	Window  string        // which limit, e.g. "per-minute", "hourly", "daily"
+	Limit   string        // the RateLimit-Limit header
+	ResetIn time.Duration // from RateLimit-Reset or Retry-After
+	ResetAt time.Time
+	Budget  time.Duration // what was left of the retry budget
+	Err     *Error
+}
+
+func (e *RateLimitError) Error() string {
+	msg := fmt.Sprintf("zuora: %s: the tenant's %s API rate limit is used up", e.Op, e.Window)
+	if e.Limit != "" {
+		msg += " (RateLimit-Limit: " + e.Limit + ")"
+	}
+	return msg + fmt.Sprintf("; it resets in %s, at %s, longer than the %s left to retry; nothing was lost, run again after it resets",
+		e.ResetIn.Round(time.Second), e.ResetAt.UTC().Format(time.RFC3339), e.Budget.Round(time.Second))
+}
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// rateLimitError names the limit a too-long wait belongs to: the shortest of
+// RateLimit-Limit's windows (";w=seconds") that the wait fits in.
+func rateLimitError(e *Error, wait, left time.Duration, now time.Time) *RateLimitError {
+	re := &RateLimitError{Op: e.Op, ResetIn: wait, ResetAt: now.Add(wait), Budget: left, Err: e, Window: "request"}
+	if e.Limit != nil {
+		re.Limit = e.Limit.RateLimit
+	}
+	best := 0
+	for _, part := range strings.Split(re.Limit, ",") {
+		_, w, ok := strings.Cut(part, ";w=")
+		secs, err := strconv.Atoi(strings.TrimSpace(w))
+		if !ok || err != nil || time.Duration(secs)*time.Second < wait || (best != 0 && secs >= best) {
+			continue
+		}
+		best = secs
+	}
+	switch best {
+	case 0:
+	case 60:
+		re.Window = "per-minute"
+	case 3600:
+		re.Window = "hourly"
+	case 86400:
+		re.Window = "daily"
+	default:
+		re.Window = fmt.Sprintf("per-%ds", best)
+	}
+	return re
 }
 
 func (e *Error) Error() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
@@ -45,6 +46,9 @@ func (c *Client) MarkTransferred(ctx context.Context, objectType string, ids []s
 		}
 		results, err := c.markBatch(ctx, op, ep, objectType, batch)
 		if err != nil {
+			return nil, err
+		}
+		if err := c.fallBack(ctx, op, objectType, results); err != nil {
 			return nil, err
 		}
 		for _, r := range results {
@@ -170,6 +174,13 @@ func matchOutcomes(sent []string, got []outcome) ([]outcome, error) {
 	return out, nil
 }
 
+// retryableActionCode lists the per-object Action codes that mean "try again":
+// the record was locked or busy, or the tenant was rate-limited or timed out.
+var retryableActionCode = map[string]bool{
+	"LOCK_COMPETITION": true, "TEMPORARY_ERROR": true,
+	"REQUEST_EXCEEDED_RATE": true, "SERVER_UNAVAILABLE": true, "TRANSACTION_TIMEOUT": true,
+}
+
 // actionUpdate is POST /v1/action/update for invoices, payments and refunds.
 var actionUpdate = markEndpoint{
 	method:   http.MethodPost,
@@ -214,7 +225,7 @@ var actionUpdate = markEndpoint{
 					}
 					o.message = strings.Join(msgs, "; ")
 				}
-				o.retryable = o.code == "LOCK_COMPETITION" || o.code == "TEMPORARY_ERROR"
+				o.retryable = retryableActionCode[o.code]
 			}
 			out[i] = o
 		}
@@ -297,4 +308,64 @@ func wholeCallError(op string, resp *response, cause error) error {
 	}
 	return retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
 		Err: fmt.Errorf("malformed answer: %w", cause)})
+}
+
+// financePaths are the v1 PUTs that set financeInformation.transferredToAccounting
+// on one payment or refund: the fallback when the update action refuses one.
+var financePaths = map[string]string{Payment: "/v1/payments/", Refund: "/v1/refunds/"}
+
+// fallBack marks again, one PUT each, the payments and refunds the update action
+// refused for good: Zuora's Invoice Settlement guide says Actions do not support
+// refunding credit memos, so such refunds can only be marked through the PUT.
+// An id Zuora does not know (INVALID_ID) is left as refused.
+func (c *Client) fallBack(ctx context.Context, op, objectType string, results []MarkResult) error {
+	path, ok := financePaths[objectType]
+	if !ok {
+		return nil
+	}
+	for i := range results {
+		r := &results[i]
+		if r.OK || r.Code == "INVALID_ID" || retryableActionCode[r.Code] {
+			continue
+		}
+		refused := r.Code + " " + r.Message
+		c.log.Info("update action refused the object; marking it with PUT", "doc_id", r.ID, "object", objectType, "code", r.Code)
+		putOp := fmt.Sprintf("%s: PUT %s%s", op, path, r.ID)
+		n, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
+			resp, err := c.call(ctx, request{op: putOp, method: http.MethodPut, path: path + url.PathEscape(r.ID),
+				body: []byte(`{"financeInformation":{"transferredToAccounting":"Yes"}}`), ctype: "application/json"}, attempt)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Success *bool    `json:"success"`
+				Reasons []Reason `json:"reasons"`
+			}
+			if err := json.Unmarshal(resp.body, &out); err != nil || out.Success == nil {
+				return retry.Transient(&Error{Op: putOp, Status: resp.status, RequestID: resp.requestID(), Err: errors.New("malformed answer")})
+			}
+			if !*out.Success {
+				e := &Error{Op: putOp, Status: resp.status, Reasons: out.Reasons, RequestID: resp.requestID()}
+				if allRetryable(out.Reasons) {
+					return retry.Transient(e)
+				}
+				return e
+			}
+			return nil
+		})
+		r.Attempts += n
+		var e *Error
+		switch {
+		case err == nil:
+			r.OK, r.Code, r.Message = true, "", ""
+			c.stats.fallbacks.Add(1)
+		case retry.IsTransient(err) || ctx.Err() != nil:
+			return err
+		case errors.As(err, &e):
+			r.Message = refused + "; PUT " + path + r.ID + ": " + e.Error()
+		default:
+			return err
+		}
+	}
+	return nil
 }

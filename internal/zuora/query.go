@@ -1,7 +1,9 @@
 package zuora
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,12 @@ func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[json.RawMessage
 				yield(nil, err)
 				return
 			}
+			if q.Paging != nil {
+				q.Paging.Pages = n
+				if p.NextPage != nil && *p.NextPage != "" && !keysetCursor(*p.NextPage) {
+					q.Paging.NonKeyset = true
+				}
+			}
 			for _, rec := range p.Data {
 				if !yield(rec, nil) {
 					return
@@ -52,6 +60,20 @@ func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[json.RawMessage
 			cursor = *p.NextPage
 		}
 	}
+}
+
+// keysetCursor reports whether a nextPage is a keyset: base64 of a JSON array
+// or object. Anything else (an offset, an opaque token) is treated as a
+// position that shifts when rows leave the result. The cursor itself is never
+// changed: it is sent back verbatim.
+func keysetCursor(s string) bool {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if raw, err := enc.DecodeString(s); err == nil {
+			raw = bytes.TrimSpace(raw)
+			return len(raw) > 0 && (raw[0] == '[' || raw[0] == '{') && json.Valid(raw)
+		}
+	}
+	return false
 }
 
 // page is one Object Query answer.

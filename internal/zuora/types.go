@@ -17,6 +17,18 @@ type Query struct {
 	ChildFields map[string][]string
 	// PageSize is 1 to 99; 0 means 99.
 	PageSize int
+	// Paging, when set, is filled in as the walk goes with what it followed.
+	Paging *Paging
+}
+
+// Paging says what kind of cursors one walk followed. Zuora documents nextPage
+// only as opaque; its samples show keysets (base64 JSON of the last row's sort
+// value and id) and, for invoices and invoice items, offsets ("MTA=" is "10").
+// Under an offset, a row that leaves the filtered set mid-walk moves every later
+// row back by one, so one of them is never served: callers re-walk such a range.
+type Paging struct {
+	Pages     int  // pages fetched
+	NonKeyset bool // some nextPage followed was not a keyset cursor
 }
 
 // MarkResult is Zuora's answer for one object of a TransferredToAccounting write-back.

@@ -17,7 +17,7 @@ import (
 )
 
 // conformanceCase drives the simulator purely over HTTP and checks one
-// documented behaviour of /work/shared/zuora-api.md.
+// documented behaviour of docs/zuora-api.md.
 type conformanceCase struct {
 	name string
 	opts Options

@@ -46,6 +46,7 @@ type harness struct {
 	token  string
 	id     string
 	secret string
+	entity string // sent as Zuora-Entity-Ids when set
 }
 
 var (
@@ -68,7 +69,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 	sim.Load(tenant())
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	h := &harness{t: t, sim: sim, srv: srv, clock: clock, id: opts.ClientID, secret: opts.ClientSecret}
+	h := &harness{t: t, sim: sim, srv: srv, clock: clock, id: opts.ClientID, secret: opts.ClientSecret, entity: opts.RequireEntityID}
 	if h.id == "" {
 		h.id, h.secret = DefaultClientID, DefaultClientSecret
 	}
@@ -102,6 +103,9 @@ func (h *harness) do(method, path string, hdr http.Header, ctype string, body io
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
+	}
+	if h.entity != "" && req.Header.Get("Zuora-Entity-Ids") == "" {
+		req.Header.Set("Zuora-Entity-Ids", h.entity)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)

@@ -129,6 +129,15 @@ func (s *Sim) parseValue(f field, raw string) (sortKey, error) {
 	return sortKey{s: raw}, nil
 }
 
+// wallClock drops the Z or offset of a date-time, so parseValue reads it in
+// the tenant's zone (Options.FilterTimesInTenantZone).
+func wallClock(v string) string {
+	if len(v) > len("2006-01-02T15:04:05") && v[10] == 'T' {
+		return v[:len("2006-01-02T15:04:05")]
+	}
+	return v
+}
+
 type filter struct {
 	text   string
 	pos    int
@@ -231,6 +240,9 @@ func (s *Sim) parseFilter(text string, sch *schema) (*filter, error) {
 	}
 	if fl.f.kind != kString {
 		for _, v := range fl.vals {
+			if fl.f.kind == kDateTime && s.opts.FilterTimesInTenantZone {
+				v = wallClock(v)
+			}
 			k, err := s.parseValue(fl.f, v)
 			if err != nil {
 				return nil, badRequest("invalid filter %q: %v", text, err)
@@ -570,7 +582,7 @@ type cursorEntry struct {
 // makeCursor encodes the position after e: a keyset of the sort value and id,
 // or an offset when Options.OffsetCursor is set.
 func (s *Sim) makeCursor(q *query, e entry, offset int) string {
-	if s.opts.OffsetCursor {
+	if s.offsetCursor(q.sch.object) {
 		return base64.StdEncoding.EncodeToString([]byte(strconv.Itoa(offset)))
 	}
 	order := "ASC"
@@ -610,7 +622,7 @@ func (s *Sim) cursorStart(q *query, entries []entry, cmp func(a, b entry) int) (
 	if err != nil {
 		return 0, badRequest("invalid cursor: not base64")
 	}
-	if s.opts.OffsetCursor {
+	if s.offsetCursor(q.sch.object) {
 		n, err := strconv.Atoi(string(raw))
 		if err != nil || n < 0 {
 			return 0, badRequest("invalid cursor")
@@ -778,13 +790,19 @@ func (s *Sim) appendFields(b []byte, sch *schema, r *record, mask uint64, includ
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, f.name)
+		name := f.name
+		if s.opts.LowerCamelCustomFields && strings.HasSuffix(name, "__c") {
+			name = strings.ToLower(name[:1]) + name[1:]
+		}
+		b = appendString(b, name)
 		b = append(b, ':')
 		switch {
 		case replaced:
 			b = append(b, raw...)
 		case !ok:
 			b = append(b, "null"...)
+		case f.kind == kNumber && s.opts.NumbersAsDoubles:
+			b = append(b, doubleForm(v, r.id(), i)...)
 		case f.kind == kNumber || f.kind == kInt || f.kind == kBool:
 			b = append(b, v...)
 		case f.kind == kDateTime:

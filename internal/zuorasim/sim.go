@@ -1,7 +1,7 @@
 // Package zuorasim is an in-process Zuora Billing tenant: OAuth, Object Query,
 // the TransferredToAccounting write-backs, a deterministic data generator and
-// fault knobs, faithful to /work/shared/zuora-api.md. Facts that document marks
-// as inferred are Options switches whose zero value is the documented guess.
+// fault knobs, faithful to docs/zuora-api.md. Facts that document marks as
+// inferred are Options switches whose zero value is the documented guess.
 package zuorasim
 
 import (
@@ -15,6 +15,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,29 @@ type Options struct {
 	NoLegacyErrors200 bool
 	// ActionAcceptsNo lets /v1/action/update set "No", which the SOAP enum lacks [C: default refuses].
 	ActionAcceptsNo bool
+	// OffsetCursorObjects limits offset cursors to these object paths (e.g. "invoices",
+	// "invoice-items", as the doc samples show), keyset elsewhere [I: keyset everywhere].
+	OffsetCursorObjects []string
+	// LowerCamelCustomFields lowers the first letter of every custom field's key in
+	// Object Query answers (ERPAccountId__c → eRPAccountId__c), as the Object Query
+	// guide says it normalizes names [D: the guide; I: the exact spelling].
+	LowerCamelCustomFields bool
+	// FilterTimesInTenantZone reads the date-time of a filter in the tenant's zone,
+	// ignoring its Z or offset, as the pre-R190 query language did [I: default honours it].
+	FilterTimesInTenantZone bool
+	// NoInvoiceSettlement makes the memo object paths answer as for an object the
+	// tenant does not have (HTTP 403, category 10) [I: the status and body].
+	NoInvoiceSettlement bool
+	// RequireEntityID refuses every request (the token call included) whose
+	// Zuora-Entity-Ids header is not this id, as a multi-entity tenant does [I].
+	RequireEntityID string
+	// ActionRefusesCreditMemoRefunds makes /v1/action/update refuse refunds whose
+	// sourceType is CreditMemo (INVALID_TYPE), as the Invoice Settlement guide says
+	// Actions do not support them; PUT /v1/refunds/{id} still works [D: the guide; I: the code].
+	ActionRefusesCreditMemoRefunds bool
+	// NumbersAsDoubles writes numbers in other valid JSON forms of the same value
+	// (1.0E7, 100.10, -0.0, 0.0), as a double-typed API may [I].
+	NumbersAsDoubles bool
 	// Faults is the initial fault configuration; change it later with SetFaults.
 	Faults Faults
 }
@@ -94,6 +118,18 @@ type Faults struct {
 	TouchPerPage int
 	// InsertPerPage adds this many new documents (copies of the page's first one, items included) after each page.
 	InsertPerPage int
+	// Conflict409Every answers each Nth write-back call (action, memo bulk, v1 PUT)
+	// 409 with a category-50 reason (locking contention) before doing any work.
+	Conflict409Every int
+	// ActionCode fails each ActionCodeEvery-th object of a write-back with this code
+	// (e.g. REQUEST_EXCEEDED_RATE, SERVER_UNAVAILABLE, TRANSACTION_TIMEOUT).
+	ActionCode      string
+	ActionCodeEvery int
+	// NoRetryAfter sends 429s with RateLimit-Limit, -Remaining and -Reset but no Retry-After.
+	NoRetryAfter bool
+	// HourlyLimit and DailyLimit cap requests per clock hour and per day (0 = none), as
+	// sandboxes do (API Sandbox: 5,000 an hour, 10,000 a day); over them the answer is 429.
+	HourlyLimit, DailyLimit int
 }
 
 // ClientIDOrDefault returns the client_id a Sim built from o accepts.
@@ -130,6 +166,25 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.OffsetCursor, "offset-cursor", o.OffsetCursor, "emit offset cursors instead of keyset cursors")
 	fs.BoolVar(&o.NoLegacyErrors200, "no-legacy-errors-200", o.NoLegacyErrors200, "send 4xx statuses even without Zuora-Version "+LatestVersion)
 	fs.BoolVar(&o.ActionAcceptsNo, "action-accepts-no", o.ActionAcceptsNo, "let /v1/action/update set TransferredToAccounting=No")
+	fs.Func("offset-cursor-objects", "emit offset cursors on these object paths only, comma-separated (e.g. invoices,invoice-items)", func(v string) error {
+		o.OffsetCursorObjects = nil
+		for _, obj := range strings.Split(v, ",") {
+			if obj = strings.TrimSpace(obj); obj == "" {
+				continue
+			}
+			if _, ok := schemas[obj]; !ok {
+				return fmt.Errorf("unknown object path %q", obj)
+			}
+			o.OffsetCursorObjects = append(o.OffsetCursorObjects, obj)
+		}
+		return nil
+	})
+	fs.BoolVar(&o.LowerCamelCustomFields, "lower-camel-custom-fields", o.LowerCamelCustomFields, "lower the first letter of custom field keys (eRPAccountId__c)")
+	fs.BoolVar(&o.FilterTimesInTenantZone, "filter-times-in-tenant-zone", o.FilterTimesInTenantZone, "read filter date-times in the tenant zone, ignoring Z and offsets")
+	fs.BoolVar(&o.NoInvoiceSettlement, "no-invoice-settlement", o.NoInvoiceSettlement, "tenant without Invoice Settlement: memo objects are not available")
+	fs.StringVar(&o.RequireEntityID, "require-entity-id", o.RequireEntityID, "refuse requests whose Zuora-Entity-Ids header is not this id")
+	fs.BoolVar(&o.ActionRefusesCreditMemoRefunds, "action-refuses-credit-memo-refunds", o.ActionRefusesCreditMemoRefunds, "refuse refunds of credit memos in /v1/action/update")
+	fs.BoolVar(&o.NumbersAsDoubles, "numbers-as-doubles", o.NumbersAsDoubles, "write numbers as 1.0E7, 100.10, -0.0 and the like")
 	f := &o.Faults
 	fs.StringVar(&f.Path, "fault-path", f.Path, "apply request faults only to paths with this prefix (empty: all but /oauth/token)")
 	fs.DurationVar(&f.Latency, "latency", f.Latency, "latency added to every request")
@@ -150,6 +205,12 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&f.TemporaryErrorEvery, "temporary-error-every", f.TemporaryErrorEvery, "fail every Nth written object with TEMPORARY_ERROR")
 	fs.IntVar(&f.TouchPerPage, "touch-per-page", f.TouchPerPage, "bump updatedDate of N records of each page served")
 	fs.IntVar(&f.InsertPerPage, "insert-per-page", f.InsertPerPage, "insert N new documents after each page served")
+	fs.IntVar(&f.Conflict409Every, "conflict-409-every", f.Conflict409Every, "answer every Nth write-back call 409 (locking contention, category 50)")
+	fs.StringVar(&f.ActionCode, "action-code", f.ActionCode, "code to fail written objects with (with --action-code-every)")
+	fs.IntVar(&f.ActionCodeEvery, "action-code-every", f.ActionCodeEvery, "fail every Nth written object with --action-code")
+	fs.BoolVar(&f.NoRetryAfter, "no-retry-after", f.NoRetryAfter, "send 429s with RateLimit-* headers only, no Retry-After")
+	fs.IntVar(&f.HourlyLimit, "hourly-limit", f.HourlyLimit, "requests per clock hour before 429 (0: unlimited)")
+	fs.IntVar(&f.DailyLimit, "daily-limit", f.DailyLimit, "requests per day before 429 (0: unlimited)")
 }
 
 // Stats counts what the simulator has seen.
@@ -192,6 +253,11 @@ type Sim struct {
 	inflight  int
 	rateStart time.Time
 	rateCount int
+	hourStart time.Time
+	hourCount int
+	dayStart  time.Time
+	dayCount  int
+	writeN    int // write-back calls since SetFaults, for Conflict409Every
 	tokens    map[string]time.Time
 	stats     Stats
 	afterPage func(PageEvent)
@@ -239,8 +305,8 @@ func (s *Sim) SetFaults(f Faults) {
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
 	s.faults = f
-	s.reqN, s.authN, s.objN, s.rateCount = 0, 0, 0, 0
-	s.rateStart = time.Time{}
+	s.reqN, s.authN, s.objN, s.rateCount, s.hourCount, s.dayCount, s.writeN = 0, 0, 0, 0, 0, 0, 0
+	s.rateStart, s.hourStart, s.dayStart = time.Time{}, time.Time{}, time.Time{}
 }
 
 // SetAfterPage installs a hook called after each Object Query list page, outside
@@ -258,6 +324,11 @@ func (s *Sim) Load(t *Tenant) {
 	s.version++ // any write may change what a cached sort holds
 	defer s.mu.Unlock()
 	s.data = c
+}
+
+// offsetCursor reports whether list pages of object page by offset.
+func (s *Sim) offsetCursor(object string) bool {
+	return s.opts.OffsetCursor || slices.Contains(s.opts.OffsetCursorObjects, object)
 }
 
 // Location returns the tenant time zone.
@@ -398,7 +469,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "drop":
 		hijackClose(w)
 		return
-	case "429-rate", "429-concurrency", "429":
+	case "429-rate", "429-concurrency", "429", "429-hour", "429-day":
 		s.tooMany(w, r, kind)
 		return
 	case "500":
@@ -496,6 +567,24 @@ func (s *Sim) admit(r *http.Request, endpoint string) (f Faults, n int, release 
 			kind = "429-rate"
 		}
 	}
+	if f.HourlyLimit > 0 {
+		h := s.now().Truncate(time.Hour)
+		if !s.hourStart.Equal(h) {
+			s.hourStart, s.hourCount = h, 0
+		}
+		if s.hourCount++; s.hourCount > f.HourlyLimit && kind == "" {
+			kind = "429-hour"
+		}
+	}
+	if f.DailyLimit > 0 {
+		d := s.now().UTC().Truncate(24 * time.Hour)
+		if !s.dayStart.Equal(d) {
+			s.dayStart, s.dayCount = d, 0
+		}
+		if s.dayCount++; s.dayCount > f.DailyLimit && kind == "" {
+			kind = "429-day"
+		}
+	}
 	switch {
 	case kind != "":
 	case f.ConcurrencyLimit > 0 && s.inflight > f.ConcurrencyLimit:
@@ -512,7 +601,8 @@ func (s *Sim) admit(r *http.Request, endpoint string) (f Faults, n int, release 
 		kind = "503"
 	}
 	if kind != "" {
-		s.stats.Faults[strings.TrimSuffix(strings.TrimSuffix(kind, "-rate"), "-concurrency")]++
+		k, _, _ := strings.Cut(kind, "-")
+		s.stats.Faults[k]++
 	}
 	return f, n, release, kind
 }
@@ -535,13 +625,22 @@ func (s *Sim) tooMany(w http.ResponseWriter, r *http.Request, kind string) {
 	if window <= 0 {
 		window = time.Minute
 	}
-	if kind == "429-rate" {
+	switch kind {
+	case "429-rate":
 		retry = s.rateStart.Add(window).Sub(s.now())
+	case "429-hour":
+		limit, window = f.HourlyLimit, time.Hour
+		retry = s.hourStart.Add(time.Hour).Sub(s.now())
+	case "429-day":
+		limit, window = f.DailyLimit, 24*time.Hour
+		retry = s.dayStart.Add(24 * time.Hour).Sub(s.now())
 	}
 	s.fmu.Unlock()
 	secs := int(math.Ceil(max(retry, 0).Seconds()))
 	h := w.Header()
-	h.Set("Retry-After", strconv.Itoa(secs))
+	if !f.NoRetryAfter {
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
 	if limit > 0 {
 		h.Set("RateLimit-Limit", fmt.Sprintf("%d, %d;w=%d", limit, limit, int(window.Seconds())))
 	}
@@ -571,6 +670,16 @@ func hijackClose(w http.ResponseWriter) {
 	conn.Close()
 }
 
+// memoPath reports whether p serves an Invoice Settlement object.
+func memoPath(p string) bool {
+	for _, prefix := range []string{"/object-query/credit-memo", "/object-query/debit-memo", "/v1/credit-memos", "/v1/debit-memos"} {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func endpointName(r *http.Request) string {
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/object-query/"); ok {
@@ -578,11 +687,24 @@ func endpointName(r *http.Request) string {
 			return r.Method + " /object-query/" + obj + "/{key}"
 		}
 	}
+	for _, prefix := range []string{"/v1/refunds/", "/v1/payments/"} {
+		if strings.HasPrefix(p, prefix) {
+			return r.Method + " " + prefix + "{key}"
+		}
+	}
 	return r.Method + " " + p
 }
 
 func (s *Sim) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if id := s.opts.RequireEntityID; id != "" && r.Header.Get("Zuora-Entity-Ids") != id {
+		s.reasons(w, r, http.StatusBadRequest, 20, "the Zuora-Entity-Ids header must name the entity: this OAuth client has access to several entities")
+		return
+	}
+	if s.opts.NoInvoiceSettlement && memoPath(p) {
+		s.reasons(w, r, http.StatusForbidden, 10, "Invoice Settlement is not enabled for this tenant: credit and debit memo objects are not available")
+		return
+	}
 	switch {
 	case p == "/oauth/token":
 		s.handleToken(w, r)
@@ -592,6 +714,8 @@ func (s *Sim) route(w http.ResponseWriter, r *http.Request) {
 		s.handleAction(w, r)
 	case p == "/v1/credit-memos/bulk" || p == "/v1/debit-memos/bulk":
 		s.handleMemoBulk(w, r)
+	case strings.HasPrefix(p, "/v1/refunds/") || strings.HasPrefix(p, "/v1/payments/"):
+		s.handleFinancePut(w, r)
 	default:
 		s.reasons(w, r, http.StatusNotFound, 40, "no such endpoint: "+r.Method+" "+p)
 	}

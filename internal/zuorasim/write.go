@@ -122,6 +122,11 @@ func (s *Sim) markAction(tb *table, o map[string]any, now time.Time) actionResul
 	if code := s.writeFault(); code != "" {
 		return failed(code, "the record is busy; retry")
 	}
+	if s.opts.ActionRefusesCreditMemoRefunds && tb.sch.object == objRefunds {
+		if src, _ := rec.get(tb.sch.pos("sourceType")); src == "CreditMemo" {
+			return failed("INVALID_TYPE", "Actions do not support refunds of credit memos (Invoice Settlement); use PUT /v1/refunds/"+id)
+		}
+	}
 	raw := lookupCI(o, "TransferredToAccounting")
 	if raw == nil {
 		res.Success = true // no updatable field: Zuora ignores unknown fields silently
@@ -153,8 +158,40 @@ func (s *Sim) writeFault() string {
 	case every(s.faults.TemporaryErrorEvery, s.objN):
 		s.stats.Faults["TEMPORARY_ERROR"]++
 		return "TEMPORARY_ERROR"
+	case s.faults.ActionCode != "" && every(s.faults.ActionCodeEvery, s.objN):
+		s.stats.Faults[s.faults.ActionCode]++
+		return s.faults.ActionCode
 	}
 	return ""
+}
+
+// codeCategory is the reasons category a v1 endpoint reports for an Action code.
+func codeCategory(code string) int {
+	switch code {
+	case "LOCK_COMPETITION":
+		return 50
+	case "REQUEST_EXCEEDED_RATE":
+		return 70
+	case "SERVER_UNAVAILABLE", "TRANSACTION_TIMEOUT", "TEMPORARY_ERROR":
+		return 61
+	}
+	return 99
+}
+
+// conflict counts one versioned v1 write call and answers it 409 with a
+// category-50 reason when Conflict409Every says so.
+func (s *Sim) conflict(w http.ResponseWriter, r *http.Request) bool {
+	s.fmu.Lock()
+	s.writeN++
+	hit := every(s.faults.Conflict409Every, s.writeN)
+	if hit {
+		s.stats.Faults["409"]++
+	}
+	s.fmu.Unlock()
+	if hit {
+		s.reasons(w, r, http.StatusConflict, 50, "Operation failed due to a lock competition, please retry later.")
+	}
+	return hit
 }
 
 // applyMark sets TransferredToAccounting; the caller holds s.mu.
@@ -182,6 +219,9 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.authorized(w, r, false) {
+		return
+	}
+	if s.conflict(w, r) {
 		return
 	}
 	object := objCreditMemos
@@ -223,12 +263,8 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 			res["reasons"] = reason(40, fmt.Sprintf("memo %q not found", id))
 			continue
 		}
-		switch s.writeFault() {
-		case "LOCK_COMPETITION":
-			res["reasons"] = reason(50, "LOCK_COMPETITION: the memo is locked by another transaction; retry")
-			continue
-		case "TEMPORARY_ERROR":
-			res["reasons"] = reason(61, "TEMPORARY_ERROR: retry")
+		if code := s.writeFault(); code != "" {
+			res["reasons"] = reason(codeCategory(code), code+": the memo is busy; retry")
 			continue
 		}
 		val, isString := m["transferredToAccounting"].(string)
@@ -258,4 +294,57 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, r, http.StatusOK, map[string]any{"success": true, "memos": out,
 		"processId": randomHex(8), "requestId": w.Header().Get("Zuora-Request-Id")})
+}
+
+// handleFinancePut serves PUT /v1/payments/{key} and PUT /v1/refunds/{key} with
+// {"financeInformation":{"transferredToAccounting":…}}: the v1 alternative to
+// the update action, answered {"success":b, …} or a reasons body.
+func (s *Sim) handleFinancePut(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		s.reasons(w, r, http.StatusMethodNotAllowed, 45, "use PUT")
+		return
+	}
+	if !s.authorized(w, r, false) {
+		return
+	}
+	if s.conflict(w, r) {
+		return
+	}
+	object, key := objPayments, strings.TrimPrefix(r.URL.Path, "/v1/payments/")
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/v1/refunds/"); ok {
+		object, key = objRefunds, rest
+	}
+	var req struct {
+		FinanceInformation map[string]any `json:"financeInformation"`
+	}
+	if err := readBody(w, r, &req); err != nil {
+		s.reasons(w, r, http.StatusBadRequest, 20, "malformed JSON: "+err.Error())
+		return
+	}
+	raw, present := req.FinanceInformation["transferredToAccounting"]
+	val, isString := raw.(string)
+	if present && (!isString || !memoValues[val]) {
+		s.reasons(w, r, http.StatusBadRequest, 20, fmt.Sprintf("invalid value %v for transferredToAccounting", raw))
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	tb := s.data.tables[object]
+	rec := tb.lookup(key)
+	if rec != nil && present {
+		s.version++ // any write may change what a cached sort holds
+		s.applyMark(tb, rec, val, now)
+	}
+	var id, transferred string
+	if rec != nil {
+		id = rec.id()
+		transferred, _ = rec.get(tb.sch.pos("transferredToAccounting"))
+	}
+	s.mu.Unlock()
+	if rec == nil {
+		s.reasons(w, r, http.StatusNotFound, 40, fmt.Sprintf("%s %s not found", strings.TrimSuffix(object, "s"), key))
+		return
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"success": true, "id": id,
+		"financeInformation": map[string]any{"transferredToAccounting": transferred}})
 }

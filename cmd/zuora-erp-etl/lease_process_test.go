@@ -1,0 +1,467 @@
+package main
+
+// Real processes of the binary on one stage: the lease lets exactly one of them
+// write, a killed holder blocks the stage for at most the lease's time to live,
+// and the run that takes over finishes the work exactly once.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
+)
+
+// binDir holds the binary the process tests build, once per test binary.
+var (
+	binDir    string
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zuora-erp-etl-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// binary builds the command once (go build, as a user would) and returns its path.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("the process tests build the binary with the go command: %v", err)
+			return
+		}
+		binPath = filepath.Join(binDir, "zuora-erp-etl")
+		out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// procWorld is a Zuora simulator and an ERP simulator served by the test
+// process over loopback, and one stage the child processes share.
+type procWorld struct {
+	zuora    *zuorasim.Sim
+	erp      *erpsim.Sim
+	gate     *erpGate
+	marks    *markLog
+	stageURL string
+	env      []string
+}
+
+const procLeaseTTL = 2 * time.Second
+
+func newProcWorld(t *testing.T, backend string) *procWorld {
+	t.Helper()
+	w := &procWorld{}
+	switch backend {
+	case "file":
+		w.stageURL = "file://" + filepath.ToSlash(t.TempDir()) + "/stage"
+	case "s3":
+		w.stageURL = s3test.StageURL(t) // also sets the fake AWS credentials the children inherit
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
+	w.zuora = zuorasim.New(zuorasim.Options{ClientID: demo.ClientID, ClientSecret: demo.ClientSecret})
+	w.zuora.Load(zuorasim.Generate(11, zuorasim.DefaultVolume(), demo.From, demo.To))
+	w.erp = erpsim.New(erpsim.Options{Token: demo.ERPToken})
+	w.gate = &erpGate{next: w.erp, limit: -1, opened: make(chan struct{})}
+	w.marks = &markLog{next: w.zuora, counts: map[string]int{}}
+	zs := httptest.NewServer(w.marks)
+	t.Cleanup(zs.Close)
+	es := httptest.NewServer(w.gate)
+	t.Cleanup(es.Close)
+	t.Cleanup(w.gate.open) // never leave a child's request hanging
+
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "ZUORA_") || strings.HasPrefix(k, "ERP_") || strings.HasPrefix(k, "ETL_") {
+			continue
+		}
+		w.env = append(w.env, kv)
+	}
+	w.env = append(w.env,
+		"ZUORA_BASE_URL="+zs.URL, "ZUORA_CLIENT_ID="+demo.ClientID, "ZUORA_CLIENT_SECRET="+demo.ClientSecret,
+		"ERP_BASE_URL="+es.URL, "ERP_TOKEN="+demo.ERPToken,
+		"ETL_STAGE="+w.stageURL, "ETL_LEASE_TTL="+procLeaseTTL.String(),
+		"XDG_CACHE_HOME="+t.TempDir(), // local copies of s3 objects stay in the test's folders
+	)
+	return w
+}
+
+// proc is one child process of the binary.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{}
+	code           int
+}
+
+func (w *procWorld) start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary(t), args...), done: make(chan struct{})}
+	p.cmd.Env = w.env
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			p.code = 0
+		case errors.As(err, &ee):
+			p.code = ee.ExitCode() // -1 when killed by a signal
+		default:
+			p.code = -2
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// run starts a child and waits for it to exit.
+func (w *procWorld) run(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := w.start(t, args...)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%v did not finish within 60s\nstderr:\n%s", args, p.stderr.String())
+	}
+	return p
+}
+
+func (p *proc) String() string {
+	return fmt.Sprintf("pid %d exit %d\nstdout:\n%s\nstderr:\n%s", p.cmd.Process.Pid, p.code, p.stdout.String(), p.stderr.String())
+}
+
+var runIDPattern = regexp.MustCompile(`run-\d{8}T\d{6}\.\d{3}Z`)
+
+// runID returns the run id a child printed in its report or logs.
+func (p *proc) runID() string {
+	if id := runIDPattern.FindString(p.stdout.String()); id != "" {
+		return id
+	}
+	return runIDPattern.FindString(p.stderr.String())
+}
+
+// assertHolderNamed checks the refusal of a second writer: status 4, and a
+// message naming the holder and how to break a stale lease.
+func assertHolderNamed(t *testing.T, loser, holder *proc, holderRunID string) {
+	t.Helper()
+	if loser.code != exitLeaseHeld {
+		t.Fatalf("the second writer exited %d; want %d (another writer holds the stage)\n%s", loser.code, exitLeaseHeld, loser)
+	}
+	host, _ := os.Hostname()
+	msg := loser.stderr.String()
+	for _, want := range []string{
+		"another writer holds the stage",
+		fmt.Sprintf("pid %d", holder.cmd.Process.Pid),
+		host,
+		holderRunID,
+		"since",
+		"expires",
+		"zuora-erp-etl lease break",
+	} {
+		if want == "" || !strings.Contains(msg, want) {
+			t.Errorf("the second writer's message lacks %q:\n%s", want, msg)
+		}
+	}
+	if first := strings.SplitN(strings.TrimSpace(msg), "\n", 2)[0]; !strings.Contains(first, "another writer holds the stage") {
+		t.Errorf("the first line does not say what happened: %q", first)
+	}
+	if loser.stdout.Len() != 0 {
+		t.Errorf("the second writer printed a report although it did nothing:\n%s", loser.stdout.String())
+	}
+}
+
+// assertPostedAndMarkedOnce checks the ERP and Zuora after the runs: the ERP
+// holds each document once, every request after a document's first was
+// answered from the idempotency store, each posted document was marked in
+// Zuora exactly once and is transferred, and nothing else was marked.
+func (w *procWorld) assertPostedAndMarkedOnce(t *testing.T, maxPostsPerKey int) {
+	t.Helper()
+	docs := w.erp.Documents()
+	if len(docs) == 0 {
+		t.Fatal("the ERP holds no documents")
+	}
+	held := map[string]int{}
+	for _, d := range docs {
+		held[d.Key]++
+	}
+	posts := map[string]int{}
+	for _, r := range w.erp.Requests() {
+		if r.Method != http.MethodPost {
+			continue
+		}
+		posts[r.Key]++
+		if posts[r.Key] > 1 && !r.Replayed {
+			t.Errorf("document %s: post %d was not a replay (status %d)", r.Key, posts[r.Key], r.Status)
+		}
+	}
+	marks := w.marks.snapshot()
+	bad := 0
+	for key, n := range held {
+		if n != 1 || posts[key] < 1 || posts[key] > maxPostsPerKey || marks[key] != 1 || w.zuora.Transferred(key) != "Yes" {
+			if bad++; bad <= 10 {
+				t.Errorf("document %s: held %d times by the ERP, posted %d times (at most %d), marked %d times, transferred %q",
+					key, n, posts[key], maxPostsPerKey, marks[key], w.zuora.Transferred(key))
+			}
+		}
+	}
+	for key, n := range marks {
+		if held[key] == 0 {
+			if bad++; bad <= 10 {
+				t.Errorf("%s was marked %d times but the ERP does not hold it", key, n)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("… %d documents in all", bad)
+	}
+}
+
+// TestTwoProcessesOneWriter starts two runs of the binary on one stage at the
+// same moment. The ERP holds every post until one of them has exited, so the
+// winner is surely mid-run while the other tries: exactly one posts and marks,
+// the other exits 4 naming the holder.
+func TestTwoProcessesOneWriter(t *testing.T) {
+	for _, backend := range []string{"file", "s3"} {
+		t.Run(backend, func(t *testing.T) {
+			w := newProcWorld(t, backend)
+			w.gate.hold(0)
+			args := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
+			a, b := w.start(t, args...), w.start(t, args...)
+			var loser, winner *proc
+			select {
+			case <-a.done:
+				loser, winner = a, b
+			case <-b.done:
+				loser, winner = b, a
+			case <-time.After(30 * time.Second):
+				w.gate.open()
+				<-a.done
+				<-b.done
+				t.Fatalf("neither process gave way within 30s (both were writing)\nA: %s\nB: %s", a, b)
+			}
+			w.gate.open()
+			select {
+			case <-winner.done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("the winner did not finish within 60s\n%s", winner)
+			}
+			if winner.code != exitRejected {
+				t.Fatalf("the winner exited %d; want %d (the tenant has documents the mapping rejects)\nwinner: %s\nloser: %s", winner.code, exitRejected, winner, loser)
+			}
+			assertHolderNamed(t, loser, winner, winner.runID())
+			w.assertPostedAndMarkedOnce(t, 1)
+		})
+	}
+}
+
+// TestKilledHolderIsTakenOverAfterTTL kills the holder with SIGKILL in the
+// middle of its load. Until its lease expires another run is refused with
+// status 4; after at most the lease's time to live a run takes over and
+// finishes, each document posted once and marked once.
+func TestKilledHolderIsTakenOverAfterTTL(t *testing.T) {
+	for _, backend := range []string{"file", "s3"} {
+		t.Run(backend, func(t *testing.T) {
+			w := newProcWorld(t, backend)
+			w.gate.hold(20) // the ERP takes 20 posts, then holds the rest: the holder is mid-load
+			args := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
+			holder := w.start(t, args...)
+			deadline := time.Now().Add(30 * time.Second)
+			for w.gate.waiting.Load() == 0 {
+				select {
+				case <-holder.done:
+					t.Fatalf("the holder finished before it was held mid-load\n%s", holder)
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the holder never reached its load\n%s", holder)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-holder.done
+			killed := time.Now()
+			w.gate.open()
+			holderRunID := holder.runID()
+			if holderRunID == "" {
+				t.Fatalf("the holder logged no run id before it was killed\n%s", holder)
+			}
+
+			resume := []string{"run", "--until", demo.To.Format(time.RFC3339)}
+			refused := w.run(t, resume...)
+			assertHolderNamed(t, refused, holder, holderRunID)
+
+			var taker *proc
+			for {
+				taker = w.run(t, resume...)
+				if taker.code != exitLeaseHeld {
+					break
+				}
+				if time.Since(killed) > procLeaseTTL+5*time.Second {
+					t.Fatalf("the stage is still held %s after the holder was killed (lease TTL %s)\n%s", time.Since(killed), procLeaseTTL, taker)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			took := time.Since(killed)
+			t.Logf("%s: a run took over %s after the kill (lease TTL %s)", backend, took.Round(time.Millisecond), procLeaseTTL)
+			if taker.code != exitRejected {
+				t.Fatalf("the run that took over exited %d; want %d\n%s", taker.code, exitRejected, taker)
+			}
+			if !strings.Contains(taker.stderr.String(), "expired lease") || !strings.Contains(taker.stderr.String(), holderRunID) {
+				t.Errorf("the run that took over does not say whose expired lease it took:\n%s", taker.stderr.String())
+			}
+			// The killed holder's posts that reached the ERP after its last
+			// ledger part are posted again, and answered from the ERP's
+			// idempotency store: never a second document.
+			w.assertPostedAndMarkedOnce(t, 2)
+
+			posts, marks := len(w.erp.Requests()), w.marks.total()
+			again := w.run(t, resume...)
+			if again.code != exitOK && again.code != exitRejected || len(w.erp.Requests()) != posts || w.marks.total() != marks {
+				t.Fatalf("a further run: exit %d, %d new ERP requests, %d new marks\n%s", again.code, len(w.erp.Requests())-posts, w.marks.total()-marks, again)
+			}
+		})
+	}
+}
+
+// erpGate passes ERP posts to next until limit have passed, then holds the
+// rest until open is called (or the client hangs up). limit -1 holds nothing.
+type erpGate struct {
+	next    http.Handler
+	mu      sync.Mutex
+	limit   int
+	passed  int
+	opened  chan struct{}
+	once    sync.Once
+	waiting atomic.Int32 // posts being held now
+}
+
+func (g *erpGate) hold(after int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.limit = after
+}
+
+func (g *erpGate) open() { g.once.Do(func() { close(g.opened) }) }
+
+func (g *erpGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/") {
+		g.mu.Lock()
+		held := g.limit >= 0 && g.passed >= g.limit
+		if !held {
+			g.passed++
+		}
+		g.mu.Unlock()
+		if held {
+			g.waiting.Add(1)
+			select {
+			case <-g.opened:
+				g.waiting.Add(-1)
+			case <-r.Context().Done():
+				g.waiting.Add(-1)
+				return
+			}
+		}
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// markLog counts, per document id, the TransferredToAccounting=Yes values sent
+// to Zuora's write-back endpoints, then passes the request on.
+type markLog struct {
+	next   http.Handler
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (m *markLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/action/update" || strings.HasSuffix(r.URL.Path, "-memos/bulk") {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var req map[string]any // {"type": …, "objects": [...]} or {"memos": [...]}
+		_ = json.Unmarshal(body, &req)
+		m.mu.Lock()
+		for _, list := range req {
+			objs, _ := list.([]any)
+			for _, obj := range objs {
+				o, _ := obj.(map[string]any)
+				var id, val string
+				for k, v := range o {
+					s, _ := v.(string)
+					switch strings.ToLower(k) {
+					case "id":
+						id = s
+					case "transferredtoaccounting":
+						val = s
+					}
+				}
+				if val == "Yes" {
+					m.counts[id]++
+				}
+			}
+		}
+		m.mu.Unlock()
+	}
+	m.next.ServeHTTP(w, r)
+}
+
+func (m *markLog) snapshot() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]int, len(m.counts))
+	for k, v := range m.counts {
+		out[k] = v
+	}
+	return out
+}
+
+func (m *markLog) total() int {
+	n := 0
+	for _, v := range m.snapshot() {
+		n += v
+	}
+	return n
+}

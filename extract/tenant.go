@@ -1,0 +1,177 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// DefaultERPAccountField is the account's custom field that holds the ERP customer.
+const DefaultERPAccountField = "ERPAccountId__c"
+
+// maxPasses bounds how often a range paged by offset is walked again.
+const maxPasses = 8
+
+// clockSkew is how far Zuora's clock may trail ours: a row updated at or after
+// the walk's start minus this is a change made while we walked.
+const clockSkew = time.Minute
+
+// RangeError is a window whose walk got rows outside the range it asked for:
+// the tenant reads the time filter otherwise than we mean it (a time zone, an
+// ignored offset). Nothing of the window is committed.
+type RangeError struct {
+	Table   string
+	From    time.Time
+	To      time.Time
+	Outside int    // rows returned outside [From, To) that no concurrent change explains
+	Example string // one of them, "id updatedDate"
+	Probe   bool   // found by asking for the newest row before From
+}
+
+func (e *RangeError) Error() string {
+	what := fmt.Sprintf("%d rows outside the requested range, e.g. %s", e.Outside, e.Example)
+	if e.Probe {
+		what = "the newest row before the range is " + e.Example + ", inside or after it"
+	}
+	return fmt.Sprintf("%s: Zuora and this tool disagree about the window [%s, %s): %s; "+
+		"the tenant seems to read the filter's time in another zone or to ignore its offset, so no row of this window can be trusted "+
+		"and nothing was committed; check the tenant's time zone and API version with Zuora before running again",
+		e.Table, zuoraTime(e.From), zuoraTime(e.To), what)
+}
+
+// UnavailableError is a document object the tenant does not have, such as the
+// memo objects on a tenant without Invoice Settlement. Nothing was committed.
+type UnavailableError struct {
+	Table, Object string
+	Err           error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("%s: the tenant does not offer the %s object (%v); leave the document type out of the types moved", e.Table, e.Object, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// FieldAbsentError is an ERP account field Zuora refused as unknown, or a
+// first window none of whose documents' accounts carries it: its name is wrong
+// or the tenant lacks the field, and every document would be rejected as
+// NO_ERP_ACCOUNT. Nothing was committed.
+type FieldAbsentError struct {
+	Field    string
+	Accounts int   // distinct accounts looked at
+	Err      error // Zuora's refusal of the name, if it refused it
+}
+
+func (e *FieldAbsentError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("Zuora refused the account field %s: %v; nothing was committed", e.Field, e.Err)
+	}
+	return fmt.Sprintf("none of the %d accounts of this first window's documents carries the custom field %s (looked up case-insensitively): "+
+		"its name is wrong or the tenant does not have it, and every document would be rejected as NO_ERP_ACCOUNT; nothing was committed",
+		e.Accounts, e.Field)
+}
+
+func (e *FieldAbsentError) Unwrap() error { return e.Err }
+
+// refusedField reports whether a query failed because Zuora does not know field:
+// a 400 whose reasons or message name it.
+func refusedField(err error, field string) bool {
+	var e *zuora.Error
+	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+		return false
+	}
+	return strings.Contains(strings.ToLower(e.Error()), strings.ToLower(field))
+}
+
+// unavailable reports whether a query failed because the object is not there
+// for this tenant: 403 (permission or feature, category 10) or 404 (category 40).
+func unavailable(err error) bool {
+	var e *zuora.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	if e.Status == http.StatusForbidden || e.Status == http.StatusNotFound {
+		return true
+	}
+	for _, r := range e.Reasons {
+		if c := r.Category(); c == "10" || c == "40" {
+			return true
+		}
+	}
+	return false
+}
+
+// outside classifies a row whose updatedDate is not in r: false when a change
+// made during the walk explains it (it moved past the end, to about now).
+func outside(updated time.Time, r span, walkStart time.Time) bool {
+	if !updated.Before(r.hi) && !updated.Before(walkStart.Add(-clockSkew)) {
+		return false
+	}
+	return true
+}
+
+// probe asks for the newest row updated before r.lo. A tenant that reads the
+// filter as we mean it answers with a row before r.lo (or none); one that reads
+// it later (a zone west of UTC, the Z ignored) answers with a row at or after
+// it, even when the window itself came back empty.
+func probe[H, I any](ctx context.Context, x *run, sp docSpec[H, I], r span) error {
+	q := zuora.Query{Object: sp.object, Filters: []string{"updateddate.LT:" + zuoraTime(r.lo)},
+		Sort: "updateddate.DESC", Fields: []string{"id", "updateddate"}, PageSize: 1}
+	for raw, err := range x.src.Records(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("query %s (the newest row before the window): %w", sp.object, err)
+		}
+		rec, err := decodeRecord(sp.table, raw)
+		if err != nil {
+			return err
+		}
+		if !rec.updated.Before(r.lo) {
+			return &RangeError{Table: sp.table, From: r.lo, To: r.hi, Outside: 1, Example: rec.id + " " + rec.rawUpd, Probe: true}
+		}
+		break
+	}
+	return nil
+}
+
+// firstWindow reports whether the stage holds no committed window with a
+// staged document yet: the run that decides whether the ERP account field is
+// right. Windows are read oldest first and the look stops at the first
+// document, so it costs one manifest read once the stage has history.
+func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, error) {
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list committed windows: %w", err)
+	}
+	for _, other := range windows {
+		if other.ID() == w.ID() {
+			continue
+		}
+		var m stage.ExtractManifest
+		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		if err != nil {
+			return false, err
+		}
+		for _, t := range documentTables {
+			if found && m.Tables[t].Rows > 0 {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// accountFields are the expanded account's fields: its id and number and the
+// custom field holding the ERP customer.
+func accountFields(erpField string) []string { return []string{"id", "accountNumber", erpField} }
+
+// moves reports whether the run moves the document type whose header table is table.
+func (o Options) moves(table string) bool {
+	return slices.Contains(o.DocTypes, strings.TrimSuffix(table, "s"))
+}
