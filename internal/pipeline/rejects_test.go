@@ -462,7 +462,7 @@ func TestChangedDocumentIsPostedOnceByTheWindowOfItsNewVersion(t *testing.T) {
 // URL stays short.
 func TestRecheckQueriesStayWithinLimits(t *testing.T) {
 	volume := smallVolume()
-	volume.NoERPPercent = 100
+	volume.NoERPPercent = 85 // some accounts keep theirs: the extract refuses a tenant where none has the field
 	w := &rejectWorld{world: newWorld(t, worldOptions{seed: 7, volume: volume}), sqlDir: acceptKWD(t)}
 	w.mustRunTo(tenantTo)
 	outstanding := w.rejectsOf()
@@ -539,12 +539,12 @@ func TestRejectIndexIsBuiltForAStageStagedWithoutIt(t *testing.T) {
 	}
 }
 
-// BenchmarkRecheckOfABacklog measures a run with no window due and every
-// document of a 5,000-document tenant outstanding (no account has an ERP id):
-// the cost every run pays to re-check a backlog that nothing fixed.
+// BenchmarkRecheckOfABacklog measures a run with no window due and most
+// documents of a 5,000-document tenant outstanding (nine accounts in ten have
+// no ERP id): the cost every run pays to re-check a backlog nothing fixed.
 func BenchmarkRecheckOfABacklog(b *testing.B) {
 	volume := zuorasim.Volume{Accounts: 150, Invoices: 2500, Payments: 1250, Refunds: 400, CreditMemos: 500, DebitMemos: 350,
-		MaxItems: 120, NoERPPercent: 100, DraftPercent: 5, TransferredPercent: 3, BurstPercent: 20}
+		MaxItems: 120, NoERPPercent: 90, DraftPercent: 5, TransferredPercent: 3, BurstPercent: 20}
 	w := &rejectWorld{world: newWorld(b, worldOptions{seed: 5, volume: volume}), sqlDir: acceptKWD(b)}
 	quiet := func() pipeline.Config {
 		c := w.cfg(tenantTo)
