@@ -81,13 +81,10 @@ type recheckWindow struct {
 	ids    []string
 }
 
-// Recheck fetches the wanted documents again by id, with their account and
-// items, in batches of RecheckBatch per document type. A document Zuora holds
-// at the very version the window staged, but with new data (its account's
-// ERPAccountId__c set since, or intact where it was malformed), is written as
-// a re-check part of its window's raw tables, its rows stamped rechecked_at;
-// a newer version is left to the window whose range holds it. Nothing is
-// committed: call Commit for each of Windows.
+// Recheck fetches the wanted documents again by id (RecheckBatch per query) and
+// writes, as re-check parts of each one's window, those Zuora holds at the
+// very version staged but with new data (a fixed account, or intact where it
+// was malformed); nothing is committed until Commit.
 func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, opts RecheckOptions) (*Rechecked, error) {
 	if opts.RowGroupRows <= 0 {
 		opts.RowGroupRows = 10000

@@ -150,10 +150,9 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	return nil
 }
 
-// applyTransform folds what w's transform decided into b: a reject of a
-// version at least as new as the one the index holds becomes the outstanding
-// one; a ready or skipped document resolves an outstanding reject of the same
-// or an older version (and a quarantined record without id of the same number).
+// applyTransform folds what w's transform decided into b: a reject of a version
+// at least as new as the index's becomes the outstanding one; a ready or
+// skipped document resolves the same or an older one (docs/design.md).
 func (p *Pipeline) applyTransform(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest) error {
 	var em stage.ExtractManifest
 	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
@@ -278,12 +277,10 @@ func sameVersion(a, b *time.Time) bool {
 	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
 }
 
-// recheckRejects is the run's last step: it maps again the windows whose
-// re-check was interrupted and those holding acknowledged rejects, fetches
-// every other outstanding reject from Zuora, stages in its window each one
-// Zuora now holds differently at the same version (its account fixed, or no
-// longer malformed), maps and loads those windows again, and reports the
-// outstanding rejects of every window on rep.
+// recheckRejects is the run's last step: it re-checks every outstanding reject
+// against Zuora, maps and loads again the windows where one changed (or was
+// acknowledged, or whose re-check was interrupted), and puts the outstanding
+// rejects of every window on rep (docs/design.md, "Rejects that come back").
 func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 	b, err := p.loadRejects(ctx, true)
 	if err != nil {
@@ -397,9 +394,18 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 // the pending list, and loads it: the ledger of every window keeps each
 // document from being posted twice.
 func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Report, why string) error {
-	p.cfg.Logger.Info(why, "window", w.ID())
-	if err := p.transform(ctx, w, true); err != nil {
+	var em stage.ExtractManifest
+	staged, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	if err != nil {
 		return err
+	}
+	if staged {
+		p.cfg.Logger.Info(why, "window", w.ID())
+		if err := p.transform(ctx, w, true); err != nil {
+			return err
+		}
+	} else {
+		p.cfg.Logger.Warn("a window with rejects has no committed snapshot any more: left alone", "window", w.ID())
 	}
 	b, err := p.loadRejects(ctx, true)
 	if err != nil {
@@ -410,6 +416,9 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 		if err := p.saveRejects(ctx, b); err != nil {
 			return err
 		}
+	}
+	if !staged {
+		return nil
 	}
 	rep.forget(w)
 	return p.processWindow(ctx, w, rep, false)

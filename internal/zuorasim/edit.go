@@ -10,12 +10,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// SetFields edits one record as a user would in Zuora: the named fields (exact
-// JSON names, e.g. "ERPAccountId__c") take the given values and the record's
-// own updatedDate moves to Now. No other record changes, so fixing an account
-// leaves its invoices' updatedDate as it was. Values are JSON-less text: a
-// number's digits, "true"/"false", YYYY-MM-DD, an RFC 3339 date-time; "" sets
-// the field to null.
+// SetFields edits one record as a user would in Zuora: the fields (exact JSON
+// names; values as text, "" for null) change and only this record's
+// updatedDate moves to Now, so fixing an account leaves its invoices alone.
 func (s *Sim) SetFields(id string, fields map[string]string) error {
 	now := unixText(s.now())
 	s.mu.Lock()
