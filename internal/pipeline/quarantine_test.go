@@ -77,6 +77,10 @@ func TestMalformedRecordIsQuarantinedAndPostedOnceWhenFixed(t *testing.T) {
 			if !first.NeedsAttention() {
 				t.Error("a quarantined record does not need attention")
 			}
+			if out := printed(first); !strings.Contains(out, "MALFORMED") ||
+				tc.noID && (!strings.Contains(out, "cannot be re-checked") || !strings.Contains(out, "1 without an id")) {
+				t.Errorf("the report does not say what was quarantined (and, without an id, that no re-check can bring it back):\n%s", out)
+			}
 			posted := w.creates()
 			for oid, od := range w.initial {
 				if oid != id && od.eligible && od.transferred != "Yes" && posted[oid] != 1 {
