@@ -14,8 +14,11 @@ func cmdQuery(ctx context.Context, args []string, e *env) int {
 
 Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
 refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
-documents, rejects, skipped (the transform's outputs) and ledger (every load result); each row
-carries its window (a DuckDB keyword: write it "window"). Example:
+quarantine (records that could not be staged: raw JSON and reason), documents, skipped (the
+transform's outputs), rejects (only what is outstanding now, with its window, reason, first_seen,
+last_seen and the last re-check's note), reject_history (every window's rejects as its last
+transform left them, resolved or not) and ledger (every load result); each row carries its window
+(a DuckDB keyword: write it "window"). Example:
   zuora-erp-etl query 'select "window", count(*), sum(amount) from invoices group by all order by 1'`)
 	var s settings
 	s.register(fs, e)

@@ -249,8 +249,8 @@ func outcome(e *env, rep *pipeline.Report, err error) int {
 		return exitFailed
 	}
 	if rep.NeedsAttention() {
-		fmt.Fprintln(e.stderr, `zuora-erp-etl: some documents were rejected and need attention; see: zuora-erp-etl query "select * from rejects"`)
-		fmt.Fprintln(e.stderr, "fixed in Zuora, they come back in a later window; after a fix to the mapping (--sql-dir), the next run maps and posts them again")
+		fmt.Fprintln(e.stderr, "zuora-erp-etl: some documents were rejected and need attention; list them with: zuora-erp-etl rejects")
+		fmt.Fprintln(e.stderr, "fixed in Zuora (the account is enough) or in the mapping (--sql-dir), the next run posts them; one that must never be posted: zuora-erp-etl rejects ack --id ZUORA_ID --reason TEXT")
 		return exitRejected
 	}
 	return exitOK

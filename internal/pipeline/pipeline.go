@@ -105,8 +105,9 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // Run processes every due window, one after another: first any window whose
 // snapshot is committed but whose load is not complete (after an ERP outage),
 // then new windows from the high-water mark up to Until (or now minus the settle
-// lag). It stops at the first window that fails; the report covers every window
-// it touched.
+// lag), and last re-checks the outstanding rejects of every window against
+// Zuora (see recheckRejects). It stops at the first window that fails; the
+// report covers every window it touched and every window's outstanding rejects.
 func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 	if err := p.cfg.needZuora(); err != nil {
 		return nil, err
@@ -165,6 +166,9 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 		if err := p.processWindow(ctx, w, rep, true); err != nil {
 			return rep, err
 		}
+	}
+	if err := p.recheckRejects(ctx, rep); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
@@ -404,7 +408,7 @@ func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) er
 			Kept:   "the window's committed snapshot; no documents were posted",
 			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
 	}
-	return nil
+	return p.indexRejects(ctx, w)
 }
 
 func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
