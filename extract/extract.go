@@ -139,6 +139,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), &FieldAbsentError{Field: opts.ERPAccountField, Accounts: len(x.accounts)})
 	}
 	x.merge()
+	x.mergeQuarantine()
 
 	m := &stage.ExtractManifest{
 		Window:      w.ID(),
@@ -223,6 +224,7 @@ type run struct {
 	first bool // no committed window has a document yet: the ERP account field is checked
 
 	mu       sync.Mutex
+	quar     []quarantineSnap                 // the quarantine parts of every walk
 	accounts map[string]bool                  // accounts of staged documents, while first
 	erpSeen  bool                             // one of them carries the ERP account field
 	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
@@ -412,12 +414,15 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 	var (
 		headers  *table[H]
 		items    *table[I]
+		quar     *quarantine
 		itemInfo stage.ObjectInfo
+		quarInfo stage.ObjectInfo
 		warnings []string
 		dropped  int
 	)
 
-	// keep stages one record version and its items.
+	// keep stages one record version and its items, or, when any of their
+	// fields cannot be staged (a *MalformedError), none of them.
 	keep := func(rec *record) error {
 		var lines []*record
 		var err error
@@ -428,11 +433,17 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 			}
 		}
 		acct := rec.account(x.opts.ERPAccountField)
-		x.sawAccount(acct)
 		row := sp.header(rec, acct, len(lines))
 		if rec.err != nil {
 			return rec.err
 		}
+		irows := make([]I, len(lines))
+		for i, l := range lines {
+			if irows[i] = sp.item(l, rec); l.err != nil {
+				return l.err
+			}
+		}
+		x.sawAccount(acct)
 		if total, ok := rec.decimal(sp.amount); ok {
 			headers.addAmount(rec.str("currency"), total)
 			if sp.itemTable != "" {
@@ -450,12 +461,8 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		if err := headers.add(row, rec.updated); err != nil {
 			return err
 		}
-		for _, l := range lines {
-			irow := sp.item(l, rec)
-			if l.err != nil {
-				return l.err
-			}
-			if err := items.add(irow, l.updated); err != nil {
+		for i, l := range lines {
+			if err := items.add(irows[i], l.updated); err != nil {
 				return err
 			}
 		}
@@ -490,7 +497,11 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				}
 				rec, err := decodeRecord(sp.table, raw)
 				if err != nil {
-					return err
+					// A malformed record goes to the quarantine (see quar.route); any other error fails the walk.
+					if err := quar.route(raw, err); err != nil {
+						return err
+					}
+					continue
 				}
 				k := keyOf(rec.id, rec.updated)
 				switch {
@@ -513,7 +524,9 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				seen[k] = true
 				fresh++
 				if err := keep(rec); err != nil {
-					return err
+					if err := quar.route(raw, err); err != nil {
+						return err
+					}
 				}
 			}
 			if rangeErr != nil {
@@ -532,17 +545,30 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		}
 	}
 
+	// streamQuarantined runs stream with the walk's part of the quarantine table open.
+	streamQuarantined := func() error {
+		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table, x.w, n), func(qw io.Writer) error {
+			quar = newQuarantine(qw, sp.table, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, log, &warnings, x.opts.RowGroupRows)
+			if err := stream(); err != nil {
+				return err
+			}
+			return quar.close()
+		})
+		quarInfo = info
+		return err
+	}
+
 	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, n), func(hw io.Writer) error {
 		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
 		if sp.itemTable == "" {
-			if err := stream(); err != nil {
+			if err := streamQuarantined(); err != nil {
 				return err
 			}
 			return headers.close()
 		}
 		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, n), func(iw io.Writer) error {
 			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
-			if err := stream(); err != nil {
+			if err := streamQuarantined(); err != nil {
 				return err
 			}
 			return items.close()
@@ -568,8 +594,11 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		isnap.Query["expanded_from"] = []string{sp.object}
 		x.commitPart(sp.itemTable, n, isnap)
 	}
+	qsnap := quar.table.snap
+	qsnap.Files = []stage.ObjectInfo{quarInfo}
+	x.commitQuarantine(sp.table, n, qsnap)
 	x.warn(sp.table, n, warnings)
-	log.Info("entity staged", "rows", snap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
+	log.Info("entity staged", "rows", snap.Rows, "quarantined", qsnap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
 	return nil
 }
 

@@ -19,7 +19,8 @@ var documentTables = []string{"invoices", "payments", "refunds", "credit_memos",
 
 // priorKeys returns, per document table, the (id, updatedDate) of every record
 // that another committed window staged inside [from, w.End): those are the rows
-// this window's overlap would otherwise stage a second time.
+// this window's overlap would otherwise stage a second time. Under
+// stage.QuarantineTable it keeps the records those windows quarantined.
 func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.Time) (map[string]map[docKey]bool, error) {
 	windows, err := st.Windows(ctx)
 	if err != nil {
@@ -46,6 +47,14 @@ func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.T
 				if err := readKeys(ctx, st, f.Key, keys[table]); err != nil {
 					return nil, fmt.Errorf("read keys of window %s: %w", other.ID(), err)
 				}
+			}
+		}
+		for _, f := range m.Tables[stage.QuarantineTable].Files {
+			if keys[stage.QuarantineTable] == nil {
+				keys[stage.QuarantineTable] = map[docKey]bool{}
+			}
+			if err := readQuarantineKeys(ctx, st, f.Key, keys[stage.QuarantineTable]); err != nil {
+				return nil, fmt.Errorf("read quarantine keys of window %s: %w", other.ID(), err)
 			}
 		}
 	}
@@ -75,4 +84,26 @@ func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]
 			return fmt.Errorf("read %s: %w", key, err)
 		}
 	}
+}
+
+// quarantineKeyRow reads only the dedupe key of a quarantined record.
+type quarantineKeyRow struct {
+	DocKey      string     `parquet:"doc_key"`
+	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+}
+
+// readQuarantineKeys adds the key of every record of a staged quarantine part to into.
+func readQuarantineKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]bool) error {
+	data, err := st.Read(ctx, key)
+	if err != nil {
+		return err
+	}
+	rows, err := parquet.Read[quarantineKeyRow](bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	for _, r := range rows {
+		into[quarantineKey(r.DocKey, r.UpdatedDate)] = true
+	}
+	return nil
 }

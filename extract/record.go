@@ -25,18 +25,19 @@ type record struct {
 	err     error
 }
 
-// decodeRecord parses raw and checks the two fields every record must carry.
+// decodeRecord parses raw and checks the two fields every record must carry;
+// a record without them is a *MalformedError.
 func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 	r := &record{entity: entity}
 	if err := json.Unmarshal(raw, &r.fields); err != nil {
-		return nil, fmt.Errorf("%s record: %w", entity, err)
+		return nil, malformed(entity, "", "not a JSON object: %v", err)
 	}
 	id := r.str("id")
 	if r.err != nil {
 		return nil, r.err
 	}
 	if id == nil || *id == "" {
-		return nil, fmt.Errorf("%s record %s: has no id", entity, r.describe(raw))
+		return nil, malformed(entity, "", "has no id (%s)", r.describe(raw))
 	}
 	r.id = *id
 	raw2 := r.str("updatedDate")
@@ -44,11 +45,11 @@ func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 		return nil, r.err
 	}
 	if raw2 == nil || *raw2 == "" {
-		return nil, fmt.Errorf("%s record %s: has no updatedDate", entity, r.id)
+		return nil, malformed(entity, r.id, "has no updatedDate")
 	}
 	t, err := time.Parse(time.RFC3339, *raw2)
 	if err != nil {
-		return nil, fmt.Errorf("%s record %s: updatedDate %q is not a timestamp with offset", entity, r.id, *raw2)
+		return nil, malformed(entity, r.id, "updatedDate %q is not a timestamp with offset", *raw2)
 	}
 	r.updated, r.rawUpd = t.UTC(), *raw2
 	return r, nil
@@ -73,9 +74,10 @@ func snippet(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// fail keeps the first field that cannot be converted, as a *MalformedError.
 func (r *record) fail(field string, err error) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%s record %s: field %s: %w", r.entity, r.id, field, err)
+		r.err = malformed(r.entity, r.id, "field %s: %v", field, err)
 	}
 }
 

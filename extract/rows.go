@@ -5,6 +5,8 @@ import "time"
 // The row types below are the raw tables of docs/design.md, column for column.
 // Every column but id is optional; decimals are DECIMAL(38,9) (internal/money),
 // dates are days since 1970-01-01 and timestamps are UTC microseconds.
+// RecheckedAt is set only on rows a re-check of a rejected document fetched
+// again (see Recheck); the window's own walk leaves it null.
 
 // InvoiceRow is one row of the invoices table.
 type InvoiceRow struct {
@@ -26,6 +28,7 @@ type InvoiceRow struct {
 	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
+	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // InvoiceItemRow is one row of the invoice_items table.
@@ -47,6 +50,7 @@ type InvoiceItemRow struct {
 	AccountingCode   *string    `parquet:"accounting_code,optional"`
 	ServiceStartDate *int32     `parquet:"service_start_date,optional,date"`
 	ServiceEndDate   *int32     `parquet:"service_end_date,optional,date"`
+	RecheckedAt      *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // PaymentRow is one row of the payments table.
@@ -69,6 +73,7 @@ type PaymentRow struct {
 	PaymentMethodID         *string    `parquet:"payment_method_id,optional"`
 	ReferenceID             *string    `parquet:"reference_id,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
+	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // RefundRow is one row of the refunds table.
@@ -91,6 +96,7 @@ type RefundRow struct {
 	ReasonCode              *string    `parquet:"reason_code,optional"`
 	ReferenceID             *string    `parquet:"reference_id,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
+	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // CreditMemoRow is one row of the credit_memos table.
@@ -113,6 +119,7 @@ type CreditMemoRow struct {
 	ReasonCode              *string    `parquet:"reason_code,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
+	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // DebitMemoRow is one row of the debit_memos table: a credit memo row plus due_date.
@@ -136,6 +143,7 @@ type DebitMemoRow struct {
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
 	DueDate                 *int32     `parquet:"due_date,optional,date"`
+	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // CreditMemoItemRow is one row of the credit_memo_items table.
@@ -158,6 +166,7 @@ type CreditMemoItemRow struct {
 	ServiceStartDate *int32     `parquet:"service_start_date,optional,date"`
 	ServiceEndDate   *int32     `parquet:"service_end_date,optional,date"`
 	InvoiceItemID    *string    `parquet:"invoice_item_id,optional"`
+	RecheckedAt      *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // DebitMemoItemRow is one row of the debit_memo_items table.
@@ -180,6 +189,7 @@ type DebitMemoItemRow struct {
 	ServiceStartDate *int32     `parquet:"service_start_date,optional,date"`
 	ServiceEndDate   *int32     `parquet:"service_end_date,optional,date"`
 	InvoiceItemID    *string    `parquet:"invoice_item_id,optional"`
+	RecheckedAt      *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
 // keyRow reads only the dedupe key of a staged document table.

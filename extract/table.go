@@ -31,15 +31,17 @@ func newTable[T any](name string, w io.Writer, rowGroup int) *table[T] {
 	}
 }
 
-// add appends one row whose record was last updated at updated.
+// add appends one row whose record was last updated at updated (zero when unknown).
 func (t *table[T]) add(row T, updated time.Time) error {
 	t.buf = append(t.buf, row)
 	t.snap.Rows++
-	if t.snap.MinUpdated == nil || updated.Before(*t.snap.MinUpdated) {
+	if updated.IsZero() {
+		// a quarantined record without a readable updatedDate: no bound to move
+	} else if t.snap.MinUpdated == nil || updated.Before(*t.snap.MinUpdated) {
 		u := updated
 		t.snap.MinUpdated = &u
 	}
-	if t.snap.MaxUpdated == nil || updated.After(*t.snap.MaxUpdated) {
+	if !updated.IsZero() && (t.snap.MaxUpdated == nil || updated.After(*t.snap.MaxUpdated)) {
 		u := updated
 		t.snap.MaxUpdated = &u
 	}

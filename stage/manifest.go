@@ -57,6 +57,8 @@ type ExtractManifest struct {
 	// Warnings lists what the extract noticed but did not fail on, such as a
 	// header total that differs from the sum of its items.
 	Warnings []string `json:"warnings,omitempty"`
+	// Rechecks lists the runs that added rows fetched again for rejected documents.
+	Rechecks []Recheck `json:"rechecks,omitempty"`
 }
 
 // Reconciliation is the transform's account of one document type and currency:

@@ -30,12 +30,13 @@ var docHeaders = []struct{ docType, table, number, amount string }{
 }
 
 // latestSQL keeps the latest version of each id of a raw table of the window;
-// two versions with the same updated_date are ordered by their content, so
-// the choice never depends on file order.
+// of two rows with the same updated_date the one a re-check fetched last wins
+// (it holds what Zuora holds now), then the content decides, so the choice
+// never depends on file order.
 func latestSQL(table string) string {
 	return fmt.Sprintf(`CREATE TABLE %[1]s AS
 SELECT * EXCLUDE ("window") FROM %[2]s AS t
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1`,
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1`,
 		warehouse.Ident(table), warehouse.Ident("raw_"+table))
 }
 
@@ -58,7 +59,8 @@ var outputOrder = func() string {
 }()
 
 // classifySQL splits the documents of the types moved: skips first (already
-// transferred, then already posted), then the mapping's rejects, and the rest is ready.
+// transferred, then already posted, then acknowledged), then the mapping's
+// rejects and the quarantined records (MALFORMED), and the rest is ready.
 func classifySQL(types []string) string {
 	var extracted, mapped []string
 	for _, h := range docHeaders {
@@ -76,21 +78,29 @@ func classifySQL(types []string) string {
     CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
 FROM `+warehouse.Ident("mapped_"+h.docType))
 	}
+	extracted = append(extracted, "SELECT doc_type, zuora_id, number, customer, currency, amount, NULL AS transferred_to_accounting FROM quarantined")
 	return `CREATE TABLE extracted AS
 ` + strings.Join(extracted, "\nUNION ALL\n") + `;
 
 CREATE TABLE skipped AS
 SELECT e.doc_type, e.zuora_id, e.number, e.customer, e.currency, e.amount,
-    CASE WHEN e.transferred_to_accounting = 'Yes' THEN 'ALREADY_TRANSFERRED' ELSE 'ALREADY_POSTED' END AS reason_code,
+    CASE WHEN e.transferred_to_accounting = 'Yes' THEN 'ALREADY_TRANSFERRED'
+        WHEN p.zuora_id IS NOT NULL THEN 'ALREADY_POSTED'
+        ELSE 'ACKNOWLEDGED' END AS reason_code,
     CASE WHEN e.transferred_to_accounting = 'Yes'
         THEN format('{} {} is already transferred to accounting in Zuora (transferred_to_accounting = Yes)',
             replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id))
-        ELSE format('{} {} is already in the ERP: the ledger of window {} says {}',
+        WHEN p.zuora_id IS NOT NULL
+        THEN format('{} {} is already in the ERP: the ledger of window {} says {}',
             replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id), p.ledger_window, p.outcome)
+        ELSE format('{} {} is acknowledged and never goes to the ERP: {} ({} at {}, rejected {})',
+            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id), a.reason, a.acked_by,
+            strftime(a.acked_at, '%Y-%m-%dT%H:%M:%SZ'), a.reason_code)
     END AS message
 FROM extracted AS e
 LEFT JOIN posted AS p ON p.doc_type = e.doc_type AND p.zuora_id = e.zuora_id
-WHERE e.transferred_to_accounting = 'Yes' OR p.zuora_id IS NOT NULL;
+LEFT JOIN acks AS a ON a.zuora_id = e.zuora_id
+WHERE e.transferred_to_accounting = 'Yes' OR p.zuora_id IS NOT NULL OR a.zuora_id IS NOT NULL;
 
 CREATE TABLE mapped AS
 ` + strings.Join(mapped, "\nUNION ALL\n") + `;
@@ -105,7 +115,11 @@ CREATE TABLE rejects AS
 SELECT doc_type, zuora_id, number, customer, currency, amount, reason_code, message
 FROM mapped AS m
 WHERE reason_code IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id);
+  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id)
+UNION ALL
+SELECT doc_type, zuora_id, number, customer, currency, amount, 'MALFORMED', message
+FROM quarantined AS q
+WHERE NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = q.doc_type AND s.zuora_id = q.zuora_id);
 `
 }
 

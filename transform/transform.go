@@ -63,7 +63,13 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 		log = slog.Default()
 	}
 	log = log.With("window", w.ID(), "run_id", opts.RunID)
-	if !opts.Force {
+	if opts.Force {
+		// The outputs are about to be rewritten in place: the old manifest would
+		// no longer describe them, so it goes first and a failed re-run leaves none.
+		if err := st.Delete(ctx, stage.ManifestKey("transform", w)); err != nil {
+			return nil, fmt.Errorf("transform %s: %w", w, err)
+		}
+	} else {
 		var m stage.TransformManifest
 		found, err := st.ReadManifest(ctx, "transform", w, &m)
 		if err != nil {
@@ -169,7 +175,8 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 
 // prepare creates the tables the mapping SQL reads: the window's raw files
 // (latest version of each id), the value-mapping CSVs and the documents that
-// the ledger of another window confirms posted.
+// the ledger of another window confirms posted; and the tables the transform
+// itself reads: the window's quarantined records and the acknowledged rejects.
 func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
 	// One thread keeps every output byte-identical from run to run; spills
 	// go to the run's temporary folder, not the working directory.
@@ -193,6 +200,12 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 		if err := db.Exec(ctx, latestSQL(table)); err != nil {
 			return fmt.Errorf("latest versions of %s: %w", table, err)
 		}
+	}
+	if err := prepareQuarantine(ctx, st, w, db, em); err != nil {
+		return err
+	}
+	if err := prepareAcks(ctx, st, db); err != nil {
+		return err
 	}
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name, ".csv") {

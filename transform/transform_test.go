@@ -502,6 +502,12 @@ func TestCommittedWindowIsNotRedone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "invoice.sql") {
 		t.Errorf("forced run with a broken invoice.sql: %v, want an error naming the file", err)
 	}
+	// A forced run rewrites the outputs in place: once it failed, no manifest
+	// may still describe what it may have overwritten.
+	var m stage.TransformManifest
+	if found, err := st.ReadManifest(context.Background(), "transform", testWindow, &m); err != nil || found {
+		t.Errorf("a failed forced run left the old transform manifest (found=%v, err=%v)", found, err)
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -79,8 +79,18 @@ var pipelineCommands = map[string]struct {
 		takesWindowID},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
 		takesWindowID},
-	"status": {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
-	"query":  {"query [--stage URL] [--format table|csv|json] \"SQL\"\n\nRuns DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,\nrefunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),\ndocuments, rejects, skipped (the transform's outputs) and ledger (every load result); each row\ncarries its window (a DuckDB keyword: write it \"window\"). Example:\n  zuora-erp-etl query 'select \"window\", count(*), sum(amount) from invoices group by all order by 1'", 0},
+	"rejects": {rejectsSynopsis, 0},
+	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
+	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
+
+Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
+refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
+quarantine (records that could not be staged: raw JSON and reason), documents, skipped (the
+transform's outputs), rejects (only what is outstanding now, with its window, reason, first_seen,
+last_seen and the last re-check's note), reject_history (every window's rejects as its last
+transform left them, resolved or not) and ledger (every load result); each row carries its window
+(a DuckDB keyword: write it "window"). Example:
+  zuora-erp-etl query 'select "window", count(*), sum(amount) from invoices group by all order by 1'`, 0},
 }
 
 // newSettings builds the flags of pipeline command name, with defaults from

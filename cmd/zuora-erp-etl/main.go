@@ -37,6 +37,7 @@ var commands = []command{
 	{"load", "re-run post and write-back for one staged window", cmdLoad},
 	{"query", "run DuckDB SQL over every staged window", cmdQuery},
 	{"status", "show every window and what is pending", cmdStatus},
+	{"rejects", "list the outstanding rejects of every window; rejects ack acknowledges one", cmdRejects},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
 	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},

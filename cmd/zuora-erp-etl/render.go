@@ -207,8 +207,8 @@ func (s *settings) outcome(e *env, rep *pipeline.Report, err error) int {
 			l.Windows, l.Max, s.command(l.Next))
 	}
 	if rep.NeedsAttention() {
-		fmt.Fprintf(e.stderr, "zuora-erp-etl: some documents were rejected and need attention; see: %s\n", s.query("select * from rejects"))
-		fmt.Fprintln(e.stderr, "fixed in Zuora, they come back in a later window; after a fix to the mapping (--sql-dir), the next run maps and posts them again")
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: some documents were rejected and need attention; list them with: %s\n", s.command(pipeline.Step{Command: "rejects"}))
+		fmt.Fprintln(e.stderr, "fixed in Zuora (the account is enough) or in the mapping (--sql-dir), the next run posts them; one that must never be posted: zuora-erp-etl rejects ack --id ZUORA_ID --reason TEXT")
 		return exitRejected
 	}
 	return exitOK

@@ -303,7 +303,7 @@ type stageView struct {
 	extracted map[string]string          // zuora id → doc type, from the raw tables
 	pairs     map[string]decimal.Decimal // "window|id" → header amount, extracted once per window
 	versions  map[string]int             // "window|id" → versions staged (a record touched mid-walk has two)
-	rejects   map[string][]outcomeRow    // zuora id → mapping rejects
+	rejects   map[string][]outcomeRow    // zuora id → outstanding rejects
 	skipped   map[string][]outcomeRow    // zuora id → skips
 	ready     map[string][]string        // zuora id → windows it was ready in
 	ledger    map[string][]ledgerRow     // zuora id → post and mark rows, in no particular order
@@ -353,10 +353,24 @@ func (w *world) readStage(ctx context.Context, st *stage.Stage) stageView {
 		v.pairs[r[2]+"|"+r[1]] = decimal.RequireFromString(r[3])
 		v.versions[r[2]+"|"+r[1]]++
 	}
+	// A quarantined record was extracted too, counted with its amount when it
+	// could be read; a later good row of the same window supersedes it.
+	for _, r := range rows(`SELECT doc_type, doc_key, "window", CAST(coalesce(amount, 0) AS VARCHAR), id IS NOT NULL FROM quarantine`) {
+		if r[4] == "true" {
+			if _, ok := v.extracted[r[1]]; !ok {
+				v.extracted[r[1]] = r[0]
+			}
+		}
+		if _, ok := v.pairs[r[2]+"|"+r[1]]; !ok {
+			v.pairs[r[2]+"|"+r[1]] = decimal.RequireFromString(r[3])
+		}
+	}
+	// What is rejected now: the outstanding rejects. The report's rejected
+	// column counts every window's rejects as its last transform left them.
 	for _, r := range rows(`SELECT zuora_id, "window", reason_code, message FROM rejects`) {
 		v.rejects[r[0]] = append(v.rejects[r[0]], outcomeRow{r[1], r[2], r[3]})
-		v.rejCount++
 	}
+	v.rejCount = int64(len(rows(`SELECT 1 FROM reject_history`)))
 	for _, r := range rows(`SELECT zuora_id, "window", reason_code, message FROM skipped`) {
 		v.skipped[r[0]] = append(v.skipped[r[0]], outcomeRow{r[1], r[2], r[3]})
 		v.skipCount++
@@ -456,7 +470,9 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 				fail("%s is skipped as already posted in window %s but the ERP does not hold it", name, s.window)
 			case s.reason == "ALREADY_TRANSFERRED" && z.transferred != "Yes" && !inERP:
 				fail("%s is skipped as already transferred in window %s but was neither transferred nor posted", name, s.window)
-			case s.reason != "ALREADY_POSTED" && s.reason != "ALREADY_TRANSFERRED":
+			case s.reason == "ACKNOWLEDGED" && inERP:
+				fail("%s is acknowledged as never to be posted in window %s but the ERP holds it", name, s.window)
+			case s.reason != "ALREADY_POSTED" && s.reason != "ALREADY_TRANSFERRED" && s.reason != "ACKNOWLEDGED":
 				fail("%s is skipped in window %s with unknown reason %q", name, s.window, s.reason)
 			}
 		}
@@ -499,6 +515,11 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			skipped++
 			if got := w.zuora.Transferred(id); got != "Yes" {
 				fail("%s was skipped as transferred but Zuora now says %q", name, got)
+			}
+		case slices.ContainsFunc(v.skipped[id], func(s outcomeRow) bool { return s.reason == "ACKNOWLEDGED" }):
+			skipped++
+			if got := w.zuora.Transferred(id); got != z.transferred {
+				fail("%s was acknowledged, never to be posted, but its transferredToAccounting went from %q to %q", name, z.transferred, got)
 			}
 		default:
 			fail("%s is neither posted, rejected nor skipped (ready in windows %v, ledger %v)", name, v.ready[id], v.ledger[id])

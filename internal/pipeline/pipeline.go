@@ -86,8 +86,10 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // them: first any window whose snapshot is committed but whose load is not
 // complete (after an ERP outage), then windows with rejects mapped by another
 // mapping, then new windows from the high-water mark (or the stage's start)
-// up to Until or now minus the settle lag, whichever is earlier. It stops at
-// the first window that fails; the report covers every window it attempted.
+// up to Until or now minus the settle lag, whichever is earlier; last it
+// re-checks the outstanding rejects of every window against Zuora (see
+// recheckRejects). It stops at the first window that fails; the report covers
+// every window it attempted and every window's outstanding rejects.
 func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
 		if err := check(); err != nil {
@@ -176,6 +178,9 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	if left > 0 {
 		rep.Left = &Left{Windows: left, Max: p.cfg.MaxWindows, Next: resume}
 		p.cfg.Logger.Warn("windows left for the next run", "left", left, "max_windows", p.cfg.MaxWindows)
+	}
+	if err := p.recheckRejects(ctx, rep); err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
@@ -522,7 +527,10 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 		Logger:      p.cfg.Logger,
 		DocTypes:    p.cfg.DocTypes,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return p.indexRejects(ctx, w)
 }
 
 func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {

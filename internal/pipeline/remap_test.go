@@ -102,7 +102,7 @@ func rejectedIn(rep *pipeline.Report, currency string) int {
 
 // acceptKWD returns a --sql-dir whose currencies.csv also accepts KWD, which
 // the default mapping rejects.
-func acceptKWD(t *testing.T) string {
+func acceptKWD(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	csv, err := mapping.Files.ReadFile("currencies.csv")

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -22,6 +25,9 @@ type Report struct {
 	Zuora     *zuora.Stats   // requests and retries toward Zuora, when Zuora was called
 	Clamped   *Clamp         // the requested end was later than now minus the settle lag
 	Left      *Left          // due windows left for the next run by MaxWindows
+	// Rejects is every window's outstanding rejects, not only those of the
+	// windows above; set by Run once it has re-checked them.
+	Rejects *Backlog
 }
 
 // WindowReport is one window's account.
@@ -165,14 +171,36 @@ func (r *Report) Balanced() bool {
 	return true
 }
 
-// NeedsAttention reports whether any document was rejected, by the mapping or the ERP.
+// NeedsAttention reports whether any document needs a person: an outstanding
+// reject in any window (or, without the backlog, a reject of the windows
+// above), or a document the ERP refused in the windows above.
 func (r *Report) NeedsAttention() bool {
+	if r.OutstandingRejects() > 0 {
+		return true
+	}
 	for _, l := range r.Totals() {
-		if l.Rejected.Count > 0 || l.ERPRejected.Count > 0 {
+		if l.ERPRejected.Count > 0 || r.Rejects == nil && l.Rejected.Count > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// OutstandingRejects counts the outstanding rejects of every window (see Rejects).
+func (r *Report) OutstandingRejects() int64 {
+	if r.Rejects == nil {
+		return 0
+	}
+	var n int64
+	for _, l := range r.Rejects.Lines {
+		n += l.Outstanding.Count
+	}
+	return n
+}
+
+// forget drops w from the report, before w is processed again in the same run.
+func (r *Report) forget(w stage.Window) {
+	r.Windows = slices.DeleteFunc(r.Windows, func(x WindowReport) bool { return x.Window.ID() == w.ID() })
 }
 
 // Unfinished reports whether any document is still pending or posted but unmarked.
@@ -190,6 +218,7 @@ func (r *Report) Unfinished() bool {
 // balance check (extracted = posted + rejected + skipped + pending).
 func (r *Report) Print(out io.Writer) {
 	defer r.printNotes(out)
+	defer r.printBacklog(out)
 	if len(r.Windows) == 0 {
 		fmt.Fprintf(out, "%s: no window was due\n", r.RunID)
 		return
@@ -311,4 +340,30 @@ func done(b bool) string {
 		return "done"
 	}
 	return "pending"
+}
+
+// printBacklog writes one line on the outstanding rejects of every window.
+func (r *Report) printBacklog(out io.Writer) {
+	b := r.Rejects
+	if b == nil {
+		return
+	}
+	n := r.OutstandingRejects()
+	if n == 0 {
+		fmt.Fprintln(out, "outstanding rejects in every window: none")
+		return
+	}
+	amounts := map[string]decimal.Decimal{}
+	for _, l := range b.Lines {
+		amounts[l.Currency] = amounts[l.Currency].Add(l.Outstanding.Amount)
+	}
+	var parts []string
+	for _, c := range slices.Sorted(maps.Keys(amounts)) {
+		parts = append(parts, strings.TrimSpace(c+" "+amounts[c].String()))
+	}
+	noID := ""
+	if b.NoID > 0 {
+		noID = fmt.Sprintf(", %d without an id that no re-check can bring back", b.NoID)
+	}
+	fmt.Fprintf(out, "outstanding rejects in every window: %d documents in %d windows (%s)%s\n", n, b.Windows, strings.Join(parts, ", "), noID)
 }

@@ -3,6 +3,7 @@
 package s3test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -17,11 +18,24 @@ const Bucket = "etl-stage"
 // fake AWS credentials for t, and returns an s3:// stage URL pointing at it.
 func StageURL(t testing.TB) string {
 	t.Helper()
+	return HookedStageURL(t, nil)
+}
+
+// HookedStageURL is StageURL with hook (when not nil) called first on every
+// request: one that returns true has answered it, so a test can fail a write.
+func HookedStageURL(t testing.TB, hook func(w http.ResponseWriter, r *http.Request) bool) string {
+	t.Helper()
 	backend := s3mem.New()
 	if err := backend.CreateBucket(Bucket); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	s3 := gofakes3.New(backend).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hook != nil && hook(w, r) {
+			return
+		}
+		s3.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")

@@ -55,9 +55,11 @@ JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
 }
 
 // AttachStage creates one view per stage table over every committed window: the
-// raw tables from extract manifests, documents, rejects and skipped from
-// transform manifests, and ledger from every ledger part. Each row carries its
-// window; a table with no files yet is an empty view with the right columns.
+// raw tables and the quarantine from extract manifests, documents, skipped and
+// reject_history (every window's rejects as its last transform left them) from
+// transform manifests, ledger from every ledger part, and rejects: only the
+// outstanding ones, from the stage's reject index. Each row carries its window;
+// a table with no files yet is an empty view with the right columns.
 // WINDOW is an SQL keyword: queries quote the column, as in select "window".
 func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 	windows, err := st.Windows(ctx)
@@ -84,7 +86,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 			return fmt.Errorf("attach stage: %w", err)
 		}
 		if found {
-			for _, table := range stage.Tables {
+			for _, table := range append(stage.Tables[:len(stage.Tables):len(stage.Tables)], stage.QuarantineTable) {
 				for _, f := range em.Tables[table].Files {
 					if err := add(table, id, f); err != nil {
 						return err
@@ -98,7 +100,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 			return fmt.Errorf("attach stage: %w", err)
 		}
 		if found {
-			for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "rejects": tm.Rejects, "skipped": tm.Skipped} {
+			for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "reject_history": tm.Rejects, "skipped": tm.Skipped} {
 				if err := add(table, id, o); err != nil {
 					return err
 				}
@@ -110,11 +112,17 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 		return err
 	}
 	srcs["ledger"] = ledger
-	names := append(append([]string{}, stage.Tables...), "documents", "rejects", "skipped", "ledger")
+	names := append(append([]string{}, stage.Tables...), stage.QuarantineTable, "documents", "skipped", "ledger")
 	for _, table := range names {
 		if err := db.ViewParquet(ctx, table, table, srcs[table]); err != nil {
 			return fmt.Errorf("attach stage: %w", err)
 		}
+	}
+	if err := db.ViewParquet(ctx, "reject_history", "rejects", srcs["reject_history"]); err != nil {
+		return fmt.Errorf("attach stage: %w", err)
+	}
+	if err := db.attachOutstanding(ctx, st); err != nil {
+		return fmt.Errorf("attach stage: %w", err)
 	}
 	return nil
 }

@@ -16,9 +16,11 @@ func cols(pairs ...string) []Column {
 	return out
 }
 
+// withCommon returns a raw table's columns: the common ones, rest, and
+// rechecked_at (set on rows a re-check of a rejected document fetched again).
 func withCommon(rest []Column) []Column {
 	common := cols("id", "VARCHAR", "created_date", "TIMESTAMPTZ", "updated_date", "TIMESTAMPTZ", "updated_date_raw", "VARCHAR")
-	return append(common, rest...)
+	return append(append(common, rest...), Column{"rechecked_at", "TIMESTAMPTZ"})
 }
 
 var memoItemColumns = cols(
@@ -74,6 +76,12 @@ var Schemas = map[string][]Column{
 		"doc_type", "VARCHAR", "zuora_id", "VARCHAR", "number", "VARCHAR", "idempotency_key", "VARCHAR",
 		"customer", "VARCHAR", "currency", "VARCHAR", "amount", dec, "doc_date", "DATE",
 		"endpoint", "VARCHAR", "payload", "VARCHAR",
+	),
+	"quarantine": cols(
+		"entity", "VARCHAR", "doc_type", "VARCHAR", "doc_key", "VARCHAR", "id", "VARCHAR", "number", "VARCHAR",
+		"currency", "VARCHAR", "amount", dec, "amount_text", "VARCHAR", "updated_date", "TIMESTAMPTZ",
+		"updated_date_raw", "VARCHAR", "reason", "VARCHAR", "raw_json", "VARCHAR", "raw_size", "BIGINT",
+		"raw_sha256", "VARCHAR", "raw_truncated", "BOOLEAN", "quarantined_at", "TIMESTAMPTZ", "run_id", "VARCHAR",
 	),
 	"rejects": readyColumns,
 	"skipped": readyColumns,

@@ -776,12 +776,14 @@ func (s *Sim) sep(b []byte) []byte {
 func (s *Sim) appendFields(b []byte, sch *schema, r *record, mask uint64, includeNull bool) []byte {
 	b = append(b, '{')
 	first := true
+	bad, corrupted := s.corruption(r)
 	for i, f := range sch.fields {
-		if mask&(1<<uint(i)) == 0 {
+		if mask&(1<<uint(i)) == 0 || corrupted && bad.omits(f.name) {
 			continue
 		}
 		v, ok := r.get(i)
-		if !ok && !includeNull {
+		raw, replaced := bad.Raw[f.name]
+		if !ok && !includeNull && !replaced {
 			continue
 		}
 		if !first {
@@ -795,6 +797,8 @@ func (s *Sim) appendFields(b []byte, sch *schema, r *record, mask uint64, includ
 		b = appendString(b, name)
 		b = append(b, ':')
 		switch {
+		case replaced:
+			b = append(b, raw...)
 		case !ok:
 			b = append(b, "null"...)
 		case f.kind == kNumber && s.opts.NumbersAsDoubles:

@@ -236,10 +236,11 @@ type Sim struct {
 	now     func() time.Time
 	defSort string
 
-	mu      sync.RWMutex // guards data, seq and version
+	mu      sync.RWMutex // guards data, seq, version and corrupt
 	data    *Tenant
 	seq     uint64
-	version uint64 // bumped by every write, so cached sorts know they are stale
+	version uint64                // bumped by every write, so cached sorts know they are stale
+	corrupt map[string]Corruption // by record id: rendered differently (see Corrupt)
 
 	cmu   sync.Mutex // guards cache
 	cache map[string]cachedSort

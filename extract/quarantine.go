@@ -1,0 +1,257 @@
+package extract
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// MalformedError is a record that cannot be staged as Zuora sent it: a missing
+// id or updatedDate, a value that is not what its field holds, an amount with
+// more places than DECIMAL(38,9). The walk quarantines such a record instead
+// of failing its window.
+type MalformedError struct {
+	Entity string // the raw table of the record, e.g. "payments" or "invoice_items"
+	ID     string // empty when the record has none
+	Reason string
+}
+
+func (e *MalformedError) Error() string {
+	if e.ID == "" {
+		return fmt.Sprintf("%s record: %s", e.Entity, e.Reason)
+	}
+	return fmt.Sprintf("%s record %s: %s", e.Entity, e.ID, e.Reason)
+}
+
+func malformed(entity, id, format string, args ...any) *MalformedError {
+	return &MalformedError{Entity: entity, ID: id, Reason: fmt.Sprintf(format, args...)}
+}
+
+// QuarantineRow is one row of the quarantine table: a document record the
+// extract could not stage, kept with its raw JSON and the reason.
+type QuarantineRow struct {
+	Entity  string  `parquet:"entity"`   // the raw table the document belongs to, e.g. "payments"
+	DocType string  `parquet:"doc_type"` // e.g. "payment"
+	DocKey  string  `parquet:"doc_key"`  // the id, or stage.NoIDPrefix + 16 hex of the raw JSON's sha256
+	ID      *string `parquet:"id,optional"`
+	Number  *string `parquet:"number,optional"`
+	// Currency and the header amount are kept when they can be read; Amount
+	// only when it fits DECIMAL(38,9), AmountText always exactly as sent.
+	Currency       *string    `parquet:"currency,optional"`
+	Amount         *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
+	AmountText     *string    `parquet:"amount_text,optional"`
+	UpdatedDate    *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw *string    `parquet:"updated_date_raw,optional"`
+	Reason         string     `parquet:"reason"`
+	RawJSON        string     `parquet:"raw_json"` // exactly as Zuora sent it, cut at MaxQuarantinedJSON bytes
+	RawSize        int64      `parquet:"raw_size"`
+	RawSHA256      string     `parquet:"raw_sha256"` // of the whole raw JSON
+	RawTruncated   bool       `parquet:"raw_truncated"`
+	QuarantinedAt  time.Time  `parquet:"quarantined_at,timestamp(microsecond)"`
+	RunID          string     `parquet:"run_id"`
+}
+
+// MaxQuarantinedJSON bounds the raw JSON kept of one quarantined record.
+const MaxQuarantinedJSON = 256 << 10
+
+// maxQuarantineWarnings bounds the manifest warnings one walk adds for its
+// quarantined records; the quarantine table lists every one.
+const maxQuarantineWarnings = 20
+
+// docTypes and numberFields name, per raw document table, the ERP document
+// type and the field of the document number.
+var (
+	docTypes     = map[string]string{"invoices": "invoice", "payments": "payment", "refunds": "refund", "credit_memos": "credit_memo", "debit_memos": "debit_memo"}
+	numberFields = map[string]string{"invoices": "invoiceNumber", "payments": "paymentNumber", "refunds": "refundNumber", "credit_memos": "memoNumber", "debit_memos": "memoNumber"}
+)
+
+// quarantine writes the malformed records of one walk (a document type over a
+// slice) to their part of the quarantine table.
+type quarantine struct {
+	table    *table[QuarantineRow]
+	entity   string
+	amount   string // JSON name of the header amount
+	lo, hi   time.Time
+	prior    map[docKey]bool // quarantined by other committed windows
+	seen     map[docKey]bool
+	runID    string
+	log      *slog.Logger
+	warnings *[]string
+	warned   int
+}
+
+func newQuarantine(w io.Writer, entity, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string, rowGroup int) *quarantine {
+	return &quarantine{
+		table:  newTable[QuarantineRow](stage.QuarantineTable, w, rowGroup),
+		entity: entity, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
+		runID: runID, log: log, warnings: warnings,
+	}
+}
+
+// route quarantines the document raw when err says it is malformed and
+// returns nil; any other error is returned as it is. A record dated outside the
+// walk's range, or quarantined already, is dropped like any other.
+func (q *quarantine) route(raw json.RawMessage, err error) error {
+	var bad *MalformedError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	row := quarantineRow(q.entity, q.amount, raw, err)
+	row.QuarantinedAt, row.RunID = time.Now().UTC(), q.runID
+	var updated time.Time
+	if row.UpdatedDate != nil {
+		updated = *row.UpdatedDate
+		if !updated.Before(q.hi) || updated.Before(q.lo) {
+			return nil // another window's or slice's record
+		}
+	}
+	k := quarantineKey(row.DocKey, row.UpdatedDate)
+	if q.seen[k] || q.prior[k] {
+		return nil
+	}
+	q.seen[k] = true
+	if err := q.table.add(row, updated); err != nil {
+		return err
+	}
+	q.log.Warn("record quarantined", "doc_key", row.DocKey, "reason", row.Reason)
+	if q.warned++; q.warned <= maxQuarantineWarnings {
+		msg := fmt.Sprintf("%s %s quarantined as MALFORMED: %s", q.entity, describeRow(row), row.Reason)
+		if row.ID == nil {
+			msg += "; it has no id, so it cannot be re-checked"
+		}
+		*q.warnings = append(*q.warnings, msg)
+	} else if q.warned == maxQuarantineWarnings+1 {
+		*q.warnings = append(*q.warnings, fmt.Sprintf("%s: more records quarantined; the quarantine table lists them all", q.entity))
+	}
+	return nil
+}
+
+func (q *quarantine) close() error { return q.table.close() }
+
+// quarantineRow reads what it can of a malformed document record.
+func quarantineRow(entity, amountField string, raw json.RawMessage, cause error) QuarantineRow {
+	sum := sha256.Sum256(raw)
+	row := QuarantineRow{
+		Entity: entity, DocType: docTypes[entity], Reason: cause.Error(),
+		RawSize: int64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
+	}
+	row.RawJSON, row.RawTruncated = clip(raw, MaxQuarantinedJSON)
+	r := &record{entity: entity}
+	if json.Unmarshal(raw, &r.fields) == nil {
+		row.ID = nonEmpty(r.str("id"))
+		row.Number = nonEmpty(r.str(numberFields[entity]))
+		row.Currency = nonEmpty(r.str("currency"))
+		if name, v := r.value(amountField); v != nil {
+			if text := r.str(name); text != nil {
+				row.AmountText = text
+				if d, err := decimal.NewFromString(*text); err == nil {
+					if f, err := money.ToFixed(d); err == nil {
+						row.Amount = &f
+					}
+				}
+			}
+		}
+		if u := nonEmpty(r.str("updatedDate")); u != nil {
+			row.UpdatedDateRaw = u
+			if t, err := time.Parse(time.RFC3339, *u); err == nil {
+				t = t.UTC()
+				row.UpdatedDate = &t
+			}
+		}
+	}
+	row.DocKey = stage.NoIDPrefix + row.RawSHA256[:16]
+	if row.ID != nil {
+		row.DocKey = *row.ID
+	}
+	return row
+}
+
+// quarantineKey identifies one quarantined version of a document.
+func quarantineKey(key string, updated *time.Time) docKey {
+	if updated == nil {
+		return docKey{id: key}
+	}
+	return keyOf(key, *updated)
+}
+
+func describeRow(row QuarantineRow) string {
+	switch {
+	case row.Number != nil && row.ID != nil:
+		return *row.Number + " (" + *row.ID + ")"
+	case row.Number != nil:
+		return *row.Number
+	}
+	return row.DocKey
+}
+
+func nonEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return s
+}
+
+// clip returns raw as text, cut at a character boundary at most max bytes in.
+func clip(raw []byte, max int) (string, bool) {
+	if len(raw) <= max {
+		return string(raw), false
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(raw[n]) {
+		n--
+	}
+	return string(raw[:n]), true
+}
+
+// quarantineSnap names the part of the quarantine table one walk wrote.
+type quarantineSnap struct {
+	table string
+	part  int
+	snap  stage.TableSnapshot
+}
+
+// commitQuarantine records the quarantine part that slice n of a document table wrote.
+func (x *run) commitQuarantine(table string, n int, snap stage.TableSnapshot) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.quar = append(x.quar, quarantineSnap{table: table, part: n, snap: snap})
+}
+
+// mergeQuarantine lists every walk's quarantine part, in document table then
+// slice order, as the snapshot's quarantine table.
+func (x *run) mergeQuarantine() {
+	order := map[string]int{}
+	for i, t := range documentTables {
+		order[t] = i
+	}
+	slices.SortFunc(x.quar, func(a, b quarantineSnap) int {
+		if c := order[a.table] - order[b.table]; c != 0 {
+			return c
+		}
+		return a.part - b.part
+	})
+	var m stage.TableSnapshot
+	for _, q := range x.quar {
+		m.Rows += q.snap.Rows
+		m.Files = append(m.Files, q.snap.Files...)
+		if p := q.snap.MinUpdated; p != nil && (m.MinUpdated == nil || p.Before(*m.MinUpdated)) {
+			m.MinUpdated = p
+		}
+		if p := q.snap.MaxUpdated; p != nil && (m.MaxUpdated == nil || p.After(*m.MaxUpdated)) {
+			m.MaxUpdated = p
+		}
+	}
+	x.tables[stage.QuarantineTable] = m
+}

@@ -1,0 +1,370 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// RecheckBatch is how many ids one re-check query asks for (filter[]=id.IN:[…]):
+// 50 ids of 32 characters keep the URL under 2 KB, far below the 8 KB that
+// gateways commonly accept, and one page (99) holds every answer. Zuora
+// documents no limit for IN; this one is ours.
+const RecheckBatch = 50
+
+// Wanted is an outstanding reject to fetch again by id.
+type Wanted struct {
+	Table  string       // raw document table, e.g. "invoices"
+	ID     string       // Zuora id
+	Window stage.Window // the window whose snapshot holds the rejected version
+	// Updated is that version's updatedDate; nil when Zuora sent none (a
+	// quarantined record), and then any version dated inside the window is it.
+	Updated *time.Time
+	// Account is the account as the window staged it: what can change in
+	// Zuora without a new version of the document.
+	Account stage.Account
+	// Malformed says the window holds no good row of it (it was quarantined),
+	// so any version Zuora now sends intact is worth staging.
+	Malformed bool
+}
+
+// What a re-check found of one document (Finding.Outcome).
+const (
+	Unchanged      = "unchanged"       // same version, same account: nothing new to map
+	Staged         = "staged"          // same version, new data (its account was fixed, or it is no longer malformed)
+	Newer          = "newer"           // a newer version: the window whose range holds it stages it
+	NotFound       = "not_found"       // Zuora does not return it any more
+	StillMalformed = "still_malformed" // Zuora still sends it in a form that cannot be staged
+)
+
+// Finding is what a re-check found of one wanted document.
+type Finding struct {
+	Wanted
+	Outcome string
+	Note    string // for people: what was found, e.g. the new updatedDate
+}
+
+// RecheckOptions tunes Recheck; the zero value is usable.
+type RecheckOptions struct {
+	RunID string
+	// ERPAccountField is the account's custom field holding the ERP customer,
+	// as Options.ERPAccountField; "" means DefaultERPAccountField.
+	ERPAccountField string
+	RowGroupRows    int // 0 means 10000
+	Logger          *slog.Logger
+}
+
+// Rechecked is the outcome of a re-check: what it found of every document and
+// the rows it wrote, per window, which nothing reads until Commit lists them
+// in the window's extract manifest.
+type Rechecked struct {
+	Findings []Finding
+	runID    string
+	at       time.Time
+	windows  map[string]*recheckWindow
+}
+
+type recheckWindow struct {
+	w      stage.Window
+	tables map[string]stage.TableSnapshot
+	ids    []string
+}
+
+// Recheck fetches the wanted documents again by id (RecheckBatch per query) and
+// writes, as re-check parts of each one's window, those Zuora holds at the
+// very version staged but with new data (a fixed account, or intact where it
+// was malformed); nothing is committed until Commit.
+func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, opts RecheckOptions) (*Rechecked, error) {
+	if opts.RowGroupRows <= 0 {
+		opts.RowGroupRows = 10000
+	}
+	if opts.ERPAccountField == "" {
+		opts.ERPAccountField = DefaultERPAccountField
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	res := &Rechecked{runID: opts.RunID, at: time.Now().UTC(), windows: map[string]*recheckWindow{}}
+	byTable := map[string][]Wanted{}
+	for _, w := range wanted {
+		byTable[w.Table] = append(byTable[w.Table], w)
+	}
+	for table, ws := range byTable {
+		var err error
+		switch table {
+		case "invoices":
+			err = recheckTable(ctx, src, st, invoiceSpec, ws, res, opts)
+		case "debit_memos":
+			err = recheckTable(ctx, src, st, debitMemoSpec, ws, res, opts)
+		case "credit_memos":
+			err = recheckTable(ctx, src, st, creditMemoSpec, ws, res, opts)
+		case "payments":
+			err = recheckTable(ctx, src, st, paymentSpec, ws, res, opts)
+		case "refunds":
+			err = recheckTable(ctx, src, st, refundSpec, ws, res, opts)
+		default:
+			err = fmt.Errorf("no document table %q", table)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("re-check %s: %w", table, err)
+		}
+	}
+	return res, nil
+}
+
+// Windows returns the windows that have re-checked rows to commit, in time order.
+func (r *Rechecked) Windows() []stage.Window {
+	var out []stage.Window
+	for _, rw := range r.windows {
+		out = append(out, rw.w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// Commit lists w's re-checked rows in its extract manifest, and records the
+// re-check there: from then on they are part of the window's snapshot.
+func (r *Rechecked) Commit(ctx context.Context, st *stage.Stage, w stage.Window) error {
+	rw, ok := r.windows[w.ID()]
+	if !ok {
+		return nil
+	}
+	var m stage.ExtractManifest
+	found, err := st.ReadManifest(ctx, "extract", w, &m)
+	if err != nil {
+		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
+	}
+	if !found {
+		return fmt.Errorf("commit re-check of window %s: the window has no committed snapshot", w.ID())
+	}
+	for _, table := range slices.Sorted(maps.Keys(rw.tables)) {
+		snap, add := m.Tables[table], rw.tables[table]
+		snap.Files = append(snap.Files, add.Files...)
+		snap.Rows += add.Rows
+		m.Tables[table] = snap
+	}
+	m.Rechecks = append(m.Rechecks, stage.Recheck{RunID: r.runID, At: r.at, Documents: rw.ids})
+	if err := st.WriteManifest(ctx, "extract", w, &m); err != nil {
+		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
+	}
+	return nil
+}
+
+// recheckRows are the rows of one document type a re-check stages in one window.
+type recheckRows[H, I any] struct {
+	w       stage.Window
+	headers []H
+	items   []I
+	updated []time.Time // per header
+	itemUpd []time.Time // per item
+}
+
+func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp docSpec[H, I], wanted []Wanted, res *Rechecked, opts RecheckOptions) error {
+	byID := make(map[string]Wanted, len(wanted))
+	ids := make([]string, 0, len(wanted))
+	for _, w := range wanted {
+		if _, dup := byID[w.ID]; !dup {
+			ids = append(ids, w.ID)
+		}
+		byID[w.ID] = w
+	}
+	slices.Sort(ids)
+	stamp := res.at
+	rows := map[string]*recheckRows[H, I]{}
+	found := func(w Wanted, outcome, note string) {
+		res.Findings = append(res.Findings, Finding{Wanted: w, Outcome: outcome, Note: note})
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(RecheckBatch, len(ids))]
+		ids = ids[len(batch):]
+		q := zuora.Query{
+			Object:      sp.object,
+			Filters:     []string{"id.IN:[" + strings.Join(batch, ",") + "]"},
+			Sort:        "id.ASC",
+			Fields:      sp.fields,
+			Expand:      []string{"account"},
+			ChildFields: map[string][]string{"account": accountFields(opts.ERPAccountField)},
+			PageSize:    pageSize,
+		}
+		if sp.itemTable != "" {
+			q.Expand = append(q.Expand, sp.expand)
+			q.ChildFields[sp.expand] = sp.itemFields
+		}
+		seen := map[string]bool{}
+		for raw, err := range src.Records(ctx, q) {
+			if err != nil {
+				return fmt.Errorf("query %s by id: %w", sp.object, err)
+			}
+			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp, opts.ERPAccountField)
+			if err != nil {
+				return err
+			}
+			if seen[id] {
+				continue // listed twice (a page boundary moved): once is enough
+			}
+			seen[id] = true
+			w := byID[id]
+			found(w, outcome, note)
+			if outcome != Staged {
+				continue
+			}
+			rr := rows[w.Window.ID()]
+			if rr == nil {
+				rr = &recheckRows[H, I]{w: w.Window}
+				rows[w.Window.ID()] = rr
+			}
+			rr.headers = append(rr.headers, *row)
+			rr.updated = append(rr.updated, stamp)
+			for _, it := range items {
+				rr.items = append(rr.items, it)
+				rr.itemUpd = append(rr.itemUpd, stamp)
+			}
+			res.window(w.Window).ids = append(res.window(w.Window).ids, id)
+		}
+		for _, id := range batch {
+			if !seen[id] {
+				found(byID[id], NotFound, "Zuora returns no "+sp.object+" with this id")
+			}
+		}
+	}
+	for _, rr := range rows {
+		rw := res.window(rr.w)
+		snap, err := writeRecheck(ctx, st, sp.table, rr.w, res.runID, rr.headers, rr.updated, opts.RowGroupRows)
+		if err != nil {
+			return err
+		}
+		rw.tables[sp.table] = snap
+		if sp.itemTable != "" {
+			snap, err := writeRecheck(ctx, st, sp.itemTable, rr.w, res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
+			if err != nil {
+				return err
+			}
+			rw.tables[sp.itemTable] = snap
+		}
+		opts.Logger.Info("re-checked documents staged", "window", rr.w.ID(), "entity", sp.table, "documents", len(rr.headers))
+	}
+	return nil
+}
+
+// recheckOne decides what one record Zuora returned means for the wanted
+// document it answers, and builds its rows when they are to be staged.
+func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time, erpField string) (id, outcome, note string, row *H, items []I, err error) {
+	rec, derr := decodeRecord(sp.table, raw)
+	if derr != nil {
+		bad := quarantineRow(sp.table, sp.amount, raw, derr)
+		if bad.ID == nil || byID[*bad.ID].ID == "" {
+			return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
+		}
+		return *bad.ID, StillMalformed, derr.Error(), nil, nil, nil
+	}
+	w, ok := byID[rec.id]
+	if !ok {
+		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table, rec.id)
+	}
+	switch {
+	case w.Updated != nil && rec.updated.After(*w.Updated),
+		w.Updated == nil && !rec.updated.Before(w.Window.End):
+		return rec.id, Newer, fmt.Sprintf("changed in Zuora since (updatedDate %s): the window of that version stages it", rec.rawUpd), nil, nil, nil
+	case w.Updated != nil && rec.updated.Before(*w.Updated):
+		return rec.id, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd), nil, nil, nil
+	}
+	a := rec.account(erpField)
+	if !w.Malformed && orEmpty(a.id) == w.Account.ID && orEmpty(a.number) == w.Account.Number && orEmpty(a.erpID) == w.Account.ERPID {
+		return rec.id, Unchanged, "", nil, nil, nil
+	}
+	var lines []*record
+	if sp.itemTable != "" {
+		if lines, err = docItems(ctx, src, sp, rec); err != nil {
+			var bad *MalformedError
+			if errors.As(err, &bad) {
+				return rec.id, StillMalformed, err.Error(), nil, nil, nil
+			}
+			return "", "", "", nil, nil, err
+		}
+	}
+	h := sp.header(rec, a, len(lines))
+	if rec.err != nil {
+		return rec.id, StillMalformed, rec.err.Error(), nil, nil, nil
+	}
+	at := stamp
+	setRechecked(&h, &at)
+	items = make([]I, len(lines))
+	for i, l := range lines {
+		items[i] = sp.item(l, rec)
+		if l.err != nil {
+			return rec.id, StillMalformed, l.err.Error(), nil, nil, nil
+		}
+		setRechecked(&items[i], &at)
+	}
+	note = "account changed in Zuora: staged again"
+	if w.Malformed {
+		note = "served intact now: staged"
+	}
+	return rec.id, Staged, note, &h, items, nil
+}
+
+func (r *Rechecked) window(w stage.Window) *recheckWindow {
+	rw := r.windows[w.ID()]
+	if rw == nil {
+		rw = &recheckWindow{w: w, tables: map[string]stage.TableSnapshot{}}
+		r.windows[w.ID()] = rw
+	}
+	return rw
+}
+
+// writeRecheck writes rows as the re-check part of a raw table of window w.
+func writeRecheck[T any](ctx context.Context, st *stage.Stage, name string, w stage.Window, runID string, rows []T, updated []time.Time, rowGroup int) (stage.TableSnapshot, error) {
+	var t *table[T]
+	info, err := st.Write(ctx, stage.RecheckKey(name, w, runID), func(out io.Writer) error {
+		t = newTable[T](name, out, rowGroup)
+		for i, r := range rows {
+			if err := t.add(r, updated[i]); err != nil {
+				return err
+			}
+		}
+		return t.close()
+	})
+	if err != nil {
+		return stage.TableSnapshot{}, err
+	}
+	snap := t.snap
+	snap.MinUpdated, snap.MaxUpdated = nil, nil // re-check stamps, not Zuora's updatedDate
+	snap.Files = []stage.ObjectInfo{info}
+	return snap, nil
+}
+
+func orEmpty(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// rechecked is a raw row that can say when a re-check fetched it.
+type rechecked interface{ setRechecked(*time.Time) }
+
+func setRechecked(row any, at *time.Time) {
+	if r, ok := row.(rechecked); ok {
+		r.setRechecked(at)
+	}
+}
+
+func (r *InvoiceRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
+func (r *InvoiceItemRow) setRechecked(t *time.Time)    { r.RecheckedAt = t }
+func (r *PaymentRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
+func (r *RefundRow) setRechecked(t *time.Time)         { r.RecheckedAt = t }
+func (r *CreditMemoRow) setRechecked(t *time.Time)     { r.RecheckedAt = t }
+func (r *CreditMemoItemRow) setRechecked(t *time.Time) { r.RecheckedAt = t }
+func (r *DebitMemoRow) setRechecked(t *time.Time)      { r.RecheckedAt = t }
+func (r *DebitMemoItemRow) setRechecked(t *time.Time)  { r.RecheckedAt = t }

@@ -1,0 +1,547 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// The outstanding rejects of every window live in one index in the stage
+// (stage.RejectIndexKey), kept up to date by each committed transform, so that
+// a run re-checks them against Zuora and reports them without reading every
+// window's files. docs/design.md, "Rejects that come back", is the contract.
+
+// docTables maps each document type to its raw header table.
+var docTables = map[string]string{"invoice": "invoices", "payment": "payments", "refund": "refunds", "credit_memo": "credit_memos", "debit_memo": "debit_memos"}
+
+// indexedMark names the transform of a window that the index reflects.
+type indexedMark struct {
+	RunID       string    `json:"transform_run_id"`
+	CommittedAt time.Time `json:"transform_committed_at"`
+}
+
+// rejectBook is the reject index being read or changed.
+type rejectBook struct {
+	byKey   map[string]*stage.OutstandingReject // doc_type/zuora_id
+	pending []string
+}
+
+func bookKey(docType, id string) string { return docType + "/" + id }
+
+func newBook(idx stage.RejectIndex) *rejectBook {
+	b := &rejectBook{byKey: map[string]*stage.OutstandingReject{}, pending: idx.Pending}
+	for i := range idx.Rejects {
+		r := idx.Rejects[i]
+		b.byKey[bookKey(r.DocType, r.ZuoraID)] = &r
+	}
+	return b
+}
+
+func (b *rejectBook) index(now time.Time) stage.RejectIndex {
+	idx := stage.RejectIndex{UpdatedAt: now.UTC(), Pending: b.pending, Rejects: make([]stage.OutstandingReject, 0, len(b.byKey))}
+	for _, r := range b.byKey {
+		idx.Rejects = append(idx.Rejects, *r)
+	}
+	return idx
+}
+
+// loadRejects reads the reject index. A stage that has none yet (new, or
+// staged before the index existed) gets one built from every window's
+// committed transform, written when persist is set.
+func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, error) {
+	idx, found, err := p.st.ReadRejectIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		return newBook(idx), nil
+	}
+	b := newBook(stage.RejectIndex{})
+	ws, err := p.st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	marks := map[stage.Window]indexedMark{}
+	for _, w := range ws {
+		var tm stage.TransformManifest
+		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if err := p.applyTransform(ctx, b, w, tm); err != nil {
+			return nil, err
+		}
+		marks[w] = indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+	}
+	if !persist {
+		return b, nil
+	}
+	if err := p.saveRejects(ctx, b); err != nil {
+		return nil, err
+	}
+	for w, m := range marks {
+		if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), m); err != nil {
+			return nil, err
+		}
+	}
+	p.cfg.Logger.Info("reject index built from every window", "windows", len(ws), "outstanding", len(b.byKey))
+	return b, nil
+}
+
+func (p *Pipeline) saveRejects(ctx context.Context, b *rejectBook) error {
+	return p.st.WriteRejectIndex(ctx, b.index(p.cfg.Now()))
+}
+
+// indexRejects applies w's committed transform to the reject index, once per
+// transform commit (a marker beside the window's manifests says which one the
+// index reflects, so a crash between the two is repaired by the next call).
+func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
+	fail := func(err error) error {
+		return &StepError{Step: "transform", Window: w, Err: fmt.Errorf("window %s: record its rejects in the reject index: %w", w.ID(), err),
+			Kept: "the window's committed documents; the index is brought up to date by the next run", Resume: Step{Command: "run", Until: p.cfg.Until}}
+	}
+	var tm stage.TransformManifest
+	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	if err != nil || !ok {
+		return err
+	}
+	mark := indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+	var last indexedMark
+	if err := p.st.ReadJSON(ctx, stage.RejectsIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+		return fail(err)
+	}
+	if last.RunID == mark.RunID && last.CommittedAt.Equal(mark.CommittedAt) {
+		return nil
+	}
+	_, found, err := p.st.ReadRejectIndex(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := p.loadRejects(ctx, true)
+	if err != nil {
+		return fail(err)
+	}
+	if !found {
+		return nil // built just now, from every window's transform including this one
+	}
+	if err := p.applyTransform(ctx, b, w, tm); err != nil {
+		return fail(err)
+	}
+	if err := p.saveRejects(ctx, b); err != nil {
+		return fail(err)
+	}
+	if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), mark); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// applyTransform folds what w's transform decided into b: a reject of a version
+// at least as new as the index's becomes the outstanding one; a ready or
+// skipped document resolves the same or an older one (docs/design.md).
+func (p *Pipeline) applyTransform(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest) error {
+	var em stage.ExtractManifest
+	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
+		return err
+	}
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	view := func(name, table string, files ...stage.ObjectInfo) error {
+		var srcs []warehouse.Source
+		for _, f := range files {
+			if f.Key == "" {
+				continue
+			}
+			path, err := p.st.LocalPath(ctx, f.Key, f.SHA256)
+			if err != nil {
+				return err
+			}
+			srcs = append(srcs, warehouse.Source{Path: path, Window: w.ID()})
+		}
+		return db.ViewParquet(ctx, name, table, srcs)
+	}
+	var raw []string
+	for _, docType := range stage.DocTypes {
+		table := docTables[docType]
+		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
+			return err
+		}
+		raw = append(raw, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
+			warehouse.Literal(docType), warehouse.Ident("raw_"+table)))
+	}
+	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
+		return err
+	}
+	for name, f := range map[string]stage.ObjectInfo{"rejects": tm.Rejects, "skipped": tm.Skipped, "documents": tm.DocumentsPq} {
+		if err := view(name, name, f); err != nil {
+			return err
+		}
+	}
+	q := `WITH raw AS (` + strings.Join(raw, "\nUNION ALL\n") + `),
+latest AS (SELECT * FROM raw QUALIFY row_number() OVER (PARTITION BY doc_type, id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST) = 1),
+q AS (SELECT doc_type, doc_key, updated_date FROM quarantine
+      QUALIFY row_number() OVER (PARTITION BY doc_type, doc_key ORDER BY updated_date DESC NULLS LAST, quarantined_at DESC) = 1),
+outs AS (
+    SELECT 'rejected' AS outcome, doc_type, zuora_id, number, customer, currency, amount, reason_code, message FROM rejects
+    UNION ALL SELECT 'skipped', doc_type, zuora_id, number, customer, currency, amount, reason_code, message FROM skipped
+    UNION ALL SELECT 'ready', doc_type, zuora_id, number, customer, currency, amount, NULL, NULL FROM documents)
+SELECT o.outcome, o.doc_type, o.zuora_id, coalesce(o.number, ''), coalesce(o.customer, ''), coalesce(o.currency, ''),
+    CAST(o.amount AS VARCHAR), coalesce(o.reason_code, ''), coalesce(o.message, ''),
+    CASE WHEN o.reason_code = 'MALFORMED' THEN q.updated_date ELSE coalesce(l.updated_date, q.updated_date) END,
+    coalesce(l.account_id, ''), coalesce(l.account_number, ''), coalesce(l.erp_account_id, '')
+FROM outs AS o
+LEFT JOIN latest AS l ON l.doc_type = o.doc_type AND l.id = o.zuora_id
+LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
+	seen := tm.CommittedAt.UTC() // when the transform decided
+	if seen.IsZero() {
+		seen = p.cfg.Now().UTC()
+	}
+	noID := map[string]string{} // doc_type/number → key, of quarantined records without id
+	for k, r := range b.byKey {
+		if !r.Recheckable() && r.Number != "" {
+			noID[bookKey(r.DocType, r.Number)] = k
+		}
+	}
+	return db.Each(ctx, q, func(_ []string, row warehouse.Row) error {
+		v := row.Values
+		r := stage.OutstandingReject{DocType: v[1], ZuoraID: v[2], Number: v[3], Customer: v[4], Currency: v[5],
+			Window: w.ID(), ReasonCode: v[7], Message: v[8], Account: stage.Account{ID: v[10], Number: v[11], ERPID: v[12]},
+			FirstSeen: seen, LastSeen: seen}
+		if !row.Null[6] {
+			a, err := money.Parse(v[6])
+			if err != nil {
+				return err
+			}
+			r.Amount = &a
+		}
+		if !row.Null[9] {
+			t, err := time.Parse(time.RFC3339Nano, v[9])
+			if err != nil {
+				return fmt.Errorf("updated_date %q: %w", v[9], err)
+			}
+			r.Updated = &t
+		}
+		key := bookKey(r.DocType, r.ZuoraID)
+		old := b.byKey[key]
+		if v[0] == "rejected" {
+			if old != nil && !atLeast(r, *old) {
+				return nil // the index holds a newer version, rejected in a later window
+			}
+			if old != nil {
+				r.FirstSeen = old.FirstSeen
+				if old.Window == r.Window && sameVersion(r.Updated, old.Updated) {
+					r.Checked, r.Note = old.Checked, old.Note
+				}
+			}
+			b.byKey[key] = &r
+			return nil
+		}
+		if old != nil && atLeast(r, *old) {
+			delete(b.byKey, key)
+		}
+		if k, ok := noID[bookKey(r.DocType, r.Number)]; ok && r.Number != "" && b.byKey[k] != nil && r.Window >= b.byKey[k].Window {
+			delete(b.byKey, k) // the record Zuora sent without an id came back intact
+			delete(noID, bookKey(r.DocType, r.Number))
+		}
+		return nil
+	})
+}
+
+// atLeast reports whether r is the same or a newer version than old: by
+// updatedDate when both have one, else by window.
+func atLeast(r, old stage.OutstandingReject) bool {
+	if r.Updated != nil && old.Updated != nil {
+		return !r.Updated.Before(*old.Updated)
+	}
+	return r.Window >= old.Window
+}
+
+func sameVersion(a, b *time.Time) bool {
+	return a == nil && b == nil || a != nil && b != nil && a.Equal(*b)
+}
+
+// recheckRejects is the run's last step: it re-checks every outstanding reject
+// against Zuora, maps and loads again the windows where one changed (or was
+// acknowledged, or whose re-check was interrupted), and puts the outstanding
+// rejects of every window on rep (docs/design.md, "Rejects that come back").
+func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
+	b, err := p.loadRejects(ctx, true)
+	if err != nil {
+		return err
+	}
+	acks, err := p.st.Acks(ctx)
+	if err != nil {
+		return err
+	}
+	todo := map[string]string{} // window → why it is mapped again
+	for _, id := range b.pending {
+		todo[id] = "mapping a window again after an interrupted re-check"
+	}
+	for _, r := range b.byKey {
+		if _, acked := acks[r.ZuoraID]; acked && todo[r.Window] == "" {
+			todo[r.Window] = "mapping a window again: a reject was acknowledged"
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(todo)) {
+		w, err := stage.ParseWindowID(id)
+		if err != nil {
+			return err
+		}
+		if err := p.remapRechecked(ctx, w, rep, todo[id]); err != nil {
+			return err
+		}
+	}
+
+	if b, err = p.loadRejects(ctx, true); err != nil {
+		return err
+	}
+	var wanted []extract.Wanted
+	for _, r := range b.byKey {
+		if _, acked := acks[r.ZuoraID]; acked || !r.Recheckable() {
+			continue
+		}
+		w, err := stage.ParseWindowID(r.Window)
+		if err != nil {
+			return err
+		}
+		wanted = append(wanted, extract.Wanted{Table: docTables[r.DocType], ID: r.ZuoraID, Window: w, Updated: r.Updated,
+			Account: r.Account, Malformed: r.ReasonCode == "MALFORMED"})
+	}
+	if len(wanted) > 0 {
+		if err := p.recheck(ctx, b, wanted, rep); err != nil {
+			return err
+		}
+	}
+	if b, err = p.loadRejects(ctx, true); err != nil {
+		return err
+	}
+	rep.Rejects = backlog(b, acks)
+	return nil
+}
+
+// recheck fetches wanted from Zuora and maps again the windows where some changed.
+func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.Wanted, rep *Report) error {
+	zc, err := p.zuoraClient()
+	if err != nil {
+		return err
+	}
+	res, err := extract.Recheck(ctx, zc, p.st, wanted, extract.RecheckOptions{RunID: p.cfg.RunID, ERPAccountField: p.cfg.ERPAccountField, Logger: p.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("re-check of the outstanding rejects failed (every window is kept as it was): %w", err)
+	}
+	now := p.cfg.Now().UTC()
+	counts := map[string]int{}
+	for _, f := range res.Findings {
+		counts[f.Outcome]++
+		r := b.byKey[bookKey(docTypeOf(f.Table), f.ID)]
+		if r == nil {
+			continue
+		}
+		r.Checked, r.Note = &now, f.Outcome
+		if f.Note != "" {
+			r.Note += ": " + f.Note
+		}
+		if f.Outcome == extract.Unchanged || f.Outcome == extract.StillMalformed {
+			r.LastSeen = now
+		}
+	}
+	p.cfg.Logger.Info("outstanding rejects re-checked", "documents", len(wanted), "staged", counts[extract.Staged],
+		"unchanged", counts[extract.Unchanged], "newer", counts[extract.Newer], "not_found", counts[extract.NotFound],
+		"still_malformed", counts[extract.StillMalformed])
+	staged := res.Windows()
+	for _, w := range staged {
+		if !slices.Contains(b.pending, w.ID()) {
+			b.pending = append(b.pending, w.ID())
+		}
+	}
+	// Pending first: a crash from here on leaves the next run the windows to map again.
+	if err := p.saveRejects(ctx, b); err != nil {
+		return err
+	}
+	for _, w := range staged {
+		if err := p.reopen(ctx, w); err != nil {
+			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: reopen it for the re-checked rejects: %w", w.ID(), err),
+				Kept: "the window's committed snapshot and its ledger", Resume: Step{Command: "run", Until: p.cfg.Until}}
+		}
+		if err := res.Commit(ctx, p.st, w); err != nil {
+			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: commit the re-checked rejects: %w", w.ID(), err),
+				Kept: "the window's snapshot as it was; the re-checked rows are not part of it", Resume: Step{Command: "run", Until: p.cfg.Until}}
+		}
+		if err := p.remapRechecked(ctx, w, rep, "re-checked rejects changed in Zuora: mapping their window again"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remapRechecked maps w again with what its snapshot now holds, takes it off
+// the pending list, and loads it: the ledger of every window keeps each
+// document from being posted twice.
+func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Report, why string) error {
+	var em stage.ExtractManifest
+	staged, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	if err != nil {
+		return err
+	}
+	if staged {
+		p.cfg.Logger.Info(why, "window", w.ID())
+		if err := p.transformWindow(ctx, w, true); err != nil {
+			if IsConfigError(err) {
+				return err
+			}
+			return &StepError{Step: "transform", Window: w, Err: err,
+				Kept: "the window's committed snapshot and its ledger; nothing more of it was posted", Resume: Step{Command: "run", Until: p.cfg.Until}}
+		}
+	} else {
+		p.cfg.Logger.Warn("a window with rejects has no committed snapshot any more: left alone", "window", w.ID())
+	}
+	b, err := p.loadRejects(ctx, true)
+	if err != nil {
+		return err
+	}
+	if i := slices.Index(b.pending, w.ID()); i >= 0 {
+		b.pending = slices.Delete(b.pending, i, i+1)
+		if err := p.saveRejects(ctx, b); err != nil {
+			return err
+		}
+	}
+	if !staged {
+		return nil
+	}
+	rep.forget(w)
+	return p.processWindow(ctx, w, rep, attempt{why: "rejects re-checked", resume: Step{Command: "run", Until: p.cfg.Until}})
+}
+
+func docTypeOf(table string) string {
+	for dt, t := range docTables {
+		if t == table {
+			return dt
+		}
+	}
+	return ""
+}
+
+// Backlog is every outstanding reject of the stage, whichever window holds it.
+type Backlog struct {
+	Lines   []BacklogLine // per document type, currency and reason
+	Windows int           // how many windows hold them
+	NoID    int64         // quarantined records without an id: no re-check can bring them back
+}
+
+// BacklogLine counts the outstanding rejects of one document type, currency and reason.
+type BacklogLine struct {
+	DocType, Currency, Reason string
+	Outstanding               stage.Tally // an amount that could not be read exactly counts as zero
+}
+
+func backlog(b *rejectBook, acks map[string]stage.Ack) *Backlog {
+	type key struct{ docType, currency, reason string }
+	lines := map[key]*BacklogLine{}
+	windows := map[string]bool{}
+	out := &Backlog{}
+	for _, r := range b.byKey {
+		if _, acked := acks[r.ZuoraID]; acked {
+			continue
+		}
+		k := key{r.DocType, r.Currency, r.ReasonCode}
+		if lines[k] == nil {
+			lines[k] = &BacklogLine{DocType: r.DocType, Currency: r.Currency, Reason: r.ReasonCode}
+		}
+		amount := decimal.Zero
+		if r.Amount != nil {
+			amount = *r.Amount
+		}
+		lines[k].Outstanding.Add(amount)
+		windows[r.Window] = true
+		if !r.Recheckable() {
+			out.NoID++
+		}
+	}
+	for _, l := range lines {
+		out.Lines = append(out.Lines, *l)
+	}
+	slices.SortFunc(out.Lines, func(a, b BacklogLine) int {
+		return strings.Compare(a.DocType+"/"+a.Currency+"/"+a.Reason, b.DocType+"/"+b.Currency+"/"+b.Reason)
+	})
+	out.Windows = len(windows)
+	return out
+}
+
+// Rejects returns the outstanding rejects of every window, acknowledged ones
+// left out, sorted by window, document type and number.
+func (p *Pipeline) Rejects(ctx context.Context) ([]stage.OutstandingReject, error) {
+	b, err := p.loadRejects(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	acks, err := p.st.Acks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	idx := b.index(p.cfg.Now())
+	idx.Rejects = slices.DeleteFunc(idx.Rejects, func(r stage.OutstandingReject) bool { _, acked := acks[r.ZuoraID]; return acked })
+	idx.Sort()
+	return idx.Rejects, nil
+}
+
+// Acknowledge records that the outstanding reject id must never go to the
+// ERP, with the person's reason and who they are (user@host). From the next
+// run on, its window reports it as skipped (ACKNOWLEDGED), not as a reject.
+// Anything but an outstanding, unacknowledged reject is a *ConfigError.
+func (p *Pipeline) Acknowledge(ctx context.Context, id, reason, by string) (*stage.Ack, error) {
+	if strings.TrimSpace(id) == "" {
+		return nil, &ConfigError{Msg: "--id is required: the Zuora id of an outstanding reject (see the rejects command)"}
+	}
+	if strings.TrimSpace(reason) == "" {
+		return nil, &ConfigError{Msg: "--reason is required: say why the document must never go to the ERP"}
+	}
+	release, err := p.takeLease(ctx, "rejects ack")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	acks, err := p.st.Acks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := acks[id]; ok {
+		return nil, &ConfigError{Msg: fmt.Sprintf("%s is already acknowledged (by %s at %s: %s)", id, a.By, a.At.Format(time.RFC3339), a.Reason)}
+	}
+	b, err := p.loadRejects(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	var found *stage.OutstandingReject
+	for _, r := range b.byKey {
+		if r.ZuoraID == id {
+			found = r
+		}
+	}
+	if found == nil {
+		return nil, &ConfigError{Msg: fmt.Sprintf("%s is not an outstanding reject of stage %s; only those can be acknowledged (see the rejects command)", id, p.st.URL())}
+	}
+	a := stage.Ack{ZuoraID: id, DocType: found.DocType, Number: found.Number, Window: found.Window, ReasonCode: found.ReasonCode,
+		Reason: strings.TrimSpace(reason), By: by, At: p.cfg.Now().UTC()}
+	if err := p.st.WriteAck(ctx, a); err != nil {
+		return nil, err
+	}
+	p.cfg.Logger.Info("reject acknowledged", "doc_id", id, "window", a.Window, "by", by)
+	return &a, nil
+}

@@ -1,0 +1,171 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// QuarantineTable is the raw table of records the extract could not stage as
+// Zuora sent them: their raw JSON and why (see docs/design.md).
+const QuarantineTable = "quarantine"
+
+// QuarantineKey is where the extract writes the records of one raw document
+// table that it quarantined in slice part of window w.
+func QuarantineKey(table string, w Window, part int) string {
+	return fmt.Sprintf("raw/entity=%s/window=%s/%s-part-%05d.parquet", QuarantineTable, w.ID(), table, part)
+}
+
+// RecheckKey is where a re-check run writes the rows it fetched again for a
+// raw table of window w, beside the window's own parts.
+func RecheckKey(table string, w Window, runID string) string {
+	return fmt.Sprintf("raw/entity=%s/window=%s/recheck-%s.parquet", table, w.ID(), runID)
+}
+
+// Recheck records, in the extract manifest, one run that fetched some of the
+// window's rejected documents again and added what Zuora now holds.
+type Recheck struct {
+	RunID     string    `json:"run_id"`
+	At        time.Time `json:"at"`
+	Documents []string  `json:"documents"` // Zuora ids whose new rows the run added
+}
+
+// RejectIndexKey holds the outstanding rejects of every window.
+const RejectIndexKey = "state/rejects.json"
+
+// AckPrefix holds one object per acknowledged reject.
+const AckPrefix = "state/acks/"
+
+// AckKey is where the acknowledgement of document id is kept.
+func AckKey(id string) string { return AckPrefix + id + ".json" }
+
+// RejectsIndexedKey marks which transform of window w the reject index
+// reflects, so that each committed transform is applied exactly once.
+func RejectsIndexedKey(w Window) string {
+	return fmt.Sprintf("manifests/window=%s/rejects-indexed.json", w.ID())
+}
+
+// OutstandingReject is a document whose latest staged version was rejected
+// (by the mapping, or quarantined as MALFORMED) and that nothing has resolved
+// since: no later version was posted or skipped, and no one acknowledged it.
+type OutstandingReject struct {
+	DocType string `json:"doc_type"`
+	// ZuoraID is the document's id; a quarantined record without one has the
+	// key no-id-<16 hex of its raw JSON's sha256> and cannot be re-checked.
+	ZuoraID string `json:"zuora_id"`
+	Number  string `json:"number,omitempty"`
+	Window  string `json:"window"` // the window whose snapshot holds the rejected version
+	// Updated is the rejected version's updatedDate; nil when Zuora sent none.
+	Updated    *time.Time       `json:"updated_date,omitempty"`
+	Customer   string           `json:"customer,omitempty"`
+	Currency   string           `json:"currency,omitempty"`
+	Amount     *decimal.Decimal `json:"amount,omitempty"` // nil when it could not be read exactly
+	ReasonCode string           `json:"reason_code"`
+	Message    string           `json:"message"`
+	// Account is the expanded account as staged: what may change in Zuora
+	// without a new version of the document.
+	Account   Account    `json:"account"`
+	FirstSeen time.Time  `json:"first_seen"`
+	LastSeen  time.Time  `json:"last_seen"`
+	Checked   *time.Time `json:"last_checked,omitempty"` // the last re-check that fetched it
+	Note      string     `json:"check_note,omitempty"`   // what that re-check found
+}
+
+// Account is what the raw tables keep of a document's account.
+type Account struct {
+	ID     string `json:"id,omitempty"`
+	Number string `json:"number,omitempty"`
+	ERPID  string `json:"erp_id,omitempty"`
+}
+
+// NoIDPrefix starts the key of a quarantined record that has no id.
+const NoIDPrefix = "no-id-"
+
+// Recheckable reports whether the document can be fetched again by id.
+func (r OutstandingReject) Recheckable() bool { return !strings.HasPrefix(r.ZuoraID, NoIDPrefix) }
+
+// RejectIndex is the stage's list of outstanding rejects, so that a run
+// re-checks and reports them without reading every window's files.
+type RejectIndex struct {
+	UpdatedAt time.Time           `json:"updated_at"`
+	Rejects   []OutstandingReject `json:"rejects"`
+	// Pending lists windows whose re-checked snapshot is committed or about to
+	// be, and that must be mapped again before anything else is trusted.
+	Pending []string `json:"pending_windows,omitempty"`
+}
+
+// Sort orders the rejects by window, document type, number and id.
+func (x *RejectIndex) Sort() {
+	sort.Slice(x.Rejects, func(i, j int) bool {
+		a, b := x.Rejects[i], x.Rejects[j]
+		switch {
+		case a.Window != b.Window:
+			return a.Window < b.Window
+		case a.DocType != b.DocType:
+			return a.DocType < b.DocType
+		case a.Number != b.Number:
+			return a.Number < b.Number
+		}
+		return a.ZuoraID < b.ZuoraID
+	})
+}
+
+// ReadRejectIndex reads the reject index; found is false when the stage has none yet.
+func (s *Stage) ReadRejectIndex(ctx context.Context) (idx RejectIndex, found bool, err error) {
+	err = s.ReadJSON(ctx, RejectIndexKey, &idx)
+	if errors.Is(err, ErrNotFound) {
+		return RejectIndex{}, false, nil
+	}
+	return idx, err == nil, err
+}
+
+// WriteRejectIndex replaces the reject index.
+func (s *Stage) WriteRejectIndex(ctx context.Context, idx RejectIndex) error {
+	idx.Sort()
+	if idx.Rejects == nil {
+		idx.Rejects = []OutstandingReject{}
+	}
+	return s.WriteJSON(ctx, RejectIndexKey, idx)
+}
+
+// Ack is a person's decision that a rejected document must never go to the ERP.
+type Ack struct {
+	ZuoraID    string    `json:"zuora_id"`
+	DocType    string    `json:"doc_type"`
+	Number     string    `json:"number,omitempty"`
+	Window     string    `json:"window"`      // where it was outstanding when acknowledged
+	ReasonCode string    `json:"reason_code"` // the reject it acknowledges
+	Reason     string    `json:"reason"`      // why it must not be posted, in the person's words
+	By         string    `json:"by"`          // user@host
+	At         time.Time `json:"at"`
+}
+
+// Acks returns every acknowledgement, by Zuora id.
+func (s *Stage) Acks(ctx context.Context) (map[string]Ack, error) {
+	objs, err := s.List(ctx, AckPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Ack, len(objs))
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		var a Ack
+		if err := s.ReadJSON(ctx, o.Key, &a); err != nil {
+			return nil, err
+		}
+		out[a.ZuoraID] = a
+	}
+	return out, nil
+}
+
+// WriteAck records an acknowledgement.
+func (s *Stage) WriteAck(ctx context.Context, a Ack) error {
+	return s.WriteJSON(ctx, AckKey(a.ZuoraID), a)
+}
