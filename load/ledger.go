@@ -102,6 +102,13 @@ func (l *ledger) flushLocked(ctx context.Context) error {
 	return nil
 }
 
+// unwritten returns a copy of the rows buffered but not yet in a part.
+func (l *ledger) unwritten() []ledgerRow {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]ledgerRow(nil), l.pending...)
+}
+
 // readLedger returns every row of every ledger part of w, in write order.
 func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerRow, error) {
 	objs, err := st.List(ctx, stage.LedgerPrefix(w))

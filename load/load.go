@@ -107,8 +107,18 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// ResumeCommand is the command that resumes the load of window w.
-func ResumeCommand(w stage.Window) string { return "zuora-erp-etl load --window " + w.ID() }
+// Error is a load that stopped before its window was complete: Err is the
+// root cause and Kept says exactly what the stage holds. Loading the window
+// again resumes it: confirmed documents are not posted again.
+type Error struct {
+	Window stage.Window
+	Err    error
+	Kept   string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("load window %s: %v", e.Window.ID(), e.Err) }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Run loads window w: it posts every document the ledger does not show as
 // confirmed or refused, then marks every confirmed, unmarked document in Zuora,
@@ -162,15 +172,14 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
 	defer cancel()
 	if err := r.ledger.flush(final); err != nil {
-		return nil, fmt.Errorf("load window %s: the ledger cannot be written, nothing was marked in Zuora; %s: %w",
-			w.ID(), resumeHint(w), errors.Join(err, stopErr))
+		return nil, &Error{Window: w, Err: errors.Join(fmt.Errorf("the stage refused the ledger: %w", err), stopErr), Kept: r.keptWithoutLedger(false)}
 	}
 
 	var markErr error
 	if ctx.Err() == nil {
 		markErr = r.markAll(ctx, docs)
 		if err := r.ledger.flush(final); err != nil {
-			return nil, fmt.Errorf("load window %s: the ledger cannot be written; %s: %w", w.ID(), resumeHint(w), err)
+			return nil, &Error{Window: w, Err: fmt.Errorf("the stage refused the ledger: %w", err), Kept: r.keptWithoutLedger(true)}
 		}
 	}
 
@@ -180,36 +189,63 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 	if ctx.Err() != nil && man.StoppedBecause == "" {
 		man.StoppedBecause = "cancelled: " + context.Cause(ctx).Error()
 	}
+	posted, pending := counts(man)
+	kept := fmt.Sprintf("the ledger holds the ERP's answer for every document it settled: %d confirmed, %d still pending", posted, pending)
 	if err := st.WriteManifest(final, "load", w, man); err != nil {
-		return man, fmt.Errorf("load window %s: write load manifest (the ledger is complete); %s: %w", w.ID(), resumeHint(w), err)
+		return man, &Error{Window: w, Err: fmt.Errorf("write the load manifest: %w", err), Kept: kept + " (the ledger is complete; only the manifest is missing)"}
 	}
 	log.Info("load finished", "complete", man.Complete, "stopped_because", man.StoppedBecause, "ledger_parts", len(r.ledger.written))
 
-	posted, pending := counts(man)
+	if markErr != nil {
+		kept += fmt.Sprintf("; %d confirmed documents are not yet marked in Zuora", unmarked(man))
+	}
 	switch {
 	case ctx.Err() != nil:
-		return man, fmt.Errorf("load window %s cancelled: the ledger keeps the %d documents the ERP confirmed, %d are pending; %s: %w",
-			w.ID(), posted, pending, resumeHint(w), context.Cause(ctx))
+		return man, &Error{Window: w, Err: fmt.Errorf("cancelled: %w", context.Cause(ctx)), Kept: kept}
 	case stopErr != nil:
-		marks := "marked in Zuora"
-		if markErr != nil {
-			marks = "but " + markErr.Error()
-		}
-		return man, fmt.Errorf("load window %s stopped: %s; the ledger keeps the %d documents the ERP confirmed (%s), %d are pending; %s",
-			w.ID(), man.StoppedBecause, posted, marks, pending, resumeHint(w))
-	case pending > 0 && markErr != nil:
-		return man, fmt.Errorf("load window %s: %d documents are still pending after retries (last failure: %s) and %w; the ERP confirmed %d documents and the ledger keeps them; %s",
-			w.ID(), pending, r.lastFailure, markErr, posted, resumeHint(w))
+		return man, &Error{Window: w, Err: errors.Join(fmt.Errorf("stopped: %w", stopErr), markErr), Kept: kept}
 	case pending > 0:
-		return man, fmt.Errorf("load window %s: %d documents are still pending after retries (last failure: %s); the ERP confirmed %d documents and the ledger keeps them; %s",
-			w.ID(), pending, r.lastFailure, posted, resumeHint(w))
+		return man, &Error{Window: w, Err: errors.Join(fmt.Errorf("%d documents are still pending after retries (last failure: %s)", pending, r.lastFailure), markErr), Kept: kept}
 	case markErr != nil:
-		return man, fmt.Errorf("load window %s: %w; the ERP confirmed %d documents and the ledger keeps them; %s", w.ID(), markErr, posted, resumeHint(w))
+		return man, &Error{Window: w, Err: markErr, Kept: kept}
 	}
 	return man, nil
 }
 
-func resumeHint(w stage.Window) string { return "resume with: " + ResumeCommand(w) }
+// keptWithoutLedger says what the stage holds when the ledger could not be
+// written: the parts written before, and not the answers still in memory.
+// marked says whether the write-back to Zuora had run.
+func (r *run) keptWithoutLedger(marked bool) string {
+	lost := r.ledger.unwritten()
+	var confirmed, durable int
+	for _, s := range r.snapshot() {
+		if s.confirmed {
+			confirmed++
+		}
+	}
+	lostConfirmed := 0
+	for _, row := range lost {
+		if row.Action == actionPost && (row.Outcome == outcomeCreated || row.Outcome == outcomeDuplicate) {
+			lostConfirmed++
+		}
+	}
+	durable = confirmed - lostConfirmed
+	marks := "nothing was marked in Zuora"
+	if marked {
+		marks = "Zuora may show some of them marked already, and marking them again is harmless"
+	}
+	return fmt.Sprintf("the ledger parts written before the failure (%d documents confirmed there); the ERP's answers to %d more posts "+
+		"(%d confirmations) are not recorded, so they show as pending until the next load posts them again, which the Idempotency-Key makes safe; %s",
+		durable, len(lost), lostConfirmed, marks)
+}
+
+func unmarked(m *stage.LoadManifest) int64 {
+	var n int64
+	for _, t := range m.Totals {
+		n += t.Posted.Count - t.Marked.Count
+	}
+	return n
+}
 
 func counts(m *stage.LoadManifest) (posted, pending int64) {
 	for _, t := range m.Totals {

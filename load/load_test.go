@@ -136,10 +136,12 @@ func TestOutageTripsBreakerThenResumes(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run succeeded against a dead ERP")
 	}
-	for _, want := range []string{"circuit breaker", "zuora-erp-etl load --window " + testWindow.ID(), "pending"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
-		}
+	var le *Error
+	if !errors.As(err, &le) || le.Window != testWindow || !strings.Contains(le.Kept, "pending") {
+		t.Errorf("error %v; want a *load.Error of window %s saying what is pending", err, testWindow.ID())
+	}
+	if !strings.Contains(err.Error(), "circuit breaker") || strings.Count(err.Error(), testWindow.ID()) != 1 {
+		t.Errorf("error %q does not name the breaker and its window once", err)
 	}
 	if strings.Contains(err.Error(), erpToken) {
 		t.Error("the error holds the ERP token")
@@ -322,8 +324,9 @@ func TestCancelledMidLoadThenRerun(t *testing.T) {
 	opts := e.opts()
 	opts.LedgerFlush = 1000 // nothing reaches the stage before the final flush
 	man, err := e.run(ctx, opts)
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
-		t.Fatalf("Run = %v; want a cancellation naming the resume command", err)
+	var le *Error
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &le) || le.Window != testWindow {
+		t.Fatalf("Run = %v; want a *load.Error of the window, cancelled", err)
 	}
 	if man.Complete || !strings.HasPrefix(man.StoppedBecause, "cancelled") {
 		t.Fatalf("manifest complete=%v stopped=%q", man.Complete, man.StoppedBecause)
@@ -394,8 +397,9 @@ func TestWriteBackPartialFailuresAreRetriedByTheNextRun(t *testing.T) {
 	opts := e.opts()
 	opts.Concurrency = 8
 	man, err := e.run(e.ctx, opts)
-	if err == nil || !strings.Contains(err.Error(), "refused to mark 2") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
-		t.Fatalf("Run = %v; want an error about 2 unmarked documents naming the resume command", err)
+	var le *Error
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "refused to mark 2") || !strings.Contains(le.Kept, "2 confirmed documents are not yet marked") {
+		t.Fatalf("Run = %v; want a *load.Error about 2 unmarked documents", err)
 	}
 	if len(e.marker.calls) != 3 || len(e.marker.calls[0].ids) != 50 || len(e.marker.calls[2].ids) != 20 || e.marker.calls[0].object != "Invoice" {
 		t.Fatalf("Marker calls: %d, first %d ids; want 3 batches of at most 50 Invoice ids", len(e.marker.calls), len(e.marker.calls[0].ids))
@@ -442,8 +446,9 @@ func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 	opts := e.opts()
 	opts.ERPToken = "wrong-" + erpToken
 	man, err := e.run(e.ctx, opts)
-	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
-		t.Fatalf("Run = %v; want a 401 error naming the resume command", err)
+	var le *Error
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("Run = %v; want a *load.Error naming the 401", err)
 	}
 	if strings.Contains(err.Error(), erpToken) || strings.Contains(e.logs.String(), erpToken) {
 		t.Fatal("the token leaked into the error or the logs")
@@ -498,7 +503,7 @@ func TestIsolatedFailureLeavesTheWindowPendingWithoutTrippingTheBreaker(t *testi
 	opts := e.opts()
 	opts.Concurrency, opts.BreakerThreshold = 1, 2
 	man, err := e.run(e.ctx, opts)
-	if err == nil || !strings.Contains(err.Error(), "1 documents are still pending") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+	if err == nil || !strings.Contains(err.Error(), "1 documents are still pending") || !errors.As(err, new(*Error)) {
 		t.Fatalf("Run = %v; want an error naming the pending document and the resume command", err)
 	}
 	if man.StoppedBecause != "" || man.Complete || len(e.sim.Documents()) != 9 {
@@ -559,7 +564,7 @@ func TestUnwritableLedgerStopsBeforeAnyMark(t *testing.T) {
 	opts := e.opts()
 	opts.LedgerFlush = 3
 	_, err = e.run(e.ctx, opts)
-	if err == nil || !strings.Contains(err.Error(), "ledger cannot be written") || !strings.Contains(err.Error(), ResumeCommand(testWindow)) {
+	if err == nil || !strings.Contains(err.Error(), "the stage refused the ledger") || !errors.As(err, new(*Error)) {
 		t.Fatalf("Run = %v; want a ledger error naming the resume command", err)
 	}
 	if e.marker.callCount() != 0 {
@@ -578,4 +583,52 @@ func TestUnwritableLedgerStopsBeforeAnyMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.assertSettled(man, nil)
+}
+
+// TestLedgerThatCannotBeWrittenSaysWhatWasKept (issue 9, item 14): when the
+// stage refuses the ledger after the ERP confirmed documents, the error says
+// that those answers are not recorded (and nothing was marked), instead of
+// claiming the ledger keeps every answer; the next load settles them.
+func TestLedgerThatCannotBeWrittenSaysWhatWasKept(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnvOn(t, "file://"+dir, makeSpecs(30))
+	// A file where the window's ledger folder goes: every part write fails, as on a full disk.
+	ledgerDir := filepath.Join(dir, filepath.FromSlash(strings.TrimSuffix(stage.LedgerPrefix(testWindow), "/")))
+	if err := os.MkdirAll(filepath.Dir(ledgerDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ledgerDir, []byte("full"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := e.opts()
+	opts.LedgerFlush = 1000 // every answer waits for the final flush
+	_, err := e.run(e.ctx, opts)
+	var le *Error
+	if !errors.As(err, &le) {
+		t.Fatalf("Run = %v; want a *load.Error", err)
+	}
+	posted := len(e.erpDocs())
+	for _, want := range []string{"not recorded", fmt.Sprintf("(%d confirmations)", posted), "nothing was marked in Zuora"} {
+		if !strings.Contains(le.Kept, want) {
+			t.Errorf("kept %q does not say %q", le.Kept, want)
+		}
+	}
+	if strings.Contains(err.Error()+le.Kept, "keeps every") || posted == 0 {
+		t.Errorf("error %q, kept %q, %d posted: claims the ledger kept what it did not", err, le.Kept, posted)
+	}
+	if e.marker.callCount() != 0 {
+		t.Error("documents were marked in Zuora although the ledger does not hold their confirmation")
+	}
+
+	if err := os.Remove(ledgerDir); err != nil {
+		t.Fatal(err)
+	}
+	man, err := e.run(e.ctx, e.opts())
+	if err != nil {
+		t.Fatalf("load after the disk was freed: %v", err)
+	}
+	e.assertSettled(man, nil)
+	if len(e.erpDocs()) != posted {
+		t.Errorf("the ERP holds %d documents after the second load; want the same %d", len(e.erpDocs()), posted)
+	}
 }

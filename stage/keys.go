@@ -61,5 +61,8 @@ const ManifestPrefix = "manifests/"
 // HighWaterKey holds the pipeline's high-water mark.
 const HighWaterKey = "state/highwater.json"
 
+// StartKey holds where the stage's history starts (see Stage.Start).
+const StartKey = "state/start.json"
+
 // MappingKey holds the digest of the mapping whose rejects the last run retried.
 const MappingKey = "state/mapping.json"

@@ -184,3 +184,26 @@ func (s *Stage) SetHighWater(ctx context.Context, w Window, now time.Time) error
 	}
 	return s.WriteJSON(ctx, HighWaterKey, HighWater{Next: w.End.UTC(), UpdatedAt: now.UTC(), Window: w.ID()})
 }
+
+// Start is where the stage's history begins: the first run's start, recorded
+// before any window is tried so that a failed first run is resumed from there.
+type Start struct {
+	Start time.Time `json:"start"`
+	SetAt time.Time `json:"set_at"`
+	RunID string    `json:"run_id"`
+}
+
+// Start returns the stage's start point, or found=false when none is recorded.
+func (s *Stage) Start(ctx context.Context) (st Start, found bool, err error) {
+	err = s.ReadJSON(ctx, StartKey, &st)
+	if errors.Is(err, ErrNotFound) {
+		return Start{}, false, nil
+	}
+	return st, err == nil, err
+}
+
+// SetStart records the stage's start point.
+func (s *Stage) SetStart(ctx context.Context, st Start) error {
+	st.Start, st.SetAt = st.Start.UTC(), st.SetAt.UTC()
+	return s.WriteJSON(ctx, StartKey, st)
+}

@@ -1,6 +1,7 @@
 package stage_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -54,5 +55,22 @@ func TestSplitAlignsWindowsToTheirSize(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSplitSeqHoldsOneWindowAtATime: walking a year of one-minute windows
+// allocates next to nothing, however many windows there are (a slice of them
+// would take 25 MB).
+func TestSplitSeqHoldsOneWindowAtATime(t *testing.T) {
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n := 0
+	for range stage.SplitSeq(from, from.AddDate(1, 0, 0), time.Minute) {
+		n++
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; n != 365*24*60 || grew > 1<<20 {
+		t.Fatalf("%d windows in %d bytes; want 525600 in next to nothing", n, grew)
 	}
 }

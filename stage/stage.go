@@ -30,6 +30,8 @@ import (
 	_ "gocloud.dev/blob/memblob"   // mem:// stages
 	_ "gocloud.dev/blob/s3blob"    // s3:// stages
 	"gocloud.dev/gcerrors"
+
+	"github.com/aws/smithy-go"
 )
 
 // Stage is an open stage bucket.
@@ -510,3 +512,17 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*countingWriter)(nil)
+
+// IsAccessDenied reports whether err is the bucket refusing our credentials,
+// or the cloud SDK finding none: a setting to fix, not an outage. The AWS SDK
+// gives a missing identity no type of its own, only its "get identity" step.
+func IsAccessDenied(err error) bool {
+	if err == nil {
+		return false
+	}
+	if gcerrors.Code(err) == gcerrors.PermissionDenied {
+		return true
+	}
+	var oe *smithy.OperationError
+	return errors.As(err, &oe) && oe.Err != nil && strings.HasPrefix(oe.Err.Error(), "get identity:")
+}

@@ -2,6 +2,8 @@ package stage
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,15 +60,26 @@ func ParseWindowID(id string) (Window, error) {
 // ending at until. Bounds are whole seconds, the precision of Zuora's
 // updatedDate and of window ids.
 func Split(from, until time.Time, size time.Duration) []Window {
+	return slices.Collect(SplitSeq(from, until, size))
+}
+
+// SplitSeq yields the windows of Split one at a time, so that planning a long
+// range holds one window in memory, not all of them.
+func SplitSeq(from, until time.Time, size time.Duration) iter.Seq[Window] {
 	from, until = from.UTC().Truncate(time.Second), until.UTC().Truncate(time.Second)
-	var ws []Window
-	for start := from; start.Before(until); {
-		end := start.Truncate(size).Add(size)
-		if end.After(until) {
-			end = until
+	return func(yield func(Window) bool) {
+		if size <= 0 {
+			return
 		}
-		ws = append(ws, Window{Start: start, End: end})
-		start = end
+		for start := from; start.Before(until); {
+			end := start.Truncate(size).Add(size)
+			if end.After(until) {
+				end = until
+			}
+			if !yield(Window{Start: start, End: end}) {
+				return
+			}
+			start = end
+		}
 	}
-	return ws
 }

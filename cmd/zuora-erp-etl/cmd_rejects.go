@@ -27,9 +27,8 @@ func cmdRejects(ctx context.Context, args []string, e *env) int {
 	if len(args) > 0 && args[0] == "ack" {
 		return cmdRejectsAck(ctx, args[1:], e)
 	}
-	fs := newFlagSet("rejects", rejectsSynopsis)
-	var s settings
-	s.register(fs, e)
+	s := newSettings("rejects", e)
+	fs := s.fs
 	if code, ok := parse(fs, args, e); !ok {
 		return code
 	}
@@ -63,8 +62,8 @@ func cmdRejects(ctx context.Context, args []string, e *env) int {
 
 func cmdRejectsAck(ctx context.Context, args []string, e *env) int {
 	fs := newFlagSet("rejects ack", rejectsSynopsis)
-	var s settings
-	s.register(fs, e)
+	s := &settings{name: "rejects ack", fs: fs}
+	s.register(e)
 	s.registerLease(fs, e)
 	id := fs.String("id", "", "the Zuora id of the outstanding reject (see zuora-erp-etl rejects)")
 	reason := fs.String("reason", "", "why it must never go to the ERP (kept in the stage and in the skip's message)")

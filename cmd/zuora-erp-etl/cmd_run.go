@@ -1,23 +1,30 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
+)
 
 func cmdRun(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("run", "run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high-water mark: windows whose load is unfinished first,\nthen new ones up to now minus the settle lag. Safe to repeat at any time.")
-	var s settings
-	s.register(fs, e)
-	s.registerRange(fs)
-	s.registerLease(fs, e)
-	if code, ok := parse(fs, args, e); !ok {
+	s := newSettings("run", e)
+	if code, ok := s.parse(args, e); !ok {
 		return code
 	}
-	return runPipeline(ctx, &s, e)
-}
-
-func runPipeline(ctx context.Context, s *settings, e *env) int {
 	if err := s.finish(e); err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
 	defer s.close()
-	return runOnce(ctx, s.cfg, e)
+	return s.runOnce(ctx, s.cfg, e)
+}
+
+// runOnce runs the pipeline once with cfg and prints its report.
+func (s *settings) runOnce(ctx context.Context, cfg pipeline.Config, e *env) int {
+	p, err := pipeline.Open(ctx, cfg)
+	if err != nil {
+		return s.fail(e, err)
+	}
+	defer p.Close()
+	rep, err := p.Run(ctx)
+	return s.outcome(e, rep, err)
 }

@@ -9,102 +9,104 @@ import (
 )
 
 func cmdExtract(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("extract", "extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high-water mark.\nWindows already staged are kept unless --force.")
-	var s settings
-	s.register(fs, e)
-	s.registerRange(fs)
-	s.registerLease(fs, e)
-	var from, to timeFlag
-	fs.Var(&from, "from", "start of the range (RFC3339, required)")
-	fs.Var(&to, "to", "end of the range, exclusive (RFC3339, required)")
-	force := fs.Bool("force", false, "extract windows again even if they are already staged")
-	if code, ok := parse(fs, args, e); !ok {
+	s := newSettings("extract", e)
+	if code, ok := s.parse(args, e); !ok {
 		return code
-	}
-	if from.t.IsZero() || to.t.IsZero() {
-		return fail(e, &pipeline.ConfigError{Msg: "extract needs --from and --to (RFC3339)"})
 	}
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
-	ws, err := p.Extract(ctx, from.t, to.t, *force)
+	bf, err := p.Extract(ctx, s.from.t, s.to.t, s.force)
+	if bf != nil {
+		for _, w := range bf.Windows {
+			fmt.Fprintf(e.stdout, "staged %s\n", w.ID())
+		}
+		if c := bf.Clamped; c != nil {
+			fmt.Fprintf(e.stdout, "note: --to %s is later than now minus the settle lag; the windows end at %s, and run stages the rest once it has settled\n",
+				c.Requested.Format("2006-01-02T15:04:05Z07:00"), c.Horizon.Format("2006-01-02T15:04:05Z07:00"))
+		}
+	}
 	if err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
-	for _, w := range ws {
-		fmt.Fprintf(e.stdout, "staged %s\n", w.ID())
+	fmt.Fprintf(e.stdout, "%d window(s) staged; transform and load each with: %s, then %s\n", len(bf.Windows),
+		s.command(pipeline.Step{Command: "transform", Window: windowOrPlaceholder(bf)}), s.command(pipeline.Step{Command: "load", Window: windowOrPlaceholder(bf)}))
+	if l := bf.Left; l != nil {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: %d more window(s) of the range are not staged (at most %d per invocation)\nresume with: %s\n", l.Windows, l.Max, s.command(l.Next))
+		return exitFailed
 	}
-	fmt.Fprintf(e.stdout, "%d windows staged; transform and load them with: zuora-erp-etl transform --window ID && zuora-erp-etl load --window ID\n", len(ws))
 	return exitOK
 }
 
+// windowOrPlaceholder is the first window of a backfill, for the example commands.
+func windowOrPlaceholder(bf *pipeline.Backfill) (w stage.Window) {
+	if len(bf.Windows) > 0 {
+		return bf.Windows[0]
+	}
+	return w
+}
+
 func cmdTransform(ctx context.Context, args []string, e *env) int {
-	var s settings
+	s, p, code, ok := openWindow(ctx, args, e, "transform")
 	defer s.close()
-	p, w, code, ok := openWindow(ctx, args, e, &s, "transform", "transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.")
 	if !ok {
 		return code
 	}
-	rep, err := p.Transform(ctx, w)
+	rep, err := p.Transform(ctx, s.window())
 	if err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
 	rep.Print(e.stdout)
-	fmt.Fprintf(e.stdout, "post the documents with: zuora-erp-etl load --window %s\n", w.ID())
+	fmt.Fprintf(e.stdout, "post the documents with: %s\n", s.command(pipeline.Step{Command: "load", Window: s.window()}))
+	if rep.NeedsAttention() {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: the window still has rejected documents, which need attention; see: %s\n", s.query("select * from rejects"))
+		return exitRejected
+	}
 	return exitOK
 }
 
 func cmdLoad(ctx context.Context, args []string, e *env) int {
-	var s settings
+	s, p, code, ok := openWindow(ctx, args, e, "load")
 	defer s.close()
-	p, w, code, ok := openWindow(ctx, args, e, &s, "load", "load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.")
 	if !ok {
 		return code
 	}
-	rep, err := p.Load(ctx, w)
-	return outcome(e, rep, err)
+	rep, err := p.Load(ctx, s.window())
+	return s.outcome(e, rep, err)
 }
 
 // openWindow parses the flags of a command that acts on one staged window
 // (--window ID) and opens the pipeline; ok is false when the command should
 // exit with code instead.
-func openWindow(ctx context.Context, args []string, e *env, s *settings, name, synopsis string) (p *pipeline.Pipeline, w stage.Window, code int, ok bool) {
-	fs := newFlagSet(name, synopsis)
-	s.register(fs, e)
-	s.registerLease(fs, e)
-	id := fs.String("window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
-	if code, ok := parse(fs, args, e); !ok {
-		return nil, w, code, false
+func openWindow(ctx context.Context, args []string, e *env, name string) (s *settings, p *pipeline.Pipeline, code int, ok bool) {
+	s = newSettings(name, e)
+	if code, ok := s.parse(args, e); !ok {
+		return s, nil, code, false
 	}
-	w, err := parseWindow(*id)
-	if err == nil {
-		p, err = s.open(ctx, e)
-	}
+	p, err := s.open(ctx, e)
 	if err != nil {
-		return nil, w, fail(e, err), false
+		return s, nil, s.fail(e, err), false
 	}
-	return p, w, 0, true
+	return s, p, 0, true
 }
 
 func cmdStatus(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("status", "status [--stage URL]\n\nShows the high-water mark and, per staged window, which steps are done and what is pending.")
-	var s settings
-	s.register(fs, e)
-	if code, ok := parse(fs, args, e); !ok {
+	s := newSettings("status", e)
+	if code, ok := s.parse(args, e); !ok {
 		return code
 	}
 	s.cfg.ReadOnly = true // status never writes, and a missing stage is a typo, not an empty one
 	p, err := s.open(ctx, e)
 	defer s.close()
 	if err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
 	rep, err := p.Status(ctx)
 	if err != nil {
-		return fail(e, err)
+		return s.fail(e, err)
 	}
-	rep.PrintStatus(e.stdout)
+	rep.PrintStatus(e.stdout, s.command)
 	return exitOK
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -33,17 +35,214 @@ func codeVersion() string {
 	return v
 }
 
-// settings binds the pipeline configuration to flags whose defaults come from
-// the environment.
+// settings binds one command's flags, whose defaults come from the
+// environment, to the pipeline configuration and the command's own values.
 type settings struct {
-	cfg        pipeline.Config
+	name string
+	fs   *flag.FlagSet
+	cfg  pipeline.Config
+
 	logLevel   string
 	requestLog string
 	since      timeFlag
 	until      timeFlag
+	from, to   timeFlag // extract
+	force      bool     // extract
+	windowID   string   // transform, load
+	cron       string   // schedule
+	now        bool     // schedule
+	format     string   // query
 	docTypes   string
 	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
 	closers    []io.Closer
+}
+
+// Commands whose flags newSettings knows, and what each takes besides the
+// shared settings.
+const (
+	takesRange    = 1 << iota // --window LENGTH, --max-windows
+	takesSpan                 // --since, --until
+	takesWindowID             // --window ID
+)
+
+var pipelineCommands = map[string]struct {
+	synopsis string
+	takes    int
+}{
+	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high-water mark (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
+		takesRange | takesSpan},
+	"schedule": {"schedule [--cron \"5 * * * *\"] [--now] [flags]\n\nRuns \"run\" on a cron schedule (standard 5-field syntax or @hourly, @every 30m) until interrupted.\nA run still going when the next is due is not started twice; each run's report goes to stdout.",
+		takesRange | takesSpan},
+	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high-water mark, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
+		takesRange},
+	"transform": {"transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.",
+		takesWindowID},
+	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
+		takesWindowID},
+	"rejects": {rejectsSynopsis, 0},
+	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
+	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
+
+Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
+refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
+quarantine (records that could not be staged: raw JSON and reason), documents, skipped (the
+transform's outputs), rejects (only what is outstanding now, with its window, reason, first_seen,
+last_seen and the last re-check's note), reject_history (every window's rejects as its last
+transform left them, resolved or not) and ledger (every load result); each row carries its window
+(a DuckDB keyword: write it "window"). Example:
+  zuora-erp-etl query 'select "window", count(*), sum(amount) from invoices group by all order by 1'`, 0},
+}
+
+// newSettings builds the flags of pipeline command name, with defaults from
+// e's environment (secrets excepted: their flags show no default).
+func newSettings(name string, e *env) *settings {
+	spec := pipelineCommands[name]
+	s := &settings{name: name, fs: newFlagSet(name, spec.synopsis)}
+	s.register(e)
+	if writes[name] {
+		s.registerLease(s.fs, e)
+	}
+	if spec.takes&takesRange != 0 {
+		s.fs.Var(newDuration(&s.cfg.WindowSize, time.Hour), "window", "`length` of a window, at least 1m; windows end on multiples of it")
+		s.fs.IntVar(&s.cfg.MaxWindows, "max-windows", pipeline.DefaultMaxWindows, "most windows one invocation processes; the rest are left for the next")
+	}
+	if spec.takes&takesSpan != 0 {
+		s.fs.Var(&s.since, "since", "`time` (RFC3339) where the stage's history starts: needed by its first run, recorded in the stage")
+		s.fs.Var(&s.until, "until", "`time` (RFC3339) where the last window ends instead of now minus the settle lag (a later time is clamped)")
+	}
+	if spec.takes&takesWindowID != 0 {
+		s.fs.StringVar(&s.windowID, "window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
+	}
+	switch name {
+	case "extract":
+		s.fs.Var(&s.from, "from", "`time` (RFC3339) where the range starts (required)")
+		s.fs.Var(&s.to, "to", "`time` (RFC3339) where the range ends, exclusive (required; a time later than now minus the settle lag is clamped)")
+		s.fs.BoolVar(&s.force, "force", false, "extract windows again even if they are already staged")
+	case "schedule":
+		s.fs.StringVar(&s.cron, "cron", "5 * * * *", "when to run, in cron syntax (UTC), at most once a minute")
+		s.fs.BoolVar(&s.now, "now", false, "also run once immediately")
+	case "query":
+		s.fs.StringVar(&s.format, "format", "table", "output format: table, csv or json (one object per line)")
+	}
+	return s
+}
+
+// writes are the commands that write the stage, under its lease.
+var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
+
+// settingFlags names the flag and environment variable of each
+// pipeline.Config field (and of the range of extract) that a message may
+// ask the user to check.
+var settingFlags = map[string]struct{ flag, env string }{
+	"ZuoraBaseURL":      {"zuora-base-url", "ZUORA_BASE_URL"},
+	"ZuoraClientID":     {"zuora-client-id", "ZUORA_CLIENT_ID"},
+	"ZuoraClientSecret": {"zuora-client-secret", "ZUORA_CLIENT_SECRET"},
+	"ERPBaseURL":        {"erp-base-url", "ERP_BASE_URL"},
+	"ERPToken":          {"erp-token", "ERP_TOKEN"},
+	"StageURL":          {"stage", "ETL_STAGE"},
+	"SQLDir":            {"sql-dir", "ETL_SQL_DIR"},
+	"ERPAccountField":   {"erp-account-field", "ETL_ERP_ACCOUNT_FIELD"},
+	"DocTypes":          {"doc-types", "ETL_DOC_TYPES"},
+	"ZuoraEntityID":     {"zuora-entity-id", "ZUORA_ENTITY_ID"},
+	"LeaseTTL":          {"lease-ttl", "ETL_LEASE_TTL"},
+	"WindowSize":        {"window", ""},
+	"SettleLag":         {"settle-lag", ""},
+	"MaxWindows":        {"max-windows", ""},
+	"Since":             {"since", ""},
+	"Until":             {"until", ""},
+	"From":              {"from", ""},
+	"To":                {"to", ""},
+}
+
+// secretFlags never show their value: not in usage text, not in a printed command.
+var secretFlags = map[string]bool{"zuora-client-secret": true, "erp-token": true}
+
+// perInvocationFlags say what one invocation does, not how the tool is set
+// up: a printed command takes them from its step, never from this invocation.
+var perInvocationFlags = map[string]bool{
+	"since": true, "until": true, "from": true, "to": true, "force": true,
+	"cron": true, "now": true, "format": true, "break-lease": true,
+}
+
+// register adds the flags every pipeline command shares.
+func (s *settings) register(e *env) {
+	fs, c := s.fs, &s.cfg
+	fs.StringVar(&c.ZuoraBaseURL, "zuora-base-url", e.getenv("ZUORA_BASE_URL"), "Zuora REST base URL, e.g. https://rest.na.zuora.com (env ZUORA_BASE_URL)")
+	fs.StringVar(&c.ZuoraClientID, "zuora-client-id", e.getenv("ZUORA_CLIENT_ID"), "Zuora OAuth client id (env ZUORA_CLIENT_ID)")
+	secret(fs, &c.ZuoraClientSecret, "zuora-client-secret", "ZUORA_CLIENT_SECRET", "Zuora OAuth client secret", e)
+	fs.StringVar(&c.ERPBaseURL, "erp-base-url", e.getenv("ERP_BASE_URL"), "ERP API base URL (env ERP_BASE_URL)")
+	secret(fs, &c.ERPToken, "erp-token", "ERP_TOKEN", "ERP bearer token", e)
+	stageDefault := e.getenv("ETL_STAGE")
+	if stageDefault == "" {
+		stageDefault = "file://./stage"
+	}
+	fs.StringVar(&c.StageURL, "stage", stageDefault, "stage bucket URL: file://, s3://, gs://, azblob://, mem:// (env ETL_STAGE)")
+	fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
+	fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends (a `duration`)")
+	fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records (a `duration`)")
+	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once, 1 to 80 (the tenant allows 80 Object Query requests)")
+	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
+	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
+	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
+	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
+	erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
+	if erpField == "" {
+		erpField = "ERPAccountId__c"
+	}
+	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
+	docTypes := e.getenv("ETL_DOC_TYPES")
+	if docTypes == "" {
+		docTypes = strings.Join(stage.DocTypes, ",")
+	}
+	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
+	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
+	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
+	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
+}
+
+// secret adds a flag for a secret: its value comes from the environment
+// variable unless the flag is given, and usage text says at most that it is set.
+func secret(fs *flag.FlagSet, p *string, name, envName, what string, e *env) {
+	*p = e.getenv(envName)
+	state := "not set"
+	if *p != "" {
+		state = "set"
+	}
+	fs.Var(secretValue{p}, name, fmt.Sprintf("%s (a `secret`); prefer the environment variable %s (now %s): flags show in ps", what, envName, state))
+}
+
+// secretValue is a flag whose value never shows.
+type secretValue struct{ p *string }
+
+func (secretValue) String() string       { return "" }
+func (v secretValue) Set(s string) error { *v.p = s; return nil }
+
+// durationValue is a duration flag whose error says how to write one.
+type durationValue struct{ p *time.Duration }
+
+func newDuration(p *time.Duration, def time.Duration) durationValue {
+	*p = def
+	return durationValue{p}
+}
+
+func (v durationValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return v.p.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if strings.HasSuffix(s, "d") {
+			return errors.New("days are not a unit: write 24h for a day")
+		}
+		return errors.New("want a duration such as 30m or 1h")
+	}
+	*v.p = d
+	return nil
 }
 
 // statusFlag collects --status TABLE=S1,S2 into the extract's status filters.
@@ -51,16 +250,19 @@ type statusFlag struct{ m *map[string][]string }
 
 var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
 
-func (f statusFlag) String() string {
+func (f statusFlag) String() string { return strings.Join(f.parts(), " ") }
+
+// parts is one TABLE=S1,S2 per table, as the flag is given.
+func (f statusFlag) parts() []string {
 	if f.m == nil || *f.m == nil {
-		return ""
+		return nil
 	}
 	var parts []string
 	for t, s := range *f.m {
 		parts = append(parts, t+"="+strings.Join(s, ","))
 	}
 	slices.Sort(parts)
-	return strings.Join(parts, " ")
+	return parts
 }
 
 func (f statusFlag) Set(v string) error {
@@ -99,48 +301,101 @@ func (f *timeFlag) Set(s string) error {
 	return nil
 }
 
-// register adds the flags every pipeline command shares.
-func (s *settings) register(fs *flag.FlagSet, e *env) {
-	c := &s.cfg
-	fs.StringVar(&c.ZuoraBaseURL, "zuora-base-url", e.getenv("ZUORA_BASE_URL"), "Zuora REST base URL, e.g. https://rest.na.zuora.com (env ZUORA_BASE_URL)")
-	fs.StringVar(&c.ZuoraClientID, "zuora-client-id", e.getenv("ZUORA_CLIENT_ID"), "Zuora OAuth client id (env ZUORA_CLIENT_ID)")
-	fs.StringVar(&c.ZuoraClientSecret, "zuora-client-secret", e.getenv("ZUORA_CLIENT_SECRET"), "Zuora OAuth client secret; prefer the env ZUORA_CLIENT_SECRET, flags show in ps")
-	fs.StringVar(&c.ERPBaseURL, "erp-base-url", e.getenv("ERP_BASE_URL"), "ERP API base URL (env ERP_BASE_URL)")
-	fs.StringVar(&c.ERPToken, "erp-token", e.getenv("ERP_TOKEN"), "ERP bearer token; prefer the env ERP_TOKEN")
-	stageDefault := e.getenv("ETL_STAGE")
-	if stageDefault == "" {
-		stageDefault = "file://./stage"
+// parse parses a command's flags and checks their values; it returns false
+// with the exit status when the command should stop (help or a usage error,
+// reported in one line).
+func (s *settings) parse(args []string, e *env) (int, bool) {
+	if code, ok := parse(s.fs, args, e); !ok {
+		return code, false
 	}
-	fs.StringVar(&c.StageURL, "stage", stageDefault, "stage bucket URL: file://, s3://, gs://, azblob://, mem:// (env ETL_STAGE)")
-	fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
-	fs.DurationVar(&c.SettleLag, "settle-lag", 5*time.Minute, "how far behind now the last window ends")
-	fs.DurationVar(&c.Overlap, "overlap", 10*time.Minute, "how far back each window's query reaches, to catch late-visible records")
-	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once (the tenant allows 80 Object Query requests)")
-	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, TABLE=S1,S2 (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
-	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently")
-	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once")
-	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down)")
-	erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
-	if erpField == "" {
-		erpField = "ERPAccountId__c"
+	if err := s.check(); err != nil {
+		return s.fail(e, err), false
 	}
-	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
-	docTypes := e.getenv("ETL_DOC_TYPES")
-	if docTypes == "" {
-		docTypes = strings.Join(stage.DocTypes, ",")
-	}
-	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
-	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
-	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
-	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
+	return 0, true
 }
 
-// registerRange adds --window (the window length), --since and --until.
-func (s *settings) registerRange(fs *flag.FlagSet) {
-	fs.DurationVar(&s.cfg.WindowSize, "window", time.Hour, "window length; windows end on multiples of it")
-	fs.Var(&s.since, "since", "where the very first window starts when the stage has no high-water mark yet (RFC3339)")
-	fs.Var(&s.until, "until", "end of the last window instead of now minus the settle lag (RFC3339)")
+// check refuses flag values that make no sense, naming the flag and what it accepts.
+func (s *settings) check() error {
+	c := &s.cfg
+	bad := func(name, value, want string) error {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--%s %s: %s", name, value, want)}
+	}
+	has := func(name string) bool { return s.fs.Lookup(name) != nil }
+	switch {
+	case has("max-windows") && c.WindowSize < pipeline.MinWindow:
+		return bad("window", c.WindowSize.String(), "want at least 1m (e.g. 1h); shorter windows only multiply requests")
+	case c.SettleLag <= 0:
+		return bad("settle-lag", c.SettleLag.String(), "want a positive duration such as 5m")
+	case c.Overlap <= 0:
+		return bad("overlap", c.Overlap.String(), "want a positive duration such as 10m")
+	case c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 80:
+		return bad("zuora-concurrency", fmt.Sprint(c.ZuoraConcurrency), "want 1 to 80 (Zuora allows 80 concurrent Object Query requests per tenant)")
+	case c.ERPConcurrency < 1 || c.ERPConcurrency > 256:
+		return bad("erp-concurrency", fmt.Sprint(c.ERPConcurrency), "want 1 to 256")
+	case c.BreakerThreshold < 1:
+		return bad("breaker", fmt.Sprint(c.BreakerThreshold), "want at least 1 document")
+	case c.Slices < 1 || c.Slices > 100:
+		return bad("slices", fmt.Sprint(c.Slices), "want 1 to 100")
+	case has("max-windows") && c.MaxWindows < 1:
+		return bad("max-windows", fmt.Sprint(c.MaxWindows), "want at least 1")
+	case s.name != "query" && s.fs.NArg() > 0:
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("%s: unexpected argument %q; see: zuora-erp-etl %s --help", s.name, s.fs.Arg(0), s.name)}
+	case !s.since.t.IsZero() && !s.until.t.IsZero() && !s.since.t.Before(s.until.t):
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--since %s is not before --until %s", s.since.String(), s.until.String())}
+	}
+	switch s.name {
+	case "extract":
+		switch {
+		case s.from.t.IsZero() || s.to.t.IsZero():
+			return &pipeline.ConfigError{Msg: "extract needs --from and --to (RFC3339)"}
+		case !s.from.t.Before(s.to.t):
+			return &pipeline.ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", s.from.String(), s.to.String())}
+		}
+	case "transform", "load":
+		if s.windowID == "" {
+			return &pipeline.ConfigError{Msg: "--window ID is required (see zuora-erp-etl status for the ids)"}
+		}
+		if _, err := stage.ParseWindowID(s.windowID); err != nil {
+			return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
+		}
+	case "schedule":
+		_, err := schedule(s.cron, time.Now())
+		return err
+	case "query":
+		switch s.format {
+		case "table", "csv", "json":
+		default:
+			return &pipeline.ConfigError{Msg: fmt.Sprintf("--format %q: want table, csv or json", s.format)}
+		}
+	}
+	return nil
+}
+
+// minCronInterval is the shortest interval between scheduled runs: each run
+// ends its last window at now minus the settle lag, so runs seconds apart
+// would make windows of seconds. Tests of the scheduler shorten it.
+var minCronInterval = time.Minute
+
+// schedule parses a cron spec, refusing one that fires more than once a
+// minute or never.
+func schedule(spec string, now time.Time) (cron.Schedule, error) {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, &pipeline.ConfigError{Msg: fmt.Sprintf("--cron %q: %v", spec, err)}
+	}
+	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < minCronInterval {
+		return nil, &pipeline.ConfigError{Msg: fmt.Sprintf("--cron %q fires more than once a minute: want at least @every 1m", spec)}
+	}
+	if sched.Next(now).IsZero() {
+		return nil, &pipeline.ConfigError{Msg: fmt.Sprintf("--cron %q never fires: no date matches it", spec)}
+	}
+	return sched, nil
+}
+
+// window is the window of --window ID, checked by parse.
+func (s *settings) window() stage.Window {
+	w, _ := stage.ParseWindowID(s.windowID)
+	return w
 }
 
 // finish completes the configuration once the flags are parsed.
@@ -157,6 +412,12 @@ func (s *settings) finish(e *env) error {
 	s.cfg.CodeVersion = codeVersion()
 	if err := s.finishLease(); err != nil {
 		return err
+	}
+	if e.now != nil {
+		s.cfg.Now = e.now
+	}
+	if e.retry != nil {
+		s.cfg.ZuoraRetry, s.cfg.ERPRetry = *e.retry, *e.retry
 	}
 	if s.requestLog != "" {
 		f, err := os.OpenFile(s.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -189,13 +450,19 @@ func (s *settings) close() {
 }
 
 // parse parses a command's flags; it returns false with the exit status when
-// the command should stop (help or a usage error).
+// the command should stop. Help goes to stderr; a usage error is one line
+// that names the flag, never the whole flag list.
 func parse(fs *flag.FlagSet, args []string, e *env) (int, bool) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
 	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return exitOK, false
+	case err != nil:
+		msg := strings.NewReplacer("flag -", "--", "defined: -", "defined: --").Replace(err.Error())
+		fmt.Fprintf(e.stderr, "zuora-erp-etl %s: %s; see: zuora-erp-etl %s --help\n", fs.Name(), msg, fs.Name())
 		return exitUsage, false
 	}
 	return 0, true
@@ -209,67 +476,6 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 	}
 	return fs
 }
-
-// fail prints err and returns its exit status: 2 for configuration errors, 1
-// for everything else (the message says what was kept and how to resume).
-func fail(e *env, err error) int {
-	if code, ok := leaseFailure(e, err); ok {
-		return code
-	}
-	msg := strings.TrimSpace(err.Error())
-	if pipeline.IsConfigError(err) {
-		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)
-		return exitUsage
-	}
-	fmt.Fprintf(e.stderr, "zuora-erp-etl: %s\n", msg)
-	var se *pipeline.StepError
-	if !errors.As(err, &se) {
-		fmt.Fprintln(e.stderr, "resume with: zuora-erp-etl run (every step is safe to repeat)")
-	}
-	return exitFailed
-}
-
-// outcome prints the report and returns the run's exit status.
-func outcome(e *env, rep *pipeline.Report, err error) int {
-	if rep != nil {
-		rep.Print(e.stdout)
-	}
-	if err != nil {
-		return fail(e, err)
-	}
-	if rep == nil {
-		return exitOK
-	}
-	if !rep.Balanced() {
-		fmt.Fprintln(e.stderr, "zuora-erp-etl: the report does not balance: some documents are unaccounted for; see zuora-erp-etl status")
-		return exitFailed
-	}
-	if rep.Unfinished() {
-		fmt.Fprintln(e.stderr, "zuora-erp-etl: some documents are not yet posted or not yet marked; resume with: zuora-erp-etl run")
-		return exitFailed
-	}
-	if rep.NeedsAttention() {
-		fmt.Fprintln(e.stderr, "zuora-erp-etl: some documents were rejected and need attention; list them with: zuora-erp-etl rejects")
-		fmt.Fprintln(e.stderr, "fixed in Zuora (the account is enough) or in the mapping (--sql-dir), the next run posts them; one that must never be posted: zuora-erp-etl rejects ack --id ZUORA_ID --reason TEXT")
-		return exitRejected
-	}
-	return exitOK
-}
-
-func parseWindow(id string) (stage.Window, error) {
-	if id == "" {
-		return stage.Window{}, &pipeline.ConfigError{Msg: "--window ID is required (see zuora-erp-etl status for the ids)"}
-	}
-	w, err := stage.ParseWindowID(id)
-	if err != nil {
-		return stage.Window{}, &pipeline.ConfigError{Msg: err.Error()}
-	}
-	return w, nil
-}
-
-var timeUTC = time.UTC
-
-func nowUTC() time.Time { return time.Now().UTC() }
 
 // tenantSettings checks the settings that describe the tenant: --doc-types,
 // --erp-account-field, --zuora-entity-id and --zuora-rate.

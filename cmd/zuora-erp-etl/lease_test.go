@@ -136,6 +136,8 @@ func TestLeaseCommand(t *testing.T) {
 // exit status 4 and the scheduler goes on; the next tick, once the stage is
 // free, runs.
 func TestScheduleTickWaitsWhileLeaseHeld(t *testing.T) {
+	defer func(d time.Duration) { minCronInterval = d }(minCronInterval)
+	minCronInterval = time.Second // ticks a second apart, so the test need not wait a minute
 	srv, err := demo.Start(3, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {
 		t.Fatal(err)

@@ -10,15 +10,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 )
 
-// Exit statuses, part of the interface contract.
+// Exit statuses, part of the interface contract, one meaning for every
+// command (README "Exit statuses").
 const (
-	exitOK        = 0
-	exitFailed    = 1 // the run failed and must be resumed
-	exitUsage     = 2 // usage or configuration error
-	exitRejected  = 3 // the run finished but some documents need attention
-	exitLeaseHeld = 4 // another writer holds the stage; try later
+	exitOK        = 0 // done, nothing needs attention
+	exitFailed    = 1 // failed or unfinished: the message says what was kept and the command that resumes
+	exitUsage     = 2 // usage or configuration error: nothing was lost, fix the setting it names
+	exitRejected  = 3 // finished, but documents were rejected and need a person
+	exitLeaseHeld = 4 // another writer holds the stage: try later
 )
 
 type command struct {
@@ -44,6 +48,8 @@ var commands = []command{
 type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	now            func() time.Time // nil: the clock
+	retry          *retry.Policy    // nil: the default policy toward Zuora and the ERP (tests make it fast)
 }
 
 func main() {
@@ -80,7 +86,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
 	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
-	fmt.Fprintln(w, "Exit status: 0 all posted and marked (or skipped with a reason), 3 some documents rejected,")
-	fmt.Fprintln(w, "1 the run failed and must be resumed, 2 usage or configuration error,")
-	fmt.Fprintln(w, "4 another writer holds the stage (try later; zuora-erp-etl lease show names it).")
+	fmt.Fprintln(w, "Exit status: 0 done; 1 failed, resume with the command printed; 2 usage or configuration error;")
+	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person; 4 another writer holds the stage")
+	fmt.Fprintln(w, "(try later; zuora-erp-etl lease show names it).")
 }

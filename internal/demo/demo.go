@@ -183,7 +183,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 
 	res := &Result{}
 	cfg := srv.Config(opts.StageURL, opts.Logger)
-	fmt.Fprintf(out, "== first run: zuora-erp-etl run --since %s --until %s\n", From.Format(time.RFC3339), To.Format(time.RFC3339))
+	fmt.Fprintf(out, "== first run of the stage, from %s (its start point) to %s\n", From.Format(time.RFC3339), To.Format(time.RFC3339))
 	res.First, err = runOnce(ctx, cfg)
 	if res.First != nil {
 		res.First.Print(out)
@@ -321,6 +321,6 @@ func prepareStage(ctx context.Context, url string) error {
 			return err
 		}
 	}
-	_, err = st.WriteBytes(ctx, markerKey, []byte("This stage belongs to `zuora-erp-etl demo`, which empties it at every start.\n"))
+	_, err = st.WriteBytes(ctx, markerKey, []byte("This stage belongs to the demo command, which empties it at every start.\n"))
 	return err
 }

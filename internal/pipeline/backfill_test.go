@@ -30,12 +30,12 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 	}
 	defer p.Close()
 
-	ws, err := p.Extract(ctx, demo.From, demo.From.Add(2*time.Hour), false)
+	bf, err := p.Extract(ctx, demo.From, demo.From.Add(2*time.Hour), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ws) != 2 {
-		t.Fatalf("backfill staged %d windows; want 2", len(ws))
+	if len(bf.Windows) != 2 || bf.Left != nil || bf.Clamped != nil {
+		t.Fatalf("backfill staged %d windows (left %v, clamped %v); want 2", len(bf.Windows), bf.Left, bf.Clamped)
 	}
 	if _, found, err := p.Stage().HighWater(ctx); err != nil || found {
 		t.Fatalf("backfill moved the high-water mark (found=%v, err=%v)", found, err)
@@ -50,6 +50,12 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 	}
 	if len(rep.Windows) != 3 {
 		t.Fatalf("run reported %d windows; want the 2 backfilled and 1 new, each once", len(rep.Windows))
+	}
+	// The report says what ran and why, not a range from the first window to the last.
+	for i, want := range []string{"unfinished", "unfinished", "new"} {
+		if wr := rep.Windows[i]; wr.Why != want || wr.Outcome() != "complete" {
+			t.Errorf("window %s: why %q outcome %q; want %q, complete", wr.Window.ID(), wr.Why, wr.Outcome(), want)
+		}
 	}
 	if !rep.Balanced() {
 		t.Fatal("report does not balance")
@@ -90,10 +96,11 @@ func TestStatusFiltersReachTheExtract(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ws, err := p.Extract(ctx, demo.From, demo.To, false)
+	bf, err := p.Extract(ctx, demo.From, demo.To, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws := bf.Windows
 	want := map[string]bool{}
 	for _, pay := range srv.Zuora.Snapshot("payments") {
 		if s := pay["status"]; s == "Error" || s == "Canceled" {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
@@ -28,11 +30,16 @@ type Config struct {
 	WindowSize time.Duration
 	// SettleLag keeps the last window this far behind now (default 5m).
 	SettleLag time.Duration
-	// Since is where the very first window starts when there is no high-water
-	// mark yet; zero means one window before Until.
+	// Since is where the stage's history starts: given to the first run of a
+	// stage, recorded in it before any window is tried, and from then on only
+	// accepted when it is the same (a backfill of earlier history is Extract).
 	Since time.Time
-	// Until replaces now minus SettleLag as the end of the last window.
+	// Until replaces now minus SettleLag as the end of the last window; a
+	// later time is clamped to now minus SettleLag.
 	Until time.Time
+	// MaxWindows caps the windows one Run or Extract processes (default 24);
+	// the rest are left for the next one, and the report says so.
+	MaxWindows int
 	// Overlap is how far back each window's query reaches (see extract).
 	Overlap time.Duration
 	// Statuses replaces the extract's status filter per document table, e.g.
@@ -73,10 +80,28 @@ type Config struct {
 	CodeVersion string
 }
 
-// ConfigError is a missing or invalid setting: exit status 2.
-type ConfigError struct{ Msg string }
+// ConfigError is a missing or invalid setting: exit status 2. Nothing was
+// lost; the user fixes the setting and runs the same command again.
+type ConfigError struct {
+	Msg string // what is wrong, without naming flags or environment variables
+	// Settings are the Config fields to check, e.g. "ZuoraClientSecret"; cmd
+	// names their flags and environment variables.
+	Settings []string
+	Missing  bool  // the settings are not set at all
+	Next     *Step // a command that does what the user may have meant
+	NextFor  string
+}
 
-func (e *ConfigError) Error() string { return e.Msg }
+func (e *ConfigError) Error() string {
+	msg := e.Msg
+	if len(e.Settings) > 0 {
+		msg = strings.Join(e.Settings, ", ") + ": " + msg
+	}
+	if e.Next != nil {
+		msg += "; " + e.NextFor + ": " + e.Next.Command
+	}
+	return msg
+}
 
 // IsConfigError reports whether err is a usage or configuration error.
 func IsConfigError(err error) bool {
@@ -84,43 +109,77 @@ func IsConfigError(err error) bool {
 	return errors.As(err, &c)
 }
 
-// setting names a required setting by its environment variable and flag.
-type setting struct {
-	env, flag string
-	value     string
-}
-
-func require(settings ...setting) error {
-	for _, s := range settings {
-		if s.value == "" {
-			return &ConfigError{Msg: fmt.Sprintf("%s is not set (set the environment variable or pass --%s); to try the tool without a tenant, run: zuora-erp-etl demo", s.env, s.flag)}
+// missing returns a ConfigError for the first field whose value is empty.
+func missing(fields ...[2]string) error {
+	for _, f := range fields {
+		if f[1] == "" {
+			return &ConfigError{Msg: "not set", Settings: []string{f[0]}, Missing: true,
+				Next: &Step{Command: "demo"}, NextFor: "to try the tool without a tenant, run"}
 		}
 	}
 	return nil
 }
 
 func (c *Config) needZuora() error {
-	return require(
-		setting{"ZUORA_BASE_URL", "zuora-base-url", c.ZuoraBaseURL},
-		setting{"ZUORA_CLIENT_ID", "zuora-client-id", c.ZuoraClientID},
-		setting{"ZUORA_CLIENT_SECRET", "zuora-client-secret", c.ZuoraClientSecret},
-	)
+	if err := missing(
+		[2]string{"ZuoraBaseURL", c.ZuoraBaseURL},
+		[2]string{"ZuoraClientID", c.ZuoraClientID},
+		[2]string{"ZuoraClientSecret", c.ZuoraClientSecret},
+	); err != nil {
+		return err
+	}
+	return httpURL("ZuoraBaseURL", c.ZuoraBaseURL)
 }
 
 func (c *Config) needERP() error {
-	return require(
-		setting{"ERP_BASE_URL", "erp-base-url", c.ERPBaseURL},
-		setting{"ERP_TOKEN", "erp-token", c.ERPToken},
-	)
+	if err := missing(
+		[2]string{"ERPBaseURL", c.ERPBaseURL},
+		[2]string{"ERPToken", c.ERPToken},
+	); err != nil {
+		return err
+	}
+	return httpURL("ERPBaseURL", c.ERPBaseURL)
+}
+
+// httpURL checks that field holds an absolute http(s) URL.
+func httpURL(field, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &ConfigError{Msg: fmt.Sprintf("%q is not an http(s) URL such as https://host", raw), Settings: []string{field}}
+	}
+	return nil
+}
+
+// MinWindow is the shortest window: shorter ones would only multiply
+// requests, and Zuora's data settles in minutes.
+const MinWindow = time.Minute
+
+// checkWindows validates the settings that plan windows.
+func (c *Config) checkWindows() error {
+	switch {
+	case c.WindowSize < MinWindow:
+		return &ConfigError{Msg: fmt.Sprintf("window length %s: want at least %s, e.g. 1h", c.WindowSize, MinWindow), Settings: []string{"WindowSize"}}
+	case c.SettleLag < 0:
+		return &ConfigError{Msg: fmt.Sprintf("settle lag %s: want a positive duration such as 5m", c.SettleLag), Settings: []string{"SettleLag"}}
+	case c.MaxWindows < 1:
+		return &ConfigError{Msg: fmt.Sprintf("%d: want at least 1", c.MaxWindows), Settings: []string{"MaxWindows"}}
+	case !c.Since.IsZero() && !c.Until.IsZero() && !c.Since.Before(c.Until):
+		return &ConfigError{Msg: fmt.Sprintf("the start %s is not before the end %s", c.Since.Format(time.RFC3339), c.Until.Format(time.RFC3339)),
+			Settings: []string{"Since", "Until"}}
+	}
+	return nil
 }
 
 func (c *Config) withDefaults() Config {
 	d := *c
-	if d.WindowSize <= 0 {
+	if d.WindowSize == 0 {
 		d.WindowSize = time.Hour
 	}
-	if d.SettleLag <= 0 {
+	if d.SettleLag == 0 {
 		d.SettleLag = 5 * time.Minute
+	}
+	if d.MaxWindows == 0 {
+		d.MaxWindows = DefaultMaxWindows
 	}
 	if d.StageURL == "" {
 		d.StageURL = "./stage"
@@ -136,6 +195,10 @@ func (c *Config) withDefaults() Config {
 	}
 	return d
 }
+
+// DefaultMaxWindows is how many windows one run processes at most: a day of
+// hourly windows.
+const DefaultMaxWindows = 24
 
 // NewRunID returns a run id that sorts by start time and is safe in stage keys
 // and in Zuora-Track-Id.

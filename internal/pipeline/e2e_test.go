@@ -696,8 +696,8 @@ func runTwice(t *testing.T, stageURL string) {
 		t.Errorf("status windows = %v; want %v", ids, want)
 	}
 	var out strings.Builder
-	status.PrintStatus(&out)
-	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n")[2:] {
+	status.PrintStatus(&out, func(s pipeline.Step) string { return s.Command })
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n")[3:] {
 		if f := strings.Fields(line); len(f) != 10 || f[1] != "done" || f[2] != "done" || f[3] != "done" || f[7] != "0" || f[8] != "0" || f[9] != "-" {
 			t.Errorf("status line %q; want every step done, nothing pending or unmarked, no next step", line)
 		}
@@ -811,7 +811,7 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 	}
 	extracted := time.Since(start)
 	var wantReady int64
-	for _, win := range windows {
+	for _, win := range windows.Windows {
 		rep, err := p.Transform(ctx, win)
 		if err != nil {
 			t.Fatal(err)
@@ -849,7 +849,7 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 
 	var docs, lines int64
 	seen := map[string]bool{}
-	for _, win := range windows {
+	for _, win := range windows.Windows {
 		var tm stage.TransformManifest
 		if ok, err := p.Stage().ReadManifest(ctx, "transform", win, &tm); err != nil || !ok {
 			t.Fatalf("window %s has no transform manifest (%v)", win.ID(), err)

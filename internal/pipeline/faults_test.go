@@ -88,12 +88,12 @@ func TestERPOutageMidWindowStopsTheRunAndLoadThenRunRecover(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("run during an ERP outage: %v; want a *pipeline.StepError", err)
 	}
-	resume := "zuora-erp-etl load --window " + window2.ID()
+	resume := pipeline.Step{Command: "load", Window: window2}
 	if se.Step != "load" || se.Window.ID() != window2.ID() || se.Resume != resume {
-		t.Errorf("step error: step %q window %s resume %q; want load of %s resumed with %q", se.Step, se.Window.ID(), se.Resume, window2.ID(), resume)
+		t.Errorf("step error: step %q window %s resume %+v; want load of %s resumed with %+v", se.Step, se.Window.ID(), se.Resume, window2.ID(), resume)
 	}
-	if !strings.Contains(err.Error(), "resume with: "+resume) {
-		t.Errorf("error %q does not say how to resume", err)
+	if first := strings.Split(err.Error(), "\n")[0]; !strings.Contains(first, "circuit breaker") || strings.Count(first, window2.ID()) != 1 {
+		t.Errorf("first line %q does not name the root cause and its window once", first)
 	}
 	wr := windowLine(t, rep, window2)
 	posted, pending := sumLines(wr, func(l pipeline.Line) stage.Tally { return l.Posted }), sumLines(wr, func(l pipeline.Line) stage.Tally { return l.Pending })
@@ -227,7 +227,7 @@ func killDuringLoad(t *testing.T, stageURL string) {
 	w.onNthPostIn(window2, 6, cancel)
 	_, err := w.run(ctx, w.config(tenantTo))
 	var se *pipeline.StepError
-	if !errors.As(err, &se) || se.Step != "load" || se.Resume != "zuora-erp-etl load --window "+window2.ID() || !errors.Is(err, context.Canceled) {
+	if !errors.As(err, &se) || se.Step != "load" || se.Resume != (pipeline.Step{Command: "load", Window: window2}) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("killed run: %v; want the cancelled load of %s with its resume command", err, window2.ID())
 	}
 	p := w.open(w.config(tenantTo))

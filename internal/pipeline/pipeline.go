@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
@@ -29,12 +28,10 @@ func Open(ctx context.Context, cfg Config) (*Pipeline, error) {
 		opts = append(opts, stage.ReadOnly())
 	}
 	st, err := stage.Open(ctx, cfg.StageURL, opts...)
-	var none *stage.NoStageError
-	if errors.As(err, &none) {
-		return nil, &ConfigError{Msg: none.Error() + "; check --stage (ETL_STAGE)"}
-	}
 	if err != nil {
-		return nil, err
+		// A stage that is missing (for a command that only reads), has no
+		// driver or cannot be opened is a setting to fix.
+		return nil, &ConfigError{Msg: err.Error(), Settings: []string{"StageURL"}}
 	}
 	return &Pipeline{cfg: cfg, st: st}, nil
 }
@@ -47,23 +44,6 @@ func (p *Pipeline) Stage() *stage.Stage { return p.st }
 
 // RunID returns the id of this pipeline's run, sent to Zuora as Zuora-Track-Id.
 func (p *Pipeline) RunID() string { return p.cfg.RunID }
-
-// StepError is a step that failed for a window: exit status 1. It says what was
-// kept and which command resumes.
-type StepError struct {
-	Step   string
-	Window stage.Window
-	Err    error
-	Kept   string
-	Resume string
-}
-
-func (e *StepError) Error() string {
-	msg := strings.TrimSuffix(strings.TrimSpace(e.Err.Error()), "; resume with: "+e.Resume)
-	return fmt.Sprintf("%s of window %s failed: %s\nkept: %s\nresume with: %s", e.Step, e.Window.ID(), msg, e.Kept, e.Resume)
-}
-
-func (e *StepError) Unwrap() error { return e.Err }
 
 // zuoraStats returns the requests and retries toward Zuora so far, or nil when
 // Zuora was not called.
@@ -96,76 +76,108 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 		RequestsPerMinute: p.cfg.ZuoraRate,
 	})
 	if err != nil {
-		return nil, &ConfigError{Msg: err.Error()}
+		return nil, &ConfigError{Msg: err.Error(), Settings: []string{"ZuoraBaseURL"}}
 	}
 	p.zc = zc
 	return zc, nil
 }
 
-// Run processes every due window, one after another: first any window whose
-// snapshot is committed but whose load is not complete (after an ERP outage),
-// then new windows from the high-water mark up to Until (or now minus the settle
-// lag), and last re-checks the outstanding rejects of every window against
-// Zuora (see recheckRejects). It stops at the first window that fails; the
-// report covers every window it touched and every window's outstanding rejects.
-func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
-	if err := p.cfg.needZuora(); err != nil {
+// Run processes every due window, one after another, at most MaxWindows of
+// them: first any window whose snapshot is committed but whose load is not
+// complete (after an ERP outage), then windows with rejects mapped by another
+// mapping, then new windows from the high-water mark (or the stage's start)
+// up to Until or now minus the settle lag, whichever is earlier; last it
+// re-checks the outstanding rejects of every window against Zuora (see
+// recheckRejects). It stops at the first window that fails; the report covers
+// every window it attempted and every window's outstanding rejects.
+func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
+	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
+		if err := check(); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := p.zuoraClient(); err != nil {
 		return nil, err
 	}
-	if err := p.cfg.needERP(); err != nil {
-		return nil, err
+	// Where the windows start is checked before the lease, so that a refusal
+	// leaves nothing behind, and again under it, where a new start is recorded.
+	if _, err := p.start(ctx, false); err != nil {
+		return nil, classify(err)
 	}
 	release, err := p.takeLease(ctx, "run")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
-	rep := &Report{RunID: p.cfg.RunID}
-	defer func() { rep.Zuora = p.zuoraStats() }()
-	unfinished, err := p.unfinishedWindows(ctx)
+	rep = &Report{RunID: p.cfg.RunID}
+	defer func() { rep.Zuora, err = p.zuoraStats(), classify(err) }()
+	resume := Step{Command: "run", Until: p.cfg.Until}
+	until, clamped := p.end(p.cfg.Until)
+	rep.Clamped = clamped
+	from, err := p.start(ctx, true)
 	if err != nil {
 		return rep, err
-	}
-	for _, w := range unfinished {
-		p.cfg.Logger.Info("resuming window", "window", w.ID())
-		if err := p.processWindow(ctx, w, rep, false); err != nil {
-			return rep, err
-		}
 	}
 	remap, err := p.windowsToRemap(ctx)
 	if err != nil {
 		return rep, err
 	}
-	for _, w := range remap {
-		if rep.has(w) {
-			continue
-		}
-		p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
-		if err := p.transform(ctx, w, true); err != nil {
-			return rep, err
-		}
-		if err := p.processWindow(ctx, w, rep, false); err != nil {
-			return rep, err
-		}
-	}
-	if err := p.rememberMapping(ctx); err != nil {
-		return rep, err
-	}
-	due, err := p.dueWindows(ctx)
+	unfinished, err := p.unfinishedWindows(ctx)
 	if err != nil {
 		return rep, err
 	}
-	for _, w := range due {
+	left := 0
+	full := func() bool { return len(rep.Windows) >= p.cfg.MaxWindows }
+	for _, w := range unfinished {
+		if full() {
+			left++
+			continue
+		}
+		p.cfg.Logger.Info("resuming window", "window", w.ID())
+		if err := p.processWindow(ctx, w, rep, attempt{why: "unfinished", remap: remap.has(w), resume: resume}); err != nil {
+			return rep, err
+		}
+	}
+	for _, w := range remap.list {
 		if rep.has(w) {
-			// Resumed above (a backfilled window, say): only the mark is left to move.
-			if err := p.moveMark(ctx, w); err != nil {
-				return rep, err
+			continue
+		}
+		if full() {
+			left++
+			continue
+		}
+		p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
+		if err := p.processWindow(ctx, w, rep, attempt{why: "mapping changed", remap: true, resume: resume}); err != nil {
+			return rep, err
+		}
+	}
+	if left == 0 {
+		if err := p.rememberMapping(ctx); err != nil {
+			return rep, err
+		}
+	}
+	done := rep.windowSet()
+	for w := range stage.SplitSeq(from, until, p.cfg.WindowSize) {
+		if done[windowKey(w)] {
+			if left == 0 {
+				// Resumed above (a backfilled window, say): only the mark is left to move.
+				if err := p.moveMark(ctx, w, resume); err != nil {
+					return rep, err
+				}
 			}
 			continue
 		}
-		if err := p.processWindow(ctx, w, rep, true); err != nil {
+		if left > 0 || full() {
+			left++ // counted, not kept: memory does not grow with the windows due
+			continue
+		}
+		if err := p.processWindow(ctx, w, rep, attempt{why: "new", moveMark: true, resume: resume}); err != nil {
 			return rep, err
 		}
+	}
+	if left > 0 {
+		rep.Left = &Left{Windows: left, Max: p.cfg.MaxWindows, Next: resume}
+		p.cfg.Logger.Warn("windows left for the next run", "left", left, "max_windows", p.cfg.MaxWindows)
 	}
 	if err := p.recheckRejects(ctx, rep); err != nil {
 		return rep, err
@@ -173,26 +185,87 @@ func (p *Pipeline) Run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// dueWindows returns the windows from the high-water mark (or Since) to Until,
-// each ending on a multiple of the window size or at Until.
-func (p *Pipeline) dueWindows(ctx context.Context) ([]stage.Window, error) {
-	until := p.cfg.Until
+// Clamp says that a requested end was later than now minus the settle lag,
+// where the windows end instead.
+type Clamp struct{ Requested, Horizon time.Time }
+
+// Left is the due work a run or a backfill left for the next one because
+// of MaxWindows, and the command that carries on.
+type Left struct {
+	Windows int
+	Max     int
+	Next    Step
+}
+
+// horizon is now minus the settle lag: no window may end later.
+func (p *Pipeline) horizon() time.Time {
+	return p.cfg.Now().Add(-p.cfg.SettleLag).UTC().Truncate(time.Second)
+}
+
+// end returns where the last window ends: until, or the horizon when until is
+// zero or later than it (then with a Clamp saying so).
+func (p *Pipeline) end(until time.Time) (time.Time, *Clamp) {
+	h := p.horizon()
 	if until.IsZero() {
-		until = p.cfg.Now().Add(-p.cfg.SettleLag)
+		return h, nil
 	}
-	hw, found, err := p.st.HighWater(ctx)
+	if until.After(h) {
+		p.cfg.Logger.Warn("the requested end is later than now minus the settle lag: windows end there instead, the rest waits for a later run",
+			"requested", until.UTC(), "horizon", h)
+		return h, &Clamp{Requested: until.UTC(), Horizon: h}
+	}
+	return until.UTC(), nil
+}
+
+// start returns where the due windows start: the high-water mark, else the
+// stage's start point, else Since, which it records (when record is set) as
+// the start point before any window is tried. A Since that differs from the
+// stage's start is refused.
+func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
+	hw, hasMark, err := p.st.HighWater(ctx)
 	if err != nil {
-		return nil, err
+		return time.Time{}, err
 	}
-	from := hw.Next
-	if !found {
-		from = p.cfg.Since
-		if from.IsZero() {
-			from = until.Truncate(p.cfg.WindowSize).Add(-p.cfg.WindowSize)
-			p.cfg.Logger.Info("no high-water mark and no --since: starting one window back", "from", from)
+	st, hasStart, err := p.st.Start(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	since := p.cfg.Since.UTC().Truncate(time.Second)
+	if !since.IsZero() && (hasMark || hasStart) && !(hasStart && since.Equal(st.Start)) {
+		e := &ConfigError{Settings: []string{"Since"}}
+		begins := hw.Next
+		if hasStart {
+			begins = st.Start
+			e.Msg = fmt.Sprintf("%s differs from where the stage's history starts (%s, recorded by its first run); a start is given only to a new stage",
+				since.Format(time.RFC3339), st.Start.Format(time.RFC3339))
+		} else {
+			e.Msg = fmt.Sprintf("the stage already has a high-water mark (%s); a start is given only to a new stage", hw.Next.Format(time.RFC3339))
 		}
+		if since.Before(begins) {
+			e.Next, e.NextFor = &Step{Command: "extract", From: since, To: begins}, "to stage the history before it, run"
+		}
+		return time.Time{}, e
 	}
-	return stage.Split(from, until, p.cfg.WindowSize), nil
+	switch {
+	case hasMark:
+		return hw.Next, nil
+	case hasStart:
+		return st.Start, nil
+	case since.IsZero():
+		return time.Time{}, &ConfigError{Settings: []string{"Since"},
+			Msg: fmt.Sprintf("the stage %s has no start point yet: its first run must say where its history starts (an RFC3339 time)", p.st.URL())}
+	case since.After(p.horizon()):
+		return time.Time{}, &ConfigError{Settings: []string{"Since"},
+			Msg: fmt.Sprintf("%s is later than now minus the settle lag (%s): nothing there has settled yet", since.Format(time.RFC3339), p.horizon().Format(time.RFC3339))}
+	}
+	if !record {
+		return since, nil
+	}
+	if err := p.st.SetStart(ctx, stage.Start{Start: since, SetAt: p.cfg.Now(), RunID: p.cfg.RunID}); err != nil {
+		return time.Time{}, fmt.Errorf("record the stage's start point: %w", err)
+	}
+	p.cfg.Logger.Info("recorded the stage's start point", "start", since)
+	return since, nil
 }
 
 // unfinishedWindows lists committed windows whose load is not complete. One
@@ -236,8 +309,7 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 // markComplete records that w's load is complete (see stage.LoadCompleteKey).
 func (p *Pipeline) markComplete(ctx context.Context, w stage.Window) error {
 	if _, err := p.st.WriteBytes(ctx, stage.LoadCompleteKey(w), nil); err != nil {
-		return &StepError{Step: "load", Window: w, Err: fmt.Errorf("record the window complete: %w", err),
-			Kept: "every document posted and marked", Resume: "zuora-erp-etl run"}
+		return fmt.Errorf("window %s: record it complete: %w", w.ID(), err)
 	}
 	return nil
 }
@@ -253,41 +325,59 @@ func (p *Pipeline) reopen(ctx context.Context, w stage.Window) error {
 // windowsToRemap lists committed windows that have rejected documents and were
 // mapped with other SQL or CSV files than the current ones: after the mapping
 // is fixed, the next run retries their rejects.
-func (p *Pipeline) windowsToRemap(ctx context.Context) ([]stage.Window, error) {
+func (p *Pipeline) windowsToRemap(ctx context.Context) (windowList, error) {
 	digest, err := transform.MappingDigest(p.cfg.SQLDir)
 	if err != nil {
-		return nil, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err)}
+		return windowList{}, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
 	var last mappingState
 	if err := p.st.ReadJSON(ctx, stage.MappingKey, &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
-		return nil, err
+		return windowList{}, err
 	}
 	if last.Digest == digest {
-		return nil, nil // every window with rejects was mapped with this mapping already
+		return windowList{}, nil // every window with rejects was mapped with this mapping already
 	}
 	ws, err := p.st.Windows(ctx)
 	if err != nil {
-		return nil, err
+		return windowList{}, err
 	}
-	var out []stage.Window
+	var out windowList
 	for _, w := range ws {
 		var tm stage.TransformManifest
 		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
 		if err != nil {
-			return nil, err
+			return windowList{}, err
 		}
 		if !ok || tm.SQLDigest == digest {
 			continue
 		}
 		for _, r := range tm.Totals {
 			if r.Rejected.Count > 0 {
-				out = append(out, w)
+				out.add(w)
 				break
 			}
 		}
 	}
 	return out, nil
 }
+
+// windowList is windows in order, with a set to look them up.
+type windowList struct {
+	list []stage.Window
+	set  map[[2]int64]bool
+}
+
+func (l *windowList) add(w stage.Window) {
+	if l.set == nil {
+		l.set = map[[2]int64]bool{}
+	}
+	l.list = append(l.list, w)
+	l.set[windowKey(w)] = true
+}
+
+func (l windowList) has(w stage.Window) bool { return l.set[windowKey(w)] }
+
+func windowKey(w stage.Window) [2]int64 { return [2]int64{w.Start.Unix(), w.End.Unix()} }
 
 // mappingState is what the stage remembers of the mapping (stage.MappingKey).
 type mappingState struct {
@@ -300,64 +390,103 @@ type mappingState struct {
 func (p *Pipeline) rememberMapping(ctx context.Context) error {
 	digest, err := transform.MappingDigest(p.cfg.SQLDir)
 	if err != nil {
-		return &ConfigError{Msg: fmt.Sprintf("mapping: %v", err)}
+		return &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
 	return p.st.WriteJSON(ctx, stage.MappingKey, mappingState{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
 }
 
-// processWindow runs every step the window still needs. moveMark says whether a
-// committed snapshot advances the high-water mark (not for backfills).
-func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, moveMark bool) error {
-	log := p.cfg.Logger.With("window", w.ID(), "run_id", p.cfg.RunID)
-	if err := p.extract(ctx, w, false); err != nil {
-		return err
+// attempt is why a run takes a window and what it does with it.
+type attempt struct {
+	why      string // "unfinished", "mapping changed" or "new", for the report
+	remap    bool   // transform it again with the current mapping
+	moveMark bool   // a committed snapshot advances the high-water mark (not for backfills)
+	resume   Step   // what resumes the run if the window fails
+}
+
+// processWindow runs every step the window still needs and adds the window to
+// the report however it ends.
+func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, a attempt) error {
+	fail := func(step, kept string, resume Step, err error) error {
+		rep.Windows = append(rep.Windows, p.reportWindow(ctx, w, a.why, step))
+		if IsConfigError(err) {
+			return err // a setting to fix: no resume hint
+		}
+		return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
 	}
-	if moveMark {
-		if err := p.moveMark(ctx, w); err != nil {
-			return err
+	if err := p.extractWindow(ctx, w, false); err != nil {
+		return fail("extract", "every window before this one; nothing of this one (a snapshot is committed only by its manifest)", a.resume, err)
+	}
+	if a.moveMark {
+		if err := p.moveMark(ctx, w, a.resume); err != nil {
+			return fail("extract", "the window's committed snapshot; the high-water mark stays where it was", a.resume, err)
 		}
 	}
-	if err := p.transform(ctx, w, false); err != nil {
-		return err
+	if err := p.transformWindow(ctx, w, a.remap); err != nil {
+		return fail("transform", "the window's committed snapshot and its ledger; nothing more of it was posted", a.resume, err)
 	}
 	wr, err := p.loadWindow(ctx, w)
 	if wr != nil {
+		wr.Why = a.why
 		rep.Windows = append(rep.Windows, *wr)
-		log.Info("window done", "complete", wr.Complete)
+		p.cfg.Logger.Info("window done", "window", w.ID(), "run_id", p.cfg.RunID, "complete", wr.Complete)
 	}
 	return err
 }
 
-// loadWindow posts and marks w's documents, reports the window even when the
-// load was interrupted (the report tells the user what was kept, so a Ctrl-C
-// must not stop it), and records a complete window as such. The report is nil
-// only when it could not be read.
-func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
-	loadErr := p.load(ctx, w)
+// reportWindow reads w's report after a failure; a report it cannot read is
+// the bare window, so that the failure is still reported.
+func (p *Pipeline) reportWindow(ctx context.Context, w stage.Window, why, failed string) WindowReport {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	wr, err := p.windowReport(rctx, w)
 	if err != nil {
-		return nil, errors.Join(loadErr, err)
+		p.cfg.Logger.Warn("cannot read the report of a failed window", "window", w.ID(), "err", err)
+		wr = WindowReport{Window: w}
 	}
-	if loadErr == nil && wr.Loaded {
+	wr.Why, wr.Failed = why, failed
+	return wr
+}
+
+// loadWindow posts and marks w's documents, reports the window even when the
+// load was interrupted (the report tells the user what was kept, so a Ctrl-C
+// must not stop it), and records a complete window as such. A failed load is a
+// *StepError resumed by loading the window again.
+func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
+	loadErr := p.loadDocuments(ctx, w)
+	var tn *load.TypeNotMovedError
+	switch {
+	case errors.As(loadErr, &tn):
+		// Mapped while the type was not moved: map it again, whose output says to load.
+		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: "the window's snapshot and ledger; nothing was posted",
+			Resume: Step{Command: "transform", Window: w}}
+	case loadErr != nil && !IsConfigError(loadErr):
+		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: loadKept(loadErr), Resume: Step{Command: "load", Window: w}}
+	}
+	wr := p.reportWindow(ctx, w, "", "")
+	if loadErr != nil {
+		wr.Failed = "load"
+		return &wr, loadErr
+	}
+	if wr.Loaded {
 		if err := p.markComplete(ctx, w); err != nil {
-			return &wr, err
+			wr.Failed = "load"
+			return &wr, &StepError{Step: "load", Window: w, Err: err,
+				Kept: "every document of the window posted and marked; only the record that it is complete is missing", Resume: Step{Command: "load", Window: w}}
 		}
 	}
-	return &wr, loadErr
+	return &wr, nil
 }
 
 // moveMark moves the high-water mark past w, whose snapshot is committed.
-func (p *Pipeline) moveMark(ctx context.Context, w stage.Window) error {
+func (p *Pipeline) moveMark(ctx context.Context, w stage.Window, resume Step) error {
 	if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
-		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("move high-water mark: %w", err),
-			Kept: "the committed snapshot of the window", Resume: "zuora-erp-etl run"}
+		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: move the high-water mark: %w", w.ID(), err),
+			Kept: "the window's committed snapshot; the high-water mark stays where it was", Resume: resume}
 	}
 	return nil
 }
 
-func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) error {
+func (p *Pipeline) extractWindow(ctx context.Context, w stage.Window, force bool) error {
 	zc, err := p.zuoraClient()
 	if err != nil {
 		return err
@@ -378,21 +507,16 @@ func (p *Pipeline) extract(ctx context.Context, w stage.Window, force bool) erro
 	if err := tenantSetting(w, err); err != nil {
 		return err
 	}
-	if err != nil {
-		return &StepError{Step: "extract", Window: w, Err: err,
-			Kept:   "nothing of this window (no snapshot is committed until its manifest is written); earlier windows are intact",
-			Resume: "zuora-erp-etl run"}
-	}
-	return nil
+	return err
 }
 
-func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) error {
+// transformWindow maps w unless it is mapped already; force maps it again.
+func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bool) error {
 	if force {
 		// New documents may come out: the window's load is no longer complete
 		// until a load says so (the ledger keeps what was posted).
 		if err := p.reopen(ctx, w); err != nil {
-			return &StepError{Step: "transform", Window: w, Err: err,
-				Kept: "the window's committed snapshot and its ledger", Resume: "zuora-erp-etl transform --window " + w.ID()}
+			return fmt.Errorf("transform %s: reopen the window: %w", w.ID(), err)
 		}
 	}
 	_, err := transform.Run(ctx, p.st, w, transform.Options{
@@ -404,14 +528,12 @@ func (p *Pipeline) transform(ctx context.Context, w stage.Window, force bool) er
 		DocTypes:    p.cfg.DocTypes,
 	})
 	if err != nil {
-		return &StepError{Step: "transform", Window: w, Err: err,
-			Kept:   "the window's committed snapshot; no documents were posted",
-			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
+		return err
 	}
 	return p.indexRejects(ctx, w)
 }
 
-func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
+func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 	if err := p.cfg.needERP(); err != nil {
 		return err
 	}
@@ -431,55 +553,84 @@ func (p *Pipeline) load(ctx context.Context, w stage.Window) error {
 		Logger:           p.cfg.Logger,
 		DocTypes:         p.cfg.DocTypes,
 	})
-	var tn *load.TypeNotMovedError
-	if errors.As(err, &tn) {
-		return &StepError{Step: "load", Window: w, Err: err,
-			Kept:   "the window's snapshot and ledger; nothing was posted",
-			Resume: "zuora-erp-etl transform --window " + w.ID() + " && zuora-erp-etl load --window " + w.ID()}
-	}
-	if err != nil {
-		return &StepError{Step: "load", Window: w, Err: err,
-			Kept:   "every ERP answer received so far, in the window's ledger; confirmed documents will not be posted again",
-			Resume: "zuora-erp-etl load --window " + w.ID()}
-	}
-	return nil
+	return classify(err)
 }
 
-// Extract backfills [from, to) without moving the high-water mark. Windows that
-// already have a snapshot are taken again only when force is set.
-func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) ([]stage.Window, error) {
-	if !from.Before(to) {
-		return nil, &ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))}
+// Backfill is what Extract did: the windows it staged, in order, and what it
+// left for another backfill.
+type Backfill struct {
+	Windows []stage.Window // at most MaxWindows
+	Clamped *Clamp
+	Left    *Left
+}
+
+// Extract backfills [from, to) without moving the high-water mark, at most
+// MaxWindows windows, and never a window ending after now minus the settle
+// lag. Windows that already have a snapshot are taken again only when force
+// is set.
+func (p *Pipeline) Extract(ctx context.Context, from, to time.Time, force bool) (bf *Backfill, err error) {
+	if err := p.cfg.checkWindows(); err != nil {
+		return nil, err
 	}
 	if err := p.cfg.needZuora(); err != nil {
 		return nil, err
 	}
+	from, to = from.UTC().Truncate(time.Second), to.UTC().Truncate(time.Second)
+	switch {
+	case !from.Before(to):
+		return nil, &ConfigError{Msg: fmt.Sprintf("the range %s to %s is empty", from.Format(time.RFC3339), to.Format(time.RFC3339)), Settings: []string{"From", "To"}}
+	case from.After(p.horizon()):
+		return nil, &ConfigError{Msg: fmt.Sprintf("%s is later than now minus the settle lag (%s): nothing there has settled yet",
+			from.Format(time.RFC3339), p.horizon().Format(time.RFC3339)), Settings: []string{"From"}}
+	}
 	release, err := p.takeLease(ctx, "extract")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
-	ws := stage.Split(from, to, p.cfg.WindowSize)
-	for _, w := range ws {
-		if err := p.extract(ctx, w, force); err != nil {
-			return nil, err
+	defer func() { err = classify(err) }()
+	end, clamped := p.end(to)
+	bf = &Backfill{Clamped: clamped}
+	left := 0
+	var next time.Time
+	for w := range stage.SplitSeq(from, end, p.cfg.WindowSize) {
+		if len(bf.Windows) >= p.cfg.MaxWindows {
+			if left == 0 {
+				next = w.Start
+			}
+			left++
+			continue
 		}
+		if err := p.extractWindow(ctx, w, force); err != nil {
+			if IsConfigError(err) {
+				return bf, err
+			}
+			return bf, &StepError{Step: "extract", Window: w, Err: err,
+				Kept:   "the windows of the range before this one; nothing of this one (a snapshot is committed only by its manifest)",
+				Resume: Step{Command: "extract", From: w.Start, To: to, Force: force}}
+		}
+		bf.Windows = append(bf.Windows, w)
 	}
-	return ws, nil
+	if left > 0 {
+		bf.Left = &Left{Windows: left, Max: p.cfg.MaxWindows, Next: Step{Command: "extract", From: next, To: to, Force: force}}
+	}
+	return bf, nil
 }
 
 // Transform re-runs the transform of one committed window.
-func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (*Report, error) {
+func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (rep *Report, err error) {
+	defer func() { err = classify(err) }()
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
 	release, err := p.takeLease(ctx, "transform")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
-	if err := p.transform(ctx, w, true); err != nil {
-		return nil, err
+	if err := p.transformWindow(ctx, w, true); err != nil {
+		return nil, &StepError{Step: "transform", Window: w, Err: err,
+			Kept: "the window's committed snapshot and its ledger; nothing of it was posted", Resume: Step{Command: "transform", Window: w}}
 	}
 	wr, err := p.windowReport(ctx, w)
 	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, err
@@ -487,19 +638,20 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (*Report, erro
 
 // Load re-runs post and write-back for one window, touching only documents not
 // yet confirmed or not yet marked.
-func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
+func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err error) {
 	if err := p.cfg.needERP(); err != nil {
 		return nil, err
 	}
 	if err := p.cfg.needZuora(); err != nil {
 		return nil, err
 	}
+	defer func() { err = classify(err) }()
 	if err := p.requireSnapshot(ctx, w); err != nil {
 		return nil, err
 	}
 	release, err := p.takeLease(ctx, "load")
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	defer release()
 	var tm stage.TransformManifest
@@ -508,14 +660,12 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (*Report, error) {
 		return nil, err
 	}
 	if !ok {
-		if err := p.transform(ctx, w, false); err != nil {
-			return nil, err
+		if err := p.transformWindow(ctx, w, false); err != nil {
+			return nil, &StepError{Step: "transform", Window: w, Err: err,
+				Kept: "the window's committed snapshot; nothing of it was posted", Resume: Step{Command: "load", Window: w}}
 		}
 	}
 	wr, err := p.loadWindow(ctx, w)
-	if wr == nil {
-		return nil, err
-	}
 	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{*wr}, Zuora: p.zuoraStats()}, err
 }
 
@@ -526,8 +676,8 @@ func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {
 		return err
 	}
 	if !ok {
-		return &ConfigError{Msg: fmt.Sprintf("window %s has no committed snapshot in %s; see zuora-erp-etl status, or extract it with: zuora-erp-etl extract --from %s --to %s",
-			w.ID(), p.st.URL(), w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339))}
+		return &ConfigError{Msg: fmt.Sprintf("window %s has no committed snapshot in %s", w.ID(), p.st.URL()),
+			Next: &Step{Command: "extract", From: w.Start, To: w.End}, NextFor: "to stage it, run"}
 	}
 	return nil
 }
@@ -539,6 +689,11 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{RunID: p.cfg.RunID}
+	if st, ok, err := p.st.Start(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		rep.Start = st.Start
+	}
 	for _, w := range ws {
 		wr, err := p.windowReport(ctx, w)
 		if err != nil {
@@ -603,13 +758,13 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 func tenantSetting(w stage.Window, err error) error {
 	var fa *extract.FieldAbsentError
 	if errors.As(err, &fa) {
-		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; set the API name of the account's ERP customer field with --erp-account-field or ETL_ERP_ACCOUNT_FIELD (now %s)",
-			w.ID(), fa, fa.Field)}
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; set the API name of the account's ERP customer field (now %s)", w.ID(), fa, fa.Field),
+			Settings: []string{"ERPAccountField"}}
 	}
 	var ue *extract.UnavailableError
 	if errors.As(err, &ue) {
-		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; a tenant without Invoice Settlement has no memo objects: move only the other types with --doc-types or ETL_DOC_TYPES, e.g. --doc-types invoice,payment,refund",
-			w.ID(), ue)}
+		return &ConfigError{Msg: fmt.Sprintf("window %s: %v; a tenant without Invoice Settlement has no memo objects: move only the other types, e.g. invoice,payment,refund", w.ID(), ue),
+			Settings: []string{"DocTypes"}}
 	}
 	return nil
 }

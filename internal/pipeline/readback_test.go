@@ -56,7 +56,7 @@ func TestDuckDBAndArrowReadTheExtractsParquetAlike(t *testing.T) {
 
 	amounts := map[string]string{} // invoice id → amount, from the staged files
 	rows := 0
-	for _, w := range ws {
+	for _, w := range ws.Windows {
 		var m stage.ExtractManifest
 		if ok, err := p.Stage().ReadManifest(ctx, "extract", w, &m); err != nil || !ok {
 			t.Fatalf("window %s: manifest found=%v err=%v", w, ok, err)

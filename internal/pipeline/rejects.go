@@ -111,8 +111,8 @@ func (p *Pipeline) saveRejects(ctx context.Context, b *rejectBook) error {
 // index reflects, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	fail := func(err error) error {
-		return &StepError{Step: "transform", Window: w, Err: fmt.Errorf("record the window's rejects in the reject index: %w", err),
-			Kept: "the window's committed documents; the index is brought up to date by the next run", Resume: "zuora-erp-etl run"}
+		return &StepError{Step: "transform", Window: w, Err: fmt.Errorf("window %s: record its rejects in the reject index: %w", w.ID(), err),
+			Kept: "the window's committed documents; the index is brought up to date by the next run", Resume: Step{Command: "run", Until: p.cfg.Until}}
 	}
 	var tm stage.TransformManifest
 	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
@@ -377,11 +377,12 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 	}
 	for _, w := range staged {
 		if err := p.reopen(ctx, w); err != nil {
-			return &StepError{Step: "extract", Window: w, Err: err, Kept: "the window's committed snapshot and its ledger", Resume: "zuora-erp-etl run"}
+			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: reopen it for the re-checked rejects: %w", w.ID(), err),
+				Kept: "the window's committed snapshot and its ledger", Resume: Step{Command: "run", Until: p.cfg.Until}}
 		}
 		if err := res.Commit(ctx, p.st, w); err != nil {
-			return &StepError{Step: "extract", Window: w, Err: err,
-				Kept: "the window's snapshot as it was; the re-checked rows are not part of it", Resume: "zuora-erp-etl run"}
+			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: commit the re-checked rejects: %w", w.ID(), err),
+				Kept: "the window's snapshot as it was; the re-checked rows are not part of it", Resume: Step{Command: "run", Until: p.cfg.Until}}
 		}
 		if err := p.remapRechecked(ctx, w, rep, "re-checked rejects changed in Zuora: mapping their window again"); err != nil {
 			return err
@@ -401,8 +402,12 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 	}
 	if staged {
 		p.cfg.Logger.Info(why, "window", w.ID())
-		if err := p.transform(ctx, w, true); err != nil {
-			return err
+		if err := p.transformWindow(ctx, w, true); err != nil {
+			if IsConfigError(err) {
+				return err
+			}
+			return &StepError{Step: "transform", Window: w, Err: err,
+				Kept: "the window's committed snapshot and its ledger; nothing more of it was posted", Resume: Step{Command: "run", Until: p.cfg.Until}}
 		}
 	} else {
 		p.cfg.Logger.Warn("a window with rejects has no committed snapshot any more: left alone", "window", w.ID())
@@ -421,7 +426,7 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 		return nil
 	}
 	rep.forget(w)
-	return p.processWindow(ctx, w, rep, false)
+	return p.processWindow(ctx, w, rep, attempt{why: "rejects re-checked", resume: Step{Command: "run", Until: p.cfg.Until}})
 }
 
 func docTypeOf(table string) string {

@@ -19,9 +19,12 @@ import (
 // type and currency, where every extracted document ended.
 type Report struct {
 	RunID     string
-	Windows   []WindowReport
-	HighWater time.Time    // set by Status
-	Zuora     *zuora.Stats // requests and retries toward Zuora, when Zuora was called
+	Windows   []WindowReport // every window attempted, in the order attempted
+	HighWater time.Time      // set by Status
+	Start     time.Time      // set by Status: where the stage's history starts
+	Zuora     *zuora.Stats   // requests and retries toward Zuora, when Zuora was called
+	Clamped   *Clamp         // the requested end was later than now minus the settle lag
+	Left      *Left          // due windows left for the next run by MaxWindows
 	// Rejects is every window's outstanding rejects, not only those of the
 	// windows above; set by Run once it has re-checked them.
 	Rejects *Backlog
@@ -30,9 +33,11 @@ type Report struct {
 // WindowReport is one window's account.
 type WindowReport struct {
 	Window      stage.Window
-	Extracted   bool // snapshot committed
-	Transformed bool // documents committed
-	Loaded      bool // every document posted or rejected, every posted one marked
+	Why         string // why the run took it: "unfinished", "mapping changed" or "new"
+	Failed      string // the step that failed ("extract", "transform", "load"), or ""
+	Extracted   bool   // snapshot committed
+	Transformed bool   // documents committed
+	Loaded      bool   // every document posted or rejected, every posted one marked
 	Complete    bool
 	Stopped     string // why the last load stopped early, if it did
 	Warnings    []string
@@ -93,13 +98,41 @@ func sortedLines(m map[lineKey]*Line) []Line {
 	return out
 }
 
-func (r *Report) has(w stage.Window) bool {
+func (r *Report) has(w stage.Window) bool { return r.windowSet()[windowKey(w)] }
+
+func (r *Report) windowSet() map[[2]int64]bool {
+	set := make(map[[2]int64]bool, len(r.Windows))
 	for _, x := range r.Windows {
-		if x.Window.ID() == w.ID() {
-			return true
-		}
+		set[windowKey(x.Window)] = true
 	}
-	return false
+	return set
+}
+
+// Outcome says how the window ended: "complete", "failed at STEP", "load
+// stopped" or "unfinished".
+func (w WindowReport) Outcome() string {
+	switch {
+	case w.Failed != "":
+		return "failed at " + w.Failed
+	case w.Complete:
+		return "complete"
+	case w.Stopped != "":
+		return "load stopped"
+	}
+	return "unfinished"
+}
+
+// Next is the command that takes the window further, or nil when it is complete.
+func (w WindowReport) Next() *Step {
+	switch {
+	case !w.Extracted:
+		return &Step{Command: "run"}
+	case !w.Transformed:
+		return &Step{Command: "transform", Window: w.Window}
+	case !w.Loaded:
+		return &Step{Command: "load", Window: w.Window}
+	}
+	return nil
 }
 
 // Totals adds up every window's lines per document type and currency.
@@ -180,22 +213,27 @@ func (r *Report) Unfinished() bool {
 	return false
 }
 
-// Print writes the report: document counts per type, then amounts per type
-// and currency with the balance check (extracted = posted + rejected + skipped
-// + pending).
+// Print writes the report: the windows attempted and how each ended, then
+// document counts per type, then amounts per type and currency with the
+// balance check (extracted = posted + rejected + skipped + pending).
 func (r *Report) Print(out io.Writer) {
+	defer r.printNotes(out)
 	defer r.printBacklog(out)
-	switch len(r.Windows) {
-	case 0:
+	if len(r.Windows) == 0 {
 		fmt.Fprintf(out, "%s: no window was due\n", r.RunID)
 		return
-	case 1:
-		fmt.Fprintf(out, "%s: window %s\n", r.RunID, r.Windows[0].Window.ID())
-	default:
-		fmt.Fprintf(out, "%s: %d windows, %s to %s\n", r.RunID, len(r.Windows),
-			r.Windows[0].Window.Start.Format(time.RFC3339), r.Windows[len(r.Windows)-1].Window.End.Format(time.RFC3339))
 	}
+	fmt.Fprintf(out, "%s: %d window(s) attempted\n", r.RunID, len(r.Windows))
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	for _, w := range r.Windows {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", w.Window.ID(), w.Why, w.Outcome())
+	}
+	tw.Flush()
 	totals := r.Totals()
+	if len(totals) == 0 {
+		r.printZuora(out)
+		return
+	}
 	byType := map[string]*Line{}
 	var types []string
 	for _, l := range totals {
@@ -206,7 +244,7 @@ func (r *Report) Print(out io.Writer) {
 		byType[l.DocType].add(l)
 	}
 	header := "\textracted\tready\trejected\tskipped\tposted\terp-rejected\tpending\tmarked\t"
-	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\ndocuments"+header)
 	for _, t := range types {
 		l := byType[t]
@@ -225,11 +263,7 @@ func (r *Report) Print(out io.Writer) {
 			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected), amount(l.Pending), amount(l.Marked), ok)
 	}
 	tw.Flush()
-	if z := r.Zuora; z != nil {
-		fmt.Fprintf(out, "\nzuora: %d requests, %d retried (429: %d, 5xx: %d, transport: %d, reasons: %d), %d token refreshes after 401, %d write-back objects retried\n",
-			z.Requests, z.RetriesRateLimit+z.Retries5xx+z.RetriesTransport+z.RetriesReasons,
-			z.RetriesRateLimit, z.Retries5xx, z.RetriesTransport, z.RetriesReasons, z.Refreshes401, z.RetriedObjects)
-	}
+	r.printZuora(out)
 	for _, w := range r.Windows {
 		for _, msg := range w.Warnings {
 			fmt.Fprintf(out, "warning: window %s: %s\n", w.Window.ID(), msg)
@@ -240,6 +274,27 @@ func (r *Report) Print(out io.Writer) {
 	}
 }
 
+// printZuora writes the requests and retries toward Zuora, when Zuora was called.
+func (r *Report) printZuora(out io.Writer) {
+	if z := r.Zuora; z != nil {
+		fmt.Fprintf(out, "\nzuora: %d requests, %d retried (429: %d, 5xx: %d, transport: %d, reasons: %d), %d token refreshes after 401, %d write-back objects retried\n",
+			z.Requests, z.RetriesRateLimit+z.Retries5xx+z.RetriesTransport+z.RetriesReasons,
+			z.RetriesRateLimit, z.Retries5xx, z.RetriesTransport, z.RetriesReasons, z.Refreshes401, z.RetriedObjects)
+	}
+}
+
+// printNotes says what the run did not do: windows clamped to now minus the
+// settle lag, and windows left for the next run.
+func (r *Report) printNotes(out io.Writer) {
+	if c := r.Clamped; c != nil {
+		fmt.Fprintf(out, "note: the requested end %s is later than now minus the settle lag; the windows end at %s and the rest waits until it has settled\n",
+			c.Requested.Format(time.RFC3339), c.Horizon.Format(time.RFC3339))
+	}
+	if l := r.Left; l != nil {
+		fmt.Fprintf(out, "note: %d more window(s) are due; a run takes %d at most, so they are left for the next run\n", l.Windows, l.Max)
+	}
+}
+
 func amount(t stage.Tally) string {
 	if t.Count == 0 {
 		return "-"
@@ -247,8 +302,14 @@ func amount(t stage.Tally) string {
 	return t.Amount.String()
 }
 
-// PrintStatus writes one line per window with what is done and what is pending.
-func (r *Report) PrintStatus(out io.Writer) {
+// PrintStatus writes one line per window with what is done and what is
+// pending; next renders a window's next step as a command line.
+func (r *Report) PrintStatus(out io.Writer, next func(Step) string) {
+	if !r.Start.IsZero() {
+		fmt.Fprintf(out, "start point: %s\n", r.Start.Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(out, "start point: none yet (the first run records it)")
+	}
 	if !r.HighWater.IsZero() {
 		fmt.Fprintf(out, "high-water mark: %s\n", r.HighWater.Format(time.RFC3339))
 	} else {
@@ -265,16 +326,11 @@ func (r *Report) PrintStatus(out io.Writer) {
 			pending += l.Pending.Count
 			unmarked += l.Posted.Count - l.Marked.Count
 		}
-		next := "-"
-		switch {
-		case !w.Extracted:
-			next = "zuora-erp-etl run"
-		case !w.Transformed:
-			next = "zuora-erp-etl transform --window " + w.Window.ID()
-		case !w.Loaded:
-			next = "zuora-erp-etl load --window " + w.Window.ID()
+		step := "-"
+		if s := w.Next(); s != nil {
+			step = next(*s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Window.ID(), done(w.Extracted), done(w.Transformed), done(w.Loaded), ready, posted, rejected, pending, unmarked, next)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Window.ID(), done(w.Extracted), done(w.Transformed), done(w.Loaded), ready, posted, rejected, pending, unmarked, step)
 	}
 	tw.Flush()
 }

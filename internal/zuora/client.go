@@ -144,7 +144,6 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RunID != "" {
 		c.log = c.log.With("run_id", cfg.RunID)
 	}
-	c.tok.lock = make(chan struct{}, 1)
 	c.secrets.add(cfg.ClientSecret)
 	return c, nil
 }
@@ -272,7 +271,7 @@ func (c *Client) countRetry(err error) {
 // call makes one attempt of rq with a bearer token, fetching a fresh token and
 // trying once more after a 401, and turns a non-2xx answer into an *Error.
 func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, error) {
-	tok, err := c.token(ctx, attempt)
+	tok, err := c.token(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +283,7 @@ func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, 
 		c.stats.refresh401.Add(1)
 		c.log.Info("zuora token refused, fetching a fresh one", "op", rq.op)
 		c.invalidate(tok)
-		if tok, err = c.token(ctx, attempt); err != nil {
+		if tok, err = c.token(ctx); err != nil {
 			return nil, err
 		}
 		if resp, err = c.roundTrip(ctx, rq, tok, attempt); err != nil {

@@ -204,9 +204,14 @@ func TestTokenEndpointFailures(t *testing.T) {
 			f.tokenFault = tt.fault
 			c, log := newClient(t, f, nil)
 			_, err := collect(c, context.Background(), Query{Object: "invoices"})
+			// A token fetch is retried within the policy when the failure is
+			// transient; what reaches the callers is permanent either way.
 			var ze *Error
-			if !errors.As(err, &ze) || ze.Op != "fetch token" || retry.IsTransient(err) != tt.transient {
-				t.Fatalf("err = %v, want a fetch token *Error, transient=%v", err, tt.transient)
+			if !errors.As(err, &ze) || ze.Op != "fetch token" || retry.IsTransient(err) {
+				t.Fatalf("err = %v, want a permanent fetch token *Error", err)
+			}
+			if want := map[bool]int{true: fastPolicy.MaxAttempts, false: 1}[tt.transient]; len(f.tokenRequests()) != want {
+				t.Errorf("%d token requests; want %d", len(f.tokenRequests()), want)
 			}
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("message %q lacks %q", err, tt.msg)

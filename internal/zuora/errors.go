@@ -203,6 +203,30 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// CredentialsError is Zuora's token endpoint refusing the client id and
+// secret (HTTP 401 or 403): a configuration error, never retried.
+type CredentialsError struct{ Err *Error }
+
+func (e *CredentialsError) Error() string {
+	return "zuora refused the client credentials: " + e.Err.Error()
+}
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// TokenError is a token fetch that failed after the retry policy. Every
+// caller that waited for the fetch gets it, and it is permanent, so that a
+// Zuora outage ends the callers at once instead of each retrying the token.
+type TokenError struct {
+	Err      *Error
+	Attempts int
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("%v (after %d attempts)", e.Err, e.Attempts)
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
+
 // errorBody is every shape of error body Zuora and OAuth send.
 type errorBody struct {
 	Reasons          []Reason        `json:"reasons"`

@@ -20,20 +20,31 @@ const refreshMargin = 5 * time.Minute
 // defaultLifetime applies when the token answer has no usable expires_in.
 const defaultLifetime = time.Hour
 
-// tokenCache holds the current bearer token. lock is a one-slot semaphore
-// whose holder may fetch, so concurrent callers share one fetch and a waiter
-// can still give up on its context.
+// tokenCache holds the current bearer token and the fetch in flight, which
+// every caller that needs a token meanwhile shares: one fetch (with its
+// retries) and one outcome, a token or the same error, for all of them.
 type tokenCache struct {
-	lock      chan struct{}
 	mu        sync.Mutex
 	value     string
 	refreshAt time.Time
+	fetch     *tokenFetch
+}
+
+// tokenFetch is one token fetch, retried within the policy, and its outcome.
+type tokenFetch struct {
+	done chan struct{}
+	tok  string
+	err  error
 }
 
 // cached returns the current token while it is not due for refresh.
 func (c *Client) cached() (string, bool) {
 	c.tok.mu.Lock()
 	defer c.tok.mu.Unlock()
+	return c.cachedLocked()
+}
+
+func (c *Client) cachedLocked() (string, bool) {
 	if c.tok.value == "" || !c.now().Before(c.tok.refreshAt) {
 		return "", false
 	}
@@ -51,25 +62,68 @@ func (c *Client) invalidate(tok string) {
 }
 
 // token returns a bearer token, fetching one when none is cached or it is due
-// for refresh.
-func (c *Client) token(ctx context.Context, attempt int) (string, error) {
-	if tok, ok := c.cached(); ok {
+// for refresh. Concurrent callers share one fetch; a fetch that fails after
+// the retry policy fails every one of them with the same permanent error, so
+// no caller retries it again on its own.
+func (c *Client) token(ctx context.Context) (string, error) {
+	for {
+		c.tok.mu.Lock()
+		if tok, ok := c.cachedLocked(); ok {
+			c.tok.mu.Unlock()
+			return tok, nil
+		}
+		f := c.tok.fetch
+		lead := f == nil
+		if lead {
+			f = &tokenFetch{done: make(chan struct{})}
+			c.tok.fetch = f
+		}
+		c.tok.mu.Unlock()
+		if lead {
+			f.tok, f.err = c.fetchTokenRetried(ctx)
+			c.tok.mu.Lock()
+			c.tok.fetch = nil
+			c.tok.mu.Unlock()
+			close(f.done)
+			return f.tok, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", &Error{Op: "fetch token", Err: ctx.Err()}
+		}
+		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			continue // the caller that fetched gave up on its own context, not on Zuora
+		}
+		return f.tok, f.err
+	}
+}
+
+// fetchTokenRetried fetches a token within the retry policy. Its failure is
+// permanent: a *CredentialsError when Zuora refused the client credentials,
+// else a *TokenError with the last answer.
+func (c *Client) fetchTokenRetried(ctx context.Context) (string, error) {
+	var tok string
+	attempts, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
+		t, err := c.fetchToken(ctx, attempt)
+		tok = t
+		return err
+	})
+	if err == nil {
 		return tok, nil
 	}
-	select {
-	case c.tok.lock <- struct{}{}:
-	case <-ctx.Done():
-		return "", &Error{Op: "fetch token", Err: ctx.Err()}
+	var ze *Error
+	if !errors.As(err, &ze) || ctx.Err() != nil {
+		return "", err
 	}
-	defer func() { <-c.tok.lock }()
-	if tok, ok := c.cached(); ok {
-		return tok, nil
+	if ze.Status == http.StatusUnauthorized || ze.Status == http.StatusForbidden {
+		return "", &CredentialsError{Err: ze}
 	}
-	return c.fetchToken(ctx, attempt)
+	return "", &TokenError{Err: ze, Attempts: attempts}
 }
 
 // fetchToken makes one client-credentials exchange. Failures are classified
-// like any call, so the caller's retry loop covers the token endpoint too.
+// like any call, so the retry loop of fetchTokenRetried covers it.
 func (c *Client) fetchToken(ctx context.Context, attempt int) (string, error) {
 	const op = "fetch token"
 	form := url.Values{
