@@ -60,8 +60,9 @@ type Options struct {
 	Logger *slog.Logger
 	// ERPAccountField is the account's custom field holding the ERP customer,
 	// read case-insensitively (Object Query lowers its first letter); "" means
-	// ERPAccountId__c. The first window with documents fails with a
-	// *FieldAbsentError when none of their accounts carries it.
+	// ERPAccountId__c. On a stage with no document yet, a probe of the tenant's
+	// accounts fails the window with a *FieldAbsentError when Zuora does not
+	// know the field.
 	ERPAccountField string
 	// DocTypes are the document types moved (stage.DocTypes names: invoice,
 	// payment, refund, credit_memo, debit_memo); nil means all five. The others
@@ -111,14 +112,20 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		}
 	}
 
-	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap), accounts: map[string]bool{}}
+	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
 	x.slices = split(x.from, w.End, opts.Slices)
 	x.prior, err = priorKeys(ctx, st, w, x.from)
 	if err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
-	if x.first, err = firstWindow(ctx, st, w); err != nil {
+	first, err := firstWindow(ctx, st, w)
+	if err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+	}
+	if first {
+		if err := probeAccountField(ctx, src, opts.ERPAccountField); err != nil {
+			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		}
 	}
 
 	started := time.Now()
@@ -134,9 +141,6 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 			err = fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
-	}
-	if x.first && len(x.accounts) > 0 && !x.erpSeen {
-		return nil, fmt.Errorf("extract window %s: %w", w.ID(), &FieldAbsentError{Field: opts.ERPAccountField, Accounts: len(x.accounts)})
 	}
 	x.merge()
 	x.mergeQuarantine()
@@ -221,12 +225,8 @@ type run struct {
 	slices []span                     // [from, w.End) cut into Options.Slices parts
 	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
-	first bool // no committed window has a document yet: the ERP account field is checked
-
 	mu       sync.Mutex
 	quar     []quarantineSnap                 // the quarantine parts of every walk
-	accounts map[string]bool                  // accounts of staged documents, while first
-	erpSeen  bool                             // one of them carries the ERP account field
 	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
 	warnings map[string][][]string            // per table, the warnings of each slice
 	tables   map[string]stage.TableSnapshot   // parts merged, once every walk is done
@@ -270,18 +270,6 @@ func (x *run) commitPart(name string, n int, snap stage.TableSnapshot) {
 		x.parts[name] = make([]stage.TableSnapshot, len(x.slices))
 	}
 	x.parts[name][n] = snap
-}
-
-// sawAccount notes, during a first window, an account of a staged document and
-// whether it carries the ERP account field.
-func (x *run) sawAccount(a account) {
-	if !x.first || a.id == nil || !a.expanded {
-		return
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.accounts[*a.id] = true
-	x.erpSeen = x.erpSeen || a.erpID != nil
 }
 
 func (x *run) warn(table string, n int, ws []string) {
@@ -443,7 +431,6 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				return l.err
 			}
 		}
-		x.sawAccount(acct)
 		if total, ok := rec.decimal(sp.amount); ok {
 			headers.addAmount(rec.str("currency"), total)
 			if sp.itemTable != "" {

@@ -232,7 +232,6 @@ func (r *record) list(name string) []json.RawMessage {
 // account is what the extract keeps of the expanded account.
 type account struct {
 	id, number, erpID *string
-	expanded          bool // the record carried the expanded account
 }
 
 // account reads the expanded account; erpField names its ERP customer field.
@@ -242,7 +241,7 @@ func (r *record) account(erpField string) account {
 		return account{id: r.str("accountId")}
 	}
 	sub := &record{entity: r.entity + " account", id: r.id, fields: m}
-	a := account{id: sub.str("id"), number: sub.str("accountNumber"), erpID: sub.str(erpField), expanded: true}
+	a := account{id: sub.str("id"), number: sub.str("accountNumber"), erpID: sub.str(erpField)}
 	if sub.err != nil {
 		r.fail("account", sub.err)
 	}

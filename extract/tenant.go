@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,13 +60,13 @@ func (e *UnavailableError) Error() string {
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// FieldAbsentError is an ERP account field Zuora refused as unknown, or a
-// first window none of whose documents' accounts carries it: its name is wrong
-// or the tenant lacks the field, and every document would be rejected as
-// NO_ERP_ACCOUNT. Nothing was committed.
+// FieldAbsentError is an ERP account field the tenant does not have: Zuora
+// refused the name, or its accounts do not carry the key even with
+// includeNullFields. Its name is wrong or the tenant lacks the field, and every
+// document would be rejected as NO_ERP_ACCOUNT. Nothing was committed.
 type FieldAbsentError struct {
 	Field    string
-	Accounts int   // distinct accounts looked at
+	Accounts int   // accounts the probe read without finding the key
 	Err      error // Zuora's refusal of the name, if it refused it
 }
 
@@ -73,12 +74,47 @@ func (e *FieldAbsentError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("Zuora refused the account field %s: %v; nothing was committed", e.Field, e.Err)
 	}
-	return fmt.Sprintf("none of the %d accounts of this first window's documents carries the custom field %s (looked up case-insensitively): "+
+	return fmt.Sprintf("the tenant's accounts have no custom field %s (%d accounts read with their null fields, the name looked up case-insensitively): "+
 		"its name is wrong or the tenant does not have it, and every document would be rejected as NO_ERP_ACCOUNT; nothing was committed",
-		e.Accounts, e.Field)
+		e.Field, e.Accounts)
 }
 
 func (e *FieldAbsentError) Unwrap() error { return e.Err }
+
+// probeAccountField reads one page of the tenant's accounts with their null
+// fields and checks that the ERP account field is one of them. An account
+// whose field is empty still carries the key (as null), so only a name the
+// tenant does not have fails: a first window whose accounts are simply not
+// mapped yet is staged, and its documents are rejected one by one.
+func probeAccountField(ctx context.Context, src Source, field string) error {
+	q := zuora.Query{Object: "accounts", Fields: []string{"id", field}, Sort: "id.ASC",
+		PageSize: pageSize, IncludeNullFields: true}
+	read := 0
+	for raw, err := range src.Records(ctx, q) {
+		if err != nil {
+			if refusedField(err, field) {
+				return &FieldAbsentError{Field: field, Err: err}
+			}
+			return fmt.Errorf("query accounts (does the tenant have the field %s?): %w", field, err)
+		}
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &keys); err != nil {
+			return fmt.Errorf("query accounts: %w", err)
+		}
+		for k := range keys {
+			if strings.EqualFold(k, field) {
+				return nil
+			}
+		}
+		if read++; read == pageSize {
+			break
+		}
+	}
+	if read == 0 {
+		return nil // no account yet: nothing can be rejected for the field either
+	}
+	return &FieldAbsentError{Field: field, Accounts: read}
+}
 
 // refusedField reports whether a query failed because Zuora does not know field:
 // a 400 whose reasons or message name it.

@@ -115,22 +115,39 @@ func TestSimERPAccountFieldIsASetting(t *testing.T) {
 		}
 		noManifest(t, st, w)
 
-		// A field no account of the first window carries stops it as well.
+		// A tenant that drops an unknown fields[] name silently instead of
+		// refusing it is caught by the probe: its accounts do not carry the
+		// key even with their null fields.
+		lax := newEnv(t, generated(), zuorasim.Options{LowerCamelCustomFields: on, IgnoreUnknownFields: true}, nil)
+		_, err = extract.Run(context.Background(), lax.client, st, w, extract.Options{ERPAccountField: "ErpCustomer__c"})
+		if !errors.As(err, &fa) || fa.Field != "ErpCustomer__c" || fa.Accounts == 0 || fa.Err != nil {
+			t.Fatalf("a field name the tenant drops silently: %v, want a FieldAbsentError", err)
+		}
+		noManifest(t, st, w)
+		run(t, lax, memStage(t), w, extract.Options{}) // the right name passes the probe there too
+
+		// A first window none of whose accounts is mapped yet is staged (its
+		// documents are rejected one by one by the mapping), never refused on
+		// every run: the field exists, it is only empty.
 		v := volume
 		v.NoERPPercent = 100
 		bare := newEnv(t, zuorasim.Generate(7, v, genFrom, genTo), zuorasim.Options{LowerCamelCustomFields: on}, nil)
-		_, err = extract.Run(context.Background(), bare.client, st, w, extract.Options{})
-		if !errors.As(err, &fa) || fa.Field != "ERPAccountId__c" || fa.Accounts < 5 || fa.Err != nil {
-			t.Fatalf("first window whose accounts never carry the field: %v, want a FieldAbsentError", err)
+		unmapped := memStage(t)
+		m = run(t, bare, unmapped, w, extract.Options{})
+		for _, erp := range erpIDs(t, unmapped, m) {
+			if erp != "" {
+				t.Fatalf("an unmapped tenant staged an ERP account %q", erp)
+			}
 		}
-		noManifest(t, st, w)
 
-		// Once a window with documents is committed, the check is over: a
-		// later window whose accounts lack the field is staged (and its
-		// documents rejected by the mapping), never stopped.
+		// Once a window with documents is committed, the probe is not sent again.
 		run(t, e, st, w, extract.Options{})
+		before := bare.sim.Stats().Requests["GET /object-query/accounts"]
 		if _, err := extract.Run(context.Background(), bare.client, st, hour(21), extract.Options{}); err != nil {
 			t.Fatalf("a later window: %v", err)
+		}
+		if after := bare.sim.Stats().Requests["GET /object-query/accounts"]; after != before {
+			t.Fatalf("%d account probes for a later window, want none", after-before)
 		}
 	})
 }

@@ -290,6 +290,7 @@ type run struct {
 	consecutive int    // documents in a row that failed transiently after all retries
 	lastFailure string // the last transient failure, for the run's error
 	stopped     string // why posting stopped early
+	stopErr     error  // why posting stopped, when a typed error says it (e.g. a *RefusedError)
 }
 
 // errStopped cancels in-flight posts once the run has decided to stop.
@@ -318,6 +319,11 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 		}
 	}
 	if reason := r.stopReason(); reason != "" {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.stopErr != nil {
+			return r.stopErr // typed, so callers can tell a setting to fix from an outage
+		}
 		return errors.New(reason)
 	}
 	return ctx.Err()
@@ -487,7 +493,7 @@ func (r *run) record(ctx context.Context, d document, res postResult, stop conte
 		r.state[d.ZuoraID] = s
 	}
 	var tripped bool
-	var fatalReason string
+	var fatalErr error
 	switch res.outcome {
 	case outcomeCreated, outcomeDuplicate:
 		s.confirmed, s.erpID, s.rejected = true, res.erpID, false
@@ -501,7 +507,7 @@ func (r *run) record(ctx context.Context, d document, res postResult, stop conte
 		var fatal *fatalError
 		switch {
 		case errors.As(res.err, &fatal):
-			fatalReason = fatal.Error()
+			fatalErr = fatal.err
 		case errors.Is(res.err, context.Canceled) || ctx.Err() != nil || r.stopped != "":
 			// Cut short by a stop or a cancellation: says nothing about the ERP.
 		default:
@@ -513,8 +519,8 @@ func (r *run) record(ctx context.Context, d document, res postResult, stop conte
 	}
 	n := r.consecutive
 	r.mu.Unlock()
-	if fatalReason != "" {
-		r.stop(fatalReason, stop)
+	if fatalErr != nil {
+		r.stopWith(fatalErr, stop)
 	}
 	if tripped {
 		r.stop(fmt.Sprintf("circuit breaker: %d documents in a row failed after all retries, the ERP looks down (last: %s)", n, res.message), stop)
@@ -530,6 +536,16 @@ func (r *run) stop(reason string, cancel context.CancelCauseFunc) {
 	}
 	r.mu.Unlock()
 	cancel(errStopped)
+}
+
+// stopWith stops the run for err, keeping it as the typed reason when it is the first.
+func (r *run) stopWith(err error, cancel context.CancelCauseFunc) {
+	r.mu.Lock()
+	if r.stopped == "" {
+		r.stopErr = err
+	}
+	r.mu.Unlock()
+	r.stop(err.Error(), cancel)
 }
 
 func (r *run) stopReason() string {

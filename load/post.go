@@ -35,6 +35,18 @@ type fatalError struct{ err error }
 func (e *fatalError) Error() string { return e.err.Error() }
 func (e *fatalError) Unwrap() error { return e.err }
 
+// RefusedError is the ERP refusing the integration itself rather than a
+// document: 401 or 403 (the token) or 404 or 405 (the base URL). No document
+// can be posted until the setting is fixed.
+type RefusedError struct {
+	Status   int
+	Endpoint string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("the ERP answered %d to %s", e.Status, e.Endpoint)
+}
+
 // rejectedError is the ERP's permanent refusal of one document.
 type rejectedError struct {
 	status  int
@@ -129,7 +141,7 @@ func (c *erpClient) attempt(ctx context.Context, d posting, res *postResult) err
 		res.message = ""
 		return nil
 	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusMethodNotAllowed:
-		return &fatalError{fmt.Errorf("erp answered %d to %s: check the ERP base URL and token", code, endpoint)}
+		return &fatalError{&RefusedError{Status: code, Endpoint: endpoint}}
 	case retry.RetryableStatus(code):
 		err := fmt.Errorf("post %s %s: erp answered %d: %s", d.DocType, d.ZuoraID, code, message(answer.Error, body))
 		if after, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {

@@ -185,3 +185,28 @@ func TestUsageNeverShowsSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestARefusedERPTokenIsStatus2 (issue 9, item 8): an ERP that refuses the
+// token is a setting to fix, not an outage: status 2 naming ERP_BASE_URL and
+// ERP_TOKEN, no resume hint, and the token never printed.
+func TestARefusedERPTokenIsStatus2(t *testing.T) {
+	srv, environ := demoEnviron(t)
+	environ["ERP_TOKEN"] = envERPToken // not the token the ERP accepts
+	args := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
+	code, stdout, stderr := runCLI(t, environ, args...)
+	lines := messages(stderr)
+	if code != exitUsage || len(lines) != 1 {
+		t.Fatalf("exit %d, stderr %q; want status 2 and one line", code, stderr)
+	}
+	for _, want := range []string{"check", "ERP_BASE_URL", "ERP_TOKEN", "401"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("stderr %q does not name %q", lines[0], want)
+		}
+	}
+	if strings.Contains(stdout+stderr, "resume with") || strings.Contains(stdout+stderr, envERPToken) {
+		t.Errorf("a refused token carries a resume hint or prints the token:\n%s%s", stdout, stderr)
+	}
+	if n := len(srv.ERP.Documents()); n != 0 {
+		t.Errorf("the ERP holds %d documents posted with a refused token", n)
+	}
+}

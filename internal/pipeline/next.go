@@ -56,6 +56,11 @@ func classify(err error) error {
 		return &ConfigError{Msg: "Zuora's token endpoint refused the client credentials (" + ce.Err.Error() + ")",
 			Settings: []string{"ZuoraClientID", "ZuoraClientSecret"}}
 	}
+	var re *load.RefusedError
+	if errors.As(err, &re) {
+		return &ConfigError{Msg: fmt.Sprintf("%v: the ERP refuses the token or has no such endpoint; the window's ledger keeps every answer received before it", re),
+			Settings: []string{"ERPBaseURL", "ERPToken"}}
+	}
 	if stage.IsAccessDenied(err) {
 		return &ConfigError{Msg: "the stage refused access, or no cloud credentials were found (" + err.Error() + ")",
 			Settings: []string{"StageURL"}}

@@ -181,6 +181,9 @@ func encodeQuery(q Query) (string, error) {
 	for _, e := range q.Expand {
 		add("expand[]", e)
 	}
+	if q.IncludeNullFields {
+		add("includeNullFields", "true")
+	}
 	add("pageSize", strconv.Itoa(size))
 	return strings.Join(parts, "&"), nil
 }

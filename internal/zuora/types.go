@@ -17,6 +17,9 @@ type Query struct {
 	ChildFields map[string][]string
 	// PageSize is 1 to 99; 0 means 99.
 	PageSize int
+	// IncludeNullFields asks Zuora to send null fields instead of omitting
+	// them, so a field the object has can be told from one it lacks.
+	IncludeNullFields bool
 	// Paging, when set, is filled in as the walk goes with what it followed.
 	Paging *Paging
 }

@@ -292,7 +292,9 @@ type query struct {
 	includeNull bool
 }
 
-func fieldMask(sch *schema, lists []string) (uint64, error) {
+// fieldMask selects the named fields of sch; an unknown name is a 400 unless
+// ignoreUnknown (the Options switch IgnoreUnknownFields) drops it silently.
+func fieldMask(sch *schema, lists []string, ignoreUnknown bool) (uint64, error) {
 	if sch == nil {
 		return ^uint64(0), nil
 	}
@@ -307,6 +309,9 @@ func fieldMask(sch *schema, lists []string) (uint64, error) {
 				continue
 			}
 			i, ok := sch.index[name]
+			if !ok && ignoreUnknown {
+				continue
+			}
 			if !ok {
 				return 0, badRequest("invalid fields[]: %s has no field %s", sch.object, name)
 			}
@@ -335,7 +340,7 @@ func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) 
 	}
 	baseFields = append(baseFields, v["fields[]"]...)
 	var err error
-	if q.mask, err = fieldMask(sch, baseFields); err != nil {
+	if q.mask, err = fieldMask(sch, baseFields, s.opts.IgnoreUnknownFields); err != nil {
 		return nil, err
 	}
 	for _, e := range v["expand[]"] {
@@ -346,7 +351,7 @@ func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) 
 		if rel.target == "" || strings.Contains(rel.name, ".") {
 			continue // documented but not modelled: accepted, nests nothing
 		}
-		m, err := fieldMask(schemas[rel.target], childFields[rel.name])
+		m, err := fieldMask(schemas[rel.target], childFields[rel.name], s.opts.IgnoreUnknownFields)
 		if err != nil {
 			return nil, err
 		}
