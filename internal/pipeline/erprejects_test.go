@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -72,6 +74,25 @@ func (w *rejectWorld) erpRejects() map[string]stage.OutstandingReject {
 	return out
 }
 
+// queryStage answers q, a query of one value, over the stage as `query` sees it.
+func (w *world) queryStage(p *pipeline.Pipeline, q string) string {
+	w.t.Helper()
+	ctx := context.Background()
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.AttachStage(ctx, p.Stage()); err != nil {
+		w.t.Fatal(err)
+	}
+	rows, err := db.Strings(ctx, q)
+	if err != nil || len(rows) != 1 || len(rows[0]) != 1 {
+		w.t.Fatalf("%s: %v (%v)", q, rows, err)
+	}
+	return rows[0][0]
+}
+
 // TestERPRejectionStaysOutstandingUntilTheAccountIsFixed: documents the ERP
 // refused (422) stay outstanding in the runs after theirs, listed with the
 // ERP's status and message, their window and first/last seen, and keep the
@@ -120,6 +141,10 @@ func TestERPRejectionStaysOutstandingUntilTheAccountIsFixed(t *testing.T) {
 	}
 	if len(listed) != len(bad.docs) {
 		t.Errorf("rejects lists %d ERP rejections; the ERP refused %d documents", len(listed), len(bad.docs))
+	}
+	if got := w.queryStage(p, `SELECT count(*) FROM rejects WHERE reason_code = 'ERP_REJECTED' AND erp_status = 422
+    AND "window" IS NOT NULL AND first_seen IS NOT NULL AND last_seen >= first_seen AND updated_date IS NOT NULL`); got != strconv.Itoa(len(bad.docs)) {
+		t.Errorf(`query "select * from rejects" shows %s ERP rejections with status 422, window and first/last seen; want %d`, got, len(bad.docs))
 	}
 
 	// The fix, in Zuora: the account gets the ERP customer the ERP knows; no document changes.
