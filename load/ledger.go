@@ -147,11 +147,11 @@ func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn fun
 // docState is what the ledger says about one document.
 type docState struct {
 	docType     string
-	confirmed   bool   // the ERP created it or already had it
-	erpID       string // set when confirmed
-	rejected    bool   // the last answer was a permanent refusal
-	rejectedSHA string // payload digest of the refused post
-	marked      bool   // marked transferred in Zuora
+	confirmed   bool    // the ERP created it or already had it
+	erpID       string  // set when confirmed
+	rejected    bool    // the last answer was a permanent refusal
+	rejectedSHA string  // payload digest of the refused post
+	marked      bool    // marked transferred in Zuora
 	refusal     Refusal // the last refusal, and when the first one came
 }
 
