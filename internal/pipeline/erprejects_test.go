@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -364,4 +366,42 @@ func TestERPRejectionsAreRebuiltForAStageWithoutThem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkRecheckOfAnERPBacklog measures a run with no window due when the
+// ERP refused the documents of nine customers in ten of a 5,000-document
+// tenant: the cost every run pays to re-check ERP rejections nothing fixed.
+// The first run's time (posting and indexing the refusals) is reported too.
+func BenchmarkRecheckOfAnERPBacklog(b *testing.B) {
+	volume := zuorasim.Volume{Accounts: 150, Invoices: 2500, Payments: 1250, Refunds: 400, CreditMemos: 500, DebitMemos: 350,
+		MaxItems: 120, NoERPPercent: 0, DraftPercent: 5, TransferredPercent: 3, BurstPercent: 20}
+	w := &rejectWorld{world: newWorld(b, worldOptions{seed: 5, volume: volume}), sqlDir: acceptKWD(b)}
+	refuse := map[string]string{}
+	for i, a := range w.zuora.Snapshot("accounts") {
+		if i%10 != 0 {
+			refuse[str(a["ERPAccountId__c"])] = "customer is blocked in the ERP"
+		}
+	}
+	w.erp.SetFaults(erpsim.Faults{RejectCustomers: refuse})
+	quiet := func() pipeline.Config {
+		c := w.cfg(tenantTo)
+		c.Logger = slog.New(slog.DiscardHandler)
+		return c
+	}
+	start := time.Now()
+	rep, err := w.run(context.Background(), quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	first := time.Since(start)
+	backlog := rep.OutstandingRejects()
+	b.ResetTimer()
+	for b.Loop() {
+		if rep, err = w.run(context.Background(), quiet()); err != nil || rep.OutstandingRejects() != backlog {
+			b.Fatalf("run: %v; %d outstanding, want %d", err, rep.OutstandingRejects(), backlog)
+		}
+	}
+	b.ReportMetric(float64(backlog), "rejects")
+	b.ReportMetric(float64(backlog)*float64(b.N)/b.Elapsed().Seconds(), "rejects/s")
+	b.ReportMetric(first.Seconds(), "first-run-s")
 }
