@@ -287,6 +287,18 @@ func TestERPRejectionConfirmedByALaterWindowIsResolved(t *testing.T) {
 	if rep := w.mustRunTo(until); rep.NeedsAttention() || w.creates()[doc] != 1 {
 		t.Errorf("a later run needs attention %v, invoice created %d times:\n%s", rep.NeedsAttention(), w.creates()[doc], printed(rep))
 	}
+	// A run that resumes the old window (its load unfinished) reports the old
+	// refusal in that window's line, but nothing is outstanding: exit 0.
+	st := w.open(w.cfg(until)).Stage()
+	for _, k := range []string{stage.LoadCompleteKey(oldWindow), stage.ManifestKey("load", oldWindow)} {
+		if err := st.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep := w.mustRunTo(until); len(rep.Windows) != 1 || rep.NeedsAttention() || w.creates()[doc] != 1 {
+		t.Errorf("the run that resumed the old window took %d windows, needs attention %v, invoice created %d times; want 1, no, once:\n%s",
+			len(rep.Windows), rep.NeedsAttention(), w.creates()[doc], printed(rep))
+	}
 }
 
 // TestERPRejectionIsIndexedAfterACrashBetweenLoadAndIndex: the stage fails
