@@ -1,23 +1,26 @@
 package extract
 
 import (
+	"context"
+
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // docSpec says how one Zuora document type is queried and turned into rows of
 // its header table H and, when it has items, its item table I.
+// Its tables and Object Query paths are the registry's (stage.DocType).
 type docSpec[H, I any] struct {
-	table     string   // raw table and key of Options.Statuses, e.g. "invoices"
-	object    string   // Object Query path, e.g. "invoices"
+	docType   stage.DocType
 	fields    []string // fields[] of the base object
 	amount    string   // JSON name of the header amount ("amount" or "totalAmount")
+	number    string   // JSON name of the document number, e.g. "invoiceNumber"
 	defStatus []string // default status filter
 	header    func(r *record, a account, items int) H
 
-	itemTable   string   // e.g. "invoice_items"; empty when the document has no items
-	expand      string   // expand[] name, e.g. "invoiceitems"
+	expand      string   // expand[] name, e.g. "invoiceitems"; empty when the document has no items
 	childKey    string   // JSON key of the expanded list, e.g. "invoiceItems"
-	itemObject  string   // item endpoint, e.g. "invoice-items"
 	parentField string   // item filter field, e.g. "invoiceid"
 	itemFields  []string // fields[] of the items, both expanded and from the endpoint
 	item        func(r *record, parent *record) I
@@ -25,8 +28,8 @@ type docSpec[H, I any] struct {
 }
 
 var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
-	table:  "invoices",
-	object: "invoices",
+	docType: stage.Invoice,
+	number:  "invoiceNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "invoicenumber", "invoicedate", "duedate",
 		"status", "currency", "amount", "amountwithouttax", "taxamount", "balance", "transferredtoaccounting"},
 	amount:    "amount",
@@ -42,10 +45,8 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 			ItemCount: int64Ptr(items),
 		}
 	},
-	itemTable:   "invoice_items",
 	expand:      "invoiceitems",
 	childKey:    "invoiceItems",
-	itemObject:  "invoice-items",
 	parentField: "invoiceid",
 	itemFields: []string{"id", "createddate", "updateddate", "invoiceid", "accountid", "chargename", "chargenumber",
 		"sku", "uom", "quantity", "unitprice", "chargeamount", "taxamount", "accountingcode",
@@ -73,8 +74,8 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 }
 
 var paymentSpec = docSpec[PaymentRow, struct{}]{
-	table:  "payments",
-	object: "payments",
+	docType: stage.Payment,
+	number:  "paymentNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "paymentnumber", "effectivedate", "amount",
 		"appliedamount", "unappliedamount", "currency", "status", "type", "paymentmethodid", "referenceid",
 		"transferredtoaccounting"},
@@ -94,8 +95,8 @@ var paymentSpec = docSpec[PaymentRow, struct{}]{
 }
 
 var refundSpec = docSpec[RefundRow, struct{}]{
-	table:  "refunds",
-	object: "refunds",
+	docType: stage.Refund,
+	number:  "refundNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "refundnumber", "refunddate", "amount",
 		"currency", "status", "type", "sourcetype", "methodtype", "reasoncode", "referenceid",
 		"transferredtoaccounting"},
@@ -128,8 +129,8 @@ var memoItemFields = []string{"id", "createddate", "updateddate", "chargename", 
 func memoLineTotal(r *record) decimal.Decimal { return sum(r, "amountWithoutTax", "taxAmount") }
 
 var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
-	table:     "credit_memos",
-	object:    "credit-memos",
+	docType:   stage.CreditMemo,
+	number:    "memoNumber",
 	fields:    memoFields,
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
@@ -144,10 +145,8 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 			ItemCount: int64Ptr(items),
 		}
 	},
-	itemTable:   "credit_memo_items",
 	expand:      "creditmemoitems",
 	childKey:    "creditMemoItems",
-	itemObject:  "credit-memo-items",
 	parentField: "creditmemoid",
 	itemFields:  append([]string{"creditmemoid"}, memoItemFields...),
 	item: func(r *record, parent *record) CreditMemoItemRow {
@@ -170,8 +169,8 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 }
 
 var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
-	table:     "debit_memos",
-	object:    "debit-memos",
+	docType:   stage.DebitMemo,
+	number:    "memoNumber",
 	fields:    append(append([]string{}, memoFields...), "duedate"),
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
@@ -186,10 +185,8 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 			ItemCount: int64Ptr(items), DueDate: r.date("dueDate"),
 		}
 	},
-	itemTable:   "debit_memo_items",
 	expand:      "debitmemoitems",
 	childKey:    "debitMemoItems",
-	itemObject:  "debit-memo-items",
 	parentField: "debitmemoid",
 	itemFields:  append([]string{"debitmemoid"}, memoItemFields...),
 	item: func(r *record, parent *record) DebitMemoItemRow {
@@ -210,6 +207,40 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 	},
 	lineTotal: memoLineTotal,
 }
+
+// entity is how the extract stages one document type: one walk per time
+// slice of a window, and a re-check of rejected documents by id.
+type entity interface {
+	walk(ctx context.Context, x *run, n int, r span) error
+	recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, res *Rechecked, opts RecheckOptions) error
+	numberField() string
+	kind() stage.DocType
+}
+
+func (sp docSpec[H, I]) numberField() string { return sp.number }
+func (sp docSpec[H, I]) kind() stage.DocType { return sp.docType }
+
+func (sp docSpec[H, I]) walk(ctx context.Context, x *run, n int, r span) error {
+	return walk(ctx, x, sp, n, r)
+}
+
+func (sp docSpec[H, I]) recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, res *Rechecked, opts RecheckOptions) error {
+	return recheckTable(ctx, src, st, sp, wanted, res, opts)
+}
+
+// entities are the walkers of every document type.
+var entities = map[stage.DocType]entity{
+	stage.Invoice:    invoiceSpec,
+	stage.DebitMemo:  debitMemoSpec,
+	stage.CreditMemo: creditMemoSpec,
+	stage.Payment:    paymentSpec,
+	stage.Refund:     refundSpec,
+}
+
+func (sp docSpec[H, I]) table() string      { return sp.docType.HeaderTable() }
+func (sp docSpec[H, I]) itemTable() string  { return sp.docType.ItemTable() }
+func (sp docSpec[H, I]) object() string     { return sp.docType.Object() }
+func (sp docSpec[H, I]) itemObject() string { return sp.docType.ItemObject() }
 
 // sum adds the named decimal fields of r, a missing one counting as zero.
 func sum(r *record, names ...string) decimal.Decimal {

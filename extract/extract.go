@@ -38,8 +38,8 @@ type Options struct {
 	// Overlap reaches back before the window start so late-visible records are
 	// still seen; 0 means 10 minutes.
 	Overlap time.Duration
-	// Statuses filters each document table ("invoices", "payments", "refunds",
-	// "credit_memos", "debit_memos") by status; a missing key keeps the default
+	// Statuses filters each document table (a header table of stage.DocType,
+	// such as "invoices") by status; a missing key keeps the default
 	// (Posted, or Processed for payments and refunds), an empty list filters nothing.
 	Statuses map[string][]string
 	// Concurrency bounds how many walks (one document type over one time slice)
@@ -64,10 +64,9 @@ type Options struct {
 	// accounts fails the window with a *FieldAbsentError when Zuora does not
 	// know the field.
 	ERPAccountField string
-	// DocTypes are the document types moved (stage.DocTypes names: invoice,
-	// payment, refund, credit_memo, debit_memo); nil means all five. The others
+	// DocTypes are the document types moved; nil means every one. The others
 	// are neither queried nor listed in the manifest.
-	DocTypes []string
+	DocTypes []stage.DocType
 	// Now is the clock that dates a walk's start, to tell a row changed during
 	// the walk from one the tenant should not have returned; nil means time.Now.
 	Now func() time.Time
@@ -131,11 +130,12 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	started := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
-	schedule(gctx, g, x, invoiceSpec)
-	schedule(gctx, g, x, debitMemoSpec)
-	schedule(gctx, g, x, creditMemoSpec)
-	schedule(gctx, g, x, paymentSpec)
-	schedule(gctx, g, x, refundSpec)
+	for _, dt := range opts.DocTypes {
+		ent := entities[dt]
+		for n, r := range x.slices {
+			g.Go(func() error { return ent.walk(gctx, x, n, r) })
+		}
+	}
 	if err := g.Wait(); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%w)", cerr, err)
@@ -155,8 +155,9 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		CommittedAt: time.Now().UTC(),
 		Tables:      x.tables,
 	}
-	for _, t := range []string{"invoices", "debit_memos", "credit_memos", "payments", "refunds"} {
-		if !opts.moves(t) {
+	for _, dt := range stage.DocTypes() {
+		t := dt.HeaderTable()
+		if !opts.moves(dt) {
 			m.Warnings = append(m.Warnings, t+": not extracted (the document type is not among those moved)")
 		}
 		for _, ws := range x.warnings[t] {
@@ -178,8 +179,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.Overlap = DefaultOverlap
 	}
 	for table := range o.Statuses {
-		if !slices.Contains(documentTables, table) {
-			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(documentTables, ", "))
+		if _, ok := stage.DocTypeOfTable(table); !ok {
+			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(stage.HeaderTables(), ", "))
 		}
 	}
 	if o.Concurrency <= 0 {
@@ -201,13 +202,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.ERPAccountField = DefaultERPAccountField
 	}
 	if o.DocTypes == nil {
-		o.DocTypes = stage.DocTypes
+		o.DocTypes = stage.DocTypes()
 	}
-	for _, dt := range o.DocTypes {
-		if !slices.Contains(stage.DocTypes, dt) {
-			return o, fmt.Errorf("extract: document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
-		}
+	types, err := stage.InLoadOrder(o.DocTypes)
+	if err != nil {
+		return o, fmt.Errorf("extract: %w", err)
 	}
+	o.DocTypes = types
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -322,7 +323,7 @@ func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z
 // query builds the Object Query of a document type for the range r.
 func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 	q := zuora.Query{
-		Object: sp.object,
+		Object: sp.object(),
 		Filters: []string{
 			"updateddate.GE:" + zuoraTime(r.lo),
 			"updateddate.LT:" + zuoraTime(r.hi),
@@ -333,7 +334,7 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 		ChildFields: map[string][]string{"account": accountFields(x.opts.ERPAccountField)},
 		PageSize:    pageSize,
 	}
-	statuses, ok := x.opts.Statuses[sp.table]
+	statuses, ok := x.opts.Statuses[sp.table()]
 	if !ok {
 		statuses = sp.defStatus
 	}
@@ -344,7 +345,7 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 	default:
 		q.Filters = append(q.Filters, "status.IN:["+strings.Join(statuses, ",")+"]")
 	}
-	if sp.itemTable != "" {
+	if sp.itemTable() != "" {
 		q.Expand = append(q.Expand, sp.expand)
 		q.ChildFields[sp.expand] = sp.itemFields
 	}
@@ -354,7 +355,7 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 // itemQuery pages every item of one document from the item endpoint.
 func itemQuery[H, I any](sp docSpec[H, I], parentID string) zuora.Query {
 	return zuora.Query{
-		Object:   sp.itemObject,
+		Object:   sp.itemObject(),
 		Filters:  []string{sp.parentField + ".EQ:" + parentID},
 		Sort:     "id.ASC",
 		Fields:   sp.itemFields,
@@ -382,21 +383,11 @@ func params(q zuora.Query) map[string][]string {
 	return p
 }
 
-// schedule adds one walk per time slice of a document type to g, when the run moves it.
-func schedule[H, I any](ctx context.Context, g *errgroup.Group, x *run, sp docSpec[H, I]) {
-	if !x.opts.moves(sp.table) {
-		return
-	}
-	for n, r := range x.slices {
-		g.Go(func() error { return walk(ctx, x, sp, n, r) })
-	}
-}
-
 // walk stages slice n (the range r) of one document type: part n of its header
 // table and, when it has items, of its item table, both streamed while the
 // pages arrive.
 func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span) error {
-	log := x.log.With("entity", sp.table, "slice", n)
+	log := x.log.With("entity", sp.table(), "slice", n)
 	started := time.Now()
 	q := query(x, sp, r)
 	var (
@@ -414,7 +405,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 	keep := func(rec *record) error {
 		var lines []*record
 		var err error
-		if sp.itemTable != "" {
+		if sp.itemTable() != "" {
 			lines, err = docItems(ctx, x.src, sp, rec)
 			if err != nil {
 				return err
@@ -433,7 +424,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		}
 		if total, ok := rec.decimal(sp.amount); ok {
 			headers.addAmount(rec.str("currency"), total)
-			if sp.itemTable != "" {
+			if sp.itemTable() != "" {
 				got := decimal.Zero
 				for _, l := range lines {
 					got = got.Add(sp.lineTotal(l))
@@ -441,7 +432,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				if !got.Equal(total) {
 					log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
 					warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
-						sp.table, rec.id, sp.amount, total, len(lines), got))
+						sp.table(), rec.id, sp.amount, total, len(lines), got))
 				}
 			}
 		}
@@ -472,17 +463,17 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 			for raw, err := range x.src.Records(ctx, q) {
 				if err != nil {
 					if unavailable(err) {
-						return &UnavailableError{Table: sp.table, Object: sp.object, Err: err}
+						return &UnavailableError{Table: sp.table(), Object: sp.object(), Err: err}
 					}
 					if refusedField(err, x.opts.ERPAccountField) {
 						return &FieldAbsentError{Field: x.opts.ERPAccountField, Err: err}
 					}
-					return fmt.Errorf("query %s: %w", sp.object, err)
+					return fmt.Errorf("query %s: %w", sp.object(), err)
 				}
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				rec, err := decodeRecord(sp.table, raw)
+				rec, err := decodeRecord(sp.table(), raw)
 				if err != nil {
 					// A malformed record goes to the quarantine (see quar.route); any other error fails the walk.
 					if err := quar.route(raw, err); err != nil {
@@ -499,11 +490,11 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 						continue
 					}
 					if rangeErr == nil {
-						rangeErr = &RangeError{Table: sp.table, From: r.lo, To: r.hi, Example: rec.id + " " + rec.rawUpd}
+						rangeErr = &RangeError{Table: sp.table(), From: r.lo, To: r.hi, Example: rec.id + " " + rec.rawUpd}
 					}
 					rangeErr.Outside++
 					continue
-				case seen[k], x.prior[sp.table][k]:
+				case seen[k], x.prior[sp.table()][k]:
 					dropped++ // this version is already staged
 					log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
 					continue
@@ -526,7 +517,7 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 				return probe(ctx, x, sp, r)
 			}
 			if pass == maxPasses {
-				return fmt.Errorf("query %s: the range is paged by offset and still changed during walk %d; nothing was committed, run again when the tenant is quieter", sp.object, pass)
+				return fmt.Errorf("query %s: the range is paged by offset and still changed during walk %d; nothing was committed, run again when the tenant is quieter", sp.object(), pass)
 			}
 			log.Info("offset-paged walk: walking the range again to catch rows shifted behind the cursor", "pass", pass+1, "new", fresh)
 		}
@@ -534,8 +525,8 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 
 	// streamQuarantined runs stream with the walk's part of the quarantine table open.
 	streamQuarantined := func() error {
-		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table, x.w, n), func(qw io.Writer) error {
-			quar = newQuarantine(qw, sp.table, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, log, &warnings, x.opts.RowGroupRows)
+		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table(), x.w, n), func(qw io.Writer) error {
+			quar = newQuarantine(qw, sp.docType, sp.number, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, log, &warnings, x.opts.RowGroupRows)
 			if err := stream(); err != nil {
 				return err
 			}
@@ -545,16 +536,16 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 		return err
 	}
 
-	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, n), func(hw io.Writer) error {
-		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
-		if sp.itemTable == "" {
+	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table(), x.w, n), func(hw io.Writer) error {
+		headers = newTable[H](sp.table(), hw, x.opts.RowGroupRows)
+		if sp.itemTable() == "" {
 			if err := streamQuarantined(); err != nil {
 				return err
 			}
 			return headers.close()
 		}
-		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, n), func(iw io.Writer) error {
-			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
+		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable(), x.w, n), func(iw io.Writer) error {
+			items = newTable[I](sp.itemTable(), iw, x.opts.RowGroupRows)
 			if err := streamQuarantined(); err != nil {
 				return err
 			}
@@ -573,18 +564,18 @@ func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span
 	snap := headers.snap
 	snap.Files = []stage.ObjectInfo{headerInfo}
 	snap.Query = params(query(x, sp, span{x.from, x.w.End}))
-	x.commitPart(sp.table, n, snap)
-	if sp.itemTable != "" {
+	x.commitPart(sp.table(), n, snap)
+	if sp.itemTable() != "" {
 		isnap := items.snap
 		isnap.Files = []stage.ObjectInfo{itemInfo}
-		isnap.Query = params(itemQuery(sp, "<"+sp.table+".id>"))
-		isnap.Query["expanded_from"] = []string{sp.object}
-		x.commitPart(sp.itemTable, n, isnap)
+		isnap.Query = params(itemQuery(sp, "<"+sp.table()+".id>"))
+		isnap.Query["expanded_from"] = []string{sp.object()}
+		x.commitPart(sp.itemTable(), n, isnap)
 	}
 	qsnap := quar.table.snap
 	qsnap.Files = []stage.ObjectInfo{quarInfo}
-	x.commitQuarantine(sp.table, n, qsnap)
-	x.warn(sp.table, n, warnings)
+	x.commitQuarantine(sp.table(), n, qsnap)
+	x.warn(sp.table(), n, warnings)
 	log.Info("entity staged", "rows", snap.Rows, "quarantined", qsnap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
 	return nil
 }
@@ -605,9 +596,9 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 	seen := make(map[string]bool, len(kids))
 	out := make([]*record, 0, len(kids))
 	add := func(raw json.RawMessage) (bool, error) {
-		r, err := decodeRecord(sp.itemTable, raw)
+		r, err := decodeRecord(sp.itemTable(), raw)
 		if err != nil {
-			return false, fmt.Errorf("%s %s: %w", sp.table, parent.id, err)
+			return false, fmt.Errorf("%s %s: %w", sp.table(), parent.id, err)
 		}
 		if seen[r.id] {
 			return false, nil // an item listed twice (a page boundary moved) is staged once
@@ -627,7 +618,7 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 		fresh := 0
 		for raw, err := range src.Records(ctx, q) {
 			if err != nil {
-				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject, sp.table, parent.id, err)
+				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parent.id, err)
 			}
 			isNew, err := add(raw)
 			if err != nil {
@@ -641,7 +632,7 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 		case !q.Paging.NonKeyset || (pass > 1 && fresh == 0):
 			walk = false
 		case pass == maxPasses:
-			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject, sp.table, parent.id, pass)
+			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject(), sp.table(), parent.id, pass)
 		}
 	}
 	return out, nil

@@ -13,11 +13,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// documentTables are the tables whose rows are deduplicated on (id, updatedDate);
-// items follow their document.
-var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
-
-// priorKeys returns, per document table, the (id, updatedDate) of every record
+// priorKeys returns, per document (header) table, the (id, updatedDate) of every record
 // that another committed window staged inside [from, w.End): those are the rows
 // this window's overlap would otherwise stage a second time. Under
 // stage.QuarantineTable it keeps the records those windows quarantined.
@@ -39,7 +35,7 @@ func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.T
 		if !found {
 			continue
 		}
-		for _, table := range documentTables {
+		for _, table := range stage.HeaderTables() { // items follow their document
 			for _, f := range m.Tables[table].Files {
 				if keys[table] == nil {
 					keys[table] = map[docKey]bool{}

@@ -25,9 +25,9 @@ const RecheckBatch = 50
 
 // Wanted is an outstanding reject to fetch again by id.
 type Wanted struct {
-	Table  string       // raw document table, e.g. "invoices"
-	ID     string       // Zuora id
-	Window stage.Window // the window whose snapshot holds the rejected version
+	DocType stage.DocType
+	ID      string       // Zuora id
+	Window  stage.Window // the window whose snapshot holds the rejected version
 	// Updated is that version's updatedDate; nil when Zuora sent none (a
 	// quarantined record), and then any version dated inside the window is it.
 	Updated *time.Time
@@ -96,28 +96,18 @@ func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	res := &Rechecked{runID: opts.RunID, at: time.Now().UTC(), windows: map[string]*recheckWindow{}}
-	byTable := map[string][]Wanted{}
+	byType := map[stage.DocType][]Wanted{}
 	for _, w := range wanted {
-		byTable[w.Table] = append(byTable[w.Table], w)
-	}
-	for table, ws := range byTable {
-		var err error
-		switch table {
-		case "invoices":
-			err = recheckTable(ctx, src, st, invoiceSpec, ws, res, opts)
-		case "debit_memos":
-			err = recheckTable(ctx, src, st, debitMemoSpec, ws, res, opts)
-		case "credit_memos":
-			err = recheckTable(ctx, src, st, creditMemoSpec, ws, res, opts)
-		case "payments":
-			err = recheckTable(ctx, src, st, paymentSpec, ws, res, opts)
-		case "refunds":
-			err = recheckTable(ctx, src, st, refundSpec, ws, res, opts)
-		default:
-			err = fmt.Errorf("no document table %q", table)
+		if _, ok := entities[w.DocType]; !ok {
+			return nil, fmt.Errorf("re-check %s: not a document type", w.ID)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("re-check %s: %w", table, err)
+		byType[w.DocType] = append(byType[w.DocType], w)
+	}
+	for _, dt := range stage.DocTypes() {
+		if ws := byType[dt]; len(ws) > 0 {
+			if err := entities[dt].recheck(ctx, src, st, ws, res, opts); err != nil {
+				return nil, fmt.Errorf("re-check %s: %w", dt.HeaderTable(), err)
+			}
 		}
 	}
 	return res, nil
@@ -189,7 +179,7 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 		batch := ids[:min(RecheckBatch, len(ids))]
 		ids = ids[len(batch):]
 		q := zuora.Query{
-			Object:      sp.object,
+			Object:      sp.object(),
 			Filters:     []string{"id.IN:[" + strings.Join(batch, ",") + "]"},
 			Sort:        "id.ASC",
 			Fields:      sp.fields,
@@ -197,14 +187,14 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 			ChildFields: map[string][]string{"account": accountFields(opts.ERPAccountField)},
 			PageSize:    pageSize,
 		}
-		if sp.itemTable != "" {
+		if sp.itemTable() != "" {
 			q.Expand = append(q.Expand, sp.expand)
 			q.ChildFields[sp.expand] = sp.itemFields
 		}
 		seen := map[string]bool{}
 		for raw, err := range src.Records(ctx, q) {
 			if err != nil {
-				return fmt.Errorf("query %s by id: %w", sp.object, err)
+				return fmt.Errorf("query %s by id: %w", sp.object(), err)
 			}
 			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp, opts.ERPAccountField)
 			if err != nil {
@@ -234,25 +224,25 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 		}
 		for _, id := range batch {
 			if !seen[id] {
-				found(byID[id], NotFound, "Zuora returns no "+sp.object+" with this id")
+				found(byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
 			}
 		}
 	}
 	for _, rr := range rows {
 		rw := res.window(rr.w)
-		snap, err := writeRecheck(ctx, st, sp.table, rr.w, res.runID, rr.headers, rr.updated, opts.RowGroupRows)
+		snap, err := writeRecheck(ctx, st, sp.table(), rr.w, res.runID, rr.headers, rr.updated, opts.RowGroupRows)
 		if err != nil {
 			return err
 		}
-		rw.tables[sp.table] = snap
-		if sp.itemTable != "" {
-			snap, err := writeRecheck(ctx, st, sp.itemTable, rr.w, res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
+		rw.tables[sp.table()] = snap
+		if sp.itemTable() != "" {
+			snap, err := writeRecheck(ctx, st, sp.itemTable(), rr.w, res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
 			if err != nil {
 				return err
 			}
-			rw.tables[sp.itemTable] = snap
+			rw.tables[sp.itemTable()] = snap
 		}
-		opts.Logger.Info("re-checked documents staged", "window", rr.w.ID(), "entity", sp.table, "documents", len(rr.headers))
+		opts.Logger.Info("re-checked documents staged", "window", rr.w.ID(), "entity", sp.table(), "documents", len(rr.headers))
 	}
 	return nil
 }
@@ -260,9 +250,9 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 // recheckOne decides what one record Zuora returned means for the wanted
 // document it answers, and builds its rows when they are to be staged.
 func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time, erpField string) (id, outcome, note string, row *H, items []I, err error) {
-	rec, derr := decodeRecord(sp.table, raw)
+	rec, derr := decodeRecord(sp.table(), raw)
 	if derr != nil {
-		bad := quarantineRow(sp.table, sp.amount, raw, derr)
+		bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
 		if bad.ID == nil || byID[*bad.ID].ID == "" {
 			return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
 		}
@@ -270,7 +260,7 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 	}
 	w, ok := byID[rec.id]
 	if !ok {
-		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table, rec.id)
+		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
 	}
 	switch {
 	case w.Updated != nil && rec.updated.After(*w.Updated),
@@ -284,7 +274,7 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 		return rec.id, Unchanged, "", nil, nil, nil
 	}
 	var lines []*record
-	if sp.itemTable != "" {
+	if sp.itemTable() != "" {
 		if lines, err = docItems(ctx, src, sp, rec); err != nil {
 			var bad *MalformedError
 			if errors.As(err, &bad) {

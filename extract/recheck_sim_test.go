@@ -56,7 +56,7 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 		if r.ERPAccountID != nil {
 			a.ERPID = *r.ERPAccountID
 		}
-		return extract.Wanted{Table: "invoices", ID: r.ID, Window: w, Updated: r.UpdatedDate, Account: a}
+		return extract.Wanted{DocType: stage.Invoice, ID: r.ID, Window: w, Updated: r.UpdatedDate, Account: a}
 	}
 	gone := want(same)
 	gone.ID = "ffffffffffffffffffffffffffffffff"

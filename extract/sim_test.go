@@ -225,7 +225,7 @@ func itemKeys(t *testing.T, sim *zuorasim.Sim, e entity, docs []string) []string
 // assertStaged checks that each table of m holds exactly want's keys.
 func assertStaged(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, want map[string][]string) {
 	t.Helper()
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		got := staged(t, st, m, table)
 		if !slices.Equal(got, want[table]) {
 			extra, missing := diff(got, want[table]), diff(want[table], got)
@@ -446,7 +446,7 @@ func TestSimInsertAndTouchKnobsDuringAWalkAreStagedOnceAcrossWindows(t *testing.
 					want[en.itemTable] = itemKeys(t, e.sim, en, docs)
 				}
 			}
-			for _, table := range stage.Tables {
+			for _, table := range stage.Tables() {
 				got := slices.Sorted(slices.Values(append(staged(t, st, m1, table), staged(t, st, m2, table)...)))
 				if !slices.Equal(got, want[table]) {
 					t.Errorf("%s: w1+w2 staged %d rows, want %d once each; extra %v missing %v",
@@ -573,12 +573,12 @@ func TestSimConsecutiveWindowsStageEveryDocumentOnce(t *testing.T) {
 	union := map[string][]string{}
 	for h := 20; h <= 22; h++ {
 		m := run(t, e, st, hour(h), extract.Options{})
-		for _, table := range stage.Tables {
+		for _, table := range stage.Tables() {
 			union[table] = append(union[table], staged(t, st, m, table)...)
 		}
 	}
 	want := held(t, e.sim, genFrom, genTo)
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		got := slices.Sorted(slices.Values(union[table]))
 		if !slices.Equal(got, want[table]) {
 			t.Errorf("%s: three windows staged %d rows, want %d once each; extra %v missing %v",
@@ -621,7 +621,7 @@ func TestSimSlicesStageTheSameSetWithinTheConcurrencyBudget(t *testing.T) {
 				func(h http.Handler) http.Handler { counter.next = h; return counter })
 			st := memStage(t)
 			m := run(t, e, st, w, extract.Options{Slices: slices, Concurrency: 8})
-			for _, table := range stage.Tables {
+			for _, table := range stage.Tables() {
 				got := staged(t, st, m, table)
 				if slices == 1 {
 					want[table] = got

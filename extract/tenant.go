@@ -158,18 +158,18 @@ func outside(updated time.Time, r span, walkStart time.Time) bool {
 // it later (a zone west of UTC, the Z ignored) answers with a row at or after
 // it, even when the window itself came back empty.
 func probe[H, I any](ctx context.Context, x *run, sp docSpec[H, I], r span) error {
-	q := zuora.Query{Object: sp.object, Filters: []string{"updateddate.LT:" + zuoraTime(r.lo)},
+	q := zuora.Query{Object: sp.object(), Filters: []string{"updateddate.LT:" + zuoraTime(r.lo)},
 		Sort: "updateddate.DESC", Fields: []string{"id", "updateddate"}, PageSize: 1}
 	for raw, err := range x.src.Records(ctx, q) {
 		if err != nil {
-			return fmt.Errorf("query %s (the newest row before the window): %w", sp.object, err)
+			return fmt.Errorf("query %s (the newest row before the window): %w", sp.object(), err)
 		}
-		rec, err := decodeRecord(sp.table, raw)
+		rec, err := decodeRecord(sp.table(), raw)
 		if err != nil {
 			return err
 		}
 		if !rec.updated.Before(r.lo) {
-			return &RangeError{Table: sp.table, From: r.lo, To: r.hi, Outside: 1, Example: rec.id + " " + rec.rawUpd, Probe: true}
+			return &RangeError{Table: sp.table(), From: r.lo, To: r.hi, Outside: 1, Example: rec.id + " " + rec.rawUpd, Probe: true}
 		}
 		break
 	}
@@ -194,7 +194,7 @@ func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, er
 		if err != nil {
 			return false, err
 		}
-		for _, t := range documentTables {
+		for _, t := range stage.HeaderTables() {
 			if found && m.Tables[t].Rows > 0 {
 				return false, nil
 			}
@@ -207,7 +207,5 @@ func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, er
 // custom field holding the ERP customer.
 func accountFields(erpField string) []string { return []string{"id", "accountNumber", erpField} }
 
-// moves reports whether the run moves the document type whose header table is table.
-func (o Options) moves(table string) bool {
-	return slices.Contains(o.DocTypes, strings.TrimSuffix(table, "s"))
-}
+// moves reports whether the run moves the document type dt.
+func (o Options) moves(dt stage.DocType) bool { return slices.Contains(o.DocTypes, dt) }

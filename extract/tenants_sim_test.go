@@ -298,7 +298,7 @@ func TestSimTenantWithoutInvoiceSettlement(t *testing.T) {
 		if on {
 			noManifest(t, st, w)
 		}
-		m := run(t, e, st, w, extract.Options{Force: true, DocTypes: []string{"invoice", "payment", "refund"}})
+		m := run(t, e, st, w, extract.Options{Force: true, DocTypes: []stage.DocType{stage.Invoice, stage.Payment, stage.Refund}})
 		for _, table := range []string{"credit_memos", "credit_memo_items", "debit_memos", "debit_memo_items"} {
 			if _, listed := m.Tables[table]; listed {
 				t.Errorf("%s listed although memos are not moved", table)

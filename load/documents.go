@@ -14,18 +14,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
-
-// docTypeInfo is what the load knows about each ERP document type.
-var docTypeInfo = map[string]struct{ endpoint, object string }{
-	"invoice":     {"/api/invoices", zuora.Invoice},
-	"payment":     {"/api/payments", zuora.Payment},
-	"refund":      {"/api/refunds", zuora.Refund},
-	"credit_memo": {"/api/credit-memos", zuora.CreditMemo},
-	"debit_memo":  {"/api/debit-memos", zuora.DebitMemo},
-}
 
 // maxLine is the longest NDJSON line (one document with its payload) the load accepts.
 const maxLine = 64 << 20
@@ -46,10 +36,11 @@ type envelope struct {
 // document is what the load keeps of one ready document for the whole run:
 // enough to mark it, tally it and write its ledger rows, never its payload.
 type document struct {
-	DocType, ZuoraID, IdempotencyKey, Currency string
-	amount                                     decimal.Decimal
-	fixed                                      money.Fixed
-	sha                                        string // sha256 of the payload bytes
+	DocType                           stage.DocType
+	ZuoraID, IdempotencyKey, Currency string
+	amount                            decimal.Decimal
+	fixed                             money.Fixed
+	sha                               string // sha256 of the payload bytes
 }
 
 // same reports whether d and o describe the same document with the same payload.
@@ -162,12 +153,12 @@ func parseDocument(line []byte, env *envelope) (document, error) {
 	if err := json.Unmarshal(line, env); err != nil {
 		return d, fmt.Errorf("decode envelope: %w", err)
 	}
-	info, ok := docTypeInfo[env.DocType]
-	if !ok {
+	dt := stage.DocType(env.DocType)
+	if !dt.Valid() {
 		return d, fmt.Errorf("unknown doc_type %q", env.DocType)
 	}
-	if env.Endpoint != info.endpoint {
-		return d, fmt.Errorf("%s %s: endpoint %q, want %q", env.DocType, env.ZuoraID, env.Endpoint, info.endpoint)
+	if env.Endpoint != dt.Endpoint() {
+		return d, fmt.Errorf("%s %s: endpoint %q, want %q", env.DocType, env.ZuoraID, env.Endpoint, dt.Endpoint())
 	}
 	if env.ZuoraID == "" || env.IdempotencyKey == "" || env.Currency == "" {
 		return d, fmt.Errorf("%s %q: zuora_id, idempotency_key and currency are required", env.DocType, env.ZuoraID)
@@ -182,7 +173,7 @@ func parseDocument(line []byte, env *envelope) (document, error) {
 	if d.fixed, err = money.ToFixed(amount); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = env.DocType, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
+	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
 	if d.IdempotencyKey == d.ZuoraID {
 		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
 	}

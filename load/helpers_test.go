@@ -30,7 +30,8 @@ var testWindow = stage.Window{
 
 // spec is one ready document of a fixture.
 type spec struct {
-	docType, id, currency, amount, customer string
+	docType                        stage.DocType
+	id, currency, amount, customer string
 }
 
 // makeSpecs returns n documents cycling through every type and two currencies,
@@ -39,7 +40,7 @@ func makeSpecs(n int) []spec {
 	out := make([]spec, n)
 	for i := range out {
 		out[i] = spec{
-			docType:  stage.DocTypes[i%len(stage.DocTypes)],
+			docType:  stage.DocTypes()[i%len(stage.DocTypes())],
 			id:       fmt.Sprintf("8a8f%028d", i),
 			currency: []string{"USD", "EUR"}[i%2],
 			amount:   fmt.Sprintf("%d.%03d0", 1000000000000+i, (i*37)%1000),
@@ -61,7 +62,7 @@ func (s spec) payload() string {
 
 func (s spec) line() string {
 	return fmt.Sprintf(`{"doc_type":"%s","zuora_id":"%s","number":"N-%s","idempotency_key":"%s","customer":"%s","currency":"%s","amount":%s,"endpoint":"%s","payload":%s}`,
-		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, docTypeInfo[s.docType].endpoint, s.payload())
+		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, s.docType.Endpoint(), s.payload())
 }
 
 // posting is s parsed from its NDJSON line, ready for erpClient.post.
@@ -290,8 +291,8 @@ func (e *env) assertSettled(man *stage.LoadManifest, rejected map[string]bool) {
 			e.t.Errorf("confirmed document %s was marked %d times; want 1", s.id, n)
 		case !inERP && n != 0:
 			e.t.Errorf("unconfirmed document %s was marked", s.id)
-		case inERP && e.marker.objects[s.id] != docTypeInfo[s.docType].object:
-			e.t.Errorf("document %s marked as %s; want %s", s.id, e.marker.objects[s.id], docTypeInfo[s.docType].object)
+		case inERP && e.marker.objects[s.id] != s.docType.MarkObject():
+			e.t.Errorf("document %s marked as %s; want %s", s.id, e.marker.objects[s.id], s.docType.MarkObject())
 		}
 	}
 	e.marker.mu.Unlock()
@@ -319,7 +320,7 @@ func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
 	e.marker.mu.Lock()
 	defer e.marker.mu.Unlock()
 	for _, s := range e.specs {
-		k := key{s.docType, s.currency}
+		k := key{string(s.docType), s.currency}
 		if want[k] == nil {
 			want[k] = &stage.LoadTotals{}
 		}

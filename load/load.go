@@ -47,10 +47,10 @@ type Options struct {
 	RequestTimeout       time.Duration // one HTTP attempt; 0 → 30s
 	RunID, CodeVersion   string        // RunID "" → a fresh random id
 	Logger               *slog.Logger  // nil → slog.Default()
-	// DocTypes are the document types moved (stage.DocTypes names); nil means
-	// all five. A window holding documents of another type is refused with a
-	// *TypeNotMovedError before anything is posted.
-	DocTypes []string
+	// DocTypes are the document types moved; nil means every one. A window
+	// holding documents of another type is refused with a *TypeNotMovedError
+	// before anything is posted.
+	DocTypes []stage.DocType
 }
 
 // TypeNotMovedError is a window transformed while a document type was moved
@@ -58,7 +58,7 @@ type Options struct {
 // Nothing was posted; transforming the window again drops those documents.
 type TypeNotMovedError struct {
 	Window  stage.Window
-	DocType string
+	DocType stage.DocType
 	Count   int
 }
 
@@ -139,13 +139,13 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, m Marker, opts Op
 	}
 	docs := ready.docs
 	if opts.DocTypes != nil {
-		notMoved := map[string]int{}
+		notMoved := map[stage.DocType]int{}
 		for _, d := range docs {
 			if !slices.Contains(opts.DocTypes, d.DocType) {
 				notMoved[d.DocType]++
 			}
 		}
-		for _, dt := range stage.DocTypes {
+		for _, dt := range stage.DocTypes() {
 			if notMoved[dt] > 0 {
 				return nil, &TypeNotMovedError{Window: w, DocType: dt, Count: notMoved[dt]}
 			}
@@ -332,17 +332,17 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 // pass is one read of the NDJSON that posts the documents of types, in that
 // order: those todo marks, count of each type, the last at index last.
 type pass struct {
-	types []string
+	types []stage.DocType
 	last  int
 	todo  []bool
-	count map[string]int
+	count map[stage.DocType]int
 }
 
 // planPasses groups the types with documents to post, in dependency order, into
 // reads of the NDJSON: within one read each type's documents all come before the
 // next type's. A file sorted by type, as the transform writes it, needs one read.
 func planPasses(docs []document, todo []bool) []pass {
-	first, last, count := map[string]int{}, map[string]int{}, map[string]int{}
+	first, last, count := map[stage.DocType]int{}, map[stage.DocType]int{}, map[stage.DocType]int{}
 	for i, d := range docs {
 		if !todo[i] {
 			continue
@@ -354,7 +354,7 @@ func planPasses(docs []document, todo []bool) []pass {
 		count[d.DocType]++
 	}
 	var out []pass
-	for _, t := range stage.DocTypes {
+	for _, t := range stage.DocTypes() {
 		f, ok := first[t]
 		if !ok {
 			continue
@@ -373,7 +373,7 @@ func planPasses(docs []document, todo []bool) []pass {
 // the very document the verified first read found at that place; otherwise it
 // returns an error before posting it.
 func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, st *stage.Stage, ready *readyDocuments, p pass) error {
-	inPass := map[string]bool{}
+	inPass := map[stage.DocType]bool{}
 	for _, t := range p.types {
 		inPass[t] = true
 	}
@@ -387,11 +387,11 @@ func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, 
 	defer rc.Close()
 
 	var (
-		current string
+		current stage.DocType
 		jobs    chan posting
 		wg      sync.WaitGroup
 	)
-	startType := func(docType string) {
+	startType := func(docType stage.DocType) {
 		current, jobs = docType, make(chan posting)
 		r.log.Info("posting", "doc_type", docType, "documents", p.count[docType])
 		for range min(r.opts.Concurrency, p.count[docType]) {
@@ -477,7 +477,7 @@ func (r *run) needsPost(d document) bool {
 func (r *run) record(ctx context.Context, d document, res postResult, stop context.CancelCauseFunc) {
 	log := r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.attempts, "http_status", res.status)
 	row := ledgerRow{
-		RunID: r.opts.RunID, DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 		Action: actionPost, Outcome: res.outcome, HTTPStatus: int32(res.status), ERPID: res.erpID,
 		Message: res.message, Attempts: int32(res.attempts), Ambiguous: res.ambiguous,
 		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: res.started, FinishedAt: res.finished,
@@ -570,7 +570,7 @@ func (r *run) snapshot() map[string]*docState {
 // object type at a time in batches of MarkBatch, and records each result. Call
 // it only once the ledger holds every confirmation.
 func (r *run) markAll(ctx context.Context, docs []document) error {
-	byType := map[string][]document{}
+	byType := map[stage.DocType][]document{}
 	r.mu.Lock()
 	for _, d := range docs {
 		if s := r.state[d.ZuoraID]; s != nil && s.confirmed && !s.marked {
@@ -579,7 +579,7 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 	}
 	r.mu.Unlock()
 	var failed int
-	for _, docType := range stage.DocTypes {
+	for _, docType := range stage.DocTypes() {
 		todo := byType[docType]
 		for len(todo) > 0 {
 			batch := todo[:min(MarkBatch, len(todo))]
@@ -599,8 +599,8 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 
 // markBatch marks one batch of one type; it returns how many objects Zuora
 // refused, or an error when the call itself failed.
-func (r *run) markBatch(ctx context.Context, docType string, batch []document) (int, error) {
-	object := docTypeInfo[docType].object
+func (r *run) markBatch(ctx context.Context, docType stage.DocType, batch []document) (int, error) {
+	object := docType.MarkObject()
 	ids := make([]string, len(batch))
 	for i, d := range batch {
 		ids[i] = d.ZuoraID
@@ -616,7 +616,7 @@ func (r *run) markBatch(ctx context.Context, docType string, batch []document) (
 	for _, d := range batch {
 		res, ok := byID[d.ZuoraID]
 		row := ledgerRow{
-			RunID: r.opts.RunID, DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+			RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 			Action: actionMark, Outcome: outcomeMarked, Attempts: int32(res.Attempts),
 			Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: started, FinishedAt: finished,
 		}
@@ -651,13 +651,16 @@ func (r *run) markBatch(ctx context.Context, docType string, batch []document) (
 // summarize derives the window's load manifest from the documents and the
 // ledger's states, so every run reports the whole window.
 func summarize(w stage.Window, docs []document, state map[string]*docState) *stage.LoadManifest {
-	type key struct{ docType, currency string }
+	type key struct {
+		docType  stage.DocType
+		currency string
+	}
 	totals := map[key]*stage.LoadTotals{}
 	for _, d := range docs {
 		k := key{d.DocType, d.Currency}
 		t := totals[k]
 		if t == nil {
-			t = &stage.LoadTotals{DocType: d.DocType, Currency: d.Currency}
+			t = &stage.LoadTotals{DocType: string(d.DocType), Currency: d.Currency}
 			totals[k] = t
 		}
 		t.Ready.Add(d.amount)

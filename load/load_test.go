@@ -60,8 +60,8 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 		t.Fatalf("the ERP got %d requests; want 40", len(reqs))
 	}
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes {
-		rank[docTypeInfo[dt].endpoint] = i
+	for i, dt := range stage.DocTypes() {
+		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {
 		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {

@@ -89,7 +89,7 @@ func (c *erpClient) post(ctx context.Context, d posting) postResult {
 // attempt is one HTTP exchange; it fills res and returns nil, a transient
 // error, a *rejectedError or a *fatalError.
 func (c *erpClient) attempt(ctx context.Context, d posting, res *postResult) error {
-	endpoint := docTypeInfo[d.DocType].endpoint
+	endpoint := d.DocType.Endpoint()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -148,7 +148,7 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 	info, err := st.Write(ctx, stage.ReadyKey("documents", w, "ndjson"), func(out io.Writer) error {
 		bw := bufio.NewWriter(out)
 		for i := range n {
-			docType := stage.DocTypes[i*len(stage.DocTypes)/n]
+			docType := stage.DocTypes()[i*len(stage.DocTypes())/n]
 			id := fmt.Sprintf("%s%028d", prefix, i)
 			amount := fmt.Sprintf("%d.123456789", 1000+i)
 			payload.Reset()
@@ -163,9 +163,9 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 			payload.WriteString("]}}")
 			sum := sha256.Sum256([]byte(payload.String()))
 			f.shas[id] = hex.EncodeToString(sum[:])
-			f.totals[docType] = f.totals[docType].Add(decimal.RequireFromString(amount))
+			f.totals[string(docType)] = f.totals[string(docType)].Add(decimal.RequireFromString(amount))
 			fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
-				docType, id, i, id, amount, docTypeInfo[docType].endpoint, payload.String())
+				docType, id, i, id, amount, docType.Endpoint(), payload.String())
 		}
 		return bw.Flush()
 	})
@@ -271,7 +271,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 			t.Fatalf("document %s marked %d times; want 1", id, marker.marked[id])
 		}
 	}
-	if !man.Complete || len(man.Totals) != len(stage.DocTypes) {
+	if !man.Complete || len(man.Totals) != len(stage.DocTypes()) {
 		t.Fatalf("manifest complete=%v with %d totals; want complete with one per type", man.Complete, len(man.Totals))
 	}
 	for _, tt := range man.Totals {
@@ -346,7 +346,7 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	// Sorted by type as the transform writes, except that one invoice comes last.
 	specs := makeSpecs(30)
 	sorted := make([]spec, 0, len(specs))
-	for _, dt := range stage.DocTypes {
+	for _, dt := range stage.DocTypes() {
 		for _, s := range specs {
 			if s.docType == dt && s.id != specs[0].id {
 				sorted = append(sorted, s)
@@ -362,8 +362,8 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	e.assertSettled(man, nil)
 	reqs := e.sim.Requests()
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes {
-		rank[docTypeInfo[dt].endpoint] = i
+	for i, dt := range stage.DocTypes() {
+		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {
 		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func TestParseDocuments(t *testing.T) {
@@ -184,14 +186,14 @@ func TestPlanPasses(t *testing.T) {
 			docs := make([]document, len(tt.types))
 			todo := make([]bool, len(tt.types))
 			for i, dt := range tt.types {
-				docs[i], todo[i] = document{DocType: dt}, !tt.skip[i]
+				docs[i], todo[i] = document{DocType: stage.DocType(dt)}, !tt.skip[i]
 			}
 			got := planPasses(docs, todo)
 			if len(got) != len(tt.want) {
 				t.Fatalf("passes = %+v; want %+v", got, tt.want)
 			}
 			for i := range got {
-				if strings.Join(got[i].types, ",") != strings.Join(tt.want[i].types, ",") || got[i].last != tt.want[i].last {
+				if fmt.Sprint(got[i].types) != fmt.Sprint(tt.want[i].types) || got[i].last != tt.want[i].last {
 					t.Fatalf("pass %d = %+v; want %+v", i, got[i], tt.want[i])
 				}
 			}

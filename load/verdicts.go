@@ -11,9 +11,10 @@ import (
 // Verdict is what a window's ledger says the ERP decided about one document:
 // it holds it (Confirmed), or it refused the payload the window holds now.
 type Verdict struct {
-	DocType, ZuoraID string
-	Confirmed        bool
-	Refusal          *Refusal // set when the ERP's standing answer refuses the current payload
+	DocType   stage.DocType
+	ZuoraID   string
+	Confirmed bool
+	Refusal   *Refusal // set when the ERP's standing answer refuses the current payload
 }
 
 // Refusal is the ERP's last permanent refusal of a document (400, 422 or 409
@@ -51,7 +52,7 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 		switch {
 		case !all && !touched[id]:
 		case s.confirmed:
-			vs = append(vs, Verdict{DocType: s.docType, ZuoraID: id, Confirmed: true})
+			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: id, Confirmed: true})
 		case s.rejected:
 			refused = true
 		}

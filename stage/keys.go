@@ -5,18 +5,6 @@ import (
 	"time"
 )
 
-// Tables are the raw entity tables the extract stages, one Hive partition tree each.
-var Tables = []string{
-	"invoices", "invoice_items",
-	"payments", "refunds",
-	"credit_memos", "credit_memo_items",
-	"debit_memos", "debit_memo_items",
-}
-
-// DocTypes are the ERP document types, in the order load posts them
-// (documents that others may refer to first).
-var DocTypes = []string{"invoice", "debit_memo", "credit_memo", "payment", "refund"}
-
 // Stage keys are a pure function of the data they hold: re-running a step writes
 // the same keys, and only a manifest makes them visible to readers.
 

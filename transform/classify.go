@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 
@@ -18,16 +17,6 @@ import (
 // The SQL in this file is the transform's own, not the user's mapping: it
 // decides skips and accounts for every extracted document, so a mapping that
 // drops, duplicates or alters a document cannot go unnoticed.
-
-// docHeaders says, per document type, where the raw header table keeps the
-// number and the header amount (docs/design.md).
-var docHeaders = []struct{ docType, table, number, amount string }{
-	{"invoice", "invoices", "invoice_number", "amount"},
-	{"debit_memo", "debit_memos", "memo_number", "total_amount"},
-	{"credit_memo", "credit_memos", "memo_number", "total_amount"},
-	{"payment", "payments", "payment_number", "amount"},
-	{"refund", "refunds", "refund_number", "amount"},
-}
 
 // latestSQL keeps the latest version of each id of a raw table of the window;
 // of two rows with the same updated_date the one a re-check fetched last wins
@@ -51,9 +40,10 @@ GROUP BY doc_type, zuora_id`
 // outputOrder sorts documents, rejects and skipped: by doc type in load order,
 // then number, then id.
 var outputOrder = func() string {
-	quoted := make([]string, len(stage.DocTypes))
-	for i, dt := range stage.DocTypes {
-		quoted[i] = warehouse.Literal(dt)
+	types := stage.DocTypes()
+	quoted := make([]string, len(types))
+	for i, dt := range types {
+		quoted[i] = warehouse.Literal(string(dt))
 	}
 	return "array_position([" + strings.Join(quoted, ", ") + "], doc_type), doc_type, number NULLS LAST, zuora_id"
 }()
@@ -61,22 +51,19 @@ var outputOrder = func() string {
 // classifySQL splits the documents of the types moved: skips first (already
 // transferred, then already posted, then acknowledged), then the mapping's
 // rejects and the quarantined records (MALFORMED), and the rest is ready.
-func classifySQL(types []string) string {
+func classifySQL(types []stage.DocType) string {
 	var extracted, mapped []string
-	for _, h := range docHeaders {
-		if !slices.Contains(types, h.docType) {
-			continue
-		}
+	for _, dt := range types {
 		extracted = append(extracted, fmt.Sprintf(
 			"SELECT %s AS doc_type, id AS zuora_id, %s AS number, erp_account_id AS customer, currency, %s AS amount, transferred_to_accounting FROM %s",
-			warehouse.Literal(h.docType), warehouse.Ident(h.number), warehouse.Ident(h.amount), warehouse.Ident(h.table)))
+			warehouse.Literal(string(dt)), warehouse.Ident(dt.NumberColumn()), warehouse.Ident(dt.AmountColumn()), warehouse.Ident(dt.HeaderTable())))
 		mapped = append(mapped, `SELECT CAST(doc_type AS VARCHAR) AS doc_type, CAST(zuora_id AS VARCHAR) AS zuora_id,
     CAST(number AS VARCHAR) AS number, CAST(idempotency_key AS VARCHAR) AS idempotency_key,
     CAST(customer AS VARCHAR) AS customer, CAST(currency AS VARCHAR) AS currency,
     CAST(amount AS DECIMAL(38, 9)) AS amount, CAST(doc_date AS DATE) AS doc_date,
     CAST(endpoint AS VARCHAR) AS endpoint, CAST(payload AS VARCHAR) AS payload,
     CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
-FROM `+warehouse.Ident("mapped_"+h.docType))
+FROM `+warehouse.Ident("mapped_"+string(dt)))
 	}
 	extracted = append(extracted, "SELECT doc_type, zuora_id, number, customer, currency, amount, NULL AS transferred_to_accounting FROM quarantined")
 	return `CREATE TABLE extracted AS

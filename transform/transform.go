@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -29,28 +28,17 @@ type Options struct {
 	// Force re-runs a window whose transform is already committed.
 	Force  bool
 	Logger *slog.Logger
-	// DocTypes are the document types moved (stage.DocTypes names); nil means
-	// all five. A type not moved has no mapping SQL run and no output rows.
-	DocTypes []string
+	// DocTypes are the document types moved; nil means every one. A type not
+	// moved has no mapping SQL run and no output rows.
+	DocTypes []stage.DocType
 }
 
 // moved returns the document types of opts in load order, checked.
-func (o Options) moved() ([]string, error) {
+func (o Options) moved() ([]stage.DocType, error) {
 	if o.DocTypes == nil {
-		return stage.DocTypes, nil
+		return stage.DocTypes(), nil
 	}
-	for _, dt := range o.DocTypes {
-		if !slices.Contains(stage.DocTypes, dt) {
-			return nil, fmt.Errorf("document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
-		}
-	}
-	var out []string
-	for _, dt := range stage.DocTypes {
-		if slices.Contains(o.DocTypes, dt) {
-			out = append(out, dt)
-		}
-	}
-	return out, nil
+	return stage.InLoadOrder(o.DocTypes)
 }
 
 // Run transforms window w: it reads the files of w's extract manifest, maps
@@ -185,7 +173,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.Exec(ctx, settings); err != nil {
 		return err
 	}
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		var srcs []warehouse.Source
 		for _, f := range em.Tables[table].Files {
 			p, err := st.LocalPath(ctx, f.Key, f.SHA256)
@@ -242,7 +230,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 
 // applyMapping runs the macro files ("_*.sql", in name order) and then the
 // SELECT of each document type moved into a table mapped_<doc_type>.
-func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []string) error {
+func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType) error {
 	byName := map[string]mappingFile{}
 	for _, f := range files {
 		byName[f.Name] = f
@@ -253,12 +241,12 @@ func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, ty
 		}
 	}
 	for _, dt := range types {
-		f, ok := byName[mapping.DocFiles[dt]]
+		f, ok := byName[mapping.DocFile(string(dt))]
 		if !ok {
-			return fmt.Errorf("mapping has no %s", mapping.DocFiles[dt])
+			return fmt.Errorf("mapping has no %s", mapping.DocFile(string(dt)))
 		}
 		q := strings.TrimRight(strings.TrimSpace(string(f.Data)), ";")
-		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+dt)+" AS\n"+q); err != nil {
+		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+string(dt))+" AS\n"+q); err != nil {
 			return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
 		}
 	}

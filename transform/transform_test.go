@@ -53,7 +53,7 @@ func fixtureStage(t testing.TB) *stage.Stage {
 		Window: testWindow.ID(), Start: testWindow.Start, End: testWindow.End, QueryFrom: testWindow.Start,
 		RunID: "extract-test", Tables: map[string]stage.TableSnapshot{},
 	}
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		info := putFile(t, st, stage.RawKey(table, testWindow, 0), filepath.Join(fixtures, "raw", table+".parquet"))
 		em.Tables[table] = stage.TableSnapshot{Files: []stage.ObjectInfo{info}}
 	}
@@ -249,8 +249,8 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%s: idempotency key %q, want the Zuora id", d.ZuoraID, d.IdempotencyKey)
 		}
 	}
-	for _, dt := range stage.DocTypes {
-		if !types[dt] {
+	for _, dt := range stage.DocTypes() {
+		if !types[string(dt)] {
 			t.Errorf("no ready %s document", dt)
 		}
 	}

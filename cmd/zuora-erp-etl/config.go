@@ -83,8 +83,8 @@ var pipelineCommands = map[string]struct {
 	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
 	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
 
-Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
-refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
+Runs DuckDB SQL over every committed window of the stage. Views: the raw snapshots
+(` + strings.Join(stage.Tables(), ", ") + `),
 quarantine (records that could not be staged: raw JSON and reason), documents, skipped (the
 transform's outputs), rejects (only what is outstanding now, with its window, reason, first_seen,
 last_seen and the last re-check's note), reject_history (every window's rejects as its last
@@ -192,7 +192,7 @@ func (s *settings) register(e *env) {
 	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
 	docTypes := e.getenv("ETL_DOC_TYPES")
 	if docTypes == "" {
-		docTypes = strings.Join(stage.DocTypes, ",")
+		docTypes = stage.DocTypeList()
 	}
 	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
 	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
@@ -248,8 +248,6 @@ func (v durationValue) Set(s string) error {
 // statusFlag collects --status TABLE=S1,S2 into the extract's status filters.
 type statusFlag struct{ m *map[string][]string }
 
-var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
-
 func (f statusFlag) String() string { return strings.Join(f.parts(), " ") }
 
 // parts is one TABLE=S1,S2 per table, as the flag is given.
@@ -267,8 +265,8 @@ func (f statusFlag) parts() []string {
 
 func (f statusFlag) Set(v string) error {
 	table, list, ok := strings.Cut(v, "=")
-	if !ok || !slices.Contains(documentTables, table) {
-		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(documentTables, ", "))
+	if _, known := stage.DocTypeOfTable(table); !ok || !known {
+		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(stage.HeaderTables(), ", "))
 	}
 	if *f.m == nil {
 		*f.m = map[string][]string{}
@@ -480,21 +478,20 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // tenantSettings checks the settings that describe the tenant: --doc-types,
 // --erp-account-field, --zuora-entity-id and --zuora-rate.
 func (s *settings) tenantSettings() error {
-	s.cfg.DocTypes = nil
+	var names []string
 	for _, dt := range strings.Split(s.docTypes, ",") {
-		if dt = strings.TrimSpace(dt); dt == "" {
-			continue
-		}
-		if !slices.Contains(stage.DocTypes, dt) {
-			return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %q is not a document type; want some of %s", s.docTypes, dt, strings.Join(stage.DocTypes, ","))}
-		}
-		if !slices.Contains(s.cfg.DocTypes, dt) {
-			s.cfg.DocTypes = append(s.cfg.DocTypes, dt)
+		if dt = strings.TrimSpace(dt); dt != "" {
+			names = append(names, dt)
 		}
 	}
-	if len(s.cfg.DocTypes) == 0 {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", strings.Join(stage.DocTypes, ","))}
+	types, err := stage.ParseDocTypes(names)
+	if err != nil {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %v", s.docTypes, err)}
 	}
+	if len(types) == 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", stage.DocTypeList())}
+	}
+	s.cfg.DocTypes = types
 	f := s.cfg.ERPAccountField
 	if f == "" || strings.IndexFunc(f, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')

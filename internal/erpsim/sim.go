@@ -22,23 +22,17 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // ReplayedHeader is set to "true" on an answer repeated for a known idempotency key.
 const ReplayedHeader = "Idempotent-Replayed"
 
-// endpoints maps each URL path to its document type, which is also the body's top-level key.
-var endpoints = map[string]string{
-	"/api/invoices":     "invoice",
-	"/api/payments":     "payment",
-	"/api/refunds":      "refund",
-	"/api/credit-memos": "credit_memo",
-	"/api/debit-memos":  "debit_memo",
-}
-
-// idPrefix gives ERP ids a readable prefix per document type.
-var idPrefix = map[string]string{
-	"invoice": "INV", "payment": "PAY", "refund": "REF", "credit_memo": "CM", "debit_memo": "DM",
+// idPrefix gives ERP ids a readable prefix per document type. The endpoint
+// of each type, and whether its documents have items, are the registry's.
+var idPrefix = map[stage.DocType]string{
+	stage.Invoice: "INV", stage.Payment: "PAY", stage.Refund: "REF", stage.CreditMemo: "CM", stage.DebitMemo: "DM",
 }
 
 // DefaultToken is the bearer token a simulator accepts when Options.Token is empty.
@@ -296,7 +290,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	if r.Method != http.MethodPost {
 		return errAnswer(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 	}
-	docType, ok := endpoints[r.URL.Path]
+	docType, ok := stage.DocTypeOfEndpoint(r.URL.Path)
 	if !ok {
 		return errAnswer(http.StatusNotFound, "no endpoint %s", r.URL.Path)
 	}
@@ -327,7 +321,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 		return answer{status: http.StatusOK, body: map[string]string{"id": s.docs[prev.index].ID}, replayed: true}
 	}
 	s.seq++
-	doc.Type, doc.Key, doc.Created = docType, key, time.Now().UTC()
+	doc.Type, doc.Key, doc.Created = string(docType), key, time.Now().UTC()
 	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
 	doc.Body = append(json.RawMessage(nil), body...)
 	s.byKey[key] = stored{index: len(s.docs), canonical: canon}
@@ -340,7 +334,8 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 }
 
 // validate checks the body against the ERP API and returns the document's header.
-func validate(docType string, body []byte) (Document, error) {
+func validate(dt stage.DocType, body []byte) (Document, error) {
+	docType := string(dt)
 	var top map[string]json.RawMessage
 	if err := decode(body, &top); err != nil {
 		return Document{}, fmt.Errorf("body is not a JSON object: %v", err)
@@ -370,7 +365,7 @@ func validate(docType string, body []byte) (Document, error) {
 		return Document{}, fmt.Errorf("%s.%w", docType, err)
 	}
 	doc.Amount = amount
-	if docType == "invoice" || docType == "credit_memo" || docType == "debit_memo" {
+	if dt.ItemTable() != "" {
 		items, ok := fields["items"].([]any)
 		if !ok || len(items) == 0 {
 			return Document{}, fmt.Errorf("%s.items is required (a non-empty array)", docType)

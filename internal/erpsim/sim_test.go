@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 const token = "erp-test-token"
@@ -334,3 +336,5 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("request log has %d entries; want only the 2 API calls", n)
 	}
 }
+
+func TestIDPrefixesCoverEveryDocType(t *testing.T) { testutil.CoversDocTypes(t, "erpsim.idPrefix", idPrefix) }

@@ -61,7 +61,7 @@ func TestDuckDBAndArrowReadTheExtractsParquetAlike(t *testing.T) {
 		if ok, err := p.Stage().ReadManifest(ctx, "extract", w, &m); err != nil || !ok {
 			t.Fatalf("window %s: manifest found=%v err=%v", w, ok, err)
 		}
-		for _, table := range stage.Tables {
+		for _, table := range stage.Tables() {
 			for _, f := range m.Tables[table].Files {
 				path, err := p.Stage().LocalPath(ctx, f.Key, f.SHA256)
 				if err != nil {

@@ -23,9 +23,6 @@ import (
 // a run re-checks them against Zuora and reports them without reading every
 // window's files. docs/design.md, "Rejects that come back", is the contract.
 
-// docTables maps each document type to its raw header table.
-var docTables = map[string]string{"invoice": "invoices", "payment": "payments", "refund": "refunds", "credit_memo": "credit_memos", "debit_memo": "debit_memos"}
-
 // indexedMark names the transform of a window that the index reflects.
 type indexedMark struct {
 	RunID       string    `json:"transform_run_id"`
@@ -246,7 +243,7 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 	mark.Parts = parts
 	refused := map[string]*load.Refusal{}
 	for _, v := range vs {
-		key := bookKey(v.DocType, v.ZuoraID)
+		key := bookKey(string(v.DocType), v.ZuoraID)
 		if v.Confirmed {
 			delete(b.byKey, key)
 		} else {
@@ -431,13 +428,13 @@ func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.Transf
 		return db.ViewParquet(ctx, name, table, srcs)
 	}
 	var heads []string
-	for _, docType := range stage.DocTypes {
-		table := docTables[docType]
+	for _, docType := range stage.DocTypes() {
+		table := docType.HeaderTable()
 		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
 			return nil, err
 		}
 		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
-			warehouse.Literal(docType), warehouse.Ident("raw_"+table)))
+			warehouse.Literal(string(docType)), warehouse.Ident("raw_"+table)))
 	}
 	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
 		return nil, err
@@ -509,7 +506,7 @@ func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		wanted = append(wanted, extract.Wanted{Table: docTables[r.DocType], ID: r.ZuoraID, Window: w, Updated: r.Updated,
+		wanted = append(wanted, extract.Wanted{DocType: stage.DocType(r.DocType), ID: r.ZuoraID, Window: w, Updated: r.Updated,
 			Account: r.Account, Malformed: r.ReasonCode == "MALFORMED"})
 	}
 	if len(wanted) > 0 {
@@ -538,7 +535,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 	counts := map[string]int{}
 	for _, f := range res.Findings {
 		counts[f.Outcome]++
-		r := b.byKey[bookKey(docTypeOf(f.Table), f.ID)]
+		r := b.byKey[bookKey(string(f.DocType), f.ID)]
 		if r == nil {
 			continue
 		}
@@ -615,15 +612,6 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 	}
 	rep.forget(w)
 	return p.processWindow(ctx, w, rep, attempt{why: "rejects re-checked", resume: Step{Command: "run", Until: p.cfg.Until}})
-}
-
-func docTypeOf(table string) string {
-	for dt, t := range docTables {
-		if t == table {
-			return dt
-		}
-	}
-	return ""
 }
 
 // Backlog is every outstanding reject of the stage, whichever window holds it.

@@ -83,11 +83,12 @@ func sortedLines(m map[lineKey]*Line) []Line {
 	for _, l := range m {
 		out = append(out, *l)
 	}
+	types := stage.DocTypes()
 	order := func(t string) int {
-		if i := slices.Index(stage.DocTypes, t); i >= 0 {
+		if i := slices.Index(types, stage.DocType(t)); i >= 0 {
 			return i
 		}
-		return len(stage.DocTypes)
+		return len(types)
 	}
 	slices.SortFunc(out, func(a, b Line) int {
 		if c := order(a.DocType) - order(b.DocType); c != 0 {

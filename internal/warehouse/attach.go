@@ -86,7 +86,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 			return fmt.Errorf("attach stage: %w", err)
 		}
 		if found {
-			for _, table := range append(stage.Tables[:len(stage.Tables):len(stage.Tables)], stage.QuarantineTable) {
+			for _, table := range append(stage.Tables(), stage.QuarantineTable) {
 				for _, f := range em.Tables[table].Files {
 					if err := add(table, id, f); err != nil {
 						return err
@@ -112,7 +112,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 		return err
 	}
 	srcs["ledger"] = ledger
-	names := append(append([]string{}, stage.Tables...), stage.QuarantineTable, "documents", "skipped", "ledger")
+	names := append(stage.Tables(), stage.QuarantineTable, "documents", "skipped", "ledger")
 	for _, table := range names {
 		if err := db.ViewParquet(ctx, table, table, srcs[table]); err != nil {
 			return fmt.Errorf("attach stage: %w", err)
