@@ -337,4 +337,6 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
-func TestIDPrefixesCoverEveryDocType(t *testing.T) { testutil.CoversDocTypes(t, "erpsim.idPrefix", idPrefix) }
+func TestIDPrefixesCoverEveryDocType(t *testing.T) {
+	testutil.CoversDocTypes(t, "erpsim.idPrefix", idPrefix)
+}
