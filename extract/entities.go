@@ -27,15 +27,15 @@ type docSpec[H, I any] struct {
 	lineTotal   func(r *record) decimal.Decimal // what the header amount must equal the sum of
 }
 
-var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
+var invoiceSpec = docSpec[stage.InvoiceRow, stage.InvoiceItemRow]{
 	docType: stage.Invoice,
 	number:  "invoiceNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "invoicenumber", "invoicedate", "duedate",
 		"status", "currency", "amount", "amountwithouttax", "taxamount", "balance", "transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) InvoiceRow {
-		return InvoiceRow{
+	header: func(r *record, a account, items int) stage.InvoiceRow {
+		return stage.InvoiceRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceNumber: r.str("invoiceNumber"), InvoiceDate: r.date("invoiceDate"), DueDate: r.date("dueDate"),
@@ -51,8 +51,8 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 	itemFields: []string{"id", "createddate", "updateddate", "invoiceid", "accountid", "chargename", "chargenumber",
 		"sku", "uom", "quantity", "unitprice", "chargeamount", "taxamount", "accountingcode",
 		"servicestartdate", "serviceenddate"},
-	item: func(r *record, parent *record) InvoiceItemRow {
-		row := InvoiceItemRow{
+	item: func(r *record, parent *record) stage.InvoiceItemRow {
+		row := stage.InvoiceItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			InvoiceID: r.str("invoiceId"), AccountID: r.str("accountId"),
 			ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
@@ -73,7 +73,7 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 	lineTotal: func(r *record) decimal.Decimal { return sum(r, "chargeAmount", "taxAmount") },
 }
 
-var paymentSpec = docSpec[PaymentRow, struct{}]{
+var paymentSpec = docSpec[stage.PaymentRow, struct{}]{
 	docType: stage.Payment,
 	number:  "paymentNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "paymentnumber", "effectivedate", "amount",
@@ -81,8 +81,8 @@ var paymentSpec = docSpec[PaymentRow, struct{}]{
 		"transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Processed"},
-	header: func(r *record, a account, _ int) PaymentRow {
-		return PaymentRow{
+	header: func(r *record, a account, _ int) stage.PaymentRow {
+		return stage.PaymentRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			PaymentNumber: r.str("paymentNumber"), EffectiveDate: r.date("effectiveDate"),
@@ -94,7 +94,7 @@ var paymentSpec = docSpec[PaymentRow, struct{}]{
 	},
 }
 
-var refundSpec = docSpec[RefundRow, struct{}]{
+var refundSpec = docSpec[stage.RefundRow, struct{}]{
 	docType: stage.Refund,
 	number:  "refundNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "refundnumber", "refunddate", "amount",
@@ -102,8 +102,8 @@ var refundSpec = docSpec[RefundRow, struct{}]{
 		"transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Processed"},
-	header: func(r *record, a account, _ int) RefundRow {
-		return RefundRow{
+	header: func(r *record, a account, _ int) stage.RefundRow {
+		return stage.RefundRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			RefundNumber: r.str("refundNumber"), RefundDate: r.date("refundDate"), Amount: r.fixed("amount"),
@@ -128,14 +128,14 @@ var memoItemFields = []string{"id", "createddate", "updateddate", "chargename", 
 
 func memoLineTotal(r *record) decimal.Decimal { return sum(r, "amountWithoutTax", "taxAmount") }
 
-var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
+var creditMemoSpec = docSpec[stage.CreditMemoRow, stage.CreditMemoItemRow]{
 	docType:   stage.CreditMemo,
 	number:    "memoNumber",
 	fields:    memoFields,
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) CreditMemoRow {
-		return CreditMemoRow{
+	header: func(r *record, a account, items int) stage.CreditMemoRow {
+		return stage.CreditMemoRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
@@ -149,8 +149,8 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 	childKey:    "creditMemoItems",
 	parentField: "creditmemoid",
 	itemFields:  append([]string{"creditmemoid"}, memoItemFields...),
-	item: func(r *record, parent *record) CreditMemoItemRow {
-		row := CreditMemoItemRow{
+	item: func(r *record, parent *record) stage.CreditMemoItemRow {
+		row := stage.CreditMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			CreditMemoID: r.str("creditMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
 			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),
@@ -168,14 +168,14 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 	lineTotal: memoLineTotal,
 }
 
-var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
+var debitMemoSpec = docSpec[stage.DebitMemoRow, stage.DebitMemoItemRow]{
 	docType:   stage.DebitMemo,
 	number:    "memoNumber",
 	fields:    append(append([]string{}, memoFields...), "duedate"),
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) DebitMemoRow {
-		return DebitMemoRow{
+	header: func(r *record, a account, items int) stage.DebitMemoRow {
+		return stage.DebitMemoRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
@@ -189,8 +189,8 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 	childKey:    "debitMemoItems",
 	parentField: "debitmemoid",
 	itemFields:  append([]string{"debitmemoid"}, memoItemFields...),
-	item: func(r *record, parent *record) DebitMemoItemRow {
-		row := DebitMemoItemRow{
+	item: func(r *record, parent *record) stage.DebitMemoItemRow {
+		row := stage.DebitMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			DebitMemoID: r.str("debitMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
 			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),

@@ -63,9 +63,9 @@ func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]
 	if err != nil {
 		return err
 	}
-	r := parquet.NewGenericReader[keyRow](bytes.NewReader(data))
+	r := parquet.NewGenericReader[stage.KeyRow](bytes.NewReader(data))
 	defer r.Close()
-	buf := make([]keyRow, 1024)
+	buf := make([]stage.KeyRow, 1024)
 	for {
 		n, err := r.Read(buf)
 		for _, row := range buf[:n] {
@@ -82,19 +82,13 @@ func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]
 	}
 }
 
-// quarantineKeyRow reads only the dedupe key of a quarantined record.
-type quarantineKeyRow struct {
-	DocKey      string     `parquet:"doc_key"`
-	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-}
-
 // readQuarantineKeys adds the key of every record of a staged quarantine part to into.
 func readQuarantineKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]bool) error {
 	data, err := st.Read(ctx, key)
 	if err != nil {
 		return err
 	}
-	rows, err := parquet.Read[quarantineKeyRow](bytes.NewReader(data), int64(len(data)))
+	rows, err := parquet.Read[stage.QuarantineKeyRow](bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}

@@ -39,30 +39,6 @@ func malformed(entity, id, format string, args ...any) *MalformedError {
 	return &MalformedError{Entity: entity, ID: id, Reason: fmt.Sprintf(format, args...)}
 }
 
-// QuarantineRow is one row of the quarantine table: a document record the
-// extract could not stage, kept with its raw JSON and the reason.
-type QuarantineRow struct {
-	Entity  string  `parquet:"entity"`   // the raw table the document belongs to, e.g. "payments"
-	DocType string  `parquet:"doc_type"` // e.g. "payment"
-	DocKey  string  `parquet:"doc_key"`  // the id, or stage.NoIDPrefix + 16 hex of the raw JSON's sha256
-	ID      *string `parquet:"id,optional"`
-	Number  *string `parquet:"number,optional"`
-	// Currency and the header amount are kept when they can be read; Amount
-	// only when it fits DECIMAL(38,9), AmountText always exactly as sent.
-	Currency       *string    `parquet:"currency,optional"`
-	Amount         *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
-	AmountText     *string    `parquet:"amount_text,optional"`
-	UpdatedDate    *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-	UpdatedDateRaw *string    `parquet:"updated_date_raw,optional"`
-	Reason         string     `parquet:"reason"`
-	RawJSON        string     `parquet:"raw_json"` // exactly as Zuora sent it, cut at MaxQuarantinedJSON bytes
-	RawSize        int64      `parquet:"raw_size"`
-	RawSHA256      string     `parquet:"raw_sha256"` // of the whole raw JSON
-	RawTruncated   bool       `parquet:"raw_truncated"`
-	QuarantinedAt  time.Time  `parquet:"quarantined_at,timestamp(microsecond)"`
-	RunID          string     `parquet:"run_id"`
-}
-
 // MaxQuarantinedJSON bounds the raw JSON kept of one quarantined record.
 const MaxQuarantinedJSON = 256 << 10
 
@@ -73,7 +49,7 @@ const maxQuarantineWarnings = 20
 // quarantine writes the malformed records of one walk (a document type over a
 // slice) to their part of the quarantine table.
 type quarantine struct {
-	table    *table[QuarantineRow]
+	table    *table[stage.QuarantineRow]
 	docType  stage.DocType
 	number   string // JSON name of the document number
 	amount   string // JSON name of the header amount
@@ -88,7 +64,7 @@ type quarantine struct {
 
 func newQuarantine(w io.Writer, dt stage.DocType, number, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string, rowGroup int) *quarantine {
 	return &quarantine{
-		table:   newTable[QuarantineRow](stage.QuarantineTable, w, rowGroup),
+		table:   newTable[stage.QuarantineRow](stage.QuarantineTable, w, rowGroup),
 		docType: dt, number: number, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
 		runID: runID, log: log, warnings: warnings,
 	}
@@ -136,10 +112,10 @@ func (q *quarantine) close() error { return q.table.close() }
 
 // quarantineRow reads what it can of a malformed document record of type dt,
 // whose number and header amount are the JSON fields numberField and amountField.
-func quarantineRow(dt stage.DocType, numberField, amountField string, raw json.RawMessage, cause error) QuarantineRow {
+func quarantineRow(dt stage.DocType, numberField, amountField string, raw json.RawMessage, cause error) stage.QuarantineRow {
 	sum := sha256.Sum256(raw)
 	entity := dt.HeaderTable()
-	row := QuarantineRow{
+	row := stage.QuarantineRow{
 		Entity: entity, DocType: string(dt), Reason: cause.Error(),
 		RawSize: int64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
 	}
@@ -182,7 +158,7 @@ func quarantineKey(key string, updated *time.Time) docKey {
 	return keyOf(key, *updated)
 }
 
-func describeRow(row QuarantineRow) string {
+func describeRow(row stage.QuarantineRow) string {
 	switch {
 	case row.Number != nil && row.ID != nil:
 		return *row.Number + " (" + *row.ID + ")"

@@ -341,20 +341,8 @@ func orEmpty(s *string) string {
 	return *s
 }
 
-// rechecked is a raw row that can say when a re-check fetched it.
-type rechecked interface{ setRechecked(*time.Time) }
-
 func setRechecked(row any, at *time.Time) {
-	if r, ok := row.(rechecked); ok {
-		r.setRechecked(at)
+	if r, ok := row.(stage.Rechecked); ok {
+		r.SetRechecked(at)
 	}
 }
-
-func (r *InvoiceRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *InvoiceItemRow) setRechecked(t *time.Time)    { r.RecheckedAt = t }
-func (r *PaymentRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *RefundRow) setRechecked(t *time.Time)         { r.RecheckedAt = t }
-func (r *CreditMemoRow) setRechecked(t *time.Time)     { r.RecheckedAt = t }
-func (r *CreditMemoItemRow) setRechecked(t *time.Time) { r.RecheckedAt = t }
-func (r *DebitMemoRow) setRechecked(t *time.Time)      { r.RecheckedAt = t }
-func (r *DebitMemoItemRow) setRechecked(t *time.Time)  { r.RecheckedAt = t }

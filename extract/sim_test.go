@@ -119,12 +119,6 @@ func openStage(t *testing.T, url string) *stage.Stage {
 	return st
 }
 
-// keyRow is the (id, updated_date) every raw table has.
-type keyRow struct {
-	ID          string     `parquet:"id"`
-	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-}
-
 func key(id string, updated time.Time) string { return id + "@" + updated.UTC().Format(time.RFC3339) }
 
 // readParts reads every row of every part a manifest lists for a table.
@@ -164,7 +158,7 @@ func readParts[T any](t *testing.T, st *stage.Stage, m *stage.ExtractManifest, t
 func staged(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, table string) []string {
 	t.Helper()
 	var out []string
-	for _, r := range readParts[keyRow](t, st, m, table) {
+	for _, r := range readParts[stage.KeyRow](t, st, m, table) {
 		if r.UpdatedDate == nil {
 			t.Fatalf("%s row %s has no updated_date", table, r.ID)
 		}
@@ -552,7 +546,7 @@ func TestSimInvoiceWith250ItemsIsStagedWhole(t *testing.T) {
 		t.Errorf("warnings: %v", m.Warnings)
 	}
 	items := map[string]bool{}
-	for _, it := range readParts[extract.InvoiceItemRow](t, st, m, "invoice_items") {
+	for _, it := range readParts[stage.InvoiceItemRow](t, st, m, "invoice_items") {
 		if it.InvoiceID != nil && *it.InvoiceID == big {
 			items[it.ID] = true
 		}
@@ -560,7 +554,7 @@ func TestSimInvoiceWith250ItemsIsStagedWhole(t *testing.T) {
 	if len(items) != 250 {
 		t.Errorf("%d distinct items of %s staged, want 250", len(items), big)
 	}
-	for _, inv := range readParts[extract.InvoiceRow](t, st, m, "invoices") {
+	for _, inv := range readParts[stage.InvoiceRow](t, st, m, "invoices") {
 		if inv.ID == big && (inv.ItemCount == nil || *inv.ItemCount != 250) {
 			t.Errorf("item_count of %s is %v, want 250", big, inv.ItemCount)
 		}

@@ -20,19 +20,6 @@ import (
 // maxLine is the longest NDJSON line (one document with its payload) the load accepts.
 const maxLine = 64 << 20
 
-// envelope is one NDJSON line of the transform's ready documents.
-type envelope struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
-
 // document is what the load keeps of one ready document for the whole run:
 // enough to mark it, tally it and write its ledger rows, never its payload.
 type document struct {
@@ -99,7 +86,7 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*ready
 func parseDocuments(key string, r io.Reader) ([]document, error) {
 	var docs []document
 	seen := map[string]bool{}
-	var env envelope // reused: its payload buffer grows to the longest line, once
+	var env stage.Envelope // reused: its payload buffer grows to the longest line, once
 	err := scanLines(key, r, func(n int, line []byte) error {
 		d, err := parseDocument(line, &env)
 		if err != nil {
@@ -147,11 +134,11 @@ func scanLines(key string, r io.Reader, fn func(n int, line []byte) error) error
 
 // parseDocument decodes one NDJSON line into env (whose payload then holds the
 // line's payload bytes exactly) and checks it.
-func parseDocument(line []byte, env *envelope) (document, error) {
+func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	var d document
-	*env = envelope{Payload: env.Payload[:0]}
+	*env = stage.Envelope{Payload: env.Payload[:0]}
 	if err := json.Unmarshal(line, env); err != nil {
-		return d, fmt.Errorf("decode envelope: %w", err)
+		return d, fmt.Errorf("decode stage.Envelope: %w", err)
 	}
 	dt := stage.DocType(env.DocType)
 	if !dt.Valid() {

@@ -68,7 +68,7 @@ func (s spec) line() string {
 // posting is s parsed from its NDJSON line, ready for erpClient.post.
 func (s spec) posting(t testing.TB) posting {
 	t.Helper()
-	var env envelope
+	var env stage.Envelope
 	d, err := parseDocument([]byte(s.line()), &env)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func (e *env) run(ctx context.Context, opts Options) (*stage.LoadManifest, error
 	return Run(ctx, e.st, testWindow, e.marker, opts)
 }
 
-func (e *env) ledger() []ledgerRow {
+func (e *env) ledger() []stage.LedgerRow {
 	e.t.Helper()
 	rows, err := readLedger(e.ctx, e.st, testWindow)
 	if err != nil {
@@ -362,4 +362,4 @@ func sum(specs []spec) decimal.Decimal {
 	return total
 }
 
-func amountOf(r ledgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }
+func amountOf(r stage.LedgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }

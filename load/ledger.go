@@ -11,42 +11,8 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
-
-// Ledger actions and outcomes, as docs/design.md "Ledger" names them.
-const (
-	actionPost = "post"
-	actionMark = "mark"
-
-	outcomeCreated    = "created"
-	outcomeDuplicate  = "duplicate"
-	outcomeRejected   = "rejected"
-	outcomeTransient  = "transient"
-	outcomeMarked     = "marked"
-	outcomeMarkFailed = "mark_failed"
-)
-
-// ledgerRow is one line of the ledger: a post outcome or a mark result.
-type ledgerRow struct {
-	RunID          string      `parquet:"run_id"`
-	DocType        string      `parquet:"doc_type"`
-	ZuoraID        string      `parquet:"zuora_id"`
-	IdempotencyKey string      `parquet:"idempotency_key"`
-	Action         string      `parquet:"action"`
-	Outcome        string      `parquet:"outcome"`
-	HTTPStatus     int32       `parquet:"http_status"`
-	ERPID          string      `parquet:"erp_id"`
-	Message        string      `parquet:"message"`
-	Attempts       int32       `parquet:"attempts"`
-	Ambiguous      bool        `parquet:"ambiguous"`
-	Currency       string      `parquet:"currency"`
-	Amount         money.Fixed `parquet:"amount,decimal(9:38)"`
-	PayloadSHA256  string      `parquet:"payload_sha256"`
-	StartedAt      time.Time   `parquet:"started_at,timestamp(microsecond)"`
-	FinishedAt     time.Time   `parquet:"finished_at,timestamp(microsecond)"`
-}
 
 // ledger buffers rows and appends them to the stage as small parts, never
 // rewriting one. It is safe for concurrent use.
@@ -58,13 +24,13 @@ type ledger struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
-	pending []ledgerRow
+	pending []stage.LedgerRow
 	seq     int
 	written []string // keys of the parts this run wrote
 }
 
 // add buffers a row and writes a part once every rows are buffered.
-func (l *ledger) add(ctx context.Context, r ledgerRow) error {
+func (l *ledger) add(ctx context.Context, r stage.LedgerRow) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pending = append(l.pending, r)
@@ -87,7 +53,7 @@ func (l *ledger) flushLocked(ctx context.Context) error {
 	}
 	key := stage.LedgerKey(l.w, l.now(), l.runID, l.seq)
 	_, err := l.st.Write(ctx, key, func(w io.Writer) error {
-		pw := parquet.NewGenericWriter[ledgerRow](w, parquet.Compression(&parquet.Zstd))
+		pw := parquet.NewGenericWriter[stage.LedgerRow](w, parquet.Compression(&parquet.Zstd))
 		if _, err := pw.Write(l.pending); err != nil {
 			return err
 		}
@@ -103,16 +69,16 @@ func (l *ledger) flushLocked(ctx context.Context) error {
 }
 
 // unwritten returns a copy of the rows buffered but not yet in a part.
-func (l *ledger) unwritten() []ledgerRow {
+func (l *ledger) unwritten() []stage.LedgerRow {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]ledgerRow(nil), l.pending...)
+	return append([]stage.LedgerRow(nil), l.pending...)
 }
 
 // readLedger returns every row of every ledger part of w, in write order.
-func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerRow, error) {
-	var rows []ledgerRow
-	err := eachLedgerPart(ctx, st, w, func(_ string, part []ledgerRow) error {
+func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.LedgerRow, error) {
+	var rows []stage.LedgerRow
+	err := eachLedgerPart(ctx, st, w, func(_ string, part []stage.LedgerRow) error {
 		rows = append(rows, part...)
 		return nil
 	})
@@ -120,7 +86,7 @@ func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerR
 }
 
 // eachLedgerPart calls fn with the key and rows of every ledger part of w, in write order.
-func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []ledgerRow) error) error {
+func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []stage.LedgerRow) error) error {
 	objs, err := st.List(ctx, stage.LedgerPrefix(w))
 	if err != nil {
 		return fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
@@ -133,7 +99,7 @@ func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn fun
 		if err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
-		part, err := parquet.Read[ledgerRow](bytes.NewReader(data), int64(len(data)))
+		part, err := parquet.Read[stage.LedgerRow](bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return fmt.Errorf("decode ledger part %s: %w", o.Key, err)
 		}
@@ -157,7 +123,7 @@ type docState struct {
 
 // states folds the ledger into one state per Zuora id. A confirmation is final;
 // a rejection counts only while no later post superseded it.
-func states(rows []ledgerRow) map[string]*docState {
+func states(rows []stage.LedgerRow) map[string]*docState {
 	out := map[string]*docState{}
 	for _, r := range rows {
 		s := out[r.ZuoraID]
@@ -166,11 +132,11 @@ func states(rows []ledgerRow) map[string]*docState {
 			out[r.ZuoraID] = s
 		}
 		switch r.Action {
-		case actionPost:
+		case stage.ActionPost:
 			switch r.Outcome {
-			case outcomeCreated, outcomeDuplicate:
+			case stage.OutcomeCreated, stage.OutcomeDuplicate:
 				s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
-			case outcomeRejected:
+			case stage.OutcomeRejected:
 				if !s.confirmed {
 					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
 					if s.refusal.First.IsZero() {
@@ -178,11 +144,11 @@ func states(rows []ledgerRow) map[string]*docState {
 					}
 					s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
 				}
-			case outcomeTransient:
+			case stage.OutcomeTransient:
 				s.rejected = false
 			}
-		case actionMark:
-			if r.Outcome == outcomeMarked {
+		case stage.ActionMark:
+			if r.Outcome == stage.OutcomeMarked {
 				s.marked = true
 			}
 		}

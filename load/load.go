@@ -225,7 +225,7 @@ func (r *run) keptWithoutLedger(marked bool) string {
 	}
 	lostConfirmed := 0
 	for _, row := range lost {
-		if row.Action == actionPost && (row.Outcome == outcomeCreated || row.Outcome == outcomeDuplicate) {
+		if stage.Confirmed(row.Action, row.Outcome) {
 			lostConfirmed++
 		}
 	}
@@ -425,7 +425,7 @@ func (r *run) postPass(ctx, pctx context.Context, stop context.CancelCauseFunc, 
 		}
 		want := ready.docs[i]
 		if p.todo[i] && inPass[want.DocType] {
-			var env envelope // a fresh payload buffer: a worker keeps it until the post is settled
+			var env stage.Envelope // a fresh payload buffer: a worker keeps it until the post is settled
 			d, err := parseDocument(line, &env)
 			if err != nil {
 				return fmt.Errorf("ready documents %s changed since they were verified: line %d: %w", ready.key, n, err)
@@ -476,9 +476,9 @@ func (r *run) needsPost(d document) bool {
 // and trips the breaker or stops the run when needed.
 func (r *run) record(ctx context.Context, d document, res postResult, stop context.CancelCauseFunc) {
 	log := r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.attempts, "http_status", res.status)
-	row := ledgerRow{
+	row := stage.LedgerRow{
 		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
-		Action: actionPost, Outcome: res.outcome, HTTPStatus: int32(res.status), ERPID: res.erpID,
+		Action: stage.ActionPost, Outcome: res.outcome, HTTPStatus: int32(res.status), ERPID: res.erpID,
 		Message: res.message, Attempts: int32(res.attempts), Ambiguous: res.ambiguous,
 		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: res.started, FinishedAt: res.finished,
 	}
@@ -495,11 +495,11 @@ func (r *run) record(ctx context.Context, d document, res postResult, stop conte
 	var tripped bool
 	var fatalErr error
 	switch res.outcome {
-	case outcomeCreated, outcomeDuplicate:
+	case stage.OutcomeCreated, stage.OutcomeDuplicate:
 		s.confirmed, s.erpID, s.rejected = true, res.erpID, false
 		r.consecutive = 0
 		log.Debug("posted", "outcome", res.outcome, "erp_id", res.erpID, "ambiguous", res.ambiguous)
-	case outcomeRejected:
+	case stage.OutcomeRejected:
 		s.rejected, s.rejectedSHA = true, d.sha
 		r.consecutive = 0
 		log.Warn("erp rejected document", "message", res.message)
@@ -615,9 +615,9 @@ func (r *run) markBatch(ctx context.Context, docType stage.DocType, batch []docu
 	var failed int
 	for _, d := range batch {
 		res, ok := byID[d.ZuoraID]
-		row := ledgerRow{
+		row := stage.LedgerRow{
 			RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
-			Action: actionMark, Outcome: outcomeMarked, Attempts: int32(res.Attempts),
+			Action: stage.ActionMark, Outcome: stage.OutcomeMarked, Attempts: int32(res.Attempts),
 			Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: started, FinishedAt: finished,
 		}
 		r.mu.Lock()
@@ -625,16 +625,16 @@ func (r *run) markBatch(ctx context.Context, docType stage.DocType, batch []docu
 		row.ERPID = s.erpID
 		switch {
 		case callErr != nil:
-			row.Outcome, row.Message = outcomeMarkFailed, callErr.Error()
+			row.Outcome, row.Message = stage.OutcomeMarkFailed, callErr.Error()
 		case !ok:
-			row.Outcome, row.Message = outcomeMarkFailed, "zuora returned no result for this id"
+			row.Outcome, row.Message = stage.OutcomeMarkFailed, "zuora returned no result for this id"
 		case !res.OK:
-			row.Outcome, row.Message = outcomeMarkFailed, strings.TrimPrefix(res.Code+": "+res.Message, ": ")
+			row.Outcome, row.Message = stage.OutcomeMarkFailed, strings.TrimPrefix(res.Code+": "+res.Message, ": ")
 		default:
 			s.marked = true
 		}
 		r.mu.Unlock()
-		if row.Outcome == outcomeMarkFailed {
+		if row.Outcome == stage.OutcomeMarkFailed {
 			failed++
 			r.log.Warn("mark failed", "doc_type", d.DocType, "doc_id", d.ZuoraID, "message", row.Message)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // postResult is how the ERP settled one document.
@@ -79,9 +80,9 @@ func (c *erpClient) post(ctx context.Context, d posting) postResult {
 	switch {
 	case err == nil:
 	case errors.As(err, &rej):
-		res.outcome, res.message = outcomeRejected, rej.message
+		res.outcome, res.message = stage.OutcomeRejected, rej.message
 	default:
-		res.outcome, res.message, res.err = outcomeTransient, err.Error(), err
+		res.outcome, res.message, res.err = stage.OutcomeTransient, err.Error(), err
 	}
 	return res
 }
@@ -134,9 +135,9 @@ func (c *erpClient) attempt(ctx context.Context, d posting, res *postResult) err
 			return retry.Transient(fmt.Errorf("post %s %s: erp answered %d without an id", d.DocType, d.ZuoraID, code))
 		}
 		res.erpID = answer.ID
-		res.outcome = outcomeCreated
+		res.outcome = stage.OutcomeCreated
 		if code == http.StatusOK || resp.Header.Get("Idempotent-Replayed") == "true" {
-			res.outcome = outcomeDuplicate
+			res.outcome = stage.OutcomeDuplicate
 		}
 		res.message = ""
 		return nil

@@ -31,9 +31,9 @@ type Refusal struct {
 // document of the window's current ready documents whose payload is the one
 // refused; a confirmation counts wherever it is.
 func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
-	var rows []ledgerRow
+	var rows []stage.LedgerRow
 	touched := map[string]bool{}
-	err = eachLedgerPart(ctx, st, w, func(key string, part []ledgerRow) error {
+	err = eachLedgerPart(ctx, st, w, func(key string, part []stage.LedgerRow) error {
 		parts = append(parts, key)
 		rows = append(rows, part...)
 		if !applied[key] {

@@ -29,6 +29,8 @@ type docTypeFacts struct {
 	object     string // Zuora Object Query path of the document
 	itemObject string // Zuora Object Query path of its items
 	markObject string // Zuora object type the write-back marks
+	headerRow  any    // a zero row of the header table (rows.go)
+	itemRow    any    // a zero row of the item table, nil when there is none
 }
 
 // registry lists every document type in load order: documents that others
@@ -38,15 +40,20 @@ var registry = []struct {
 	docTypeFacts
 }{
 	{Invoice, docTypeFacts{header: "invoices", items: "invoice_items", number: "invoice_number", amount: "amount",
-		endpoint: "/api/invoices", object: "invoices", itemObject: "invoice-items", markObject: "Invoice"}},
+		endpoint: "/api/invoices", object: "invoices", itemObject: "invoice-items", markObject: "Invoice",
+		headerRow: InvoiceRow{}, itemRow: InvoiceItemRow{}}},
 	{DebitMemo, docTypeFacts{header: "debit_memos", items: "debit_memo_items", number: "memo_number", amount: "total_amount",
-		endpoint: "/api/debit-memos", object: "debit-memos", itemObject: "debit-memo-items", markObject: "DebitMemo"}},
+		endpoint: "/api/debit-memos", object: "debit-memos", itemObject: "debit-memo-items", markObject: "DebitMemo",
+		headerRow: DebitMemoRow{}, itemRow: DebitMemoItemRow{}}},
 	{CreditMemo, docTypeFacts{header: "credit_memos", items: "credit_memo_items", number: "memo_number", amount: "total_amount",
-		endpoint: "/api/credit-memos", object: "credit-memos", itemObject: "credit-memo-items", markObject: "CreditMemo"}},
+		endpoint: "/api/credit-memos", object: "credit-memos", itemObject: "credit-memo-items", markObject: "CreditMemo",
+		headerRow: CreditMemoRow{}, itemRow: CreditMemoItemRow{}}},
 	{Payment, docTypeFacts{header: "payments", number: "payment_number", amount: "amount",
-		endpoint: "/api/payments", object: "payments", markObject: "Payment"}},
+		endpoint: "/api/payments", object: "payments", markObject: "Payment",
+		headerRow: PaymentRow{}}},
 	{Refund, docTypeFacts{header: "refunds", number: "refund_number", amount: "amount",
-		endpoint: "/api/refunds", object: "refunds", markObject: "Refund"}},
+		endpoint: "/api/refunds", object: "refunds", markObject: "Refund",
+		headerRow: RefundRow{}}},
 }
 
 // DocTypes returns every document type in load order.

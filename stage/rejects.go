@@ -56,8 +56,14 @@ func LoadIndexedKey(w Window) string {
 	return fmt.Sprintf("manifests/window=%s/erp-rejects-indexed.json", w.ID())
 }
 
-// ReasonERPRejected is the reason code of a document the ERP refused.
-const ReasonERPRejected = "ERP_REJECTED"
+// The reason codes the pipeline itself gives (the mapping's own are in its SQL).
+const (
+	ReasonERPRejected        = "ERP_REJECTED"        // an outstanding reject: the ERP refused the document
+	ReasonMalformed          = "MALFORMED"           // a reject: the record was quarantined
+	ReasonAlreadyTransferred = "ALREADY_TRANSFERRED" // a skip: Zuora says it is transferred to accounting
+	ReasonAlreadyPosted      = "ALREADY_POSTED"      // a skip: the ledger of another window confirms it
+	ReasonAcknowledged       = "ACKNOWLEDGED"        // a skip: a person decided it never goes to the ERP
+)
 
 // OutstandingReject is a document whose latest staged version was rejected
 // (by the mapping, quarantined as MALFORMED, or refused by the ERP as

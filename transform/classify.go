@@ -29,12 +29,18 @@ QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST
 		warehouse.Ident(table), warehouse.Ident("raw_"+table))
 }
 
+// ledgerMacros are the ledger's words as the transform's SQL reads them,
+// written from stage's constants: confirmed(action, outcome) is true on a row
+// that says the ERP holds the document.
+var ledgerMacros = fmt.Sprintf(`CREATE OR REPLACE MACRO confirmed(action, outcome) AS action = %s AND outcome IN (%s, %s)`,
+	warehouse.Literal(stage.ActionPost), warehouse.Literal(stage.OutcomeCreated), warehouse.Literal(stage.OutcomeDuplicate))
+
 // postedSQL lists the documents that the ledger of another window confirms
 // the ERP holds (the ledger view holds only other windows' parts).
 const postedSQL = `CREATE TABLE posted AS
 SELECT doc_type, zuora_id, min("window") AS ledger_window, min(outcome) AS outcome
 FROM ledger
-WHERE action = 'post' AND outcome IN ('created', 'duplicate')
+WHERE confirmed(action, outcome)
 GROUP BY doc_type, zuora_id`
 
 // outputOrder sorts documents, rejects and skipped: by doc type in load order,
@@ -66,14 +72,15 @@ func classifySQL(types []stage.DocType) string {
 FROM `+warehouse.Ident("mapped_"+string(dt)))
 	}
 	extracted = append(extracted, "SELECT doc_type, zuora_id, number, customer, currency, amount, NULL AS transferred_to_accounting FROM quarantined")
+	reason := func(code string) string { return warehouse.Literal(code) }
 	return `CREATE TABLE extracted AS
 ` + strings.Join(extracted, "\nUNION ALL\n") + `;
 
 CREATE TABLE skipped AS
 SELECT e.doc_type, e.zuora_id, e.number, e.customer, e.currency, e.amount,
-    CASE WHEN e.transferred_to_accounting = 'Yes' THEN 'ALREADY_TRANSFERRED'
-        WHEN p.zuora_id IS NOT NULL THEN 'ALREADY_POSTED'
-        ELSE 'ACKNOWLEDGED' END AS reason_code,
+    CASE WHEN e.transferred_to_accounting = 'Yes' THEN ` + reason(stage.ReasonAlreadyTransferred) + `
+        WHEN p.zuora_id IS NOT NULL THEN ` + reason(stage.ReasonAlreadyPosted) + `
+        ELSE ` + reason(stage.ReasonAcknowledged) + ` END AS reason_code,
     CASE WHEN e.transferred_to_accounting = 'Yes'
         THEN format('{} {} is already transferred to accounting in Zuora (transferred_to_accounting = Yes)',
             replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id))
@@ -104,7 +111,7 @@ FROM mapped AS m
 WHERE reason_code IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id)
 UNION ALL
-SELECT doc_type, zuora_id, number, customer, currency, amount, 'MALFORMED', message
+SELECT doc_type, zuora_id, number, customer, currency, amount, ` + reason(stage.ReasonMalformed) + `, message
 FROM quarantined AS q
 WHERE NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = q.doc_type AND s.zuora_id = q.zuora_id);
 `
@@ -212,20 +219,6 @@ ORDER BY ALL LIMIT 20`)
 	return out, nil
 }
 
-// envelope is one line of the documents NDJSON: what load posts.
-type envelope struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	DocDate        string          `json:"doc_date"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
-
 // writeNDJSON writes the ready documents to key, one envelope per line, in
 // output order. Amounts keep their exact decimal text.
 func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
@@ -242,7 +235,8 @@ FROM ready ORDER BY ` + outputOrder
 				}
 			}
 			v := r.Values
-			e := envelope{v[0], v[1], v[2], v[3], v[4], v[5], json.Number(v[6]), v[7], v[8], json.RawMessage(v[9])}
+			e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
+				Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9])}
 			buf.Reset()
 			if err := enc.Encode(e); err != nil {
 				return fmt.Errorf("document %s %s: %w", v[0], v[1], err)

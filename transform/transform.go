@@ -222,7 +222,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.ViewParquet(ctx, "ledger", "ledger", others); err != nil {
 		return err
 	}
-	if err := db.Exec(ctx, postedSQL); err != nil {
+	if err := db.Exec(ctx, ledgerMacros+";\n"+postedSQL); err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	return nil

@@ -141,18 +141,8 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-type doc struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	DocDate        string          `json:"doc_date"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
+// doc is one NDJSON line, decoded strictly: the envelope is the contract.
+type doc = stage.Envelope
 
 type body struct {
 	ZuoraID  string      `json:"zuora_id"`

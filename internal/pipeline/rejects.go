@@ -320,7 +320,7 @@ outs AS (
     UNION ALL SELECT 'ready', doc_type, zuora_id, number, customer, currency, amount, NULL, NULL FROM documents)
 SELECT o.outcome, o.doc_type, o.zuora_id, coalesce(o.number, ''), coalesce(o.customer, ''), coalesce(o.currency, ''),
     CAST(o.amount AS VARCHAR), coalesce(o.reason_code, ''), coalesce(o.message, ''),
-    CASE WHEN o.reason_code = 'MALFORMED' THEN q.updated_date ELSE coalesce(l.updated_date, q.updated_date) END,
+    CASE WHEN o.reason_code = ` + warehouse.Literal(stage.ReasonMalformed) + ` THEN q.updated_date ELSE coalesce(l.updated_date, q.updated_date) END,
     coalesce(l.account_id, ''), coalesce(l.account_number, ''), coalesce(l.erp_account_id, '')
 FROM outs AS o
 LEFT JOIN latest AS l ON l.doc_type = o.doc_type AND l.id = o.zuora_id
@@ -507,7 +507,7 @@ func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 			return err
 		}
 		wanted = append(wanted, extract.Wanted{DocType: stage.DocType(r.DocType), ID: r.ZuoraID, Window: w, Updated: r.Updated,
-			Account: r.Account, Malformed: r.ReasonCode == "MALFORMED"})
+			Account: r.Account, Malformed: r.ReasonCode == stage.ReasonMalformed})
 	}
 	if len(wanted) > 0 {
 		if err := p.recheck(ctx, b, wanted, rep); err != nil {
