@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -62,9 +61,9 @@ type quarantine struct {
 	warned   int
 }
 
-func newQuarantine(w io.Writer, dt stage.DocType, number, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string, rowGroup int) *quarantine {
+func newQuarantine(t *table[stage.QuarantineRow], dt stage.DocType, number, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string) *quarantine {
 	return &quarantine{
-		table:   newTable[stage.QuarantineRow](stage.QuarantineTable, w, rowGroup),
+		table:   t,
 		docType: dt, number: number, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
 		runID: runID, log: log, warnings: warnings,
 	}
@@ -108,7 +107,7 @@ func (q *quarantine) route(raw json.RawMessage, err error) error {
 	return nil
 }
 
-func (q *quarantine) close() error { return q.table.close() }
+func (q *quarantine) close() (stage.TableSnapshot, error) { return q.table.close() }
 
 // quarantineRow reads what it can of a malformed document record of type dt,
 // whose number and header amount are the JSON fields numberField and amountField.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -315,22 +314,21 @@ func (r *Rechecked) window(w stage.Window) *recheckWindow {
 
 // writeRecheck writes rows as the re-check part of a raw table of window w.
 func writeRecheck[T any](ctx context.Context, st *stage.Stage, name string, w stage.Window, runID string, rows []T, updated []time.Time, rowGroup int) (stage.TableSnapshot, error) {
-	var t *table[T]
-	info, err := st.Write(ctx, stage.RecheckKey(name, w, runID), func(out io.Writer) error {
-		t = newTable[T](name, out, rowGroup)
-		for i, r := range rows {
-			if err := t.add(r, updated[i]); err != nil {
-				return err
-			}
-		}
-		return t.close()
-	})
+	t, err := openTable[T](ctx, st, name, stage.RecheckKey(name, w, runID), rowGroup)
 	if err != nil {
 		return stage.TableSnapshot{}, err
 	}
-	snap := t.snap
+	defer t.abort()
+	for i, r := range rows {
+		if err := t.add(r, updated[i]); err != nil {
+			return stage.TableSnapshot{}, err
+		}
+	}
+	snap, err := t.close()
+	if err != nil {
+		return stage.TableSnapshot{}, err
+	}
 	snap.MinUpdated, snap.MaxUpdated = nil, nil // re-check stamps, not Zuora's updatedDate
-	snap.Files = []stage.ObjectInfo{info}
 	return snap, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -52,20 +51,30 @@ func (l *ledger) flushLocked(ctx context.Context) error {
 		return nil
 	}
 	key := stage.LedgerKey(l.w, l.now(), l.runID, l.seq)
-	_, err := l.st.Write(ctx, key, func(w io.Writer) error {
-		pw := parquet.NewGenericWriter[stage.LedgerRow](w, parquet.Compression(&parquet.Zstd))
-		if _, err := pw.Write(l.pending); err != nil {
-			return err
-		}
-		return pw.Close()
-	})
-	if err != nil {
+	if err := writeLedgerPart(ctx, l.st, key, l.pending); err != nil {
 		return fmt.Errorf("append ledger part: %w", err)
 	}
 	l.seq++
 	l.pending = l.pending[:0]
 	l.written = append(l.written, key)
 	return nil
+}
+
+// writeLedgerPart writes rows as the ledger part key.
+func writeLedgerPart(ctx context.Context, st *stage.Stage, key string, rows []stage.LedgerRow) error {
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	pw := parquet.NewGenericWriter[stage.LedgerRow](w, parquet.Compression(&parquet.Zstd))
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // unwritten returns a copy of the rows buffered but not yet in a part.

@@ -145,33 +145,39 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 		filler[i] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"[(i*7)%63]
 	}
 	var payload strings.Builder
-	info, err := st.Write(ctx, stage.ReadyKey("documents", w, "ndjson"), func(out io.Writer) error {
-		bw := bufio.NewWriter(out)
-		for i := range n {
-			docType := stage.DocTypes()[i*len(stage.DocTypes())/n]
-			id := fmt.Sprintf("%s%028d", prefix, i)
-			amount := fmt.Sprintf("%d.123456789", 1000+i)
-			payload.Reset()
-			fmt.Fprintf(&payload, `{"%s":{"zuora_id":"%s","number":"N-%d","customer":"ERP-1001","currency":"USD","date":"2026-11-25","amount":%s,"items":[`,
-				docType, id, i, amount)
-			for k := 0; payload.Len() < payloadSize; k++ {
-				if k > 0 {
-					payload.WriteByte(',')
-				}
-				fmt.Fprintf(&payload, `{"zuora_id":"%s-%d","description":"%s","quantity":1,"unit_price":0.5,"amount":0.5,"tax_amount":0}`, id, k, filler)
-			}
-			payload.WriteString("]}}")
-			sum := sha256.Sum256([]byte(payload.String()))
-			f.shas[id] = hex.EncodeToString(sum[:])
-			f.totals[string(docType)] = f.totals[string(docType)].Add(decimal.RequireFromString(amount))
-			fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
-				docType, id, i, id, amount, docType.Endpoint(), payload.String())
-		}
-		return bw.Flush()
-	})
+	out, err := st.NewWriter(ctx, stage.ReadyKey("documents", w, "ndjson"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer out.Abort()
+	bw := bufio.NewWriter(out)
+	for i := range n {
+		docType := stage.DocTypes()[i*len(stage.DocTypes())/n]
+		id := fmt.Sprintf("%s%028d", prefix, i)
+		amount := fmt.Sprintf("%d.123456789", 1000+i)
+		payload.Reset()
+		fmt.Fprintf(&payload, `{"%s":{"zuora_id":"%s","number":"N-%d","customer":"ERP-1001","currency":"USD","date":"2026-11-25","amount":%s,"items":[`,
+			docType, id, i, amount)
+		for k := 0; payload.Len() < payloadSize; k++ {
+			if k > 0 {
+				payload.WriteByte(',')
+			}
+			fmt.Fprintf(&payload, `{"zuora_id":"%s-%d","description":"%s","quantity":1,"unit_price":0.5,"amount":0.5,"tax_amount":0}`, id, k, filler)
+		}
+		payload.WriteString("]}}")
+		sum := sha256.Sum256([]byte(payload.String()))
+		f.shas[id] = hex.EncodeToString(sum[:])
+		f.totals[string(docType)] = f.totals[string(docType)].Add(decimal.RequireFromString(amount))
+		fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
+			docType, id, i, id, amount, docType.Endpoint(), payload.String())
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info := out.Info()
 	m := stage.TransformManifest{Window: w.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
 	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
 		t.Fatal(err)

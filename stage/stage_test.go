@@ -84,7 +84,7 @@ func TestStage(t *testing.T) {
 func testWriteRead(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("zuora→erp "), 700_000) // about 8 MB: a multipart upload on S3
-	info, err := st.Write(ctx, "raw/entity=invoices/part-00000.parquet", func(w io.Writer) error {
+	info, err := write(ctx, st, "raw/entity=invoices/part-00000.parquet", func(w io.Writer) error {
 		for chunk := range slices.Chunk(data, 64<<10) {
 			if _, err := w.Write(chunk); err != nil {
 				return err
@@ -135,6 +135,23 @@ func testWriteRead(t *testing.T, st *stage.Stage) {
 	}
 }
 
+// write streams fn's output to key as every writer of the stage does: the
+// object is committed by Close when fn succeeds, and aborted when it fails.
+func write(ctx context.Context, st *stage.Stage, key string, fn func(io.Writer) error) (stage.ObjectInfo, error) {
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	if err := fn(w); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
+}
+
 func testFailedWrite(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
 	boom := errors.New("source failed halfway")
@@ -144,7 +161,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 		}
 		return boom
 	}
-	if _, err := st.Write(ctx, "raw/new.parquet", failing); !errors.Is(err, boom) {
+	if _, err := write(ctx, st, "raw/new.parquet", failing); !errors.Is(err, boom) {
 		t.Fatalf("failed Write returned %v, want the callback's error", err)
 	}
 	if ok, err := st.Exists(ctx, "raw/new.parquet"); ok || err != nil {
@@ -157,7 +174,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 
 	// The same for an object large enough for a multipart upload on S3.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	_, err = st.Write(ctx, "raw/big.parquet", func(w io.Writer) error {
+	_, err = write(ctx, st, "raw/big.parquet", func(w io.Writer) error {
 		for range 12 {
 			if _, err := w.Write(big); err != nil {
 				return err
@@ -176,7 +193,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 	if _, err := st.WriteBytes(ctx, "raw/old.parquet", []byte("committed")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Write(ctx, "raw/old.parquet", failing); !errors.Is(err, boom) {
+	if _, err := write(ctx, st, "raw/old.parquet", failing); !errors.Is(err, boom) {
 		t.Fatalf("failed rewrite returned %v", err)
 	}
 	if got, err := st.Read(ctx, "raw/old.parquet"); err != nil || string(got) != "committed" {
@@ -185,7 +202,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 
 	// A cancelled context aborts the write as well.
 	cctx, cancel := context.WithCancel(ctx)
-	_, err = st.Write(cctx, "raw/cancelled.parquet", func(w io.Writer) error {
+	_, err = write(cctx, st, "raw/cancelled.parquet", func(w io.Writer) error {
 		w.Write([]byte("partial"))
 		cancel()
 		return cctx.Err()
@@ -195,6 +212,25 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 	}
 	if ok, _ := st.Exists(ctx, "raw/cancelled.parquet"); ok {
 		t.Error("a cancelled Write left an object")
+	}
+
+	// An object is visible only once Close commits it; Abort after Close keeps it.
+	w, err := st.NewWriter(ctx, "raw/late.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.Exists(ctx, "raw/late.parquet"); ok {
+		t.Error("an object is visible before Close")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if got, err := st.Read(ctx, "raw/late.parquet"); err != nil || string(got) != "late" || w.Info().Size != 4 || w.Info().SHA256 != sum([]byte("late")) {
+		t.Errorf("after Close and Abort: %q, %v, info %+v", got, err, w.Info())
 	}
 }
 

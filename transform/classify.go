@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -224,25 +223,35 @@ ORDER BY ALL LIMIT 20`)
 func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
 	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
 FROM ready ORDER BY ` + outputOrder
-	return st.Write(ctx, key, func(w io.Writer) error {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		return db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
-			for i, null := range r.Null {
-				if null || r.Values[i] == "" {
-					return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
-				}
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err = db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
+		for i, null := range r.Null {
+			if null || r.Values[i] == "" {
+				return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
 			}
-			v := r.Values
-			e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
-				Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9])}
-			buf.Reset()
-			if err := enc.Encode(e); err != nil {
-				return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
-			}
-			_, err := w.Write(buf.Bytes())
-			return err
-		})
+		}
+		v := r.Values
+		e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
+			Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9])}
+		buf.Reset()
+		if err := enc.Encode(e); err != nil {
+			return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
 	})
+	if err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
 }

@@ -261,13 +261,21 @@ func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table,
 	if err := db.Exec(ctx, q); err != nil {
 		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", table, err)
 	}
-	return st.Write(ctx, key, func(w io.Writer) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
-		return err
-	})
+	f, err := os.Open(path)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer f.Close()
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, f); err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
 }
