@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
@@ -65,7 +66,7 @@ func (s spec) line() string {
 		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, s.docType.Endpoint(), s.payload())
 }
 
-// posting is s parsed from its NDJSON line, ready for erpClient.post.
+// posting is s parsed from its NDJSON line, as the load posts it.
 func (s spec) posting(t testing.TB) posting {
 	t.Helper()
 	var env stage.Envelope
@@ -74,6 +75,13 @@ func (s spec) posting(t testing.TB) posting {
 		t.Fatal(err)
 	}
 	return posting{document: d, payload: env.Payload}
+}
+
+// document is s as erp.Client.Post takes it.
+func (s spec) document(t testing.TB) erp.Document {
+	t.Helper()
+	p := s.posting(t)
+	return erp.Document{DocType: p.DocType, ZuoraID: p.ZuoraID, IdempotencyKey: p.IdempotencyKey, Payload: p.payload}
 }
 
 // fakeMarker is a hand-written Zuora write-back that records every call.
@@ -206,22 +214,45 @@ func (e *env) writeFixture(specs []spec) {
 
 var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 3 * time.Millisecond, MaxElapsed: 5 * time.Second}
 
-func (e *env) opts() Options {
-	return Options{
-		ERPBaseURL:     e.srv.URL + "/",
-		ERPToken:       erpToken,
-		HTTPClient:     e.srv.Client(),
-		Concurrency:    4,
-		LedgerFlush:    7,
-		Retry:          fastRetry,
-		RequestTimeout: 2 * time.Second,
-		CodeVersion:    "test",
-		Logger:         slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+// runOpts are a load run's options and the ERP client's settings.
+type runOpts struct {
+	Options
+	erp erp.Config
+}
+
+func (e *env) opts() runOpts {
+	return runOpts{
+		Options: Options{
+			Concurrency: 4,
+			LedgerFlush: 7,
+			CodeVersion: "test",
+			Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
+		erp: erp.Config{BaseURL: e.srv.URL + "/", Token: erpToken, HTTPClient: e.srv.Client(), Retry: fastRetry, Timeout: 2 * time.Second},
 	}
 }
 
-func (e *env) run(ctx context.Context, opts Options) (*stage.LoadManifest, error) {
-	return Run(ctx, e.st, testWindow, e.marker, opts)
+// client is an ERP client for the simulator, as a previous process had it.
+func (e *env) client() *erp.Client {
+	e.t.Helper()
+	c, err := erp.New(erp.Config{BaseURL: e.srv.URL, Token: erpToken, HTTPClient: e.srv.Client(), Timeout: time.Second, Retry: fastRetry})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) run(ctx context.Context, opts runOpts) (*stage.LoadManifest, error) {
+	return e.runWindow(ctx, testWindow, opts)
+}
+
+func (e *env) runWindow(ctx context.Context, w stage.Window, opts runOpts) (*stage.LoadManifest, error) {
+	e.t.Helper()
+	c, err := erp.New(opts.erp)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Run(ctx, e.st, w, c, e.marker, opts.Options)
 }
 
 func (e *env) ledger() []stage.LedgerRow {

@@ -13,51 +13,100 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// ledger buffers rows and appends them to the stage as small parts, never
-// rewriting one. It is safe for concurrent use.
+// ledger buffers rows and appends them to the stage as parts of at most
+// every rows, never rewriting one, one part at a time and in the order the
+// rows came. The add that fills a part writes it, without holding the lock:
+// the other workers go on adding meanwhile, and wait only when a whole part
+// piled up during the upload. Only flush makes every row durable. It is safe
+// for concurrent use.
 type ledger struct {
 	st    *stage.Stage
 	w     stage.Window
 	runID string
 	every int
 	now   func() time.Time
+	write func(ctx context.Context, key string, rows []stage.LedgerRow) error // nil: writeLedgerPart
 
-	mu      sync.Mutex
-	pending []stage.LedgerRow
-	seq     int
-	written []string // keys of the parts this run wrote
+	mu        sync.Mutex
+	idle      sync.Cond         // on mu: an upload ended
+	pending   []stage.LedgerRow // rows in no part yet, oldest first
+	uploading []stage.LedgerRow // the rows of the part being written, nil when none
+	err       error             // why the last part could not be written, until a flush succeeds
+	seq       int
+	written   []string // keys of the parts this run wrote
 }
 
-// add buffers a row and writes a part once every rows are buffered.
+// add buffers a row and, once every rows are buffered, writes them as a part.
+// It returns why a part could not be written; the ledger keeps those rows
+// for flush to write.
 func (l *ledger) add(ctx context.Context, r stage.LedgerRow) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending = append(l.pending, r)
-	if len(l.pending) < l.every {
-		return nil
+	for l.err == nil && len(l.pending) >= l.every {
+		if l.uploading == nil {
+			l.uploadLocked(ctx, l.every) // a full part left by the add that waited for the last upload
+			continue
+		}
+		l.wait() // a whole part piled up during one upload: memory holds at most two
 	}
-	return l.flushLocked(ctx)
+	l.pending = append(l.pending, r)
+	if l.err == nil && l.uploading == nil && len(l.pending) >= l.every {
+		l.uploadLocked(ctx, l.every)
+	}
+	return l.err
 }
 
-// flush writes every buffered row as one part; with nothing buffered it writes nothing.
+// flush waits for the part being written, then writes every buffered row as
+// one part; it returns once all of them are durable, or why they are not.
 func (l *ledger) flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.flushLocked(ctx)
+	for l.uploading != nil {
+		l.wait()
+	}
+	if len(l.pending) > 0 {
+		l.uploadLocked(ctx, len(l.pending))
+	}
+	return l.err
 }
 
-func (l *ledger) flushLocked(ctx context.Context) error {
-	if len(l.pending) == 0 {
-		return nil
+func (l *ledger) wait() {
+	if l.idle.L == nil {
+		l.idle.L = &l.mu
 	}
+	l.idle.Wait()
+}
+
+// uploadLocked writes the oldest n buffered rows as the next part, with the
+// lock released while the stage takes it. A failed part's rows go back before
+// the rows buffered since, so that nothing changes order.
+func (l *ledger) uploadLocked(ctx context.Context, n int) {
+	rows := l.pending[:n:n]
+	l.pending = append([]stage.LedgerRow(nil), l.pending[n:]...)
+	l.uploading = rows
 	key := stage.LedgerKey(l.w, l.now(), l.runID, l.seq)
-	if err := writeLedgerPart(ctx, l.st, key, l.pending); err != nil {
-		return fmt.Errorf("append ledger part: %w", err)
-	}
 	l.seq++
-	l.pending = l.pending[:0]
-	l.written = append(l.written, key)
-	return nil
+	l.mu.Unlock()
+	err := l.writePart(ctx, key, rows)
+	l.mu.Lock()
+	l.uploading = nil
+	if err != nil {
+		l.pending = append(rows, l.pending...)
+		l.err = fmt.Errorf("append ledger part: %w", err)
+	} else {
+		l.written = append(l.written, key)
+		l.err = nil
+	}
+	if l.idle.L != nil {
+		l.idle.Broadcast()
+	}
+}
+
+func (l *ledger) writePart(ctx context.Context, key string, rows []stage.LedgerRow) error {
+	if l.write != nil {
+		return l.write(ctx, key, rows)
+	}
+	return writeLedgerPart(ctx, l.st, key, rows)
 }
 
 // writeLedgerPart writes rows as the ledger part key.
@@ -77,11 +126,12 @@ func writeLedgerPart(ctx context.Context, st *stage.Stage, key string, rows []st
 	return w.Close()
 }
 
-// unwritten returns a copy of the rows buffered but not yet in a part.
+// unwritten returns a copy of the rows not yet durable: buffered, or in the
+// part being written.
 func (l *ledger) unwritten() []stage.LedgerRow {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]stage.LedgerRow(nil), l.pending...)
+	return append(append([]stage.LedgerRow(nil), l.uploading...), l.pending...)
 }
 
 // readLedger returns every row of every ledger part of w, in write order.

@@ -201,7 +201,7 @@ func TestStormOf429IsRetried(t *testing.T) {
 	e := newEnv(t, makeSpecs(20))
 	e.sim.SetFaults(erpsim.Faults{Storm429: 15})
 	opts := e.opts()
-	opts.Retry.MaxAttempts = 10
+	opts.erp.Retry.MaxAttempts = 10
 	man, err := e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +241,7 @@ func TestTimeoutAfterCommitIsSettledByTheRetry(t *testing.T) {
 	e := newEnv(t, makeSpecs(10))
 	e.sim.SetFaults(erpsim.Faults{CommitThenStall: 3})
 	opts := e.opts()
-	opts.RequestTimeout = 150 * time.Millisecond
+	opts.erp.Timeout = 150 * time.Millisecond
 	man, err := e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -362,9 +362,9 @@ func TestKilledBeforeLedgerFlushIsSettledAsDuplicates(t *testing.T) {
 	specs := makeSpecs(8)
 	e := newEnv(t, specs)
 	// A previous process posted three documents and died before writing its ledger.
-	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
+	client := e.client()
 	for _, s := range specs[:3] {
-		if res := client.post(e.ctx, s.posting(t)); res.outcome != stage.OutcomeCreated {
+		if res := client.Post(e.ctx, s.document(t)); res.Outcome != stage.OutcomeCreated {
 			t.Fatalf("pre-post = %+v", res)
 		}
 	}
@@ -444,7 +444,7 @@ func TestWriteBackPartialFailuresAreRetriedByTheNextRun(t *testing.T) {
 func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 	e := newEnv(t, makeSpecs(20))
 	opts := e.opts()
-	opts.ERPToken = "wrong-" + erpToken
+	opts.erp.Token = "wrong-" + erpToken
 	man, err := e.run(e.ctx, opts)
 	var le *Error
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "401") {
@@ -461,7 +461,7 @@ func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 			t.Fatal("a bad token counted documents as rejected")
 		}
 	}
-	opts.ERPToken = erpToken
+	opts.erp.Token = erpToken
 	man, err = e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +472,7 @@ func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 func TestRunNeedsATransformManifest(t *testing.T) {
 	e := newEnv(t, nil)
 	other := stage.Window{Start: testWindow.End, End: testWindow.End.Add(time.Hour)}
-	_, err := Run(e.ctx, e.st, other, e.marker, e.opts())
+	_, err := e.runWindow(e.ctx, other, e.opts())
 	if err == nil || !strings.Contains(err.Error(), "no transform manifest") {
 		t.Fatalf("Run = %v; want a missing transform manifest error", err)
 	}
@@ -523,8 +523,7 @@ func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
 	// The ERP already holds the first document's key with another body.
 	other := specs[0]
 	other.customer = "ERP-OTHER"
-	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
-	if res := client.post(e.ctx, other.posting(t)); res.outcome != stage.OutcomeCreated {
+	if res := e.client().Post(e.ctx, other.document(t)); res.Outcome != stage.OutcomeCreated {
 		t.Fatalf("pre-post = %+v", res)
 	}
 	man, err := e.run(e.ctx, e.opts())

@@ -25,6 +25,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -243,17 +244,15 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	fix := writeBigFixture(t, st, testWindow, "8a8f", n, payloadSize)
-	erp := startERPProcess(t)
+	proc := startERPProcess(t)
 	marker := newMarker()
 	logs := &syncBuffer{}
-	opts := Options{
-		ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, RequestTimeout: 10 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	}
+	opts := Options{Concurrency: 4, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	client := erpClient(t, proc.url, 10*time.Second)
 
 	h := startHeapPeak()
 	start := time.Now()
-	man, err := Run(context.Background(), st, testWindow, marker, opts)
+	man, err := Run(context.Background(), st, testWindow, client, marker, opts)
 	took := time.Since(start)
 	growth := h.growth()
 	if err != nil {
@@ -265,7 +264,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	}
 
 	// And the load did its job: every document once in the ERP, byte for byte, marked, tallied.
-	sum := erp.summary(t)
+	sum := proc.summary(t)
 	if sum.Documents != n || len(sum.Bodies) != n {
 		t.Fatalf("the ERP holds %d documents (%d keys); want %d", sum.Documents, len(sum.Bodies), n)
 	}
@@ -291,7 +290,8 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 // simulator in another process; B/op and the heap's peak growth are the load's alone.
 func BenchmarkRunLargePayloads(b *testing.B) {
 	const n, payloadSize = 200, 200 << 10
-	erp := startERPProcess(b)
+	proc := startERPProcess(b)
+	client := erpClient(b, proc.url, 0)
 	b.ReportAllocs()
 	var peak int64
 	var size int64
@@ -302,10 +302,10 @@ func BenchmarkRunLargePayloads(b *testing.B) {
 			b.Fatal(err)
 		}
 		size = writeBigFixture(b, st, testWindow, fmt.Sprintf("b%03d", i%1000), n, payloadSize).size
-		opts := Options{ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, Logger: slog.New(slog.DiscardHandler)}
+		opts := Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}
 		h := startHeapPeak()
 		b.StartTimer()
-		if _, err := Run(context.Background(), st, testWindow, newMarker(), opts); err != nil {
+		if _, err := Run(context.Background(), st, testWindow, client, newMarker(), opts); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -420,10 +420,10 @@ func TestDocumentsChangedDuringTheLoadStopBeforePostingThem(t *testing.T) {
 			t.Fatalf("posted %s %s after the NDJSON changed", r.Path, r.Key)
 		}
 	}
-	erp := e.erpDocs()
+	inERPDocs := e.erpDocs()
 	for _, s := range specs {
 		posted := s.docType != "payment" && s.docType != "refund"
-		if _, inERP := erp[s.id]; inERP != posted || (e.marker.marked[s.id] == 1) != posted {
+		if _, inERP := inERPDocs[s.id]; inERP != posted || (e.marker.marked[s.id] == 1) != posted {
 			t.Fatalf("document %s (%s) in the ERP %v, marked %d times", s.id, s.docType, inERP, e.marker.marked[s.id])
 		}
 	}
@@ -444,4 +444,14 @@ func TestDocumentsChangedDuringTheLoadStopBeforePostingThem(t *testing.T) {
 	if got := len(e.sim.Requests()) - before; got != 10 {
 		t.Fatalf("the last run posted %d documents; want the 10 payments and refunds", got)
 	}
+}
+
+// erpClient is a client for the ERP simulator at url.
+func erpClient(t testing.TB, url string, timeout time.Duration) *erp.Client {
+	t.Helper()
+	c, err := erp.New(erp.Config{BaseURL: url, Token: erpToken, Retry: fastRetry, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -147,16 +148,13 @@ func TestLedgerSchema(t *testing.T) {
 	}
 }
 
-func TestOptionsNeedTheERP(t *testing.T) {
-	if _, err := (Options{ERPToken: "x"}).withDefaults(); err == nil {
-		t.Fatal("no base URL accepted")
+func TestOptionsDefaults(t *testing.T) {
+	o := Options{}.withDefaults()
+	if o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.RunID == "" {
+		t.Fatalf("defaults = %+v", o)
 	}
-	if _, err := (Options{ERPBaseURL: "http://erp"}).withDefaults(); err == nil {
-		t.Fatal("no token accepted")
-	}
-	o, err := (Options{ERPBaseURL: "http://erp/", ERPToken: "x"}).withDefaults()
-	if err != nil || o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.ERPBaseURL != "http://erp" || o.RunID == "" {
-		t.Fatalf("defaults = %+v, %v", o, err)
+	if _, err := Run(context.Background(), nil, testWindow, nil, newMarker(), o); err == nil {
+		t.Fatal("a load without an ERP client was accepted")
 	}
 }
 
@@ -200,5 +198,21 @@ func TestPlanPasses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestBreakerTripsAfterThresholdFailuresInARow(t *testing.T) {
+	b := &breaker{threshold: 3}
+	b.failed("a")
+	b.failed("b")
+	b.settled() // an answer in between starts the count again
+	for i, msg := range []string{"c", "d", "e"} {
+		n, tripped := b.failed(msg)
+		if n != i+1 || tripped != (i == 2) {
+			t.Fatalf("failure %d: %d in a row, tripped %v", i+1, n, tripped)
+		}
+	}
+	if b.lastFailure() != "e" {
+		t.Fatalf("last failure %q", b.lastFailure())
 	}
 }

@@ -61,9 +61,12 @@ func TestDesignNamesEveryColumn(t *testing.T) {
 	checkColumns(t, "rejects", rows["rejects"], outcome, false)
 	checkColumns(t, "skipped", rows["skipped"], outcome, false)
 
-	ledger := strings.Join(strings.Fields(section(t, doc, "## Ledger")), " ")
-	ledger = ledger[strings.Index(ledger, ")")+1:] // past the heading
-	checkColumns(t, "ledger", rows["ledger"], columns(strings.TrimSuffix(strings.TrimSpace(ledger), ".")), false)
+	paragraphs := strings.Split(section(t, doc, "## Ledger"), "\n\n") // the heading, then the columns
+	if len(paragraphs) < 2 {
+		t.Fatal("the ledger's section lists no columns")
+	}
+	ledger := strings.Join(strings.Fields(paragraphs[1]), " ")
+	checkColumns(t, "ledger", rows["ledger"], columns(strings.TrimSuffix(ledger, ".")), false)
 	for _, word := range []string{ActionPost, ActionMark, OutcomeCreated, OutcomeDuplicate, OutcomeRejected, OutcomeTransient, OutcomeMarked, OutcomeMarkFailed} {
 		if !strings.Contains(ledger, "`"+word+"`") {
 			t.Errorf("the ledger's section does not name %q", word)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -56,7 +57,7 @@ func classify(err error) error {
 		return &ConfigError{Msg: "Zuora's token endpoint refused the client credentials (" + ce.Err.Error() + ")",
 			Settings: []string{"ZuoraClientID", "ZuoraClientSecret"}}
 	}
-	var re *load.RefusedError
+	var re *erp.RefusedError
 	if errors.As(err, &re) {
 		return &ConfigError{Msg: fmt.Sprintf("%v: the ERP refuses the token or has no such endpoint; the window's ledger keeps every answer received before it", re),
 			Settings: []string{"ERPBaseURL", "ERPToken"}}

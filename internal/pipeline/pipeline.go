@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -551,13 +552,13 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 	if err != nil {
 		return err
 	}
-	_, err = load.Run(ctx, p.st, w, zc, load.Options{
-		ERPBaseURL:       p.cfg.ERPBaseURL,
-		ERPToken:         p.cfg.ERPToken,
+	ec, err := erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout})
+	if err != nil {
+		return &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
+	}
+	_, err = load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
 		BreakerThreshold: p.cfg.BreakerThreshold,
-		Retry:            p.cfg.ERPRetry,
-		RequestTimeout:   p.cfg.ERPTimeout,
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
