@@ -95,12 +95,11 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	if opts.Force {
 		// The parts are about to be rewritten: the old manifest would no longer
 		// describe them, so it goes first and a failed re-run leaves none.
-		if err := st.Delete(ctx, stage.ManifestKey("extract", w)); err != nil {
+		if err := st.DeleteExtract(ctx, w); err != nil {
 			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 		}
 	} else {
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", w, &m)
+		m, found, err := st.ReadExtract(ctx, w)
 		if err != nil {
 			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 		}
@@ -163,7 +162,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 			m.Warnings = append(m.Warnings, ws...)
 		}
 	}
-	if err := st.WriteManifest(ctx, "extract", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
 	}
 	log.Info("extract committed", "tables", len(m.Tables), "warnings", len(m.Warnings), "elapsed", time.Since(started))

@@ -494,8 +494,8 @@ func TestCommittedWindowIsNotExtractedAgainUnlessForced(t *testing.T) {
 	if forced.Window != w1.ID() || forced.Tables["invoices"].Rows != 2 {
 		t.Errorf("forced run in -08:00: window %s, %d invoices, want %s and 2", forced.Window, forced.Tables["invoices"].Rows, w1.ID())
 	}
-	var stored stage.ExtractManifest
-	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r4" {
+	stored, found, err := st.ReadExtract(context.Background(), w1)
+	if !found || err != nil || stored.RunID != "r4" {
 		t.Errorf("stored manifest run %q found %v err %v", stored.RunID, found, err)
 	}
 	// A forced re-run that fails rewrites parts the old manifest described, so

@@ -27,8 +27,7 @@ func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.T
 		if other.ID() == w.ID() || !other.End.After(from) || !other.Start.Before(w.End) {
 			continue
 		}
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		m, found, err := st.ReadExtract(ctx, other)
 		if err != nil {
 			return nil, err
 		}

@@ -129,8 +129,7 @@ func (r *Rechecked) Commit(ctx context.Context, st *stage.Stage, w stage.Window)
 	if !ok {
 		return nil
 	}
-	var m stage.ExtractManifest
-	found, err := st.ReadManifest(ctx, "extract", w, &m)
+	m, found, err := st.ReadExtract(ctx, w)
 	if err != nil {
 		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
 	}
@@ -144,7 +143,7 @@ func (r *Rechecked) Commit(ctx context.Context, st *stage.Stage, w stage.Window)
 		m.Tables[table] = snap
 	}
 	m.Rechecks = append(m.Rechecks, stage.Recheck{RunID: r.runID, At: r.at, Documents: rw.ids})
-	if err := st.WriteManifest(ctx, "extract", w, &m); err != nil {
+	if err := st.WriteManifest(ctx, w, &m); err != nil {
 		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
 	}
 	return nil

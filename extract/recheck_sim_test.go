@@ -77,15 +77,15 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 	if got := res.Windows(); len(got) != 1 || got[0].ID() != w.ID() {
 		t.Fatalf("windows to commit %v; want %s", got, w.ID())
 	}
-	var before stage.ExtractManifest
-	if _, err := st.ReadManifest(context.Background(), "extract", w, &before); err != nil || len(before.Tables["invoices"].Files) != 1 {
+	before, _, err := st.ReadExtract(context.Background(), w)
+	if err != nil || len(before.Tables["invoices"].Files) != 1 {
 		t.Fatalf("the re-check changed the snapshot before its commit: %v %+v", err, before.Tables["invoices"])
 	}
 	if err := res.Commit(context.Background(), st, w); err != nil {
 		t.Fatal(err)
 	}
-	var after stage.ExtractManifest
-	if _, err := st.ReadManifest(context.Background(), "extract", w, &after); err != nil {
+	after, _, err := st.ReadExtract(context.Background(), w)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(after.Rechecks) != 1 || after.Rechecks[0].RunID != "run-recheck" || !slices.Equal(after.Rechecks[0].Documents, []string{fixed.ID}) {

@@ -189,8 +189,7 @@ func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, er
 		if other.ID() == w.ID() {
 			continue
 		}
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		m, found, err := st.ReadExtract(ctx, other)
 		if err != nil {
 			return false, err
 		}

@@ -52,8 +52,7 @@ type readyDocuments struct {
 // readDocuments reads the window's transform manifest and streams the NDJSON it
 // commits once, verifying its checksum and keeping each document's metadata.
 func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*readyDocuments, error) {
-	var m stage.TransformManifest
-	found, err := st.ReadManifest(ctx, "transform", w, &m)
+	m, found, err := st.ReadTransform(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("read transform manifest: %w", err)
 	}

@@ -207,7 +207,7 @@ func (e *env) writeFixture(specs []spec) {
 		e.t.Fatal(err)
 	}
 	m := stage.TransformManifest{Window: testWindow.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
-	if err := e.st.WriteManifest(e.ctx, "transform", testWindow, m); err != nil {
+	if err := e.st.WriteManifest(e.ctx, testWindow, m); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -331,8 +331,8 @@ func (e *env) assertSettled(man *stage.LoadManifest, rejected map[string]bool) {
 	if !man.Complete || man.StoppedBecause != "" {
 		e.t.Errorf("manifest complete=%v stopped=%q; want complete", man.Complete, man.StoppedBecause)
 	}
-	var stored stage.LoadManifest
-	if found, err := e.st.ReadManifest(e.ctx, "load", testWindow, &stored); err != nil || !found {
+	stored, found, err := e.st.ReadLoad(e.ctx, testWindow)
+	if err != nil || !found {
 		e.t.Fatalf("load manifest not written: %v", err)
 	}
 	if !stored.Complete || len(stored.Totals) != len(man.Totals) {

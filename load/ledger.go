@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -146,14 +145,11 @@ func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.L
 
 // eachLedgerPart calls fn with the key and rows of every ledger part of w, in write order.
 func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []stage.LedgerRow) error) error {
-	objs, err := st.List(ctx, stage.LedgerPrefix(w))
+	parts, err := st.LedgerParts(ctx, w)
 	if err != nil {
 		return fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
 	}
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
+	for _, o := range parts {
 		data, err := st.Read(ctx, o.Key)
 		if err != nil {
 			return fmt.Errorf("read ledger: %w", err)

@@ -179,7 +179,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 	}
 	posted, pending := counts(man)
 	kept := fmt.Sprintf("the ledger holds the ERP's answer for every document it settled: %d confirmed, %d still pending", posted, pending)
-	if err := st.WriteManifest(final, "load", w, man); err != nil {
+	if err := st.WriteManifest(final, w, man); err != nil {
 		return man, &Error{Window: w, Err: fmt.Errorf("write the load manifest: %w", err), Kept: kept + " (the ledger is complete; only the manifest is missing)"}
 	}
 	log.Info("load finished", "complete", man.Complete, "stopped_because", man.StoppedBecause, "ledger_parts", len(r.ledger.written))
@@ -255,8 +255,8 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	}
 	man := summarize(w, ready.docs, states(rows))
 	man.UpdatedAt = time.Now().UTC()
-	var last stage.LoadManifest
-	if found, err := st.ReadManifest(ctx, "load", w, &last); err != nil {
+	last, found, err := st.ReadLoad(ctx, w)
+	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	} else if found {
 		man.RunID, man.CodeVersion, man.StoppedBecause = last.RunID, last.CodeVersion, last.StoppedBecause

@@ -180,7 +180,7 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 	}
 	info := out.Info()
 	m := stage.TransformManifest{Window: w.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
-	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		t.Fatal(err)
 	}
 	f.size = info.Size

@@ -19,9 +19,12 @@ func ReadyKey(kind string, w Window, ext string) string {
 	return fmt.Sprintf("ready/%s/window=%s/part-00000.%s", kind, w.ID(), ext)
 }
 
+// ledgerRoot holds the ledger parts of every window.
+const ledgerRoot = "ledger/"
+
 // LedgerPrefix holds every ledger part of a window.
 func LedgerPrefix(w Window) string {
-	return fmt.Sprintf("ledger/window=%s/", w.ID())
+	return fmt.Sprintf("%swindow=%s/", ledgerRoot, w.ID())
 }
 
 // LedgerKey names one append-only ledger part. Parts are never rewritten; the
@@ -35,8 +38,8 @@ func ManifestKey(step string, w Window) string {
 	return fmt.Sprintf("manifests/window=%s/%s.json", w.ID(), step)
 }
 
-// LoadCompleteKey marks a window whose load is complete, so that finding the
-// unfinished windows takes one listing instead of a read per window. It is
+// LoadCompleteKey records that a window's load is complete, so that finding
+// the unfinished windows takes one listing instead of a read per window. It is
 // written after the load manifest that says so, and deleted before anything
 // that could make the window unfinished again.
 func LoadCompleteKey(w Window) string {

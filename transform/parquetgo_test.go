@@ -78,7 +78,7 @@ func TestReadsParquetGoFiles(t *testing.T) {
 		"invoice_items": {Rows: 2, Files: []stage.ObjectInfo{writeParquetGo(t, st, stage.RawKey("invoice_items", testWindow, 0),
 			[]stage.InvoiceItemRow{item("i2", "99999999999999999998.000000001", "2026-11-02"), item("i1", "1", "2026-11-01")})}},
 	}}
-	if err := st.WriteManifest(ctx, "extract", testWindow, em); err != nil {
+	if err := st.WriteManifest(ctx, testWindow, em); err != nil {
 		t.Fatal(err)
 	}
 	m := runTransform(t, st, Options{})

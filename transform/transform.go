@@ -54,12 +54,11 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 	if opts.Force {
 		// The outputs are about to be rewritten in place: the old manifest would
 		// no longer describe them, so it goes first and a failed re-run leaves none.
-		if err := st.Delete(ctx, stage.ManifestKey("transform", w)); err != nil {
+		if err := st.DeleteTransform(ctx, w); err != nil {
 			return nil, fmt.Errorf("transform %s: %w", w, err)
 		}
 	} else {
-		var m stage.TransformManifest
-		found, err := st.ReadManifest(ctx, "transform", w, &m)
+		m, found, err := st.ReadTransform(ctx, w)
 		if err != nil {
 			return nil, fmt.Errorf("transform %s: %w", w, err)
 		}
@@ -76,8 +75,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 }
 
 func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log *slog.Logger) (*stage.TransformManifest, error) {
-	var em stage.ExtractManifest
-	found, err := st.ReadManifest(ctx, "extract", w, &em)
+	em, found, err := st.ReadExtract(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +143,7 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 		}
 	}
 	m.CommittedAt = time.Now().UTC()
-	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		return nil, err
 	}
 	var ready, rejected, skipped int64

@@ -851,8 +851,8 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 	var docs, lines int64
 	seen := map[string]bool{}
 	for _, win := range windows.Windows {
-		var tm stage.TransformManifest
-		if ok, err := p.Stage().ReadManifest(ctx, "transform", win, &tm); err != nil || !ok {
+		tm, ok, err := p.Stage().ReadTransform(ctx, win)
+		if err != nil || !ok {
 			t.Fatalf("window %s has no transform manifest (%v)", win.ID(), err)
 		}
 		r, err := p.Stage().NewReader(ctx, tm.Documents.Key)

@@ -270,61 +270,40 @@ func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 }
 
 // unfinishedWindows lists committed windows whose load is not complete. One
-// listing of the manifests finds them: a complete window carries a marker, so
-// only windows without one are read.
+// listing of the stage finds them (stage.UnfinishedWindows); a window whose
+// load manifest says complete without the record of it (a crash just before,
+// perhaps before the reject index had the load's answers) is recorded now.
 func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error) {
-	objs, err := p.st.List(ctx, stage.ManifestPrefix)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string]bool{}
-	for _, o := range objs {
-		keys[o.Key] = true
-	}
-	ws, err := p.st.Windows(ctx)
+	ws, err := p.st.UnfinishedWindows(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []stage.Window
 	for _, w := range ws {
-		if !keys[stage.ManifestKey("extract", w)] || keys[stage.LoadCompleteKey(w)] {
-			continue
-		}
-		var lm stage.LoadManifest
-		done, err := p.st.ReadManifest(ctx, "load", w, &lm)
+		lm, done, err := p.st.ReadLoad(ctx, w)
 		if err != nil {
 			return nil, err
 		}
-		if done && lm.Complete {
-			// Complete, but the marker was never written (a crash just before,
-			// perhaps before the reject index had the load's answers).
-			if err := p.indexLoad(ctx, w); err != nil {
-				return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
-			}
-			if err := p.markComplete(ctx, w); err != nil {
-				return nil, err
-			}
+		if !done || !lm.Complete {
+			out = append(out, w)
 			continue
 		}
-		out = append(out, w)
+		if err := p.indexLoad(ctx, w); err != nil {
+			return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
+		}
+		if err := p.recordComplete(ctx, w); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-// markComplete records that w's load is complete (see stage.LoadCompleteKey).
-func (p *Pipeline) markComplete(ctx context.Context, w stage.Window) error {
-	if _, err := p.st.WriteBytes(ctx, stage.LoadCompleteKey(w), nil); err != nil {
+// recordComplete records that w's load is complete (see stage.SetLoadComplete).
+func (p *Pipeline) recordComplete(ctx context.Context, w stage.Window) error {
+	if err := p.st.SetLoadComplete(ctx, w); err != nil {
 		return fmt.Errorf("window %s: record it complete: %w", w.ID(), err)
 	}
 	return nil
-}
-
-// reopen forgets that w's load was complete, before its documents change.
-func (p *Pipeline) reopen(ctx context.Context, w stage.Window) error {
-	if err := p.st.Delete(ctx, stage.LoadCompleteKey(w)); err != nil {
-		return err
-	}
-	return p.st.Delete(ctx, stage.ManifestKey("load", w))
 }
 
 // windowsToRemap lists committed windows that have rejected documents and were
@@ -335,8 +314,8 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) (windowList, error) {
 	if err != nil {
 		return windowList{}, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
-	var last mappingState
-	if err := p.st.ReadJSON(ctx, stage.MappingKey, &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadMapping(ctx)
+	if err != nil {
 		return windowList{}, err
 	}
 	if last.Digest == digest {
@@ -348,8 +327,7 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) (windowList, error) {
 	}
 	var out windowList
 	for _, w := range ws {
-		var tm stage.TransformManifest
-		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
 			return windowList{}, err
 		}
@@ -384,12 +362,6 @@ func (l windowList) has(w stage.Window) bool { return l.set[windowKey(w)] }
 
 func windowKey(w stage.Window) [2]int64 { return [2]int64{w.Start.Unix(), w.End.Unix()} }
 
-// mappingState is what the stage remembers of the mapping (stage.MappingKey).
-type mappingState struct {
-	Digest    string    `json:"digest"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
 // rememberMapping records that every window with rejects has been mapped with
 // the current mapping, so later runs skip the scan until the mapping changes.
 func (p *Pipeline) rememberMapping(ctx context.Context) error {
@@ -397,7 +369,7 @@ func (p *Pipeline) rememberMapping(ctx context.Context) error {
 	if err != nil {
 		return &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
-	return p.st.WriteJSON(ctx, stage.MappingKey, mappingState{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
+	return p.st.WriteMapping(ctx, stage.Mapping{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
 }
 
 // attempt is why a run takes a window and what it does with it.
@@ -479,7 +451,7 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 		return &wr, loadErr
 	}
 	if wr.Loaded {
-		if err := p.markComplete(ctx, w); err != nil {
+		if err := p.recordComplete(ctx, w); err != nil {
 			wr.Failed = "load"
 			return &wr, &StepError{Step: "load", Window: w, Err: err,
 				Kept: "every document of the window posted and marked; only the record that it is complete is missing", Resume: Step{Command: "load", Window: w}}
@@ -526,7 +498,7 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 	if force {
 		// New documents may come out: the window's load is no longer complete
 		// until a load says so (the ledger keeps what was posted).
-		if err := p.reopen(ctx, w); err != nil {
+		if err := p.st.ReopenLoad(ctx, w); err != nil {
 			return fmt.Errorf("transform %s: reopen the window: %w", w.ID(), err)
 		}
 	}
@@ -665,8 +637,7 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 		return nil, classify(err)
 	}
 	defer release()
-	var tm stage.TransformManifest
-	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	_, ok, err := p.st.ReadTransform(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -681,8 +652,7 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 }
 
 func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {
-	var em stage.ExtractManifest
-	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	_, ok, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -723,17 +693,17 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 // windowReport reads the window's manifests and ledger into a report.
 func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowReport, error) {
 	wr := WindowReport{Window: w}
-	var em stage.ExtractManifest
-	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	em, ok, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return wr, err
 	}
 	wr.Extracted = ok
 	wr.Warnings = em.Warnings
-	var tm stage.TransformManifest
-	if wr.Transformed, err = p.st.ReadManifest(ctx, "transform", w, &tm); err != nil {
+	tm, transformed, err := p.st.ReadTransform(ctx, w)
+	if err != nil {
 		return wr, err
 	}
+	wr.Transformed = transformed
 	lines := map[lineKey]*Line{}
 	line := func(docType, currency string) *Line {
 		k := lineKey{docType, currency}

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,21 +21,6 @@ import (
 // (stage.RejectIndexKey), kept up to date by each committed transform, so that
 // a run re-checks them against Zuora and reports them without reading every
 // window's files. docs/design.md, "Rejects that come back", is the contract.
-
-// indexedMark names the transform of a window that the index reflects.
-type indexedMark struct {
-	RunID       string    `json:"transform_run_id"`
-	CommittedAt time.Time `json:"transform_committed_at"`
-}
-
-// loadMark names the load of a window that the index reflects, the transform
-// whose documents it loaded, and the ledger parts applied so far.
-type loadMark struct {
-	RunID     string      `json:"load_run_id"`
-	UpdatedAt time.Time   `json:"load_updated_at"`
-	Transform indexedMark `json:"transform"`
-	Parts     []string    `json:"ledger_parts"`
-}
 
 // rejectBook is the reject index being read or changed.
 type rejectBook struct {
@@ -83,11 +67,10 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 	if err != nil {
 		return nil, err
 	}
-	tmarks := map[stage.Window]indexedMark{}
-	lmarks := map[stage.Window]loadMark{}
+	tmarks := map[stage.Window]stage.TransformIndexed{}
+	lmarks := map[stage.Window]stage.LoadIndexed{}
 	for _, w := range ws { // in window order: a later window's answer wins
-		var tm stage.TransformManifest
-		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
 			return nil, err
 		}
@@ -98,13 +81,13 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 			if err := p.applyTransform(ctx, b, w, tm); err != nil {
 				return nil, err
 			}
-			tmarks[w] = indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+			tmarks[w] = indexed(tm)
 		}
-		var lm stage.LoadManifest
-		if ok, err := p.st.ReadManifest(ctx, "load", w, &lm); err != nil {
+		lm, ok, err := p.st.ReadLoad(ctx, w)
+		if err != nil {
 			return nil, err
 		} else if ok {
-			if lmarks[w], err = p.applyLoad(ctx, b, w, tm, lm, loadMark{}); err != nil {
+			if lmarks[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
 				return nil, err
 			}
 		}
@@ -117,12 +100,12 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 		return nil, err
 	}
 	for w, m := range tmarks {
-		if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), m); err != nil {
+		if err := p.st.WriteTransformIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
 	}
 	for w, m := range lmarks {
-		if err := p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), m); err != nil {
+		if err := p.st.WriteLoadIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
 	}
@@ -146,17 +129,15 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 		return &StepError{Step: "transform", Window: w, Err: fmt.Errorf("window %s: record its rejects in the reject index: %w", w.ID(), err),
 			Kept: "the window's committed documents; the index is brought up to date by the next run", Resume: Step{Command: "run", Until: p.cfg.Until}}
 	}
-	var tm stage.TransformManifest
-	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	tm, ok, err := p.st.ReadTransform(ctx, w)
 	if err != nil || !ok {
 		return err
 	}
-	mark := indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
-	var last indexedMark
-	if err := p.st.ReadJSON(ctx, stage.RejectsIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadTransformIndexed(ctx, w)
+	if err != nil {
 		return fail(err)
 	}
-	if last.RunID == mark.RunID && last.CommittedAt.Equal(mark.CommittedAt) {
+	if last.Of(tm) {
 		return nil
 	}
 	_, found, err := p.st.ReadRejectIndex(ctx)
@@ -176,26 +157,30 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	if err := p.saveRejects(ctx, b); err != nil {
 		return fail(err)
 	}
-	if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), mark); err != nil {
+	if err := p.st.WriteTransformIndexed(ctx, w, indexed(tm)); err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// indexed names the transform that committed tm.
+func indexed(tm stage.TransformManifest) stage.TransformIndexed {
+	return stage.TransformIndexed{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
 }
 
 // indexLoad applies w's last load to the reject index, once per load (a
 // marker beside the window's manifests names the load and the ledger parts
 // applied, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
-	var lm stage.LoadManifest
-	ok, err := p.st.ReadManifest(ctx, "load", w, &lm)
+	lm, ok, err := p.st.ReadLoad(ctx, w)
 	if err != nil || !ok {
 		return err
 	}
-	var last loadMark
-	if err := p.st.ReadJSON(ctx, stage.LoadIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadLoadIndexed(ctx, w)
+	if err != nil {
 		return err
 	}
-	if last.RunID == lm.RunID && last.UpdatedAt.Equal(lm.UpdatedAt) {
+	if last.Of(lm) {
 		return nil
 	}
 	idx, found, err := p.st.ReadRejectIndex(ctx)
@@ -209,8 +194,8 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if !found || !idx.LoadsIndexed {
 		return nil // built just now, from every window's load including this one
 	}
-	var tm stage.TransformManifest
-	if ok, err := p.st.ReadManifest(ctx, "transform", w, &tm); err != nil || !ok {
+	tm, ok, err := p.st.ReadTransform(ctx, w)
+	if err != nil || !ok {
 		return err
 	}
 	mark, err := p.applyLoad(ctx, b, w, tm, lm, last)
@@ -220,7 +205,7 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if err := p.saveRejects(ctx, b); err != nil {
 		return err
 	}
-	return p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), mark)
+	return p.st.WriteLoadIndexed(ctx, w, mark)
 }
 
 // applyLoad folds what w's ledger says of the documents of load lm into b and
@@ -229,9 +214,9 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 // ERP_REJECTED reject, unless the index holds a newer version. It reads the
 // documents with rows in ledger parts that last does not list, or every one
 // when the window was mapped again since last.
-func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last loadMark) (loadMark, error) {
-	mark := loadMark{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}}
-	all := last.Transform.RunID != mark.Transform.RunID || !last.Transform.CommittedAt.Equal(mark.Transform.CommittedAt)
+func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last stage.LoadIndexed) (stage.LoadIndexed, error) {
+	mark := stage.LoadIndexed{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexed(tm)}
+	all := !last.Transform.Of(tm)
 	applied := map[string]bool{}
 	for _, k := range last.Parts {
 		applied[k] = true
@@ -400,8 +385,8 @@ func outstandingRow(row warehouse.Row, at int) (stage.OutstandingReject, error) 
 // and latest: the doc_type, id, updated_date, rechecked_at and account columns
 // of the latest version of every document header the window staged.
 func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.TransformManifest) (db *warehouse.DB, err error) {
-	var em stage.ExtractManifest
-	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
+	em, _, err := p.st.ReadExtract(ctx, w)
+	if err != nil {
 		return nil, err
 	}
 	db, err = warehouse.Open(ctx)
@@ -561,7 +546,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 		return err
 	}
 	for _, w := range staged {
-		if err := p.reopen(ctx, w); err != nil {
+		if err := p.st.ReopenLoad(ctx, w); err != nil {
 			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: reopen it for the re-checked rejects: %w", w.ID(), err),
 				Kept: "the window's committed snapshot and its ledger", Resume: Step{Command: "run", Until: p.cfg.Until}}
 		}
@@ -580,8 +565,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 // the pending list, and loads it: the ledger of every window keeps each
 // document from being posted twice.
 func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Report, why string) error {
-	var em stage.ExtractManifest
-	staged, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	_, staged, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return err
 	}

@@ -80,8 +80,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 	}
 	for _, w := range windows {
 		id := w.ID()
-		var em stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", w, &em)
+		em, found, err := st.ReadExtract(ctx, w)
 		if err != nil {
 			return fmt.Errorf("attach stage: %w", err)
 		}
@@ -94,8 +93,7 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 				}
 			}
 		}
-		var tm stage.TransformManifest
-		found, err = st.ReadManifest(ctx, "transform", w, &tm)
+		tm, found, err := st.ReadTransform(ctx, w)
 		if err != nil {
 			return fmt.Errorf("attach stage: %w", err)
 		}
@@ -128,27 +126,19 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 }
 
 // LedgerSources returns every ledger part of the stage as a local file, with
-// the window its key names. No ledger yet is not an error.
+// its window. No ledger yet is not an error.
 func LedgerSources(ctx context.Context, st *stage.Stage) ([]Source, error) {
-	objs, err := st.List(ctx, "ledger/")
+	parts, err := st.AllLedgerParts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list ledger: %w", err)
 	}
-	var out []Source
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		rest, ok := strings.CutPrefix(o.Key, "ledger/window=")
-		id, _, ok2 := strings.Cut(rest, "/")
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("ledger part %s is not under ledger/window=<id>/", o.Key)
-		}
-		p, err := st.LocalPath(ctx, o.Key, "")
+	out := make([]Source, 0, len(parts))
+	for _, part := range parts {
+		p, err := st.LocalPath(ctx, part.Key, "")
 		if err != nil {
 			return nil, fmt.Errorf("ledger part: %w", err)
 		}
-		out = append(out, Source{Path: p, Window: id})
+		out = append(out, Source{Path: p, Window: part.Window})
 	}
 	return out, nil
 }
