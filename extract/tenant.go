@@ -120,10 +120,7 @@ func probeAccountField(ctx context.Context, src Source, field string) error {
 // a 400 whose reasons or message name it.
 func refusedField(err error, field string) bool {
 	var e *zuora.Error
-	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
-		return false
-	}
-	return strings.Contains(strings.ToLower(e.Error()), strings.ToLower(field))
+	return errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Mentions(field)
 }
 
 // unavailable reports whether a query failed because the object is not there

@@ -10,7 +10,7 @@ import (
 // behaviour per type, keyed by DocType.
 type DocType string
 
-// The document types, as doc_type columns and --doc-types name them.
+// The document types, as the doc_type columns and the settings name them.
 const (
 	Invoice    DocType = "invoice"
 	DebitMemo  DocType = "debit_memo"

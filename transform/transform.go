@@ -55,12 +55,12 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 		// The outputs are about to be rewritten in place: the old manifest would
 		// no longer describe them, so it goes first and a failed re-run leaves none.
 		if err := st.DeleteTransform(ctx, w); err != nil {
-			return nil, fmt.Errorf("transform %s: %w", w, err)
+			return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 		}
 	} else {
 		m, found, err := st.ReadTransform(ctx, w)
 		if err != nil {
-			return nil, fmt.Errorf("transform %s: %w", w, err)
+			return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 		}
 		if found {
 			log.Info("transform already committed", "run_id_committed", m.RunID)
@@ -69,7 +69,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 	}
 	m, err := run(ctx, st, w, opts, log)
 	if err != nil {
-		return nil, fmt.Errorf("transform %s: %w", w, err)
+		return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 	}
 	return m, nil
 }

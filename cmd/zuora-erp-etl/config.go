@@ -131,8 +131,8 @@ func newSettings(name string, e *env) *settings {
 var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
 
 // settingFlags names the flag and environment variable of each
-// pipeline.Config field (and of the range of extract) that a message may
-// ask the user to check.
+// pipeline.Config field (and of the range of extract, and what rejects ack
+// takes) that a message may ask the user to check.
 var settingFlags = map[string]struct{ flag, env string }{
 	"ZuoraBaseURL":      {"zuora-base-url", "ZUORA_BASE_URL"},
 	"ZuoraClientID":     {"zuora-client-id", "ZUORA_CLIENT_ID"},
@@ -152,6 +152,8 @@ var settingFlags = map[string]struct{ flag, env string }{
 	"Until":             {"until", ""},
 	"From":              {"from", ""},
 	"To":                {"to", ""},
+	"AckID":             {"id", ""},
+	"AckReason":         {"reason", ""},
 }
 
 // secretFlags never show their value: not in usage text, not in a printed command.

@@ -257,3 +257,31 @@ func TestREADMERecoverySequences(t *testing.T) {
 		}
 	})
 }
+
+// TestAFailureSaysItsContextOnce (issue 11, item 5): a failed step's message
+// names its window once and says once what was kept, the root cause first.
+func TestAFailureSaysItsContextOnce(t *testing.T) {
+	srv, environ := demoEnviron(t)
+	c := &cli{t: t, environ: environ}
+	srv.Zuora.SetFaults(zuorasim.Faults{Status503Every: 1})
+	code, _, stderr := c.run("run", "--since", from, "--until", to)
+	if code != exitFailed {
+		t.Fatalf("run with Zuora down: exit %d; want 1", code)
+	}
+	var said []string
+	for _, l := range messages(stderr) {
+		if !strings.HasPrefix(l, "resume with: ") {
+			said = append(said, l)
+		}
+	}
+	text := strings.Join(said, "\n")
+	if n := strings.Count(text, w1); n != 1 {
+		t.Errorf("the failure names window %s %d times; want once:\n%s", w1, n, text)
+	}
+	if n := strings.Count(text, "kept:"); n != 1 {
+		t.Errorf("the failure says %d times what was kept; want once:\n%s", n, text)
+	}
+	if !strings.HasPrefix(said[0], "zuora-erp-etl: extract window "+w1+": zuora: ") || !strings.Contains(text, "detail: ") {
+		t.Errorf("first line %q: want the step and window, then Zuora's answer, and the chain on a detail line", said[0])
+	}
+}

@@ -193,7 +193,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	}
 	requestsAfterFirst := len(srv.ERP.Requests())
 
-	fmt.Fprintf(out, "\n== second run of the same windows, then load --window for each\n")
+	fmt.Fprintf(out, "\n== second run of the same windows, then each window loaded again\n")
 	res.Second, err = runOnce(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -204,7 +204,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 		if err := loadAgain(ctx, cfg, w.Window); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(out, "load --window %s: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
+		fmt.Fprintf(out, "load of window %s again: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
 	}
 	res.Checks = check(srv, res.First, requestsAfterFirst)
 	fmt.Fprintln(out, "\n== checks")
@@ -314,7 +314,8 @@ func prepareStage(ctx context.Context, url string) error {
 		}
 	}
 	if len(objs) > 0 && !owned {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("stage %s holds data the demo did not write; the demo starts from an empty stage, so pass --stage with another location", st.URL())}
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("stage %s holds data the demo did not write; the demo starts from an empty stage", st.URL()),
+			Settings: []string{"StageURL"}}
 	}
 	for _, o := range objs {
 		if err := st.Delete(ctx, o.Key); err != nil {

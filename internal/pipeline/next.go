@@ -22,8 +22,8 @@ type Step struct {
 }
 
 // StepError is a step that failed for a window: exit status 1. Err is the
-// root cause and names the window; Kept says what the stage holds; Resume is
-// the command that carries on from there.
+// root cause, whose outermost layer names the window, once; Kept says what the
+// stage holds; Resume is the command that carries on from there.
 type StepError struct {
 	Step   string // "extract", "transform" or "load"
 	Window stage.Window
@@ -35,6 +35,16 @@ type StepError struct {
 func (e *StepError) Error() string { return fmt.Sprintf("%v\nkept: %s", e.Err, e.Kept) }
 
 func (e *StepError) Unwrap() error { return e.Err }
+
+// stepError is the failure of step for w. When err is a failure a step
+// below already described, its cause and what it kept are said once, as it
+// said them; resume is the caller's, which knows what the user ran.
+func stepError(step string, w stage.Window, err error, kept string, resume Step) error {
+	if se, ok := err.(*StepError); ok {
+		err, kept = se.Err, se.Kept
+	}
+	return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
+}
 
 // loadKept is what a failed load kept, as the load says, or a general account.
 func loadKept(err error) string {

@@ -388,7 +388,7 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		if IsConfigError(err) {
 			return err // a setting to fix: no resume hint
 		}
-		return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
+		return stepError(step, w, err, kept, resume)
 	}
 	if err := p.extractWindow(ctx, w, false); err != nil {
 		return fail("extract", "every window before this one; nothing of this one (a snapshot is committed only by its manifest)", a.resume, err)
@@ -499,7 +499,7 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 		// New documents may come out: the window's load is no longer complete
 		// until a load says so (the ledger keeps what was posted).
 		if err := p.st.ReopenLoad(ctx, w); err != nil {
-			return fmt.Errorf("transform %s: reopen the window: %w", w.ID(), err)
+			return fmt.Errorf("transform window %s: reopen it: %w", w.ID(), err)
 		}
 	}
 	_, err := transform.Run(ctx, p.st, w, transform.Options{
@@ -612,8 +612,7 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (rep *Report, 
 	}
 	defer release()
 	if err := p.transformWindow(ctx, w, true); err != nil {
-		return nil, &StepError{Step: "transform", Window: w, Err: err,
-			Kept: "the window's committed snapshot and its ledger; nothing of it was posted", Resume: Step{Command: "transform", Window: w}}
+		return nil, stepError("transform", w, err, "the window's committed snapshot and its ledger; nothing of it was posted", Step{Command: "transform", Window: w})
 	}
 	wr, err := p.windowReport(ctx, w)
 	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, err
@@ -643,8 +642,7 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 	}
 	if !ok {
 		if err := p.transformWindow(ctx, w, false); err != nil {
-			return nil, &StepError{Step: "transform", Window: w, Err: err,
-				Kept: "the window's committed snapshot; nothing of it was posted", Resume: Step{Command: "load", Window: w}}
+			return nil, stepError("transform", w, err, "the window's committed snapshot; nothing of it was posted", Step{Command: "load", Window: w})
 		}
 	}
 	wr, err := p.loadWindow(ctx, w)

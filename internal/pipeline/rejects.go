@@ -575,8 +575,7 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 			if IsConfigError(err) {
 				return err
 			}
-			return &StepError{Step: "transform", Window: w, Err: err,
-				Kept: "the window's committed snapshot and its ledger; nothing more of it was posted", Resume: Step{Command: "run", Until: p.cfg.Until}}
+			return stepError("transform", w, err, "the window's committed snapshot and its ledger; nothing more of it was posted", Step{Command: "run", Until: p.cfg.Until})
 		}
 	} else {
 		p.cfg.Logger.Warn("a window with rejects has no committed snapshot any more: left alone", "window", w.ID())
@@ -667,10 +666,10 @@ func (p *Pipeline) Rejects(ctx context.Context) ([]stage.OutstandingReject, erro
 // Anything but an outstanding, unacknowledged reject is a *ConfigError.
 func (p *Pipeline) Acknowledge(ctx context.Context, id, reason, by string) (*stage.Ack, error) {
 	if strings.TrimSpace(id) == "" {
-		return nil, &ConfigError{Msg: "--id is required: the Zuora id of an outstanding reject (see the rejects command)"}
+		return nil, &ConfigError{Msg: "want the Zuora id of an outstanding reject (see the rejects command)", Settings: []string{"AckID"}}
 	}
 	if strings.TrimSpace(reason) == "" {
-		return nil, &ConfigError{Msg: "--reason is required: say why the document must never go to the ERP"}
+		return nil, &ConfigError{Msg: "want why the document must never go to the ERP", Settings: []string{"AckReason"}}
 	}
 	release, err := p.takeLease(ctx, "rejects ack")
 	if err != nil {

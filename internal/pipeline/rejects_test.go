@@ -249,8 +249,8 @@ func TestAcknowledgedRejectIsSkippedWithItsReasonAndNeverPosted(t *testing.T) {
 		posted = d.Key
 	}
 	for _, tc := range []struct{ id, reason, want string }{
-		{"", "x", "--id"},
-		{victim.ZuoraID, "  ", "--reason"},
+		{"", "x", "AckID"}, // the setting cmd names as --id (its rejects_test checks the rendering)
+		{victim.ZuoraID, "  ", "AckReason"},
 		{"no-such-document", "x", "not an outstanding reject"},
 		{posted, "x", "not an outstanding reject"},
 	} {
