@@ -19,8 +19,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -40,7 +40,7 @@ var (
 var volume = zuorasim.Volume{Accounts: 20, Invoices: 160, Payments: 80, Refunds: 25, CreditMemos: 40, DebitMemos: 20,
 	MaxItems: 130, NoERPPercent: 10, DraftPercent: 15, TransferredPercent: 5, BurstPercent: 50}
 
-var fastRetry = retry.Policy{MaxAttempts: 12, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 30 * time.Second}
+var fastRetry = testutil.FastRetry(12, 30*time.Second)
 
 // entity is one document type as the simulator holds it and the extract stages it.
 type entity struct {
@@ -76,9 +76,7 @@ func newEnvHandler(t *testing.T, tn *zuorasim.Tenant, opts zuorasim.Options, mod
 	if wrap != nil {
 		h = wrap(sim)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	cfg := zuora.Config{BaseURL: srv.URL, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
+	cfg := zuora.Config{BaseURL: testutil.Serve(t, h), ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
 		RunID: "extract-sim", Retry: fastRetry}
 	if mod != nil {
 		mod(&cfg)

@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,7 +16,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -129,24 +128,6 @@ func (f *fakeMarker) callCount() int {
 	return len(f.calls)
 }
 
-// syncBuffer collects log output from concurrent posts.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one window's load against a real HTTP ERP simulator and a file:// stage.
 type env struct {
 	t      testing.TB
@@ -156,7 +137,7 @@ type env struct {
 	srv    *httptest.Server
 	marker *fakeMarker
 	specs  []spec
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	// wrap, when set, sees every request before the simulator does.
 	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
@@ -175,7 +156,7 @@ func newEnvOn(t testing.TB, stageURL string, specs []spec) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ctx: ctx, st: st, sim: erpsim.New(erpsim.Options{Token: erpToken}), marker: newMarker(), logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, st: st, sim: erpsim.New(erpsim.Options{Token: erpToken}), marker: newMarker(), logs: &testutil.SyncBuffer{}}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.wrap != nil {
 			e.wrap(w, r, e.sim)
@@ -212,7 +193,7 @@ func (e *env) writeFixture(specs []spec) {
 	}
 }
 
-var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 3 * time.Millisecond, MaxElapsed: 5 * time.Second}
+var fastRetry = testutil.FastRetry(4, 5*time.Second)
 
 // runOpts are a load run's options and the ERP client's settings.
 type runOpts struct {

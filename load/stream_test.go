@@ -27,6 +27,7 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -246,7 +247,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	fix := writeBigFixture(t, st, testWindow, "8a8f", n, payloadSize)
 	proc := startERPProcess(t)
 	marker := newMarker()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	opts := Options{Concurrency: 4, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	client := erpClient(t, proc.url, 10*time.Second)
 

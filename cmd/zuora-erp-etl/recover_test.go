@@ -13,13 +13,13 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
 )
 
 // fastRetry rides out nothing for long: failures surface in milliseconds.
-var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 10 * time.Second}
+var fastRetry = testutil.FastRetry(4, 10*time.Second)
 
 // cli runs command lines in-process with an environment, a clock and fast retries.
 type cli struct {
