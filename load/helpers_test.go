@@ -366,12 +366,4 @@ func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
 }
 
 // sum adds the amounts of specs.
-func sum(specs []spec) decimal.Decimal {
-	total := decimal.Zero
-	for _, s := range specs {
-		total = total.Add(decimal.RequireFromString(s.amount))
-	}
-	return total
-}
-
 func amountOf(r stage.LedgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }

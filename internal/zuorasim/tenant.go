@@ -32,11 +32,6 @@ func (r *record) set(i int, v string) {
 
 func (r *record) id() string { return r.vals[fID] }
 
-func (r *record) updated() int64 {
-	n, _ := strconv.ParseInt(r.vals[fUpdatedDate], 10, 64)
-	return n
-}
-
 func (r *record) clone() *record {
 	c := &record{vals: make([]string, len(r.vals)), null: r.null}
 	copy(c.vals, r.vals)
