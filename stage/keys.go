@@ -49,7 +49,7 @@ func LoadCompleteKey(w Window) string {
 // ManifestPrefix lists the manifests of every window.
 const ManifestPrefix = "manifests/"
 
-// HighWaterKey holds the pipeline's high-water mark.
+// HighWaterKey holds the pipeline's high water.
 const HighWaterKey = "state/highwater.json"
 
 // StartKey holds where the stage's history starts (see Stage.Start).

@@ -115,7 +115,7 @@ type LoadManifest struct {
 	StoppedBecause string `json:"stopped_because,omitempty"`
 }
 
-// HighWater is the pipeline's high-water mark: every window ending at or before
+// HighWater is the pipeline's high water: every window ending at or before
 // Next has a committed extract snapshot.
 type HighWater struct {
 	Next      time.Time `json:"next"`
@@ -288,7 +288,7 @@ func (s *Stage) AllLedgerParts(ctx context.Context) ([]LedgerPart, error) {
 	return out, nil
 }
 
-// HighWater returns the high-water mark, or found=false when there is none yet.
+// HighWater returns the high water, or found=false when there is none yet.
 func (s *Stage) HighWater(ctx context.Context) (hw HighWater, found bool, err error) {
 	err = s.ReadJSON(ctx, HighWaterKey, &hw)
 	if errors.Is(err, ErrNotFound) {
@@ -297,8 +297,8 @@ func (s *Stage) HighWater(ctx context.Context) (hw HighWater, found bool, err er
 	return hw, err == nil, err
 }
 
-// SetHighWater moves the high-water mark to the end of w. Call it only after w's
-// extract manifest is written. It never moves the mark backwards.
+// SetHighWater moves the high water to the end of w. Call it only after w's
+// extract manifest is written. It never moves it backwards.
 func (s *Stage) SetHighWater(ctx context.Context, w Window, now time.Time) error {
 	cur, found, err := s.HighWater(ctx)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package stage is the pipeline's durable store: raw Parquet snapshots, ERP-ready
-// documents, the load ledger, manifests and the high-water mark, all in one
+// documents, the load ledger, manifests and the high water, all in one
 // gocloud blob bucket (file://, mem://, s3://, gs://, azblob://).
 //
 // It is the only package that imports gocloud.dev/blob. Keys are a pure function

@@ -69,18 +69,18 @@ var pipelineCommands = map[string]struct {
 	synopsis string
 	takes    int
 }{
-	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high-water mark (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
+	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high water (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
 		takesRange | takesSpan},
 	"schedule": {"schedule [--cron \"5 * * * *\"] [--now] [flags]\n\nRuns \"run\" on a cron schedule (standard 5-field syntax or @hourly, @every 30m) until interrupted.\nA run still going when the next is due is not started twice; each run's report goes to stdout.",
 		takesRange | takesSpan},
-	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high-water mark, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
+	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high water, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
 		takesRange},
 	"transform": {"transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.",
 		takesWindowID},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
 		takesWindowID},
 	"rejects": {rejectsSynopsis, 0},
-	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
+	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high water and, per staged window, which steps are done\nand what is pending.", 0},
 	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
 
 Runs DuckDB SQL over every committed window of the stage. Views: the raw snapshots

@@ -34,8 +34,8 @@ var (
 	To   = From.Add(3 * time.Hour)
 )
 
-// markerKey marks a stage the demo owns and may wipe.
-const markerKey = "DEMO-STAGE.txt"
+// ownerKey is the file that says the demo owns a stage and may wipe it.
+const ownerKey = "DEMO-STAGE.txt"
 
 // Options configures a demo run.
 type Options struct {
@@ -209,11 +209,11 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	res.Checks = check(srv, res.First, requestsAfterFirst)
 	fmt.Fprintln(out, "\n== checks")
 	for _, c := range res.Checks {
-		mark := "ok  "
+		verdict := "ok  "
 		if !c.OK {
-			mark = "FAIL"
+			verdict = "FAIL"
 		}
-		fmt.Fprintf(out, "%s %s%s\n", mark, c.What, c.Why)
+		fmt.Fprintf(out, "%s %s%s\n", verdict, c.What, c.Why)
 	}
 	return res, nil
 }
@@ -309,7 +309,7 @@ func prepareStage(ctx context.Context, url string) error {
 	}
 	owned := false
 	for _, o := range objs {
-		if o.Key == markerKey {
+		if o.Key == ownerKey {
 			owned = true
 		}
 	}
@@ -322,6 +322,6 @@ func prepareStage(ctx context.Context, url string) error {
 			return err
 		}
 	}
-	_, err = st.WriteBytes(ctx, markerKey, []byte("This stage belongs to the demo command, which empties it at every start.\n"))
+	_, err = st.WriteBytes(ctx, ownerKey, []byte("This stage belongs to the demo command, which empties it at every start.\n"))
 	return err
 }

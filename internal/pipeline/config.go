@@ -1,4 +1,4 @@
-// Package pipeline composes the stages: it turns the saved high-water mark and
+// Package pipeline composes the stages: it turns the saved high water and
 // the clock into windows, runs extract, transform and load for each, and turns
 // their manifests into the run report.
 package pipeline

@@ -86,7 +86,7 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // Run processes every due window, one after another, at most MaxWindows of
 // them: first any window whose snapshot is committed but whose load is not
 // complete (after an ERP outage), then windows with rejects mapped by another
-// mapping, then new windows from the high-water mark (or the stage's start)
+// mapping, then new windows from the high water (or the stage's start)
 // up to Until or now minus the settle lag, whichever is earlier; last it
 // re-checks the outstanding rejects of every window against Zuora (see
 // recheckRejects). It stops at the first window that fails; the report covers
@@ -161,8 +161,8 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	for w := range stage.SplitSeq(from, until, p.cfg.WindowSize) {
 		if done[windowKey(w)] {
 			if left == 0 {
-				// Resumed above (a backfilled window, say): only the mark is left to move.
-				if err := p.moveMark(ctx, w, resume); err != nil {
+				// Resumed above (a backfilled window, say): only the high water is left to move.
+				if err := p.advanceHighWater(ctx, w, resume); err != nil {
 					return rep, err
 				}
 			}
@@ -172,7 +172,7 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 			left++ // counted, not kept: memory does not grow with the windows due
 			continue
 		}
-		if err := p.processWindow(ctx, w, rep, attempt{why: "new", moveMark: true, resume: resume}); err != nil {
+		if err := p.processWindow(ctx, w, rep, attempt{why: "new", advance: true, resume: resume}); err != nil {
 			return rep, err
 		}
 	}
@@ -218,7 +218,7 @@ func (p *Pipeline) end(until time.Time) (time.Time, *Clamp) {
 	return until.UTC(), nil
 }
 
-// start returns where the due windows start: the high-water mark, else the
+// start returns where the due windows start: the high water, else the
 // stage's start point, else Since, which it records (when record is set) as
 // the start point before any window is tried. A Since that differs from the
 // stage's start is refused.
@@ -240,7 +240,7 @@ func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 			e.Msg = fmt.Sprintf("%s differs from where the stage's history starts (%s, recorded by its first run); a start is given only to a new stage",
 				since.Format(time.RFC3339), st.Start.Format(time.RFC3339))
 		} else {
-			e.Msg = fmt.Sprintf("the stage already has a high-water mark (%s); a start is given only to a new stage", hw.Next.Format(time.RFC3339))
+			e.Msg = fmt.Sprintf("the stage already has a high water (%s); a start is given only to a new stage", hw.Next.Format(time.RFC3339))
 		}
 		if since.Before(begins) {
 			e.Next, e.NextFor = &Step{Command: "extract", From: since, To: begins}, "to stage the history before it, run"
@@ -374,10 +374,10 @@ func (p *Pipeline) rememberMapping(ctx context.Context) error {
 
 // attempt is why a run takes a window and what it does with it.
 type attempt struct {
-	why      string // "unfinished", "mapping changed" or "new", for the report
-	remap    bool   // transform it again with the current mapping
-	moveMark bool   // a committed snapshot advances the high-water mark (not for backfills)
-	resume   Step   // what resumes the run if the window fails
+	why     string // "unfinished", "mapping changed" or "new", for the report
+	remap   bool   // transform it again with the current mapping
+	advance bool   // a committed snapshot advances the high water (not for backfills)
+	resume  Step   // what resumes the run if the window fails
 }
 
 // processWindow runs every step the window still needs and adds the window to
@@ -393,9 +393,9 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 	if err := p.extractWindow(ctx, w, false); err != nil {
 		return fail("extract", "every window before this one; nothing of this one (a snapshot is committed only by its manifest)", a.resume, err)
 	}
-	if a.moveMark {
-		if err := p.moveMark(ctx, w, a.resume); err != nil {
-			return fail("extract", "the window's committed snapshot; the high-water mark stays where it was", a.resume, err)
+	if a.advance {
+		if err := p.advanceHighWater(ctx, w, a.resume); err != nil {
+			return fail("extract", "the window's committed snapshot; the high water stays where it was", a.resume, err)
 		}
 	}
 	if err := p.transformWindow(ctx, w, a.remap); err != nil {
@@ -460,11 +460,11 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 	return &wr, nil
 }
 
-// moveMark moves the high-water mark past w, whose snapshot is committed.
-func (p *Pipeline) moveMark(ctx context.Context, w stage.Window, resume Step) error {
+// advanceHighWater moves the high water past w, whose snapshot is committed.
+func (p *Pipeline) advanceHighWater(ctx context.Context, w stage.Window, resume Step) error {
 	if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
-		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: move the high-water mark: %w", w.ID(), err),
-			Kept: "the window's committed snapshot; the high-water mark stays where it was", Resume: resume}
+		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: move the high water: %w", w.ID(), err),
+			Kept: "the window's committed snapshot; the high water stays where it was", Resume: resume}
 	}
 	return nil
 }
@@ -547,7 +547,7 @@ type Backfill struct {
 	Left    *Left
 }
 
-// Extract backfills [from, to) without moving the high-water mark, at most
+// Extract backfills [from, to) without moving the high water, at most
 // MaxWindows windows, and never a window ending after now minus the settle
 // lag. Windows that already have a snapshot are taken again only when force
 // is set.

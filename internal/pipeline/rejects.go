@@ -67,8 +67,8 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 	if err != nil {
 		return nil, err
 	}
-	tmarks := map[stage.Window]stage.TransformIndexed{}
-	lmarks := map[stage.Window]stage.LoadIndexed{}
+	transformsIndexed := map[stage.Window]stage.TransformIndexed{}
+	loadsIndexed := map[stage.Window]stage.LoadIndexed{}
 	for _, w := range ws { // in window order: a later window's answer wins
 		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
@@ -81,13 +81,13 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 			if err := p.applyTransform(ctx, b, w, tm); err != nil {
 				return nil, err
 			}
-			tmarks[w] = indexed(tm)
+			transformsIndexed[w] = indexed(tm)
 		}
 		lm, ok, err := p.st.ReadLoad(ctx, w)
 		if err != nil {
 			return nil, err
 		} else if ok {
-			if lmarks[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
+			if loadsIndexed[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
 				return nil, err
 			}
 		}
@@ -99,12 +99,12 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 	if err := p.saveRejects(ctx, b); err != nil {
 		return nil, err
 	}
-	for w, m := range tmarks {
+	for w, m := range transformsIndexed {
 		if err := p.st.WriteTransformIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
 	}
-	for w, m := range lmarks {
+	for w, m := range loadsIndexed {
 		if err := p.st.WriteLoadIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
@@ -122,7 +122,7 @@ func (p *Pipeline) saveRejects(ctx context.Context, b *rejectBook) error {
 }
 
 // indexRejects applies w's committed transform to the reject index, once per
-// transform commit (a marker beside the window's manifests says which one the
+// transform commit (a record beside the window's manifests says which one the
 // index reflects, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	fail := func(err error) error {
@@ -169,7 +169,7 @@ func indexed(tm stage.TransformManifest) stage.TransformIndexed {
 }
 
 // indexLoad applies w's last load to the reject index, once per load (a
-// marker beside the window's manifests names the load and the ledger parts
+// record beside the window's manifests names the load and the ledger parts
 // applied, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	lm, ok, err := p.st.ReadLoad(ctx, w)
@@ -198,24 +198,24 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if err != nil || !ok {
 		return err
 	}
-	mark, err := p.applyLoad(ctx, b, w, tm, lm, last)
+	applied, err := p.applyLoad(ctx, b, w, tm, lm, last)
 	if err != nil {
 		return err
 	}
 	if err := p.saveRejects(ctx, b); err != nil {
 		return err
 	}
-	return p.st.WriteLoadIndexed(ctx, w, mark)
+	return p.st.WriteLoadIndexed(ctx, w, applied)
 }
 
 // applyLoad folds what w's ledger says of the documents of load lm into b and
-// returns the mark that says so: a document the ERP confirmed resolves its
+// returns the record that says so: a document the ERP confirmed resolves its
 // reject in any window; one whose current payload the ERP refused becomes w's
 // ERP_REJECTED reject, unless the index holds a newer version. It reads the
 // documents with rows in ledger parts that last does not list, or every one
 // when the window was mapped again since last.
 func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last stage.LoadIndexed) (stage.LoadIndexed, error) {
-	mark := stage.LoadIndexed{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexed(tm)}
+	rec := stage.LoadIndexed{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexed(tm)}
 	all := !last.Transform.Of(tm)
 	applied := map[string]bool{}
 	for _, k := range last.Parts {
@@ -223,9 +223,9 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 	}
 	vs, parts, err := load.Verdicts(ctx, p.st, w, applied, all)
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
-	mark.Parts = parts
+	rec.Parts = parts
 	refused := map[string]*load.Refusal{}
 	for _, v := range vs {
 		key := bookKey(string(v.DocType), v.ZuoraID)
@@ -236,11 +236,11 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 		}
 	}
 	if len(refused) == 0 {
-		return mark, nil
+		return rec, nil
 	}
 	db, err := p.windowDB(ctx, w, tm)
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
 	defer db.Close()
 	q := `SELECT d.doc_type, d.zuora_id, coalesce(d.number, ''), coalesce(d.customer, ''), coalesce(d.currency, ''),
@@ -279,12 +279,12 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		return nil
 	})
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
 	if listed != len(refused) {
-		return mark, fmt.Errorf("window %s: the ledger refuses %d ready documents, its documents table lists %d of them", w.ID(), len(refused), listed)
+		return rec, fmt.Errorf("the ledger refuses %d ready documents, the documents table lists %d of them", len(refused), listed)
 	}
-	return mark, nil
+	return rec, nil
 }
 
 // applyTransform folds what w's transform decided into b: a reject of a version

@@ -312,9 +312,9 @@ func (r *Report) PrintStatus(out io.Writer, next func(Step) string) {
 		fmt.Fprintln(out, "start point: none yet (the first run records it)")
 	}
 	if !r.HighWater.IsZero() {
-		fmt.Fprintf(out, "high-water mark: %s\n", r.HighWater.Format(time.RFC3339))
+		fmt.Fprintf(out, "high water: %s\n", r.HighWater.Format(time.RFC3339))
 	} else {
-		fmt.Fprintln(out, "high-water mark: none yet")
+		fmt.Fprintln(out, "high water: none yet")
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "window\textract\ttransform\tload\tready\tposted\trejected\tpending\tunmarked\tnext step")
