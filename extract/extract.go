@@ -318,20 +318,31 @@ func (x *run) merge() {
 // zuoraTime formats t as the explicit UTC value Object Query filters take.
 func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-// query builds the Object Query of a document type for the range r.
-func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
+// documentQuery is the Object Query of a document type, its account and
+// its items expanded, without filters or order.
+func documentQuery[H, I any](sp docSpec[H, I], erpField string) zuora.Query {
 	q := zuora.Query{
-		Object: sp.object(),
-		Filters: []string{
-			"updateddate.GE:" + zuoraTime(r.lo),
-			"updateddate.LT:" + zuoraTime(r.hi),
-		},
-		Sort:        "updateddate.ASC",
+		Object:      sp.object(),
 		Fields:      sp.fields,
 		Expand:      []string{"account"},
-		ChildFields: map[string][]string{"account": accountFields(x.opts.ERPAccountField)},
+		ChildFields: map[string][]string{"account": accountFields(erpField)},
 		PageSize:    pageSize,
 	}
+	if sp.itemTable() != "" {
+		q.Expand = append(q.Expand, sp.expand)
+		q.ChildFields[sp.expand] = sp.itemFields
+	}
+	return q
+}
+
+// query builds the Object Query of a document type for the range r.
+func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
+	q := documentQuery(sp, x.opts.ERPAccountField)
+	q.Filters = []string{
+		"updateddate.GE:" + zuoraTime(r.lo),
+		"updateddate.LT:" + zuoraTime(r.hi),
+	}
+	q.Sort = "updateddate.ASC"
 	statuses, ok := x.opts.Statuses[sp.table()]
 	if !ok {
 		statuses = sp.defStatus
@@ -342,10 +353,6 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 		q.Filters = append(q.Filters, "status.EQ:"+statuses[0])
 	default:
 		q.Filters = append(q.Filters, "status.IN:["+strings.Join(statuses, ",")+"]")
-	}
-	if sp.itemTable() != "" {
-		q.Expand = append(q.Expand, sp.expand)
-		q.ChildFields[sp.expand] = sp.itemFields
 	}
 	return q
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -158,83 +157,99 @@ type recheckRows[H, I any] struct {
 	itemUpd []time.Time // per item
 }
 
+// rechecker fetches the wanted documents of one type again and keeps, per
+// window, the rows of those it stages.
+type rechecker[H, I any] struct {
+	src  Source
+	sp   docSpec[H, I]
+	opts RecheckOptions
+	res  *Rechecked
+	byID map[string]Wanted
+	rows map[string]*recheckRows[H, I] // by window id
+}
+
 func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp docSpec[H, I], wanted []Wanted, res *Rechecked, opts RecheckOptions) error {
-	byID := make(map[string]Wanted, len(wanted))
+	rc := &rechecker[H, I]{src: src, sp: sp, opts: opts, res: res, byID: make(map[string]Wanted, len(wanted)), rows: map[string]*recheckRows[H, I]{}}
 	ids := make([]string, 0, len(wanted))
 	for _, w := range wanted {
-		if _, dup := byID[w.ID]; !dup {
+		if _, dup := rc.byID[w.ID]; !dup {
 			ids = append(ids, w.ID)
 		}
-		byID[w.ID] = w
+		rc.byID[w.ID] = w
 	}
 	slices.Sort(ids)
-	stamp := res.at
-	rows := map[string]*recheckRows[H, I]{}
-	found := func(w Wanted, outcome, note string) {
-		res.Findings = append(res.Findings, Finding{Wanted: w, Outcome: outcome, Note: note})
-	}
-	for len(ids) > 0 {
-		batch := ids[:min(RecheckBatch, len(ids))]
-		ids = ids[len(batch):]
-		q := zuora.Query{
-			Object:      sp.object(),
-			Filters:     []string{"id.IN:[" + strings.Join(batch, ",") + "]"},
-			Sort:        "id.ASC",
-			Fields:      sp.fields,
-			Expand:      []string{"account"},
-			ChildFields: map[string][]string{"account": accountFields(opts.ERPAccountField)},
-			PageSize:    pageSize,
-		}
-		if sp.itemTable() != "" {
-			q.Expand = append(q.Expand, sp.expand)
-			q.ChildFields[sp.expand] = sp.itemFields
-		}
-		seen := map[string]bool{}
-		for raw, err := range src.Records(ctx, q) {
-			if err != nil {
-				return fmt.Errorf("query %s by id: %w", sp.object(), err)
-			}
-			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp, opts.ERPAccountField)
-			if err != nil {
-				return err
-			}
-			if seen[id] {
-				continue // listed twice (a page boundary moved): once is enough
-			}
-			seen[id] = true
-			w := byID[id]
-			found(w, outcome, note)
-			if outcome != Staged {
-				continue
-			}
-			rr := rows[w.Window.ID()]
-			if rr == nil {
-				rr = &recheckRows[H, I]{w: w.Window}
-				rows[w.Window.ID()] = rr
-			}
-			rr.headers = append(rr.headers, *row)
-			rr.updated = append(rr.updated, stamp)
-			for _, it := range items {
-				rr.items = append(rr.items, it)
-				rr.itemUpd = append(rr.itemUpd, stamp)
-			}
-			res.window(w.Window).ids = append(res.window(w.Window).ids, id)
-		}
-		for _, id := range batch {
-			if !seen[id] {
-				found(byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
-			}
+	for batch := range slices.Chunk(ids, RecheckBatch) {
+		if err := rc.batch(ctx, batch); err != nil {
+			return err
 		}
 	}
-	for _, rr := range rows {
-		rw := res.window(rr.w)
-		snap, err := writeRecheck(ctx, st, sp.table(), rr.w, res.runID, rr.headers, rr.updated, opts.RowGroupRows)
+	return rc.write(ctx, st)
+}
+
+// batch fetches one query's worth of ids and records what Zuora holds of each.
+func (rc *rechecker[H, I]) batch(ctx context.Context, batch []string) error {
+	sp := rc.sp
+	q := documentQuery(sp, rc.opts.ERPAccountField)
+	q.Filters, q.Sort = []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, "id.ASC"
+	seen := map[string]bool{}
+	for raw, err := range rc.src.Records(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("query %s by id: %w", sp.object(), err)
+		}
+		id, outcome, note, row, items, err := recheckOne(ctx, rc.src, sp, rc.byID, raw, rc.res.at, rc.opts.ERPAccountField)
+		if err != nil {
+			return err
+		}
+		if seen[id] {
+			continue // listed twice (a page boundary moved): once is enough
+		}
+		seen[id] = true
+		rc.found(rc.byID[id], outcome, note)
+		if outcome == Staged {
+			rc.stage(rc.byID[id], *row, items)
+		}
+	}
+	for _, id := range batch {
+		if !seen[id] {
+			rc.found(rc.byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
+		}
+	}
+	return nil
+}
+
+func (rc *rechecker[H, I]) found(w Wanted, outcome, note string) {
+	rc.res.Findings = append(rc.res.Findings, Finding{Wanted: w, Outcome: outcome, Note: note})
+}
+
+// stage keeps the rows of a document to stage again in its window.
+func (rc *rechecker[H, I]) stage(w Wanted, row H, items []I) {
+	rr := rc.rows[w.Window.ID()]
+	if rr == nil {
+		rr = &recheckRows[H, I]{w: w.Window}
+		rc.rows[w.Window.ID()] = rr
+	}
+	rr.headers = append(rr.headers, row)
+	rr.updated = append(rr.updated, rc.res.at)
+	for _, it := range items {
+		rr.items = append(rr.items, it)
+		rr.itemUpd = append(rr.itemUpd, rc.res.at)
+	}
+	rw := rc.res.window(w.Window)
+	rw.ids = append(rw.ids, w.ID)
+}
+
+// write writes the kept rows as re-check parts of each window, uncommitted.
+func (rc *rechecker[H, I]) write(ctx context.Context, st *stage.Stage) error {
+	sp, opts := rc.sp, rc.opts
+	for _, rr := range rc.rows {
+		rw := rc.res.window(rr.w)
+		snap, err := writeRecheck(ctx, st, sp.table(), rr.w, rc.res.runID, rr.headers, rr.updated, opts.RowGroupRows)
 		if err != nil {
 			return err
 		}
 		rw.tables[sp.table()] = snap
 		if sp.itemTable() != "" {
-			snap, err := writeRecheck(ctx, st, sp.itemTable(), rr.w, res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
+			snap, err := writeRecheck(ctx, st, sp.itemTable(), rr.w, rc.res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
 			if err != nil {
 				return err
 			}

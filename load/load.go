@@ -125,18 +125,8 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
 	docs := ready.docs
-	if opts.DocTypes != nil {
-		notMoved := map[stage.DocType]int{}
-		for _, d := range docs {
-			if !slices.Contains(opts.DocTypes, d.DocType) {
-				notMoved[d.DocType]++
-			}
-		}
-		for _, dt := range stage.DocTypes() {
-			if notMoved[dt] > 0 {
-				return nil, &TypeNotMovedError{Window: w, DocType: dt, Count: notMoved[dt]}
-			}
-		}
+	if err := checkMoved(w, docs, opts.DocTypes); err != nil {
+		return nil, err
 	}
 	rows, err := readLedger(ctx, st, w)
 	if err != nil {
@@ -177,27 +167,58 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 	if ctx.Err() != nil && man.StoppedBecause == "" {
 		man.StoppedBecause = "cancelled: " + context.Cause(ctx).Error()
 	}
-	posted, pending := counts(man)
-	kept := fmt.Sprintf("the ledger holds the ERP's answer for every document it settled: %d confirmed, %d still pending", posted, pending)
 	if err := st.WriteManifest(final, w, man); err != nil {
-		return man, &Error{Window: w, Err: fmt.Errorf("write the load manifest: %w", err), Kept: kept + " (the ledger is complete; only the manifest is missing)"}
+		return man, &Error{Window: w, Err: fmt.Errorf("write the load manifest: %w", err), Kept: kept(man, nil) + " (the ledger is complete; only the manifest is missing)"}
 	}
 	log.Info("load finished", "complete", man.Complete, "stopped_because", man.StoppedBecause, "ledger_parts", len(r.ledger.written))
+	return man, r.outcome(ctx, man, stopErr, markErr)
+}
 
-	if markErr != nil {
-		kept += fmt.Sprintf("; %d confirmed documents are not yet marked in Zuora", unmarked(man))
+// checkMoved refuses a window that holds documents of a type not moved.
+func checkMoved(w stage.Window, docs []document, moved []stage.DocType) error {
+	if moved == nil {
+		return nil
 	}
+	notMoved := map[stage.DocType]int{}
+	for _, d := range docs {
+		if !slices.Contains(moved, d.DocType) {
+			notMoved[d.DocType]++
+		}
+	}
+	for _, dt := range stage.DocTypes() {
+		if notMoved[dt] > 0 {
+			return &TypeNotMovedError{Window: w, DocType: dt, Count: notMoved[dt]}
+		}
+	}
+	return nil
+}
+
+// kept says what the stage holds once the ledger and the manifest m are written.
+func kept(m *stage.LoadManifest, markErr error) string {
+	posted, pending := counts(m)
+	s := fmt.Sprintf("the ledger holds the ERP's answer for every document it settled: %d confirmed, %d still pending", posted, pending)
+	if markErr != nil {
+		s += fmt.Sprintf("; %d confirmed documents are not yet marked in Zuora", unmarked(m))
+	}
+	return s
+}
+
+// outcome is the error of a load whose ledger and manifest man are written:
+// nil when the window needs no other run.
+func (r *run) outcome(ctx context.Context, man *stage.LoadManifest, stopErr, markErr error) error {
+	w, kept := r.w, kept(man, markErr)
+	_, pending := counts(man)
 	switch {
 	case ctx.Err() != nil:
-		return man, &Error{Window: w, Err: fmt.Errorf("cancelled: %w", context.Cause(ctx)), Kept: kept}
+		return &Error{Window: w, Err: fmt.Errorf("cancelled: %w", context.Cause(ctx)), Kept: kept}
 	case stopErr != nil:
-		return man, &Error{Window: w, Err: errors.Join(fmt.Errorf("stopped: %w", stopErr), markErr), Kept: kept}
+		return &Error{Window: w, Err: errors.Join(fmt.Errorf("stopped: %w", stopErr), markErr), Kept: kept}
 	case pending > 0:
-		return man, &Error{Window: w, Err: errors.Join(fmt.Errorf("%d documents are still pending after retries (last failure: %s)", pending, r.breaker.lastFailure()), markErr), Kept: kept}
+		return &Error{Window: w, Err: errors.Join(fmt.Errorf("%d documents are still pending after retries (last failure: %s)", pending, r.breaker.lastFailure()), markErr), Kept: kept}
 	case markErr != nil:
-		return man, &Error{Window: w, Err: markErr, Kept: kept}
+		return &Error{Window: w, Err: markErr, Kept: kept}
 	}
-	return man, nil
+	return nil
 }
 
 // keptWithoutLedger says what the stage holds when the ledger could not be

@@ -92,18 +92,8 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // recheckRejects). It stops at the first window that fails; the report covers
 // every window it attempted and every window's outstanding rejects.
 func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
-	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
-		if err := check(); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := p.zuoraClient(); err != nil {
+	if err := p.checkRun(ctx); err != nil {
 		return nil, err
-	}
-	// Where the windows start is checked before the lease, so that a refusal
-	// leaves nothing behind, and again under it, where a new start is recorded.
-	if _, err := p.start(ctx, false); err != nil {
-		return nil, classify(err)
 	}
 	release, err := p.takeLease(ctx, "run")
 	if err != nil {
@@ -112,78 +102,117 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	defer release()
 	rep = &Report{RunID: p.cfg.RunID}
 	defer func() { rep.Zuora, err = p.zuoraStats(), classify(err) }()
-	resume := Step{Command: "run", Until: p.cfg.Until}
 	until, clamped := p.end(p.cfg.Until)
 	rep.Clamped = clamped
 	from, err := p.start(ctx, true)
 	if err != nil {
 		return rep, err
 	}
-	remap, err := p.windowsToRemap(ctx)
-	if err != nil {
+	d := &due{p: p, rep: rep, resume: Step{Command: "run", Until: p.cfg.Until}}
+	if err := d.takeStaged(ctx); err != nil {
 		return rep, err
 	}
-	unfinished, err := p.unfinishedWindows(ctx)
-	if err != nil {
+	if err := d.takeNew(ctx, from, until); err != nil {
 		return rep, err
 	}
-	left := 0
-	full := func() bool { return len(rep.Windows) >= p.cfg.MaxWindows }
-	for _, w := range unfinished {
-		if full() {
-			left++
-			continue
+	if d.left > 0 {
+		rep.Left = &Left{Windows: d.left, Max: p.cfg.MaxWindows, Next: d.resume}
+		p.cfg.Logger.Warn("windows left for the next run", "left", d.left, "max_windows", p.cfg.MaxWindows)
+	}
+	return rep, p.recheckRejects(ctx, rep)
+}
+
+// checkRun refuses a run whose settings or start point are wrong before it
+// takes the lease, so that a refusal leaves nothing behind; the start point
+// is checked again under the lease, where a new one is recorded.
+func (p *Pipeline) checkRun(ctx context.Context) error {
+	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
+		if err := check(); err != nil {
+			return err
 		}
-		p.cfg.Logger.Info("resuming window", "window", w.ID())
-		if err := p.processWindow(ctx, w, rep, attempt{why: "unfinished", remap: remap.has(w), resume: resume}); err != nil {
-			return rep, err
+	}
+	if _, err := p.zuoraClient(); err != nil {
+		return err
+	}
+	if _, err := p.start(ctx, false); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// due is the work one run takes: at most MaxWindows windows, the rest left,
+// counted, for the next run.
+type due struct {
+	p      *Pipeline
+	rep    *Report
+	resume Step // what resumes the run if a window fails
+	left   int  // windows due but left for the next run
+}
+
+// take processes w, or leaves it for the next run once the run is full.
+func (d *due) take(ctx context.Context, w stage.Window, a attempt) error {
+	if len(d.rep.Windows) >= d.p.cfg.MaxWindows {
+		d.left++
+		return nil
+	}
+	a.resume = d.resume
+	return d.p.processWindow(ctx, w, d.rep, a)
+}
+
+// takeStaged takes the staged windows that need more: those whose load is
+// not complete (after an ERP outage), then those with rejects mapped by
+// another mapping; once none is left, the mapping is remembered.
+func (d *due) takeStaged(ctx context.Context) error {
+	remap, err := d.p.windowsToRemap(ctx)
+	if err != nil {
+		return err
+	}
+	unfinished, err := d.p.unfinishedWindows(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range unfinished {
+		d.p.cfg.Logger.Info("resuming window", "window", w.ID())
+		if err := d.take(ctx, w, attempt{why: "unfinished", remap: remap.has(w)}); err != nil {
+			return err
 		}
 	}
 	for _, w := range remap.list {
-		if rep.has(w) {
+		if d.rep.has(w) {
 			continue
 		}
-		if full() {
-			left++
-			continue
-		}
-		p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
-		if err := p.processWindow(ctx, w, rep, attempt{why: "mapping changed", remap: true, resume: resume}); err != nil {
-			return rep, err
+		d.p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
+		if err := d.take(ctx, w, attempt{why: "mapping changed", remap: true}); err != nil {
+			return err
 		}
 	}
-	if left == 0 {
-		if err := p.rememberMapping(ctx); err != nil {
-			return rep, err
-		}
+	if d.left > 0 {
+		return nil
 	}
-	done := rep.windowSet()
-	for w := range stage.SplitSeq(from, until, p.cfg.WindowSize) {
-		if done[windowKey(w)] {
-			if left == 0 {
-				// Resumed above (a backfilled window, say): only the high water is left to move.
-				if err := p.advanceHighWater(ctx, w, resume); err != nil {
-					return rep, err
-				}
+	return d.p.rememberMapping(ctx)
+}
+
+// takeNew takes the new windows of [from, until), planned one at a time, and
+// moves the high water past each; one taken already (a backfilled window
+// resumed above) only moves the high water.
+func (d *due) takeNew(ctx context.Context, from, until time.Time) error {
+	done := d.rep.windowSet()
+	for w := range stage.SplitSeq(from, until, d.p.cfg.WindowSize) {
+		switch {
+		case done[windowKey(w)] && d.left == 0:
+			if err := d.p.advanceHighWater(ctx, w, d.resume); err != nil {
+				return err
 			}
-			continue
-		}
-		if left > 0 || full() {
-			left++ // counted, not kept: memory does not grow with the windows due
-			continue
-		}
-		if err := p.processWindow(ctx, w, rep, attempt{why: "new", advance: true, resume: resume}); err != nil {
-			return rep, err
+		case done[windowKey(w)]:
+		case d.left > 0:
+			d.left++ // counted, not kept: memory does not grow with the windows due
+		default:
+			if err := d.take(ctx, w, attempt{why: "new", advance: true}); err != nil {
+				return err
+			}
 		}
 	}
-	if left > 0 {
-		rep.Left = &Left{Windows: left, Max: p.cfg.MaxWindows, Next: resume}
-		p.cfg.Logger.Warn("windows left for the next run", "left", left, "max_windows", p.cfg.MaxWindows)
-	}
-	if err := p.recheckRejects(ctx, rep); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return nil
 }
 
 // Clamp says that a requested end was later than now minus the settle lag,
