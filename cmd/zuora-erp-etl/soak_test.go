@@ -58,6 +58,12 @@ type killPlan struct {
 	resume string // how the stage is freed for the next run: "ttl" (wait) or "break" (lease break)
 }
 
+// fallback is the kill that replaces k when k's moment never came because the
+// run finished first: at the next run's re-check, which every run goes through.
+func (k killPlan) fallback() killPlan {
+	return killPlan{aim: phaseRecheck, after: !k.after, resume: k.resume}
+}
+
 func (k killPlan) String() string {
 	cut := "before the simulator acted"
 	if k.after {
@@ -381,13 +387,14 @@ func (sw *soakWorld) startRun(t *testing.T, k *killPlan, args []string) *soakRun
 
 // killRecord is one kill as it happened.
 type killRecord struct {
-	plan    killPlan
-	fired   bool   // false: the run finished before the moment came
-	phase   string // the phase it hit (classifyKill)
-	how     string
-	runID   string
-	refused int           // runs refused with status 4 before the killed one started
-	blocked time.Duration // from the previous kill until a run was let in
+	plan     killPlan
+	fired    bool   // false: the run finished before the moment came
+	replaces bool   // the fallback of the kill before, whose moment never came
+	phase    string // the phase it hit (classifyKill)
+	how      string
+	runID    string
+	refused  int           // runs refused with status 4 before the killed one started
+	blocked  time.Duration // from the previous kill until a run was let in
 }
 
 // soakSeedResult is one seed's figures and verdict.
@@ -444,7 +451,14 @@ func (s soakSeedResult) line() string {
 
 func (s soakSeedResult) schedule() string {
 	var b strings.Builder
-	for i, k := range s.kills {
+	n := 0
+	for _, k := range s.kills {
+		label := fmt.Sprintf("kill %d", n+1)
+		if k.replaces {
+			label = "  in its place,"
+		} else {
+			n++
+		}
 		hit := "missed: the run finished first"
 		if k.fired {
 			run := k.runID
@@ -453,7 +467,7 @@ func (s soakSeedResult) schedule() string {
 			}
 			hit = fmt.Sprintf("hit %s (%s; run %s)", k.phase, k.how, run)
 		}
-		fmt.Fprintf(&b, "\n  kill %d %s → %s", i+1, k.plan, hit)
+		fmt.Fprintf(&b, "\n  %s %s → %s", label, k.plan, hit)
 	}
 	if s.plan.fixAfter > 0 {
 		fmt.Fprintf(&b, "\n  accounts without ERPAccountId__c fixed in Zuora after kill %d", s.plan.fixAfter)
@@ -535,7 +549,7 @@ func soakSummary(results []soakSeedResult, backend string, wall time.Duration) s
 	for _, p := range soakPhases {
 		ph = append(ph, fmt.Sprintf("%s %d (aimed %d)", p, hits[p], aimed[p]))
 	}
-	return fmt.Sprintf("soak on %s: %d seeds, %d kills with SIGKILL (%d aimed moments never came: the run finished first), wall time %s\n"+
+	return fmt.Sprintf("soak on %s: %d seeds, %d kills with SIGKILL (%d aimed moments never came, the run finishing first: each replaced by a kill at the next run's re-check), wall time %s\n"+
 		"phases hit: %s\n"+
 		"resumes: %d after waiting out the lease (longest wait %s, %d runs refused with status 4 meanwhile), %d after lease break\n"+
 		"duplicates %d, losses %d, extra documents %d, changed bodies %d, unmarked %d, extra marks %d, posts not replayed %d; "+
@@ -611,29 +625,29 @@ func runSoakSeed(t *testing.T, backend string, plan soakPlan) soakSeedResult {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	for i := range plan.kills {
-		k := &plan.kills[i]
+	// attempt runs until k's kill (or the run's end) and frees the stage as k says.
+	attempt := func(k *killPlan, label string) (rec killRecord, finished bool) {
 		r, refused := letIn(k)
-		rec := killRecord{plan: *k, refused: refused}
+		rec = killRecord{plan: *k, refused: refused}
 		res.refusals += refused
 		if !lastKill.IsZero() && lastResume == "ttl" {
-			wait := r.startedAt.Sub(lastKill)
-			res.maxWait = max(res.maxWait, wait)
-			rec.blocked = wait
+			rec.blocked = r.startedAt.Sub(lastKill)
+			res.maxWait = max(res.maxWait, rec.blocked)
 		}
 		for _, l := range r.lines {
 			if l.msg == "window done" && l.attr("complete") == "true" {
 				complete[l.attr("window")] = true
 			}
 		}
+		lastKill, lastResume = time.Time{}, ""
 		switch {
 		case r.killed:
 			left := slices.ContainsFunc(plan.windows(), func(id string) bool { return !complete[id] })
 			r.mu.Lock()
 			rec.fired, rec.how, rec.phase = true, r.how, classifyKill(r.lines, r.sims, r.killAt, left)
+			lastKill = r.killAt
 			r.mu.Unlock()
-			rec.runID = r.runID()
-			lastKill, lastResume = r.killAt, k.resume
+			rec.runID, lastResume = r.runID(), k.resume
 			if k.resume == "break" {
 				res.breaks++
 				breakLease(t, sw.procWorld, rec.runID)
@@ -641,13 +655,22 @@ func runSoakSeed(t *testing.T, backend string, plan soakPlan) soakSeedResult {
 				res.waits++
 			}
 		case r.p.code == exitOK || r.p.code == exitRejected:
-			// The moment never came: the run finished first.
-			lastKill, lastResume = time.Time{}, ""
+			return rec, true // the moment never came: the run finished first
 		default:
-			o.ResumeFailures = append(o.ResumeFailures, fmt.Sprintf("kill %d's run exited %d: %s", i+1, r.p.code, strings.Join(messages(r.p.stderr.String()), " / ")))
-			lastKill, lastResume = time.Time{}, ""
+			o.ResumeFailures = append(o.ResumeFailures, fmt.Sprintf("%s's run exited %d: %s", label, r.p.code, strings.Join(messages(r.p.stderr.String()), " / ")))
 		}
+		return rec, false
+	}
+	for i := range plan.kills {
+		rec, finished := attempt(&plan.kills[i], fmt.Sprintf("kill %d", i+1))
 		res.kills = append(res.kills, rec)
+		if finished {
+			// Nothing is left but the re-check: the next run is killed there instead.
+			fb := plan.kills[i].fallback()
+			rec, _ = attempt(&fb, fmt.Sprintf("kill %d's replacement", i+1))
+			rec.replaces = true
+			res.kills = append(res.kills, rec)
+		}
 		if plan.fixAfter == i+1 {
 			fixAccounts(t, sw.zuora)
 		}
