@@ -310,8 +310,12 @@ func TestSimTenantWithoutInvoiceSettlement(t *testing.T) {
 				t.Errorf("%s: staged %d, want %d", table, len(got), len(want[table]))
 			}
 		}
-		if n := e.sim.Stats().Requests["GET /object-query/credit-memos"]; on && n != 1 {
-			t.Errorf("credit memos queried %d times, want once (the refused walk)", n)
+		// The memo walks run concurrently and the first refusal cancels the
+		// other, so between them they were refused once or twice, never retried.
+		stats := e.sim.Stats().Requests
+		cm, dm := stats["GET /object-query/credit-memos"], stats["GET /object-query/debit-memos"]
+		if on && (cm+dm < 1 || cm > 1 || dm > 1) {
+			t.Errorf("credit memos queried %d times and debit memos %d: want the refused walks, each at most once", cm, dm)
 		}
 	})
 }

@@ -111,35 +111,48 @@ func (l *ledger) unwritten() []ledgerRow {
 
 // readLedger returns every row of every ledger part of w, in write order.
 func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerRow, error) {
+	var rows []ledgerRow
+	err := eachLedgerPart(ctx, st, w, func(_ string, part []ledgerRow) error {
+		rows = append(rows, part...)
+		return nil
+	})
+	return rows, err
+}
+
+// eachLedgerPart calls fn with the key and rows of every ledger part of w, in write order.
+func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []ledgerRow) error) error {
 	objs, err := st.List(ctx, stage.LedgerPrefix(w))
 	if err != nil {
-		return nil, fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
+		return fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
 	}
-	var rows []ledgerRow
 	for _, o := range objs {
 		if !strings.HasSuffix(o.Key, ".parquet") {
 			continue
 		}
 		data, err := st.Read(ctx, o.Key)
 		if err != nil {
-			return nil, fmt.Errorf("read ledger: %w", err)
+			return fmt.Errorf("read ledger: %w", err)
 		}
 		part, err := parquet.Read[ledgerRow](bytes.NewReader(data), int64(len(data)))
 		if err != nil {
-			return nil, fmt.Errorf("decode ledger part %s: %w", o.Key, err)
+			return fmt.Errorf("decode ledger part %s: %w", o.Key, err)
 		}
-		rows = append(rows, part...)
+		if err := fn(o.Key, part); err != nil {
+			return err
+		}
 	}
-	return rows, nil
+	return nil
 }
 
 // docState is what the ledger says about one document.
 type docState struct {
-	confirmed   bool   // the ERP created it or already had it
-	erpID       string // set when confirmed
-	rejected    bool   // the last answer was a permanent refusal
-	rejectedSHA string // payload digest of the refused post
-	marked      bool   // marked transferred in Zuora
+	docType     string
+	confirmed   bool    // the ERP created it or already had it
+	erpID       string  // set when confirmed
+	rejected    bool    // the last answer was a permanent refusal
+	rejectedSHA string  // payload digest of the refused post
+	marked      bool    // marked transferred in Zuora
+	refusal     Refusal // the last refusal, and when the first one came
 }
 
 // states folds the ledger into one state per Zuora id. A confirmation is final;
@@ -149,7 +162,7 @@ func states(rows []ledgerRow) map[string]*docState {
 	for _, r := range rows {
 		s := out[r.ZuoraID]
 		if s == nil {
-			s = &docState{}
+			s = &docState{docType: r.DocType}
 			out[r.ZuoraID] = s
 		}
 		switch r.Action {
@@ -160,6 +173,10 @@ func states(rows []ledgerRow) map[string]*docState {
 			case outcomeRejected:
 				if !s.confirmed {
 					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
+					if s.refusal.First.IsZero() {
+						s.refusal.First = r.FinishedAt
+					}
+					s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
 				}
 			case outcomeTransient:
 				s.rejected = false

@@ -50,9 +50,19 @@ func RejectsIndexedKey(w Window) string {
 	return fmt.Sprintf("manifests/window=%s/rejects-indexed.json", w.ID())
 }
 
+// LoadIndexedKey marks which load of window w, and which of its ledger parts,
+// the reject index reflects, so that each load is applied exactly once.
+func LoadIndexedKey(w Window) string {
+	return fmt.Sprintf("manifests/window=%s/erp-rejects-indexed.json", w.ID())
+}
+
+// ReasonERPRejected is the reason code of a document the ERP refused.
+const ReasonERPRejected = "ERP_REJECTED"
+
 // OutstandingReject is a document whose latest staged version was rejected
-// (by the mapping, or quarantined as MALFORMED) and that nothing has resolved
-// since: no later version was posted or skipped, and no one acknowledged it.
+// (by the mapping, quarantined as MALFORMED, or refused by the ERP as
+// ERP_REJECTED) and that nothing has resolved since: no version was posted
+// or skipped since, and no one acknowledged it.
 type OutstandingReject struct {
 	DocType string `json:"doc_type"`
 	// ZuoraID is the document's id; a quarantined record without one has the
@@ -67,6 +77,7 @@ type OutstandingReject struct {
 	Amount     *decimal.Decimal `json:"amount,omitempty"` // nil when it could not be read exactly
 	ReasonCode string           `json:"reason_code"`
 	Message    string           `json:"message"`
+	ERPStatus  int              `json:"erp_status,omitempty"` // the ERP's HTTP status, for ERP_REJECTED
 	// Account is the expanded account as staged: what may change in Zuora
 	// without a new version of the document.
 	Account   Account    `json:"account"`
@@ -97,6 +108,9 @@ type RejectIndex struct {
 	// Pending lists windows whose re-checked snapshot is committed or about to
 	// be, and that must be mapped again before anything else is trusted.
 	Pending []string `json:"pending_windows,omitempty"`
+	// LoadsIndexed says the ERP's refusals are in it: an index written before
+	// they were gets them from every window's ledger on first use.
+	LoadsIndexed bool `json:"loads_indexed"`
 }
 
 // Sort orders the rejects by window, document type, number and id.

@@ -16,8 +16,9 @@ const rejectsSynopsis = `rejects [--stage URL]
        zuora-erp-etl rejects ack --id ZUORA_ID --reason TEXT [--stage URL]
 
 Lists the outstanding rejects of every window: documents whose latest version was rejected by the
-mapping or quarantined as MALFORMED, and that nothing resolved since. Every run re-checks them against
-Zuora and posts those that now map (fix the account in Zuora, or the mapping with --sql-dir).
+mapping, quarantined as MALFORMED or refused by the ERP (ERP_REJECTED), and that nothing resolved
+since. Every run re-checks them against Zuora and posts those that now map or whose payload changed
+(fix the account in Zuora, or the mapping with --sql-dir).
 Exit status 3 while any is outstanding, 0 when none is.
 
 "rejects ack" acknowledges one that must never go to the ERP: it is recorded in the stage with who

@@ -210,3 +210,29 @@ func TestARefusedERPTokenIsStatus2(t *testing.T) {
 		t.Errorf("the ERP holds %d documents posted with a refused token", n)
 	}
 }
+
+// TestAnHourlyCapStopsAtOnceNamingTheLimit (issue 10, item 6): a 429 whose
+// RateLimit-Reset lies beyond the retry budget ends the run at once; the first
+// line names the limit and when it resets, and the resume command follows.
+func TestAnHourlyCapStopsAtOnceNamingTheLimit(t *testing.T) {
+	srv, environ := demoEnviron(t)
+	srv.Zuora.SetFaults(zuorasim.Faults{HourlyLimit: 25, NoRetryAfter: true})
+	args := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
+	started := time.Now()
+	code, _, stderr := runCLI(t, environ, args...)
+	lines := messages(stderr)
+	if code != exitFailed || len(lines) == 0 {
+		t.Fatalf("exit %d, stderr %q; want status 1", code, stderr)
+	}
+	if took := time.Since(started); took > 30*time.Second {
+		t.Errorf("the run took %s: it waited for a limit that resets after the retry budget", took)
+	}
+	for _, want := range []string{"hourly", "resets", "nothing was lost"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("first line %q does not say %q", lines[0], want)
+		}
+	}
+	if !strings.Contains(stderr, "resume with: zuora-erp-etl ") {
+		t.Errorf("no resume command:\n%s", stderr)
+	}
+}

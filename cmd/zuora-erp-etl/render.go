@@ -165,8 +165,11 @@ func rootFirst(se *pipeline.StepError) string {
 	full := oneLine(se.Err)
 	var root error
 	var te *zuora.TokenError
+	var rl *zuora.RateLimitError
 	var ze *zuora.Error
 	switch {
+	case errors.As(se.Err, &rl):
+		root = rl // which limit, when it resets: more than the 429 it wraps
 	case errors.As(se.Err, &te):
 		root = te
 	case errors.As(se.Err, &ze):

@@ -455,7 +455,8 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 			reasons = append(reasons, "mapping:"+r.reason)
 		}
 		for _, r := range v.ledger[id] {
-			if r.action == "post" && r.outcome == "rejected" {
+			// A refusal that a later post (a fixed payload) superseded is history.
+			if r.action == "post" && r.outcome == "rejected" && !confirmed(v.ledger[id]) {
 				if r.message == "" {
 					fail("%s is rejected by the ERP in window %s without a message", name, r.window)
 				}

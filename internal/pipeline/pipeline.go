@@ -295,7 +295,11 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 			return nil, err
 		}
 		if done && lm.Complete {
-			// Complete, but the marker was never written (a crash just before).
+			// Complete, but the marker was never written (a crash just before,
+			// perhaps before the reject index had the load's answers).
+			if err := p.indexLoad(ctx, w); err != nil {
+				return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
+			}
 			if err := p.markComplete(ctx, w); err != nil {
 				return nil, err
 			}
@@ -461,6 +465,12 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 			Resume: Step{Command: "transform", Window: w}}
 	case loadErr != nil && !IsConfigError(loadErr):
 		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: loadKept(loadErr), Resume: Step{Command: "load", Window: w}}
+	}
+	if loadErr == nil {
+		if err := p.indexLoad(ctx, w); err != nil {
+			loadErr = &StepError{Step: "load", Window: w, Err: fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err),
+				Kept: "the window's ledger, which holds every answer of the ERP; loading the window again records them in the index", Resume: Step{Command: "load", Window: w}}
+		}
 	}
 	wr := p.reportWindow(ctx, w, "", "")
 	if loadErr != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -31,16 +32,26 @@ type indexedMark struct {
 	CommittedAt time.Time `json:"transform_committed_at"`
 }
 
+// loadMark names the load of a window that the index reflects, the transform
+// whose documents it loaded, and the ledger parts applied so far.
+type loadMark struct {
+	RunID     string      `json:"load_run_id"`
+	UpdatedAt time.Time   `json:"load_updated_at"`
+	Transform indexedMark `json:"transform"`
+	Parts     []string    `json:"ledger_parts"`
+}
+
 // rejectBook is the reject index being read or changed.
 type rejectBook struct {
-	byKey   map[string]*stage.OutstandingReject // doc_type/zuora_id
-	pending []string
+	byKey        map[string]*stage.OutstandingReject // doc_type/zuora_id
+	pending      []string
+	loadsIndexed bool
 }
 
 func bookKey(docType, id string) string { return docType + "/" + id }
 
 func newBook(idx stage.RejectIndex) *rejectBook {
-	b := &rejectBook{byKey: map[string]*stage.OutstandingReject{}, pending: idx.Pending}
+	b := &rejectBook{byKey: map[string]*stage.OutstandingReject{}, pending: idx.Pending, loadsIndexed: idx.LoadsIndexed}
 	for i := range idx.Rejects {
 		r := idx.Rejects[i]
 		b.byKey[bookKey(r.DocType, r.ZuoraID)] = &r
@@ -49,7 +60,8 @@ func newBook(idx stage.RejectIndex) *rejectBook {
 }
 
 func (b *rejectBook) index(now time.Time) stage.RejectIndex {
-	idx := stage.RejectIndex{UpdatedAt: now.UTC(), Pending: b.pending, Rejects: make([]stage.OutstandingReject, 0, len(b.byKey))}
+	idx := stage.RejectIndex{UpdatedAt: now.UTC(), Pending: b.pending, LoadsIndexed: b.loadsIndexed,
+		Rejects: make([]stage.OutstandingReject, 0, len(b.byKey))}
 	for _, r := range b.byKey {
 		idx.Rejects = append(idx.Rejects, *r)
 	}
@@ -58,22 +70,25 @@ func (b *rejectBook) index(now time.Time) stage.RejectIndex {
 
 // loadRejects reads the reject index. A stage that has none yet (new, or
 // staged before the index existed) gets one built from every window's
-// committed transform, written when persist is set.
+// committed transform and load; an index written before the ERP's refusals
+// were indexed gets those from every window's load. Either is written when
+// persist is set.
 func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, error) {
 	idx, found, err := p.st.ReadRejectIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if found {
+	if found && idx.LoadsIndexed {
 		return newBook(idx), nil
 	}
-	b := newBook(stage.RejectIndex{})
+	b := newBook(idx)
 	ws, err := p.st.Windows(ctx)
 	if err != nil {
 		return nil, err
 	}
-	marks := map[stage.Window]indexedMark{}
-	for _, w := range ws {
+	tmarks := map[stage.Window]indexedMark{}
+	lmarks := map[stage.Window]loadMark{}
+	for _, w := range ws { // in window order: a later window's answer wins
 		var tm stage.TransformManifest
 		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
 		if err != nil {
@@ -82,23 +97,43 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 		if !ok {
 			continue
 		}
-		if err := p.applyTransform(ctx, b, w, tm); err != nil {
-			return nil, err
+		if !found {
+			if err := p.applyTransform(ctx, b, w, tm); err != nil {
+				return nil, err
+			}
+			tmarks[w] = indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
 		}
-		marks[w] = indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+		var lm stage.LoadManifest
+		if ok, err := p.st.ReadManifest(ctx, "load", w, &lm); err != nil {
+			return nil, err
+		} else if ok {
+			if lmarks[w], err = p.applyLoad(ctx, b, w, tm, lm, loadMark{}); err != nil {
+				return nil, err
+			}
+		}
 	}
+	b.loadsIndexed = true
 	if !persist {
 		return b, nil
 	}
 	if err := p.saveRejects(ctx, b); err != nil {
 		return nil, err
 	}
-	for w, m := range marks {
+	for w, m := range tmarks {
 		if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), m); err != nil {
 			return nil, err
 		}
 	}
-	p.cfg.Logger.Info("reject index built from every window", "windows", len(ws), "outstanding", len(b.byKey))
+	for w, m := range lmarks {
+		if err := p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), m); err != nil {
+			return nil, err
+		}
+	}
+	what := "reject index built from every window"
+	if found {
+		what = "the ERP's refusals added to the reject index from every window's ledger"
+	}
+	p.cfg.Logger.Info(what, "windows", len(ws), "outstanding", len(b.byKey))
 	return b, nil
 }
 
@@ -150,53 +185,137 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	return nil
 }
 
-// applyTransform folds what w's transform decided into b: a reject of a version
-// at least as new as the index's becomes the outstanding one; a ready or
-// skipped document resolves the same or an older one (docs/design.md).
-func (p *Pipeline) applyTransform(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest) error {
-	var em stage.ExtractManifest
-	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
+// indexLoad applies w's last load to the reject index, once per load (a
+// marker beside the window's manifests names the load and the ledger parts
+// applied, so a crash between the two is repaired by the next call).
+func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
+	var lm stage.LoadManifest
+	ok, err := p.st.ReadManifest(ctx, "load", w, &lm)
+	if err != nil || !ok {
 		return err
 	}
-	db, err := warehouse.Open(ctx)
+	var last loadMark
+	if err := p.st.ReadJSON(ctx, stage.LoadIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+		return err
+	}
+	if last.RunID == lm.RunID && last.UpdatedAt.Equal(lm.UpdatedAt) {
+		return nil
+	}
+	idx, found, err := p.st.ReadRejectIndex(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := p.loadRejects(ctx, true)
+	if err != nil {
+		return err
+	}
+	if !found || !idx.LoadsIndexed {
+		return nil // built just now, from every window's load including this one
+	}
+	var tm stage.TransformManifest
+	if ok, err := p.st.ReadManifest(ctx, "transform", w, &tm); err != nil || !ok {
+		return err
+	}
+	mark, err := p.applyLoad(ctx, b, w, tm, lm, last)
+	if err != nil {
+		return err
+	}
+	if err := p.saveRejects(ctx, b); err != nil {
+		return err
+	}
+	return p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), mark)
+}
+
+// applyLoad folds what w's ledger says of the documents of load lm into b and
+// returns the mark that says so: a document the ERP confirmed resolves its
+// reject in any window; one whose current payload the ERP refused becomes w's
+// ERP_REJECTED reject, unless the index holds a newer version. It reads the
+// documents with rows in ledger parts that last does not list, or every one
+// when the window was mapped again since last.
+func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last loadMark) (loadMark, error) {
+	mark := loadMark{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}}
+	all := last.Transform.RunID != mark.Transform.RunID || !last.Transform.CommittedAt.Equal(mark.Transform.CommittedAt)
+	applied := map[string]bool{}
+	for _, k := range last.Parts {
+		applied[k] = true
+	}
+	vs, parts, err := load.Verdicts(ctx, p.st, w, applied, all)
+	if err != nil {
+		return mark, err
+	}
+	mark.Parts = parts
+	refused := map[string]*load.Refusal{}
+	for _, v := range vs {
+		key := bookKey(v.DocType, v.ZuoraID)
+		if v.Confirmed {
+			delete(b.byKey, key)
+		} else {
+			refused[key] = v.Refusal
+		}
+	}
+	if len(refused) == 0 {
+		return mark, nil
+	}
+	db, err := p.windowDB(ctx, w, tm)
+	if err != nil {
+		return mark, err
+	}
+	defer db.Close()
+	q := `SELECT d.doc_type, d.zuora_id, coalesce(d.number, ''), coalesce(d.customer, ''), coalesce(d.currency, ''),
+    CAST(d.amount AS VARCHAR), '', '', l.updated_date, coalesce(l.account_id, ''), coalesce(l.account_number, ''), coalesce(l.erp_account_id, '')
+FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = d.zuora_id`
+	listed := 0
+	err = db.Each(ctx, q, func(_ []string, row warehouse.Row) error {
+		key := bookKey(row.Values[0], row.Values[1])
+		f := refused[key]
+		if f == nil {
+			return nil
+		}
+		listed++
+		r, err := outstandingRow(row, 0)
+		if err != nil {
+			return err
+		}
+		r.Window, r.ReasonCode, r.ERPStatus = w.ID(), stage.ReasonERPRejected, f.HTTPStatus
+		r.Message = fmt.Sprintf("the ERP answered %d: %s", f.HTTPStatus, f.Message)
+		r.FirstSeen, r.LastSeen = f.First.UTC(), f.Last.UTC()
+		if old := b.byKey[key]; old != nil {
+			if !atLeast(r, *old) {
+				return nil // the index holds a newer version, rejected in a later window
+			}
+			if old.FirstSeen.Before(r.FirstSeen) {
+				r.FirstSeen = old.FirstSeen
+			}
+			if old.Window == r.Window && sameVersion(r.Updated, old.Updated) {
+				r.Checked, r.Note = old.Checked, old.Note
+				if old.LastSeen.After(r.LastSeen) {
+					r.LastSeen = old.LastSeen
+				}
+			}
+		}
+		b.byKey[key] = &r
+		return nil
+	})
+	if err != nil {
+		return mark, err
+	}
+	if listed != len(refused) {
+		return mark, fmt.Errorf("window %s: the ledger refuses %d ready documents, its documents table lists %d of them", w.ID(), len(refused), listed)
+	}
+	return mark, nil
+}
+
+// applyTransform folds what w's transform decided into b: a reject of a version
+// at least as new as the index's becomes the outstanding one; a skipped
+// document resolves the same or an older one, and so does a ready one, unless
+// the ERP refused it: then only a load decides (docs/design.md).
+func (p *Pipeline) applyTransform(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest) error {
+	db, err := p.windowDB(ctx, w, tm)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	view := func(name, table string, files ...stage.ObjectInfo) error {
-		var srcs []warehouse.Source
-		for _, f := range files {
-			if f.Key == "" {
-				continue
-			}
-			path, err := p.st.LocalPath(ctx, f.Key, f.SHA256)
-			if err != nil {
-				return err
-			}
-			srcs = append(srcs, warehouse.Source{Path: path, Window: w.ID()})
-		}
-		return db.ViewParquet(ctx, name, table, srcs)
-	}
-	var raw []string
-	for _, docType := range stage.DocTypes {
-		table := docTables[docType]
-		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
-			return err
-		}
-		raw = append(raw, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
-			warehouse.Literal(docType), warehouse.Ident("raw_"+table)))
-	}
-	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
-		return err
-	}
-	for name, f := range map[string]stage.ObjectInfo{"rejects": tm.Rejects, "skipped": tm.Skipped, "documents": tm.DocumentsPq} {
-		if err := view(name, name, f); err != nil {
-			return err
-		}
-	}
-	q := `WITH raw AS (` + strings.Join(raw, "\nUNION ALL\n") + `),
-latest AS (SELECT * FROM raw QUALIFY row_number() OVER (PARTITION BY doc_type, id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST) = 1),
-q AS (SELECT doc_type, doc_key, updated_date FROM quarantine
+	q := `WITH q AS (SELECT doc_type, doc_key, updated_date FROM quarantine
       QUALIFY row_number() OVER (PARTITION BY doc_type, doc_key ORDER BY updated_date DESC NULLS LAST, quarantined_at DESC) = 1),
 outs AS (
     SELECT 'rejected' AS outcome, doc_type, zuora_id, number, customer, currency, amount, reason_code, message FROM rejects
@@ -220,27 +339,15 @@ LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
 		}
 	}
 	return db.Each(ctx, q, func(_ []string, row warehouse.Row) error {
-		v := row.Values
-		r := stage.OutstandingReject{DocType: v[1], ZuoraID: v[2], Number: v[3], Customer: v[4], Currency: v[5],
-			Window: w.ID(), ReasonCode: v[7], Message: v[8], Account: stage.Account{ID: v[10], Number: v[11], ERPID: v[12]},
-			FirstSeen: seen, LastSeen: seen}
-		if !row.Null[6] {
-			a, err := money.Parse(v[6])
-			if err != nil {
-				return err
-			}
-			r.Amount = &a
+		r, err := outstandingRow(row, 1)
+		if err != nil {
+			return err
 		}
-		if !row.Null[9] {
-			t, err := time.Parse(time.RFC3339Nano, v[9])
-			if err != nil {
-				return fmt.Errorf("updated_date %q: %w", v[9], err)
-			}
-			r.Updated = &t
-		}
+		r.Window, r.FirstSeen, r.LastSeen = w.ID(), seen, seen
 		key := bookKey(r.DocType, r.ZuoraID)
 		old := b.byKey[key]
-		if v[0] == "rejected" {
+		switch outcome := row.Values[0]; {
+		case outcome == "rejected":
 			if old != nil && !atLeast(r, *old) {
 				return nil // the index holds a newer version, rejected in a later window
 			}
@@ -252,8 +359,10 @@ LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
 			}
 			b.byKey[key] = &r
 			return nil
-		}
-		if old != nil && atLeast(r, *old) {
+		case old == nil || !atLeast(r, *old):
+		case outcome == "ready" && old.ReasonCode == stage.ReasonERPRejected:
+			// Mapped again, not yet posted: the ERP's refusal stands until a load's ledger says otherwise.
+		default:
 			delete(b.byKey, key)
 		}
 		if k, ok := noID[bookKey(r.DocType, r.Number)]; ok && r.Number != "" && b.byKey[k] != nil && r.Window >= b.byKey[k].Window {
@@ -262,6 +371,85 @@ LEFT JOIN q ON q.doc_type = o.doc_type AND q.doc_key = o.zuora_id`
 		}
 		return nil
 	})
+}
+
+// outstandingRow reads the columns doc_type, zuora_id, number, customer,
+// currency, amount, reason_code, message, updated_date, account_id,
+// account_number and erp_account_id of row, from column at on.
+func outstandingRow(row warehouse.Row, at int) (stage.OutstandingReject, error) {
+	v := row.Values[at:]
+	null := row.Null[at:]
+	r := stage.OutstandingReject{DocType: v[0], ZuoraID: v[1], Number: v[2], Customer: v[3], Currency: v[4],
+		ReasonCode: v[6], Message: v[7], Account: stage.Account{ID: v[9], Number: v[10], ERPID: v[11]}}
+	if !null[5] {
+		a, err := money.Parse(v[5])
+		if err != nil {
+			return r, err
+		}
+		r.Amount = &a
+	}
+	if !null[8] {
+		t, err := time.Parse(time.RFC3339Nano, v[8])
+		if err != nil {
+			return r, fmt.Errorf("updated_date %q: %w", v[8], err)
+		}
+		r.Updated = &t
+	}
+	return r, nil
+}
+
+// windowDB opens a warehouse with views over w's raw tables (raw_<table>),
+// quarantine, the outputs of its transform tm (rejects, skipped, documents),
+// and latest: the doc_type, id, updated_date, rechecked_at and account columns
+// of the latest version of every document header the window staged.
+func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.TransformManifest) (db *warehouse.DB, err error) {
+	var em stage.ExtractManifest
+	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
+		return nil, err
+	}
+	db, err = warehouse.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	view := func(name, table string, files ...stage.ObjectInfo) error {
+		var srcs []warehouse.Source
+		for _, f := range files {
+			if f.Key == "" {
+				continue
+			}
+			path, err := p.st.LocalPath(ctx, f.Key, f.SHA256)
+			if err != nil {
+				return err
+			}
+			srcs = append(srcs, warehouse.Source{Path: path, Window: w.ID()})
+		}
+		return db.ViewParquet(ctx, name, table, srcs)
+	}
+	var heads []string
+	for _, docType := range stage.DocTypes {
+		table := docTables[docType]
+		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
+			return nil, err
+		}
+		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
+			warehouse.Literal(docType), warehouse.Ident("raw_"+table)))
+	}
+	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
+		return nil, err
+	}
+	for name, f := range map[string]stage.ObjectInfo{"rejects": tm.Rejects, "skipped": tm.Skipped, "documents": tm.DocumentsPq} {
+		if err := view(name, name, f); err != nil {
+			return nil, err
+		}
+	}
+	err = db.Exec(ctx, `CREATE VIEW latest AS SELECT * FROM (`+strings.Join(heads, "\nUNION ALL\n")+`) AS raw
+QUALIFY row_number() OVER (PARTITION BY doc_type, id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST) = 1`)
+	return db, err
 }
 
 // atLeast reports whether r is the same or a newer version than old: by

@@ -172,14 +172,14 @@ func (r *Report) Balanced() bool {
 }
 
 // NeedsAttention reports whether any document needs a person: an outstanding
-// reject in any window (or, without the backlog, a reject of the windows
-// above), or a document the ERP refused in the windows above.
+// reject in any window, the ERP's refusals included, or, without the backlog,
+// a reject or a refusal of the windows above.
 func (r *Report) NeedsAttention() bool {
-	if r.OutstandingRejects() > 0 {
-		return true
+	if r.Rejects != nil {
+		return r.OutstandingRejects() > 0
 	}
 	for _, l := range r.Totals() {
-		if l.ERPRejected.Count > 0 || r.Rejects == nil && l.Rejected.Count > 0 {
+		if l.ERPRejected.Count > 0 || l.Rejected.Count > 0 {
 			return true
 		}
 	}

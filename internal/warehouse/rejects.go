@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,10 +11,11 @@ import (
 )
 
 // outstandingColumns are the columns of the rejects view: reject_history's,
-// plus the version that was rejected and when the reject was seen.
+// plus the version that was rejected, when the reject was seen, and the ERP's
+// HTTP status for a document the ERP refused (ERP_REJECTED).
 const outstandingColumns = `"window" VARCHAR, doc_type VARCHAR, zuora_id VARCHAR, number VARCHAR, customer VARCHAR,
     currency VARCHAR, amount DECIMAL(38,9), reason_code VARCHAR, message VARCHAR, updated_date TIMESTAMPTZ,
-    first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, last_checked TIMESTAMPTZ, check_note VARCHAR`
+    first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, last_checked TIMESTAMPTZ, check_note VARCHAR, erp_status INTEGER`
 
 // attachOutstanding creates view rejects: the outstanding rejects of every
 // window, acknowledged ones left out. A stage whose index no run has built
@@ -27,7 +29,7 @@ func (db *DB) attachOutstanding(ctx context.Context, st *stage.Stage) error {
 		return db.Exec(ctx, `CREATE OR REPLACE VIEW rejects AS
 SELECT "window", doc_type, zuora_id, number, customer, currency, amount, reason_code, message,
     CAST(NULL AS TIMESTAMPTZ) AS updated_date, CAST(NULL AS TIMESTAMPTZ) AS first_seen, CAST(NULL AS TIMESTAMPTZ) AS last_seen,
-    CAST(NULL AS TIMESTAMPTZ) AS last_checked, CAST(NULL AS VARCHAR) AS check_note
+    CAST(NULL AS TIMESTAMPTZ) AS last_checked, CAST(NULL AS VARCHAR) AS check_note, CAST(NULL AS INTEGER) AS erp_status
 FROM reject_history`)
 	}
 	acks, err := st.Acks(ctx)
@@ -54,10 +56,14 @@ FROM reject_history`)
 		if r.Amount != nil {
 			amount = "CAST(" + Literal(r.Amount.String()) + " AS DECIMAL(38,9))"
 		}
-		values = append(values, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+		status := "NULL"
+		if r.ERPStatus != 0 {
+			status = strconv.Itoa(r.ERPStatus)
+		}
+		values = append(values, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
 			Literal(r.Window), Literal(r.DocType), Literal(r.ZuoraID), nullable(r.Number), nullable(r.Customer),
 			nullable(r.Currency), amount, Literal(r.ReasonCode), Literal(r.Message), instant(r.Updated),
-			instant(&r.FirstSeen), instant(&r.LastSeen), instant(r.Checked), nullable(r.Note)))
+			instant(&r.FirstSeen), instant(&r.LastSeen), instant(r.Checked), nullable(r.Note), status))
 		if len(values) == 500 {
 			if err := flush(); err != nil {
 				return err

@@ -1,0 +1,75 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// Verdict is what a window's ledger says the ERP decided about one document:
+// it holds it (Confirmed), or it refused the payload the window holds now.
+type Verdict struct {
+	DocType, ZuoraID string
+	Confirmed        bool
+	Refusal          *Refusal // set when the ERP's standing answer refuses the current payload
+}
+
+// Refusal is the ERP's last permanent refusal of a document (400, 422 or 409
+// with another body) and when the window's ledger first and last recorded one.
+type Refusal struct {
+	HTTPStatus  int
+	Message     string
+	First, Last time.Time
+}
+
+// Verdicts reads w's ledger and returns the verdicts of the documents that
+// have rows in a part not in applied, or of every document when all is set;
+// parts are the keys of every ledger part read. A refusal counts only for a
+// document of the window's current ready documents whose payload is the one
+// refused; a confirmation counts wherever it is.
+func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
+	var rows []ledgerRow
+	touched := map[string]bool{}
+	err = eachLedgerPart(ctx, st, w, func(key string, part []ledgerRow) error {
+		parts = append(parts, key)
+		rows = append(rows, part...)
+		if !applied[key] {
+			for _, r := range part {
+				touched[r.ZuoraID] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
+	}
+	state := states(rows)
+	refused := false
+	for id, s := range state {
+		switch {
+		case !all && !touched[id]:
+		case s.confirmed:
+			vs = append(vs, Verdict{DocType: s.docType, ZuoraID: id, Confirmed: true})
+		case s.rejected:
+			refused = true
+		}
+	}
+	if !refused {
+		return vs, parts, nil
+	}
+	ready, err := readDocuments(ctx, st, w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
+	}
+	for _, d := range ready.docs {
+		s := state[d.ZuoraID]
+		if s == nil || s.confirmed || !s.rejected || s.rejectedSHA != d.sha || !all && !touched[d.ZuoraID] {
+			continue
+		}
+		f := s.refusal
+		vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
+	}
+	return vs, parts, nil
+}
