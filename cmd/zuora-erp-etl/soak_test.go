@@ -80,7 +80,7 @@ func (k killPlan) String() string {
 	case phasePosting:
 		when = fmt.Sprintf("at post #%d, %s", k.nth, cut)
 	case phaseLedger:
-		when = fmt.Sprintf("%s after every post in flight was answered, unless another followed", k.delay.Round(10*time.Microsecond))
+		when = fmt.Sprintf("%s after the load's last post was answered", k.delay.Round(10*time.Microsecond))
 	case phaseWriteBack:
 		when = fmt.Sprintf("at mark call #%d, %s", k.nth, cut)
 	case phaseManifest:
@@ -253,8 +253,8 @@ func (r *soakRun) answered(kind simKind) {
 	k := r.plan
 	switch {
 	case k == nil:
-	case k.aim == phaseLedger && kind == simPostOut && r.open[simPostIn] == 0:
-		r.armLocked(k.delay, fmt.Sprintf("%s after the posts in flight were answered", k.delay), simPostIn)
+	case k.aim == phaseLedger && kind == simPostOut && r.open[simPostIn] == 0 && postsDone(r.lines, r.sims, time.Now()):
+		r.armLocked(k.delay, fmt.Sprintf("%s after the load's last post was answered", k.delay), simPostIn)
 	case k.aim == phaseManifest && !k.atLine && kind == simMarkOut && r.open[simMarkIn] == 0:
 		r.armLocked(k.delay, fmt.Sprintf("%s after the mark calls in flight were answered", k.delay), simPostIn, simMarkIn, simQuery)
 	}
