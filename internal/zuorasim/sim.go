@@ -83,6 +83,20 @@ type Options struct {
 	// NumbersAsDoubles writes numbers in other valid JSON forms of the same value
 	// (1.0E7, 100.10, -0.0, 0.0), as a double-typed API may [I].
 	NumbersAsDoubles bool
+	// UnapplyPositiveAmounts writes an unapply row (and a cancellation's
+	// reversing row) with a positive amount, like the apply it undoes; by default
+	// it carries a negative one, as a reversing event [I: no source says].
+	UnapplyPositiveAmounts bool
+	// CancelAddsReversals makes cancelling a payment or a refund add a reversing
+	// application row for each of its applications; by default a payment's
+	// applications turn Cancelled and a refund's are left as they were [I].
+	CancelAddsReversals bool
+	// ZuoraFinance refuses to unpost an invoice whose TransferredToAccounting is
+	// Yes, as a tenant with Zuora Finance does [D].
+	ZuoraFinance bool
+	// ReversalMemoSourceType is the sourceType of the credit memo that reversing an
+	// invoice creates; "" means "Invoice" [I].
+	ReversalMemoSourceType string
 	// Faults is the initial fault configuration; change it later with SetFaults.
 	Faults Faults
 }
@@ -190,6 +204,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RequireEntityID, "require-entity-id", o.RequireEntityID, "refuse requests whose Zuora-Entity-Ids header is not this id")
 	fs.BoolVar(&o.ActionRefusesCreditMemoRefunds, "action-refuses-credit-memo-refunds", o.ActionRefusesCreditMemoRefunds, "refuse refunds of credit memos in /v1/action/update")
 	fs.BoolVar(&o.NumbersAsDoubles, "numbers-as-doubles", o.NumbersAsDoubles, "write numbers as 1.0E7, 100.10, -0.0 and the like")
+	fs.BoolVar(&o.UnapplyPositiveAmounts, "unapply-positive-amounts", o.UnapplyPositiveAmounts, "write unapply rows with positive amounts")
+	fs.BoolVar(&o.CancelAddsReversals, "cancel-adds-reversals", o.CancelAddsReversals, "cancelling a payment or refund adds reversing application rows")
+	fs.BoolVar(&o.ZuoraFinance, "zuora-finance", o.ZuoraFinance, "refuse to unpost invoices already transferred to accounting")
+	fs.StringVar(&o.ReversalMemoSourceType, "reversal-memo-source-type", o.ReversalMemoSourceType, "sourceType of the credit memo an invoice reversal creates (empty: Invoice)")
 	f := &o.Faults
 	fs.StringVar(&f.Path, "fault-path", f.Path, "apply request faults only to paths with this prefix (empty: all but /oauth/token)")
 	fs.DurationVar(&f.Latency, "latency", f.Latency, "latency added to every request")
