@@ -235,7 +235,9 @@ type Violation struct {
 	Detail string
 }
 
-func (v Violation) String() string { return fmt.Sprintf("%s %s %s: %s", v.Rule, v.Object, v.ID, v.Detail) }
+func (v Violation) String() string {
+	return fmt.Sprintf("%s %s %s: %s", v.Rule, v.Object, v.ID, v.Detail)
+}
 
 // CheckAR verifies every AR invariant of the generated tenant.
 func (t *Tenant) CheckAR() []Violation { return checkAR(t) }

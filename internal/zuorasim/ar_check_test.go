@@ -18,7 +18,9 @@ func pick(t *testing.T, tn *Tenant, object string, pred func(*record) bool) *rec
 	return nil
 }
 
-func applied(r *record) bool { return r.str(pa.invoice) != "" && paymentAppCounts(r) && r.dec(pa.amount).IsPositive() }
+func applied(r *record) bool {
+	return r.str(pa.invoice) != "" && paymentAppCounts(r) && r.dec(pa.amount).IsPositive()
+}
 
 // TestCheckARCatchesBrokenData breaks a consistent tenant one way at a time
 // and expects CheckAR to name the rule that broke, on the record that broke it.
@@ -30,8 +32,8 @@ func TestCheckARCatchesBrokenData(t *testing.T) {
 	}
 	cent := decimal.New(1, -2)
 	cases := []struct {
-		name  string
-		rule  string
+		name   string
+		rule   string
 		break_ func(t *testing.T, tn *Tenant) string // returns the id the violation must name
 	}{
 		{"invoice balance a cent off", "invoice.balance", func(t *testing.T, tn *Tenant) string {

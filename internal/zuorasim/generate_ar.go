@@ -49,12 +49,12 @@ func (o *openDoc) account() string {
 type arPass struct {
 	g       *gen
 	r       *rand.Rand
-	targets map[string][]*openDoc         // by account, in generation order
-	byID    map[string]*openDoc           // the same, by document id
-	avail   map[string]decimal.Decimal    // what a payment or credit memo can still give, by id
-	pays    map[string][]*record          // processed payments by account
-	memos   map[string][]*record          // posted credit memos by account
-	applied map[string]decimal.Decimal    // a payment's appliedAmount as the document pass drew it
+	targets map[string][]*openDoc      // by account, in generation order
+	byID    map[string]*openDoc        // the same, by document id
+	avail   map[string]decimal.Decimal // what a payment or credit memo can still give, by id
+	pays    map[string][]*record       // processed payments by account
+	memos   map[string][]*record       // posted credit memos by account
+	applied map[string]decimal.Decimal // a payment's appliedAmount as the document pass drew it
 }
 
 func (g *gen) deriveAR(seed int64) {
