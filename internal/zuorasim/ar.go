@@ -322,3 +322,27 @@ func placesOf(code string) int32 {
 	}
 	return 2
 }
+
+// openAsNew gives a copied document the AR fields of one nothing was ever
+// applied to, and its account the balance that follows (stamped now when it
+// moves).
+func (t *Tenant) openAsNew(object string, r *record, now string) {
+	switch object {
+	case objInvoices:
+		r.set(inv.reversed, "false")
+	case objCreditMemos:
+		r.set(cm.reversed, "false")
+	case objRefunds:
+		if st := r.str(ref.sourceType); st == "Payment" || st == "CreditMemo" {
+			r.set(ref.sourceType, "CreditBalance")
+		}
+		return
+	case objPayments, objDebitMemos:
+	default:
+		return
+	}
+	t.recompute(object, r)
+	if a := t.tables[objAccounts].byID[accountOf(object, r)]; a != nil && t.recompute(objAccounts, a) {
+		a.set(fUpdatedDate, now)
+	}
+}

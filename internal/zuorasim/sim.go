@@ -390,11 +390,25 @@ func (s *Sim) Transferred(id string) string {
 }
 
 // Snapshot returns every record of an object path with all fields (nulls as nil,
-// numbers as json.Number, dt fields in the tenant zone), in insertion order.
+// numbers as json.Number, dt fields in the tenant zone), in insertion order;
+// application amounts carry the sign Options.UnapplyPositiveAmounts says.
 func (s *Sim) Snapshot(object string) []map[string]any {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.data.Snapshot(object, s.loc)
+	out := s.data.Snapshot(object, s.loc)
+	if sch := schemas[object]; sch != nil && s.opts.UnapplyPositiveAmounts {
+		for _, f := range sch.fields {
+			if !f.signed {
+				continue
+			}
+			for _, r := range out {
+				if n, ok := r[f.name].(json.Number); ok {
+					r[f.name] = json.Number(strings.TrimPrefix(string(n), "-"))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Touch sets a record's updatedDate to Now, as an edit in Zuora would.
@@ -413,7 +427,10 @@ func (s *Sim) Touch(id string) error {
 }
 
 // CloneDocument inserts a copy of a document (with copies of its items) under a
-// new id and number, created and updated Now, and returns the new id.
+// new id and number, created and updated Now, and returns the new id. The copy
+// has no applications, so its AR fields are those of a new document: an
+// invoice or memo wholly open, a payment wholly unapplied, a refund of the
+// credit balance.
 func (s *Sim) CloneDocument(id string) (string, error) {
 	s.mu.Lock()
 	s.version++ // any write may change what a cached sort holds
@@ -458,6 +475,7 @@ func (s *Sim) cloneLocked(id string) (string, error) {
 				items.add(ci)
 			}
 		}
+		s.data.openAsNew(tb.sch.object, c, now)
 		return c.id(), nil
 	}
 	return "", fmt.Errorf("clone %s: no such record", id)
@@ -693,14 +711,14 @@ func hijackClose(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// memoPath reports whether p serves an Invoice Settlement object.
+// memoPath reports whether p serves an Invoice Settlement object: the memos,
+// their items and the three application objects.
 func memoPath(p string) bool {
-	for _, prefix := range []string{"/object-query/credit-memo", "/object-query/debit-memo", "/v1/credit-memos", "/v1/debit-memos"} {
-		if strings.HasPrefix(p, prefix) {
-			return true
-		}
+	if rest, ok := strings.CutPrefix(p, "/object-query/"); ok {
+		obj, _, _ := strings.Cut(rest, "/")
+		return schemas[obj] != nil && schemas[obj].settlement
 	}
-	return false
+	return strings.HasPrefix(p, "/v1/credit-memos") || strings.HasPrefix(p, "/v1/debit-memos")
 }
 
 func endpointName(r *http.Request) string {
