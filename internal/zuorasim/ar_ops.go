@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/archeck"
 )
 
 // Runtime AR operations (docs/design.md "AR model"): each is what a Zuora
@@ -877,4 +878,34 @@ func (s *Sim) CheckAR() []Violation {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return checkAR(s.data)
+}
+
+// ARDocuments lists every document with the open balance its own fields give
+// (invoice and memo balance, payment unappliedAmount; a refund's amount less
+// its counting refund applications), for the AR-parity oracle.
+func (s *Sim) ARDocuments() []archeck.ZuoraDoc {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.data
+	var out []archeck.ZuoraDoc
+	add := func(object, docType string, number, account, currency, status int, open func(*record) decimal.Decimal) {
+		for _, r := range t.tables[object].recs {
+			out = append(out, archeck.ZuoraDoc{ZuoraID: r.id(), DocType: docType, Number: r.str(number),
+				Account: r.str(account), Currency: r.str(currency), Status: r.str(status), Open: open(r)})
+		}
+	}
+	add(objInvoices, "invoice", inv.number, inv.account, inv.currency, inv.status, func(r *record) decimal.Decimal { return r.dec(inv.balance) })
+	add(objDebitMemos, "debit_memo", dm.number, dm.account, dm.currency, dm.status, func(r *record) decimal.Decimal { return r.dec(dm.balance) })
+	add(objCreditMemos, "credit_memo", cm.number, cm.account, cm.currency, cm.status, func(r *record) decimal.Decimal { return r.dec(cm.balance) })
+	add(objPayments, "payment", pay.number, pay.account, pay.currency, pay.status, func(r *record) decimal.Decimal { return r.dec(pay.unapplied) })
+	add(objRefunds, "refund", ref.number, ref.account, ref.currency, ref.status, func(r *record) decimal.Decimal {
+		open := r.dec(ref.amount)
+		for _, a := range t.tables[objRefundApps].lookupFK(ra.refund, r.id()) {
+			if t.refundAppCounts(a) {
+				open = open.Sub(a.dec(ra.amount))
+			}
+		}
+		return open
+	})
+	return out
 }
