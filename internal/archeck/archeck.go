@@ -149,7 +149,7 @@ func Compare(zuora []ZuoraDoc, erp []ERPDoc) ([]Difference, error) {
 
 // Total is the open balance of one currency on each side.
 type Total struct {
-	Currency   string
+	Currency           string
 	Zuora, ERP         decimal.Decimal
 	ZuoraDocs, ERPDocs int // documents open on each side
 }
