@@ -481,8 +481,14 @@ func (s *Sim) cloneLocked(id string) (string, error) {
 	return "", fmt.Errorf("clone %s: no such record", id)
 }
 
-// ServeHTTP routes a request through the fault knobs to the endpoint.
+// ServeHTTP routes a request through the fault knobs to the endpoint; the
+// admin endpoints (AdminPrefix) bypass them.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		w.Header().Set("Zuora-Request-Id", uuid())
+		s.handleAdmin(w, r)
+		return
+	}
 	endpoint := endpointName(r)
 	w.Header().Set("Zuora-Request-Id", uuid())
 	if t := r.Header.Get("Zuora-Track-Id"); t != "" {
