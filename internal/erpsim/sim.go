@@ -1,7 +1,9 @@
 // Package erpsim is an in-process ERP that speaks the "ERP API" of
 // docs/design.md: bearer-token auth, idempotency keys, body validation, exact
-// decimal amounts, fault knobs that can change while it runs, and a log of every
-// request so tests can prove each document arrived exactly once.
+// decimal amounts, documents with one live copy each, applications and
+// reversals with the open balances they leave, fault knobs that can change
+// while it runs, and a log of every request so tests can prove each document
+// arrived exactly once.
 //
 // A repeated Idempotency-Key with the same body (canonical JSON, numbers
 // compared as decimals) is answered 200 with the original id and the header

@@ -58,6 +58,7 @@ type move struct {
 	at     int64
 	amount decimal.Decimal
 	id     string
+	object string
 }
 
 // applications checks each application record and sums the counting ones.
@@ -151,7 +152,7 @@ func (c *checker) applications() {
 			c.paid[tid] = c.paid[tid].Add(amount)
 		}
 		k := pairKey{source, tid}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id()})
+		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objPaymentApps})
 	}
 	for _, a := range c.t.tables[objCreditMemoApps].recs {
 		source := a.str(ca.memo)
@@ -171,7 +172,7 @@ func (c *checker) applications() {
 			c.credited[tid] = c.credited[tid].Add(amount)
 		}
 		k := pairKey{source, tid}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id()})
+		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objCreditMemoApps})
 	}
 	for _, a := range c.t.tables[objRefundApps].recs {
 		source := a.str(ra.refund)
@@ -213,7 +214,7 @@ func (c *checker) applications() {
 			c.refunded[tr.id()] = c.refunded[tr.id()].Add(amount)
 		}
 		k := pairKey{source, tr.id()}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id()})
+		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objRefundApps})
 	}
 	// Nothing is ever unapplied that was not applied first.
 	for k, moves := range pairs {
@@ -223,7 +224,7 @@ func (c *checker) applications() {
 		var net decimal.Decimal
 		for _, m := range moves {
 			if net = net.Add(m.amount); net.IsNegative() {
-				c.fail("application.net", "applications", m.id, "%s has unapplied more from %s than it applied (net %s)", k.source, orCredit(k.target), net)
+				c.fail("application.net", m.object, m.id, "%s has unapplied more from %s than it applied (net %s)", k.source, orCredit(k.target), net)
 				break
 			}
 		}

@@ -782,7 +782,7 @@ func (s *Sim) ReverseInvoice(invoiceID string) (Reversed, error) {
 				}
 			}
 		}
-		m := w.reversalMemo0(i)
+		m := w.newReversalMemo(i)
 		i.set(inv.reversed, "true")
 		w.touch(i)
 		out.MemoID = m.id()
@@ -792,9 +792,9 @@ func (s *Sim) ReverseInvoice(invoiceID string) (Reversed, error) {
 	return out, err
 }
 
-// reversalMemo0 creates the posted credit memo of an invoice reversal, its
+// newReversalMemo creates the posted credit memo of an invoice reversal, its
 // items mirroring the invoice's.
-func (w *arWriter) reversalMemo0(i *record) *record {
+func (w *arWriter) newReversalMemo(i *record) *record {
 	sch, isch := schemas[objCreditMemos], schemas[objInvoices]
 	m := newRecord(sch)
 	m.set(fID, w.id())

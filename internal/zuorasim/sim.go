@@ -1,7 +1,8 @@
 // Package zuorasim is an in-process Zuora Billing tenant: OAuth, Object Query,
-// the TransferredToAccounting write-backs, a deterministic data generator and
-// fault knobs, faithful to docs/zuora-api.md. Facts that document marks as
-// inferred are Options switches whose zero value is the documented guess.
+// the TransferredToAccounting write-backs, the AR model (applications and the
+// operations that change them, docs/design.md "AR model"), a deterministic data
+// generator and fault knobs, faithful to docs/zuora-api.md. Facts that document
+// marks as inferred are Options switches whose zero value is the documented guess.
 package zuorasim
 
 import (
