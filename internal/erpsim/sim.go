@@ -1,7 +1,9 @@
 // Package erpsim is an in-process ERP that speaks the "ERP API" of
 // docs/design.md: bearer-token auth, idempotency keys, body validation, exact
-// decimal amounts, fault knobs that can change while it runs, and a log of every
-// request so tests can prove each document arrived exactly once.
+// decimal amounts, documents with one live copy each, applications and
+// reversals with the open balances they leave, fault knobs that can change
+// while it runs, and a log of every request so tests can prove each document
+// arrived exactly once.
 //
 // A repeated Idempotency-Key with the same body (canonical JSON, numbers
 // compared as decimals) is answered 200 with the original id and the header
@@ -43,6 +45,9 @@ type Options struct {
 	Token string // the bearer token every request must carry; empty means DefaultToken
 	// Faults are the knobs the simulator starts with.
 	Faults Faults
+	// KnownDocuments are held from the start, as documents older than the
+	// stage's start that the ERP already has (see Preload); New panics on an invalid one.
+	KnownDocuments []KnownDocument
 }
 
 // TokenOrDefault returns the bearer token a Sim built from o accepts.
@@ -83,16 +88,27 @@ type Faults struct {
 	RejectCustomers map[string]string `json:"reject_customers,omitempty"`
 }
 
-// Document is one document the ERP stored.
+// Document is one copy of a document the ERP stored. A document (by Zuora
+// id) has at most one live copy; a reversal ends it, and posting the document
+// again (under a new key) makes a new one.
 type Document struct {
 	Type     string          `json:"type"` // invoice, payment, refund, credit_memo, debit_memo
-	Key      string          `json:"key"`  // the Idempotency-Key that created it
+	Key      string          `json:"key"`  // the Idempotency-Key that created it ("" when preloaded)
 	ID       string          `json:"id"`   // the ERP id
+	ZuoraID  string          `json:"zuora_id"`
+	Number   string          `json:"number"`
 	Body     json.RawMessage `json:"body"`
 	Amount   decimal.Decimal `json:"amount"`
 	Customer string          `json:"customer"`
 	Currency string          `json:"currency"`
 	Created  time.Time       `json:"created"`
+	// Live is false once a reversal ended this copy; ReversedBy is that reversal's key.
+	Live       bool   `json:"live"`
+	ReversedBy string `json:"reversed_by,omitempty"`
+	// Preloaded marks a document the ERP held before the stage's start
+	// (Options.KnownDocuments, Preload); Opening is what was applied to it then.
+	Preloaded bool            `json:"preloaded,omitempty"`
+	Opening   decimal.Decimal `json:"opening"`
 }
 
 // Request is one request the simulator received and how it answered it.
@@ -110,22 +126,35 @@ type Request struct {
 type Sim struct {
 	token string
 
-	mu       sync.Mutex
-	faults   Faults
-	docs     []Document
-	byKey    map[string]stored
-	requests []Request
-	seq      int
+	mu        sync.Mutex
+	faults    Faults
+	docs      []Document
+	apps      []Application
+	reversals []Reversal
+	byKey     map[string]stored // every key of every endpoint
+	liveDoc   map[string]int    // Zuora id → index into docs of the live copy
+	lastDoc   map[string]int    // Zuora id → index into docs of the latest copy
+	liveApp   map[string]int    // Zuora id → index into apps of the live copy
+	lastApp   map[string]int
+	appsOf    map[string][]int // Zuora id of a source or target document → indexes into apps
+	requests  []Request
+	seq       int
 }
 
 type stored struct {
-	index     int    // into docs
+	id        string // the ERP id the first answer gave
 	canonical []byte // the body in canonical form
 }
 
-// New returns a simulator with an empty ledger.
+// New returns a simulator holding nothing but Options.KnownDocuments.
 func New(opts Options) *Sim {
-	return &Sim{token: opts.TokenOrDefault(), faults: copyFaults(opts.Faults), byKey: map[string]stored{}}
+	s := &Sim{token: opts.TokenOrDefault(), faults: copyFaults(opts.Faults), byKey: map[string]stored{},
+		liveDoc: map[string]int{}, lastDoc: map[string]int{}, liveApp: map[string]int{}, lastApp: map[string]int{},
+		appsOf: map[string][]int{}}
+	if err := s.Preload(opts.KnownDocuments...); err != nil {
+		panic("erpsim: " + err.Error())
+	}
+	return s
 }
 
 // SetFaults replaces every fault knob at once; it is safe while serving.
@@ -222,8 +251,10 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // AdminPrefix serves the simulator's own controls, with the same bearer token:
-// GET and PUT /_sim/faults (the Faults as JSON, durations in nanoseconds) and
-// GET /_sim/documents. Admin calls are not logged in Requests.
+// GET and PUT /_sim/faults (the Faults as JSON, durations in nanoseconds),
+// GET /_sim/documents, /_sim/applications, /_sim/reversals, /_sim/balances (per
+// customer and currency) and POST /_sim/preload (a JSON array of
+// KnownDocument). Admin calls are not logged in Requests.
 const AdminPrefix = "/_sim/"
 
 func (s *Sim) admin(w http.ResponseWriter, r *http.Request) {
@@ -249,6 +280,23 @@ func (s *Sim) admin(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusOK, f)
 	case r.URL.Path == AdminPrefix+"documents" && r.Method == http.MethodGet:
 		reply(http.StatusOK, s.Documents())
+	case r.URL.Path == AdminPrefix+"applications" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.Applications())
+	case r.URL.Path == AdminPrefix+"reversals" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.Reversals())
+	case r.URL.Path == AdminPrefix+"balances" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.CustomerBalances())
+	case r.URL.Path == AdminPrefix+"preload" && r.Method == http.MethodPost:
+		var known []KnownDocument
+		if err := json.NewDecoder(r.Body).Decode(&known); err != nil {
+			reply(http.StatusBadRequest, map[string]string{"error": "preload: " + err.Error()})
+			return
+		}
+		if err := s.Preload(known...); err != nil {
+			reply(http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+			return
+		}
+		reply(http.StatusOK, known)
 	default:
 		reply(http.StatusNotFound, map[string]string{"error": "no admin endpoint " + r.Method + " " + r.URL.Path})
 	}
@@ -287,11 +335,17 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 		}
 		return errAnswer(status, "internal error")
 	}
+	if r.Method == http.MethodGet && readPath(r.URL.Path) {
+		if r.Header.Get("Authorization") != "Bearer "+s.token {
+			return errAnswer(http.StatusUnauthorized, "missing or bad bearer token")
+		}
+		return s.read(r.URL.Path)
+	}
 	if r.Method != http.MethodPost {
 		return errAnswer(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 	}
 	docType, ok := stage.DocTypeOfEndpoint(r.URL.Path)
-	if !ok {
+	if !ok && r.URL.Path != applicationsPath && r.URL.Path != reversalsPath {
 		return errAnswer(http.StatusNotFound, "no endpoint %s", r.URL.Path)
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.token {
@@ -300,37 +354,72 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	if key == "" {
 		return errAnswer(http.StatusBadRequest, "Idempotency-Key header is required")
 	}
+	switch r.URL.Path {
+	case applicationsPath:
+		return s.postApplication(key, body)
+	case reversalsPath:
+		return s.postReversal(key, body)
+	}
 	doc, err := validate(docType, body)
 	if err != nil {
 		return errAnswer(http.StatusUnprocessableEntity, "%s", err.Error())
 	}
-	if msg, ok := f.RejectKeys[key]; ok {
-		return errAnswer(http.StatusUnprocessableEntity, "%s", msg)
+	canon, a, done := s.admitPost(key, doc.Customer, body)
+	if done {
+		return a
 	}
-	if msg, ok := f.RejectCustomers[doc.Customer]; ok {
-		return errAnswer(http.StatusUnprocessableEntity, "%s", msg)
+	if i, live := s.liveDoc[doc.ZuoraID]; live {
+		held := s.docs[i]
+		return errAnswer(http.StatusConflict, "document %s is already held (ERP id %s, Idempotency-Key %q): reverse it before posting it again",
+			doc.ZuoraID, held.ID, held.Key)
+	}
+	s.seq++
+	doc.Type, doc.Key, doc.Created, doc.Live = string(docType), key, time.Now().UTC(), true
+	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
+	doc.Body = append(json.RawMessage(nil), body...)
+	s.byKey[key] = stored{id: doc.ID, canonical: canon}
+	s.holdDocument(doc)
+	return s.created(doc.ID)
+}
+
+// admitPost applies the refusal knobs and the idempotency store to a valid
+// body: done is true with the answer to give (a refusal, a replay, a
+// conflict); otherwise the body's canonical form is returned for storing.
+func (s *Sim) admitPost(key, customer string, body []byte) (canon []byte, a answer, done bool) {
+	f := &s.faults
+	if msg, ok := f.RejectKeys[key]; ok {
+		return nil, errAnswer(http.StatusUnprocessableEntity, "%s", msg), true
+	}
+	if msg, ok := f.RejectCustomers[customer]; ok {
+		return nil, errAnswer(http.StatusUnprocessableEntity, "%s", msg), true
 	}
 	canon, err := canonical(body)
 	if err != nil {
-		return errAnswer(http.StatusUnprocessableEntity, "body: %v", err)
+		return nil, errAnswer(http.StatusUnprocessableEntity, "body: %v", err), true
 	}
 	if prev, ok := s.byKey[key]; ok {
 		if !bytes.Equal(prev.canonical, canon) {
-			return errAnswer(http.StatusConflict, "idempotency key %s was used with a different body", key)
+			return nil, errAnswer(http.StatusConflict, "idempotency key %s was used with a different body", key), true
 		}
-		return answer{status: http.StatusOK, body: map[string]string{"id": s.docs[prev.index].ID}, replayed: true}
+		return nil, answer{status: http.StatusOK, body: map[string]string{"id": prev.id}, replayed: true}, true
 	}
-	s.seq++
-	doc.Type, doc.Key, doc.Created = string(docType), key, time.Now().UTC()
-	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
-	doc.Body = append(json.RawMessage(nil), body...)
-	s.byKey[key] = stored{index: len(s.docs), canonical: canon}
-	s.docs = append(s.docs, doc)
-	if f.CommitThenStall > 0 {
+	return canon, answer{}, false
+}
+
+// created answers a stored create: 201, or the CommitThenStall fault.
+func (s *Sim) created(id string) answer {
+	if f := &s.faults; f.CommitThenStall > 0 {
 		f.CommitThenStall--
 		return answer{status: 0, stall: true}
 	}
-	return answer{status: http.StatusCreated, body: map[string]string{"id": doc.ID}}
+	return answer{status: http.StatusCreated, body: map[string]string{"id": id}}
+}
+
+// holdDocument stores a copy as the document's live one.
+func (s *Sim) holdDocument(doc Document) {
+	s.liveDoc[doc.ZuoraID] = len(s.docs)
+	s.lastDoc[doc.ZuoraID] = len(s.docs)
+	s.docs = append(s.docs, doc)
 }
 
 // validate checks the body against the ERP API and returns the document's header.
@@ -354,6 +443,10 @@ func validate(dt stage.DocType, body []byte) (Document, error) {
 			return Document{}, fmt.Errorf("%s.%s is required (a non-empty string)", docType, name)
 		}
 		switch name {
+		case "zuora_id":
+			doc.ZuoraID = v
+		case "number":
+			doc.Number = v
 		case "customer":
 			doc.Customer = v
 		case "currency":

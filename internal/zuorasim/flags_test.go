@@ -23,9 +23,11 @@ func TestRegisterFlagsSetsEveryKnob(t *testing.T) {
 		--offset-cursor-objects=invoices,invoice-items --lower-camel-custom-fields --filter-times-in-tenant-zone
 		--no-invoice-settlement --require-entity-id=e1 --action-refuses-credit-memo-refunds --numbers-as-doubles
 		--conflict-409-every=13 --action-code=SERVER_UNAVAILABLE --action-code-every=14 --no-retry-after
-		--hourly-limit=15 --daily-limit=16
+		--hourly-limit=15 --daily-limit=16 --unapply-positive-amounts --cancel-adds-reversals --zuora-finance
+		--reversal-memo-source-type=Standalone
 		--accounts=1 --invoices=2 --payments=3 --refunds=4 --credit-memos=5 --debit-memos=6 --max-items=7
-		--no-erp-percent=8 --draft-percent=9 --transferred-percent=10 --burst-percent=11`))
+		--no-erp-percent=8 --draft-percent=9 --transferred-percent=10 --burst-percent=11
+		--wide-payments=12 --ignore-percent=13`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,13 +48,14 @@ func TestRegisterFlagsSetsEveryKnob(t *testing.T) {
 		t.Fatalf("options %+v", o)
 	}
 	if strings.Join(o.OffsetCursorObjects, ",") != "invoices,invoice-items" || !o.LowerCamelCustomFields || !o.FilterTimesInTenantZone ||
-		!o.NoInvoiceSettlement || o.RequireEntityID != "e1" || !o.ActionRefusesCreditMemoRefunds || !o.NumbersAsDoubles {
+		!o.NoInvoiceSettlement || o.RequireEntityID != "e1" || !o.ActionRefusesCreditMemoRefunds || !o.NumbersAsDoubles ||
+		!o.UnapplyPositiveAmounts || !o.CancelAddsReversals || !o.ZuoraFinance || o.ReversalMemoSourceType != "Standalone" {
 		t.Fatalf("tenant switches %+v", o)
 	}
 	if err := fs.Parse([]string{"--offset-cursor-objects=nonsense"}); err == nil {
 		t.Fatal("unknown object path accepted")
 	}
-	if (v != Volume{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}) {
+	if (v != Volume{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}) {
 		t.Fatalf("volume %+v", v)
 	}
 	if err := fs.Parse([]string{"--tz=Not/AZone"}); err == nil {

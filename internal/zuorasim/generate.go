@@ -23,6 +23,14 @@ type Volume struct {
 	TransferredPercent int
 	// BurstPercent of documents are stamped in a few shared bill-run seconds.
 	BurstPercent int
+	// WidePayments adds this many payments, each applied in one application
+	// group to 100 to 149 small invoices it adds too (so the payment's
+	// paymentApplications expand is cut off at 99). Off by default: it adds documents.
+	WidePayments int
+	// IgnorePercent of the documents not already transferred get
+	// TransferredToAccounting = Ignore (drawn apart from the documents, so 0
+	// leaves them exactly as before).
+	IgnorePercent int
 }
 
 // DefaultVolume is a small tenant for the demo: 25 accounts and 175 documents.
@@ -44,6 +52,8 @@ func (v *Volume) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&v.DraftPercent, "draft-percent", v.DraftPercent, "percent of invoices and memos left in Draft")
 	fs.IntVar(&v.TransferredPercent, "transferred-percent", v.TransferredPercent, "percent of documents already TransferredToAccounting=Yes")
 	fs.IntVar(&v.BurstPercent, "burst-percent", v.BurstPercent, "percent of documents stamped in shared bill-run seconds")
+	fs.IntVar(&v.WidePayments, "wide-payments", v.WidePayments, "payments applied to more than 99 invoices each (adds the invoices)")
+	fs.IntVar(&v.IgnorePercent, "ignore-percent", v.IgnorePercent, "percent of documents with TransferredToAccounting=Ignore")
 }
 
 type currency struct {
@@ -77,7 +87,9 @@ var comments = []string{"", "", "", "Merci beaucoup — see PO #4711", "請求�
 
 // Generate builds a deterministic tenant: the same seed, volume and range give
 // the same records. Every createdDate and updatedDate falls in [from, to), which
-// must contain at least one whole second.
+// must contain at least one whole second. Applications are derived from the
+// documents after they are made (generate_ar.go), and the documents' AR fields
+// from the applications, so the tenant passes CheckAR.
 func Generate(seed int64, v Volume, from, to time.Time) *Tenant {
 	lo, hi := from.Unix(), to.Unix()
 	if from.Nanosecond() != 0 {
@@ -111,6 +123,9 @@ func Generate(seed int64, v Volume, from, to time.Time) *Tenant {
 	g.refunds()
 	g.memos(objCreditMemos)
 	g.memos(objDebitMemos)
+	g.deriveAR(seed)
+	g.widePayments(seed)
+	g.ignored(seed)
 	return g.t
 }
 

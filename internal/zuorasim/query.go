@@ -351,6 +351,9 @@ func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) 
 		if rel.target == "" || strings.Contains(rel.name, ".") {
 			continue // documented but not modelled: accepted, nests nothing
 		}
+		if s.opts.NoInvoiceSettlement && schemas[rel.target].settlement {
+			continue // the tenant has no such objects: nothing to nest
+		}
 		m, err := fieldMask(schemas[rel.target], childFields[rel.name], s.opts.IgnoreUnknownFields)
 		if err != nil {
 			return nil, err
@@ -787,6 +790,9 @@ func (s *Sim) appendFields(b []byte, sch *schema, r *record, mask uint64, includ
 			continue
 		}
 		v, ok := r.get(i)
+		if ok && f.signed && s.opts.UnapplyPositiveAmounts {
+			v = strings.TrimPrefix(v, "-") // an unapply row reads like the apply it undoes
+		}
 		raw, replaced := bad.Raw[f.name]
 		if !ok && !includeNull && !replaced {
 			continue

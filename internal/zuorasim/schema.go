@@ -21,6 +21,9 @@ type field struct {
 	name  string // exact JSON name, e.g. "chargeAmount"
 	lower string
 	kind  kind
+	// signed marks an application amount that is negative on an unapply row;
+	// Options.UnapplyPositiveAmounts renders it without the sign.
+	signed bool
 }
 
 // relation is one documented expand[] value. A relation with no target is
@@ -48,6 +51,11 @@ type schema struct {
 	expands    map[string]relation
 	mustFilter bool   // invoice-items: a filter[] is required
 	items      string // object path of this document's line items, "" if none
+	// indexed lists more fields (exact names) the table keeps a lookup for,
+	// besides those a relation joins on: the AR model finds applications by them.
+	indexed []string
+	// settlement marks an object that exists only with Invoice Settlement.
+	settlement bool
 }
 
 // Positions of the fields every object has.
@@ -72,15 +80,22 @@ const (
 	objDebitMemos      = "debit-memos"
 	objDebitMemoItems  = "debit-memo-items"
 	objAccounts        = "accounts"
+	objPaymentApps     = "payment-applications"
+	objCreditMemoApps  = "credit-memo-applications"
+	objRefundApps      = "refund-applications"
 )
 
 // Objects lists every Object Query path the simulator serves, parents before items.
 var Objects = []string{objAccounts, objInvoices, objInvoiceItems, objPayments, objRefunds,
-	objCreditMemos, objCreditMemoItems, objDebitMemos, objDebitMemoItems}
+	objCreditMemos, objCreditMemoItems, objDebitMemos, objDebitMemoItems,
+	objPaymentApps, objCreditMemoApps, objRefundApps}
 
-var schemas = map[string]*schema{}
+// schemas is built as a package variable (not in init), so that variables
+// derived from it (the AR model's field positions) are initialized after it.
+var schemas = defineSchemas()
 
-func init() {
+func defineSchemas() map[string]*schema {
+	schemas := map[string]*schema{}
 	def := func(s *schema, spec, filterable, filterOnly, expands string) {
 		s.index = map[string]int{}
 		for _, tok := range strings.Fields(commonFields + spec) {
@@ -173,7 +188,7 @@ func init() {
 			"paymentnumber referenceid source sourcename status unappliedamount createddate",
 		"",
 		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
-			"paymentapplications=paymentApplications paymentscheduleitempayments=paymentScheduleItemPayments "+
+			"paymentapplications=paymentApplications>payment-applications*@paymentId paymentscheduleitempayments=paymentScheduleItemPayments "+
 			"paymentscheduleitempayments.paymentscheduleitem=paymentScheduleItem")
 
 	def(&schema{object: objRefunds, single: "refund", actionType: "Refund", number: "refundNumber"},
@@ -182,7 +197,7 @@ func init() {
 		"id updateddate accountid paymentmethodsnapshotid amount paymentmethodid reasoncode refunddate refundnumber sourcetype status type",
 		"",
 		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
-			"refundapplications=refundApplications refundapplications.payment=payment "+
+			"refundapplications=refundApplications>refund-applications*@refundId refundapplications.payment=payment "+
 			"refundapplications.refundapplicationitems=refundApplicationItems")
 
 	def(&schema{object: objCreditMemos, single: "creditmemo", number: "memoNumber", items: objCreditMemoItems},
@@ -195,7 +210,7 @@ func init() {
 		"account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot "+
 			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot "+
 			"creditmemoitems=creditMemoItems>credit-memo-items*@creditMemoId creditmemoitems.subscription=subscription "+
-			"creditmemoitems.subscription.account=account creditmemoapplications=creditMemoApplications")
+			"creditmemoitems.subscription.account=account creditmemoapplications=creditMemoApplications>credit-memo-applications*@creditMemoId")
 
 	def(&schema{object: objCreditMemoItems, single: "creditmemoitem"},
 		"creditMemoId amount:n amountWithoutTax:n taxAmount:n unappliedAmount:n appliedToOthersAmount:n quantity:n "+
@@ -243,6 +258,42 @@ func init() {
 			"payments=payments>payments*@accountId refunds=refunds>refunds*@accountId "+
 			"creditmemos=creditMemos>credit-memos*@accountId debitmemos=debitMemos>debit-memos*@accountId "+
 			"invoices=invoices>invoices*@accountId usages=usages paymentmethods=paymentMethods")
+
+	// The application objects (docs/zuora-api.md §7): events with their own ids,
+	// sortable on exactly the fields they filter on.
+	def(&schema{object: objPaymentApps, single: "paymentapplication", settlement: true,
+		indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
+		"accountId paymentId invoiceId debitMemoId applyAmount:n effectiveDate:d paymentApplicationStatus "+
+			"applicationGroupId billingDocumentOwnerId accountReceivableAccountingCodeId "+
+			"unappliedPaymentAccountingCodeId cashAccountingCodeId journalEntryId",
+		"id updateddate effectivedate accountid paymentid applicationgroupid",
+		"",
+		"payment=payment>payments@paymentId")
+
+	def(&schema{object: objCreditMemoApps, single: "creditmemoapplication", settlement: true,
+		indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
+		"accountId creditMemoId invoiceId debitMemoId amount:n effectiveDate:d applicationGroupId",
+		"id updateddate effectivedate accountid applicationgroupid debitmemoid invoiceid",
+		"",
+		"creditmemo=creditMemo>credit-memos@creditMemoId")
+
+	def(&schema{object: objRefundApps, single: "refundapplication", settlement: true,
+		indexed: []string{"paymentId", "creditMemoId", "invoiceId", "accountId", "applicationGroupId"}},
+		"accountId refundId paymentId creditMemoId invoiceId applyAmount:n effectiveDate:d applicationGroupId "+
+			"accountReceivableAccountingCodeId cashAccountingCodeId journalEntryId onAccountAccountingCodeId "+
+			"unappliedPaymentAccountingCodeId",
+		"id updateddate accountid applicationgroupid creditmemoid effectivedate paymentid refundid",
+		"",
+		"refund=refund>refunds@refundId payment=payment>payments@paymentId refundapplicationitems=refundApplicationItems")
+
+	for _, obj := range []string{objCreditMemos, objCreditMemoItems, objDebitMemos, objDebitMemoItems} {
+		schemas[obj].settlement = true
+	}
+	for obj, name := range map[string]string{objPaymentApps: "applyAmount", objCreditMemoApps: "amount", objRefundApps: "applyAmount"} {
+		sch := schemas[obj]
+		sch.fields[sch.pos(name)].signed = true
+	}
+	return schemas
 }
 
 // pos returns the position of a field by exact JSON name; it panics on a typo,

@@ -1,7 +1,8 @@
 // Package zuorasim is an in-process Zuora Billing tenant: OAuth, Object Query,
-// the TransferredToAccounting write-backs, a deterministic data generator and
-// fault knobs, faithful to docs/zuora-api.md. Facts that document marks as
-// inferred are Options switches whose zero value is the documented guess.
+// the TransferredToAccounting write-backs, the AR model (applications and the
+// operations that change them, docs/design.md "AR model"), a deterministic data
+// generator and fault knobs, faithful to docs/zuora-api.md. Facts that document
+// marks as inferred are Options switches whose zero value is the documented guess.
 package zuorasim
 
 import (
@@ -83,6 +84,20 @@ type Options struct {
 	// NumbersAsDoubles writes numbers in other valid JSON forms of the same value
 	// (1.0E7, 100.10, -0.0, 0.0), as a double-typed API may [I].
 	NumbersAsDoubles bool
+	// UnapplyPositiveAmounts writes an unapply row (and a cancellation's
+	// reversing row) with a positive amount, like the apply it undoes; by default
+	// it carries a negative one, as a reversing event [I: no source says].
+	UnapplyPositiveAmounts bool
+	// CancelAddsReversals makes cancelling a payment or a refund add a reversing
+	// application row for each of its applications; by default a payment's
+	// applications turn Cancelled and a refund's are left as they were [I].
+	CancelAddsReversals bool
+	// ZuoraFinance refuses to unpost an invoice whose TransferredToAccounting is
+	// Yes, as a tenant with Zuora Finance does [D].
+	ZuoraFinance bool
+	// ReversalMemoSourceType is the sourceType of the credit memo that reversing an
+	// invoice creates; "" means "Invoice" [I].
+	ReversalMemoSourceType string
 	// Faults is the initial fault configuration; change it later with SetFaults.
 	Faults Faults
 }
@@ -190,6 +205,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RequireEntityID, "require-entity-id", o.RequireEntityID, "refuse requests whose Zuora-Entity-Ids header is not this id")
 	fs.BoolVar(&o.ActionRefusesCreditMemoRefunds, "action-refuses-credit-memo-refunds", o.ActionRefusesCreditMemoRefunds, "refuse refunds of credit memos in /v1/action/update")
 	fs.BoolVar(&o.NumbersAsDoubles, "numbers-as-doubles", o.NumbersAsDoubles, "write numbers as 1.0E7, 100.10, -0.0 and the like")
+	fs.BoolVar(&o.UnapplyPositiveAmounts, "unapply-positive-amounts", o.UnapplyPositiveAmounts, "write unapply rows with positive amounts")
+	fs.BoolVar(&o.CancelAddsReversals, "cancel-adds-reversals", o.CancelAddsReversals, "cancelling a payment or refund adds reversing application rows")
+	fs.BoolVar(&o.ZuoraFinance, "zuora-finance", o.ZuoraFinance, "refuse to unpost invoices already transferred to accounting")
+	fs.StringVar(&o.ReversalMemoSourceType, "reversal-memo-source-type", o.ReversalMemoSourceType, "sourceType of the credit memo an invoice reversal creates (empty: Invoice)")
 	f := &o.Faults
 	fs.StringVar(&f.Path, "fault-path", f.Path, "apply request faults only to paths with this prefix (empty: all but /oauth/token)")
 	fs.DurationVar(&f.Latency, "latency", f.Latency, "latency added to every request")
@@ -372,11 +391,25 @@ func (s *Sim) Transferred(id string) string {
 }
 
 // Snapshot returns every record of an object path with all fields (nulls as nil,
-// numbers as json.Number, dt fields in the tenant zone), in insertion order.
+// numbers as json.Number, dt fields in the tenant zone), in insertion order;
+// application amounts carry the sign Options.UnapplyPositiveAmounts says.
 func (s *Sim) Snapshot(object string) []map[string]any {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.data.Snapshot(object, s.loc)
+	out := s.data.Snapshot(object, s.loc)
+	if sch := schemas[object]; sch != nil && s.opts.UnapplyPositiveAmounts {
+		for _, f := range sch.fields {
+			if !f.signed {
+				continue
+			}
+			for _, r := range out {
+				if n, ok := r[f.name].(json.Number); ok {
+					r[f.name] = json.Number(strings.TrimPrefix(string(n), "-"))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Touch sets a record's updatedDate to Now, as an edit in Zuora would.
@@ -395,7 +428,10 @@ func (s *Sim) Touch(id string) error {
 }
 
 // CloneDocument inserts a copy of a document (with copies of its items) under a
-// new id and number, created and updated Now, and returns the new id.
+// new id and number, created and updated Now, and returns the new id. The copy
+// has no applications, so its AR fields are those of a new document: an
+// invoice or memo wholly open, a payment wholly unapplied, a refund of the
+// credit balance.
 func (s *Sim) CloneDocument(id string) (string, error) {
 	s.mu.Lock()
 	s.version++ // any write may change what a cached sort holds
@@ -440,13 +476,20 @@ func (s *Sim) cloneLocked(id string) (string, error) {
 				items.add(ci)
 			}
 		}
+		s.data.openAsNew(tb.sch.object, c, now)
 		return c.id(), nil
 	}
 	return "", fmt.Errorf("clone %s: no such record", id)
 }
 
-// ServeHTTP routes a request through the fault knobs to the endpoint.
+// ServeHTTP routes a request through the fault knobs to the endpoint; the
+// admin endpoints (AdminPrefix) bypass them.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		w.Header().Set("Zuora-Request-Id", uuid())
+		s.handleAdmin(w, r)
+		return
+	}
 	endpoint := endpointName(r)
 	w.Header().Set("Zuora-Request-Id", uuid())
 	if t := r.Header.Get("Zuora-Track-Id"); t != "" {
@@ -675,14 +718,14 @@ func hijackClose(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// memoPath reports whether p serves an Invoice Settlement object.
+// memoPath reports whether p serves an Invoice Settlement object: the memos,
+// their items and the three application objects.
 func memoPath(p string) bool {
-	for _, prefix := range []string{"/object-query/credit-memo", "/object-query/debit-memo", "/v1/credit-memos", "/v1/debit-memos"} {
-		if strings.HasPrefix(p, prefix) {
-			return true
-		}
+	if rest, ok := strings.CutPrefix(p, "/object-query/"); ok {
+		obj, _, _ := strings.Cut(rest, "/")
+		return schemas[obj] != nil && schemas[obj].settlement
 	}
-	return false
+	return strings.HasPrefix(p, "/v1/credit-memos") || strings.HasPrefix(p, "/v1/debit-memos")
 }
 
 func endpointName(r *http.Request) string {

@@ -32,6 +32,16 @@ func (r *record) set(i int, v string) {
 
 func (r *record) id() string { return r.vals[fID] }
 
+func (r *record) updated() int64 {
+	n, _ := strconv.ParseInt(r.vals[fUpdatedDate], 10, 64)
+	return n
+}
+
+func (r *record) created() int64 {
+	n, _ := strconv.ParseInt(r.vals[fCreatedDate], 10, 64)
+	return n
+}
+
 func (r *record) clone() *record {
 	c := &record{vals: make([]string, len(r.vals)), null: r.null}
 	copy(c.vals, r.vals)
@@ -49,13 +59,16 @@ type table struct {
 
 func newTable(s *schema) *table {
 	t := &table{sch: s, byID: map[string]*record{}, byNum: map[string]*record{}, fk: map[int]map[string][]*record{}}
-	// Index every field a relation joins on.
+	// Index every field a relation joins on, and those the AR model looks up.
 	for _, other := range schemas {
 		for _, rel := range other.expands {
 			if rel.target == s.object && rel.many {
 				t.fk[s.pos(rel.via)] = map[string][]*record{}
 			}
 		}
+	}
+	for _, name := range s.indexed {
+		t.fk[s.pos(name)] = map[string][]*record{}
 	}
 	return t
 }
