@@ -1,38 +1,41 @@
 package extract
 
 import (
+	"context"
+
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // docSpec says how one Zuora document type is queried and turned into rows of
 // its header table H and, when it has items, its item table I.
+// Its tables and Object Query paths are the registry's (stage.DocType).
 type docSpec[H, I any] struct {
-	table     string   // raw table and key of Options.Statuses, e.g. "invoices"
-	object    string   // Object Query path, e.g. "invoices"
+	docType   stage.DocType
 	fields    []string // fields[] of the base object
 	amount    string   // JSON name of the header amount ("amount" or "totalAmount")
+	number    string   // JSON name of the document number, e.g. "invoiceNumber"
 	defStatus []string // default status filter
 	header    func(r *record, a account, items int) H
 
-	itemTable   string   // e.g. "invoice_items"; empty when the document has no items
-	expand      string   // expand[] name, e.g. "invoiceitems"
+	expand      string   // expand[] name, e.g. "invoiceitems"; empty when the document has no items
 	childKey    string   // JSON key of the expanded list, e.g. "invoiceItems"
-	itemObject  string   // item endpoint, e.g. "invoice-items"
 	parentField string   // item filter field, e.g. "invoiceid"
 	itemFields  []string // fields[] of the items, both expanded and from the endpoint
 	item        func(r *record, parent *record) I
 	lineTotal   func(r *record) decimal.Decimal // what the header amount must equal the sum of
 }
 
-var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
-	table:  "invoices",
-	object: "invoices",
+var invoiceSpec = docSpec[stage.InvoiceRow, stage.InvoiceItemRow]{
+	docType: stage.Invoice,
+	number:  "invoiceNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "invoicenumber", "invoicedate", "duedate",
 		"status", "currency", "amount", "amountwithouttax", "taxamount", "balance", "transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) InvoiceRow {
-		return InvoiceRow{
+	header: func(r *record, a account, items int) stage.InvoiceRow {
+		return stage.InvoiceRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceNumber: r.str("invoiceNumber"), InvoiceDate: r.date("invoiceDate"), DueDate: r.date("dueDate"),
@@ -42,16 +45,14 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 			ItemCount: int64Ptr(items),
 		}
 	},
-	itemTable:   "invoice_items",
 	expand:      "invoiceitems",
 	childKey:    "invoiceItems",
-	itemObject:  "invoice-items",
 	parentField: "invoiceid",
 	itemFields: []string{"id", "createddate", "updateddate", "invoiceid", "accountid", "chargename", "chargenumber",
 		"sku", "uom", "quantity", "unitprice", "chargeamount", "taxamount", "accountingcode",
 		"servicestartdate", "serviceenddate"},
-	item: func(r *record, parent *record) InvoiceItemRow {
-		row := InvoiceItemRow{
+	item: func(r *record, parent *record) stage.InvoiceItemRow {
+		row := stage.InvoiceItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			InvoiceID: r.str("invoiceId"), AccountID: r.str("accountId"),
 			ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
@@ -72,16 +73,16 @@ var invoiceSpec = docSpec[InvoiceRow, InvoiceItemRow]{
 	lineTotal: func(r *record) decimal.Decimal { return sum(r, "chargeAmount", "taxAmount") },
 }
 
-var paymentSpec = docSpec[PaymentRow, struct{}]{
-	table:  "payments",
-	object: "payments",
+var paymentSpec = docSpec[stage.PaymentRow, struct{}]{
+	docType: stage.Payment,
+	number:  "paymentNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "paymentnumber", "effectivedate", "amount",
 		"appliedamount", "unappliedamount", "currency", "status", "type", "paymentmethodid", "referenceid",
 		"transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Processed"},
-	header: func(r *record, a account, _ int) PaymentRow {
-		return PaymentRow{
+	header: func(r *record, a account, _ int) stage.PaymentRow {
+		return stage.PaymentRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			PaymentNumber: r.str("paymentNumber"), EffectiveDate: r.date("effectiveDate"),
@@ -93,16 +94,16 @@ var paymentSpec = docSpec[PaymentRow, struct{}]{
 	},
 }
 
-var refundSpec = docSpec[RefundRow, struct{}]{
-	table:  "refunds",
-	object: "refunds",
+var refundSpec = docSpec[stage.RefundRow, struct{}]{
+	docType: stage.Refund,
+	number:  "refundNumber",
 	fields: []string{"id", "createddate", "updateddate", "accountid", "refundnumber", "refunddate", "amount",
 		"currency", "status", "type", "sourcetype", "methodtype", "reasoncode", "referenceid",
 		"transferredtoaccounting"},
 	amount:    "amount",
 	defStatus: []string{"Processed"},
-	header: func(r *record, a account, _ int) RefundRow {
-		return RefundRow{
+	header: func(r *record, a account, _ int) stage.RefundRow {
+		return stage.RefundRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			RefundNumber: r.str("refundNumber"), RefundDate: r.date("refundDate"), Amount: r.fixed("amount"),
@@ -127,14 +128,14 @@ var memoItemFields = []string{"id", "createddate", "updateddate", "chargename", 
 
 func memoLineTotal(r *record) decimal.Decimal { return sum(r, "amountWithoutTax", "taxAmount") }
 
-var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
-	table:     "credit_memos",
-	object:    "credit-memos",
+var creditMemoSpec = docSpec[stage.CreditMemoRow, stage.CreditMemoItemRow]{
+	docType:   stage.CreditMemo,
+	number:    "memoNumber",
 	fields:    memoFields,
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) CreditMemoRow {
-		return CreditMemoRow{
+	header: func(r *record, a account, items int) stage.CreditMemoRow {
+		return stage.CreditMemoRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
@@ -144,14 +145,12 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 			ItemCount: int64Ptr(items),
 		}
 	},
-	itemTable:   "credit_memo_items",
 	expand:      "creditmemoitems",
 	childKey:    "creditMemoItems",
-	itemObject:  "credit-memo-items",
 	parentField: "creditmemoid",
 	itemFields:  append([]string{"creditmemoid"}, memoItemFields...),
-	item: func(r *record, parent *record) CreditMemoItemRow {
-		row := CreditMemoItemRow{
+	item: func(r *record, parent *record) stage.CreditMemoItemRow {
+		row := stage.CreditMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			CreditMemoID: r.str("creditMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
 			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),
@@ -169,14 +168,14 @@ var creditMemoSpec = docSpec[CreditMemoRow, CreditMemoItemRow]{
 	lineTotal: memoLineTotal,
 }
 
-var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
-	table:     "debit_memos",
-	object:    "debit-memos",
+var debitMemoSpec = docSpec[stage.DebitMemoRow, stage.DebitMemoItemRow]{
+	docType:   stage.DebitMemo,
+	number:    "memoNumber",
 	fields:    append(append([]string{}, memoFields...), "duedate"),
 	amount:    "totalAmount",
 	defStatus: []string{"Posted"},
-	header: func(r *record, a account, items int) DebitMemoRow {
-		return DebitMemoRow{
+	header: func(r *record, a account, items int) stage.DebitMemoRow {
+		return stage.DebitMemoRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			AccountID: a.id, AccountNumber: a.number, ERPAccountID: a.erpID,
 			InvoiceID: r.str("invoiceId"), MemoNumber: r.str("memoNumber"), MemoDate: r.date("memoDate"),
@@ -186,14 +185,12 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 			ItemCount: int64Ptr(items), DueDate: r.date("dueDate"),
 		}
 	},
-	itemTable:   "debit_memo_items",
 	expand:      "debitmemoitems",
 	childKey:    "debitMemoItems",
-	itemObject:  "debit-memo-items",
 	parentField: "debitmemoid",
 	itemFields:  append([]string{"debitmemoid"}, memoItemFields...),
-	item: func(r *record, parent *record) DebitMemoItemRow {
-		row := DebitMemoItemRow{
+	item: func(r *record, parent *record) stage.DebitMemoItemRow {
+		row := stage.DebitMemoItemRow{
 			ID: r.id, CreatedDate: r.created(), UpdatedDate: r.updatedPtr(), UpdatedDateRaw: r.rawUpdated(),
 			DebitMemoID: r.str("debitMemoId"), ChargeName: r.str("chargeName"), ChargeNumber: r.str("chargeNumber"),
 			SKU: r.str("sku", "sKU", "SKU"), UnitOfMeasure: r.str("unitOfMeasure"),
@@ -210,6 +207,40 @@ var debitMemoSpec = docSpec[DebitMemoRow, DebitMemoItemRow]{
 	},
 	lineTotal: memoLineTotal,
 }
+
+// entity is how the extract stages one document type: one walk per time
+// slice of a window, and a re-check of rejected documents by id.
+type entity interface {
+	walk(ctx context.Context, x *run, n int, r span) error
+	recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, res *Rechecked, opts RecheckOptions) error
+	numberField() string
+	kind() stage.DocType
+}
+
+func (sp docSpec[H, I]) numberField() string { return sp.number }
+func (sp docSpec[H, I]) kind() stage.DocType { return sp.docType }
+
+func (sp docSpec[H, I]) walk(ctx context.Context, x *run, n int, r span) error {
+	return walk(ctx, x, sp, n, r)
+}
+
+func (sp docSpec[H, I]) recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, res *Rechecked, opts RecheckOptions) error {
+	return recheckTable(ctx, src, st, sp, wanted, res, opts)
+}
+
+// entities are the walkers of every document type.
+var entities = map[stage.DocType]entity{
+	stage.Invoice:    invoiceSpec,
+	stage.DebitMemo:  debitMemoSpec,
+	stage.CreditMemo: creditMemoSpec,
+	stage.Payment:    paymentSpec,
+	stage.Refund:     refundSpec,
+}
+
+func (sp docSpec[H, I]) table() string      { return sp.docType.HeaderTable() }
+func (sp docSpec[H, I]) itemTable() string  { return sp.docType.ItemTable() }
+func (sp docSpec[H, I]) object() string     { return sp.docType.Object() }
+func (sp docSpec[H, I]) itemObject() string { return sp.docType.ItemObject() }
 
 // sum adds the named decimal fields of r, a missing one counting as zero.
 func sum(r *record, names ...string) decimal.Decimal {

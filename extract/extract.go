@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"log/slog"
 	"maps"
@@ -38,8 +37,8 @@ type Options struct {
 	// Overlap reaches back before the window start so late-visible records are
 	// still seen; 0 means 10 minutes.
 	Overlap time.Duration
-	// Statuses filters each document table ("invoices", "payments", "refunds",
-	// "credit_memos", "debit_memos") by status; a missing key keeps the default
+	// Statuses filters each document table (a header table of stage.DocType,
+	// such as "invoices") by status; a missing key keeps the default
 	// (Posted, or Processed for payments and refunds), an empty list filters nothing.
 	Statuses map[string][]string
 	// Concurrency bounds how many walks (one document type over one time slice)
@@ -64,10 +63,9 @@ type Options struct {
 	// accounts fails the window with a *FieldAbsentError when Zuora does not
 	// know the field.
 	ERPAccountField string
-	// DocTypes are the document types moved (stage.DocTypes names: invoice,
-	// payment, refund, credit_memo, debit_memo); nil means all five. The others
+	// DocTypes are the document types moved; nil means every one. The others
 	// are neither queried nor listed in the manifest.
-	DocTypes []string
+	DocTypes []stage.DocType
 	// Now is the clock that dates a walk's start, to tell a row changed during
 	// the walk from one the tenant should not have returned; nil means time.Now.
 	Now func() time.Time
@@ -97,12 +95,11 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	if opts.Force {
 		// The parts are about to be rewritten: the old manifest would no longer
 		// describe them, so it goes first and a failed re-run leaves none.
-		if err := st.Delete(ctx, stage.ManifestKey("extract", w)); err != nil {
+		if err := st.DeleteExtract(ctx, w); err != nil {
 			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 		}
 	} else {
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", w, &m)
+		m, found, err := st.ReadExtract(ctx, w)
 		if err != nil {
 			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 		}
@@ -131,11 +128,12 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	started := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
-	schedule(gctx, g, x, invoiceSpec)
-	schedule(gctx, g, x, debitMemoSpec)
-	schedule(gctx, g, x, creditMemoSpec)
-	schedule(gctx, g, x, paymentSpec)
-	schedule(gctx, g, x, refundSpec)
+	for _, dt := range opts.DocTypes {
+		ent := entities[dt]
+		for n, r := range x.slices {
+			g.Go(func() error { return ent.walk(gctx, x, n, r) })
+		}
+	}
 	if err := g.Wait(); err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w (%w)", cerr, err)
@@ -155,15 +153,16 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		CommittedAt: time.Now().UTC(),
 		Tables:      x.tables,
 	}
-	for _, t := range []string{"invoices", "debit_memos", "credit_memos", "payments", "refunds"} {
-		if !opts.moves(t) {
+	for _, dt := range stage.DocTypes() {
+		t := dt.HeaderTable()
+		if !opts.moves(dt) {
 			m.Warnings = append(m.Warnings, t+": not extracted (the document type is not among those moved)")
 		}
 		for _, ws := range x.warnings[t] {
 			m.Warnings = append(m.Warnings, ws...)
 		}
 	}
-	if err := st.WriteManifest(ctx, "extract", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
 	}
 	log.Info("extract committed", "tables", len(m.Tables), "warnings", len(m.Warnings), "elapsed", time.Since(started))
@@ -178,8 +177,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.Overlap = DefaultOverlap
 	}
 	for table := range o.Statuses {
-		if !slices.Contains(documentTables, table) {
-			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(documentTables, ", "))
+		if _, ok := stage.DocTypeOfTable(table); !ok {
+			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(stage.HeaderTables(), ", "))
 		}
 	}
 	if o.Concurrency <= 0 {
@@ -201,13 +200,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.ERPAccountField = DefaultERPAccountField
 	}
 	if o.DocTypes == nil {
-		o.DocTypes = stage.DocTypes
+		o.DocTypes = stage.DocTypes()
 	}
-	for _, dt := range o.DocTypes {
-		if !slices.Contains(stage.DocTypes, dt) {
-			return o, fmt.Errorf("extract: document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
-		}
+	types, err := stage.InLoadOrder(o.DocTypes)
+	if err != nil {
+		return o, fmt.Errorf("extract: %w", err)
 	}
+	o.DocTypes = types
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -319,21 +318,32 @@ func (x *run) merge() {
 // zuoraTime formats t as the explicit UTC value Object Query filters take.
 func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-// query builds the Object Query of a document type for the range r.
-func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
+// documentQuery is the Object Query of a document type, its account and
+// its items expanded, without filters or order.
+func documentQuery[H, I any](sp docSpec[H, I], erpField string) zuora.Query {
 	q := zuora.Query{
-		Object: sp.object,
-		Filters: []string{
-			"updateddate.GE:" + zuoraTime(r.lo),
-			"updateddate.LT:" + zuoraTime(r.hi),
-		},
-		Sort:        "updateddate.ASC",
+		Object:      sp.object(),
 		Fields:      sp.fields,
 		Expand:      []string{"account"},
-		ChildFields: map[string][]string{"account": accountFields(x.opts.ERPAccountField)},
+		ChildFields: map[string][]string{"account": accountFields(erpField)},
 		PageSize:    pageSize,
 	}
-	statuses, ok := x.opts.Statuses[sp.table]
+	if sp.itemTable() != "" {
+		q.Expand = append(q.Expand, sp.expand)
+		q.ChildFields[sp.expand] = sp.itemFields
+	}
+	return q
+}
+
+// query builds the Object Query of a document type for the range r.
+func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
+	q := documentQuery(sp, x.opts.ERPAccountField)
+	q.Filters = []string{
+		"updateddate.GE:" + zuoraTime(r.lo),
+		"updateddate.LT:" + zuoraTime(r.hi),
+	}
+	q.Sort = "updateddate.ASC"
+	statuses, ok := x.opts.Statuses[sp.table()]
 	if !ok {
 		statuses = sp.defStatus
 	}
@@ -344,17 +354,13 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 	default:
 		q.Filters = append(q.Filters, "status.IN:["+strings.Join(statuses, ",")+"]")
 	}
-	if sp.itemTable != "" {
-		q.Expand = append(q.Expand, sp.expand)
-		q.ChildFields[sp.expand] = sp.itemFields
-	}
 	return q
 }
 
 // itemQuery pages every item of one document from the item endpoint.
 func itemQuery[H, I any](sp docSpec[H, I], parentID string) zuora.Query {
 	return zuora.Query{
-		Object:   sp.itemObject,
+		Object:   sp.itemObject(),
 		Filters:  []string{sp.parentField + ".EQ:" + parentID},
 		Sort:     "id.ASC",
 		Fields:   sp.itemFields,
@@ -380,269 +386,4 @@ func params(q zuora.Query) map[string][]string {
 		p[k+".fields[]"] = []string{strings.Join(q.ChildFields[k], ",")}
 	}
 	return p
-}
-
-// schedule adds one walk per time slice of a document type to g, when the run moves it.
-func schedule[H, I any](ctx context.Context, g *errgroup.Group, x *run, sp docSpec[H, I]) {
-	if !x.opts.moves(sp.table) {
-		return
-	}
-	for n, r := range x.slices {
-		g.Go(func() error { return walk(ctx, x, sp, n, r) })
-	}
-}
-
-// walk stages slice n (the range r) of one document type: part n of its header
-// table and, when it has items, of its item table, both streamed while the
-// pages arrive.
-func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span) error {
-	log := x.log.With("entity", sp.table, "slice", n)
-	started := time.Now()
-	q := query(x, sp, r)
-	var (
-		headers  *table[H]
-		items    *table[I]
-		quar     *quarantine
-		itemInfo stage.ObjectInfo
-		quarInfo stage.ObjectInfo
-		warnings []string
-		dropped  int
-	)
-
-	// keep stages one record version and its items, or, when any of their
-	// fields cannot be staged (a *MalformedError), none of them.
-	keep := func(rec *record) error {
-		var lines []*record
-		var err error
-		if sp.itemTable != "" {
-			lines, err = docItems(ctx, x.src, sp, rec)
-			if err != nil {
-				return err
-			}
-		}
-		acct := rec.account(x.opts.ERPAccountField)
-		row := sp.header(rec, acct, len(lines))
-		if rec.err != nil {
-			return rec.err
-		}
-		irows := make([]I, len(lines))
-		for i, l := range lines {
-			if irows[i] = sp.item(l, rec); l.err != nil {
-				return l.err
-			}
-		}
-		if total, ok := rec.decimal(sp.amount); ok {
-			headers.addAmount(rec.str("currency"), total)
-			if sp.itemTable != "" {
-				got := decimal.Zero
-				for _, l := range lines {
-					got = got.Add(sp.lineTotal(l))
-				}
-				if !got.Equal(total) {
-					log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
-					warnings = append(warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
-						sp.table, rec.id, sp.amount, total, len(lines), got))
-				}
-			}
-		}
-		if err := headers.add(row, rec.updated); err != nil {
-			return err
-		}
-		for i, l := range lines {
-			if err := items.add(irows[i], l.updated); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-
-	// stream walks the range and stages every version not yet staged. Under a
-	// cursor that is not a keyset (an offset), a row leaving the range mid-walk
-	// shifts an unseen row behind the cursor, so the range is walked again until
-	// a walk finds nothing new. Rows outside the range that no change during
-	// the walk explains are counted, and fail the window once the walk is done.
-	stream := func() error {
-		seen := map[docKey]bool{}
-		var rangeErr *RangeError
-		walkStart := x.opts.Now()
-		for pass := 1; ; pass++ {
-			paging := &zuora.Paging{}
-			q.Paging = paging
-			fresh := 0
-			for raw, err := range x.src.Records(ctx, q) {
-				if err != nil {
-					if unavailable(err) {
-						return &UnavailableError{Table: sp.table, Object: sp.object, Err: err}
-					}
-					if refusedField(err, x.opts.ERPAccountField) {
-						return &FieldAbsentError{Field: x.opts.ERPAccountField, Err: err}
-					}
-					return fmt.Errorf("query %s: %w", sp.object, err)
-				}
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				rec, err := decodeRecord(sp.table, raw)
-				if err != nil {
-					// A malformed record goes to the quarantine (see quar.route); any other error fails the walk.
-					if err := quar.route(raw, err); err != nil {
-						return err
-					}
-					continue
-				}
-				k := keyOf(rec.id, rec.updated)
-				switch {
-				case !rec.updated.Before(r.hi), rec.updated.Before(r.lo):
-					dropped++
-					if !outside(rec.updated, r, walkStart) {
-						log.Debug("record changed during the walk", "doc_id", rec.id, "updated", rec.rawUpd)
-						continue
-					}
-					if rangeErr == nil {
-						rangeErr = &RangeError{Table: sp.table, From: r.lo, To: r.hi, Example: rec.id + " " + rec.rawUpd}
-					}
-					rangeErr.Outside++
-					continue
-				case seen[k], x.prior[sp.table][k]:
-					dropped++ // this version is already staged
-					log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
-					continue
-				}
-				seen[k] = true
-				fresh++
-				if err := keep(rec); err != nil {
-					if err := quar.route(raw, err); err != nil {
-						return err
-					}
-				}
-			}
-			if rangeErr != nil {
-				return rangeErr
-			}
-			if !paging.NonKeyset || (pass > 1 && fresh == 0) {
-				if n > 0 {
-					return nil // the first slice's probe covers the window's lower bound
-				}
-				return probe(ctx, x, sp, r)
-			}
-			if pass == maxPasses {
-				return fmt.Errorf("query %s: the range is paged by offset and still changed during walk %d; nothing was committed, run again when the tenant is quieter", sp.object, pass)
-			}
-			log.Info("offset-paged walk: walking the range again to catch rows shifted behind the cursor", "pass", pass+1, "new", fresh)
-		}
-	}
-
-	// streamQuarantined runs stream with the walk's part of the quarantine table open.
-	streamQuarantined := func() error {
-		info, err := x.st.Write(ctx, stage.QuarantineKey(sp.table, x.w, n), func(qw io.Writer) error {
-			quar = newQuarantine(qw, sp.table, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, log, &warnings, x.opts.RowGroupRows)
-			if err := stream(); err != nil {
-				return err
-			}
-			return quar.close()
-		})
-		quarInfo = info
-		return err
-	}
-
-	headerInfo, err := x.st.Write(ctx, stage.RawKey(sp.table, x.w, n), func(hw io.Writer) error {
-		headers = newTable[H](sp.table, hw, x.opts.RowGroupRows)
-		if sp.itemTable == "" {
-			if err := streamQuarantined(); err != nil {
-				return err
-			}
-			return headers.close()
-		}
-		info, err := x.st.Write(ctx, stage.RawKey(sp.itemTable, x.w, n), func(iw io.Writer) error {
-			items = newTable[I](sp.itemTable, iw, x.opts.RowGroupRows)
-			if err := streamQuarantined(); err != nil {
-				return err
-			}
-			return items.close()
-		})
-		if err != nil {
-			return err
-		}
-		itemInfo = info
-		return headers.close()
-	})
-	if err != nil {
-		return err
-	}
-
-	snap := headers.snap
-	snap.Files = []stage.ObjectInfo{headerInfo}
-	snap.Query = params(query(x, sp, span{x.from, x.w.End}))
-	x.commitPart(sp.table, n, snap)
-	if sp.itemTable != "" {
-		isnap := items.snap
-		isnap.Files = []stage.ObjectInfo{itemInfo}
-		isnap.Query = params(itemQuery(sp, "<"+sp.table+".id>"))
-		isnap.Query["expanded_from"] = []string{sp.object}
-		x.commitPart(sp.itemTable, n, isnap)
-	}
-	qsnap := quar.table.snap
-	qsnap.Files = []stage.ObjectInfo{quarInfo}
-	x.commitQuarantine(sp.table, n, qsnap)
-	x.warn(sp.table, n, warnings)
-	log.Info("entity staged", "rows", snap.Rows, "quarantined", qsnap.Rows, "dropped", dropped, "warnings", len(warnings), "elapsed", time.Since(started))
-	return nil
-}
-
-// docItems returns every item of a document: the expanded list, or, when that
-// list is cut off at the page size, all of them paged from the item endpoint.
-// An item walk under a cursor that is not a keyset is repeated until a walk
-// finds no item it had not seen, as an offset shifts when the list changes.
-func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parent *record) ([]*record, error) {
-	kids := parent.list(sp.childKey)
-	if parent.err != nil {
-		return nil, parent.err
-	}
-	walk := len(kids) >= pageSize
-	if walk {
-		kids = kids[:0]
-	}
-	seen := make(map[string]bool, len(kids))
-	out := make([]*record, 0, len(kids))
-	add := func(raw json.RawMessage) (bool, error) {
-		r, err := decodeRecord(sp.itemTable, raw)
-		if err != nil {
-			return false, fmt.Errorf("%s %s: %w", sp.table, parent.id, err)
-		}
-		if seen[r.id] {
-			return false, nil // an item listed twice (a page boundary moved) is staged once
-		}
-		seen[r.id] = true
-		out = append(out, r)
-		return true, nil
-	}
-	for _, raw := range kids {
-		if _, err := add(raw); err != nil {
-			return nil, err
-		}
-	}
-	for pass := 1; walk; pass++ {
-		q := itemQuery(sp, parent.id)
-		q.Paging = &zuora.Paging{}
-		fresh := 0
-		for raw, err := range src.Records(ctx, q) {
-			if err != nil {
-				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject, sp.table, parent.id, err)
-			}
-			isNew, err := add(raw)
-			if err != nil {
-				return nil, err
-			}
-			if isNew {
-				fresh++
-			}
-		}
-		switch {
-		case !q.Paging.NonKeyset || (pass > 1 && fresh == 0):
-			walk = false
-		case pass == maxPasses:
-			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject, sp.table, parent.id, pass)
-		}
-	}
-	return out, nil
 }

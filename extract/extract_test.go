@@ -41,13 +41,13 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	if m.RunID != "r1" || m.CodeVersion != "v1" || len(m.Warnings) != 0 {
 		t.Errorf("run id %q, code version %q, warnings %v", m.RunID, m.CodeVersion, m.Warnings)
 	}
-	if len(m.Tables) != len(stage.Tables)+1 {
-		t.Fatalf("manifest has %d tables, want %d and the quarantine", len(m.Tables), len(stage.Tables))
+	if len(m.Tables) != len(stage.Tables())+1 {
+		t.Fatalf("manifest has %d tables, want %d and the quarantine", len(m.Tables), len(stage.Tables()))
 	}
 	if q := m.Tables[stage.QuarantineTable]; q.Rows != 0 || len(q.Files) != 5 {
 		t.Errorf("quarantine: %d rows in %d files; want an empty part per document type", q.Rows, len(q.Files))
 	}
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		snap := m.Tables[table]
 		if len(snap.Files) != 1 || snap.Files[0].Key != stage.RawKey(table, w1, 0) || len(snap.Files[0].SHA256) != 64 {
 			t.Errorf("table %s files: %+v", table, snap.Files)
@@ -57,30 +57,30 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 		}
 	}
 
-	invoices := tableRows[InvoiceRow](t, st, m, "invoices")
+	invoices := tableRows[stage.InvoiceRow](t, st, m, "invoices")
 	if got := invoiceIDs(invoices); !slices.Equal(got, []string{"inv1", "inv2"}) {
 		t.Errorf("invoices %v, want inv1 inv2 (the draft filtered out)", got)
 	}
-	inv1 := invoices[slices.IndexFunc(invoices, func(r InvoiceRow) bool { return r.ID == "inv1" })]
+	inv1 := invoices[slices.IndexFunc(invoices, func(r stage.InvoiceRow) bool { return r.ID == "inv1" })]
 	if dec(inv1.Amount) != "108.135000001" || dec(inv1.TaxAmount) != "8.01" || *inv1.ItemCount != 2 ||
 		*inv1.ERPAccountID != "ERP-1" || *inv1.AccountNumber != "A-1" || *inv1.AccountID != "a1" ||
 		*inv1.UpdatedDateRaw != "2026-11-25T14:05:00-08:00" || !inv1.UpdatedDate.Equal(at(22, 5, 0)) ||
 		*inv1.InvoiceDate != int32(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Unix()/86400) {
 		t.Errorf("inv1 row: %+v", inv1)
 	}
-	if got := len(tableRows[InvoiceItemRow](t, st, m, "invoice_items")); got != 3 {
+	if got := len(tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items")); got != 3 {
 		t.Errorf("%d invoice items, want 3", got)
 	}
-	if got := ids(tableRows[PaymentRow](t, st, m, "payments"), func(r PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"pay1", "pay2", "pay3"}) {
+	if got := ids(tableRows[stage.PaymentRow](t, st, m, "payments"), func(r stage.PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"pay1", "pay2", "pay3"}) {
 		t.Errorf("payments %v", got)
 	}
-	if got := len(tableRows[RefundRow](t, st, m, "refunds")); got != 0 {
+	if got := len(tableRows[stage.RefundRow](t, st, m, "refunds")); got != 0 {
 		t.Errorf("%d refunds, want an empty table", got)
 	}
-	if got := len(tableRows[CreditMemoItemRow](t, st, m, "credit_memo_items")); got != 1 {
+	if got := len(tableRows[stage.CreditMemoItemRow](t, st, m, "credit_memo_items")); got != 1 {
 		t.Errorf("%d credit memo items, want 1", got)
 	}
-	dms := tableRows[DebitMemoRow](t, st, m, "debit_memos")
+	dms := tableRows[stage.DebitMemoRow](t, st, m, "debit_memos")
 	if len(dms) != 1 || dec(dms[0].TotalAmount) != "6.9" || *dms[0].ItemCount != 2 || dms[0].DueDate == nil {
 		t.Errorf("debit memos: %+v", dms)
 	}
@@ -157,7 +157,7 @@ func TestRecordsSharingOneSecondAcrossPageBoundaries(t *testing.T) {
 	}
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{})
-	if got := invoiceIDs(tableRows[InvoiceRow](t, st, m, "invoices")); !slices.Equal(got, want) {
+	if got := invoiceIDs(tableRows[stage.InvoiceRow](t, st, m, "invoices")); !slices.Equal(got, want) {
 		t.Fatalf("staged %d invoices, want the 250 exactly once: %v", len(got), got)
 	}
 	if !m.Tables["invoices"].Amounts["USD"].Equal(decimal.RequireFromString("375")) {
@@ -165,7 +165,7 @@ func TestRecordsSharingOneSecondAcrossPageBoundaries(t *testing.T) {
 	}
 	// The next window's overlap sees all 250 again and stages none of them.
 	m2 := mustRun(t, f, st, w2, Options{})
-	if got := tableRows[InvoiceRow](t, st, m2, "invoices"); len(got) != 0 {
+	if got := tableRows[stage.InvoiceRow](t, st, m2, "invoices"); len(got) != 0 {
 		t.Errorf("next window restaged %d invoices", len(got))
 	}
 }
@@ -206,8 +206,8 @@ func TestWindowEdgesCompareInstantsNotStrings(t *testing.T) {
 			}
 			m1 := mustRun(t, f, st, w1, Options{})
 			m2 := mustRun(t, f, st, w2, Options{})
-			n1 := len(tableRows[PaymentRow](t, st, m1, "payments"))
-			n2 := len(tableRows[PaymentRow](t, st, m2, "payments"))
+			n1 := len(tableRows[stage.PaymentRow](t, st, m1, "payments"))
+			n2 := len(tableRows[stage.PaymentRow](t, st, m2, "payments"))
 			if (n1 == 1) != tt.inW1 || (n2 == 1) != tt.inW2 || n1 > 1 || n2 > 1 {
 				t.Errorf("updated %s (%s): staged %d times in w1, %d in w2", zt(tt.updated), tt.updated.Format(time.RFC3339), n1, n2)
 			}
@@ -238,12 +238,12 @@ func TestRecordInsertedBehindTheCursorIsPickedUpByTheNextWindowOnce(t *testing.T
 	}
 	st := newStage(t)
 	m1 := mustRun(t, f, st, w1, Options{})
-	got1 := invoiceIDs(tableRows[InvoiceRow](t, st, m1, "invoices"))
+	got1 := invoiceIDs(tableRows[stage.InvoiceRow](t, st, m1, "invoices"))
 	if slices.Contains(got1, "late") || len(got1) != 200 {
 		t.Fatalf("w1 staged %d invoices (late included: %v), want the 200 walked", len(got1), slices.Contains(got1, "late"))
 	}
 	m2 := mustRun(t, f, st, w2, Options{})
-	got2 := invoiceIDs(tableRows[InvoiceRow](t, st, m2, "invoices"))
+	got2 := invoiceIDs(tableRows[stage.InvoiceRow](t, st, m2, "invoices"))
 	if want := []string{"late", "next0", "next1", "next2", "next3", "next4"}; !slices.Equal(got2, want) {
 		t.Errorf("w2 staged %v, want %v", got2, want)
 	}
@@ -253,13 +253,13 @@ func TestRecordInsertedBehindTheCursorIsPickedUpByTheNextWindowOnce(t *testing.T
 	if !slices.Equal(union, all) {
 		t.Errorf("w1+w2 staged %d records, want every one of %d exactly once", len(union), len(all))
 	}
-	items2 := tableRows[InvoiceItemRow](t, st, m2, "invoice_items")
+	items2 := tableRows[stage.InvoiceItemRow](t, st, m2, "invoice_items")
 	if len(items2) != 6 {
 		t.Errorf("w2 staged %d items, want 6 (its own invoices' only)", len(items2))
 	}
 	// Re-extracting w2 with Force stages the same set again, no more.
 	m2b := mustRun(t, f, st, w2, Options{Force: true})
-	if got := invoiceIDs(tableRows[InvoiceRow](t, st, m2b, "invoices")); !slices.Equal(got, got2) {
+	if got := invoiceIDs(tableRows[stage.InvoiceRow](t, st, m2b, "invoices")); !slices.Equal(got, got2) {
 		t.Errorf("forced re-run of w2 staged %v, want %v", got, got2)
 	}
 }
@@ -298,13 +298,13 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	f.onPage = nil
 	got := mustRun(t, f, st, w1, Options{RowGroupRows: 64})
 
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		g, w := got.Tables[table], want.Tables[table]
 		if g.Rows != w.Rows || g.Files[0].SHA256 != w.Files[0].SHA256 || g.Files[0].Key != w.Files[0].Key {
 			t.Errorf("%s after the re-run: %d rows %s, clean run: %d rows %s", table, g.Rows, g.Files[0].SHA256, w.Rows, w.Files[0].SHA256)
 		}
 	}
-	if n := len(tableRows[InvoiceRow](t, st, got, "invoices")); n != 300 {
+	if n := len(tableRows[stage.InvoiceRow](t, st, got, "invoices")); n != 300 {
 		t.Errorf("%d invoices after the re-run, want 300", n)
 	}
 	// Rows were flushed in row groups of RowGroupRows while the pages arrived.
@@ -326,7 +326,7 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) != len(stage.Tables)+5 {
+	if len(raw) != len(stage.Tables())+5 {
 		t.Errorf("stage holds %d raw objects, want one part per table and a quarantine part per document type: %v", len(raw), raw)
 	}
 }
@@ -350,25 +350,25 @@ func TestDocumentWithMoreItemsThanAPageIsCompleted(t *testing.T) {
 	}
 
 	count := map[string]int{}
-	for _, it := range tableRows[InvoiceItemRow](t, st, m, "invoice_items") {
+	for _, it := range tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items") {
 		count[*it.InvoiceID]++
 	}
 	if count["big"] != 250 || count["small"] != 98 || count["exact"] != 99 {
 		t.Errorf("items per invoice %v, want big 250 small 98 exact 99", count)
 	}
-	for _, inv := range tableRows[InvoiceRow](t, st, m, "invoices") {
+	for _, inv := range tableRows[stage.InvoiceRow](t, st, m, "invoices") {
 		if int(*inv.ItemCount) != count[inv.ID] {
 			t.Errorf("%s item_count %d, staged %d", inv.ID, *inv.ItemCount, count[inv.ID])
 		}
 	}
-	ids := ids(tableRows[InvoiceItemRow](t, st, m, "invoice_items"), func(r InvoiceItemRow) string { return r.ID })
+	ids := ids(tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items"), func(r stage.InvoiceItemRow) string { return r.ID })
 	if len(slices.Compact(ids)) != 250+98+99 {
 		t.Errorf("duplicate item ids staged")
 	}
-	if n := len(tableRows[CreditMemoItemRow](t, st, m, "credit_memo_items")); n != 120 {
+	if n := len(tableRows[stage.CreditMemoItemRow](t, st, m, "credit_memo_items")); n != 120 {
 		t.Errorf("%d credit memo items, want 120", n)
 	}
-	if n := len(tableRows[DebitMemoItemRow](t, st, m, "debit_memo_items")); n != 100 {
+	if n := len(tableRows[stage.DebitMemoItemRow](t, st, m, "debit_memo_items")); n != 100 {
 		t.Errorf("%d debit memo items, want 100", n)
 	}
 
@@ -407,7 +407,7 @@ func TestHeaderTotalDifferentFromItemsIsAWarning(t *testing.T) {
 	if !slices.Equal(m.Warnings, want) {
 		t.Errorf("warnings %q, want %q", m.Warnings, want)
 	}
-	if n := len(tableRows[InvoiceRow](t, st, m, "invoices")); n != 2 {
+	if n := len(tableRows[stage.InvoiceRow](t, st, m, "invoices")); n != 2 {
 		t.Errorf("%d invoices staged, want both (the transform rejects the mismatch)", n)
 	}
 }
@@ -423,14 +423,14 @@ func TestDocumentWithoutERPAccountIDIsStagedWithNull(t *testing.T) {
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{})
 	got := map[string]string{}
-	for _, r := range tableRows[InvoiceRow](t, st, m, "invoices") {
+	for _, r := range tableRows[stage.InvoiceRow](t, st, m, "invoices") {
 		got[r.ID] = fmt.Sprint(deref(r.ERPAccountID), "/", deref(r.AccountNumber), "/", deref(r.AccountID))
 	}
 	want := map[string]string{"inv1": "<nil>/A-1/a1", "inv2": "ERP-2/A-2/a2", "orphan": "<nil>/<nil>/gone"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("invoices erp/number/account %v, want %v", got, want)
 	}
-	refunds := tableRows[RefundRow](t, st, m, "refunds")
+	refunds := tableRows[stage.RefundRow](t, st, m, "refunds")
 	if len(refunds) != 1 || refunds[0].ERPAccountID != nil || *refunds[0].ReferenceID != "rr-ref1" {
 		t.Errorf("refunds %+v", refunds)
 	}
@@ -457,11 +457,11 @@ func TestUnknownFieldsAndNullsDoNotBreakExtraction(t *testing.T) {
 	delete(f.objects["invoice-items"][0], "accountId") // taken from the invoice instead
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{})
-	items := tableRows[InvoiceItemRow](t, st, m, "invoice_items")
+	items := tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items")
 	if len(items) != 1 || deref(items[0].AccountID) != "a1" || deref(items[0].InvoiceID) != "inv1" || deref(items[0].SKU) != "SKU-1" {
 		t.Errorf("invoice items %+v", items)
 	}
-	rows := tableRows[InvoiceRow](t, st, m, "invoices")
+	rows := tableRows[stage.InvoiceRow](t, st, m, "invoices")
 	if len(rows) != 1 || rows[0].DueDate != nil || rows[0].Balance != nil || dec(rows[0].Amount) != "1" {
 		t.Errorf("invoices %+v", rows)
 	}
@@ -494,8 +494,8 @@ func TestCommittedWindowIsNotExtractedAgainUnlessForced(t *testing.T) {
 	if forced.Window != w1.ID() || forced.Tables["invoices"].Rows != 2 {
 		t.Errorf("forced run in -08:00: window %s, %d invoices, want %s and 2", forced.Window, forced.Tables["invoices"].Rows, w1.ID())
 	}
-	var stored stage.ExtractManifest
-	if found, err := st.ReadManifest(context.Background(), "extract", w1, &stored); !found || err != nil || stored.RunID != "r4" {
+	stored, found, err := st.ReadExtract(context.Background(), w1)
+	if !found || err != nil || stored.RunID != "r4" {
 		t.Errorf("stored manifest run %q found %v err %v", stored.RunID, found, err)
 	}
 	// A forced re-run that fails rewrites parts the old manifest described, so
@@ -524,7 +524,7 @@ func TestStatusesOption(t *testing.T) {
 	draft["status"] = "Draft"
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{Statuses: map[string][]string{"payments": {"Processed", "Posted"}, "invoices": {}}})
-	if got := ids(tableRows[PaymentRow](t, st, m, "payments"), func(r PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"p1", "p2"}) {
+	if got := ids(tableRows[stage.PaymentRow](t, st, m, "payments"), func(r stage.PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"p1", "p2"}) {
 		t.Errorf("payments %v, want p1 p2", got)
 	}
 	if n := m.Tables["invoices"].Rows; n != 1 {
@@ -607,7 +607,7 @@ func TestRecordUpdatedDuringTheWalkIsStagedInBothVersions(t *testing.T) {
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{})
 	var versions []string
-	for _, r := range tableRows[InvoiceRow](t, st, m, "invoices") {
+	for _, r := range tableRows[stage.InvoiceRow](t, st, m, "invoices") {
 		if r.ID == "inv010" {
 			versions = append(versions, r.UpdatedDate.Format(time.TimeOnly)+" balance "+dec(r.Balance))
 		}

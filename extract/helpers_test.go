@@ -197,8 +197,8 @@ func ids[T any](rows []T, id func(T) string) []string {
 	return out
 }
 
-func invoiceIDs(rows []InvoiceRow) []string {
-	return ids(rows, func(r InvoiceRow) string { return r.ID })
+func invoiceIDs(rows []stage.InvoiceRow) []string {
+	return ids(rows, func(r stage.InvoiceRow) string { return r.ID })
 }
 
 func dec(f *[16]byte) string {

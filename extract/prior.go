@@ -13,11 +13,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// documentTables are the tables whose rows are deduplicated on (id, updatedDate);
-// items follow their document.
-var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
-
-// priorKeys returns, per document table, the (id, updatedDate) of every record
+// priorKeys returns, per document (header) table, the (id, updatedDate) of every record
 // that another committed window staged inside [from, w.End): those are the rows
 // this window's overlap would otherwise stage a second time. Under
 // stage.QuarantineTable it keeps the records those windows quarantined.
@@ -31,15 +27,14 @@ func priorKeys(ctx context.Context, st *stage.Stage, w stage.Window, from time.T
 		if other.ID() == w.ID() || !other.End.After(from) || !other.Start.Before(w.End) {
 			continue
 		}
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		m, found, err := st.ReadExtract(ctx, other)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
 			continue
 		}
-		for _, table := range documentTables {
+		for _, table := range stage.HeaderTables() { // items follow their document
 			for _, f := range m.Tables[table].Files {
 				if keys[table] == nil {
 					keys[table] = map[docKey]bool{}
@@ -67,9 +62,9 @@ func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]
 	if err != nil {
 		return err
 	}
-	r := parquet.NewGenericReader[keyRow](bytes.NewReader(data))
+	r := parquet.NewGenericReader[stage.KeyRow](bytes.NewReader(data))
 	defer r.Close()
-	buf := make([]keyRow, 1024)
+	buf := make([]stage.KeyRow, 1024)
 	for {
 		n, err := r.Read(buf)
 		for _, row := range buf[:n] {
@@ -86,19 +81,13 @@ func readKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]
 	}
 }
 
-// quarantineKeyRow reads only the dedupe key of a quarantined record.
-type quarantineKeyRow struct {
-	DocKey      string     `parquet:"doc_key"`
-	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-}
-
 // readQuarantineKeys adds the key of every record of a staged quarantine part to into.
 func readQuarantineKeys(ctx context.Context, st *stage.Stage, key string, into map[docKey]bool) error {
 	data, err := st.Read(ctx, key)
 	if err != nil {
 		return err
 	}
-	rows, err := parquet.Read[quarantineKeyRow](bytes.NewReader(data), int64(len(data)))
+	rows, err := parquet.Read[stage.QuarantineKeyRow](bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -39,30 +38,6 @@ func malformed(entity, id, format string, args ...any) *MalformedError {
 	return &MalformedError{Entity: entity, ID: id, Reason: fmt.Sprintf(format, args...)}
 }
 
-// QuarantineRow is one row of the quarantine table: a document record the
-// extract could not stage, kept with its raw JSON and the reason.
-type QuarantineRow struct {
-	Entity  string  `parquet:"entity"`   // the raw table the document belongs to, e.g. "payments"
-	DocType string  `parquet:"doc_type"` // e.g. "payment"
-	DocKey  string  `parquet:"doc_key"`  // the id, or stage.NoIDPrefix + 16 hex of the raw JSON's sha256
-	ID      *string `parquet:"id,optional"`
-	Number  *string `parquet:"number,optional"`
-	// Currency and the header amount are kept when they can be read; Amount
-	// only when it fits DECIMAL(38,9), AmountText always exactly as sent.
-	Currency       *string    `parquet:"currency,optional"`
-	Amount         *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
-	AmountText     *string    `parquet:"amount_text,optional"`
-	UpdatedDate    *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-	UpdatedDateRaw *string    `parquet:"updated_date_raw,optional"`
-	Reason         string     `parquet:"reason"`
-	RawJSON        string     `parquet:"raw_json"` // exactly as Zuora sent it, cut at MaxQuarantinedJSON bytes
-	RawSize        int64      `parquet:"raw_size"`
-	RawSHA256      string     `parquet:"raw_sha256"` // of the whole raw JSON
-	RawTruncated   bool       `parquet:"raw_truncated"`
-	QuarantinedAt  time.Time  `parquet:"quarantined_at,timestamp(microsecond)"`
-	RunID          string     `parquet:"run_id"`
-}
-
 // MaxQuarantinedJSON bounds the raw JSON kept of one quarantined record.
 const MaxQuarantinedJSON = 256 << 10
 
@@ -70,18 +45,12 @@ const MaxQuarantinedJSON = 256 << 10
 // quarantined records; the quarantine table lists every one.
 const maxQuarantineWarnings = 20
 
-// docTypes and numberFields name, per raw document table, the ERP document
-// type and the field of the document number.
-var (
-	docTypes     = map[string]string{"invoices": "invoice", "payments": "payment", "refunds": "refund", "credit_memos": "credit_memo", "debit_memos": "debit_memo"}
-	numberFields = map[string]string{"invoices": "invoiceNumber", "payments": "paymentNumber", "refunds": "refundNumber", "credit_memos": "memoNumber", "debit_memos": "memoNumber"}
-)
-
 // quarantine writes the malformed records of one walk (a document type over a
 // slice) to their part of the quarantine table.
 type quarantine struct {
-	table    *table[QuarantineRow]
-	entity   string
+	table    *table[stage.QuarantineRow]
+	docType  stage.DocType
+	number   string // JSON name of the document number
 	amount   string // JSON name of the header amount
 	lo, hi   time.Time
 	prior    map[docKey]bool // quarantined by other committed windows
@@ -92,10 +61,10 @@ type quarantine struct {
 	warned   int
 }
 
-func newQuarantine(w io.Writer, entity, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string, rowGroup int) *quarantine {
+func newQuarantine(t *table[stage.QuarantineRow], dt stage.DocType, number, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string) *quarantine {
 	return &quarantine{
-		table:  newTable[QuarantineRow](stage.QuarantineTable, w, rowGroup),
-		entity: entity, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
+		table:   t,
+		docType: dt, number: number, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
 		runID: runID, log: log, warnings: warnings,
 	}
 }
@@ -108,7 +77,7 @@ func (q *quarantine) route(raw json.RawMessage, err error) error {
 	if !errors.As(err, &bad) {
 		return err
 	}
-	row := quarantineRow(q.entity, q.amount, raw, err)
+	row := quarantineRow(q.docType, q.number, q.amount, raw, err)
 	row.QuarantinedAt, row.RunID = time.Now().UTC(), q.runID
 	var updated time.Time
 	if row.UpdatedDate != nil {
@@ -127,31 +96,33 @@ func (q *quarantine) route(raw json.RawMessage, err error) error {
 	}
 	q.log.Warn("record quarantined", "doc_key", row.DocKey, "reason", row.Reason)
 	if q.warned++; q.warned <= maxQuarantineWarnings {
-		msg := fmt.Sprintf("%s %s quarantined as MALFORMED: %s", q.entity, describeRow(row), row.Reason)
+		msg := fmt.Sprintf("%s %s quarantined as MALFORMED: %s", row.Entity, describeRow(row), row.Reason)
 		if row.ID == nil {
 			msg += "; it has no id, so it cannot be re-checked"
 		}
 		*q.warnings = append(*q.warnings, msg)
 	} else if q.warned == maxQuarantineWarnings+1 {
-		*q.warnings = append(*q.warnings, fmt.Sprintf("%s: more records quarantined; the quarantine table lists them all", q.entity))
+		*q.warnings = append(*q.warnings, fmt.Sprintf("%s: more records quarantined; the quarantine table lists them all", q.docType.HeaderTable()))
 	}
 	return nil
 }
 
-func (q *quarantine) close() error { return q.table.close() }
+func (q *quarantine) close() (stage.TableSnapshot, error) { return q.table.close() }
 
-// quarantineRow reads what it can of a malformed document record.
-func quarantineRow(entity, amountField string, raw json.RawMessage, cause error) QuarantineRow {
+// quarantineRow reads what it can of a malformed document record of type dt,
+// whose number and header amount are the JSON fields numberField and amountField.
+func quarantineRow(dt stage.DocType, numberField, amountField string, raw json.RawMessage, cause error) stage.QuarantineRow {
 	sum := sha256.Sum256(raw)
-	row := QuarantineRow{
-		Entity: entity, DocType: docTypes[entity], Reason: cause.Error(),
+	entity := dt.HeaderTable()
+	row := stage.QuarantineRow{
+		Entity: entity, DocType: string(dt), Reason: cause.Error(),
 		RawSize: int64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
 	}
 	row.RawJSON, row.RawTruncated = clip(raw, MaxQuarantinedJSON)
 	r := &record{entity: entity}
 	if json.Unmarshal(raw, &r.fields) == nil {
 		row.ID = nonEmpty(r.str("id"))
-		row.Number = nonEmpty(r.str(numberFields[entity]))
+		row.Number = nonEmpty(r.str(numberField))
 		row.Currency = nonEmpty(r.str("currency"))
 		if name, v := r.value(amountField); v != nil {
 			if text := r.str(name); text != nil {
@@ -186,7 +157,7 @@ func quarantineKey(key string, updated *time.Time) docKey {
 	return keyOf(key, *updated)
 }
 
-func describeRow(row QuarantineRow) string {
+func describeRow(row stage.QuarantineRow) string {
 	switch {
 	case row.Number != nil && row.ID != nil:
 		return *row.Number + " (" + *row.ID + ")"
@@ -233,7 +204,7 @@ func (x *run) commitQuarantine(table string, n int, snap stage.TableSnapshot) {
 // slice order, as the snapshot's quarantine table.
 func (x *run) mergeQuarantine() {
 	order := map[string]int{}
-	for i, t := range documentTables {
+	for i, t := range stage.HeaderTables() {
 		order[t] = i
 	}
 	slices.SortFunc(x.quar, func(a, b quarantineSnap) int {

@@ -91,14 +91,14 @@ func TestBadRecordsAreQuarantinedAndTheWindowCommits(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a malformed record failed the window: %v", err)
 			}
-			if got := invoiceIDs(tableRows[InvoiceRow](t, st, m, "invoices")); !slices.Contains(got, "ok") || slices.Contains(got, "inv9") {
+			if got := invoiceIDs(tableRows[stage.InvoiceRow](t, st, m, "invoices")); !slices.Contains(got, "ok") || slices.Contains(got, "inv9") {
 				t.Errorf("invoices staged %v; want ok and not the malformed one", got)
 			}
-			if got := ids(tableRows[PaymentRow](t, st, m, "payments"), func(r PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"okpay"}) {
+			if got := ids(tableRows[stage.PaymentRow](t, st, m, "payments"), func(r stage.PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"okpay"}) {
 				t.Errorf("payments staged %v; want okpay only", got)
 			}
 			if tt.table == "invoices" {
-				for _, it := range tableRows[InvoiceItemRow](t, st, m, "invoice_items") {
+				for _, it := range tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items") {
 					if *it.InvoiceID == tt.id {
 						t.Errorf("item %s of the quarantined invoice was staged", it.ID)
 					}
@@ -114,7 +114,7 @@ func TestBadRecordsAreQuarantinedAndTheWindowCommits(t *testing.T) {
 					t.Errorf("reason %q does not mention %q", q.Reason, s)
 				}
 			}
-			if q.Entity != tt.table || q.DocType != docTypes[tt.table] || q.RunID != "r1" || q.QuarantinedAt.IsZero() {
+			if q.Entity != tt.table || q.DocType != tableDocType(tt.table) || q.RunID != "r1" || q.QuarantinedAt.IsZero() {
 				t.Errorf("quarantined %+v; want table %s", q, tt.table)
 			}
 			if (q.ID == nil) != (tt.id == "") || q.ID != nil && *q.ID != tt.id || tt.id != "" && q.DocKey != tt.id {
@@ -184,14 +184,20 @@ func TestQuarantinedJSONIsBounded(t *testing.T) {
 	}
 }
 
-func quarantinedRows(t *testing.T, st *stage.Stage, m *stage.ExtractManifest) []QuarantineRow {
+func quarantinedRows(t *testing.T, st *stage.Stage, m *stage.ExtractManifest) []stage.QuarantineRow {
 	t.Helper()
-	var out []QuarantineRow
+	var out []stage.QuarantineRow
 	for _, f := range m.Tables[stage.QuarantineTable].Files {
-		out = append(out, readRows[QuarantineRow](t, st, f.Key)...)
+		out = append(out, readRows[stage.QuarantineRow](t, st, f.Key)...)
 	}
 	if int64(len(out)) != m.Tables[stage.QuarantineTable].Rows {
 		t.Fatalf("quarantine files hold %d rows; the manifest says %d", len(out), m.Tables[stage.QuarantineTable].Rows)
 	}
 	return out
+}
+
+// tableDocType is the document type whose header table is table.
+func tableDocType(table string) string {
+	dt, _ := stage.DocTypeOfTable(table)
+	return string(dt)
 }

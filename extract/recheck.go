@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -25,9 +23,9 @@ const RecheckBatch = 50
 
 // Wanted is an outstanding reject to fetch again by id.
 type Wanted struct {
-	Table  string       // raw document table, e.g. "invoices"
-	ID     string       // Zuora id
-	Window stage.Window // the window whose snapshot holds the rejected version
+	DocType stage.DocType
+	ID      string       // Zuora id
+	Window  stage.Window // the window whose snapshot holds the rejected version
 	// Updated is that version's updatedDate; nil when Zuora sent none (a
 	// quarantined record), and then any version dated inside the window is it.
 	Updated *time.Time
@@ -96,28 +94,18 @@ func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, 
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	res := &Rechecked{runID: opts.RunID, at: time.Now().UTC(), windows: map[string]*recheckWindow{}}
-	byTable := map[string][]Wanted{}
+	byType := map[stage.DocType][]Wanted{}
 	for _, w := range wanted {
-		byTable[w.Table] = append(byTable[w.Table], w)
-	}
-	for table, ws := range byTable {
-		var err error
-		switch table {
-		case "invoices":
-			err = recheckTable(ctx, src, st, invoiceSpec, ws, res, opts)
-		case "debit_memos":
-			err = recheckTable(ctx, src, st, debitMemoSpec, ws, res, opts)
-		case "credit_memos":
-			err = recheckTable(ctx, src, st, creditMemoSpec, ws, res, opts)
-		case "payments":
-			err = recheckTable(ctx, src, st, paymentSpec, ws, res, opts)
-		case "refunds":
-			err = recheckTable(ctx, src, st, refundSpec, ws, res, opts)
-		default:
-			err = fmt.Errorf("no document table %q", table)
+		if _, ok := entities[w.DocType]; !ok {
+			return nil, fmt.Errorf("re-check %s: not a document type", w.ID)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("re-check %s: %w", table, err)
+		byType[w.DocType] = append(byType[w.DocType], w)
+	}
+	for _, dt := range stage.DocTypes() {
+		if ws := byType[dt]; len(ws) > 0 {
+			if err := entities[dt].recheck(ctx, src, st, ws, res, opts); err != nil {
+				return nil, fmt.Errorf("re-check %s: %w", dt.HeaderTable(), err)
+			}
 		}
 	}
 	return res, nil
@@ -140,8 +128,7 @@ func (r *Rechecked) Commit(ctx context.Context, st *stage.Stage, w stage.Window)
 	if !ok {
 		return nil
 	}
-	var m stage.ExtractManifest
-	found, err := st.ReadManifest(ctx, "extract", w, &m)
+	m, found, err := st.ReadExtract(ctx, w)
 	if err != nil {
 		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
 	}
@@ -155,7 +142,7 @@ func (r *Rechecked) Commit(ctx context.Context, st *stage.Stage, w stage.Window)
 		m.Tables[table] = snap
 	}
 	m.Rechecks = append(m.Rechecks, stage.Recheck{RunID: r.runID, At: r.at, Documents: rw.ids})
-	if err := st.WriteManifest(ctx, "extract", w, &m); err != nil {
+	if err := st.WriteManifest(ctx, w, &m); err != nil {
 		return fmt.Errorf("commit re-check of window %s: %w", w.ID(), err)
 	}
 	return nil
@@ -170,89 +157,105 @@ type recheckRows[H, I any] struct {
 	itemUpd []time.Time // per item
 }
 
+// rechecker fetches the wanted documents of one type again and keeps, per
+// window, the rows of those it stages.
+type rechecker[H, I any] struct {
+	src  Source
+	sp   docSpec[H, I]
+	opts RecheckOptions
+	res  *Rechecked
+	byID map[string]Wanted
+	rows map[string]*recheckRows[H, I] // by window id
+}
+
 func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp docSpec[H, I], wanted []Wanted, res *Rechecked, opts RecheckOptions) error {
-	byID := make(map[string]Wanted, len(wanted))
+	rc := &rechecker[H, I]{src: src, sp: sp, opts: opts, res: res, byID: make(map[string]Wanted, len(wanted)), rows: map[string]*recheckRows[H, I]{}}
 	ids := make([]string, 0, len(wanted))
 	for _, w := range wanted {
-		if _, dup := byID[w.ID]; !dup {
+		if _, dup := rc.byID[w.ID]; !dup {
 			ids = append(ids, w.ID)
 		}
-		byID[w.ID] = w
+		rc.byID[w.ID] = w
 	}
 	slices.Sort(ids)
-	stamp := res.at
-	rows := map[string]*recheckRows[H, I]{}
-	found := func(w Wanted, outcome, note string) {
-		res.Findings = append(res.Findings, Finding{Wanted: w, Outcome: outcome, Note: note})
-	}
-	for len(ids) > 0 {
-		batch := ids[:min(RecheckBatch, len(ids))]
-		ids = ids[len(batch):]
-		q := zuora.Query{
-			Object:      sp.object,
-			Filters:     []string{"id.IN:[" + strings.Join(batch, ",") + "]"},
-			Sort:        "id.ASC",
-			Fields:      sp.fields,
-			Expand:      []string{"account"},
-			ChildFields: map[string][]string{"account": accountFields(opts.ERPAccountField)},
-			PageSize:    pageSize,
-		}
-		if sp.itemTable != "" {
-			q.Expand = append(q.Expand, sp.expand)
-			q.ChildFields[sp.expand] = sp.itemFields
-		}
-		seen := map[string]bool{}
-		for raw, err := range src.Records(ctx, q) {
-			if err != nil {
-				return fmt.Errorf("query %s by id: %w", sp.object, err)
-			}
-			id, outcome, note, row, items, err := recheckOne(ctx, src, sp, byID, raw, stamp, opts.ERPAccountField)
-			if err != nil {
-				return err
-			}
-			if seen[id] {
-				continue // listed twice (a page boundary moved): once is enough
-			}
-			seen[id] = true
-			w := byID[id]
-			found(w, outcome, note)
-			if outcome != Staged {
-				continue
-			}
-			rr := rows[w.Window.ID()]
-			if rr == nil {
-				rr = &recheckRows[H, I]{w: w.Window}
-				rows[w.Window.ID()] = rr
-			}
-			rr.headers = append(rr.headers, *row)
-			rr.updated = append(rr.updated, stamp)
-			for _, it := range items {
-				rr.items = append(rr.items, it)
-				rr.itemUpd = append(rr.itemUpd, stamp)
-			}
-			res.window(w.Window).ids = append(res.window(w.Window).ids, id)
-		}
-		for _, id := range batch {
-			if !seen[id] {
-				found(byID[id], NotFound, "Zuora returns no "+sp.object+" with this id")
-			}
+	for batch := range slices.Chunk(ids, RecheckBatch) {
+		if err := rc.batch(ctx, batch); err != nil {
+			return err
 		}
 	}
-	for _, rr := range rows {
-		rw := res.window(rr.w)
-		snap, err := writeRecheck(ctx, st, sp.table, rr.w, res.runID, rr.headers, rr.updated, opts.RowGroupRows)
+	return rc.write(ctx, st)
+}
+
+// batch fetches one query's worth of ids and records what Zuora holds of each.
+func (rc *rechecker[H, I]) batch(ctx context.Context, batch []string) error {
+	sp := rc.sp
+	q := documentQuery(sp, rc.opts.ERPAccountField)
+	q.Filters, q.Sort = []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, "id.ASC"
+	seen := map[string]bool{}
+	for raw, err := range rc.src.Records(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("query %s by id: %w", sp.object(), err)
+		}
+		id, outcome, note, row, items, err := recheckOne(ctx, rc.src, sp, rc.byID, raw, rc.res.at, rc.opts.ERPAccountField)
 		if err != nil {
 			return err
 		}
-		rw.tables[sp.table] = snap
-		if sp.itemTable != "" {
-			snap, err := writeRecheck(ctx, st, sp.itemTable, rr.w, res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
+		if seen[id] {
+			continue // listed twice (a page boundary moved): once is enough
+		}
+		seen[id] = true
+		rc.found(rc.byID[id], outcome, note)
+		if outcome == Staged {
+			rc.stage(rc.byID[id], *row, items)
+		}
+	}
+	for _, id := range batch {
+		if !seen[id] {
+			rc.found(rc.byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
+		}
+	}
+	return nil
+}
+
+func (rc *rechecker[H, I]) found(w Wanted, outcome, note string) {
+	rc.res.Findings = append(rc.res.Findings, Finding{Wanted: w, Outcome: outcome, Note: note})
+}
+
+// stage keeps the rows of a document to stage again in its window.
+func (rc *rechecker[H, I]) stage(w Wanted, row H, items []I) {
+	rr := rc.rows[w.Window.ID()]
+	if rr == nil {
+		rr = &recheckRows[H, I]{w: w.Window}
+		rc.rows[w.Window.ID()] = rr
+	}
+	rr.headers = append(rr.headers, row)
+	rr.updated = append(rr.updated, rc.res.at)
+	for _, it := range items {
+		rr.items = append(rr.items, it)
+		rr.itemUpd = append(rr.itemUpd, rc.res.at)
+	}
+	rw := rc.res.window(w.Window)
+	rw.ids = append(rw.ids, w.ID)
+}
+
+// write writes the kept rows as re-check parts of each window, uncommitted.
+func (rc *rechecker[H, I]) write(ctx context.Context, st *stage.Stage) error {
+	sp, opts := rc.sp, rc.opts
+	for _, rr := range rc.rows {
+		rw := rc.res.window(rr.w)
+		snap, err := writeRecheck(ctx, st, sp.table(), rr.w, rc.res.runID, rr.headers, rr.updated, opts.RowGroupRows)
+		if err != nil {
+			return err
+		}
+		rw.tables[sp.table()] = snap
+		if sp.itemTable() != "" {
+			snap, err := writeRecheck(ctx, st, sp.itemTable(), rr.w, rc.res.runID, rr.items, rr.itemUpd, opts.RowGroupRows)
 			if err != nil {
 				return err
 			}
-			rw.tables[sp.itemTable] = snap
+			rw.tables[sp.itemTable()] = snap
 		}
-		opts.Logger.Info("re-checked documents staged", "window", rr.w.ID(), "entity", sp.table, "documents", len(rr.headers))
+		opts.Logger.Info("re-checked documents staged", "window", rr.w.ID(), "entity", sp.table(), "documents", len(rr.headers))
 	}
 	return nil
 }
@@ -260,9 +263,9 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 // recheckOne decides what one record Zuora returned means for the wanted
 // document it answers, and builds its rows when they are to be staged.
 func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time, erpField string) (id, outcome, note string, row *H, items []I, err error) {
-	rec, derr := decodeRecord(sp.table, raw)
+	rec, derr := decodeRecord(sp.table(), raw)
 	if derr != nil {
-		bad := quarantineRow(sp.table, sp.amount, raw, derr)
+		bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
 		if bad.ID == nil || byID[*bad.ID].ID == "" {
 			return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
 		}
@@ -270,7 +273,7 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 	}
 	w, ok := byID[rec.id]
 	if !ok {
-		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table, rec.id)
+		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
 	}
 	switch {
 	case w.Updated != nil && rec.updated.After(*w.Updated),
@@ -284,7 +287,7 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 		return rec.id, Unchanged, "", nil, nil, nil
 	}
 	var lines []*record
-	if sp.itemTable != "" {
+	if sp.itemTable() != "" {
 		if lines, err = docItems(ctx, src, sp, rec); err != nil {
 			var bad *MalformedError
 			if errors.As(err, &bad) {
@@ -325,22 +328,21 @@ func (r *Rechecked) window(w stage.Window) *recheckWindow {
 
 // writeRecheck writes rows as the re-check part of a raw table of window w.
 func writeRecheck[T any](ctx context.Context, st *stage.Stage, name string, w stage.Window, runID string, rows []T, updated []time.Time, rowGroup int) (stage.TableSnapshot, error) {
-	var t *table[T]
-	info, err := st.Write(ctx, stage.RecheckKey(name, w, runID), func(out io.Writer) error {
-		t = newTable[T](name, out, rowGroup)
-		for i, r := range rows {
-			if err := t.add(r, updated[i]); err != nil {
-				return err
-			}
-		}
-		return t.close()
-	})
+	t, err := openTable[T](ctx, st, name, stage.RecheckKey(name, w, runID), rowGroup)
 	if err != nil {
 		return stage.TableSnapshot{}, err
 	}
-	snap := t.snap
+	defer t.abort()
+	for i, r := range rows {
+		if err := t.add(r, updated[i]); err != nil {
+			return stage.TableSnapshot{}, err
+		}
+	}
+	snap, err := t.close()
+	if err != nil {
+		return stage.TableSnapshot{}, err
+	}
 	snap.MinUpdated, snap.MaxUpdated = nil, nil // re-check stamps, not Zuora's updatedDate
-	snap.Files = []stage.ObjectInfo{info}
 	return snap, nil
 }
 
@@ -351,20 +353,8 @@ func orEmpty(s *string) string {
 	return *s
 }
 
-// rechecked is a raw row that can say when a re-check fetched it.
-type rechecked interface{ setRechecked(*time.Time) }
-
 func setRechecked(row any, at *time.Time) {
-	if r, ok := row.(rechecked); ok {
-		r.setRechecked(at)
+	if r, ok := row.(stage.Rechecked); ok {
+		r.SetRechecked(at)
 	}
 }
-
-func (r *InvoiceRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *InvoiceItemRow) setRechecked(t *time.Time)    { r.RecheckedAt = t }
-func (r *PaymentRow) setRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *RefundRow) setRechecked(t *time.Time)         { r.RecheckedAt = t }
-func (r *CreditMemoRow) setRechecked(t *time.Time)     { r.RecheckedAt = t }
-func (r *CreditMemoItemRow) setRechecked(t *time.Time) { r.RecheckedAt = t }
-func (r *DebitMemoRow) setRechecked(t *time.Time)      { r.RecheckedAt = t }
-func (r *DebitMemoItemRow) setRechecked(t *time.Time)  { r.RecheckedAt = t }

@@ -25,13 +25,13 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 	st := memStage(t)
 	w := hour(22)
 	m := run(t, e, st, w, extract.Options{})
-	invoices := readParquet[extract.InvoiceRow](t, st, m.Tables["invoices"].Files[0].Key)
-	items := readParquet[extract.InvoiceItemRow](t, st, m.Tables["invoice_items"].Files[0].Key)
+	invoices := readParquet[stage.InvoiceRow](t, st, m.Tables["invoices"].Files[0].Key)
+	items := readParquet[stage.InvoiceItemRow](t, st, m.Tables["invoice_items"].Files[0].Key)
 	itemsOf := map[string]int{}
 	for _, it := range items {
 		itemsOf[*it.InvoiceID]++
 	}
-	var fixed, same, edited extract.InvoiceRow
+	var fixed, same, edited stage.InvoiceRow
 	for _, r := range invoices {
 		switch {
 		case r.ERPAccountID == nil && fixed.ID == "" && itemsOf[r.ID] > 0:
@@ -51,12 +51,12 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 	if err := e.sim.Touch(edited.ID); err != nil {
 		t.Fatal(err)
 	}
-	want := func(r extract.InvoiceRow) extract.Wanted {
+	want := func(r stage.InvoiceRow) extract.Wanted {
 		a := stage.Account{ID: *r.AccountID, Number: *r.AccountNumber}
 		if r.ERPAccountID != nil {
 			a.ERPID = *r.ERPAccountID
 		}
-		return extract.Wanted{Table: "invoices", ID: r.ID, Window: w, Updated: r.UpdatedDate, Account: a}
+		return extract.Wanted{DocType: stage.Invoice, ID: r.ID, Window: w, Updated: r.UpdatedDate, Account: a}
 	}
 	gone := want(same)
 	gone.ID = "ffffffffffffffffffffffffffffffff"
@@ -77,15 +77,15 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 	if got := res.Windows(); len(got) != 1 || got[0].ID() != w.ID() {
 		t.Fatalf("windows to commit %v; want %s", got, w.ID())
 	}
-	var before stage.ExtractManifest
-	if _, err := st.ReadManifest(context.Background(), "extract", w, &before); err != nil || len(before.Tables["invoices"].Files) != 1 {
+	before, _, err := st.ReadExtract(context.Background(), w)
+	if err != nil || len(before.Tables["invoices"].Files) != 1 {
 		t.Fatalf("the re-check changed the snapshot before its commit: %v %+v", err, before.Tables["invoices"])
 	}
 	if err := res.Commit(context.Background(), st, w); err != nil {
 		t.Fatal(err)
 	}
-	var after stage.ExtractManifest
-	if _, err := st.ReadManifest(context.Background(), "extract", w, &after); err != nil {
+	after, _, err := st.ReadExtract(context.Background(), w)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(after.Rechecks) != 1 || after.Rechecks[0].RunID != "run-recheck" || !slices.Equal(after.Rechecks[0].Documents, []string{fixed.ID}) {
@@ -95,12 +95,12 @@ func TestSimRecheckStagesOnlyWhatChangedAtTheSameVersion(t *testing.T) {
 	if len(hf) != 2 || len(itf) != 2 || !strings.HasSuffix(hf[1].Key, "/recheck-run-recheck.parquet") {
 		t.Fatalf("invoices files %v, items files %v; want the re-check part added to each", hf, itf)
 	}
-	rows := readParquet[extract.InvoiceRow](t, st, hf[1].Key)
+	rows := readParquet[stage.InvoiceRow](t, st, hf[1].Key)
 	if len(rows) != 1 || rows[0].ID != fixed.ID || rows[0].ERPAccountID == nil || *rows[0].ERPAccountID != "ERP-FIXED" ||
 		rows[0].RecheckedAt == nil || !rows[0].UpdatedDate.Equal(*fixed.UpdatedDate) {
 		t.Fatalf("re-checked invoice rows %+v; want %s at its version with ERP-FIXED and rechecked_at", rows, fixed.ID)
 	}
-	irows := readParquet[extract.InvoiceItemRow](t, st, itf[1].Key)
+	irows := readParquet[stage.InvoiceItemRow](t, st, itf[1].Key)
 	if len(irows) != itemsOf[fixed.ID] {
 		t.Errorf("%d re-checked items; the invoice has %d", len(irows), itemsOf[fixed.ID])
 	}

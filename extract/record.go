@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // record is one Object Query record decoded lazily: fields stay raw JSON until a
@@ -57,13 +59,25 @@ func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 
 // describe names a record that has no id by its number, else by its first bytes.
 func (r *record) describe(raw json.RawMessage) string {
-	for _, n := range []string{"invoiceNumber", "paymentNumber", "refundNumber", "memoNumber", "chargeNumber"} {
+	for _, n := range numberFields {
 		if v := r.str(n); v != nil {
 			return n + " " + *v
 		}
 	}
 	return snippet(raw)
 }
+
+// numberFields are the JSON names of every document's number, and of an
+// item's charge number, in load order.
+var numberFields = func() []string {
+	var out []string
+	for _, dt := range stage.DocTypes() {
+		if n := entities[dt].numberField(); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return append(out, "chargeNumber")
+}()
 
 // snippet shortens a raw record for an error message.
 func snippet(raw json.RawMessage) string {

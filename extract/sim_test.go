@@ -19,8 +19,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -40,7 +40,7 @@ var (
 var volume = zuorasim.Volume{Accounts: 20, Invoices: 160, Payments: 80, Refunds: 25, CreditMemos: 40, DebitMemos: 20,
 	MaxItems: 130, NoERPPercent: 10, DraftPercent: 15, TransferredPercent: 5, BurstPercent: 50}
 
-var fastRetry = retry.Policy{MaxAttempts: 12, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 30 * time.Second}
+var fastRetry = testutil.FastRetry(12, 30*time.Second)
 
 // entity is one document type as the simulator holds it and the extract stages it.
 type entity struct {
@@ -76,9 +76,7 @@ func newEnvHandler(t *testing.T, tn *zuorasim.Tenant, opts zuorasim.Options, mod
 	if wrap != nil {
 		h = wrap(sim)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	cfg := zuora.Config{BaseURL: srv.URL, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
+	cfg := zuora.Config{BaseURL: testutil.Serve(t, h), ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
 		RunID: "extract-sim", Retry: fastRetry}
 	if mod != nil {
 		mod(&cfg)
@@ -117,12 +115,6 @@ func openStage(t *testing.T, url string) *stage.Stage {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-// keyRow is the (id, updated_date) every raw table has.
-type keyRow struct {
-	ID          string     `parquet:"id"`
-	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
 }
 
 func key(id string, updated time.Time) string { return id + "@" + updated.UTC().Format(time.RFC3339) }
@@ -164,7 +156,7 @@ func readParts[T any](t *testing.T, st *stage.Stage, m *stage.ExtractManifest, t
 func staged(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, table string) []string {
 	t.Helper()
 	var out []string
-	for _, r := range readParts[keyRow](t, st, m, table) {
+	for _, r := range readParts[stage.KeyRow](t, st, m, table) {
 		if r.UpdatedDate == nil {
 			t.Fatalf("%s row %s has no updated_date", table, r.ID)
 		}
@@ -225,7 +217,7 @@ func itemKeys(t *testing.T, sim *zuorasim.Sim, e entity, docs []string) []string
 // assertStaged checks that each table of m holds exactly want's keys.
 func assertStaged(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, want map[string][]string) {
 	t.Helper()
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		got := staged(t, st, m, table)
 		if !slices.Equal(got, want[table]) {
 			extra, missing := diff(got, want[table]), diff(want[table], got)
@@ -446,7 +438,7 @@ func TestSimInsertAndTouchKnobsDuringAWalkAreStagedOnceAcrossWindows(t *testing.
 					want[en.itemTable] = itemKeys(t, e.sim, en, docs)
 				}
 			}
-			for _, table := range stage.Tables {
+			for _, table := range stage.Tables() {
 				got := slices.Sorted(slices.Values(append(staged(t, st, m1, table), staged(t, st, m2, table)...)))
 				if !slices.Equal(got, want[table]) {
 					t.Errorf("%s: w1+w2 staged %d rows, want %d once each; extra %v missing %v",
@@ -552,7 +544,7 @@ func TestSimInvoiceWith250ItemsIsStagedWhole(t *testing.T) {
 		t.Errorf("warnings: %v", m.Warnings)
 	}
 	items := map[string]bool{}
-	for _, it := range readParts[extract.InvoiceItemRow](t, st, m, "invoice_items") {
+	for _, it := range readParts[stage.InvoiceItemRow](t, st, m, "invoice_items") {
 		if it.InvoiceID != nil && *it.InvoiceID == big {
 			items[it.ID] = true
 		}
@@ -560,7 +552,7 @@ func TestSimInvoiceWith250ItemsIsStagedWhole(t *testing.T) {
 	if len(items) != 250 {
 		t.Errorf("%d distinct items of %s staged, want 250", len(items), big)
 	}
-	for _, inv := range readParts[extract.InvoiceRow](t, st, m, "invoices") {
+	for _, inv := range readParts[stage.InvoiceRow](t, st, m, "invoices") {
 		if inv.ID == big && (inv.ItemCount == nil || *inv.ItemCount != 250) {
 			t.Errorf("item_count of %s is %v, want 250", big, inv.ItemCount)
 		}
@@ -573,12 +565,12 @@ func TestSimConsecutiveWindowsStageEveryDocumentOnce(t *testing.T) {
 	union := map[string][]string{}
 	for h := 20; h <= 22; h++ {
 		m := run(t, e, st, hour(h), extract.Options{})
-		for _, table := range stage.Tables {
+		for _, table := range stage.Tables() {
 			union[table] = append(union[table], staged(t, st, m, table)...)
 		}
 	}
 	want := held(t, e.sim, genFrom, genTo)
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		got := slices.Sorted(slices.Values(union[table]))
 		if !slices.Equal(got, want[table]) {
 			t.Errorf("%s: three windows staged %d rows, want %d once each; extra %v missing %v",
@@ -621,7 +613,7 @@ func TestSimSlicesStageTheSameSetWithinTheConcurrencyBudget(t *testing.T) {
 				func(h http.Handler) http.Handler { counter.next = h; return counter })
 			st := memStage(t)
 			m := run(t, e, st, w, extract.Options{Slices: slices, Concurrency: 8})
-			for _, table := range stage.Tables {
+			for _, table := range stage.Tables() {
 				got := staged(t, st, m, table)
 				if slices == 1 {
 					want[table] = got

@@ -1,8 +1,8 @@
 package extract
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -12,23 +12,31 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// table streams the rows of one raw table into a Parquet file, flushing a row
-// group every rowGroup rows so memory stays flat however large the window is.
+// table streams the rows of one raw table into a Parquet object of the stage,
+// flushing a row group every rowGroup rows so memory stays flat however large
+// the window is. The object is committed by close and discarded by abort.
 type table[T any] struct {
 	name     string
+	w        *stage.Writer
 	pw       *parquet.GenericWriter[T]
 	buf      []T
 	rowGroup int
 	snap     stage.TableSnapshot
 }
 
-func newTable[T any](name string, w io.Writer, rowGroup int) *table[T] {
+// openTable starts the object key of table name.
+func openTable[T any](ctx context.Context, st *stage.Stage, name, key string, rowGroup int) (*table[T], error) {
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return nil, err
+	}
 	return &table[T]{
 		name:     name,
+		w:        w,
 		pw:       parquet.NewGenericWriter[T](w, parquet.Compression(&zstd.Codec{})),
 		buf:      make([]T, 0, min(rowGroup, 1024)),
 		rowGroup: rowGroup,
-	}
+	}, nil
 }
 
 // add appends one row whose record was last updated at updated (zero when unknown).
@@ -78,14 +86,23 @@ func (t *table[T]) flush() error {
 	return nil
 }
 
-// close writes the last row group and the footer; a table with no rows still
-// gets a valid file so readers always find its schema.
-func (t *table[T]) close() error {
+// close writes the last row group and the footer and commits the object; a
+// table with no rows still gets a valid file so readers always find its
+// schema. The snapshot it returns lists the object.
+func (t *table[T]) close() (stage.TableSnapshot, error) {
 	if err := t.flush(); err != nil {
-		return err
+		return stage.TableSnapshot{}, err
 	}
 	if err := t.pw.Close(); err != nil {
-		return fmt.Errorf("close %s parquet: %w", t.name, err)
+		return stage.TableSnapshot{}, fmt.Errorf("close %s parquet: %w", t.name, err)
 	}
-	return nil
+	if err := t.w.Close(); err != nil {
+		return stage.TableSnapshot{}, err
+	}
+	snap := t.snap
+	snap.Files = []stage.ObjectInfo{t.w.Info()}
+	return snap, nil
 }
+
+// abort discards the object unless close committed it.
+func (t *table[T]) abort() { t.w.Abort() }

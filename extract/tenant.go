@@ -120,10 +120,7 @@ func probeAccountField(ctx context.Context, src Source, field string) error {
 // a 400 whose reasons or message name it.
 func refusedField(err error, field string) bool {
 	var e *zuora.Error
-	if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
-		return false
-	}
-	return strings.Contains(strings.ToLower(e.Error()), strings.ToLower(field))
+	return errors.As(err, &e) && e.Status == http.StatusBadRequest && e.Mentions(field)
 }
 
 // unavailable reports whether a query failed because the object is not there
@@ -158,18 +155,18 @@ func outside(updated time.Time, r span, walkStart time.Time) bool {
 // it later (a zone west of UTC, the Z ignored) answers with a row at or after
 // it, even when the window itself came back empty.
 func probe[H, I any](ctx context.Context, x *run, sp docSpec[H, I], r span) error {
-	q := zuora.Query{Object: sp.object, Filters: []string{"updateddate.LT:" + zuoraTime(r.lo)},
+	q := zuora.Query{Object: sp.object(), Filters: []string{"updateddate.LT:" + zuoraTime(r.lo)},
 		Sort: "updateddate.DESC", Fields: []string{"id", "updateddate"}, PageSize: 1}
 	for raw, err := range x.src.Records(ctx, q) {
 		if err != nil {
-			return fmt.Errorf("query %s (the newest row before the window): %w", sp.object, err)
+			return fmt.Errorf("query %s (the newest row before the window): %w", sp.object(), err)
 		}
-		rec, err := decodeRecord(sp.table, raw)
+		rec, err := decodeRecord(sp.table(), raw)
 		if err != nil {
 			return err
 		}
 		if !rec.updated.Before(r.lo) {
-			return &RangeError{Table: sp.table, From: r.lo, To: r.hi, Outside: 1, Example: rec.id + " " + rec.rawUpd, Probe: true}
+			return &RangeError{Table: sp.table(), From: r.lo, To: r.hi, Outside: 1, Example: rec.id + " " + rec.rawUpd, Probe: true}
 		}
 		break
 	}
@@ -189,12 +186,11 @@ func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, er
 		if other.ID() == w.ID() {
 			continue
 		}
-		var m stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", other, &m)
+		m, found, err := st.ReadExtract(ctx, other)
 		if err != nil {
 			return false, err
 		}
-		for _, t := range documentTables {
+		for _, t := range stage.HeaderTables() {
 			if found && m.Tables[t].Rows > 0 {
 				return false, nil
 			}
@@ -207,7 +203,5 @@ func firstWindow(ctx context.Context, st *stage.Stage, w stage.Window) (bool, er
 // custom field holding the ERP customer.
 func accountFields(erpField string) []string { return []string{"id", "accountNumber", erpField} }
 
-// moves reports whether the run moves the document type whose header table is table.
-func (o Options) moves(table string) bool {
-	return slices.Contains(o.DocTypes, strings.TrimSuffix(table, "s"))
-}
+// moves reports whether the run moves the document type dt.
+func (o Options) moves(dt stage.DocType) bool { return slices.Contains(o.DocTypes, dt) }

@@ -42,7 +42,7 @@ func noManifest(t *testing.T, st *stage.Stage, w stage.Window) {
 // erpIDs returns, per staged invoice, the ERP account it carries ("" for none).
 func erpIDs(t *testing.T, st *stage.Stage, m *stage.ExtractManifest) map[string]string {
 	out := map[string]string{}
-	for _, r := range readParts[extract.InvoiceRow](t, st, m, "invoices") {
+	for _, r := range readParts[stage.InvoiceRow](t, st, m, "invoices") {
 		out[r.ID] = ""
 		if r.ERPAccountID != nil {
 			out[r.ID] = *r.ERPAccountID
@@ -298,7 +298,7 @@ func TestSimTenantWithoutInvoiceSettlement(t *testing.T) {
 		if on {
 			noManifest(t, st, w)
 		}
-		m := run(t, e, st, w, extract.Options{Force: true, DocTypes: []string{"invoice", "payment", "refund"}})
+		m := run(t, e, st, w, extract.Options{Force: true, DocTypes: []stage.DocType{stage.Invoice, stage.Payment, stage.Refund}})
 		for _, table := range []string{"credit_memos", "credit_memo_items", "debit_memos", "debit_memo_items"} {
 			if _, listed := m.Tables[table]; listed {
 				t.Errorf("%s listed although memos are not moved", table)
@@ -329,10 +329,10 @@ func TestSimNumbersAsDoublesReachTheStageExactly(t *testing.T) {
 		m := run(t, e, st, w, extract.Options{})
 		assertStaged(t, st, m, held(t, e.sim, w.Start.Add(-extract.DefaultOverlap), w.End))
 		got := map[string]string{}
-		for _, r := range readParts[extract.InvoiceRow](t, st, m, "invoices") {
+		for _, r := range readParts[stage.InvoiceRow](t, st, m, "invoices") {
 			got[r.ID] = money.FromFixed(*r.Amount).String() + "/" + money.FromFixed(*r.TaxAmount).String() + "/" + money.FromFixed(*r.Balance).String()
 		}
-		for _, r := range readParts[extract.InvoiceItemRow](t, st, m, "invoice_items") {
+		for _, r := range readParts[stage.InvoiceItemRow](t, st, m, "invoice_items") {
 			got[r.ID] = money.FromFixed(*r.ChargeAmount).String() + "/" + money.FromFixed(*r.Quantity).String() + "/" + money.FromFixed(*r.UnitPrice).String()
 		}
 		for _, r := range e.sim.Snapshot("invoices") {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func TestAWindowHoldingATypeNoLongerMovedIsRefusedBeforeAnyPost(t *testing.T) {
 	specs := makeSpecs(20)
 	e := newEnv(t, specs)
-	types := map[string]int{}
+	types := map[stage.DocType]int{}
 	for _, s := range specs {
 		types[s.docType]++
 	}
@@ -17,7 +19,7 @@ func TestAWindowHoldingATypeNoLongerMovedIsRefusedBeforeAnyPost(t *testing.T) {
 		t.Fatalf("the fixture has no credit memo: %v", types)
 	}
 	opts := e.opts()
-	opts.DocTypes = []string{"invoice", "debit_memo", "payment", "refund"}
+	opts.DocTypes = []stage.DocType{stage.Invoice, stage.DebitMemo, stage.Payment, stage.Refund}
 	_, err := e.run(context.Background(), opts)
 	var tn *TypeNotMovedError
 	if !errors.As(err, &tn) || tn.DocType != "credit_memo" || tn.Count != types["credit_memo"] {

@@ -14,42 +14,20 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
-
-// docTypeInfo is what the load knows about each ERP document type.
-var docTypeInfo = map[string]struct{ endpoint, object string }{
-	"invoice":     {"/api/invoices", zuora.Invoice},
-	"payment":     {"/api/payments", zuora.Payment},
-	"refund":      {"/api/refunds", zuora.Refund},
-	"credit_memo": {"/api/credit-memos", zuora.CreditMemo},
-	"debit_memo":  {"/api/debit-memos", zuora.DebitMemo},
-}
 
 // maxLine is the longest NDJSON line (one document with its payload) the load accepts.
 const maxLine = 64 << 20
 
-// envelope is one NDJSON line of the transform's ready documents.
-type envelope struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
-
 // document is what the load keeps of one ready document for the whole run:
 // enough to mark it, tally it and write its ledger rows, never its payload.
 type document struct {
-	DocType, ZuoraID, IdempotencyKey, Currency string
-	amount                                     decimal.Decimal
-	fixed                                      money.Fixed
-	sha                                        string // sha256 of the payload bytes
+	DocType                           stage.DocType
+	ZuoraID, IdempotencyKey, Currency string
+	amount                            decimal.Decimal
+	fixed                             money.Fixed
+	sha                               string // sha256 of the payload bytes
 }
 
 // same reports whether d and o describe the same document with the same payload.
@@ -74,8 +52,7 @@ type readyDocuments struct {
 // readDocuments reads the window's transform manifest and streams the NDJSON it
 // commits once, verifying its checksum and keeping each document's metadata.
 func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*readyDocuments, error) {
-	var m stage.TransformManifest
-	found, err := st.ReadManifest(ctx, "transform", w, &m)
+	m, found, err := st.ReadTransform(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("read transform manifest: %w", err)
 	}
@@ -108,7 +85,7 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*ready
 func parseDocuments(key string, r io.Reader) ([]document, error) {
 	var docs []document
 	seen := map[string]bool{}
-	var env envelope // reused: its payload buffer grows to the longest line, once
+	var env stage.Envelope // reused: its payload buffer grows to the longest line, once
 	err := scanLines(key, r, func(n int, line []byte) error {
 		d, err := parseDocument(line, &env)
 		if err != nil {
@@ -156,18 +133,18 @@ func scanLines(key string, r io.Reader, fn func(n int, line []byte) error) error
 
 // parseDocument decodes one NDJSON line into env (whose payload then holds the
 // line's payload bytes exactly) and checks it.
-func parseDocument(line []byte, env *envelope) (document, error) {
+func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	var d document
-	*env = envelope{Payload: env.Payload[:0]}
+	*env = stage.Envelope{Payload: env.Payload[:0]}
 	if err := json.Unmarshal(line, env); err != nil {
-		return d, fmt.Errorf("decode envelope: %w", err)
+		return d, fmt.Errorf("decode stage.Envelope: %w", err)
 	}
-	info, ok := docTypeInfo[env.DocType]
-	if !ok {
+	dt := stage.DocType(env.DocType)
+	if !dt.Valid() {
 		return d, fmt.Errorf("unknown doc_type %q", env.DocType)
 	}
-	if env.Endpoint != info.endpoint {
-		return d, fmt.Errorf("%s %s: endpoint %q, want %q", env.DocType, env.ZuoraID, env.Endpoint, info.endpoint)
+	if env.Endpoint != dt.Endpoint() {
+		return d, fmt.Errorf("%s %s: endpoint %q, want %q", env.DocType, env.ZuoraID, env.Endpoint, dt.Endpoint())
 	}
 	if env.ZuoraID == "" || env.IdempotencyKey == "" || env.Currency == "" {
 		return d, fmt.Errorf("%s %q: zuora_id, idempotency_key and currency are required", env.DocType, env.ZuoraID)
@@ -182,7 +159,7 @@ func parseDocument(line []byte, env *envelope) (document, error) {
 	if d.fixed, err = money.ToFixed(amount); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = env.DocType, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
+	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
 	if d.IdempotencyKey == d.ZuoraID {
 		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
 	}

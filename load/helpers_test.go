@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,9 +13,10 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -30,7 +30,8 @@ var testWindow = stage.Window{
 
 // spec is one ready document of a fixture.
 type spec struct {
-	docType, id, currency, amount, customer string
+	docType                        stage.DocType
+	id, currency, amount, customer string
 }
 
 // makeSpecs returns n documents cycling through every type and two currencies,
@@ -39,7 +40,7 @@ func makeSpecs(n int) []spec {
 	out := make([]spec, n)
 	for i := range out {
 		out[i] = spec{
-			docType:  stage.DocTypes[i%len(stage.DocTypes)],
+			docType:  stage.DocTypes()[i%len(stage.DocTypes())],
 			id:       fmt.Sprintf("8a8f%028d", i),
 			currency: []string{"USD", "EUR"}[i%2],
 			amount:   fmt.Sprintf("%d.%03d0", 1000000000000+i, (i*37)%1000),
@@ -61,18 +62,25 @@ func (s spec) payload() string {
 
 func (s spec) line() string {
 	return fmt.Sprintf(`{"doc_type":"%s","zuora_id":"%s","number":"N-%s","idempotency_key":"%s","customer":"%s","currency":"%s","amount":%s,"endpoint":"%s","payload":%s}`,
-		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, docTypeInfo[s.docType].endpoint, s.payload())
+		s.docType, s.id, s.id[len(s.id)-4:], s.id, s.customer, s.currency, s.amount, s.docType.Endpoint(), s.payload())
 }
 
-// posting is s parsed from its NDJSON line, ready for erpClient.post.
+// posting is s parsed from its NDJSON line, as the load posts it.
 func (s spec) posting(t testing.TB) posting {
 	t.Helper()
-	var env envelope
+	var env stage.Envelope
 	d, err := parseDocument([]byte(s.line()), &env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return posting{document: d, payload: env.Payload}
+}
+
+// document is s as erp.Client.Post takes it.
+func (s spec) document(t testing.TB) erp.Document {
+	t.Helper()
+	p := s.posting(t)
+	return erp.Document{DocType: p.DocType, ZuoraID: p.ZuoraID, IdempotencyKey: p.IdempotencyKey, Payload: p.payload}
 }
 
 // fakeMarker is a hand-written Zuora write-back that records every call.
@@ -120,24 +128,6 @@ func (f *fakeMarker) callCount() int {
 	return len(f.calls)
 }
 
-// syncBuffer collects log output from concurrent posts.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one window's load against a real HTTP ERP simulator and a file:// stage.
 type env struct {
 	t      testing.TB
@@ -147,7 +137,7 @@ type env struct {
 	srv    *httptest.Server
 	marker *fakeMarker
 	specs  []spec
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	// wrap, when set, sees every request before the simulator does.
 	wrap func(w http.ResponseWriter, r *http.Request, next http.Handler)
 }
@@ -166,7 +156,7 @@ func newEnvOn(t testing.TB, stageURL string, specs []spec) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ctx: ctx, st: st, sim: erpsim.New(erpsim.Options{Token: erpToken}), marker: newMarker(), logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, st: st, sim: erpsim.New(erpsim.Options{Token: erpToken}), marker: newMarker(), logs: &testutil.SyncBuffer{}}
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.wrap != nil {
 			e.wrap(w, r, e.sim)
@@ -198,32 +188,55 @@ func (e *env) writeFixture(specs []spec) {
 		e.t.Fatal(err)
 	}
 	m := stage.TransformManifest{Window: testWindow.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
-	if err := e.st.WriteManifest(e.ctx, "transform", testWindow, m); err != nil {
+	if err := e.st.WriteManifest(e.ctx, testWindow, m); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 3 * time.Millisecond, MaxElapsed: 5 * time.Second}
+var fastRetry = testutil.FastRetry(4, 5*time.Second)
 
-func (e *env) opts() Options {
-	return Options{
-		ERPBaseURL:     e.srv.URL + "/",
-		ERPToken:       erpToken,
-		HTTPClient:     e.srv.Client(),
-		Concurrency:    4,
-		LedgerFlush:    7,
-		Retry:          fastRetry,
-		RequestTimeout: 2 * time.Second,
-		CodeVersion:    "test",
-		Logger:         slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+// runOpts are a load run's options and the ERP client's settings.
+type runOpts struct {
+	Options
+	erp erp.Config
+}
+
+func (e *env) opts() runOpts {
+	return runOpts{
+		Options: Options{
+			Concurrency: 4,
+			LedgerFlush: 7,
+			CodeVersion: "test",
+			Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		},
+		erp: erp.Config{BaseURL: e.srv.URL + "/", Token: erpToken, HTTPClient: e.srv.Client(), Retry: fastRetry, Timeout: 2 * time.Second},
 	}
 }
 
-func (e *env) run(ctx context.Context, opts Options) (*stage.LoadManifest, error) {
-	return Run(ctx, e.st, testWindow, e.marker, opts)
+// client is an ERP client for the simulator, as a previous process had it.
+func (e *env) client() *erp.Client {
+	e.t.Helper()
+	c, err := erp.New(erp.Config{BaseURL: e.srv.URL, Token: erpToken, HTTPClient: e.srv.Client(), Timeout: time.Second, Retry: fastRetry})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
 
-func (e *env) ledger() []ledgerRow {
+func (e *env) run(ctx context.Context, opts runOpts) (*stage.LoadManifest, error) {
+	return e.runWindow(ctx, testWindow, opts)
+}
+
+func (e *env) runWindow(ctx context.Context, w stage.Window, opts runOpts) (*stage.LoadManifest, error) {
+	e.t.Helper()
+	c, err := erp.New(opts.erp)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return Run(ctx, e.st, w, c, e.marker, opts.Options)
+}
+
+func (e *env) ledger() []stage.LedgerRow {
 	e.t.Helper()
 	rows, err := readLedger(e.ctx, e.st, testWindow)
 	if err != nil {
@@ -290,8 +303,8 @@ func (e *env) assertSettled(man *stage.LoadManifest, rejected map[string]bool) {
 			e.t.Errorf("confirmed document %s was marked %d times; want 1", s.id, n)
 		case !inERP && n != 0:
 			e.t.Errorf("unconfirmed document %s was marked", s.id)
-		case inERP && e.marker.objects[s.id] != docTypeInfo[s.docType].object:
-			e.t.Errorf("document %s marked as %s; want %s", s.id, e.marker.objects[s.id], docTypeInfo[s.docType].object)
+		case inERP && e.marker.objects[s.id] != s.docType.MarkObject():
+			e.t.Errorf("document %s marked as %s; want %s", s.id, e.marker.objects[s.id], s.docType.MarkObject())
 		}
 	}
 	e.marker.mu.Unlock()
@@ -299,8 +312,8 @@ func (e *env) assertSettled(man *stage.LoadManifest, rejected map[string]bool) {
 	if !man.Complete || man.StoppedBecause != "" {
 		e.t.Errorf("manifest complete=%v stopped=%q; want complete", man.Complete, man.StoppedBecause)
 	}
-	var stored stage.LoadManifest
-	if found, err := e.st.ReadManifest(e.ctx, "load", testWindow, &stored); err != nil || !found {
+	stored, found, err := e.st.ReadLoad(e.ctx, testWindow)
+	if err != nil || !found {
 		e.t.Fatalf("load manifest not written: %v", err)
 	}
 	if !stored.Complete || len(stored.Totals) != len(man.Totals) {
@@ -319,7 +332,7 @@ func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
 	e.marker.mu.Lock()
 	defer e.marker.mu.Unlock()
 	for _, s := range e.specs {
-		k := key{s.docType, s.currency}
+		k := key{string(s.docType), s.currency}
 		if want[k] == nil {
 			want[k] = &stage.LoadTotals{}
 		}
@@ -353,12 +366,4 @@ func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
 }
 
 // sum adds the amounts of specs.
-func sum(specs []spec) decimal.Decimal {
-	total := decimal.Zero
-	for _, s := range specs {
-		total = total.Add(decimal.RequireFromString(s.amount))
-	}
-	return total
-}
-
-func amountOf(r ledgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }
+func amountOf(r stage.LedgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }

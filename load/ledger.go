@@ -4,115 +4,139 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// Ledger actions and outcomes, as docs/design.md "Ledger" names them.
-const (
-	actionPost = "post"
-	actionMark = "mark"
-
-	outcomeCreated    = "created"
-	outcomeDuplicate  = "duplicate"
-	outcomeRejected   = "rejected"
-	outcomeTransient  = "transient"
-	outcomeMarked     = "marked"
-	outcomeMarkFailed = "mark_failed"
-)
-
-// ledgerRow is one line of the ledger: a post outcome or a mark result.
-type ledgerRow struct {
-	RunID          string      `parquet:"run_id"`
-	DocType        string      `parquet:"doc_type"`
-	ZuoraID        string      `parquet:"zuora_id"`
-	IdempotencyKey string      `parquet:"idempotency_key"`
-	Action         string      `parquet:"action"`
-	Outcome        string      `parquet:"outcome"`
-	HTTPStatus     int32       `parquet:"http_status"`
-	ERPID          string      `parquet:"erp_id"`
-	Message        string      `parquet:"message"`
-	Attempts       int32       `parquet:"attempts"`
-	Ambiguous      bool        `parquet:"ambiguous"`
-	Currency       string      `parquet:"currency"`
-	Amount         money.Fixed `parquet:"amount,decimal(9:38)"`
-	PayloadSHA256  string      `parquet:"payload_sha256"`
-	StartedAt      time.Time   `parquet:"started_at,timestamp(microsecond)"`
-	FinishedAt     time.Time   `parquet:"finished_at,timestamp(microsecond)"`
-}
-
-// ledger buffers rows and appends them to the stage as small parts, never
-// rewriting one. It is safe for concurrent use.
+// ledger buffers rows and appends them to the stage as parts of at most
+// every rows, never rewriting one, one part at a time and in the order the
+// rows came. The add that fills a part writes it, without holding the lock:
+// the other workers go on adding meanwhile, and wait only when a whole part
+// piled up during the upload. Only flush makes every row durable. It is safe
+// for concurrent use.
 type ledger struct {
 	st    *stage.Stage
 	w     stage.Window
 	runID string
 	every int
 	now   func() time.Time
+	write func(ctx context.Context, key string, rows []stage.LedgerRow) error // nil: writeLedgerPart
 
-	mu      sync.Mutex
-	pending []ledgerRow
-	seq     int
-	written []string // keys of the parts this run wrote
+	mu        sync.Mutex
+	idle      sync.Cond         // on mu: an upload ended
+	pending   []stage.LedgerRow // rows in no part yet, oldest first
+	uploading []stage.LedgerRow // the rows of the part being written, nil when none
+	err       error             // why the last part could not be written, until a flush succeeds
+	seq       int
+	written   []string // keys of the parts this run wrote
 }
 
-// add buffers a row and writes a part once every rows are buffered.
-func (l *ledger) add(ctx context.Context, r ledgerRow) error {
+// add buffers a row and, once every rows are buffered, writes them as a part.
+// It returns why a part could not be written; the ledger keeps those rows
+// for flush to write.
+func (l *ledger) add(ctx context.Context, r stage.LedgerRow) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pending = append(l.pending, r)
-	if len(l.pending) < l.every {
-		return nil
+	for l.err == nil && len(l.pending) >= l.every {
+		if l.uploading == nil {
+			l.uploadLocked(ctx, l.every) // a full part left by the add that waited for the last upload
+			continue
+		}
+		l.wait() // a whole part piled up during one upload: memory holds at most two
 	}
-	return l.flushLocked(ctx)
+	l.pending = append(l.pending, r)
+	if l.err == nil && l.uploading == nil && len(l.pending) >= l.every {
+		l.uploadLocked(ctx, l.every)
+	}
+	return l.err
 }
 
-// flush writes every buffered row as one part; with nothing buffered it writes nothing.
+// flush waits for the part being written, then writes every buffered row as
+// one part; it returns once all of them are durable, or why they are not.
 func (l *ledger) flush(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.flushLocked(ctx)
+	for l.uploading != nil {
+		l.wait()
+	}
+	if len(l.pending) > 0 {
+		l.uploadLocked(ctx, len(l.pending))
+	}
+	return l.err
 }
 
-func (l *ledger) flushLocked(ctx context.Context) error {
-	if len(l.pending) == 0 {
-		return nil
+func (l *ledger) wait() {
+	if l.idle.L == nil {
+		l.idle.L = &l.mu
 	}
+	l.idle.Wait()
+}
+
+// uploadLocked writes the oldest n buffered rows as the next part, with the
+// lock released while the stage takes it. A failed part's rows go back before
+// the rows buffered since, so that nothing changes order.
+func (l *ledger) uploadLocked(ctx context.Context, n int) {
+	rows := l.pending[:n:n]
+	l.pending = append([]stage.LedgerRow(nil), l.pending[n:]...)
+	l.uploading = rows
 	key := stage.LedgerKey(l.w, l.now(), l.runID, l.seq)
-	_, err := l.st.Write(ctx, key, func(w io.Writer) error {
-		pw := parquet.NewGenericWriter[ledgerRow](w, parquet.Compression(&parquet.Zstd))
-		if _, err := pw.Write(l.pending); err != nil {
-			return err
-		}
-		return pw.Close()
-	})
-	if err != nil {
-		return fmt.Errorf("append ledger part: %w", err)
-	}
 	l.seq++
-	l.pending = l.pending[:0]
-	l.written = append(l.written, key)
-	return nil
+	l.mu.Unlock()
+	err := l.writePart(ctx, key, rows)
+	l.mu.Lock()
+	l.uploading = nil
+	if err != nil {
+		l.pending = append(rows, l.pending...)
+		l.err = fmt.Errorf("append ledger part: %w", err)
+	} else {
+		l.written = append(l.written, key)
+		l.err = nil
+	}
+	if l.idle.L != nil {
+		l.idle.Broadcast()
+	}
 }
 
-// unwritten returns a copy of the rows buffered but not yet in a part.
-func (l *ledger) unwritten() []ledgerRow {
+func (l *ledger) writePart(ctx context.Context, key string, rows []stage.LedgerRow) error {
+	if l.write != nil {
+		return l.write(ctx, key, rows)
+	}
+	return writeLedgerPart(ctx, l.st, key, rows)
+}
+
+// writeLedgerPart writes rows as the ledger part key.
+func writeLedgerPart(ctx context.Context, st *stage.Stage, key string, rows []stage.LedgerRow) error {
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	pw := parquet.NewGenericWriter[stage.LedgerRow](w, parquet.Compression(&parquet.Zstd))
+	if _, err := pw.Write(rows); err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// unwritten returns a copy of the rows not yet durable: buffered, or in the
+// part being written.
+func (l *ledger) unwritten() []stage.LedgerRow {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]ledgerRow(nil), l.pending...)
+	return append(append([]stage.LedgerRow(nil), l.uploading...), l.pending...)
 }
 
 // readLedger returns every row of every ledger part of w, in write order.
-func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerRow, error) {
-	var rows []ledgerRow
-	err := eachLedgerPart(ctx, st, w, func(_ string, part []ledgerRow) error {
+func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.LedgerRow, error) {
+	var rows []stage.LedgerRow
+	err := eachLedgerPart(ctx, st, w, func(_ string, part []stage.LedgerRow) error {
 		rows = append(rows, part...)
 		return nil
 	})
@@ -120,20 +144,17 @@ func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]ledgerR
 }
 
 // eachLedgerPart calls fn with the key and rows of every ledger part of w, in write order.
-func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []ledgerRow) error) error {
-	objs, err := st.List(ctx, stage.LedgerPrefix(w))
+func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []stage.LedgerRow) error) error {
+	parts, err := st.LedgerParts(ctx, w)
 	if err != nil {
 		return fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
 	}
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
+	for _, o := range parts {
 		data, err := st.Read(ctx, o.Key)
 		if err != nil {
 			return fmt.Errorf("read ledger: %w", err)
 		}
-		part, err := parquet.Read[ledgerRow](bytes.NewReader(data), int64(len(data)))
+		part, err := parquet.Read[stage.LedgerRow](bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return fmt.Errorf("decode ledger part %s: %w", o.Key, err)
 		}
@@ -157,7 +178,7 @@ type docState struct {
 
 // states folds the ledger into one state per Zuora id. A confirmation is final;
 // a rejection counts only while no later post superseded it.
-func states(rows []ledgerRow) map[string]*docState {
+func states(rows []stage.LedgerRow) map[string]*docState {
 	out := map[string]*docState{}
 	for _, r := range rows {
 		s := out[r.ZuoraID]
@@ -166,11 +187,11 @@ func states(rows []ledgerRow) map[string]*docState {
 			out[r.ZuoraID] = s
 		}
 		switch r.Action {
-		case actionPost:
+		case stage.ActionPost:
 			switch r.Outcome {
-			case outcomeCreated, outcomeDuplicate:
+			case stage.OutcomeCreated, stage.OutcomeDuplicate:
 				s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
-			case outcomeRejected:
+			case stage.OutcomeRejected:
 				if !s.confirmed {
 					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
 					if s.refusal.First.IsZero() {
@@ -178,11 +199,11 @@ func states(rows []ledgerRow) map[string]*docState {
 					}
 					s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
 				}
-			case outcomeTransient:
+			case stage.OutcomeTransient:
 				s.rejected = false
 			}
-		case actionMark:
-			if r.Outcome == outcomeMarked {
+		case stage.ActionMark:
+			if r.Outcome == stage.OutcomeMarked {
 				s.marked = true
 			}
 		}

@@ -60,8 +60,8 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 		t.Fatalf("the ERP got %d requests; want 40", len(reqs))
 	}
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes {
-		rank[docTypeInfo[dt].endpoint] = i
+	for i, dt := range stage.DocTypes() {
+		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {
 		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {
@@ -82,7 +82,7 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 	posts, marks := 0, 0
 	for _, r := range rows {
 		switch {
-		case r.Action == actionPost && r.Outcome == outcomeCreated:
+		case r.Action == stage.ActionPost && r.Outcome == stage.OutcomeCreated:
 			posts++
 			if r.ERPID != erp[r.ZuoraID].ID || r.HTTPStatus != 201 || r.Attempts != 1 || r.Ambiguous || r.RunID != man.RunID {
 				t.Fatalf("post row = %+v", r)
@@ -90,7 +90,7 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 			if !amountOf(r).Equal(erp[r.ZuoraID].Amount) {
 				t.Fatalf("ledger amount %s; ERP has %s", amountOf(r), erp[r.ZuoraID].Amount)
 			}
-		case r.Action == actionMark && r.Outcome == outcomeMarked:
+		case r.Action == stage.ActionMark && r.Outcome == stage.OutcomeMarked:
 			marks++
 		default:
 			t.Fatalf("unexpected ledger row %+v", r)
@@ -201,7 +201,7 @@ func TestStormOf429IsRetried(t *testing.T) {
 	e := newEnv(t, makeSpecs(20))
 	e.sim.SetFaults(erpsim.Faults{Storm429: 15})
 	opts := e.opts()
-	opts.Retry.MaxAttempts = 10
+	opts.erp.Retry.MaxAttempts = 10
 	man, err := e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +214,7 @@ func TestStormOf429IsRetried(t *testing.T) {
 		}
 	}
 	for _, r := range e.ledger() {
-		if r.Action == actionPost && r.Attempts > 1 {
+		if r.Action == stage.ActionPost && r.Attempts > 1 {
 			retried++
 		}
 	}
@@ -241,7 +241,7 @@ func TestTimeoutAfterCommitIsSettledByTheRetry(t *testing.T) {
 	e := newEnv(t, makeSpecs(10))
 	e.sim.SetFaults(erpsim.Faults{CommitThenStall: 3})
 	opts := e.opts()
-	opts.RequestTimeout = 150 * time.Millisecond
+	opts.erp.Timeout = 150 * time.Millisecond
 	man, err := e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -250,11 +250,11 @@ func TestTimeoutAfterCommitIsSettledByTheRetry(t *testing.T) {
 	erp := e.erpDocs()
 	var ambiguous int
 	for _, r := range e.ledger() {
-		if r.Action != actionPost || !r.Ambiguous {
+		if r.Action != stage.ActionPost || !r.Ambiguous {
 			continue
 		}
 		ambiguous++
-		if r.Outcome != outcomeDuplicate || r.HTTPStatus != 200 || r.Attempts != 2 || r.ERPID != erp[r.ZuoraID].ID {
+		if r.Outcome != stage.OutcomeDuplicate || r.HTTPStatus != 200 || r.Attempts != 2 || r.ERPID != erp[r.ZuoraID].ID {
 			t.Errorf("ambiguous post row = %+v; want a duplicate on the second attempt with the ERP's id", r)
 		}
 	}
@@ -277,7 +277,7 @@ func TestRejectedDocumentIsRecordedAndNotRetried(t *testing.T) {
 	for _, r := range e.ledger() {
 		if r.ZuoraID == bad.id {
 			rows++
-			if r.Action != actionPost || r.Outcome != outcomeRejected || r.HTTPStatus != 422 || r.Message != "customer ERP-X is closed" || r.Attempts != 1 {
+			if r.Action != stage.ActionPost || r.Outcome != stage.OutcomeRejected || r.HTTPStatus != 422 || r.Message != "customer ERP-X is closed" || r.Attempts != 1 {
 				t.Fatalf("rejected row = %+v", r)
 			}
 		}
@@ -338,7 +338,7 @@ func TestCancelledMidLoadThenRerun(t *testing.T) {
 	erp := e.erpDocs()
 	var confirmedInLedger int
 	for _, r := range e.ledger() {
-		if r.Outcome == outcomeCreated {
+		if r.Outcome == stage.OutcomeCreated {
 			confirmedInLedger++
 			if _, ok := erp[r.ZuoraID]; !ok {
 				t.Fatalf("the ledger confirms %s, which the ERP does not hold", r.ZuoraID)
@@ -362,9 +362,9 @@ func TestKilledBeforeLedgerFlushIsSettledAsDuplicates(t *testing.T) {
 	specs := makeSpecs(8)
 	e := newEnv(t, specs)
 	// A previous process posted three documents and died before writing its ledger.
-	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
+	client := e.client()
 	for _, s := range specs[:3] {
-		if res := client.post(e.ctx, s.posting(t)); res.outcome != outcomeCreated {
+		if res := client.Post(e.ctx, s.document(t)); res.Outcome != stage.OutcomeCreated {
 			t.Fatalf("pre-post = %+v", res)
 		}
 	}
@@ -375,7 +375,7 @@ func TestKilledBeforeLedgerFlushIsSettledAsDuplicates(t *testing.T) {
 	e.assertSettled(man, nil)
 	var dups int
 	for _, r := range e.ledger() {
-		if r.Outcome == outcomeDuplicate {
+		if r.Outcome == stage.OutcomeDuplicate {
 			dups++
 		}
 	}
@@ -410,7 +410,7 @@ func TestWriteBackPartialFailuresAreRetriedByTheNextRun(t *testing.T) {
 	e.assertAddsUp(man, nil)
 	failed := map[string]string{}
 	for _, r := range e.ledger() {
-		if r.Outcome == outcomeMarkFailed {
+		if r.Outcome == stage.OutcomeMarkFailed {
 			failed[r.ZuoraID] = r.Message
 		}
 	}
@@ -444,7 +444,7 @@ func TestWriteBackPartialFailuresAreRetriedByTheNextRun(t *testing.T) {
 func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 	e := newEnv(t, makeSpecs(20))
 	opts := e.opts()
-	opts.ERPToken = "wrong-" + erpToken
+	opts.erp.Token = "wrong-" + erpToken
 	man, err := e.run(e.ctx, opts)
 	var le *Error
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "401") {
@@ -461,7 +461,7 @@ func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 			t.Fatal("a bad token counted documents as rejected")
 		}
 	}
-	opts.ERPToken = erpToken
+	opts.erp.Token = erpToken
 	man, err = e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +472,7 @@ func TestBadTokenStopsTheRunWithoutLeakingIt(t *testing.T) {
 func TestRunNeedsATransformManifest(t *testing.T) {
 	e := newEnv(t, nil)
 	other := stage.Window{Start: testWindow.End, End: testWindow.End.Add(time.Hour)}
-	_, err := Run(e.ctx, e.st, other, e.marker, e.opts())
+	_, err := e.runWindow(e.ctx, other, e.opts())
 	if err == nil || !strings.Contains(err.Error(), "no transform manifest") {
 		t.Fatalf("Run = %v; want a missing transform manifest error", err)
 	}
@@ -523,8 +523,7 @@ func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
 	// The ERP already holds the first document's key with another body.
 	other := specs[0]
 	other.customer = "ERP-OTHER"
-	client := &erpClient{base: e.srv.URL, token: erpToken, http: e.srv.Client(), timeout: time.Second, policy: fastRetry}
-	if res := client.post(e.ctx, other.posting(t)); res.outcome != outcomeCreated {
+	if res := e.client().Post(e.ctx, other.document(t)); res.Outcome != stage.OutcomeCreated {
 		t.Fatalf("pre-post = %+v", res)
 	}
 	man, err := e.run(e.ctx, e.opts())
@@ -532,7 +531,7 @@ func TestConflictingBodyIsRejectedAndNotMarked(t *testing.T) {
 		t.Fatalf("a conflict is a rejection, not a run error: %v", err)
 	}
 	for _, r := range e.ledger() {
-		if r.ZuoraID == specs[0].id && (r.Outcome != outcomeRejected || r.HTTPStatus != 409 || !strings.Contains(r.Message, "different body")) {
+		if r.ZuoraID == specs[0].id && (r.Outcome != stage.OutcomeRejected || r.HTTPStatus != 409 || !strings.Contains(r.Message, "different body")) {
 			t.Fatalf("conflict row = %+v", r)
 		}
 	}

@@ -1,168 +1,307 @@
 package load
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptrace"
-	"strings"
-	"sync/atomic"
-	"time"
+	"log/slog"
+	"sync"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// postResult is how the ERP settled one document.
-type postResult struct {
-	outcome   string // created, duplicate, rejected or transient
-	status    int    // the last HTTP status, 0 when none arrived
-	erpID     string
-	message   string
-	attempts  int
-	ambiguous bool  // a request may have reached the ERP without an answer
-	err       error // why a transient post gave up
-	started   time.Time
-	finished  time.Time
+// run is the state of one load run.
+type run struct {
+	opts    Options
+	log     *slog.Logger
+	w       stage.Window
+	ledger  *ledger
+	erp     Poster
+	zuora   Marker
+	breaker *breaker
+
+	mu      sync.Mutex
+	state   map[string]*docState
+	cancel  context.CancelCauseFunc // cancels the posts in flight once the run stops
+	stopped string                  // why posting stopped early
+	stopErr error                   // why posting stopped, when a typed error says it (e.g. an *erp.RefusedError)
 }
 
-// fatalError means no document can be posted (bad token, wrong URL): the run stops.
-type fatalError struct{ err error }
+// errStopped cancels in-flight posts once the run has decided to stop.
+var errStopped = errors.New("load run stopped")
 
-func (e *fatalError) Error() string { return e.err.Error() }
-func (e *fatalError) Unwrap() error { return e.err }
-
-// RefusedError is the ERP refusing the integration itself rather than a
-// document: 401 or 403 (the token) or 404 or 405 (the base URL). No document
-// can be posted until the setting is fixed.
-type RefusedError struct {
-	Status   int
-	Endpoint string
-}
-
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("the ERP answered %d to %s", e.Status, e.Endpoint)
-}
-
-// rejectedError is the ERP's permanent refusal of one document.
-type rejectedError struct {
-	status  int
-	message string
-}
-
-func (e *rejectedError) Error() string {
-	return fmt.Sprintf("erp refused the document (%d): %s", e.status, e.message)
-}
-
-// erpClient posts documents to the ERP; it is the project's only ERP HTTP client.
-type erpClient struct {
-	base    string
-	token   string
-	http    *http.Client
-	timeout time.Duration
-	policy  retry.Policy
-}
-
-// post sends one document until the ERP settles it or the retry policy runs out.
-// The same Idempotency-Key goes with every attempt, so a retry after a lost
-// answer can only ever find the document the first attempt created.
-func (c *erpClient) post(ctx context.Context, d posting) postResult {
-	res := postResult{started: time.Now().UTC()}
-	attempts, err := retry.Do(ctx, c.policy, func(ctx context.Context, _ int) error {
-		return c.attempt(ctx, d, &res)
-	})
-	res.attempts, res.finished = attempts, time.Now().UTC()
-	var rej *rejectedError
+// postAll posts every document that needs it, type by type in dependency
+// order, streaming the NDJSON so that only the payloads in flight are in
+// memory; it returns a non-nil error when it stopped early.
+func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocuments) error {
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.mu.Lock()
+	r.cancel = cancel
+	r.mu.Unlock()
+	todo := make([]bool, len(ready.docs))
+	for i, d := range ready.docs {
+		todo[i] = r.needsPost(d)
+	}
+	passes := planPasses(ready.docs, todo)
+	if len(passes) > 1 {
+		r.log.Warn("ready documents are not sorted in dependency order: reading them once per pass", "passes", len(passes))
+	}
+	for _, p := range passes {
+		if err := r.postPass(ctx, pctx, st, ready, p); err != nil {
+			r.stop(err.Error())
+		}
+		if pctx.Err() != nil {
+			break
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch {
-	case err == nil:
-	case errors.As(err, &rej):
-		res.outcome, res.message = outcomeRejected, rej.message
-	default:
-		res.outcome, res.message, res.err = outcomeTransient, err.Error(), err
+	case r.stopErr != nil:
+		return r.stopErr // typed, so callers can tell a setting to fix from an outage
+	case r.stopped != "":
+		return errors.New(r.stopped)
 	}
-	return res
+	return ctx.Err()
 }
 
-// attempt is one HTTP exchange; it fills res and returns nil, a transient
-// error, a *rejectedError or a *fatalError.
-func (c *erpClient) attempt(ctx context.Context, d posting, res *postResult) error {
-	endpoint := docTypeInfo[d.DocType].endpoint
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var sent atomic.Bool // written from the transport's goroutine
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(info httptrace.WroteRequestInfo) { sent.Store(info.Err == nil) },
-	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+endpoint, bytes.NewReader(d.payload))
+// pass is one read of the NDJSON that posts the documents of types, in that
+// order: those todo marks, count of each type, the last at index last.
+type pass struct {
+	types []stage.DocType
+	last  int
+	todo  []bool
+	count map[stage.DocType]int
+}
+
+// planPasses groups the types with documents to post, in dependency order, into
+// reads of the NDJSON: within one read each type's documents all come before the
+// next type's. A file sorted by type, as the transform writes it, needs one read.
+func planPasses(docs []document, todo []bool) []pass {
+	first, last, count := map[stage.DocType]int{}, map[stage.DocType]int{}, map[stage.DocType]int{}
+	for i, d := range docs {
+		if !todo[i] {
+			continue
+		}
+		if _, ok := first[d.DocType]; !ok {
+			first[d.DocType] = i
+		}
+		last[d.DocType] = i
+		count[d.DocType]++
+	}
+	var out []pass
+	for _, t := range stage.DocTypes() {
+		f, ok := first[t]
+		if !ok {
+			continue
+		}
+		if len(out) == 0 || f < out[len(out)-1].last {
+			out = append(out, pass{todo: todo, count: count})
+		}
+		p := &out[len(out)-1]
+		p.types, p.last = append(p.types, t), last[t]
+	}
+	return out
+}
+
+// postPass reads the NDJSON once and posts the documents of p's types that need
+// it, each type finished before the next starts. It posts a line only when it is
+// the very document the verified first read found at that place; otherwise it
+// returns an error before posting it.
+func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyDocuments, p pass) error {
+	inPass := map[stage.DocType]bool{}
+	for _, t := range p.types {
+		inPass[t] = true
+	}
+	rc, err := st.NewReader(pctx, ready.key)
 	if err != nil {
-		return &fatalError{fmt.Errorf("build request for %s %s: %w", d.DocType, d.ZuoraID, err)}
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", d.IdempotencyKey)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if sent.Load() {
-			res.ambiguous = true
+		if pctx.Err() != nil {
+			return nil
 		}
-		res.status = 0
-		if parent.Err() != nil { // cancelled: not worth another attempt
-			return fmt.Errorf("post %s %s: %w", d.DocType, d.ZuoraID, context.Cause(parent))
-		}
-		return retry.Transient(fmt.Errorf("post %s %s: %w", d.DocType, d.ZuoraID, err))
+		return fmt.Errorf("read ready documents: %w", err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	res.status = resp.StatusCode
-	if err != nil {
-		res.ambiguous = true
-		return retry.Transient(fmt.Errorf("post %s %s: read answer %d: %w", d.DocType, d.ZuoraID, resp.StatusCode, err))
-	}
-	var answer struct {
-		ID    string `json:"id"`
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &answer) // an unparseable body leaves both empty
-	code := resp.StatusCode
-	switch {
-	case code >= 200 && code < 300:
-		if answer.ID == "" {
-			return retry.Transient(fmt.Errorf("post %s %s: erp answered %d without an id", d.DocType, d.ZuoraID, code))
+	defer rc.Close()
+
+	var current stage.DocType
+	var workers *pool // the workers of the current type
+	finishType := func() {
+		if workers != nil {
+			workers.wait()
+			workers = nil
 		}
-		res.erpID = answer.ID
-		res.outcome = outcomeCreated
-		if code == http.StatusOK || resp.Header.Get("Idempotent-Replayed") == "true" {
-			res.outcome = outcomeDuplicate
+	}
+	defer finishType()
+	next := 0 // index of the line's document in ready.docs
+	err = scanLines(ready.key, rc, func(n int, line []byte) error {
+		i := next
+		next++
+		if i >= len(ready.docs) {
+			return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", ready.key, n)
 		}
-		res.message = ""
+		if want := ready.docs[i]; p.todo[i] && inPass[want.DocType] {
+			d, err := verified(ready.key, n, line, want)
+			if err != nil {
+				return err
+			}
+			if d.DocType != current {
+				finishType() // each type is settled before the next starts
+				if pctx.Err() != nil {
+					return errStopScan
+				}
+				current, workers = d.DocType, r.startWorkers(ctx, pctx, d.DocType, p.count[d.DocType])
+			}
+			if !workers.submit(pctx, d) {
+				return errStopScan
+			}
+		}
+		if i >= p.last {
+			return errStopScan // nothing further to post in this pass
+		}
 		return nil
-	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusMethodNotAllowed:
-		return &fatalError{&RefusedError{Status: code, Endpoint: endpoint}}
-	case retry.RetryableStatus(code):
-		err := fmt.Errorf("post %s %s: erp answered %d: %s", d.DocType, d.ZuoraID, code, message(answer.Error, body))
-		if after, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return retry.TransientAfter(err, after)
+	})
+	finishType()
+	switch {
+	case pctx.Err() != nil:
+		return nil // stopped or cancelled: the caller reports why
+	case err != nil:
+		return err
+	case next <= p.last:
+		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, next)
+	}
+	return nil
+}
+
+// verified parses line n of the ready documents, which the first read found
+// to be want, and refuses it when it no longer is.
+func verified(key string, n int, line []byte, want document) (posting, error) {
+	var env stage.Envelope // a fresh payload buffer: a worker keeps it until the post is settled
+	d, err := parseDocument(line, &env)
+	if err != nil {
+		return posting{}, fmt.Errorf("ready documents %s changed since they were verified: line %d: %w", key, n, err)
+	}
+	if !d.same(want) {
+		return posting{}, fmt.Errorf("ready documents %s changed since they were verified: line %d is no longer %s %s as verified", key, n, want.DocType, want.ZuoraID)
+	}
+	return posting{document: want, payload: env.Payload}, nil
+}
+
+// startWorkers starts the pool that posts the documents of one type.
+func (r *run) startWorkers(ctx, pctx context.Context, docType stage.DocType, count int) *pool {
+	r.log.Info("posting", "doc_type", docType, "documents", count)
+	return startPool(min(r.opts.Concurrency, count), func(d posting) {
+		if pctx.Err() != nil {
+			return // stopping: leave it pending, unsent
 		}
-		return retry.Transient(err)
-	case code >= 400 && code < 500:
-		return &rejectedError{status: code, message: message(answer.Error, body)}
+		res := r.erp.Post(pctx, erp.Document{DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey, Payload: d.payload})
+		r.record(ctx, d.document, res)
+	})
+}
+
+// needsPost reports whether the ledger leaves d to post: not confirmed, and not
+// refused with this very payload.
+func (r *run) needsPost(d document) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.state[d.ZuoraID]
+	return s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)
+}
+
+// record appends one post outcome to the ledger, updates the document's state
+// and trips the breaker or stops the run when needed.
+func (r *run) record(ctx context.Context, d document, res erp.Result) {
+	log := r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.Attempts, "http_status", res.Status)
+	row := stage.LedgerRow{
+		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+		Action: stage.ActionPost, Outcome: res.Outcome, HTTPStatus: int32(res.Status), ERPID: res.ERPID,
+		Message: res.Message, Attempts: int32(res.Attempts), Ambiguous: res.Ambiguous,
+		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: res.Started, FinishedAt: res.Finished,
+	}
+	if err := r.ledger.add(ctx, row); err != nil && ctx.Err() == nil {
+		r.stop(fmt.Sprintf("the stage rejected a ledger part: %v", err))
+	}
+	r.settle(d, res)
+	switch res.Outcome {
+	case stage.OutcomeCreated, stage.OutcomeDuplicate:
+		r.breaker.settled()
+		log.Debug("posted", "outcome", res.Outcome, "erp_id", res.ERPID, "ambiguous", res.Ambiguous)
+		return
+	case stage.OutcomeRejected:
+		r.breaker.settled()
+		log.Warn("erp rejected document", "message", res.Message)
+		return
+	}
+	var fatal *erp.FatalError
+	switch {
+	case errors.As(res.Err, &fatal):
+		r.stopWith(fatal.Err)
+	case errors.Is(res.Err, context.Canceled) || ctx.Err() != nil || r.stopReason() != "":
+		// Cut short by a stop or a cancellation: says nothing about the ERP.
 	default:
-		return &fatalError{fmt.Errorf("erp answered %d to %s", code, endpoint)}
+		n, tripped := r.breaker.failed(res.Message)
+		log.Warn("post failed after retries", "error", res.Message, "consecutive", n)
+		if tripped {
+			r.stop(fmt.Sprintf("circuit breaker: %d documents in a row failed after all retries, the ERP looks down (last: %s)", n, res.Message))
+		}
 	}
 }
 
-// message is the ERP's error text, or the start of the body when it sent no JSON.
-func message(msg string, body []byte) string {
-	if msg != "" {
-		return msg
+// settle records in the document's state what the ERP answered.
+func (r *run) settle(d document, res erp.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.state[d.ZuoraID]
+	if s == nil {
+		s = &docState{}
+		r.state[d.ZuoraID] = s
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200]
+	switch res.Outcome {
+	case stage.OutcomeCreated, stage.OutcomeDuplicate:
+		s.confirmed, s.erpID, s.rejected = true, res.ERPID, false
+	case stage.OutcomeRejected:
+		s.rejected, s.rejectedSHA = true, d.sha
 	}
-	return s
+}
+
+// stop records why the run stops (the first reason wins) and cancels in-flight posts.
+func (r *run) stop(reason string) {
+	r.mu.Lock()
+	if r.stopped == "" {
+		r.stopped = reason
+		r.log.Error("load stopping", "reason", reason)
+	}
+	cancel := r.cancel
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(errStopped)
+	}
+}
+
+// stopWith stops the run for err, keeping it as the typed reason when it is the first.
+func (r *run) stopWith(err error) {
+	r.mu.Lock()
+	if r.stopped == "" {
+		r.stopErr = err
+	}
+	r.mu.Unlock()
+	r.stop(err.Error())
+}
+
+func (r *run) stopReason() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
+
+// snapshot copies the document states.
+func (r *run) snapshot() map[string]*docState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*docState, len(r.state))
+	for k, v := range r.state {
+		c := *v
+		out[k] = &c
+	}
+	return out
 }

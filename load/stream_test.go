@@ -25,7 +25,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -145,35 +147,41 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 		filler[i] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789"[(i*7)%63]
 	}
 	var payload strings.Builder
-	info, err := st.Write(ctx, stage.ReadyKey("documents", w, "ndjson"), func(out io.Writer) error {
-		bw := bufio.NewWriter(out)
-		for i := range n {
-			docType := stage.DocTypes[i*len(stage.DocTypes)/n]
-			id := fmt.Sprintf("%s%028d", prefix, i)
-			amount := fmt.Sprintf("%d.123456789", 1000+i)
-			payload.Reset()
-			fmt.Fprintf(&payload, `{"%s":{"zuora_id":"%s","number":"N-%d","customer":"ERP-1001","currency":"USD","date":"2026-11-25","amount":%s,"items":[`,
-				docType, id, i, amount)
-			for k := 0; payload.Len() < payloadSize; k++ {
-				if k > 0 {
-					payload.WriteByte(',')
-				}
-				fmt.Fprintf(&payload, `{"zuora_id":"%s-%d","description":"%s","quantity":1,"unit_price":0.5,"amount":0.5,"tax_amount":0}`, id, k, filler)
-			}
-			payload.WriteString("]}}")
-			sum := sha256.Sum256([]byte(payload.String()))
-			f.shas[id] = hex.EncodeToString(sum[:])
-			f.totals[docType] = f.totals[docType].Add(decimal.RequireFromString(amount))
-			fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
-				docType, id, i, id, amount, docTypeInfo[docType].endpoint, payload.String())
-		}
-		return bw.Flush()
-	})
+	out, err := st.NewWriter(ctx, stage.ReadyKey("documents", w, "ndjson"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer out.Abort()
+	bw := bufio.NewWriter(out)
+	for i := range n {
+		docType := stage.DocTypes()[i*len(stage.DocTypes())/n]
+		id := fmt.Sprintf("%s%028d", prefix, i)
+		amount := fmt.Sprintf("%d.123456789", 1000+i)
+		payload.Reset()
+		fmt.Fprintf(&payload, `{"%s":{"zuora_id":"%s","number":"N-%d","customer":"ERP-1001","currency":"USD","date":"2026-11-25","amount":%s,"items":[`,
+			docType, id, i, amount)
+		for k := 0; payload.Len() < payloadSize; k++ {
+			if k > 0 {
+				payload.WriteByte(',')
+			}
+			fmt.Fprintf(&payload, `{"zuora_id":"%s-%d","description":"%s","quantity":1,"unit_price":0.5,"amount":0.5,"tax_amount":0}`, id, k, filler)
+		}
+		payload.WriteString("]}}")
+		sum := sha256.Sum256([]byte(payload.String()))
+		f.shas[id] = hex.EncodeToString(sum[:])
+		f.totals[string(docType)] = f.totals[string(docType)].Add(decimal.RequireFromString(amount))
+		fmt.Fprintf(bw, `{"doc_type":"%s","zuora_id":"%s","number":"N-%d","idempotency_key":"%s","customer":"ERP-1001","currency":"USD","amount":%s,"endpoint":"%s","payload":%s}`+"\n",
+			docType, id, i, id, amount, docType.Endpoint(), payload.String())
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info := out.Info()
 	m := stage.TransformManifest{Window: w.ID(), RunID: "t", Documents: info, CommittedAt: time.Now().UTC()}
-	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		t.Fatal(err)
 	}
 	f.size = info.Size
@@ -237,17 +245,15 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	fix := writeBigFixture(t, st, testWindow, "8a8f", n, payloadSize)
-	erp := startERPProcess(t)
+	proc := startERPProcess(t)
 	marker := newMarker()
-	logs := &syncBuffer{}
-	opts := Options{
-		ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, RequestTimeout: 10 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	}
+	logs := &testutil.SyncBuffer{}
+	opts := Options{Concurrency: 4, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	client := erpClient(t, proc.url, 10*time.Second)
 
 	h := startHeapPeak()
 	start := time.Now()
-	man, err := Run(context.Background(), st, testWindow, marker, opts)
+	man, err := Run(context.Background(), st, testWindow, client, marker, opts)
 	took := time.Since(start)
 	growth := h.growth()
 	if err != nil {
@@ -259,7 +265,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	}
 
 	// And the load did its job: every document once in the ERP, byte for byte, marked, tallied.
-	sum := erp.summary(t)
+	sum := proc.summary(t)
 	if sum.Documents != n || len(sum.Bodies) != n {
 		t.Fatalf("the ERP holds %d documents (%d keys); want %d", sum.Documents, len(sum.Bodies), n)
 	}
@@ -271,7 +277,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 			t.Fatalf("document %s marked %d times; want 1", id, marker.marked[id])
 		}
 	}
-	if !man.Complete || len(man.Totals) != len(stage.DocTypes) {
+	if !man.Complete || len(man.Totals) != len(stage.DocTypes()) {
 		t.Fatalf("manifest complete=%v with %d totals; want complete with one per type", man.Complete, len(man.Totals))
 	}
 	for _, tt := range man.Totals {
@@ -285,7 +291,8 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 // simulator in another process; B/op and the heap's peak growth are the load's alone.
 func BenchmarkRunLargePayloads(b *testing.B) {
 	const n, payloadSize = 200, 200 << 10
-	erp := startERPProcess(b)
+	proc := startERPProcess(b)
+	client := erpClient(b, proc.url, 0)
 	b.ReportAllocs()
 	var peak int64
 	var size int64
@@ -296,10 +303,10 @@ func BenchmarkRunLargePayloads(b *testing.B) {
 			b.Fatal(err)
 		}
 		size = writeBigFixture(b, st, testWindow, fmt.Sprintf("b%03d", i%1000), n, payloadSize).size
-		opts := Options{ERPBaseURL: erp.url, ERPToken: erpToken, Concurrency: 4, Retry: fastRetry, Logger: slog.New(slog.DiscardHandler)}
+		opts := Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}
 		h := startHeapPeak()
 		b.StartTimer()
-		if _, err := Run(context.Background(), st, testWindow, newMarker(), opts); err != nil {
+		if _, err := Run(context.Background(), st, testWindow, client, newMarker(), opts); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
@@ -346,7 +353,7 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	// Sorted by type as the transform writes, except that one invoice comes last.
 	specs := makeSpecs(30)
 	sorted := make([]spec, 0, len(specs))
-	for _, dt := range stage.DocTypes {
+	for _, dt := range stage.DocTypes() {
 		for _, s := range specs {
 			if s.docType == dt && s.id != specs[0].id {
 				sorted = append(sorted, s)
@@ -362,8 +369,8 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	e.assertSettled(man, nil)
 	reqs := e.sim.Requests()
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes {
-		rank[docTypeInfo[dt].endpoint] = i
+	for i, dt := range stage.DocTypes() {
+		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {
 		if rank[reqs[i].Path] < rank[reqs[i-1].Path] {
@@ -414,10 +421,10 @@ func TestDocumentsChangedDuringTheLoadStopBeforePostingThem(t *testing.T) {
 			t.Fatalf("posted %s %s after the NDJSON changed", r.Path, r.Key)
 		}
 	}
-	erp := e.erpDocs()
+	inERPDocs := e.erpDocs()
 	for _, s := range specs {
 		posted := s.docType != "payment" && s.docType != "refund"
-		if _, inERP := erp[s.id]; inERP != posted || (e.marker.marked[s.id] == 1) != posted {
+		if _, inERP := inERPDocs[s.id]; inERP != posted || (e.marker.marked[s.id] == 1) != posted {
 			t.Fatalf("document %s (%s) in the ERP %v, marked %d times", s.id, s.docType, inERP, e.marker.marked[s.id])
 		}
 	}
@@ -438,4 +445,14 @@ func TestDocumentsChangedDuringTheLoadStopBeforePostingThem(t *testing.T) {
 	if got := len(e.sim.Requests()) - before; got != 10 {
 		t.Fatalf("the last run posted %d documents; want the 10 payments and refunds", got)
 	}
+}
+
+// erpClient is a client for the ERP simulator at url.
+func erpClient(t testing.TB, url string, timeout time.Duration) *erp.Client {
+	t.Helper()
+	c, err := erp.New(erp.Config{BaseURL: url, Token: erpToken, Retry: fastRetry, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -2,8 +2,10 @@ package load
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func TestParseDocuments(t *testing.T) {
@@ -60,23 +63,25 @@ func TestParseDocuments(t *testing.T) {
 }
 
 func TestStates(t *testing.T) {
-	post := func(outcome, sha string) ledgerRow {
-		return ledgerRow{ZuoraID: "z", Action: actionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == outcomeCreated || outcome == outcomeDuplicate], PayloadSHA256: sha}
+	post := func(outcome, sha string) stage.LedgerRow {
+		return stage.LedgerRow{ZuoraID: "z", Action: stage.ActionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
 	}
-	mark := func(outcome string) ledgerRow { return ledgerRow{ZuoraID: "z", Action: actionMark, Outcome: outcome} }
+	mark := func(outcome string) stage.LedgerRow {
+		return stage.LedgerRow{ZuoraID: "z", Action: stage.ActionMark, Outcome: outcome}
+	}
 	tests := []struct {
 		name string
-		rows []ledgerRow
+		rows []stage.LedgerRow
 		want docState
 	}{
-		{"transient only", []ledgerRow{post(outcomeTransient, "a")}, docState{}},
-		{"created", []ledgerRow{post(outcomeTransient, "a"), post(outcomeCreated, "a")}, docState{confirmed: true, erpID: "E1"}},
-		{"duplicate then marked", []ledgerRow{post(outcomeDuplicate, "a"), mark(outcomeMarkFailed), mark(outcomeMarked)}, docState{confirmed: true, erpID: "E1", marked: true}},
-		{"mark failed", []ledgerRow{post(outcomeCreated, "a"), mark(outcomeMarkFailed)}, docState{confirmed: true, erpID: "E1"}},
-		{"rejected", []ledgerRow{post(outcomeRejected, "a")}, docState{rejected: true, rejectedSHA: "a"}},
-		{"rejected then transient retry", []ledgerRow{post(outcomeRejected, "a"), post(outcomeTransient, "b")}, docState{rejectedSHA: "a"}},
-		{"rejected then created", []ledgerRow{post(outcomeRejected, "a"), post(outcomeCreated, "b")}, docState{confirmed: true, erpID: "E1", rejectedSHA: "a"}},
-		{"confirmation is final", []ledgerRow{post(outcomeCreated, "a"), post(outcomeRejected, "b")}, docState{confirmed: true, erpID: "E1"}},
+		{"transient only", []stage.LedgerRow{post(stage.OutcomeTransient, "a")}, docState{}},
+		{"created", []stage.LedgerRow{post(stage.OutcomeTransient, "a"), post(stage.OutcomeCreated, "a")}, docState{confirmed: true, erpID: "E1"}},
+		{"duplicate then marked", []stage.LedgerRow{post(stage.OutcomeDuplicate, "a"), mark(stage.OutcomeMarkFailed), mark(stage.OutcomeMarked)}, docState{confirmed: true, erpID: "E1", marked: true}},
+		{"mark failed", []stage.LedgerRow{post(stage.OutcomeCreated, "a"), mark(stage.OutcomeMarkFailed)}, docState{confirmed: true, erpID: "E1"}},
+		{"rejected", []stage.LedgerRow{post(stage.OutcomeRejected, "a")}, docState{rejected: true, rejectedSHA: "a"}},
+		{"rejected then transient retry", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeTransient, "b")}, docState{rejectedSHA: "a"}},
+		{"rejected then created", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeCreated, "b")}, docState{confirmed: true, erpID: "E1", rejectedSHA: "a"}},
+		{"confirmation is final", []stage.LedgerRow{post(stage.OutcomeCreated, "a"), post(stage.OutcomeRejected, "b")}, docState{confirmed: true, erpID: "E1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,14 +95,14 @@ func TestStates(t *testing.T) {
 
 func TestLedgerSchema(t *testing.T) {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[ledgerRow](&buf)
+	w := parquet.NewGenericWriter[stage.LedgerRow](&buf)
 	at := time.Date(2026, 11, 25, 22, 30, 0, 123456789, time.UTC)
 	amt := makeSpecs(1)[0]
 	docs, err := parseDocuments("x", strings.NewReader(amt.line()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]ledgerRow{{ZuoraID: "z", Amount: docs[0].fixed, StartedAt: at, FinishedAt: at}}); err != nil {
+	if _, err := w.Write([]stage.LedgerRow{{ZuoraID: "z", Amount: docs[0].fixed, StartedAt: at, FinishedAt: at}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -134,7 +139,7 @@ func TestLedgerSchema(t *testing.T) {
 	if cols["http_status"].Type().Kind() != parquet.Int32 || cols["attempts"].Type().Kind() != parquet.Int32 || cols["ambiguous"].Type().Kind() != parquet.Boolean {
 		t.Fatal("http_status/attempts must be INT32 and ambiguous BOOLEAN")
 	}
-	rows, err := parquet.Read[ledgerRow](bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	rows, err := parquet.Read[stage.LedgerRow](bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,16 +148,13 @@ func TestLedgerSchema(t *testing.T) {
 	}
 }
 
-func TestOptionsNeedTheERP(t *testing.T) {
-	if _, err := (Options{ERPToken: "x"}).withDefaults(); err == nil {
-		t.Fatal("no base URL accepted")
+func TestOptionsDefaults(t *testing.T) {
+	o := Options{}.withDefaults()
+	if o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.RunID == "" {
+		t.Fatalf("defaults = %+v", o)
 	}
-	if _, err := (Options{ERPBaseURL: "http://erp"}).withDefaults(); err == nil {
-		t.Fatal("no token accepted")
-	}
-	o, err := (Options{ERPBaseURL: "http://erp/", ERPToken: "x"}).withDefaults()
-	if err != nil || o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.ERPBaseURL != "http://erp" || o.RunID == "" {
-		t.Fatalf("defaults = %+v, %v", o, err)
+	if _, err := Run(context.Background(), nil, testWindow, nil, newMarker(), o); err == nil {
+		t.Fatal("a load without an ERP client was accepted")
 	}
 }
 
@@ -184,17 +186,33 @@ func TestPlanPasses(t *testing.T) {
 			docs := make([]document, len(tt.types))
 			todo := make([]bool, len(tt.types))
 			for i, dt := range tt.types {
-				docs[i], todo[i] = document{DocType: dt}, !tt.skip[i]
+				docs[i], todo[i] = document{DocType: stage.DocType(dt)}, !tt.skip[i]
 			}
 			got := planPasses(docs, todo)
 			if len(got) != len(tt.want) {
 				t.Fatalf("passes = %+v; want %+v", got, tt.want)
 			}
 			for i := range got {
-				if strings.Join(got[i].types, ",") != strings.Join(tt.want[i].types, ",") || got[i].last != tt.want[i].last {
+				if fmt.Sprint(got[i].types) != fmt.Sprint(tt.want[i].types) || got[i].last != tt.want[i].last {
 					t.Fatalf("pass %d = %+v; want %+v", i, got[i], tt.want[i])
 				}
 			}
 		})
+	}
+}
+
+func TestBreakerTripsAfterThresholdFailuresInARow(t *testing.T) {
+	b := &breaker{threshold: 3}
+	b.failed("a")
+	b.failed("b")
+	b.settled() // an answer in between starts the count again
+	for i, msg := range []string{"c", "d", "e"} {
+		n, tripped := b.failed(msg)
+		if n != i+1 || tripped != (i == 2) {
+			t.Fatalf("failure %d: %d in a row, tripped %v", i+1, n, tripped)
+		}
+	}
+	if b.lastFailure() != "e" {
+		t.Fatalf("last failure %q", b.lastFailure())
 	}
 }

@@ -11,9 +11,10 @@ import (
 // Verdict is what a window's ledger says the ERP decided about one document:
 // it holds it (Confirmed), or it refused the payload the window holds now.
 type Verdict struct {
-	DocType, ZuoraID string
-	Confirmed        bool
-	Refusal          *Refusal // set when the ERP's standing answer refuses the current payload
+	DocType   stage.DocType
+	ZuoraID   string
+	Confirmed bool
+	Refusal   *Refusal // set when the ERP's standing answer refuses the current payload
 }
 
 // Refusal is the ERP's last permanent refusal of a document (400, 422 or 409
@@ -30,9 +31,9 @@ type Refusal struct {
 // document of the window's current ready documents whose payload is the one
 // refused; a confirmation counts wherever it is.
 func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
-	var rows []ledgerRow
+	var rows []stage.LedgerRow
 	touched := map[string]bool{}
-	err = eachLedgerPart(ctx, st, w, func(key string, part []ledgerRow) error {
+	err = eachLedgerPart(ctx, st, w, func(key string, part []stage.LedgerRow) error {
 		parts = append(parts, key)
 		rows = append(rows, part...)
 		if !applied[key] {
@@ -51,7 +52,7 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 		switch {
 		case !all && !touched[id]:
 		case s.confirmed:
-			vs = append(vs, Verdict{DocType: s.docType, ZuoraID: id, Confirmed: true})
+			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: id, Confirmed: true})
 		case s.rejected:
 			refused = true
 		}

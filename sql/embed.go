@@ -1,6 +1,7 @@
 // Package sql holds the default mapping from Zuora's raw tables to ERP
 // documents: one SQL file per document type, shared macros and the value
-// mapping CSVs, embedded so the binary runs without them on disk.
+// mapping CSVs, embedded so the binary runs without them on disk. The
+// document types are the stage's registry (stage.DocTypes).
 //
 // Importers alias it: mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql".
 package sql
@@ -13,11 +14,5 @@ import "embed"
 //go:embed *.sql *.csv
 var Files embed.FS
 
-// DocFiles names the mapping file of each ERP document type.
-var DocFiles = map[string]string{
-	"invoice":     "invoice.sql",
-	"payment":     "payment.sql",
-	"refund":      "refund.sql",
-	"credit_memo": "credit_memo.sql",
-	"debit_memo":  "debit_memo.sql",
-}
+// DocFile names the mapping file of a document type, e.g. "credit_memo.sql".
+func DocFile(docType string) string { return docType + ".sql" }

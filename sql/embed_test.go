@@ -5,12 +5,14 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 func TestFilesEmbedded(t *testing.T) {
 	want := []string{"_macros.sql", "currencies.csv", "payment_methods.csv"}
-	for _, name := range DocFiles {
-		want = append(want, name)
+	for _, dt := range stage.DocTypes() {
+		want = append(want, DocFile(string(dt)))
 	}
 	for _, name := range want {
 		data, err := fs.ReadFile(Files, name)
@@ -28,9 +30,10 @@ func TestFilesEmbedded(t *testing.T) {
 			}
 		}
 	}
-	for docType, name := range DocFiles {
+	for _, docType := range stage.DocTypes() {
+		name := DocFile(string(docType))
 		data, _ := fs.ReadFile(Files, name)
-		if !strings.Contains(string(data), "'"+docType+"' AS doc_type") {
+		if !strings.Contains(string(data), "'"+string(docType)+"' AS doc_type") {
 			t.Errorf("%s does not produce doc_type %s", name, docType)
 		}
 	}

@@ -5,18 +5,6 @@ import (
 	"time"
 )
 
-// Tables are the raw entity tables the extract stages, one Hive partition tree each.
-var Tables = []string{
-	"invoices", "invoice_items",
-	"payments", "refunds",
-	"credit_memos", "credit_memo_items",
-	"debit_memos", "debit_memo_items",
-}
-
-// DocTypes are the ERP document types, in the order load posts them
-// (documents that others may refer to first).
-var DocTypes = []string{"invoice", "debit_memo", "credit_memo", "payment", "refund"}
-
 // Stage keys are a pure function of the data they hold: re-running a step writes
 // the same keys, and only a manifest makes them visible to readers.
 
@@ -31,9 +19,12 @@ func ReadyKey(kind string, w Window, ext string) string {
 	return fmt.Sprintf("ready/%s/window=%s/part-00000.%s", kind, w.ID(), ext)
 }
 
+// ledgerRoot holds the ledger parts of every window.
+const ledgerRoot = "ledger/"
+
 // LedgerPrefix holds every ledger part of a window.
 func LedgerPrefix(w Window) string {
-	return fmt.Sprintf("ledger/window=%s/", w.ID())
+	return fmt.Sprintf("%swindow=%s/", ledgerRoot, w.ID())
 }
 
 // LedgerKey names one append-only ledger part. Parts are never rewritten; the
@@ -47,8 +38,8 @@ func ManifestKey(step string, w Window) string {
 	return fmt.Sprintf("manifests/window=%s/%s.json", w.ID(), step)
 }
 
-// LoadCompleteKey marks a window whose load is complete, so that finding the
-// unfinished windows takes one listing instead of a read per window. It is
+// LoadCompleteKey records that a window's load is complete, so that finding
+// the unfinished windows takes one listing instead of a read per window. It is
 // written after the load manifest that says so, and deleted before anything
 // that could make the window unfinished again.
 func LoadCompleteKey(w Window) string {
@@ -58,7 +49,7 @@ func LoadCompleteKey(w Window) string {
 // ManifestPrefix lists the manifests of every window.
 const ManifestPrefix = "manifests/"
 
-// HighWaterKey holds the pipeline's high-water mark.
+// HighWaterKey holds the pipeline's high water.
 const HighWaterKey = "state/highwater.json"
 
 // StartKey holds where the stage's history starts (see Stage.Start).

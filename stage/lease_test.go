@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -31,18 +31,6 @@ var stageURLs = []struct {
 	{"mem", func(t *testing.T) string { return fmt.Sprintf("mem://lease-test-%d", memSeq.Add(1)) }},
 	{"s3", func(t *testing.T) string { return s3test.StageURL(t) }},
 }
-
-// fakeClock is a clock a test moves by hand.
-type fakeClock struct{ unix atomic.Int64 }
-
-func newFakeClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.unix.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.unix.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.unix.Add(int64(d)) }
 
 func holder(name string) stage.Holder { return stage.Holder{RunID: name, Command: "test"} }
 
@@ -137,12 +125,12 @@ func TestLease(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Run("AnExpiredHolderWritesNothing", func(t *testing.T) {
 				st := open(t, b.url(t))
-				clock := newFakeClock(time.Now())
-				l := acquire(t, st, "a", time.Hour, clock.now)
+				clock := testutil.NewClock(time.Now())
+				l := acquire(t, st, "a", time.Hour, clock.Now)
 				if _, err := st.WriteBytes(ctx, "before", []byte("x")); err != nil {
 					t.Fatalf("write while holding: %v", err)
 				}
-				clock.advance(2 * time.Hour) // paused past its expiry: no renewal happened
+				clock.Advance(2 * time.Hour) // paused past its expiry: no renewal happened
 				_, err := st.WriteBytes(ctx, "after", []byte("x"))
 				wantLost(t, err, "not renewed in time")
 				wantLost(t, st.Delete(ctx, "before"), "not renewed in time")
@@ -163,8 +151,8 @@ func TestLease(t *testing.T) {
 				acquire(t, a, "a", time.Hour, nil)
 				_, err := other.AcquireLease(ctx, stage.LeaseOptions{TTL: time.Hour, Holder: holder("b")})
 				wantHeldBy(t, err, "a")
-				later := newFakeClock(time.Now().Add(time.Hour + time.Second)) // b's clock, past a's expiry
-				lb := acquire(t, other, "b", time.Hour, later.now)
+				later := testutil.NewClock(time.Now().Add(time.Hour + time.Second)) // b's clock, past a's expiry
+				lb := acquire(t, other, "b", time.Hour, later.Now)
 				if lb.Record().TookOver == nil || lb.Record().TookOver.RunID != "a" {
 					t.Fatalf("the new record does not say whose lease it took over: %+v", lb.Record())
 				}

@@ -115,7 +115,7 @@ type LoadManifest struct {
 	StoppedBecause string `json:"stopped_because,omitempty"`
 }
 
-// HighWater is the pipeline's high-water mark: every window ending at or before
+// HighWater is the pipeline's high water: every window ending at or before
 // Next has a committed extract snapshot.
 type HighWater struct {
 	Next      time.Time `json:"next"`
@@ -123,19 +123,96 @@ type HighWater struct {
 	Window    string    `json:"window"` // the window that moved it
 }
 
-// ReadManifest reads the manifest of step for window w into v. It reports
-// found=false when the step has not committed the window.
-func (s *Stage) ReadManifest(ctx context.Context, step string, w Window, v any) (found bool, err error) {
-	err = s.ReadJSON(ctx, ManifestKey(step, w), v)
+// Manifest is the commit point of one step of a window: an ExtractManifest,
+// TransformManifest or LoadManifest.
+type Manifest interface{ step() string }
+
+func (ExtractManifest) step() string   { return "extract" }
+func (TransformManifest) step() string { return "transform" }
+func (LoadManifest) step() string      { return "load" }
+
+// readManifest reads w's manifest of m's step into m; found is false when the
+// step has not committed the window.
+func readManifest[M Manifest](ctx context.Context, s *Stage, w Window) (m M, found bool, err error) {
+	err = s.ReadJSON(ctx, ManifestKey(m.step(), w), &m)
 	if errors.Is(err, ErrNotFound) {
-		return false, nil
+		var zero M
+		return zero, false, nil
 	}
-	return err == nil, err
+	return m, err == nil, err
 }
 
-// WriteManifest commits step for window w.
-func (s *Stage) WriteManifest(ctx context.Context, step string, w Window, v any) error {
-	return s.WriteJSON(ctx, ManifestKey(step, w), v)
+// ReadExtract returns w's extract manifest; found is false when the window
+// has no committed snapshot.
+func (s *Stage) ReadExtract(ctx context.Context, w Window) (ExtractManifest, bool, error) {
+	return readManifest[ExtractManifest](ctx, s, w)
+}
+
+// ReadTransform returns w's transform manifest; found is false when the
+// window's documents are not committed.
+func (s *Stage) ReadTransform(ctx context.Context, w Window) (TransformManifest, bool, error) {
+	return readManifest[TransformManifest](ctx, s, w)
+}
+
+// ReadLoad returns w's load manifest; found is false when no load recorded one.
+func (s *Stage) ReadLoad(ctx context.Context, w Window) (LoadManifest, bool, error) {
+	return readManifest[LoadManifest](ctx, s, w)
+}
+
+// WriteManifest commits m's step for window w.
+func (s *Stage) WriteManifest(ctx context.Context, w Window, m Manifest) error {
+	return s.WriteJSON(ctx, ManifestKey(m.step(), w), m)
+}
+
+// DeleteExtract takes back w's snapshot before its parts are rewritten, so
+// that a failed rewrite leaves none rather than one describing other files.
+func (s *Stage) DeleteExtract(ctx context.Context, w Window) error {
+	return s.Delete(ctx, ManifestKey(ExtractManifest{}.step(), w))
+}
+
+// DeleteTransform takes back w's documents before they are rewritten.
+func (s *Stage) DeleteTransform(ctx context.Context, w Window) error {
+	return s.Delete(ctx, ManifestKey(TransformManifest{}.step(), w))
+}
+
+// SetLoadComplete records that w's load is complete; write it only after a
+// load manifest that says so.
+func (s *Stage) SetLoadComplete(ctx context.Context, w Window) error {
+	_, err := s.WriteBytes(ctx, LoadCompleteKey(w), nil)
+	return err
+}
+
+// ReopenLoad forgets that w's load was complete, and its load manifest,
+// before anything changes the window's documents.
+func (s *Stage) ReopenLoad(ctx context.Context, w Window) error {
+	if err := s.Delete(ctx, LoadCompleteKey(w)); err != nil {
+		return err
+	}
+	return s.Delete(ctx, ManifestKey(LoadManifest{}.step(), w))
+}
+
+// UnfinishedWindows returns, in time order, the windows whose snapshot is
+// committed and whose load is not recorded complete, from one listing.
+func (s *Stage) UnfinishedWindows(ctx context.Context) ([]Window, error) {
+	objs, err := s.List(ctx, ManifestPrefix)
+	if err != nil {
+		return nil, err
+	}
+	keys := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		keys[o.Key] = true
+	}
+	ws, err := windowsIn(objs)
+	if err != nil {
+		return nil, err
+	}
+	var out []Window
+	for _, w := range ws {
+		if keys[ManifestKey(ExtractManifest{}.step(), w)] && !keys[LoadCompleteKey(w)] {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 // Windows returns every window that has at least one manifest, in time order.
@@ -144,6 +221,11 @@ func (s *Stage) Windows(ctx context.Context) ([]Window, error) {
 	if err != nil {
 		return nil, err
 	}
+	return windowsIn(objs)
+}
+
+// windowsIn returns the windows the manifests listed belong to, in time order.
+func windowsIn(objs []ObjectInfo) ([]Window, error) {
 	seen := map[string]bool{}
 	var ws []Window
 	for _, o := range objs {
@@ -163,7 +245,50 @@ func (s *Stage) Windows(ctx context.Context) ([]Window, error) {
 	return ws, nil
 }
 
-// HighWater returns the high-water mark, or found=false when there is none yet.
+// LedgerPart is one ledger part and the id of the window it belongs to.
+type LedgerPart struct {
+	Window string
+	ObjectInfo
+}
+
+// LedgerParts returns every ledger part of window w, in write order.
+func (s *Stage) LedgerParts(ctx context.Context, w Window) ([]ObjectInfo, error) {
+	objs, err := s.List(ctx, LedgerPrefix(w))
+	if err != nil {
+		return nil, err
+	}
+	var out []ObjectInfo
+	for _, o := range objs {
+		if strings.HasSuffix(o.Key, ".parquet") {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// AllLedgerParts returns every ledger part of the stage with its window, in
+// window then write order. No ledger yet is not an error.
+func (s *Stage) AllLedgerParts(ctx context.Context) ([]LedgerPart, error) {
+	objs, err := s.List(ctx, ledgerRoot)
+	if err != nil {
+		return nil, err
+	}
+	var out []LedgerPart
+	for _, o := range objs {
+		if !strings.HasSuffix(o.Key, ".parquet") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(o.Key, ledgerRoot+"window=")
+		id, _, ok2 := strings.Cut(rest, "/")
+		if !ok || !ok2 {
+			return nil, fmt.Errorf("ledger part %s is not under %swindow=<id>/", o.Key, ledgerRoot)
+		}
+		out = append(out, LedgerPart{Window: id, ObjectInfo: o})
+	}
+	return out, nil
+}
+
+// HighWater returns the high water, or found=false when there is none yet.
 func (s *Stage) HighWater(ctx context.Context) (hw HighWater, found bool, err error) {
 	err = s.ReadJSON(ctx, HighWaterKey, &hw)
 	if errors.Is(err, ErrNotFound) {
@@ -172,8 +297,8 @@ func (s *Stage) HighWater(ctx context.Context) (hw HighWater, found bool, err er
 	return hw, err == nil, err
 }
 
-// SetHighWater moves the high-water mark to the end of w. Call it only after w's
-// extract manifest is written. It never moves the mark backwards.
+// SetHighWater moves the high water to the end of w. Call it only after w's
+// extract manifest is written. It never moves it backwards.
 func (s *Stage) SetHighWater(ctx context.Context, w Window, now time.Time) error {
 	cur, found, err := s.HighWater(ctx)
 	if err != nil {

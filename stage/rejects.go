@@ -56,8 +56,14 @@ func LoadIndexedKey(w Window) string {
 	return fmt.Sprintf("manifests/window=%s/erp-rejects-indexed.json", w.ID())
 }
 
-// ReasonERPRejected is the reason code of a document the ERP refused.
-const ReasonERPRejected = "ERP_REJECTED"
+// The reason codes the pipeline itself gives (the mapping's own are in its SQL).
+const (
+	ReasonERPRejected        = "ERP_REJECTED"        // an outstanding reject: the ERP refused the document
+	ReasonMalformed          = "MALFORMED"           // a reject: the record was quarantined
+	ReasonAlreadyTransferred = "ALREADY_TRANSFERRED" // a skip: Zuora says it is transferred to accounting
+	ReasonAlreadyPosted      = "ALREADY_POSTED"      // a skip: the ledger of another window confirms it
+	ReasonAcknowledged       = "ACKNOWLEDGED"        // a skip: a person decided it never goes to the ERP
+)
 
 // OutstandingReject is a document whose latest staged version was rejected
 // (by the mapping, quarantined as MALFORMED, or refused by the ERP as
@@ -182,4 +188,76 @@ func (s *Stage) Acks(ctx context.Context) (map[string]Ack, error) {
 // WriteAck records an acknowledgement.
 func (s *Stage) WriteAck(ctx context.Context, a Ack) error {
 	return s.WriteJSON(ctx, AckKey(a.ZuoraID), a)
+}
+
+// TransformIndexed names the transform of a window that the reject index
+// reflects (RejectsIndexedKey).
+type TransformIndexed struct {
+	RunID       string    `json:"transform_run_id"`
+	CommittedAt time.Time `json:"transform_committed_at"`
+}
+
+// Of reports whether x names the transform that committed m.
+func (x TransformIndexed) Of(m TransformManifest) bool {
+	return x.RunID == m.RunID && x.CommittedAt.Equal(m.CommittedAt)
+}
+
+// LoadIndexed names the load of a window that the reject index reflects, the
+// transform whose documents it loaded, and the ledger parts applied so far
+// (LoadIndexedKey).
+type LoadIndexed struct {
+	RunID     string           `json:"load_run_id"`
+	UpdatedAt time.Time        `json:"load_updated_at"`
+	Transform TransformIndexed `json:"transform"`
+	Parts     []string         `json:"ledger_parts"`
+}
+
+// Of reports whether x names the load that wrote m.
+func (x LoadIndexed) Of(m LoadManifest) bool {
+	return x.RunID == m.RunID && x.UpdatedAt.Equal(m.UpdatedAt)
+}
+
+// ReadTransformIndexed returns which transform of w the reject index reflects; zero when none.
+func (s *Stage) ReadTransformIndexed(ctx context.Context, w Window) (TransformIndexed, error) {
+	return readOptional[TransformIndexed](ctx, s, RejectsIndexedKey(w))
+}
+
+// WriteTransformIndexed records which transform of w the reject index reflects.
+func (s *Stage) WriteTransformIndexed(ctx context.Context, w Window, x TransformIndexed) error {
+	return s.WriteJSON(ctx, RejectsIndexedKey(w), x)
+}
+
+// ReadLoadIndexed returns which load of w the reject index reflects; zero when none.
+func (s *Stage) ReadLoadIndexed(ctx context.Context, w Window) (LoadIndexed, error) {
+	return readOptional[LoadIndexed](ctx, s, LoadIndexedKey(w))
+}
+
+// WriteLoadIndexed records which load of w the reject index reflects.
+func (s *Stage) WriteLoadIndexed(ctx context.Context, w Window, x LoadIndexed) error {
+	return s.WriteJSON(ctx, LoadIndexedKey(w), x)
+}
+
+// Mapping is the digest of the mapping whose rejects the last run retried (MappingKey).
+type Mapping struct {
+	Digest    string    `json:"digest"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ReadMapping returns the mapping the last run retried rejects with; zero when none.
+func (s *Stage) ReadMapping(ctx context.Context) (Mapping, error) {
+	return readOptional[Mapping](ctx, s, MappingKey)
+}
+
+// WriteMapping records the mapping every window with rejects is mapped with now.
+func (s *Stage) WriteMapping(ctx context.Context, m Mapping) error {
+	return s.WriteJSON(ctx, MappingKey, m)
+}
+
+// readOptional reads the JSON object at key, or returns the zero value when there is none.
+func readOptional[T any](ctx context.Context, s *Stage, key string) (T, error) {
+	var v T
+	if err := s.ReadJSON(ctx, key, &v); err != nil && !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	return v, nil
 }

@@ -1,5 +1,5 @@
 // Package stage is the pipeline's durable store: raw Parquet snapshots, ERP-ready
-// documents, the load ledger, manifests and the high-water mark, all in one
+// documents, the load ledger, manifests and the high water, all in one
 // gocloud blob bucket (file://, mem://, s3://, gs://, azblob://).
 //
 // It is the only package that imports gocloud.dev/blob. Keys are a pure function
@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"net/url"
@@ -284,41 +285,93 @@ func openBucket(ctx context.Context, u string) (b *blob.Bucket, shared bool, err
 	return b, true, nil
 }
 
-// Write streams an object to key. The object becomes visible only when fn
-// returns nil; on error nothing is written.
-func (s *Stage) Write(ctx context.Context, key string, fn func(w io.Writer) error) (ObjectInfo, error) {
+// Writer streams one object into the stage. Nothing is visible until Close
+// succeeds; Abort, a failed Close or a cancelled context discards it, and the
+// key keeps what it held before. Take it with NewWriter; defer Abort right
+// away, as it does nothing once the object is committed.
+type Writer struct {
+	key    string
+	bw     *blob.Writer
+	cancel context.CancelFunc
+	h      hash.Hash
+	n      int64
+	done   bool
+	info   ObjectInfo
+}
+
+// NewWriter opens key for writing. Like every write, it is refused once the
+// lease this process held is lost, or when the stage is read-only.
+func (s *Stage) NewWriter(ctx context.Context, key string) (*Writer, error) {
 	if err := s.writable(ctx); err != nil {
-		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
 	b, err := s.bucketFor(ctx, true)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	bw, err := b.NewWriter(wctx, key, nil)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+		cancel()
+		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
-	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(bw, h)}
-	if err := fn(cw); err != nil {
-		cancel() // aborts the upload: the object is not created
-		_ = bw.Close()
-		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
-	}
-	if err := bw.Close(); err != nil {
-		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
-	}
-	return ObjectInfo{Key: key, Size: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	return &Writer{key: key, bw: bw, cancel: cancel, h: sha256.New()}, nil
 }
+
+// Write appends p to the object.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, fmt.Errorf("write %s: the writer is closed", w.key)
+	}
+	n, err := w.bw.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+// Close commits the object; Info then describes it.
+func (w *Writer) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer w.cancel()
+	if err := w.bw.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", w.key, err)
+	}
+	w.info = ObjectInfo{Key: w.key, Size: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil))}
+	return nil
+}
+
+// Abort discards the object unless Close committed it already.
+func (w *Writer) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.cancel() // cancelled before Close: the object is not created
+	_ = w.bw.Close()
+}
+
+// Info describes the object Close committed.
+func (w *Writer) Info() ObjectInfo { return w.info }
+
+var _ io.WriteCloser = (*Writer)(nil)
 
 // WriteBytes writes data to key.
 func (s *Stage) WriteBytes(ctx context.Context, key string, data []byte) (ObjectInfo, error) {
-	return s.Write(ctx, key, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	w, err := s.NewWriter(ctx, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	defer w.Abort()
+	if _, err := w.Write(data); err != nil {
+		return ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return ObjectInfo{}, err
+	}
+	return w.Info(), nil
 }
 
 // WriteJSON writes v as indented JSON to key.
@@ -499,19 +552,6 @@ func (s *Stage) wrap(op, key string, err error) error {
 	}
 	return fmt.Errorf("%s %s in stage %s: %w", op, key, s.URL(), err)
 }
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-var _ io.Writer = (*countingWriter)(nil)
 
 // IsAccessDenied reports whether err is the bucket refusing our credentials,
 // or the cloud SDK finding none: a setting to fix, not an outage. The AWS SDK

@@ -74,6 +74,7 @@ func TestStage(t *testing.T) {
 			t.Run("ListExistsDelete", func(t *testing.T) { testListExistsDelete(t, b.open(t)) })
 			t.Run("JSON", func(t *testing.T) { testJSON(t, b.open(t)) })
 			t.Run("Manifests", func(t *testing.T) { testManifests(t, b.open(t)) })
+			t.Run("WindowState", func(t *testing.T) { testWindowState(t, b.open(t)) })
 			t.Run("Windows", func(t *testing.T) { testWindows(t, b.open(t)) })
 			t.Run("HighWater", func(t *testing.T) { testHighWater(t, b.open(t)) })
 			t.Run("LocalPath", func(t *testing.T) { testLocalPath(t, b.open(t)) })
@@ -84,7 +85,7 @@ func TestStage(t *testing.T) {
 func testWriteRead(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("zuora→erp "), 700_000) // about 8 MB: a multipart upload on S3
-	info, err := st.Write(ctx, "raw/entity=invoices/part-00000.parquet", func(w io.Writer) error {
+	info, err := write(ctx, st, "raw/entity=invoices/part-00000.parquet", func(w io.Writer) error {
 		for chunk := range slices.Chunk(data, 64<<10) {
 			if _, err := w.Write(chunk); err != nil {
 				return err
@@ -135,6 +136,23 @@ func testWriteRead(t *testing.T, st *stage.Stage) {
 	}
 }
 
+// write streams fn's output to key as every writer of the stage does: the
+// object is committed by Close when fn succeeds, and aborted when it fails.
+func write(ctx context.Context, st *stage.Stage, key string, fn func(io.Writer) error) (stage.ObjectInfo, error) {
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	if err := fn(w); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
+}
+
 func testFailedWrite(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
 	boom := errors.New("source failed halfway")
@@ -144,7 +162,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 		}
 		return boom
 	}
-	if _, err := st.Write(ctx, "raw/new.parquet", failing); !errors.Is(err, boom) {
+	if _, err := write(ctx, st, "raw/new.parquet", failing); !errors.Is(err, boom) {
 		t.Fatalf("failed Write returned %v, want the callback's error", err)
 	}
 	if ok, err := st.Exists(ctx, "raw/new.parquet"); ok || err != nil {
@@ -157,7 +175,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 
 	// The same for an object large enough for a multipart upload on S3.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	_, err = st.Write(ctx, "raw/big.parquet", func(w io.Writer) error {
+	_, err = write(ctx, st, "raw/big.parquet", func(w io.Writer) error {
 		for range 12 {
 			if _, err := w.Write(big); err != nil {
 				return err
@@ -176,7 +194,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 	if _, err := st.WriteBytes(ctx, "raw/old.parquet", []byte("committed")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Write(ctx, "raw/old.parquet", failing); !errors.Is(err, boom) {
+	if _, err := write(ctx, st, "raw/old.parquet", failing); !errors.Is(err, boom) {
 		t.Fatalf("failed rewrite returned %v", err)
 	}
 	if got, err := st.Read(ctx, "raw/old.parquet"); err != nil || string(got) != "committed" {
@@ -185,7 +203,7 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 
 	// A cancelled context aborts the write as well.
 	cctx, cancel := context.WithCancel(ctx)
-	_, err = st.Write(cctx, "raw/cancelled.parquet", func(w io.Writer) error {
+	_, err = write(cctx, st, "raw/cancelled.parquet", func(w io.Writer) error {
 		w.Write([]byte("partial"))
 		cancel()
 		return cctx.Err()
@@ -195,6 +213,25 @@ func testFailedWrite(t *testing.T, st *stage.Stage) {
 	}
 	if ok, _ := st.Exists(ctx, "raw/cancelled.parquet"); ok {
 		t.Error("a cancelled Write left an object")
+	}
+
+	// An object is visible only once Close commits it; Abort after Close keeps it.
+	w, err := st.NewWriter(ctx, "raw/late.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.Exists(ctx, "raw/late.parquet"); ok {
+		t.Error("an object is visible before Close")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	if got, err := st.Read(ctx, "raw/late.parquet"); err != nil || string(got) != "late" || w.Info().Size != 4 || w.Info().SHA256 != sum([]byte("late")) {
+		t.Errorf("after Close and Abort: %q, %v, info %+v", got, err, w.Info())
 	}
 }
 
@@ -283,9 +320,8 @@ func testJSON(t *testing.T, st *stage.Stage) {
 func testManifests(t *testing.T, st *stage.Stage) {
 	ctx := context.Background()
 	w := mustWindow(t, "20261125T220000Z-20261125T230000Z")
-	var m stage.ExtractManifest
-	if found, err := st.ReadManifest(ctx, "extract", w, &m); found || err != nil {
-		t.Fatalf("ReadManifest before any commit: found %v err %v", found, err)
+	if _, found, err := st.ReadExtract(ctx, w); found || err != nil {
+		t.Fatalf("ReadExtract before any commit: found %v err %v", found, err)
 	}
 	min, max := w.Start.Add(time.Minute), w.End.Add(-time.Second)
 	in := stage.ExtractManifest{
@@ -299,15 +335,15 @@ func testManifests(t *testing.T, st *stage.Stage) {
 		}},
 		Warnings: []string{"invoices x: amount 1 differs"},
 	}
-	if err := st.WriteManifest(ctx, "extract", w, in); err != nil {
+	if err := st.WriteManifest(ctx, w, in); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := st.Exists(ctx, "manifests/window=20261125T220000Z-20261125T230000Z/extract.json"); !ok {
 		t.Error("manifest not at its documented key")
 	}
-	found, err := st.ReadManifest(ctx, "extract", w, &m)
+	m, found, err := st.ReadExtract(ctx, w)
 	if !found || err != nil {
-		t.Fatalf("ReadManifest after commit: found %v err %v", found, err)
+		t.Fatalf("ReadExtract after commit: found %v err %v", found, err)
 	}
 	snap := m.Tables["invoices"]
 	if m.RunID != "r1" || !m.CommittedAt.Equal(in.CommittedAt) || !m.QueryFrom.Equal(in.QueryFrom) ||
@@ -316,9 +352,60 @@ func testManifests(t *testing.T, st *stage.Stage) {
 		!slices.Equal(m.Warnings, in.Warnings) || snap.Query["filter[]"][0] != "updateddate.GE:2026-11-25T21:50:00Z" {
 		t.Errorf("manifest round trip:\n got %+v\nwant %+v", m, in)
 	}
-	var tm stage.TransformManifest
-	if found, err := st.ReadManifest(ctx, "transform", w, &tm); found || err != nil {
+	_, found, err = st.ReadTransform(ctx, w)
+	if found || err != nil {
 		t.Errorf("another step's manifest: found %v err %v", found, err)
+	}
+}
+
+// testWindowState: the unfinished windows, the ledger parts of a window and
+// of the stage, and reopening a load, without a caller building a key.
+func testWindowState(t *testing.T, st *stage.Stage) {
+	ctx := context.Background()
+	done, open, bare := mustWindow(t, "20261125T220000Z-20261125T230000Z"), mustWindow(t, "20261125T230000Z-20261126T000000Z"), mustWindow(t, "20261126T000000Z-20261126T010000Z")
+	for _, w := range []stage.Window{done, open} {
+		if err := st.WriteManifest(ctx, w, stage.ExtractManifest{Window: w.ID()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.WriteManifest(ctx, bare, stage.TransformManifest{Window: bare.ID()}); err != nil { // no snapshot: never unfinished
+		t.Fatal(err)
+	}
+	if err := st.WriteManifest(ctx, done, stage.LoadManifest{Window: done.ID(), Complete: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetLoadComplete(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := st.UnfinishedWindows(ctx)
+	if err != nil || len(ws) != 1 || ws[0] != open {
+		t.Fatalf("UnfinishedWindows = %v, %v; want only %s", ws, err, open)
+	}
+	if err := st.ReopenLoad(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := st.ReadLoad(ctx, done); found || err != nil {
+		t.Errorf("after ReopenLoad the load manifest is still there (%v, %v)", found, err)
+	}
+	if ws, err := st.UnfinishedWindows(ctx); err != nil || len(ws) != 2 || ws[0] != done || ws[1] != open {
+		t.Fatalf("after ReopenLoad: %v, %v; want both windows in time order", ws, err)
+	}
+
+	for i, w := range []stage.Window{open, done, open} {
+		if _, err := st.WriteBytes(ctx, stage.LedgerKey(w, time.Date(2026, 11, 26, 1, 0, i, 0, time.UTC), "run", i), []byte("p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.WriteBytes(ctx, stage.LedgerPrefix(open)+"notes.txt", []byte("not a part")); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := st.LedgerParts(ctx, open)
+	if err != nil || len(parts) != 2 || parts[0].Key != stage.LedgerKey(open, time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC), "run", 0) {
+		t.Fatalf("LedgerParts(%s) = %v, %v; want its two parts in write order", open, parts, err)
+	}
+	all, err := st.AllLedgerParts(ctx)
+	if err != nil || len(all) != 3 || all[0].Window != done.ID() || all[1].Window != open.ID() || all[2].Window != open.ID() {
+		t.Fatalf("AllLedgerParts = %+v, %v; want the three parts with their windows, in window order", all, err)
 	}
 }
 
@@ -329,12 +416,12 @@ func testWindows(t *testing.T, st *stage.Stage) {
 	}
 	ids := []string{"20261126T000000Z-20261126T010000Z", "20261125T220000Z-20261125T230000Z", "20261125T230000Z-20261126T000000Z"}
 	for _, id := range ids {
-		if err := st.WriteManifest(ctx, "extract", mustWindow(t, id), map[string]string{"window": id}); err != nil {
+		if err := st.WriteManifest(ctx, mustWindow(t, id), stage.ExtractManifest{Window: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A second step of the same window does not list it twice; other prefixes are ignored.
-	if err := st.WriteManifest(ctx, "load", mustWindow(t, ids[1]), map[string]string{}); err != nil {
+	if err := st.WriteManifest(ctx, mustWindow(t, ids[1]), stage.LoadManifest{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.WriteBytes(ctx, stage.RawKey("invoices", mustWindow(t, "20261127T000000Z-20261127T010000Z"), 0), []byte("x")); err != nil {

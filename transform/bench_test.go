@@ -55,7 +55,7 @@ FROM range(10000) AS r(i)`,
 		}
 		em.Tables[table] = stage.TableSnapshot{Files: []stage.ObjectInfo{putFile(b, st, stage.RawKey(table, testWindow, 0), path)}}
 	}
-	if err := st.WriteManifest(ctx, "extract", testWindow, em); err != nil {
+	if err := st.WriteManifest(ctx, testWindow, em); err != nil {
 		b.Fatal(err)
 	}
 	opts := Options{Force: true, Logger: slog.New(slog.DiscardHandler)}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"slices"
 	"sort"
 	"strings"
 
@@ -19,16 +17,6 @@ import (
 // decides skips and accounts for every extracted document, so a mapping that
 // drops, duplicates or alters a document cannot go unnoticed.
 
-// docHeaders says, per document type, where the raw header table keeps the
-// number and the header amount (docs/design.md).
-var docHeaders = []struct{ docType, table, number, amount string }{
-	{"invoice", "invoices", "invoice_number", "amount"},
-	{"debit_memo", "debit_memos", "memo_number", "total_amount"},
-	{"credit_memo", "credit_memos", "memo_number", "total_amount"},
-	{"payment", "payments", "payment_number", "amount"},
-	{"refund", "refunds", "refund_number", "amount"},
-}
-
 // latestSQL keeps the latest version of each id of a raw table of the window;
 // of two rows with the same updated_date the one a re-check fetched last wins
 // (it holds what Zuora holds now), then the content decides, so the choice
@@ -40,20 +28,27 @@ QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST
 		warehouse.Ident(table), warehouse.Ident("raw_"+table))
 }
 
+// ledgerMacros are the ledger's words as the transform's SQL reads them,
+// written from stage's constants: confirmed(action, outcome) is true on a row
+// that says the ERP holds the document.
+var ledgerMacros = fmt.Sprintf(`CREATE OR REPLACE MACRO confirmed(action, outcome) AS action = %s AND outcome IN (%s, %s)`,
+	warehouse.Literal(stage.ActionPost), warehouse.Literal(stage.OutcomeCreated), warehouse.Literal(stage.OutcomeDuplicate))
+
 // postedSQL lists the documents that the ledger of another window confirms
 // the ERP holds (the ledger view holds only other windows' parts).
 const postedSQL = `CREATE TABLE posted AS
 SELECT doc_type, zuora_id, min("window") AS ledger_window, min(outcome) AS outcome
 FROM ledger
-WHERE action = 'post' AND outcome IN ('created', 'duplicate')
+WHERE confirmed(action, outcome)
 GROUP BY doc_type, zuora_id`
 
 // outputOrder sorts documents, rejects and skipped: by doc type in load order,
 // then number, then id.
 var outputOrder = func() string {
-	quoted := make([]string, len(stage.DocTypes))
-	for i, dt := range stage.DocTypes {
-		quoted[i] = warehouse.Literal(dt)
+	types := stage.DocTypes()
+	quoted := make([]string, len(types))
+	for i, dt := range types {
+		quoted[i] = warehouse.Literal(string(dt))
 	}
 	return "array_position([" + strings.Join(quoted, ", ") + "], doc_type), doc_type, number NULLS LAST, zuora_id"
 }()
@@ -61,32 +56,30 @@ var outputOrder = func() string {
 // classifySQL splits the documents of the types moved: skips first (already
 // transferred, then already posted, then acknowledged), then the mapping's
 // rejects and the quarantined records (MALFORMED), and the rest is ready.
-func classifySQL(types []string) string {
+func classifySQL(types []stage.DocType) string {
 	var extracted, mapped []string
-	for _, h := range docHeaders {
-		if !slices.Contains(types, h.docType) {
-			continue
-		}
+	for _, dt := range types {
 		extracted = append(extracted, fmt.Sprintf(
 			"SELECT %s AS doc_type, id AS zuora_id, %s AS number, erp_account_id AS customer, currency, %s AS amount, transferred_to_accounting FROM %s",
-			warehouse.Literal(h.docType), warehouse.Ident(h.number), warehouse.Ident(h.amount), warehouse.Ident(h.table)))
+			warehouse.Literal(string(dt)), warehouse.Ident(dt.NumberColumn()), warehouse.Ident(dt.AmountColumn()), warehouse.Ident(dt.HeaderTable())))
 		mapped = append(mapped, `SELECT CAST(doc_type AS VARCHAR) AS doc_type, CAST(zuora_id AS VARCHAR) AS zuora_id,
     CAST(number AS VARCHAR) AS number, CAST(idempotency_key AS VARCHAR) AS idempotency_key,
     CAST(customer AS VARCHAR) AS customer, CAST(currency AS VARCHAR) AS currency,
     CAST(amount AS DECIMAL(38, 9)) AS amount, CAST(doc_date AS DATE) AS doc_date,
     CAST(endpoint AS VARCHAR) AS endpoint, CAST(payload AS VARCHAR) AS payload,
     CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
-FROM `+warehouse.Ident("mapped_"+h.docType))
+FROM `+warehouse.Ident("mapped_"+string(dt)))
 	}
 	extracted = append(extracted, "SELECT doc_type, zuora_id, number, customer, currency, amount, NULL AS transferred_to_accounting FROM quarantined")
+	reason := func(code string) string { return warehouse.Literal(code) }
 	return `CREATE TABLE extracted AS
 ` + strings.Join(extracted, "\nUNION ALL\n") + `;
 
 CREATE TABLE skipped AS
 SELECT e.doc_type, e.zuora_id, e.number, e.customer, e.currency, e.amount,
-    CASE WHEN e.transferred_to_accounting = 'Yes' THEN 'ALREADY_TRANSFERRED'
-        WHEN p.zuora_id IS NOT NULL THEN 'ALREADY_POSTED'
-        ELSE 'ACKNOWLEDGED' END AS reason_code,
+    CASE WHEN e.transferred_to_accounting = 'Yes' THEN ` + reason(stage.ReasonAlreadyTransferred) + `
+        WHEN p.zuora_id IS NOT NULL THEN ` + reason(stage.ReasonAlreadyPosted) + `
+        ELSE ` + reason(stage.ReasonAcknowledged) + ` END AS reason_code,
     CASE WHEN e.transferred_to_accounting = 'Yes'
         THEN format('{} {} is already transferred to accounting in Zuora (transferred_to_accounting = Yes)',
             replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id))
@@ -117,7 +110,7 @@ FROM mapped AS m
 WHERE reason_code IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id)
 UNION ALL
-SELECT doc_type, zuora_id, number, customer, currency, amount, 'MALFORMED', message
+SELECT doc_type, zuora_id, number, customer, currency, amount, ` + reason(stage.ReasonMalformed) + `, message
 FROM quarantined AS q
 WHERE NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = q.doc_type AND s.zuora_id = q.zuora_id);
 `
@@ -225,43 +218,40 @@ ORDER BY ALL LIMIT 20`)
 	return out, nil
 }
 
-// envelope is one line of the documents NDJSON: what load posts.
-type envelope struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	DocDate        string          `json:"doc_date"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
-
 // writeNDJSON writes the ready documents to key, one envelope per line, in
 // output order. Amounts keep their exact decimal text.
 func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
 	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
 FROM ready ORDER BY ` + outputOrder
-	return st.Write(ctx, key, func(w io.Writer) error {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		return db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
-			for i, null := range r.Null {
-				if null || r.Values[i] == "" {
-					return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
-				}
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err = db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
+		for i, null := range r.Null {
+			if null || r.Values[i] == "" {
+				return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
 			}
-			v := r.Values
-			e := envelope{v[0], v[1], v[2], v[3], v[4], v[5], json.Number(v[6]), v[7], v[8], json.RawMessage(v[9])}
-			buf.Reset()
-			if err := enc.Encode(e); err != nil {
-				return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
-			}
-			_, err := w.Write(buf.Bytes())
-			return err
-		})
+		}
+		v := r.Values
+		e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
+			Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9])}
+		buf.Reset()
+		if err := enc.Encode(e); err != nil {
+			return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
 	})
+	if err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
 }

@@ -3,6 +3,8 @@ package transform
 import (
 	"strings"
 	"testing"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // TestDocTypesNotMovedRunNoSQLAndHaveNoRows: with memos left out, a broken
@@ -10,7 +12,7 @@ import (
 func TestDocTypesNotMovedRunNoSQLAndHaveNoRows(t *testing.T) {
 	dir := sqlDir(t, map[string]string{"credit_memo.sql": "SELECT this is not SQL", "debit_memo.sql": "SELECT neither"})
 	st := fixtureStage(t)
-	m := runTransform(t, st, Options{SQLDir: dir, DocTypes: []string{"invoice", "payment", "refund"}})
+	m := runTransform(t, st, Options{SQLDir: dir, DocTypes: []stage.DocType{stage.Invoice, stage.Payment, stage.Refund}})
 	for _, r := range m.Totals {
 		if strings.Contains(r.DocType, "memo") {
 			t.Errorf("totals list %s %s", r.DocType, r.Currency)
@@ -30,7 +32,7 @@ func TestDocTypesNotMovedRunNoSQLAndHaveNoRows(t *testing.T) {
 			t.Errorf("memo %s rejected although memos are not moved", id)
 		}
 	}
-	if _, err := (Options{DocTypes: []string{"invoice", "memo"}}).moved(); err == nil {
+	if _, err := (Options{DocTypes: []stage.DocType{stage.Invoice, "memo"}}).moved(); err == nil {
 		t.Error("an unknown document type was accepted")
 	}
 }

@@ -13,50 +13,10 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// The rows below use the column tags of docs/design.md as the extract writes
-// them with parquet-go, so the test proves DuckDB reads that encoding exactly
-// (DECIMAL(38,9) as 16 bytes, DATE as days, UTC-adjusted microsecond TIMESTAMP).
-
-type pgInvoice struct {
-	ID                      string     `parquet:"id"`
-	CreatedDate             *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
-	UpdatedDate             *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-	UpdatedDateRaw          *string    `parquet:"updated_date_raw,optional"`
-	AccountID               *string    `parquet:"account_id,optional"`
-	AccountNumber           *string    `parquet:"account_number,optional"`
-	ERPAccountID            *string    `parquet:"erp_account_id,optional"`
-	InvoiceNumber           *string    `parquet:"invoice_number,optional"`
-	InvoiceDate             *int32     `parquet:"invoice_date,optional,date"`
-	DueDate                 *int32     `parquet:"due_date,optional,date"`
-	Status                  *string    `parquet:"status,optional"`
-	Currency                *string    `parquet:"currency,optional"`
-	Amount                  *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
-	AmountWithoutTax        *[16]byte  `parquet:"amount_without_tax,optional,decimal(9:38)"`
-	TaxAmount               *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
-	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
-	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
-	ItemCount               *int64     `parquet:"item_count,optional"`
-}
-
-type pgInvoiceItem struct {
-	ID               string     `parquet:"id"`
-	CreatedDate      *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
-	UpdatedDate      *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
-	UpdatedDateRaw   *string    `parquet:"updated_date_raw,optional"`
-	InvoiceID        *string    `parquet:"invoice_id,optional"`
-	AccountID        *string    `parquet:"account_id,optional"`
-	ChargeName       *string    `parquet:"charge_name,optional"`
-	ChargeNumber     *string    `parquet:"charge_number,optional"`
-	SKU              *string    `parquet:"sku,optional"`
-	UOM              *string    `parquet:"uom,optional"`
-	Quantity         *[16]byte  `parquet:"quantity,optional,decimal(9:38)"`
-	UnitPrice        *[16]byte  `parquet:"unit_price,optional,decimal(9:38)"`
-	ChargeAmount     *[16]byte  `parquet:"charge_amount,optional,decimal(9:38)"`
-	TaxAmount        *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
-	AccountingCode   *string    `parquet:"accounting_code,optional"`
-	ServiceStartDate *int32     `parquet:"service_start_date,optional,date"`
-	ServiceEndDate   *int32     `parquet:"service_end_date,optional,date"`
-}
+// The rows below are stage's row types, written with parquet-go as the
+// extract and the load write them, so the test proves DuckDB reads that
+// encoding exactly (DECIMAL(38,9) as 16 bytes, DATE as days, UTC-adjusted
+// microsecond TIMESTAMP).
 
 func ptr[T any](v T) *T { return &v }
 
@@ -96,8 +56,8 @@ func TestReadsParquetGoFiles(t *testing.T) {
 	defer st.Close()
 	older := time.Date(2026, 11, 25, 22, 10, 0, 0, time.UTC)
 	newer := older.Add(20 * time.Minute)
-	invoice := func(updated time.Time, amount string) pgInvoice {
-		return pgInvoice{
+	invoice := func(updated time.Time, amount string) stage.InvoiceRow {
+		return stage.InvoiceRow{
 			ID: "8a8f0001", CreatedDate: &older, UpdatedDate: &updated, UpdatedDateRaw: ptr(updated.Format(time.RFC3339)),
 			AccountID: ptr("acc"), AccountNumber: ptr("A1"), ERPAccountID: ptr("ERP-1"), InvoiceNumber: ptr("INV1"),
 			InvoiceDate: days("2026-11-25"), Status: ptr("Posted"), Currency: ptr("USD"),
@@ -105,8 +65,8 @@ func TestReadsParquetGoFiles(t *testing.T) {
 			TransferredToAccounting: ptr("No"), ItemCount: ptr(int64(2)),
 		}
 	}
-	item := func(id, amount, start string) pgInvoiceItem {
-		return pgInvoiceItem{
+	item := func(id, amount, start string) stage.InvoiceItemRow {
+		return stage.InvoiceItemRow{
 			ID: id, CreatedDate: &older, UpdatedDate: &newer, InvoiceID: ptr("8a8f0001"), ChargeName: ptr("Plan " + id),
 			Quantity: fixed(t, "1"), UnitPrice: fixed(t, amount), ChargeAmount: fixed(t, amount), TaxAmount: fixed(t, "0"),
 			ServiceStartDate: days(start),
@@ -114,11 +74,11 @@ func TestReadsParquetGoFiles(t *testing.T) {
 	}
 	em := stage.ExtractManifest{Window: testWindow.ID(), Start: testWindow.Start, End: testWindow.End, Tables: map[string]stage.TableSnapshot{
 		"invoices": {Rows: 2, Files: []stage.ObjectInfo{writeParquetGo(t, st, stage.RawKey("invoices", testWindow, 0),
-			[]pgInvoice{invoice(newer, "99999999999999999999.000000001"), invoice(older, "1")})}},
+			[]stage.InvoiceRow{invoice(newer, "99999999999999999999.000000001"), invoice(older, "1")})}},
 		"invoice_items": {Rows: 2, Files: []stage.ObjectInfo{writeParquetGo(t, st, stage.RawKey("invoice_items", testWindow, 0),
-			[]pgInvoiceItem{item("i2", "99999999999999999998.000000001", "2026-11-02"), item("i1", "1", "2026-11-01")})}},
+			[]stage.InvoiceItemRow{item("i2", "99999999999999999998.000000001", "2026-11-02"), item("i1", "1", "2026-11-01")})}},
 	}}
-	if err := st.WriteManifest(ctx, "extract", testWindow, em); err != nil {
+	if err := st.WriteManifest(ctx, testWindow, em); err != nil {
 		t.Fatal(err)
 	}
 	m := runTransform(t, st, Options{})
@@ -142,34 +102,14 @@ func TestReadsParquetGoFiles(t *testing.T) {
 	}
 }
 
-// pgLedgerRow has the ledger columns of docs/design.md as load writes them.
-type pgLedgerRow struct {
-	RunID          string    `parquet:"run_id"`
-	DocType        string    `parquet:"doc_type"`
-	ZuoraID        string    `parquet:"zuora_id"`
-	IdempotencyKey string    `parquet:"idempotency_key"`
-	Action         string    `parquet:"action"`
-	Outcome        string    `parquet:"outcome"`
-	HTTPStatus     int32     `parquet:"http_status"`
-	ERPID          string    `parquet:"erp_id"`
-	Message        string    `parquet:"message"`
-	Attempts       int32     `parquet:"attempts"`
-	Ambiguous      bool      `parquet:"ambiguous"`
-	Currency       string    `parquet:"currency"`
-	Amount         [16]byte  `parquet:"amount,decimal(9:38)"`
-	PayloadSHA256  string    `parquet:"payload_sha256"`
-	StartedAt      time.Time `parquet:"started_at,timestamp(microsecond)"`
-	FinishedAt     time.Time `parquet:"finished_at,timestamp(microsecond)"`
-}
-
 func TestReadsParquetGoLedger(t *testing.T) {
 	st := fixtureStage(t)
 	at := time.Date(2026, 11, 25, 23, 30, 0, 0, time.UTC)
-	row := func(docType, id, action, outcome string) pgLedgerRow {
-		return pgLedgerRow{RunID: "run-9", DocType: docType, ZuoraID: id, IdempotencyKey: id, Action: action, Outcome: outcome,
+	row := func(docType, id, action, outcome string) stage.LedgerRow {
+		return stage.LedgerRow{RunID: "run-9", DocType: docType, ZuoraID: id, IdempotencyKey: id, Action: action, Outcome: outcome,
 			HTTPStatus: 201, Currency: "USD", Amount: *fixed(t, "1"), StartedAt: at, FinishedAt: at}
 	}
-	writeParquetGo(t, st, stage.LedgerKey(otherWindow, at, "run-9", 1), []pgLedgerRow{
+	writeParquetGo(t, st, stage.LedgerKey(otherWindow, at, "run-9", 1), []stage.LedgerRow{
 		row("payment", "pay-usd", "post", "duplicate"),
 		row("refund", "ref-usd", "post", "rejected"),
 		row("invoice", "inv-usd", "mark", "marked"),

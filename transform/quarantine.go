@@ -27,11 +27,11 @@ func prepareQuarantine(ctx context.Context, st *stage.Stage, w stage.Window, db 
 		return err
 	}
 	var heads, deletes []string
-	for _, h := range docHeaders {
+	for _, dt := range stage.DocTypes() {
 		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at FROM %s",
-			warehouse.Literal(h.docType), warehouse.Ident(h.table)))
+			warehouse.Literal(string(dt)), warehouse.Ident(dt.HeaderTable())))
 		deletes = append(deletes, fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT zuora_id FROM quarantined WHERE doc_type = %s)",
-			warehouse.Ident(h.table), warehouse.Literal(h.docType)))
+			warehouse.Ident(dt.HeaderTable()), warehouse.Literal(string(dt))))
 	}
 	q := `CREATE TABLE quarantined AS
 WITH heads AS (` + strings.Join(heads, "\nUNION ALL\n") + `)

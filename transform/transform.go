@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -29,28 +28,17 @@ type Options struct {
 	// Force re-runs a window whose transform is already committed.
 	Force  bool
 	Logger *slog.Logger
-	// DocTypes are the document types moved (stage.DocTypes names); nil means
-	// all five. A type not moved has no mapping SQL run and no output rows.
-	DocTypes []string
+	// DocTypes are the document types moved; nil means every one. A type not
+	// moved has no mapping SQL run and no output rows.
+	DocTypes []stage.DocType
 }
 
 // moved returns the document types of opts in load order, checked.
-func (o Options) moved() ([]string, error) {
+func (o Options) moved() ([]stage.DocType, error) {
 	if o.DocTypes == nil {
-		return stage.DocTypes, nil
+		return stage.DocTypes(), nil
 	}
-	for _, dt := range o.DocTypes {
-		if !slices.Contains(stage.DocTypes, dt) {
-			return nil, fmt.Errorf("document type %q: want some of %s", dt, strings.Join(stage.DocTypes, ", "))
-		}
-	}
-	var out []string
-	for _, dt := range stage.DocTypes {
-		if slices.Contains(o.DocTypes, dt) {
-			out = append(out, dt)
-		}
-	}
-	return out, nil
+	return stage.InLoadOrder(o.DocTypes)
 }
 
 // Run transforms window w: it reads the files of w's extract manifest, maps
@@ -66,14 +54,13 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 	if opts.Force {
 		// The outputs are about to be rewritten in place: the old manifest would
 		// no longer describe them, so it goes first and a failed re-run leaves none.
-		if err := st.Delete(ctx, stage.ManifestKey("transform", w)); err != nil {
-			return nil, fmt.Errorf("transform %s: %w", w, err)
+		if err := st.DeleteTransform(ctx, w); err != nil {
+			return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 		}
 	} else {
-		var m stage.TransformManifest
-		found, err := st.ReadManifest(ctx, "transform", w, &m)
+		m, found, err := st.ReadTransform(ctx, w)
 		if err != nil {
-			return nil, fmt.Errorf("transform %s: %w", w, err)
+			return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 		}
 		if found {
 			log.Info("transform already committed", "run_id_committed", m.RunID)
@@ -82,14 +69,13 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options) (*s
 	}
 	m, err := run(ctx, st, w, opts, log)
 	if err != nil {
-		return nil, fmt.Errorf("transform %s: %w", w, err)
+		return nil, fmt.Errorf("transform window %s: %w", w.ID(), err)
 	}
 	return m, nil
 }
 
 func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log *slog.Logger) (*stage.TransformManifest, error) {
-	var em stage.ExtractManifest
-	found, err := st.ReadManifest(ctx, "extract", w, &em)
+	em, found, err := st.ReadExtract(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +143,7 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 		}
 	}
 	m.CommittedAt = time.Now().UTC()
-	if err := st.WriteManifest(ctx, "transform", w, m); err != nil {
+	if err := st.WriteManifest(ctx, w, m); err != nil {
 		return nil, err
 	}
 	var ready, rejected, skipped int64
@@ -185,7 +171,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.Exec(ctx, settings); err != nil {
 		return err
 	}
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		var srcs []warehouse.Source
 		for _, f := range em.Tables[table].Files {
 			p, err := st.LocalPath(ctx, f.Key, f.SHA256)
@@ -234,7 +220,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.ViewParquet(ctx, "ledger", "ledger", others); err != nil {
 		return err
 	}
-	if err := db.Exec(ctx, postedSQL); err != nil {
+	if err := db.Exec(ctx, ledgerMacros+";\n"+postedSQL); err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	return nil
@@ -242,7 +228,7 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 
 // applyMapping runs the macro files ("_*.sql", in name order) and then the
 // SELECT of each document type moved into a table mapped_<doc_type>.
-func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []string) error {
+func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType) error {
 	byName := map[string]mappingFile{}
 	for _, f := range files {
 		byName[f.Name] = f
@@ -253,12 +239,12 @@ func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, ty
 		}
 	}
 	for _, dt := range types {
-		f, ok := byName[mapping.DocFiles[dt]]
+		f, ok := byName[mapping.DocFile(string(dt))]
 		if !ok {
-			return fmt.Errorf("mapping has no %s", mapping.DocFiles[dt])
+			return fmt.Errorf("mapping has no %s", mapping.DocFile(string(dt)))
 		}
 		q := strings.TrimRight(strings.TrimSpace(string(f.Data)), ";")
-		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+dt)+" AS\n"+q); err != nil {
+		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+string(dt))+" AS\n"+q); err != nil {
 			return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
 		}
 	}
@@ -273,13 +259,21 @@ func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table,
 	if err := db.Exec(ctx, q); err != nil {
 		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", table, err)
 	}
-	return st.Write(ctx, key, func(w io.Writer) error {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(w, f)
-		return err
-	})
+	f, err := os.Open(path)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer f.Close()
+	w, err := st.NewWriter(ctx, key)
+	if err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	defer w.Abort()
+	if _, err := io.Copy(w, f); err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := w.Close(); err != nil {
+		return stage.ObjectInfo{}, err
+	}
+	return w.Info(), nil
 }

@@ -53,11 +53,11 @@ func fixtureStage(t testing.TB) *stage.Stage {
 		Window: testWindow.ID(), Start: testWindow.Start, End: testWindow.End, QueryFrom: testWindow.Start,
 		RunID: "extract-test", Tables: map[string]stage.TableSnapshot{},
 	}
-	for _, table := range stage.Tables {
+	for _, table := range stage.Tables() {
 		info := putFile(t, st, stage.RawKey(table, testWindow, 0), filepath.Join(fixtures, "raw", table+".parquet"))
 		em.Tables[table] = stage.TableSnapshot{Files: []stage.ObjectInfo{info}}
 	}
-	if err := st.WriteManifest(ctx, "extract", testWindow, em); err != nil {
+	if err := st.WriteManifest(ctx, testWindow, em); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 25, 22, 59, 0, 0, time.UTC)
@@ -141,18 +141,8 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-type doc struct {
-	DocType        string          `json:"doc_type"`
-	ZuoraID        string          `json:"zuora_id"`
-	Number         string          `json:"number"`
-	IdempotencyKey string          `json:"idempotency_key"`
-	Customer       string          `json:"customer"`
-	Currency       string          `json:"currency"`
-	Amount         json.Number     `json:"amount"`
-	DocDate        string          `json:"doc_date"`
-	Endpoint       string          `json:"endpoint"`
-	Payload        json.RawMessage `json:"payload"`
-}
+// doc is one NDJSON line, decoded strictly: the envelope is the contract.
+type doc = stage.Envelope
 
 type body struct {
 	ZuoraID  string      `json:"zuora_id"`
@@ -249,8 +239,8 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%s: idempotency key %q, want the Zuora id", d.ZuoraID, d.IdempotencyKey)
 		}
 	}
-	for _, dt := range stage.DocTypes {
-		if !types[dt] {
+	for _, dt := range stage.DocTypes() {
+		if !types[string(dt)] {
 			t.Errorf("no ready %s document", dt)
 		}
 	}
@@ -334,8 +324,8 @@ func TestGolden(t *testing.T) {
 	if m.SQLDigest == "" || m.Window != testWindow.ID() || m.RunID != "run-test" || m.CodeVersion != "test" {
 		t.Errorf("manifest header: %+v", m)
 	}
-	var committed stage.TransformManifest
-	if found, err := st.ReadManifest(context.Background(), "transform", testWindow, &committed); err != nil || !found {
+	committed, found, err := st.ReadTransform(context.Background(), testWindow)
+	if err != nil || !found {
 		t.Fatalf("transform manifest not committed: found=%v err=%v", found, err)
 	}
 	if committed.Documents != m.Documents || committed.DocumentsPq != m.DocumentsPq {
@@ -481,8 +471,8 @@ func TestReconciliationFailure(t *testing.T) {
 			if !strings.Contains(err.Error(), "reconciliation failed") {
 				t.Errorf("error %q does not say reconciliation failed", err)
 			}
-			var m stage.TransformManifest
-			if found, err := st.ReadManifest(context.Background(), "transform", testWindow, &m); err != nil || found {
+			_, found, err := st.ReadTransform(context.Background(), testWindow)
+			if err != nil || found {
 				t.Errorf("transform manifest written after a failed reconciliation (found=%v, err=%v)", found, err)
 			}
 		})
@@ -504,8 +494,8 @@ func TestCommittedWindowIsNotRedone(t *testing.T) {
 	}
 	// A forced run rewrites the outputs in place: once it failed, no manifest
 	// may still describe what it may have overwritten.
-	var m stage.TransformManifest
-	if found, err := st.ReadManifest(context.Background(), "transform", testWindow, &m); err != nil || found {
+	_, found, err := st.ReadTransform(context.Background(), testWindow)
+	if err != nil || found {
 		t.Errorf("a failed forced run left the old transform manifest (found=%v, err=%v)", found, err)
 	}
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
 
@@ -38,6 +41,11 @@ accounted for, posted exactly once and marked transferred. The demo owns its sta
 		Realistic: *realistic,
 		Logger:    slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level})),
 	}, e.stdout)
+	var ce *pipeline.ConfigError
+	if errors.As(err, &ce) && slices.Contains(ce.Settings, "StageURL") {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: %s; pass --stage with another location\n", ce.Msg)
+		return exitUsage
+	}
 	if err != nil {
 		return fail(e, err)
 	}

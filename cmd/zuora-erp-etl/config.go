@@ -69,22 +69,22 @@ var pipelineCommands = map[string]struct {
 	synopsis string
 	takes    int
 }{
-	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high-water mark (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
+	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high water (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
 		takesRange | takesSpan},
 	"schedule": {"schedule [--cron \"5 * * * *\"] [--now] [flags]\n\nRuns \"run\" on a cron schedule (standard 5-field syntax or @hourly, @every 30m) until interrupted.\nA run still going when the next is due is not started twice; each run's report goes to stdout.",
 		takesRange | takesSpan},
-	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high-water mark, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
+	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high water, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
 		takesRange},
 	"transform": {"transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.",
 		takesWindowID},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
 		takesWindowID},
 	"rejects": {rejectsSynopsis, 0},
-	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high-water mark and, per staged window, which steps are done\nand what is pending.", 0},
+	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high water and, per staged window, which steps are done\nand what is pending.", 0},
 	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
 
-Runs DuckDB SQL over every committed window of the stage. Views: invoices, invoice_items, payments,
-refunds, credit_memos, credit_memo_items, debit_memos, debit_memo_items (the raw snapshots),
+Runs DuckDB SQL over every committed window of the stage. Views: the raw snapshots
+(` + strings.Join(stage.Tables(), ", ") + `),
 quarantine (records that could not be staged: raw JSON and reason), documents, skipped (the
 transform's outputs), rejects (only what is outstanding now, with its window, reason, first_seen,
 last_seen and the last re-check's note), reject_history (every window's rejects as its last
@@ -131,8 +131,8 @@ func newSettings(name string, e *env) *settings {
 var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
 
 // settingFlags names the flag and environment variable of each
-// pipeline.Config field (and of the range of extract) that a message may
-// ask the user to check.
+// pipeline.Config field (and of the range of extract, and what rejects ack
+// takes) that a message may ask the user to check.
 var settingFlags = map[string]struct{ flag, env string }{
 	"ZuoraBaseURL":      {"zuora-base-url", "ZUORA_BASE_URL"},
 	"ZuoraClientID":     {"zuora-client-id", "ZUORA_CLIENT_ID"},
@@ -152,6 +152,8 @@ var settingFlags = map[string]struct{ flag, env string }{
 	"Until":             {"until", ""},
 	"From":              {"from", ""},
 	"To":                {"to", ""},
+	"AckID":             {"id", ""},
+	"AckReason":         {"reason", ""},
 }
 
 // secretFlags never show their value: not in usage text, not in a printed command.
@@ -192,7 +194,7 @@ func (s *settings) register(e *env) {
 	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
 	docTypes := e.getenv("ETL_DOC_TYPES")
 	if docTypes == "" {
-		docTypes = strings.Join(stage.DocTypes, ",")
+		docTypes = stage.DocTypeList()
 	}
 	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
 	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
@@ -248,8 +250,6 @@ func (v durationValue) Set(s string) error {
 // statusFlag collects --status TABLE=S1,S2 into the extract's status filters.
 type statusFlag struct{ m *map[string][]string }
 
-var documentTables = []string{"invoices", "payments", "refunds", "credit_memos", "debit_memos"}
-
 func (f statusFlag) String() string { return strings.Join(f.parts(), " ") }
 
 // parts is one TABLE=S1,S2 per table, as the flag is given.
@@ -267,8 +267,8 @@ func (f statusFlag) parts() []string {
 
 func (f statusFlag) Set(v string) error {
 	table, list, ok := strings.Cut(v, "=")
-	if !ok || !slices.Contains(documentTables, table) {
-		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(documentTables, ", "))
+	if _, known := stage.DocTypeOfTable(table); !ok || !known {
+		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(stage.HeaderTables(), ", "))
 	}
 	if *f.m == nil {
 		*f.m = map[string][]string{}
@@ -480,21 +480,20 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // tenantSettings checks the settings that describe the tenant: --doc-types,
 // --erp-account-field, --zuora-entity-id and --zuora-rate.
 func (s *settings) tenantSettings() error {
-	s.cfg.DocTypes = nil
+	var names []string
 	for _, dt := range strings.Split(s.docTypes, ",") {
-		if dt = strings.TrimSpace(dt); dt == "" {
-			continue
-		}
-		if !slices.Contains(stage.DocTypes, dt) {
-			return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %q is not a document type; want some of %s", s.docTypes, dt, strings.Join(stage.DocTypes, ","))}
-		}
-		if !slices.Contains(s.cfg.DocTypes, dt) {
-			s.cfg.DocTypes = append(s.cfg.DocTypes, dt)
+		if dt = strings.TrimSpace(dt); dt != "" {
+			names = append(names, dt)
 		}
 	}
-	if len(s.cfg.DocTypes) == 0 {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", strings.Join(stage.DocTypes, ","))}
+	types, err := stage.ParseDocTypes(names)
+	if err != nil {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types %q: %v", s.docTypes, err)}
 	}
+	if len(types) == 0 {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", stage.DocTypeList())}
+	}
+	s.cfg.DocTypes = types
 	f := s.cfg.ERPAccountField
 	if f == "" || strings.IndexFunc(f, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')

@@ -32,7 +32,7 @@ type command struct {
 
 var commands = []command{
 	{"run", "process every due window: extract, transform, load", cmdRun},
-	{"extract", "extract a range of windows to the stage (backfill; the high-water mark stays)", cmdExtract},
+	{"extract", "extract a range of windows to the stage (backfill; the high water stays)", cmdExtract},
 	{"transform", "re-run the transform of one staged window", cmdTransform},
 	{"load", "re-run post and write-back for one staged window", cmdLoad},
 	{"query", "run DuckDB SQL over every staged window", cmdQuery},

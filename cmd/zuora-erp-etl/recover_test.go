@@ -13,13 +13,13 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 	mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql"
 )
 
 // fastRetry rides out nothing for long: failures surface in milliseconds.
-var fastRetry = retry.Policy{MaxAttempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 10 * time.Second}
+var fastRetry = testutil.FastRetry(4, 10*time.Second)
 
 // cli runs command lines in-process with an environment, a clock and fast retries.
 type cli struct {
@@ -256,4 +256,32 @@ func TestREADMERecoverySequences(t *testing.T) {
 			t.Fatalf("the advised load posted no KWD document:\n%s", stdout)
 		}
 	})
+}
+
+// TestAFailureSaysItsContextOnce (issue 11, item 5): a failed step's message
+// names its window once and says once what was kept, the root cause first.
+func TestAFailureSaysItsContextOnce(t *testing.T) {
+	srv, environ := demoEnviron(t)
+	c := &cli{t: t, environ: environ}
+	srv.Zuora.SetFaults(zuorasim.Faults{Status503Every: 1})
+	code, _, stderr := c.run("run", "--since", from, "--until", to)
+	if code != exitFailed {
+		t.Fatalf("run with Zuora down: exit %d; want 1", code)
+	}
+	var said []string
+	for _, l := range messages(stderr) {
+		if !strings.HasPrefix(l, "resume with: ") {
+			said = append(said, l)
+		}
+	}
+	text := strings.Join(said, "\n")
+	if n := strings.Count(text, w1); n != 1 {
+		t.Errorf("the failure names window %s %d times; want once:\n%s", w1, n, text)
+	}
+	if n := strings.Count(text, "kept:"); n != 1 {
+		t.Errorf("the failure says %d times what was kept; want once:\n%s", n, text)
+	}
+	if !strings.HasPrefix(said[0], "zuora-erp-etl: extract window "+w1+": zuora: ") || !strings.Contains(text, "detail: ") {
+		t.Errorf("first line %q: want the step and window, then Zuora's answer, and the chain on a detail line", said[0])
+	}
 }

@@ -160,7 +160,8 @@ func (s *settings) again() *pipeline.Step {
 
 // rootFirst renders a step's failure with its root cause on the first line,
 // right after the step and window: Zuora's answer when Zuora failed, with the
-// whole chain on a detail line; else the error as the step gave it.
+// chain below the window's context on a detail line; else the error as the
+// step gave it, which names the window once.
 func rootFirst(se *pipeline.StepError) string {
 	full := oneLine(se.Err)
 	var root error
@@ -177,7 +178,11 @@ func rootFirst(se *pipeline.StepError) string {
 	default:
 		return full
 	}
-	return fmt.Sprintf("%s window %s: %s\ndetail: %s", se.Step, se.Window.ID(), oneLine(root), full)
+	detail := full
+	if below := errors.Unwrap(se.Err); below != nil {
+		detail = oneLine(below) // the first line names the step and window already
+	}
+	return fmt.Sprintf("%s window %s: %s\ndetail: %s", se.Step, se.Window.ID(), oneLine(root), detail)
 }
 
 func oneLine(err error) string {

@@ -34,8 +34,8 @@ var (
 	To   = From.Add(3 * time.Hour)
 )
 
-// markerKey marks a stage the demo owns and may wipe.
-const markerKey = "DEMO-STAGE.txt"
+// ownerKey is the file that says the demo owns a stage and may wipe it.
+const ownerKey = "DEMO-STAGE.txt"
 
 // Options configures a demo run.
 type Options struct {
@@ -193,7 +193,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	}
 	requestsAfterFirst := len(srv.ERP.Requests())
 
-	fmt.Fprintf(out, "\n== second run of the same windows, then load --window for each\n")
+	fmt.Fprintf(out, "\n== second run of the same windows, then each window loaded again\n")
 	res.Second, err = runOnce(ctx, cfg)
 	if err != nil {
 		return res, err
@@ -204,16 +204,16 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 		if err := loadAgain(ctx, cfg, w.Window); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(out, "load --window %s: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
+		fmt.Fprintf(out, "load of window %s again: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
 	}
 	res.Checks = check(srv, res.First, requestsAfterFirst)
 	fmt.Fprintln(out, "\n== checks")
 	for _, c := range res.Checks {
-		mark := "ok  "
+		verdict := "ok  "
 		if !c.OK {
-			mark = "FAIL"
+			verdict = "FAIL"
 		}
-		fmt.Fprintf(out, "%s %s%s\n", mark, c.What, c.Why)
+		fmt.Fprintf(out, "%s %s%s\n", verdict, c.What, c.Why)
 	}
 	return res, nil
 }
@@ -309,18 +309,19 @@ func prepareStage(ctx context.Context, url string) error {
 	}
 	owned := false
 	for _, o := range objs {
-		if o.Key == markerKey {
+		if o.Key == ownerKey {
 			owned = true
 		}
 	}
 	if len(objs) > 0 && !owned {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("stage %s holds data the demo did not write; the demo starts from an empty stage, so pass --stage with another location", st.URL())}
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("stage %s holds data the demo did not write; the demo starts from an empty stage", st.URL()),
+			Settings: []string{"StageURL"}}
 	}
 	for _, o := range objs {
 		if err := st.Delete(ctx, o.Key); err != nil {
 			return err
 		}
 	}
-	_, err = st.WriteBytes(ctx, markerKey, []byte("This stage belongs to the demo command, which empties it at every start.\n"))
+	_, err = st.WriteBytes(ctx, ownerKey, []byte("This stage belongs to the demo command, which empties it at every start.\n"))
 	return err
 }

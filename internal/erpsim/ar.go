@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/archeck"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // The ERP's receivables (docs/design.md "ERP API"): applications join two
@@ -89,7 +90,7 @@ func (s *Sim) Preload(known ...KnownDocument) error {
 		if k.ZuoraID == "" || k.Customer == "" || k.Currency == "" {
 			return fmt.Errorf("preload %q: zuora_id, customer and currency are required", k.ZuoraID)
 		}
-		if _, ok := idPrefix[k.Type]; !ok {
+		if _, ok := idPrefix[stage.DocType(k.Type)]; !ok {
 			return fmt.Errorf("preload %s: unknown document type %q", k.ZuoraID, k.Type)
 		}
 		if _, live := s.liveDoc[k.ZuoraID]; live || seen[k.ZuoraID] {
@@ -103,7 +104,7 @@ func (s *Sim) Preload(known ...KnownDocument) error {
 		if k.Open != nil {
 			opening = k.Amount.Sub(*k.Open)
 		}
-		s.holdDocument(Document{Type: k.Type, ID: fmt.Sprintf("ERP-%s-%06d", idPrefix[k.Type], s.seq), ZuoraID: k.ZuoraID,
+		s.holdDocument(Document{Type: k.Type, ID: fmt.Sprintf("ERP-%s-%06d", idPrefix[stage.DocType(k.Type)], s.seq), ZuoraID: k.ZuoraID,
 			Number: k.Number, Amount: k.Amount, Customer: k.Customer, Currency: k.Currency, Created: time.Now().UTC(),
 			Live: true, Preloaded: true, Opening: opening})
 	}
@@ -271,11 +272,15 @@ func (s *Sim) holds(app, role, docType, id, currency string) error {
 	return nil
 }
 
-// reversible are the reversal doc types: the documents and the applications.
-var reversible = map[string]string{
-	"invoice": "", "debit_memo": "", "credit_memo": "", "payment": "", "refund": "",
-	"payment_application": "payment", "credit_memo_application": "credit_memo", "refund_application": "refund",
-}
+// reversible are the reversal doc types: every document type (to "") and
+// each kind of application (to the kind it names).
+var reversible = func() map[string]string {
+	m := map[string]string{"payment_application": "payment", "credit_memo_application": "credit_memo", "refund_application": "refund"}
+	for _, d := range stage.DocTypes() {
+		m[string(d)] = ""
+	}
+	return m
+}()
 
 type reversalBody struct {
 	Reversal

@@ -24,23 +24,17 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // ReplayedHeader is set to "true" on an answer repeated for a known idempotency key.
 const ReplayedHeader = "Idempotent-Replayed"
 
-// endpoints maps each URL path to its document type, which is also the body's top-level key.
-var endpoints = map[string]string{
-	"/api/invoices":     "invoice",
-	"/api/payments":     "payment",
-	"/api/refunds":      "refund",
-	"/api/credit-memos": "credit_memo",
-	"/api/debit-memos":  "debit_memo",
-}
-
-// idPrefix gives ERP ids a readable prefix per document type.
-var idPrefix = map[string]string{
-	"invoice": "INV", "payment": "PAY", "refund": "REF", "credit_memo": "CM", "debit_memo": "DM",
+// idPrefix gives ERP ids a readable prefix per document type. The endpoint
+// of each type, and whether its documents have items, are the registry's.
+var idPrefix = map[stage.DocType]string{
+	stage.Invoice: "INV", stage.Payment: "PAY", stage.Refund: "REF", stage.CreditMemo: "CM", stage.DebitMemo: "DM",
 }
 
 // DefaultToken is the bearer token a simulator accepts when Options.Token is empty.
@@ -350,7 +344,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	if r.Method != http.MethodPost {
 		return errAnswer(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 	}
-	docType, ok := endpoints[r.URL.Path]
+	docType, ok := stage.DocTypeOfEndpoint(r.URL.Path)
 	if !ok && r.URL.Path != applicationsPath && r.URL.Path != reversalsPath {
 		return errAnswer(http.StatusNotFound, "no endpoint %s", r.URL.Path)
 	}
@@ -380,7 +374,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 			doc.ZuoraID, held.ID, held.Key)
 	}
 	s.seq++
-	doc.Type, doc.Key, doc.Created, doc.Live = docType, key, time.Now().UTC(), true
+	doc.Type, doc.Key, doc.Created, doc.Live = string(docType), key, time.Now().UTC(), true
 	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
 	doc.Body = append(json.RawMessage(nil), body...)
 	s.byKey[key] = stored{id: doc.ID, canonical: canon}
@@ -429,7 +423,8 @@ func (s *Sim) holdDocument(doc Document) {
 }
 
 // validate checks the body against the ERP API and returns the document's header.
-func validate(docType string, body []byte) (Document, error) {
+func validate(dt stage.DocType, body []byte) (Document, error) {
+	docType := string(dt)
 	var top map[string]json.RawMessage
 	if err := decode(body, &top); err != nil {
 		return Document{}, fmt.Errorf("body is not a JSON object: %v", err)
@@ -463,7 +458,7 @@ func validate(docType string, body []byte) (Document, error) {
 		return Document{}, fmt.Errorf("%s.%w", docType, err)
 	}
 	doc.Amount = amount
-	if docType == "invoice" || docType == "credit_memo" || docType == "debit_memo" {
+	if dt.ItemTable() != "" {
 		items, ok := fields["items"].([]any)
 		if !ok || len(items) == 0 {
 			return Document{}, fmt.Errorf("%s.items is required (a non-empty array)", docType)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 const token = "erp-test-token"
@@ -333,4 +335,8 @@ func TestAdminEndpoints(t *testing.T) {
 	if n := len(sim.Requests()); n != 2 {
 		t.Fatalf("request log has %d entries; want only the 2 API calls", n)
 	}
+}
+
+func TestIDPrefixesCoverEveryDocType(t *testing.T) {
+	testutil.CoversDocTypes(t, "erpsim.idPrefix", idPrefix)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
-	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt: Extract stages a range
@@ -109,8 +108,8 @@ func TestStatusFiltersReachTheExtract(t *testing.T) {
 	}
 	var staged int64
 	for _, w := range ws {
-		var m stage.ExtractManifest
-		if _, err := p.Stage().ReadManifest(ctx, "extract", w, &m); err != nil {
+		m, _, err := p.Stage().ReadExtract(ctx, w)
+		if err != nil {
 			t.Fatal(err)
 		}
 		staged += m.Tables["payments"].Rows

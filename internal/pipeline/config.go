@@ -1,4 +1,4 @@
-// Package pipeline composes the stages: it turns the saved high-water mark and
+// Package pipeline composes the stages: it turns the saved high water and
 // the clock into windows, runs extract, transform and load for each, and turns
 // their manifests into the run report.
 package pipeline
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // Config is everything a pipeline run needs. cmd/ fills it from the
@@ -49,8 +50,8 @@ type Config struct {
 	// ERPAccountField is the account's custom field holding the ERP customer
 	// (default ERPAccountId__c), read case-insensitively.
 	ERPAccountField string
-	// DocTypes are the document types moved (stage.DocTypes names); nil means all five.
-	DocTypes []string
+	// DocTypes are the document types moved; nil means every one.
+	DocTypes []stage.DocType
 	// ZuoraEntityID is sent as Zuora-Entity-Ids on every Zuora call (multi-entity tenants).
 	ZuoraEntityID string
 	// ZuoraRate caps Zuora requests per minute (0: no cap), to stay under a sandbox's limits.

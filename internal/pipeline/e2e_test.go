@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +19,7 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
@@ -57,19 +55,7 @@ var docObjects = map[string]struct{ object, amount, status string }{
 func smallVolume() zuorasim.Volume { return zuorasim.DefaultVolume() }
 
 // fastRetry keeps fault tests fast while riding out every injected fault.
-var fastRetry = retry.Policy{MaxAttempts: 8, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 20 * time.Second}
-
-// clock is a settable time source for the Zuora simulator.
-type clock struct{ unix atomic.Int64 }
-
-func newClock(t time.Time) *clock {
-	c := &clock{}
-	c.set(t)
-	return c
-}
-
-func (c *clock) set(t time.Time) { c.unix.Store(t.Unix()) }
-func (c *clock) now() time.Time  { return time.Unix(c.unix.Load(), 0).UTC() }
+var fastRetry = testutil.FastRetry(8, 20*time.Second)
 
 // hooked serves next, unless the hook installed with set handles the request first.
 type hooked struct {
@@ -94,24 +80,6 @@ func (h *hooked) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// syncBuffer collects log lines written concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // world is a generated Zuora tenant and an ERP, each a real HTTP server, and
 // one stage that every pipeline of the test opens.
 type world struct {
@@ -122,10 +90,10 @@ type world struct {
 	erpURL    string
 	zuoraHook *hooked
 	erpHook   *hooked
-	clock     *clock
+	clock     *testutil.Clock
 	stageURL  string
 	since     time.Time // where the first window starts: the tenant's first second
-	logs      *syncBuffer
+	logs      *testutil.SyncBuffer
 	runs      int
 	// initial is every document of the tenant as generated, by Zuora id.
 	initial map[string]zuoraDoc
@@ -156,22 +124,18 @@ func newWorld(t testing.TB, o worldOptions) *world {
 	if o.from.IsZero() {
 		o.from, o.to = tenantFrom, tenantTo
 	}
-	w := &world{t: t, clock: newClock(o.to.Add(30 * time.Minute)), logs: &syncBuffer{}, stageURL: o.stage, since: o.from}
+	w := &world{t: t, clock: testutil.NewClock(o.to.Add(30 * time.Minute)), logs: &testutil.SyncBuffer{}, stageURL: o.stage, since: o.from}
 	if w.stageURL == "" {
 		w.stageURL = "file://" + t.TempDir()
 	}
-	o.sim.ClientID, o.sim.ClientSecret, o.sim.Now = zuoraClientID, zuoraClientSecret, w.clock.now
+	o.sim.ClientID, o.sim.ClientSecret, o.sim.Now = zuoraClientID, zuoraClientSecret, w.clock.Now
 	w.zuora = zuorasim.New(o.sim)
 	tenant := zuorasim.Generate(o.seed, o.volume, o.from, o.to)
 	w.zuora.Load(tenant)
 	w.erp = erpsim.New(erpsim.Options{Token: erpToken})
 	w.zuoraHook = &hooked{next: w.zuora}
 	w.erpHook = &hooked{next: w.erp}
-	zs := httptest.NewServer(w.zuoraHook)
-	t.Cleanup(zs.Close)
-	es := httptest.NewServer(w.erpHook)
-	t.Cleanup(es.Close)
-	w.zuoraURL, w.erpURL = zs.URL, es.URL
+	w.zuoraURL, w.erpURL = testutil.Serve(t, w.zuoraHook), testutil.Serve(t, w.erpHook)
 
 	w.initial = map[string]zuoraDoc{}
 	w.learnDocuments()
@@ -710,7 +674,7 @@ func TestSelfEchoOfMarksIsSkippedNotPostedAgain(t *testing.T) {
 	w := newWorld(t, worldOptions{seed: 11, volume: smallVolume()})
 	// Marks made during the first run stamp updatedDate inside the window after the tenant's activity.
 	echo := tenantTo.Add(20 * time.Minute)
-	w.clock.set(echo)
+	w.clock.Set(echo)
 	w.mustRun(tenantTo)
 	postedFirst := map[string]bool{}
 	for _, d := range w.erp.Documents() {
@@ -736,7 +700,7 @@ func TestSelfEchoOfMarksIsSkippedNotPostedAgain(t *testing.T) {
 	}
 	requests := len(w.erp.Requests())
 
-	w.clock.set(tenantTo.Add(3 * time.Hour))
+	w.clock.Set(tenantTo.Add(3 * time.Hour))
 	second := w.mustRun(tenantTo.Add(2 * time.Hour))
 	if len(second.Windows) != 2 {
 		t.Fatalf("second run processed %d windows; want the 2 after the tenant's activity", len(second.Windows))
@@ -851,8 +815,8 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 	var docs, lines int64
 	seen := map[string]bool{}
 	for _, win := range windows.Windows {
-		var tm stage.TransformManifest
-		if ok, err := p.Stage().ReadManifest(ctx, "transform", win, &tm); err != nil || !ok {
+		tm, ok, err := p.Stage().ReadTransform(ctx, win)
+		if err != nil || !ok {
 			t.Fatalf("window %s has no transform manifest (%v)", win.ID(), err)
 		}
 		r, err := p.Stage().NewReader(ctx, tm.Documents.Key)
@@ -1098,7 +1062,7 @@ func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
 		t.Fatal("the tenant has no USD invoice to copy in its last window")
 	}
 	stamped := last.Start.Add(-5 * time.Minute)
-	w.clock.set(stamped)
+	w.clock.Set(stamped)
 	late, err := w.zuora.CloneDocument(source)
 	if err != nil {
 		t.Fatal(err)
@@ -1107,7 +1071,7 @@ func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
 	if !w.initial[late].updated.Equal(stamped) {
 		t.Fatalf("the late invoice is stamped %s; want %s", w.initial[late].updated, stamped)
 	}
-	w.clock.set(tenantTo.Add(30 * time.Minute))
+	w.clock.Set(tenantTo.Add(30 * time.Minute))
 
 	rep := w.mustRun(tenantTo)
 	if len(rep.Windows) != 1 || rep.Windows[0].Window.ID() != last.ID() {

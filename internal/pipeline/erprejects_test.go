@@ -250,11 +250,11 @@ func TestERPRejectionConfirmedByALaterWindowIsResolved(t *testing.T) {
 	}
 
 	w.erp.SetFaults(erpsim.Faults{})
-	w.clock.set(tenantTo.Add(90 * time.Minute))
+	w.clock.Set(tenantTo.Add(90 * time.Minute))
 	if err := w.zuora.Touch(doc); err != nil { // the invoice itself changed
 		t.Fatal(err)
 	}
-	w.clock.set(tenantTo.Add(95 * time.Minute))
+	w.clock.Set(tenantTo.Add(95 * time.Minute))
 	// The next run's windows end before the new version: the refusal stands.
 	if rep := w.mustRunTo(tenantTo.Add(time.Hour)); !rep.NeedsAttention() {
 		t.Errorf("the refusal is resolved before the new version was posted:\n%s", printed(rep))
@@ -263,7 +263,7 @@ func TestERPRejectionConfirmedByALaterWindowIsResolved(t *testing.T) {
 		t.Errorf("before its new version's window, the refused invoice is %+v (listed %v); want outstanding in %s, found newer", r, ok, old.Window)
 	}
 
-	w.clock.set(tenantTo.Add(3 * time.Hour))
+	w.clock.Set(tenantTo.Add(3 * time.Hour))
 	until := tenantTo.Add(2 * time.Hour)
 	later := w.mustRunTo(until)
 	if got := w.creates()[doc]; got != 1 {

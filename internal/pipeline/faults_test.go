@@ -176,7 +176,7 @@ func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
 	w := newWorld(t, worldOptions{seed: 9, volume: volume, sim: zuorasim.Options{Faults: faults}})
 	// Touches and marks stamp the last window, so records touched in a walk,
 	// and marks, come back in the same walk or in that window.
-	w.clock.set(tenantTo.Add(-time.Minute))
+	w.clock.Set(tenantTo.Add(-time.Minute))
 	ctx := context.Background()
 	cfg := func() pipeline.Config {
 		c := w.config(tenantTo)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -21,8 +22,8 @@ type Step struct {
 }
 
 // StepError is a step that failed for a window: exit status 1. Err is the
-// root cause and names the window; Kept says what the stage holds; Resume is
-// the command that carries on from there.
+// root cause, whose outermost layer names the window, once; Kept says what the
+// stage holds; Resume is the command that carries on from there.
 type StepError struct {
 	Step   string // "extract", "transform" or "load"
 	Window stage.Window
@@ -34,6 +35,16 @@ type StepError struct {
 func (e *StepError) Error() string { return fmt.Sprintf("%v\nkept: %s", e.Err, e.Kept) }
 
 func (e *StepError) Unwrap() error { return e.Err }
+
+// stepError is the failure of step for w. When err is a failure a step
+// below already described, its cause and what it kept are said once, as it
+// said them; resume is the caller's, which knows what the user ran.
+func stepError(step string, w stage.Window, err error, kept string, resume Step) error {
+	if se, ok := err.(*StepError); ok {
+		err, kept = se.Err, se.Kept
+	}
+	return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
+}
 
 // loadKept is what a failed load kept, as the load says, or a general account.
 func loadKept(err error) string {
@@ -56,7 +67,7 @@ func classify(err error) error {
 		return &ConfigError{Msg: "Zuora's token endpoint refused the client credentials (" + ce.Err.Error() + ")",
 			Settings: []string{"ZuoraClientID", "ZuoraClientSecret"}}
 	}
-	var re *load.RefusedError
+	var re *erp.RefusedError
 	if errors.As(err, &re) {
 		return &ConfigError{Msg: fmt.Sprintf("%v: the ERP refuses the token or has no such endpoint; the window's ledger keeps every answer received before it", re),
 			Settings: []string{"ERPBaseURL", "ERPToken"}}

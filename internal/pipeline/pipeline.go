@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -85,24 +86,14 @@ func (p *Pipeline) zuoraClient() (*zuora.Client, error) {
 // Run processes every due window, one after another, at most MaxWindows of
 // them: first any window whose snapshot is committed but whose load is not
 // complete (after an ERP outage), then windows with rejects mapped by another
-// mapping, then new windows from the high-water mark (or the stage's start)
+// mapping, then new windows from the high water (or the stage's start)
 // up to Until or now minus the settle lag, whichever is earlier; last it
 // re-checks the outstanding rejects of every window against Zuora (see
 // recheckRejects). It stops at the first window that fails; the report covers
 // every window it attempted and every window's outstanding rejects.
 func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
-	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
-		if err := check(); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := p.zuoraClient(); err != nil {
+	if err := p.checkRun(ctx); err != nil {
 		return nil, err
-	}
-	// Where the windows start is checked before the lease, so that a refusal
-	// leaves nothing behind, and again under it, where a new start is recorded.
-	if _, err := p.start(ctx, false); err != nil {
-		return nil, classify(err)
 	}
 	release, err := p.takeLease(ctx, "run")
 	if err != nil {
@@ -111,78 +102,117 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	defer release()
 	rep = &Report{RunID: p.cfg.RunID}
 	defer func() { rep.Zuora, err = p.zuoraStats(), classify(err) }()
-	resume := Step{Command: "run", Until: p.cfg.Until}
 	until, clamped := p.end(p.cfg.Until)
 	rep.Clamped = clamped
 	from, err := p.start(ctx, true)
 	if err != nil {
 		return rep, err
 	}
-	remap, err := p.windowsToRemap(ctx)
-	if err != nil {
+	d := &due{p: p, rep: rep, resume: Step{Command: "run", Until: p.cfg.Until}}
+	if err := d.takeStaged(ctx); err != nil {
 		return rep, err
 	}
-	unfinished, err := p.unfinishedWindows(ctx)
-	if err != nil {
+	if err := d.takeNew(ctx, from, until); err != nil {
 		return rep, err
 	}
-	left := 0
-	full := func() bool { return len(rep.Windows) >= p.cfg.MaxWindows }
-	for _, w := range unfinished {
-		if full() {
-			left++
-			continue
+	if d.left > 0 {
+		rep.Left = &Left{Windows: d.left, Max: p.cfg.MaxWindows, Next: d.resume}
+		p.cfg.Logger.Warn("windows left for the next run", "left", d.left, "max_windows", p.cfg.MaxWindows)
+	}
+	return rep, p.recheckRejects(ctx, rep)
+}
+
+// checkRun refuses a run whose settings or start point are wrong before it
+// takes the lease, so that a refusal leaves nothing behind; the start point
+// is checked again under the lease, where a new one is recorded.
+func (p *Pipeline) checkRun(ctx context.Context) error {
+	for _, check := range []func() error{p.cfg.needZuora, p.cfg.needERP, p.cfg.checkWindows} {
+		if err := check(); err != nil {
+			return err
 		}
-		p.cfg.Logger.Info("resuming window", "window", w.ID())
-		if err := p.processWindow(ctx, w, rep, attempt{why: "unfinished", remap: remap.has(w), resume: resume}); err != nil {
-			return rep, err
+	}
+	if _, err := p.zuoraClient(); err != nil {
+		return err
+	}
+	if _, err := p.start(ctx, false); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// due is the work one run takes: at most MaxWindows windows, the rest left,
+// counted, for the next run.
+type due struct {
+	p      *Pipeline
+	rep    *Report
+	resume Step // what resumes the run if a window fails
+	left   int  // windows due but left for the next run
+}
+
+// take processes w, or leaves it for the next run once the run is full.
+func (d *due) take(ctx context.Context, w stage.Window, a attempt) error {
+	if len(d.rep.Windows) >= d.p.cfg.MaxWindows {
+		d.left++
+		return nil
+	}
+	a.resume = d.resume
+	return d.p.processWindow(ctx, w, d.rep, a)
+}
+
+// takeStaged takes the staged windows that need more: those whose load is
+// not complete (after an ERP outage), then those with rejects mapped by
+// another mapping; once none is left, the mapping is remembered.
+func (d *due) takeStaged(ctx context.Context) error {
+	remap, err := d.p.windowsToRemap(ctx)
+	if err != nil {
+		return err
+	}
+	unfinished, err := d.p.unfinishedWindows(ctx)
+	if err != nil {
+		return err
+	}
+	for _, w := range unfinished {
+		d.p.cfg.Logger.Info("resuming window", "window", w.ID())
+		if err := d.take(ctx, w, attempt{why: "unfinished", remap: remap.has(w)}); err != nil {
+			return err
 		}
 	}
 	for _, w := range remap.list {
-		if rep.has(w) {
+		if d.rep.has(w) {
 			continue
 		}
-		if full() {
-			left++
-			continue
-		}
-		p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
-		if err := p.processWindow(ctx, w, rep, attempt{why: "mapping changed", remap: true, resume: resume}); err != nil {
-			return rep, err
+		d.p.cfg.Logger.Info("mapping changed: transforming a window with rejects again", "window", w.ID())
+		if err := d.take(ctx, w, attempt{why: "mapping changed", remap: true}); err != nil {
+			return err
 		}
 	}
-	if left == 0 {
-		if err := p.rememberMapping(ctx); err != nil {
-			return rep, err
-		}
+	if d.left > 0 {
+		return nil
 	}
-	done := rep.windowSet()
-	for w := range stage.SplitSeq(from, until, p.cfg.WindowSize) {
-		if done[windowKey(w)] {
-			if left == 0 {
-				// Resumed above (a backfilled window, say): only the mark is left to move.
-				if err := p.moveMark(ctx, w, resume); err != nil {
-					return rep, err
-				}
+	return d.p.rememberMapping(ctx)
+}
+
+// takeNew takes the new windows of [from, until), planned one at a time, and
+// moves the high water past each; one taken already (a backfilled window
+// resumed above) only moves the high water.
+func (d *due) takeNew(ctx context.Context, from, until time.Time) error {
+	done := d.rep.windowSet()
+	for w := range stage.SplitSeq(from, until, d.p.cfg.WindowSize) {
+		switch {
+		case done[windowKey(w)] && d.left == 0:
+			if err := d.p.advanceHighWater(ctx, w, d.resume); err != nil {
+				return err
 			}
-			continue
-		}
-		if left > 0 || full() {
-			left++ // counted, not kept: memory does not grow with the windows due
-			continue
-		}
-		if err := p.processWindow(ctx, w, rep, attempt{why: "new", moveMark: true, resume: resume}); err != nil {
-			return rep, err
+		case done[windowKey(w)]:
+		case d.left > 0:
+			d.left++ // counted, not kept: memory does not grow with the windows due
+		default:
+			if err := d.take(ctx, w, attempt{why: "new", advance: true}); err != nil {
+				return err
+			}
 		}
 	}
-	if left > 0 {
-		rep.Left = &Left{Windows: left, Max: p.cfg.MaxWindows, Next: resume}
-		p.cfg.Logger.Warn("windows left for the next run", "left", left, "max_windows", p.cfg.MaxWindows)
-	}
-	if err := p.recheckRejects(ctx, rep); err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return nil
 }
 
 // Clamp says that a requested end was later than now minus the settle lag,
@@ -217,7 +247,7 @@ func (p *Pipeline) end(until time.Time) (time.Time, *Clamp) {
 	return until.UTC(), nil
 }
 
-// start returns where the due windows start: the high-water mark, else the
+// start returns where the due windows start: the high water, else the
 // stage's start point, else Since, which it records (when record is set) as
 // the start point before any window is tried. A Since that differs from the
 // stage's start is refused.
@@ -239,7 +269,7 @@ func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 			e.Msg = fmt.Sprintf("%s differs from where the stage's history starts (%s, recorded by its first run); a start is given only to a new stage",
 				since.Format(time.RFC3339), st.Start.Format(time.RFC3339))
 		} else {
-			e.Msg = fmt.Sprintf("the stage already has a high-water mark (%s); a start is given only to a new stage", hw.Next.Format(time.RFC3339))
+			e.Msg = fmt.Sprintf("the stage already has a high water (%s); a start is given only to a new stage", hw.Next.Format(time.RFC3339))
 		}
 		if since.Before(begins) {
 			e.Next, e.NextFor = &Step{Command: "extract", From: since, To: begins}, "to stage the history before it, run"
@@ -269,61 +299,40 @@ func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 }
 
 // unfinishedWindows lists committed windows whose load is not complete. One
-// listing of the manifests finds them: a complete window carries a marker, so
-// only windows without one are read.
+// listing of the stage finds them (stage.UnfinishedWindows); a window whose
+// load manifest says complete without the record of it (a crash just before,
+// perhaps before the reject index had the load's answers) is recorded now.
 func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error) {
-	objs, err := p.st.List(ctx, stage.ManifestPrefix)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string]bool{}
-	for _, o := range objs {
-		keys[o.Key] = true
-	}
-	ws, err := p.st.Windows(ctx)
+	ws, err := p.st.UnfinishedWindows(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []stage.Window
 	for _, w := range ws {
-		if !keys[stage.ManifestKey("extract", w)] || keys[stage.LoadCompleteKey(w)] {
-			continue
-		}
-		var lm stage.LoadManifest
-		done, err := p.st.ReadManifest(ctx, "load", w, &lm)
+		lm, done, err := p.st.ReadLoad(ctx, w)
 		if err != nil {
 			return nil, err
 		}
-		if done && lm.Complete {
-			// Complete, but the marker was never written (a crash just before,
-			// perhaps before the reject index had the load's answers).
-			if err := p.indexLoad(ctx, w); err != nil {
-				return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
-			}
-			if err := p.markComplete(ctx, w); err != nil {
-				return nil, err
-			}
+		if !done || !lm.Complete {
+			out = append(out, w)
 			continue
 		}
-		out = append(out, w)
+		if err := p.indexLoad(ctx, w); err != nil {
+			return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
+		}
+		if err := p.recordComplete(ctx, w); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
 
-// markComplete records that w's load is complete (see stage.LoadCompleteKey).
-func (p *Pipeline) markComplete(ctx context.Context, w stage.Window) error {
-	if _, err := p.st.WriteBytes(ctx, stage.LoadCompleteKey(w), nil); err != nil {
+// recordComplete records that w's load is complete (see stage.SetLoadComplete).
+func (p *Pipeline) recordComplete(ctx context.Context, w stage.Window) error {
+	if err := p.st.SetLoadComplete(ctx, w); err != nil {
 		return fmt.Errorf("window %s: record it complete: %w", w.ID(), err)
 	}
 	return nil
-}
-
-// reopen forgets that w's load was complete, before its documents change.
-func (p *Pipeline) reopen(ctx context.Context, w stage.Window) error {
-	if err := p.st.Delete(ctx, stage.LoadCompleteKey(w)); err != nil {
-		return err
-	}
-	return p.st.Delete(ctx, stage.ManifestKey("load", w))
 }
 
 // windowsToRemap lists committed windows that have rejected documents and were
@@ -334,8 +343,8 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) (windowList, error) {
 	if err != nil {
 		return windowList{}, &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
-	var last mappingState
-	if err := p.st.ReadJSON(ctx, stage.MappingKey, &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadMapping(ctx)
+	if err != nil {
 		return windowList{}, err
 	}
 	if last.Digest == digest {
@@ -347,8 +356,7 @@ func (p *Pipeline) windowsToRemap(ctx context.Context) (windowList, error) {
 	}
 	var out windowList
 	for _, w := range ws {
-		var tm stage.TransformManifest
-		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
 			return windowList{}, err
 		}
@@ -383,12 +391,6 @@ func (l windowList) has(w stage.Window) bool { return l.set[windowKey(w)] }
 
 func windowKey(w stage.Window) [2]int64 { return [2]int64{w.Start.Unix(), w.End.Unix()} }
 
-// mappingState is what the stage remembers of the mapping (stage.MappingKey).
-type mappingState struct {
-	Digest    string    `json:"digest"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
 // rememberMapping records that every window with rejects has been mapped with
 // the current mapping, so later runs skip the scan until the mapping changes.
 func (p *Pipeline) rememberMapping(ctx context.Context) error {
@@ -396,15 +398,15 @@ func (p *Pipeline) rememberMapping(ctx context.Context) error {
 	if err != nil {
 		return &ConfigError{Msg: fmt.Sprintf("mapping: %v", err), Settings: []string{"SQLDir"}}
 	}
-	return p.st.WriteJSON(ctx, stage.MappingKey, mappingState{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
+	return p.st.WriteMapping(ctx, stage.Mapping{Digest: digest, UpdatedAt: p.cfg.Now().UTC()})
 }
 
 // attempt is why a run takes a window and what it does with it.
 type attempt struct {
-	why      string // "unfinished", "mapping changed" or "new", for the report
-	remap    bool   // transform it again with the current mapping
-	moveMark bool   // a committed snapshot advances the high-water mark (not for backfills)
-	resume   Step   // what resumes the run if the window fails
+	why     string // "unfinished", "mapping changed" or "new", for the report
+	remap   bool   // transform it again with the current mapping
+	advance bool   // a committed snapshot advances the high water (not for backfills)
+	resume  Step   // what resumes the run if the window fails
 }
 
 // processWindow runs every step the window still needs and adds the window to
@@ -415,14 +417,14 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		if IsConfigError(err) {
 			return err // a setting to fix: no resume hint
 		}
-		return &StepError{Step: step, Window: w, Err: err, Kept: kept, Resume: resume}
+		return stepError(step, w, err, kept, resume)
 	}
 	if err := p.extractWindow(ctx, w, false); err != nil {
 		return fail("extract", "every window before this one; nothing of this one (a snapshot is committed only by its manifest)", a.resume, err)
 	}
-	if a.moveMark {
-		if err := p.moveMark(ctx, w, a.resume); err != nil {
-			return fail("extract", "the window's committed snapshot; the high-water mark stays where it was", a.resume, err)
+	if a.advance {
+		if err := p.advanceHighWater(ctx, w, a.resume); err != nil {
+			return fail("extract", "the window's committed snapshot; the high water stays where it was", a.resume, err)
 		}
 	}
 	if err := p.transformWindow(ctx, w, a.remap); err != nil {
@@ -478,7 +480,7 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 		return &wr, loadErr
 	}
 	if wr.Loaded {
-		if err := p.markComplete(ctx, w); err != nil {
+		if err := p.recordComplete(ctx, w); err != nil {
 			wr.Failed = "load"
 			return &wr, &StepError{Step: "load", Window: w, Err: err,
 				Kept: "every document of the window posted and marked; only the record that it is complete is missing", Resume: Step{Command: "load", Window: w}}
@@ -487,11 +489,11 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 	return &wr, nil
 }
 
-// moveMark moves the high-water mark past w, whose snapshot is committed.
-func (p *Pipeline) moveMark(ctx context.Context, w stage.Window, resume Step) error {
+// advanceHighWater moves the high water past w, whose snapshot is committed.
+func (p *Pipeline) advanceHighWater(ctx context.Context, w stage.Window, resume Step) error {
 	if err := p.st.SetHighWater(ctx, w, p.cfg.Now()); err != nil {
-		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: move the high-water mark: %w", w.ID(), err),
-			Kept: "the window's committed snapshot; the high-water mark stays where it was", Resume: resume}
+		return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: move the high water: %w", w.ID(), err),
+			Kept: "the window's committed snapshot; the high water stays where it was", Resume: resume}
 	}
 	return nil
 }
@@ -525,8 +527,8 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 	if force {
 		// New documents may come out: the window's load is no longer complete
 		// until a load says so (the ledger keeps what was posted).
-		if err := p.reopen(ctx, w); err != nil {
-			return fmt.Errorf("transform %s: reopen the window: %w", w.ID(), err)
+		if err := p.st.ReopenLoad(ctx, w); err != nil {
+			return fmt.Errorf("transform window %s: reopen it: %w", w.ID(), err)
 		}
 	}
 	_, err := transform.Run(ctx, p.st, w, transform.Options{
@@ -551,13 +553,13 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 	if err != nil {
 		return err
 	}
-	_, err = load.Run(ctx, p.st, w, zc, load.Options{
-		ERPBaseURL:       p.cfg.ERPBaseURL,
-		ERPToken:         p.cfg.ERPToken,
+	ec, err := erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout})
+	if err != nil {
+		return &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
+	}
+	_, err = load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
 		BreakerThreshold: p.cfg.BreakerThreshold,
-		Retry:            p.cfg.ERPRetry,
-		RequestTimeout:   p.cfg.ERPTimeout,
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
@@ -574,7 +576,7 @@ type Backfill struct {
 	Left    *Left
 }
 
-// Extract backfills [from, to) without moving the high-water mark, at most
+// Extract backfills [from, to) without moving the high water, at most
 // MaxWindows windows, and never a window ending after now minus the settle
 // lag. Windows that already have a snapshot are taken again only when force
 // is set.
@@ -639,8 +641,7 @@ func (p *Pipeline) Transform(ctx context.Context, w stage.Window) (rep *Report, 
 	}
 	defer release()
 	if err := p.transformWindow(ctx, w, true); err != nil {
-		return nil, &StepError{Step: "transform", Window: w, Err: err,
-			Kept: "the window's committed snapshot and its ledger; nothing of it was posted", Resume: Step{Command: "transform", Window: w}}
+		return nil, stepError("transform", w, err, "the window's committed snapshot and its ledger; nothing of it was posted", Step{Command: "transform", Window: w})
 	}
 	wr, err := p.windowReport(ctx, w)
 	return &Report{RunID: p.cfg.RunID, Windows: []WindowReport{wr}}, err
@@ -664,15 +665,13 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 		return nil, classify(err)
 	}
 	defer release()
-	var tm stage.TransformManifest
-	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	_, ok, err := p.st.ReadTransform(ctx, w)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		if err := p.transformWindow(ctx, w, false); err != nil {
-			return nil, &StepError{Step: "transform", Window: w, Err: err,
-				Kept: "the window's committed snapshot; nothing of it was posted", Resume: Step{Command: "load", Window: w}}
+			return nil, stepError("transform", w, err, "the window's committed snapshot; nothing of it was posted", Step{Command: "load", Window: w})
 		}
 	}
 	wr, err := p.loadWindow(ctx, w)
@@ -680,8 +679,7 @@ func (p *Pipeline) Load(ctx context.Context, w stage.Window) (rep *Report, err e
 }
 
 func (p *Pipeline) requireSnapshot(ctx context.Context, w stage.Window) error {
-	var em stage.ExtractManifest
-	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	_, ok, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -722,17 +720,17 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 // windowReport reads the window's manifests and ledger into a report.
 func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowReport, error) {
 	wr := WindowReport{Window: w}
-	var em stage.ExtractManifest
-	ok, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	em, ok, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return wr, err
 	}
 	wr.Extracted = ok
 	wr.Warnings = em.Warnings
-	var tm stage.TransformManifest
-	if wr.Transformed, err = p.st.ReadManifest(ctx, "transform", w, &tm); err != nil {
+	tm, transformed, err := p.st.ReadTransform(ctx, w)
+	if err != nil {
 		return wr, err
 	}
+	wr.Transformed = transformed
 	lines := map[lineKey]*Line{}
 	line := func(docType, currency string) *Line {
 		k := lineKey{docType, currency}

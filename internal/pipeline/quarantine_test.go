@@ -118,12 +118,12 @@ func TestMalformedRecordIsQuarantinedAndPostedOnceWhenFixed(t *testing.T) {
 			}
 			until := tenantTo
 			if tc.newVers {
-				w.clock.set(tenantTo.Add(20 * time.Minute))
+				w.clock.Set(tenantTo.Add(20 * time.Minute))
 				if err := w.zuora.Touch(id); err != nil {
 					t.Fatal(err)
 				}
 				until = tenantTo.Add(time.Hour)
-				w.clock.set(until.Add(30 * time.Minute))
+				w.clock.Set(until.Add(30 * time.Minute))
 			}
 			second := w.mustRunTo(until)
 			if got := w.creates()[id]; got != 1 {

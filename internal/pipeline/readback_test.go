@@ -57,11 +57,11 @@ func TestDuckDBAndArrowReadTheExtractsParquetAlike(t *testing.T) {
 	amounts := map[string]string{} // invoice id → amount, from the staged files
 	rows := 0
 	for _, w := range ws.Windows {
-		var m stage.ExtractManifest
-		if ok, err := p.Stage().ReadManifest(ctx, "extract", w, &m); err != nil || !ok {
+		m, ok, err := p.Stage().ReadExtract(ctx, w)
+		if err != nil || !ok {
 			t.Fatalf("window %s: manifest found=%v err=%v", w, ok, err)
 		}
-		for _, table := range stage.Tables {
+		for _, table := range stage.Tables() {
 			for _, f := range m.Tables[table].Files {
 				path, err := p.Stage().LocalPath(ctx, f.Key, f.SHA256)
 				if err != nil {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,24 +21,6 @@ import (
 // (stage.RejectIndexKey), kept up to date by each committed transform, so that
 // a run re-checks them against Zuora and reports them without reading every
 // window's files. docs/design.md, "Rejects that come back", is the contract.
-
-// docTables maps each document type to its raw header table.
-var docTables = map[string]string{"invoice": "invoices", "payment": "payments", "refund": "refunds", "credit_memo": "credit_memos", "debit_memo": "debit_memos"}
-
-// indexedMark names the transform of a window that the index reflects.
-type indexedMark struct {
-	RunID       string    `json:"transform_run_id"`
-	CommittedAt time.Time `json:"transform_committed_at"`
-}
-
-// loadMark names the load of a window that the index reflects, the transform
-// whose documents it loaded, and the ledger parts applied so far.
-type loadMark struct {
-	RunID     string      `json:"load_run_id"`
-	UpdatedAt time.Time   `json:"load_updated_at"`
-	Transform indexedMark `json:"transform"`
-	Parts     []string    `json:"ledger_parts"`
-}
 
 // rejectBook is the reject index being read or changed.
 type rejectBook struct {
@@ -86,11 +67,10 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 	if err != nil {
 		return nil, err
 	}
-	tmarks := map[stage.Window]indexedMark{}
-	lmarks := map[stage.Window]loadMark{}
+	transformsIndexed := map[stage.Window]stage.TransformIndexed{}
+	loadsIndexed := map[stage.Window]stage.LoadIndexed{}
 	for _, w := range ws { // in window order: a later window's answer wins
-		var tm stage.TransformManifest
-		ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
 			return nil, err
 		}
@@ -101,13 +81,13 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 			if err := p.applyTransform(ctx, b, w, tm); err != nil {
 				return nil, err
 			}
-			tmarks[w] = indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+			transformsIndexed[w] = indexed(tm)
 		}
-		var lm stage.LoadManifest
-		if ok, err := p.st.ReadManifest(ctx, "load", w, &lm); err != nil {
+		lm, ok, err := p.st.ReadLoad(ctx, w)
+		if err != nil {
 			return nil, err
 		} else if ok {
-			if lmarks[w], err = p.applyLoad(ctx, b, w, tm, lm, loadMark{}); err != nil {
+			if loadsIndexed[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
 				return nil, err
 			}
 		}
@@ -119,13 +99,13 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 	if err := p.saveRejects(ctx, b); err != nil {
 		return nil, err
 	}
-	for w, m := range tmarks {
-		if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), m); err != nil {
+	for w, m := range transformsIndexed {
+		if err := p.st.WriteTransformIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
 	}
-	for w, m := range lmarks {
-		if err := p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), m); err != nil {
+	for w, m := range loadsIndexed {
+		if err := p.st.WriteLoadIndexed(ctx, w, m); err != nil {
 			return nil, err
 		}
 	}
@@ -142,24 +122,22 @@ func (p *Pipeline) saveRejects(ctx context.Context, b *rejectBook) error {
 }
 
 // indexRejects applies w's committed transform to the reject index, once per
-// transform commit (a marker beside the window's manifests says which one the
+// transform commit (a record beside the window's manifests says which one the
 // index reflects, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	fail := func(err error) error {
 		return &StepError{Step: "transform", Window: w, Err: fmt.Errorf("window %s: record its rejects in the reject index: %w", w.ID(), err),
 			Kept: "the window's committed documents; the index is brought up to date by the next run", Resume: Step{Command: "run", Until: p.cfg.Until}}
 	}
-	var tm stage.TransformManifest
-	ok, err := p.st.ReadManifest(ctx, "transform", w, &tm)
+	tm, ok, err := p.st.ReadTransform(ctx, w)
 	if err != nil || !ok {
 		return err
 	}
-	mark := indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
-	var last indexedMark
-	if err := p.st.ReadJSON(ctx, stage.RejectsIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadTransformIndexed(ctx, w)
+	if err != nil {
 		return fail(err)
 	}
-	if last.RunID == mark.RunID && last.CommittedAt.Equal(mark.CommittedAt) {
+	if last.Of(tm) {
 		return nil
 	}
 	_, found, err := p.st.ReadRejectIndex(ctx)
@@ -179,26 +157,30 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	if err := p.saveRejects(ctx, b); err != nil {
 		return fail(err)
 	}
-	if err := p.st.WriteJSON(ctx, stage.RejectsIndexedKey(w), mark); err != nil {
+	if err := p.st.WriteTransformIndexed(ctx, w, indexed(tm)); err != nil {
 		return fail(err)
 	}
 	return nil
 }
 
+// indexed names the transform that committed tm.
+func indexed(tm stage.TransformManifest) stage.TransformIndexed {
+	return stage.TransformIndexed{RunID: tm.RunID, CommittedAt: tm.CommittedAt}
+}
+
 // indexLoad applies w's last load to the reject index, once per load (a
-// marker beside the window's manifests names the load and the ledger parts
+// record beside the window's manifests names the load and the ledger parts
 // applied, so a crash between the two is repaired by the next call).
 func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
-	var lm stage.LoadManifest
-	ok, err := p.st.ReadManifest(ctx, "load", w, &lm)
+	lm, ok, err := p.st.ReadLoad(ctx, w)
 	if err != nil || !ok {
 		return err
 	}
-	var last loadMark
-	if err := p.st.ReadJSON(ctx, stage.LoadIndexedKey(w), &last); err != nil && !errors.Is(err, stage.ErrNotFound) {
+	last, err := p.st.ReadLoadIndexed(ctx, w)
+	if err != nil {
 		return err
 	}
-	if last.RunID == lm.RunID && last.UpdatedAt.Equal(lm.UpdatedAt) {
+	if last.Of(lm) {
 		return nil
 	}
 	idx, found, err := p.st.ReadRejectIndex(ctx)
@@ -212,41 +194,41 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if !found || !idx.LoadsIndexed {
 		return nil // built just now, from every window's load including this one
 	}
-	var tm stage.TransformManifest
-	if ok, err := p.st.ReadManifest(ctx, "transform", w, &tm); err != nil || !ok {
+	tm, ok, err := p.st.ReadTransform(ctx, w)
+	if err != nil || !ok {
 		return err
 	}
-	mark, err := p.applyLoad(ctx, b, w, tm, lm, last)
+	applied, err := p.applyLoad(ctx, b, w, tm, lm, last)
 	if err != nil {
 		return err
 	}
 	if err := p.saveRejects(ctx, b); err != nil {
 		return err
 	}
-	return p.st.WriteJSON(ctx, stage.LoadIndexedKey(w), mark)
+	return p.st.WriteLoadIndexed(ctx, w, applied)
 }
 
 // applyLoad folds what w's ledger says of the documents of load lm into b and
-// returns the mark that says so: a document the ERP confirmed resolves its
+// returns the record that says so: a document the ERP confirmed resolves its
 // reject in any window; one whose current payload the ERP refused becomes w's
 // ERP_REJECTED reject, unless the index holds a newer version. It reads the
 // documents with rows in ledger parts that last does not list, or every one
 // when the window was mapped again since last.
-func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last loadMark) (loadMark, error) {
-	mark := loadMark{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexedMark{RunID: tm.RunID, CommittedAt: tm.CommittedAt}}
-	all := last.Transform.RunID != mark.Transform.RunID || !last.Transform.CommittedAt.Equal(mark.Transform.CommittedAt)
+func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last stage.LoadIndexed) (stage.LoadIndexed, error) {
+	rec := stage.LoadIndexed{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexed(tm)}
+	all := !last.Transform.Of(tm)
 	applied := map[string]bool{}
 	for _, k := range last.Parts {
 		applied[k] = true
 	}
 	vs, parts, err := load.Verdicts(ctx, p.st, w, applied, all)
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
-	mark.Parts = parts
+	rec.Parts = parts
 	refused := map[string]*load.Refusal{}
 	for _, v := range vs {
-		key := bookKey(v.DocType, v.ZuoraID)
+		key := bookKey(string(v.DocType), v.ZuoraID)
 		if v.Confirmed {
 			delete(b.byKey, key)
 		} else {
@@ -254,11 +236,11 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 		}
 	}
 	if len(refused) == 0 {
-		return mark, nil
+		return rec, nil
 	}
 	db, err := p.windowDB(ctx, w, tm)
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
 	defer db.Close()
 	q := `SELECT d.doc_type, d.zuora_id, coalesce(d.number, ''), coalesce(d.customer, ''), coalesce(d.currency, ''),
@@ -297,12 +279,12 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		return nil
 	})
 	if err != nil {
-		return mark, err
+		return rec, err
 	}
 	if listed != len(refused) {
-		return mark, fmt.Errorf("window %s: the ledger refuses %d ready documents, its documents table lists %d of them", w.ID(), len(refused), listed)
+		return rec, fmt.Errorf("the ledger refuses %d ready documents, the documents table lists %d of them", len(refused), listed)
 	}
-	return mark, nil
+	return rec, nil
 }
 
 // applyTransform folds what w's transform decided into b: a reject of a version
@@ -323,7 +305,7 @@ outs AS (
     UNION ALL SELECT 'ready', doc_type, zuora_id, number, customer, currency, amount, NULL, NULL FROM documents)
 SELECT o.outcome, o.doc_type, o.zuora_id, coalesce(o.number, ''), coalesce(o.customer, ''), coalesce(o.currency, ''),
     CAST(o.amount AS VARCHAR), coalesce(o.reason_code, ''), coalesce(o.message, ''),
-    CASE WHEN o.reason_code = 'MALFORMED' THEN q.updated_date ELSE coalesce(l.updated_date, q.updated_date) END,
+    CASE WHEN o.reason_code = ` + warehouse.Literal(stage.ReasonMalformed) + ` THEN q.updated_date ELSE coalesce(l.updated_date, q.updated_date) END,
     coalesce(l.account_id, ''), coalesce(l.account_number, ''), coalesce(l.erp_account_id, '')
 FROM outs AS o
 LEFT JOIN latest AS l ON l.doc_type = o.doc_type AND l.id = o.zuora_id
@@ -403,8 +385,8 @@ func outstandingRow(row warehouse.Row, at int) (stage.OutstandingReject, error) 
 // and latest: the doc_type, id, updated_date, rechecked_at and account columns
 // of the latest version of every document header the window staged.
 func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.TransformManifest) (db *warehouse.DB, err error) {
-	var em stage.ExtractManifest
-	if _, err := p.st.ReadManifest(ctx, "extract", w, &em); err != nil {
+	em, _, err := p.st.ReadExtract(ctx, w)
+	if err != nil {
 		return nil, err
 	}
 	db, err = warehouse.Open(ctx)
@@ -431,13 +413,13 @@ func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.Transf
 		return db.ViewParquet(ctx, name, table, srcs)
 	}
 	var heads []string
-	for _, docType := range stage.DocTypes {
-		table := docTables[docType]
+	for _, docType := range stage.DocTypes() {
+		table := docType.HeaderTable()
 		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
 			return nil, err
 		}
 		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
-			warehouse.Literal(docType), warehouse.Ident("raw_"+table)))
+			warehouse.Literal(string(docType)), warehouse.Ident("raw_"+table)))
 	}
 	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
 		return nil, err
@@ -509,8 +491,8 @@ func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 		if err != nil {
 			return err
 		}
-		wanted = append(wanted, extract.Wanted{Table: docTables[r.DocType], ID: r.ZuoraID, Window: w, Updated: r.Updated,
-			Account: r.Account, Malformed: r.ReasonCode == "MALFORMED"})
+		wanted = append(wanted, extract.Wanted{DocType: stage.DocType(r.DocType), ID: r.ZuoraID, Window: w, Updated: r.Updated,
+			Account: r.Account, Malformed: r.ReasonCode == stage.ReasonMalformed})
 	}
 	if len(wanted) > 0 {
 		if err := p.recheck(ctx, b, wanted, rep); err != nil {
@@ -538,7 +520,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 	counts := map[string]int{}
 	for _, f := range res.Findings {
 		counts[f.Outcome]++
-		r := b.byKey[bookKey(docTypeOf(f.Table), f.ID)]
+		r := b.byKey[bookKey(string(f.DocType), f.ID)]
 		if r == nil {
 			continue
 		}
@@ -564,7 +546,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 		return err
 	}
 	for _, w := range staged {
-		if err := p.reopen(ctx, w); err != nil {
+		if err := p.st.ReopenLoad(ctx, w); err != nil {
 			return &StepError{Step: "extract", Window: w, Err: fmt.Errorf("window %s: reopen it for the re-checked rejects: %w", w.ID(), err),
 				Kept: "the window's committed snapshot and its ledger", Resume: Step{Command: "run", Until: p.cfg.Until}}
 		}
@@ -583,8 +565,7 @@ func (p *Pipeline) recheck(ctx context.Context, b *rejectBook, wanted []extract.
 // the pending list, and loads it: the ledger of every window keeps each
 // document from being posted twice.
 func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Report, why string) error {
-	var em stage.ExtractManifest
-	staged, err := p.st.ReadManifest(ctx, "extract", w, &em)
+	_, staged, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -594,8 +575,7 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 			if IsConfigError(err) {
 				return err
 			}
-			return &StepError{Step: "transform", Window: w, Err: err,
-				Kept: "the window's committed snapshot and its ledger; nothing more of it was posted", Resume: Step{Command: "run", Until: p.cfg.Until}}
+			return stepError("transform", w, err, "the window's committed snapshot and its ledger; nothing more of it was posted", Step{Command: "run", Until: p.cfg.Until})
 		}
 	} else {
 		p.cfg.Logger.Warn("a window with rejects has no committed snapshot any more: left alone", "window", w.ID())
@@ -615,15 +595,6 @@ func (p *Pipeline) remapRechecked(ctx context.Context, w stage.Window, rep *Repo
 	}
 	rep.forget(w)
 	return p.processWindow(ctx, w, rep, attempt{why: "rejects re-checked", resume: Step{Command: "run", Until: p.cfg.Until}})
-}
-
-func docTypeOf(table string) string {
-	for dt, t := range docTables {
-		if t == table {
-			return dt
-		}
-	}
-	return ""
 }
 
 // Backlog is every outstanding reject of the stage, whichever window holds it.
@@ -695,10 +666,10 @@ func (p *Pipeline) Rejects(ctx context.Context) ([]stage.OutstandingReject, erro
 // Anything but an outstanding, unacknowledged reject is a *ConfigError.
 func (p *Pipeline) Acknowledge(ctx context.Context, id, reason, by string) (*stage.Ack, error) {
 	if strings.TrimSpace(id) == "" {
-		return nil, &ConfigError{Msg: "--id is required: the Zuora id of an outstanding reject (see the rejects command)"}
+		return nil, &ConfigError{Msg: "want the Zuora id of an outstanding reject (see the rejects command)", Settings: []string{"AckID"}}
 	}
 	if strings.TrimSpace(reason) == "" {
-		return nil, &ConfigError{Msg: "--reason is required: say why the document must never go to the ERP"}
+		return nil, &ConfigError{Msg: "want why the document must never go to the ERP", Settings: []string{"AckReason"}}
 	}
 	release, err := p.takeLease(ctx, "rejects ack")
 	if err != nil {

@@ -249,8 +249,8 @@ func TestAcknowledgedRejectIsSkippedWithItsReasonAndNeverPosted(t *testing.T) {
 		posted = d.Key
 	}
 	for _, tc := range []struct{ id, reason, want string }{
-		{"", "x", "--id"},
-		{victim.ZuoraID, "  ", "--reason"},
+		{"", "x", "AckID"}, // the setting cmd names as --id (its rejects_test checks the rendering)
+		{victim.ZuoraID, "  ", "AckReason"},
 		{"no-such-document", "x", "not an outstanding reject"},
 		{posted, "x", "not an outstanding reject"},
 	} {
@@ -410,12 +410,12 @@ func TestChangedDocumentIsPostedOnceByTheWindowOfItsNewVersion(t *testing.T) {
 		t.Fatal("no rejected invoice")
 	}
 	edited := tenantTo.Add(90 * time.Minute)
-	w.clock.set(edited)
+	w.clock.Set(edited)
 	if err := w.zuora.Touch(doc.ZuoraID); err != nil { // the document itself changed
 		t.Fatal(err)
 	}
 	w.fixAccounts()
-	w.clock.set(tenantTo.Add(95 * time.Minute))
+	w.clock.Set(tenantTo.Add(95 * time.Minute))
 
 	// The next run's windows end before the new version: the re-check leaves it.
 	w.mustRunTo(tenantTo.Add(time.Hour))
@@ -435,7 +435,7 @@ func TestChangedDocumentIsPostedOnceByTheWindowOfItsNewVersion(t *testing.T) {
 		t.Errorf("the re-check's note on the edited invoice is %q; want it found newer", note)
 	}
 
-	w.clock.set(tenantTo.Add(3 * time.Hour))
+	w.clock.Set(tenantTo.Add(3 * time.Hour))
 	later := w.mustRunTo(tenantTo.Add(2 * time.Hour))
 	newWindow := stage.Window{Start: tenantTo.Add(time.Hour), End: tenantTo.Add(2 * time.Hour)}
 	if got := w.creates()[doc.ZuoraID]; got != 1 {

@@ -83,11 +83,12 @@ func sortedLines(m map[lineKey]*Line) []Line {
 	for _, l := range m {
 		out = append(out, *l)
 	}
+	types := stage.DocTypes()
 	order := func(t string) int {
-		if i := slices.Index(stage.DocTypes, t); i >= 0 {
+		if i := slices.Index(types, stage.DocType(t)); i >= 0 {
 			return i
 		}
-		return len(stage.DocTypes)
+		return len(types)
 	}
 	slices.SortFunc(out, func(a, b Line) int {
 		if c := order(a.DocType) - order(b.DocType); c != 0 {
@@ -311,9 +312,9 @@ func (r *Report) PrintStatus(out io.Writer, next func(Step) string) {
 		fmt.Fprintln(out, "start point: none yet (the first run records it)")
 	}
 	if !r.HighWater.IsZero() {
-		fmt.Fprintf(out, "high-water mark: %s\n", r.HighWater.Format(time.RFC3339))
+		fmt.Fprintf(out, "high water: %s\n", r.HighWater.Format(time.RFC3339))
 	} else {
-		fmt.Fprintln(out, "high-water mark: none yet")
+		fmt.Fprintln(out, "high water: none yet")
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "window\textract\ttransform\tload\tready\tposted\trejected\tpending\tunmarked\tnext step")

@@ -62,57 +62,11 @@ JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
 // a table with no files yet is an empty view with the right columns.
 // WINDOW is an SQL keyword: queries quote the column, as in select "window".
 func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
-	windows, err := st.Windows(ctx)
+	srcs, err := committedSources(ctx, st)
 	if err != nil {
 		return fmt.Errorf("attach stage: %w", err)
 	}
-	srcs := map[string][]Source{}
-	add := func(table, window string, o stage.ObjectInfo) error {
-		if o.Key == "" {
-			return nil
-		}
-		p, err := st.LocalPath(ctx, o.Key, o.SHA256)
-		if err != nil {
-			return fmt.Errorf("attach stage: %w", err)
-		}
-		srcs[table] = append(srcs[table], Source{Path: p, Window: window})
-		return nil
-	}
-	for _, w := range windows {
-		id := w.ID()
-		var em stage.ExtractManifest
-		found, err := st.ReadManifest(ctx, "extract", w, &em)
-		if err != nil {
-			return fmt.Errorf("attach stage: %w", err)
-		}
-		if found {
-			for _, table := range append(stage.Tables[:len(stage.Tables):len(stage.Tables)], stage.QuarantineTable) {
-				for _, f := range em.Tables[table].Files {
-					if err := add(table, id, f); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		var tm stage.TransformManifest
-		found, err = st.ReadManifest(ctx, "transform", w, &tm)
-		if err != nil {
-			return fmt.Errorf("attach stage: %w", err)
-		}
-		if found {
-			for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "reject_history": tm.Rejects, "skipped": tm.Skipped} {
-				if err := add(table, id, o); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	ledger, err := LedgerSources(ctx, st)
-	if err != nil {
-		return err
-	}
-	srcs["ledger"] = ledger
-	names := append(append([]string{}, stage.Tables...), stage.QuarantineTable, "documents", "skipped", "ledger")
+	names := append(stage.Tables(), stage.QuarantineTable, "documents", "skipped", "ledger")
 	for _, table := range names {
 		if err := db.ViewParquet(ctx, table, table, srcs[table]); err != nil {
 			return fmt.Errorf("attach stage: %w", err)
@@ -127,28 +81,69 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 	return nil
 }
 
+// committedSources returns, per view, the local files of every committed
+// window: the raw tables and the quarantine from the extract manifests,
+// documents, skipped and reject_history from the transform manifests, and
+// ledger from every ledger part.
+func committedSources(ctx context.Context, st *stage.Stage) (map[string][]Source, error) {
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	srcs := map[string][]Source{}
+	add := func(table string, w stage.Window, objs ...stage.ObjectInfo) error {
+		for _, o := range objs {
+			if o.Key == "" {
+				continue
+			}
+			p, err := st.LocalPath(ctx, o.Key, o.SHA256)
+			if err != nil {
+				return err
+			}
+			srcs[table] = append(srcs[table], Source{Path: p, Window: w.ID()})
+		}
+		return nil
+	}
+	for _, w := range windows {
+		em, _, err := st.ReadExtract(ctx, w) // a window without a snapshot lists nothing
+		if err != nil {
+			return nil, err
+		}
+		for _, table := range append(stage.Tables(), stage.QuarantineTable) {
+			if err := add(table, w, em.Tables[table].Files...); err != nil {
+				return nil, err
+			}
+		}
+		tm, _, err := st.ReadTransform(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "reject_history": tm.Rejects, "skipped": tm.Skipped} {
+			if err := add(table, w, o); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if srcs["ledger"], err = LedgerSources(ctx, st); err != nil {
+		return nil, err
+	}
+	return srcs, nil
+}
+
 // LedgerSources returns every ledger part of the stage as a local file, with
-// the window its key names. No ledger yet is not an error.
+// its window. No ledger yet is not an error.
 func LedgerSources(ctx context.Context, st *stage.Stage) ([]Source, error) {
-	objs, err := st.List(ctx, "ledger/")
+	parts, err := st.AllLedgerParts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list ledger: %w", err)
 	}
-	var out []Source
-	for _, o := range objs {
-		if !strings.HasSuffix(o.Key, ".parquet") {
-			continue
-		}
-		rest, ok := strings.CutPrefix(o.Key, "ledger/window=")
-		id, _, ok2 := strings.Cut(rest, "/")
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("ledger part %s is not under ledger/window=<id>/", o.Key)
-		}
-		p, err := st.LocalPath(ctx, o.Key, "")
+	out := make([]Source, 0, len(parts))
+	for _, part := range parts {
+		p, err := st.LocalPath(ctx, part.Key, "")
 		if err != nil {
 			return nil, fmt.Errorf("ledger part: %w", err)
 		}
-		out = append(out, Source{Path: p, Window: id})
+		out = append(out, Source{Path: p, Window: part.Window})
 	}
 	return out, nil
 }

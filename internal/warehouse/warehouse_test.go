@@ -53,7 +53,7 @@ func twoWindowStage(t *testing.T, st *stage.Stage) []stage.Window {
 		em := stage.ExtractManifest{Window: id, Start: w.Start, End: w.End, Tables: map[string]stage.TableSnapshot{
 			"invoices": {Rows: 14, Files: []stage.ObjectInfo{info}},
 		}}
-		if err := st.WriteManifest(ctx, "extract", w, em); err != nil {
+		if err := st.WriteManifest(ctx, w, em); err != nil {
 			t.Fatal(err)
 		}
 		ws = append(ws, w)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 func TestNewChecksTheConfig(t *testing.T) {
@@ -66,7 +67,7 @@ func TestConfigAndClientPrintWithoutTheSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.tok.value = "at-cached-token-value"
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&log, nil))
 	logger.Info("config", "cfg", cfg, "client", c)
 	out := fmt.Sprintf("%v %+v %v %+v", cfg, cfg, c, c) + log.String()

@@ -98,6 +98,21 @@ type Error struct {
 	Limit     *Limit // what a 429 said of the limit it hit
 }
 
+// Mentions reports whether Zuora's own answer (its reasons or message, not
+// this client's context) names word, in any case: which field a 400 refused.
+func (e *Error) Mentions(word string) bool {
+	word = strings.ToLower(word)
+	if strings.Contains(strings.ToLower(e.Message), word) {
+		return true
+	}
+	for _, r := range e.Reasons {
+		if strings.Contains(strings.ToLower(r.Message), word) {
+			return true
+		}
+	}
+	return false
+}
+
 // Limit is what Zuora's rate and concurrency headers said on a 429.
 type Limit struct {
 	RateLimit        string        // RateLimit-Limit, e.g. "5000, 2500;w=60, 5000;w=3600, 10000;w=86400"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 const (
@@ -127,29 +128,11 @@ func (f *fakeZuora) tokenRequests() []seen {
 	return append([]seen(nil), f.tokenReqs...)
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newClient returns a client of f with a fast policy and a request log with
 // bodies; at the end of the test the log must hold neither the secret nor a token.
-func newClient(t *testing.T, f *fakeZuora, mod func(*Config)) (*Client, *syncBuffer) {
+func newClient(t *testing.T, f *fakeZuora, mod func(*Config)) (*Client, *testutil.SyncBuffer) {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	cfg := Config{
 		BaseURL:      f.srv.URL,
 		ClientID:     testClientID,

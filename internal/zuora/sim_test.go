@@ -1,7 +1,6 @@
 package zuora_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
@@ -35,25 +34,7 @@ var volume = zuorasim.Volume{Accounts: 20, Invoices: 120, Payments: 60, Refunds:
 	MaxItems: 120, NoERPPercent: 10, DraftPercent: 10, BurstPercent: 40}
 
 // fastRetry retries quickly and often enough for every injected fault.
-var fastRetry = retry.Policy{MaxAttempts: 12, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: 30 * time.Second}
-
-// syncBuffer is a request log that concurrent calls may write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+var fastRetry = testutil.FastRetry(12, 30*time.Second)
 
 // newSim starts a simulator holding the generated tenant behind a real HTTP server.
 func newSim(t *testing.T, opts zuorasim.Options) (*zuorasim.Sim, *httptest.Server) {
@@ -224,7 +205,7 @@ func TestWalkUnderEachFaultReturnsEveryRecordOnce(t *testing.T) {
 
 func TestMarkTransferredThroughTheSimulatorWithRetryableObjectFailures(t *testing.T) {
 	sim, srv := newSim(t, zuorasim.Options{Faults: zuorasim.Faults{LockCompetitionEvery: 3, TemporaryErrorEvery: 7}})
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	c := newClient(t, srv.URL, func(cfg *zuora.Config) { cfg.RequestLog, cfg.LogBodies = &log, true })
 
 	// pick returns n ids of an object whose status is one of statuses.
@@ -373,7 +354,7 @@ func TestRequestLogOfAFaultyWalkHoldsNoSecret(t *testing.T) {
 	tap := &tokenTap{next: sim, tokens: map[string]bool{}}
 	srv := httptest.NewServer(tap)
 	t.Cleanup(srv.Close)
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	c := newClient(t, srv.URL, func(cfg *zuora.Config) { cfg.RequestLog, cfg.LogBodies = &log, true })
 	assertExactWalk(t, sim, walkAll(t, c, false))
 	ids := []string{sim.Snapshot("payments")[0]["id"].(string)}

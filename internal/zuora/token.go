@@ -37,13 +37,7 @@ type tokenFetch struct {
 	err  error
 }
 
-// cached returns the current token while it is not due for refresh.
-func (c *Client) cached() (string, bool) {
-	c.tok.mu.Lock()
-	defer c.tok.mu.Unlock()
-	return c.cachedLocked()
-}
-
+// cachedLocked returns the current token while it is not due for refresh; c.tok.mu is held.
 func (c *Client) cachedLocked() (string, bool) {
 	if c.tok.value == "" || !c.now().Before(c.tok.refreshAt) {
 		return "", false

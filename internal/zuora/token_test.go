@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 // TestConcurrentCallersShareOneFailedTokenFetch: with the token endpoint
@@ -22,7 +23,7 @@ func TestConcurrentCallersShareOneFailedTokenFetch(t *testing.T) {
 		writeJSON(w, r, http.StatusServiceUnavailable, `{"message":"down for maintenance"}`, false)
 	}
 	f.tokenDelay = 20 // nanoseconds: callers overlap without slowing the test
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	c, _ := newClient(t, f, func(cfg *Config) {
 		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})

@@ -38,6 +38,8 @@ type checker struct {
 	applied                  map[string]decimal.Decimal // from a source payment or credit memo
 	credit                   map[string]decimal.Decimal // to an account's credit balance, by account id
 	refundApps               map[string][]*record       // every refund application, by refund id
+	pairs                    map[pairKey][]move         // counting applications, by source and target
+	groups                   map[string]groupInfo       // what each application group shares
 }
 
 func (c *checker) fail(rule, object, id, format string, args ...any) {
@@ -61,79 +63,101 @@ type move struct {
 	object string
 }
 
+// groupInfo is what every application of one group must share.
+type groupInfo struct {
+	source string
+	sign   int
+	object string
+}
+
 // applications checks each application record and sums the counting ones.
 func (c *checker) applications() {
-	pairs := map[pairKey][]move{}
-	type groupInfo struct {
-		source string
-		sign   int
-		object string
-	}
-	groups := map[string]groupInfo{}
-	common := func(object string, a *record, source string, sourceRec *record, sourceAccount int, amount decimal.Decimal, group int, effective int) bool {
-		id := a.id()
-		if sourceRec == nil {
-			c.fail("application.source", object, id, "source %q does not exist", source)
-			return false
-		}
-		if a.str(fAccountOf(object)) != sourceRec.str(sourceAccount) {
-			c.fail("application.account", object, id, "accountId %s, its source's account is %s", a.str(fAccountOf(object)), sourceRec.str(sourceAccount))
-		}
-		if amount.IsZero() {
-			c.fail("application.amount", object, id, "amount is zero")
-		}
-		if a.str(effective) == "" {
-			c.fail("application.dates", object, id, "no effectiveDate")
-		}
-		if a.updated() < c.created(a) {
-			c.fail("application.dates", object, id, "updatedDate before createdDate")
-		}
-		g := a.str(group)
-		if g == "" {
-			c.fail("application.group", object, id, "no applicationGroupId")
-		} else {
-			info := groupInfo{source: source, sign: amount.Sign(), object: object}
-			if prev, ok := groups[g]; ok && prev != info {
-				c.fail("application.group", object, id, "group %s mixes sources or directions (%+v and %+v)", g, prev, info)
-			}
-			groups[g] = info
-		}
-		return true
-	}
-	target := func(object string, a *record, invoiceID, memoID string, account string) (string, bool) {
-		if invoiceID != "" && memoID != "" {
-			c.fail("application.target", object, a.id(), "both invoiceId %s and debitMemoId %s", invoiceID, memoID)
-			return "", false
-		}
-		var tr *record
-		var acct string
-		switch {
-		case invoiceID != "":
-			if tr = c.doc(objInvoices, invoiceID); tr != nil {
-				acct = tr.str(inv.account)
-			}
-		case memoID != "":
-			if tr = c.doc(objDebitMemos, memoID); tr != nil {
-				acct = tr.str(dm.account)
-			}
-		default:
-			return "", true // the account's credit balance
-		}
-		if tr == nil {
-			c.fail("application.target", object, a.id(), "target %s%s does not exist", invoiceID, memoID)
-			return "", false
-		}
-		if acct != account {
-			c.fail("application.account", object, a.id(), "target %s belongs to account %s, not %s", tr.id(), acct, account)
-		}
-		return tr.id(), true
-	}
+	c.pairs, c.groups = map[pairKey][]move{}, map[string]groupInfo{}
+	c.paymentApplications()
+	c.creditMemoApplications()
+	c.refundApplications()
+	c.nets()
+}
 
+// application checks what every application record must hold, whatever its
+// kind; false means its source is missing and nothing more can be checked.
+func (c *checker) application(object string, a *record, source string, sourceRec *record, sourceAccount int, amount decimal.Decimal, group, effective int) bool {
+	id := a.id()
+	if sourceRec == nil {
+		c.fail("application.source", object, id, "source %q does not exist", source)
+		return false
+	}
+	if a.str(fAccountOf(object)) != sourceRec.str(sourceAccount) {
+		c.fail("application.account", object, id, "accountId %s, its source's account is %s", a.str(fAccountOf(object)), sourceRec.str(sourceAccount))
+	}
+	if amount.IsZero() {
+		c.fail("application.amount", object, id, "amount is zero")
+	}
+	if a.str(effective) == "" {
+		c.fail("application.dates", object, id, "no effectiveDate")
+	}
+	if a.updated() < c.created(a) {
+		c.fail("application.dates", object, id, "updatedDate before createdDate")
+	}
+	c.group(object, a, a.str(group), groupInfo{source: source, sign: amount.Sign(), object: object})
+	return true
+}
+
+// group checks that one application group has one source and one direction.
+func (c *checker) group(object string, a *record, g string, info groupInfo) {
+	if g == "" {
+		c.fail("application.group", object, a.id(), "no applicationGroupId")
+		return
+	}
+	if prev, ok := c.groups[g]; ok && prev != info {
+		c.fail("application.group", object, a.id(), "group %s mixes sources or directions (%+v and %+v)", g, prev, info)
+	}
+	c.groups[g] = info
+}
+
+// receivable returns the invoice or debit memo a payment or credit memo
+// application names ("" for the account's credit balance); false when the
+// target is invalid.
+func (c *checker) receivable(object string, a *record, invoiceID, memoID string, account string) (string, bool) {
+	if invoiceID != "" && memoID != "" {
+		c.fail("application.target", object, a.id(), "both invoiceId %s and debitMemoId %s", invoiceID, memoID)
+		return "", false
+	}
+	var tr *record
+	var acct string
+	switch {
+	case invoiceID != "":
+		if tr = c.doc(objInvoices, invoiceID); tr != nil {
+			acct = tr.str(inv.account)
+		}
+	case memoID != "":
+		if tr = c.doc(objDebitMemos, memoID); tr != nil {
+			acct = tr.str(dm.account)
+		}
+	default:
+		return "", true // the account's credit balance
+	}
+	if tr == nil {
+		c.fail("application.target", object, a.id(), "target %s%s does not exist", invoiceID, memoID)
+		return "", false
+	}
+	if acct != account {
+		c.fail("application.account", object, a.id(), "target %s belongs to account %s, not %s", tr.id(), acct, account)
+	}
+	return tr.id(), true
+}
+
+// moved records a counting application from source to target.
+func (c *checker) moved(object string, a *record, source, target string, amount decimal.Decimal) {
+	k := pairKey{source, target}
+	c.pairs[k] = append(c.pairs[k], move{c.created(a), amount, a.id(), object})
+}
+
+func (c *checker) paymentApplications() {
 	for _, a := range c.t.tables[objPaymentApps].recs {
 		source := a.str(pa.payment)
-		p := c.doc(objPayments, source)
 		amount := a.dec(pa.amount)
-		if !common(objPaymentApps, a, source, p, pay.account, amount, pa.group, pa.effective) {
+		if !c.application(objPaymentApps, a, source, c.doc(objPayments, source), pay.account, amount, pa.group, pa.effective) {
 			continue
 		}
 		switch st := a.str(pa.status); st {
@@ -141,7 +165,7 @@ func (c *checker) applications() {
 		default:
 			c.fail("application.status", objPaymentApps, a.id(), "paymentApplicationStatus %q", st)
 		}
-		tid, ok := target(objPaymentApps, a, a.str(pa.invoice), a.str(pa.debitMemo), a.str(pa.account))
+		tid, ok := c.receivable(objPaymentApps, a, a.str(pa.invoice), a.str(pa.debitMemo), a.str(pa.account))
 		if !ok || !paymentAppCounts(a) {
 			continue
 		}
@@ -151,17 +175,18 @@ func (c *checker) applications() {
 		} else {
 			c.paid[tid] = c.paid[tid].Add(amount)
 		}
-		k := pairKey{source, tid}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objPaymentApps})
+		c.moved(objPaymentApps, a, source, tid, amount)
 	}
+}
+
+func (c *checker) creditMemoApplications() {
 	for _, a := range c.t.tables[objCreditMemoApps].recs {
 		source := a.str(ca.memo)
-		m := c.doc(objCreditMemos, source)
 		amount := a.dec(ca.amount)
-		if !common(objCreditMemoApps, a, source, m, cm.account, amount, ca.group, ca.effective) {
+		if !c.application(objCreditMemoApps, a, source, c.doc(objCreditMemos, source), cm.account, amount, ca.group, ca.effective) {
 			continue
 		}
-		tid, ok := target(objCreditMemoApps, a, a.str(ca.invoice), a.str(ca.debitMemo), a.str(ca.account))
+		tid, ok := c.receivable(objCreditMemoApps, a, a.str(ca.invoice), a.str(ca.debitMemo), a.str(ca.account))
 		if !ok {
 			continue
 		}
@@ -171,53 +196,67 @@ func (c *checker) applications() {
 		} else {
 			c.credited[tid] = c.credited[tid].Add(amount)
 		}
-		k := pairKey{source, tid}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objCreditMemoApps})
+		c.moved(objCreditMemoApps, a, source, tid, amount)
 	}
+}
+
+func (c *checker) refundApplications() {
 	for _, a := range c.t.tables[objRefundApps].recs {
 		source := a.str(ra.refund)
 		r := c.doc(objRefunds, source)
 		amount := a.dec(ra.amount)
-		if !common(objRefundApps, a, source, r, ref.account, amount, ra.group, ra.effective) {
+		if !c.application(objRefundApps, a, source, r, ref.account, amount, ra.group, ra.effective) {
 			continue
 		}
 		c.refundApps[source] = append(c.refundApps[source], a)
-		payID, memoID := a.str(ra.payment), a.str(ra.memo)
-		var tr *record
-		var tacct, want string
-		switch {
-		case payID != "" && memoID == "":
-			if tr = c.doc(objPayments, payID); tr != nil {
-				tacct = tr.str(pay.account)
-			}
-			want = "Payment"
-		case memoID != "" && payID == "":
-			if tr = c.doc(objCreditMemos, memoID); tr != nil {
-				tacct = tr.str(cm.account)
-			}
-			want = "CreditMemo"
-		default:
-			c.fail("application.target", objRefundApps, a.id(), "a refund application names exactly one of paymentId (%q) and creditMemoId (%q)", payID, memoID)
+		tr, ok := c.refundTarget(a, r)
+		if !ok {
 			continue
-		}
-		if tr == nil {
-			c.fail("application.target", objRefundApps, a.id(), "target %s%s does not exist", payID, memoID)
-			continue
-		}
-		if st := r.str(ref.sourceType); st != want {
-			c.fail("application.target", objRefundApps, a.id(), "refund %s has sourceType %s but this application names a %s", source, st, want)
-		}
-		if tacct != a.str(ra.account) {
-			c.fail("application.account", objRefundApps, a.id(), "target %s belongs to account %s, not %s", tr.id(), tacct, a.str(ra.account))
 		}
 		if r.str(ref.status) == stProcessed {
-			c.refunded[tr.id()] = c.refunded[tr.id()].Add(amount)
+			c.refunded[tr] = c.refunded[tr].Add(amount)
 		}
-		k := pairKey{source, tr.id()}
-		pairs[k] = append(pairs[k], move{c.created(a), amount, a.id(), objRefundApps})
+		c.moved(objRefundApps, a, source, tr, amount)
 	}
-	// Nothing is ever unapplied that was not applied first.
-	for k, moves := range pairs {
+}
+
+// refundTarget returns the payment or credit memo a refund application
+// refunds; false when it is invalid.
+func (c *checker) refundTarget(a, r *record) (string, bool) {
+	payID, memoID := a.str(ra.payment), a.str(ra.memo)
+	var tr *record
+	var tacct, want string
+	switch {
+	case payID != "" && memoID == "":
+		if tr = c.doc(objPayments, payID); tr != nil {
+			tacct = tr.str(pay.account)
+		}
+		want = "Payment"
+	case memoID != "" && payID == "":
+		if tr = c.doc(objCreditMemos, memoID); tr != nil {
+			tacct = tr.str(cm.account)
+		}
+		want = "CreditMemo"
+	default:
+		c.fail("application.target", objRefundApps, a.id(), "a refund application names exactly one of paymentId (%q) and creditMemoId (%q)", payID, memoID)
+		return "", false
+	}
+	if tr == nil {
+		c.fail("application.target", objRefundApps, a.id(), "target %s%s does not exist", payID, memoID)
+		return "", false
+	}
+	if st := r.str(ref.sourceType); st != want {
+		c.fail("application.target", objRefundApps, a.id(), "refund %s has sourceType %s but this application names a %s", a.str(ra.refund), st, want)
+	}
+	if tacct != a.str(ra.account) {
+		c.fail("application.account", objRefundApps, a.id(), "target %s belongs to account %s, not %s", tr.id(), tacct, a.str(ra.account))
+	}
+	return tr.id(), true
+}
+
+// nets checks that nothing is ever unapplied that was not applied first.
+func (c *checker) nets() {
+	for k, moves := range c.pairs {
 		slices.SortStableFunc(moves, func(a, b move) int {
 			return cmp.Or(cmp.Compare(a.at, b.at), -a.amount.Cmp(b.amount), cmp.Compare(a.id, b.id))
 		})

@@ -225,7 +225,7 @@ var arConformanceCases = []conformanceCase{
 		ar := &arHarness{h}
 		acct, seed := ar.account()
 		i := ar.freshInvoice(seed)
-		h.clock.Add(time.Minute)
+		h.clock.Advance(time.Minute)
 		p, applied, err := h.sim.CreatePayment(acct, "12.34", Target{i, "12.34"})
 		if err != nil {
 			t.Fatal(err)

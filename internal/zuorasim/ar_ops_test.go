@@ -52,7 +52,7 @@ func (h *arHarness) everything() map[string]map[string]any {
 func (h *arHarness) op(name string, fn func() error) map[string]bool {
 	h.t.Helper()
 	before := h.everything()
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	now := h.clock.Now().In(h.sim.Location()).Format(dtLayout)
 	if err := fn(); err != nil {
 		h.t.Fatalf("%s: %v", name, err)
@@ -84,7 +84,7 @@ func (h *arHarness) op(name string, fn func() error) map[string]bool {
 func (h *arHarness) refused(name string, fn func() error) {
 	h.t.Helper()
 	before := h.everything()
-	h.clock.Add(time.Minute)
+	h.clock.Advance(time.Minute)
 	err := fn()
 	var oe *OpError
 	if !errors.As(err, &oe) || oe.Reason == "" {

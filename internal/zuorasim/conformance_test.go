@@ -110,7 +110,7 @@ var conformanceCases = []conformanceCase{
 		if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 200 {
 			t.Fatalf("fresh token: %d", resp.StatusCode)
 		}
-		h.clock.Add(10 * time.Minute)
+		h.clock.Advance(10 * time.Minute)
 		resp, body := h.get("/object-query/accounts", nil)
 		wantReasons(t, resp, body, 401, 50000011)
 		h.token = h.newToken()
@@ -776,13 +776,13 @@ var conformanceCases = []conformanceCase{
 		if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 429 {
 			t.Fatalf("4th request: %d", resp.StatusCode)
 		}
-		h.clock.Add(20 * time.Second)
+		h.clock.Advance(20 * time.Second)
 		resp, body := h.get("/object-query/accounts", nil)
 		wantReasons(t, resp, body, 429, 50000070)
 		if resp.Header.Get("Retry-After") != "40" || resp.Header.Get("RateLimit-Remaining") != "0" || !strings.Contains(resp.Header.Get("RateLimit-Limit"), "3;w=60") {
 			t.Fatalf("headers %v", resp.Header)
 		}
-		h.clock.Add(41 * time.Second)
+		h.clock.Advance(41 * time.Second)
 		if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 200 {
 			t.Fatalf("after the window: %d", resp.StatusCode)
 		}

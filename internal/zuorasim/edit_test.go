@@ -16,7 +16,7 @@ func TestSetFieldsEditsOneRecordOnly(t *testing.T) {
 	for _, r := range h.sim.Snapshot("invoices") {
 		before[r["id"].(string)] = r["updatedDate"]
 	}
-	h.clock.Add(10 * time.Minute)
+	h.clock.Advance(10 * time.Minute)
 	if err := h.sim.SetFields(id, map[string]string{"ERPAccountId__c": "ERP-FIXED"}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 var (
@@ -19,30 +21,12 @@ var (
 	genTo   = time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)
 )
 
-// fakeClock is a settable clock for token expiry, rate windows and write-back stamps.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // harness is a running simulator with a default tenant and a valid token.
 type harness struct {
 	t      *testing.T
 	sim    *Sim
 	srv    *httptest.Server
-	clock  *fakeClock
+	clock  *testutil.Clock
 	token  string
 	id     string
 	secret string
@@ -61,7 +45,7 @@ func tenant() *Tenant {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 11, 26, 1, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}

@@ -149,7 +149,7 @@ var tenantCases = []conformanceCase{
 	}},
 	{name: "tenant/NoRetryAfter: 429 carries RateLimit-* headers only", opts: Options{Faults: Faults{RateLimit: 1, NoRetryAfter: true}}, run: func(t *testing.T, h *harness) {
 		h.get("/object-query/accounts", nil)
-		h.clock.Add(15 * time.Second)
+		h.clock.Advance(15 * time.Second)
 		resp, body := h.get("/object-query/accounts", nil)
 		wantReasons(t, resp, body, 429, 50000070)
 		if resp.Header.Get("Retry-After") != "" || resp.Header.Get("RateLimit-Reset") != "45" || resp.Header.Get("RateLimit-Remaining") != "0" ||
@@ -159,7 +159,7 @@ var tenantCases = []conformanceCase{
 	}},
 	{name: "tenant/HourlyLimit and DailyLimit cap requests per clock hour and day", opts: Options{Faults: Faults{HourlyLimit: 2, DailyLimit: 4}}, run: func(t *testing.T, h *harness) {
 		// The clock starts at 01:00:00; ten minutes in, the hour has 50 minutes left.
-		h.clock.Add(10 * time.Minute)
+		h.clock.Advance(10 * time.Minute)
 		h.get("/object-query/accounts", nil)
 		h.get("/object-query/accounts", nil)
 		resp, body := h.get("/object-query/accounts", nil)
@@ -167,7 +167,7 @@ var tenantCases = []conformanceCase{
 		if resp.Header.Get("RateLimit-Reset") != "3000" || !strings.Contains(resp.Header.Get("RateLimit-Limit"), "2;w=3600") {
 			t.Fatalf("hourly headers %v", resp.Header)
 		}
-		h.clock.Add(time.Hour)
+		h.clock.Advance(time.Hour)
 		h.token = h.newToken()
 		if resp, _ := h.get("/object-query/accounts", nil); resp.StatusCode != 200 {
 			t.Fatalf("next hour: %d", resp.StatusCode)

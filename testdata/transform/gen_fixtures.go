@@ -30,7 +30,7 @@ func main() {
 	}
 	defer db.Close()
 	outputs := map[string]string{"ledger_other": "ledger", "ledger_same": "ledger"}
-	for _, t := range stage.Tables {
+	for _, t := range stage.Tables() {
 		outputs[t] = t
 	}
 	for name, schema := range outputs {

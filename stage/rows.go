@@ -1,12 +1,17 @@
-package extract
+package stage
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
-// The row types below are the raw tables of docs/design.md, column for column.
-// Every column but id is optional; decimals are DECIMAL(38,9) (internal/money),
+// The row types below are the tables of docs/design.md, column for column:
+// their Parquet tags are the one description of each table's schema (the
+// DuckDB views are derived from them, see TableRows). In the raw tables every
+// column but id is optional; decimals are DECIMAL(38,9) (internal/money),
 // dates are days since 1970-01-01 and timestamps are UTC microseconds.
 // RecheckedAt is set only on rows a re-check of a rejected document fetched
-// again (see Recheck); the window's own walk leaves it null.
+// again; the window's own walk leaves it null.
 
 // InvoiceRow is one row of the invoices table.
 type InvoiceRow struct {
@@ -192,8 +197,150 @@ type DebitMemoItemRow struct {
 	RecheckedAt      *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
-// keyRow reads only the dedupe key of a staged document table.
-type keyRow struct {
+// QuarantineRow is one row of the quarantine table: a document record the
+// extract could not stage, kept with its raw JSON and the reason.
+type QuarantineRow struct {
+	Entity  string  `parquet:"entity"`   // the raw table the document belongs to, e.g. "payments"
+	DocType string  `parquet:"doc_type"` // e.g. "payment"
+	DocKey  string  `parquet:"doc_key"`  // the id, or NoIDPrefix + 16 hex of the raw JSON's sha256
+	ID      *string `parquet:"id,optional"`
+	Number  *string `parquet:"number,optional"`
+	// Currency and the header amount are kept when they can be read; Amount
+	// only when it fits DECIMAL(38,9), AmountText always exactly as sent.
+	Currency       *string    `parquet:"currency,optional"`
+	Amount         *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
+	AmountText     *string    `parquet:"amount_text,optional"`
+	UpdatedDate    *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw *string    `parquet:"updated_date_raw,optional"`
+	Reason         string     `parquet:"reason"`
+	RawJSON        string     `parquet:"raw_json"` // exactly as Zuora sent it, cut at a character boundary after 256 KiB
+	RawSize        int64      `parquet:"raw_size"`
+	RawSHA256      string     `parquet:"raw_sha256"` // of the whole raw JSON
+	RawTruncated   bool       `parquet:"raw_truncated"`
+	QuarantinedAt  time.Time  `parquet:"quarantined_at,timestamp(microsecond)"`
+	RunID          string     `parquet:"run_id"`
+}
+
+// DocumentRow is one row of ready/documents as the transform writes it (with
+// DuckDB): what load posts, for audits.
+type DocumentRow struct {
+	DocType        *string   `parquet:"doc_type,optional"`
+	ZuoraID        *string   `parquet:"zuora_id,optional"`
+	Number         *string   `parquet:"number,optional"`
+	IdempotencyKey *string   `parquet:"idempotency_key,optional"`
+	Customer       *string   `parquet:"customer,optional"`
+	Currency       *string   `parquet:"currency,optional"`
+	Amount         *[16]byte `parquet:"amount,optional,decimal(9:38)"`
+	DocDate        *int32    `parquet:"doc_date,optional,date"`
+	Endpoint       *string   `parquet:"endpoint,optional"`
+	Payload        *string   `parquet:"payload,optional"` // the JSON object to POST
+}
+
+// OutcomeRow is one row of ready/rejects or ready/skipped: a document the
+// mapping rejected, or one skipped with a reason.
+type OutcomeRow struct {
+	DocType    *string   `parquet:"doc_type,optional"`
+	ZuoraID    *string   `parquet:"zuora_id,optional"`
+	Number     *string   `parquet:"number,optional"`
+	Customer   *string   `parquet:"customer,optional"`
+	Currency   *string   `parquet:"currency,optional"`
+	Amount     *[16]byte `parquet:"amount,optional,decimal(9:38)"`
+	ReasonCode *string   `parquet:"reason_code,optional"`
+	Message    *string   `parquet:"message,optional"`
+}
+
+// Envelope is one line of ready/documents NDJSON: a ready document as load
+// posts it, its amount an exact JSON number and its payload the JSON object.
+type Envelope struct {
+	DocType        string          `json:"doc_type"`
+	ZuoraID        string          `json:"zuora_id"`
+	Number         string          `json:"number"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	Customer       string          `json:"customer"`
+	Currency       string          `json:"currency"`
+	Amount         json.Number     `json:"amount"`
+	DocDate        string          `json:"doc_date"`
+	Endpoint       string          `json:"endpoint"`
+	Payload        json.RawMessage `json:"payload"`
+}
+
+// Ledger actions and outcomes, as docs/design.md "Ledger" names them.
+const (
+	ActionPost = "post" // a post of the document to the ERP
+	ActionMark = "mark" // the write-back of TransferredToAccounting = Yes to Zuora
+
+	OutcomeCreated    = "created"     // post: the ERP created the document
+	OutcomeDuplicate  = "duplicate"   // post: the ERP already had it (an idempotent replay)
+	OutcomeRejected   = "rejected"    // post: the ERP refused it for good (400, 409, 422)
+	OutcomeTransient  = "transient"   // post: no answer that settles it, after every retry
+	OutcomeMarked     = "marked"      // mark: Zuora marked it transferred
+	OutcomeMarkFailed = "mark_failed" // mark: Zuora refused or did not answer
+)
+
+// Confirmed reports whether a ledger row says the ERP holds the document.
+func Confirmed(action, outcome string) bool {
+	return action == ActionPost && (outcome == OutcomeCreated || outcome == OutcomeDuplicate)
+}
+
+// LedgerRow is one line of the ledger: a post outcome or a mark result.
+type LedgerRow struct {
+	RunID          string    `parquet:"run_id"`
+	DocType        string    `parquet:"doc_type"`
+	ZuoraID        string    `parquet:"zuora_id"`
+	IdempotencyKey string    `parquet:"idempotency_key"`
+	Action         string    `parquet:"action"`
+	Outcome        string    `parquet:"outcome"`
+	HTTPStatus     int32     `parquet:"http_status"`
+	ERPID          string    `parquet:"erp_id"`
+	Message        string    `parquet:"message"`
+	Attempts       int32     `parquet:"attempts"`
+	Ambiguous      bool      `parquet:"ambiguous"`
+	Currency       string    `parquet:"currency"`
+	Amount         [16]byte  `parquet:"amount,decimal(9:38)"`
+	PayloadSHA256  string    `parquet:"payload_sha256"`
+	StartedAt      time.Time `parquet:"started_at,timestamp(microsecond)"`
+	FinishedAt     time.Time `parquet:"finished_at,timestamp(microsecond)"`
+}
+
+// KeyRow reads only the version key of a raw table's rows, which every raw table has.
+type KeyRow struct {
 	ID          string     `parquet:"id"`
 	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
 }
+
+// QuarantineKeyRow reads only the version key of a quarantined record.
+type QuarantineKeyRow struct {
+	DocKey      string     `parquet:"doc_key"`
+	UpdatedDate *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+}
+
+// TableRows returns, per table of the stage (the raw tables, quarantine,
+// documents, rejects, skipped and ledger), a zero row whose type describes it.
+func TableRows() map[string]any {
+	out := map[string]any{
+		QuarantineTable: QuarantineRow{},
+		"documents":     DocumentRow{},
+		"rejects":       OutcomeRow{},
+		"skipped":       OutcomeRow{},
+		"ledger":        LedgerRow{},
+	}
+	for _, r := range registry {
+		out[r.header] = r.headerRow
+		if r.items != "" {
+			out[r.items] = r.itemRow
+		}
+	}
+	return out
+}
+
+// Rechecked is a raw row that can say when a re-check fetched it.
+type Rechecked interface{ SetRechecked(*time.Time) }
+
+func (r *InvoiceRow) SetRechecked(t *time.Time)        { r.RecheckedAt = t }
+func (r *InvoiceItemRow) SetRechecked(t *time.Time)    { r.RecheckedAt = t }
+func (r *PaymentRow) SetRechecked(t *time.Time)        { r.RecheckedAt = t }
+func (r *RefundRow) SetRechecked(t *time.Time)         { r.RecheckedAt = t }
+func (r *CreditMemoRow) SetRechecked(t *time.Time)     { r.RecheckedAt = t }
+func (r *CreditMemoItemRow) SetRechecked(t *time.Time) { r.RecheckedAt = t }
+func (r *DebitMemoRow) SetRechecked(t *time.Time)      { r.RecheckedAt = t }
+func (r *DebitMemoItemRow) SetRechecked(t *time.Time)  { r.RecheckedAt = t }

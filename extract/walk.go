@@ -1,0 +1,318 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// walker stages slice n (the range r) of one document type: part n of its
+// header table, of its item table when it has items, and of the quarantine,
+// all three streamed while the pages arrive and committed together.
+type walker[H, I any] struct {
+	x   *run
+	sp  docSpec[H, I]
+	n   int
+	r   span
+	log *slog.Logger
+
+	headers  *table[H]
+	items    *table[I] // nil when the type has no items
+	quar     *quarantine
+	warnings []string
+	dropped  int         // records not staged: outside the range, or staged already
+	rangeErr *RangeError // rows outside the range that no change during the walk explains
+}
+
+// walk stages slice n of a document type; a failed walk commits nothing.
+func walk[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span) error {
+	started := time.Now()
+	w, err := openWalker(ctx, x, sp, n, r)
+	if err != nil {
+		return err
+	}
+	defer w.abort()
+	if err := w.stream(ctx); err != nil {
+		return err
+	}
+	return w.commit(started)
+}
+
+// openWalker opens the walk's three parts.
+func openWalker[H, I any](ctx context.Context, x *run, sp docSpec[H, I], n int, r span) (w *walker[H, I], err error) {
+	w = &walker[H, I]{x: x, sp: sp, n: n, r: r, log: x.log.With("entity", sp.table(), "slice", n)}
+	defer func() {
+		if err != nil {
+			w.abort()
+		}
+	}()
+	rows := x.opts.RowGroupRows
+	if w.headers, err = openTable[H](ctx, x.st, sp.table(), stage.RawKey(sp.table(), x.w, n), rows); err != nil {
+		return nil, err
+	}
+	if sp.itemTable() != "" {
+		if w.items, err = openTable[I](ctx, x.st, sp.itemTable(), stage.RawKey(sp.itemTable(), x.w, n), rows); err != nil {
+			return nil, err
+		}
+	}
+	qt, err := openTable[stage.QuarantineRow](ctx, x.st, stage.QuarantineTable, stage.QuarantineKey(sp.table(), x.w, n), rows)
+	if err != nil {
+		return nil, err
+	}
+	w.quar = newQuarantine(qt, sp.docType, sp.number, sp.amount, r, x.prior[stage.QuarantineTable], x.opts.RunID, w.log, &w.warnings)
+	return w, nil
+}
+
+// abort discards every part the walk has not committed.
+func (w *walker[H, I]) abort() {
+	if w.headers != nil {
+		w.headers.abort()
+	}
+	if w.items != nil {
+		w.items.abort()
+	}
+	if w.quar != nil {
+		w.quar.table.abort()
+	}
+}
+
+// stream walks the range and stages every version not yet staged. Under a
+// cursor that is not a keyset (an offset), a row leaving the range mid-walk
+// shifts an unseen row behind the cursor, so the range is walked again until
+// a walk finds nothing new. The first slice then probes below the window.
+func (w *walker[H, I]) stream(ctx context.Context) error {
+	seen := map[docKey]bool{}
+	started := w.x.opts.Now()
+	for pass := 1; ; pass++ {
+		fresh, nonKeyset, err := w.pass(ctx, seen, started)
+		switch {
+		case err != nil:
+			return err
+		case !nonKeyset || (pass > 1 && fresh == 0):
+			if w.n > 0 {
+				return nil // the first slice's probe covers the window's lower bound
+			}
+			return probe(ctx, w.x, w.sp, w.r)
+		case pass == maxPasses:
+			return fmt.Errorf("query %s: the range is paged by offset and still changed during walk %d; nothing was committed, run again when the tenant is quieter", w.sp.object(), pass)
+		}
+		w.log.Info("offset-paged walk: walking the range again to catch rows shifted behind the cursor", "pass", pass+1, "new", fresh)
+	}
+}
+
+// pass walks the range once and returns how many versions it staged that
+// no earlier pass had, and whether Zuora paged it by offset. Rows outside the
+// range are counted, and fail the window once the pass is done.
+func (w *walker[H, I]) pass(ctx context.Context, seen map[docKey]bool, started time.Time) (fresh int, nonKeyset bool, err error) {
+	q := query(w.x, w.sp, w.r)
+	q.Paging = &zuora.Paging{}
+	for raw, err := range w.x.src.Records(ctx, q) {
+		if err != nil {
+			return 0, false, w.queryError(err)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, false, err
+		}
+		isNew, err := w.record(ctx, raw, seen, started)
+		if err != nil {
+			return 0, false, err
+		}
+		if isNew {
+			fresh++
+		}
+	}
+	if w.rangeErr != nil {
+		return 0, false, w.rangeErr
+	}
+	return fresh, q.Paging.NonKeyset, nil
+}
+
+// queryError is what a failed page of the walk means.
+func (w *walker[H, I]) queryError(err error) error {
+	field := w.x.opts.ERPAccountField
+	switch {
+	case unavailable(err):
+		return &UnavailableError{Table: w.sp.table(), Object: w.sp.object(), Err: err}
+	case refusedField(err, field):
+		return &FieldAbsentError{Field: field, Err: err}
+	}
+	return fmt.Errorf("query %s: %w", w.sp.object(), err)
+}
+
+// record stages one record of a pass unless it is outside the range or
+// staged already; a malformed one goes to the quarantine (see quarantine.route).
+func (w *walker[H, I]) record(ctx context.Context, raw json.RawMessage, seen map[docKey]bool, started time.Time) (isNew bool, err error) {
+	rec, err := decodeRecord(w.sp.table(), raw)
+	if err != nil {
+		return false, w.quar.route(raw, err)
+	}
+	k := keyOf(rec.id, rec.updated)
+	switch {
+	case !rec.updated.Before(w.r.hi), rec.updated.Before(w.r.lo):
+		w.dropped++
+		if !outside(rec.updated, w.r, started) {
+			w.log.Debug("record changed during the walk", "doc_id", rec.id, "updated", rec.rawUpd)
+			return false, nil
+		}
+		if w.rangeErr == nil {
+			w.rangeErr = &RangeError{Table: w.sp.table(), From: w.r.lo, To: w.r.hi, Example: rec.id + " " + rec.rawUpd}
+		}
+		w.rangeErr.Outside++
+		return false, nil
+	case seen[k], w.x.prior[w.sp.table()][k]:
+		w.dropped++ // this version is already staged
+		w.log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
+		return false, nil
+	}
+	seen[k] = true
+	if err := w.keep(ctx, rec); err != nil {
+		return true, w.quar.route(raw, err)
+	}
+	return true, nil
+}
+
+// keep stages one record version and its items, or, when any of their fields
+// cannot be staged (a *MalformedError), none of them.
+func (w *walker[H, I]) keep(ctx context.Context, rec *record) error {
+	sp := w.sp
+	var lines []*record
+	if w.items != nil {
+		var err error
+		if lines, err = docItems(ctx, w.x.src, sp, rec); err != nil {
+			return err
+		}
+	}
+	row := sp.header(rec, rec.account(w.x.opts.ERPAccountField), len(lines))
+	if rec.err != nil {
+		return rec.err
+	}
+	irows := make([]I, len(lines))
+	for i, l := range lines {
+		if irows[i] = sp.item(l, rec); l.err != nil {
+			return l.err
+		}
+	}
+	if total, ok := rec.decimal(sp.amount); ok {
+		w.headers.addAmount(rec.str("currency"), total)
+		if w.items != nil {
+			w.checkTotal(rec, total, lines)
+		}
+	}
+	if err := w.headers.add(row, rec.updated); err != nil {
+		return err
+	}
+	for i, l := range lines {
+		if err := w.items.add(irows[i], l.updated); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTotal warns when a header amount differs from the sum of its items.
+func (w *walker[H, I]) checkTotal(rec *record, total decimal.Decimal, lines []*record) {
+	got := decimal.Zero
+	for _, l := range lines {
+		got = got.Add(w.sp.lineTotal(l))
+	}
+	if !got.Equal(total) {
+		w.log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
+		w.warnings = append(w.warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
+			w.sp.table(), rec.id, w.sp.amount, total, len(lines), got))
+	}
+}
+
+// commit closes the walk's parts and records them in the run.
+func (w *walker[H, I]) commit(started time.Time) error {
+	x, sp := w.x, w.sp
+	snap, err := w.headers.close()
+	if err != nil {
+		return err
+	}
+	snap.Query = params(query(x, sp, span{x.from, x.w.End}))
+	var isnap stage.TableSnapshot
+	if w.items != nil {
+		if isnap, err = w.items.close(); err != nil {
+			return err
+		}
+		isnap.Query = params(itemQuery(sp, "<"+sp.table()+".id>"))
+		isnap.Query["expanded_from"] = []string{sp.object()}
+	}
+	qsnap, err := w.quar.close()
+	if err != nil {
+		return err
+	}
+	x.commitPart(sp.table(), w.n, snap)
+	if w.items != nil {
+		x.commitPart(sp.itemTable(), w.n, isnap)
+	}
+	x.commitQuarantine(sp.table(), w.n, qsnap)
+	x.warn(sp.table(), w.n, w.warnings)
+	w.log.Info("entity staged", "rows", snap.Rows, "quarantined", qsnap.Rows, "dropped", w.dropped, "warnings", len(w.warnings), "elapsed", time.Since(started))
+	return nil
+}
+
+// docItems returns every item of a document: the expanded list, or, when that
+// list is cut off at the page size, all of them paged from the item endpoint.
+// An item walk under a cursor that is not a keyset is repeated until a walk
+// finds no item it had not seen, as an offset shifts when the list changes.
+func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parent *record) ([]*record, error) {
+	kids := parent.list(sp.childKey)
+	if parent.err != nil {
+		return nil, parent.err
+	}
+	walk := len(kids) >= pageSize
+	if walk {
+		kids = kids[:0]
+	}
+	seen := make(map[string]bool, len(kids))
+	out := make([]*record, 0, len(kids))
+	add := func(raw json.RawMessage) (bool, error) {
+		r, err := decodeRecord(sp.itemTable(), raw)
+		if err != nil {
+			return false, fmt.Errorf("%s %s: %w", sp.table(), parent.id, err)
+		}
+		if seen[r.id] {
+			return false, nil // an item listed twice (a page boundary moved) is staged once
+		}
+		seen[r.id] = true
+		out = append(out, r)
+		return true, nil
+	}
+	for _, raw := range kids {
+		if _, err := add(raw); err != nil {
+			return nil, err
+		}
+	}
+	for pass := 1; walk; pass++ {
+		q := itemQuery(sp, parent.id)
+		q.Paging = &zuora.Paging{}
+		fresh := 0
+		for raw, err := range src.Records(ctx, q) {
+			if err != nil {
+				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parent.id, err)
+			}
+			isNew, err := add(raw)
+			if err != nil {
+				return nil, err
+			}
+			if isNew {
+				fresh++
+			}
+		}
+		switch {
+		case !q.Paging.NonKeyset || (pass > 1 && fresh == 0):
+			walk = false
+		case pass == maxPasses:
+			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject(), sp.table(), parent.id, pass)
+		}
+	}
+	return out, nil
+}

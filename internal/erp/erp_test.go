@@ -1,0 +1,61 @@
+package erp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+func TestNewNeedsTheBaseURLAndToken(t *testing.T) {
+	if _, err := New(Config{Token: "x"}); err == nil {
+		t.Fatal("no base URL accepted")
+	}
+	if _, err := New(Config{BaseURL: "http://erp"}); err == nil {
+		t.Fatal("no token accepted")
+	}
+	c, err := New(Config{BaseURL: "http://erp/", Token: "x"})
+	if err != nil || c.base != "http://erp" || c.timeout != 30*time.Second || c.http == nil {
+		t.Fatalf("client = %+v, %v", c, err)
+	}
+}
+
+// TestPostSaysHowTheERPSettledIt: a create, its replay, a refusal of the
+// document and a refusal of the integration, each as the ledger records it.
+func TestPostSaysHowTheERPSettledIt(t *testing.T) {
+	sim := erpsim.New(erpsim.Options{Token: "tok"})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	fast := retry.Policy{MaxAttempts: 2, Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Second}
+	c, err := New(Config{BaseURL: srv.URL, Token: "tok", Retry: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := json.RawMessage(`{"payment":{"zuora_id":"p1","number":"P-1","customer":"ERP-1","currency":"USD","date":"2026-11-25","amount":10.5}}`)
+	doc := Document{DocType: stage.Payment, ZuoraID: "p1", IdempotencyKey: "p1", Payload: body}
+	ctx := context.Background()
+	if res := c.Post(ctx, doc); res.Outcome != stage.OutcomeCreated || res.ERPID == "" || res.Status != 201 || res.Attempts != 1 {
+		t.Fatalf("first post: %+v", res)
+	}
+	if res := c.Post(ctx, doc); res.Outcome != stage.OutcomeDuplicate || res.Status != 200 {
+		t.Fatalf("replay: %+v", res)
+	}
+	other := doc
+	other.Payload = json.RawMessage(`{"payment":{"zuora_id":"p1","number":"P-1","customer":"ERP-2","currency":"USD","date":"2026-11-25","amount":10.5}}`)
+	if res := c.Post(ctx, other); res.Outcome != stage.OutcomeRejected || res.Status != 409 || res.Message == "" {
+		t.Fatalf("another body under the same key: %+v", res)
+	}
+	bad, _ := New(Config{BaseURL: srv.URL, Token: "wrong", Retry: fast})
+	res := bad.Post(ctx, doc)
+	var fatal *FatalError
+	var refused *RefusedError
+	if res.Outcome != stage.OutcomeTransient || !errors.As(res.Err, &fatal) || !errors.As(res.Err, &refused) || refused.Status != 401 {
+		t.Fatalf("a wrong token: %+v (%v); want a *FatalError holding a *RefusedError 401", res, res.Err)
+	}
+}

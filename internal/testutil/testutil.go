@@ -1,0 +1,94 @@
+// Package testutil holds the helpers the tests of several packages share:
+// registry coverage, a fast retry policy, a log buffer safe for concurrent
+// writers, a clock a test sets by hand, and real HTTP servers for simulators.
+package testutil
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// CoversDocTypes fails t unless m, a stage's behaviour per document type, has
+// an entry for every type of the registry and none for anything else.
+func CoversDocTypes[V any](t testing.TB, name string, m map[stage.DocType]V) {
+	t.Helper()
+	for _, dt := range stage.DocTypes() {
+		if _, ok := m[dt]; !ok {
+			t.Errorf("%s has nothing for document type %s", name, dt)
+		}
+	}
+	for dt := range m {
+		if !dt.Valid() {
+			t.Errorf("%s has an entry for %q, which is not a document type", name, dt)
+		}
+	}
+}
+
+// FastRetry is a retry policy that rides out injected faults in milliseconds:
+// attempts tries at most, 1 to 5 ms apart, within maxElapsed.
+func FastRetry(attempts int, maxElapsed time.Duration) retry.Policy {
+	return retry.Policy{MaxAttempts: attempts, Initial: time.Millisecond, Max: 5 * time.Millisecond, MaxElapsed: maxElapsed}
+}
+
+// SyncBuffer collects what concurrent writers write, such as log lines.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Clock is a time source a test sets and moves by hand; safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock that reads t (its wall clock: no monotonic reading).
+func NewClock(t time.Time) *Clock { return &Clock{t: t.Round(0)} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t.Round(0) // wall clock only, as times read back from the stage are
+}
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Serve serves h on a real loopback HTTP server, closed when t ends, and returns its URL.
+func Serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
