@@ -22,6 +22,21 @@ const MarkBatchSize = 50
 // and no results: earlier batches may already be marked, and marking again is
 // harmless.
 func (c *Client) MarkTransferred(ctx context.Context, objectType string, ids []string) ([]MarkResult, error) {
+	return c.SetTransferred(ctx, objectType, TransferredYes, ids)
+}
+
+// The TransferredToAccounting values the write-back sets.
+const (
+	TransferredYes   = "Yes"   // the ERP holds the document
+	TransferredError = "Error" // the ERP refused the document for good
+)
+
+// SetTransferred is MarkTransferred with the value to set: TransferredYes or
+// TransferredError (what Zuora's own connectors set on a record they could not sync).
+func (c *Client) SetTransferred(ctx context.Context, objectType, value string, ids []string) ([]MarkResult, error) {
+	if value != TransferredYes && value != TransferredError {
+		return nil, &Error{Op: "mark", Err: fmt.Errorf("TransferredToAccounting %q: the write-back sets only Yes or Error", value)}
+	}
 	ep, ok := markEndpoints[objectType]
 	if !ok {
 		return nil, &Error{Op: "mark", Err: fmt.Errorf("unknown object type %q", objectType)}
@@ -44,11 +59,11 @@ func (c *Client) MarkTransferred(ctx context.Context, objectType string, ids []s
 		if err := ctx.Err(); err != nil {
 			return nil, &Error{Op: op, Err: err}
 		}
-		results, err := c.markBatch(ctx, op, ep, objectType, batch)
+		results, err := c.markBatch(ctx, op, ep, objectType, value, batch)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.fallBack(ctx, op, objectType, results); err != nil {
+		if err := c.fallBack(ctx, op, objectType, value, results); err != nil {
 			return nil, err
 		}
 		for _, r := range results {
@@ -65,7 +80,7 @@ func (c *Client) MarkTransferred(ctx context.Context, objectType string, ids []s
 // markEndpoint is where and how one object type is marked.
 type markEndpoint struct {
 	method, path, rawQuery string
-	body                   func(objectType string, ids []string) ([]byte, error)
+	body                   func(objectType, value string, ids []string) ([]byte, error)
 	decode                 func(op string, resp *response) ([]outcome, error)
 }
 
@@ -100,7 +115,7 @@ func (e *pendingObjectsError) Error() string {
 
 // markBatch marks at most 50 objects, retrying the whole call on transient
 // failures and then only the objects that failed with a retryable code.
-func (c *Client) markBatch(ctx context.Context, op string, ep markEndpoint, objectType string, batch []string) ([]MarkResult, error) {
+func (c *Client) markBatch(ctx context.Context, op string, ep markEndpoint, objectType, value string, batch []string) ([]MarkResult, error) {
 	results := make([]MarkResult, len(batch))
 	index := make(map[string]int, len(batch))
 	for i, id := range batch {
@@ -109,7 +124,7 @@ func (c *Client) markBatch(ctx context.Context, op string, ep markEndpoint, obje
 	}
 	pending := batch
 	_, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
-		body, err := ep.body(objectType, pending)
+		body, err := ep.body(objectType, value, pending)
 		if err != nil {
 			return &Error{Op: op, Err: err}
 		}
@@ -186,7 +201,7 @@ var actionUpdate = markEndpoint{
 	method:   http.MethodPost,
 	path:     "/v1/action/update",
 	rawQuery: "rejectUnknownFields=true",
-	body: func(objectType string, ids []string) ([]byte, error) {
+	body: func(objectType, value string, ids []string) ([]byte, error) {
 		type object struct {
 			ID                      string `json:"Id"`
 			TransferredToAccounting string `json:"TransferredToAccounting"`
@@ -196,7 +211,7 @@ var actionUpdate = markEndpoint{
 			Objects []object `json:"objects"`
 		}{Type: objectType}
 		for _, id := range ids {
-			req.Objects = append(req.Objects, object{ID: id, TransferredToAccounting: "Yes"})
+			req.Objects = append(req.Objects, object{ID: id, TransferredToAccounting: value})
 		}
 		return json.Marshal(req)
 	},
@@ -239,7 +254,7 @@ func memoBulk(path string) markEndpoint {
 	return markEndpoint{
 		method: http.MethodPut,
 		path:   path,
-		body: func(_ string, ids []string) ([]byte, error) {
+		body: func(_, value string, ids []string) ([]byte, error) {
 			type memo struct {
 				ID                      string `json:"id"`
 				TransferredToAccounting string `json:"transferredToAccounting"`
@@ -248,7 +263,7 @@ func memoBulk(path string) markEndpoint {
 				Memos []memo `json:"memos"`
 			}{}
 			for _, id := range ids {
-				req.Memos = append(req.Memos, memo{ID: id, TransferredToAccounting: "Yes"})
+				req.Memos = append(req.Memos, memo{ID: id, TransferredToAccounting: value})
 			}
 			return json.Marshal(req)
 		},
@@ -318,7 +333,7 @@ var financePaths = map[string]string{Payment: "/v1/payments/", Refund: "/v1/refu
 // refused for good: Zuora's Invoice Settlement guide says Actions do not support
 // refunding credit memos, so such refunds can only be marked through the PUT.
 // An id Zuora does not know (INVALID_ID) is left as refused.
-func (c *Client) fallBack(ctx context.Context, op, objectType string, results []MarkResult) error {
+func (c *Client) fallBack(ctx context.Context, op, objectType, value string, results []MarkResult) error {
 	path, ok := financePaths[objectType]
 	if !ok {
 		return nil
@@ -333,7 +348,7 @@ func (c *Client) fallBack(ctx context.Context, op, objectType string, results []
 		putOp := fmt.Sprintf("%s: PUT %s%s", op, path, r.ID)
 		n, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
 			resp, err := c.call(ctx, request{op: putOp, method: http.MethodPut, path: path + url.PathEscape(r.ID),
-				body: []byte(`{"financeInformation":{"transferredToAccounting":"Yes"}}`), ctype: "application/json"}, attempt)
+				body: []byte(`{"financeInformation":{"transferredToAccounting":"` + value + `"}}`), ctype: "application/json"}, attempt)
 			if err != nil {
 				return err
 			}

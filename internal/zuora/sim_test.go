@@ -392,3 +392,42 @@ func TestConcurrentWalksSurviveTokensRevokedUnderThem(t *testing.T) {
 		t.Fatalf("stats %+v: no token was refused; the fault did not bite", st)
 	}
 }
+
+// TestSetTransferredErrorThroughTheSimulator: the write-back of a document the
+// ERP refused sets Error on each object type (the memo bulk endpoints and the
+// update action alike, and the PUT fallback for a refund of a credit memo);
+// any other value is refused before a request is sent.
+func TestSetTransferredErrorThroughTheSimulator(t *testing.T) {
+	sim, srv := newSim(t, zuorasim.Options{ActionRefusesCreditMemoRefunds: true})
+	c := newClient(t, srv.URL, nil)
+	first := func(object string, ok func(map[string]any) bool) string {
+		for _, r := range sim.Snapshot(object) {
+			if ok(r) {
+				return r["id"].(string)
+			}
+		}
+		t.Fatalf("no %s fits", object)
+		return ""
+	}
+	status := func(s string) func(map[string]any) bool {
+		return func(r map[string]any) bool { return r["status"] == s }
+	}
+	for _, tt := range []struct{ typ, id string }{
+		{zuora.Invoice, first("invoices", status("Posted"))},
+		{zuora.Payment, first("payments", status("Processed"))},
+		{zuora.CreditMemo, first("credit-memos", status("Posted"))},
+		{zuora.DebitMemo, first("debit-memos", status("Posted"))},
+		{zuora.Refund, first("refunds", func(r map[string]any) bool { return r["sourceType"] == "CreditMemo" })},
+	} {
+		res, err := c.SetTransferred(context.Background(), tt.typ, zuora.TransferredError, []string{tt.id})
+		if err != nil || len(res) != 1 || !res[0].OK {
+			t.Fatalf("set Error on %s %s: %+v, %v", tt.typ, tt.id, res, err)
+		}
+		if got := sim.Transferred(tt.id); got != "Error" {
+			t.Errorf("%s %s: TransferredToAccounting = %q, want Error", tt.typ, tt.id, got)
+		}
+	}
+	if _, err := c.SetTransferred(context.Background(), zuora.Invoice, "No", []string{"x"}); err == nil {
+		t.Fatal("the write-back set No")
+	}
+}
