@@ -153,7 +153,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		CommittedAt: time.Now().UTC(),
 		Tables:      x.tables,
 	}
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		t := dt.HeaderTable()
 		if !opts.moves(dt) {
 			m.Warnings = append(m.Warnings, t+": not extracted (the document type is not among those moved)")
@@ -177,8 +177,8 @@ func (o Options) withDefaults() (Options, error) {
 		o.Overlap = DefaultOverlap
 	}
 	for table := range o.Statuses {
-		if _, ok := stage.DocTypeOfTable(table); !ok {
-			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(stage.HeaderTables(), ", "))
+		if dt, ok := stage.DocTypeOfTable(table); !ok || !dt.IsDocument() {
+			return o, fmt.Errorf("extract: statuses for %q: want one of %s", table, strings.Join(stage.DocumentTables(), ", "))
 		}
 	}
 	if o.Concurrency <= 0 {
@@ -200,13 +200,13 @@ func (o Options) withDefaults() (Options, error) {
 		o.ERPAccountField = DefaultERPAccountField
 	}
 	if o.DocTypes == nil {
-		o.DocTypes = stage.DocTypes()
+		o.DocTypes = stage.LoadOrder()
 	}
-	types, err := stage.InLoadOrder(o.DocTypes)
+	types, err := stage.Moved(o.DocTypes)
 	if err != nil {
 		return o, fmt.Errorf("extract: %w", err)
 	}
-	o.DocTypes = types
+	o.DocTypes = stage.Only(types, stage.KindDocument)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

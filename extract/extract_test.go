@@ -41,13 +41,13 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	if m.RunID != "r1" || m.CodeVersion != "v1" || len(m.Warnings) != 0 {
 		t.Errorf("run id %q, code version %q, warnings %v", m.RunID, m.CodeVersion, m.Warnings)
 	}
-	if len(m.Tables) != len(stage.Tables())+1 {
-		t.Fatalf("manifest has %d tables, want %d and the quarantine", len(m.Tables), len(stage.Tables()))
+	if len(m.Tables) != len(stagedTables())+1 {
+		t.Fatalf("manifest has %d tables, want %d and the quarantine", len(m.Tables), len(stagedTables()))
 	}
 	if q := m.Tables[stage.QuarantineTable]; q.Rows != 0 || len(q.Files) != 5 {
 		t.Errorf("quarantine: %d rows in %d files; want an empty part per document type", q.Rows, len(q.Files))
 	}
-	for _, table := range stage.Tables() {
+	for _, table := range stagedTables() {
 		snap := m.Tables[table]
 		if len(snap.Files) != 1 || snap.Files[0].Key != stage.RawKey(table, w1, 0) || len(snap.Files[0].SHA256) != 64 {
 			t.Errorf("table %s files: %+v", table, snap.Files)
@@ -298,7 +298,7 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	f.onPage = nil
 	got := mustRun(t, f, st, w1, Options{RowGroupRows: 64})
 
-	for _, table := range stage.Tables() {
+	for _, table := range stagedTables() {
 		g, w := got.Tables[table], want.Tables[table]
 		if g.Rows != w.Rows || g.Files[0].SHA256 != w.Files[0].SHA256 || g.Files[0].Key != w.Files[0].Key {
 			t.Errorf("%s after the re-run: %d rows %s, clean run: %d rows %s", table, g.Rows, g.Files[0].SHA256, w.Rows, w.Files[0].SHA256)
@@ -326,7 +326,7 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) != len(stage.Tables())+5 {
+	if len(raw) != len(stagedTables())+5 {
 		t.Errorf("stage holds %d raw objects, want one part per table and a quarantine part per document type: %v", len(raw), raw)
 	}
 }

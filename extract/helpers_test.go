@@ -225,3 +225,15 @@ func manifestExists(t *testing.T, st *stage.Stage, w stage.Window) bool {
 	}
 	return ok
 }
+
+// stagedTables are the raw tables a run of every type stages.
+func stagedTables() []string {
+	var out []string
+	for _, d := range stage.Documents() {
+		out = append(out, d.HeaderTable())
+		if d.ItemTable() != "" {
+			out = append(out, d.ItemTable())
+		}
+	}
+	return out
+}

@@ -101,7 +101,7 @@ func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, 
 		}
 		byType[w.DocType] = append(byType[w.DocType], w)
 	}
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		if ws := byType[dt]; len(ws) > 0 {
 			if err := entities[dt].recheck(ctx, src, st, ws, res, opts); err != nil {
 				return nil, fmt.Errorf("re-check %s: %w", dt.HeaderTable(), err)

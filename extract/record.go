@@ -71,7 +71,7 @@ func (r *record) describe(raw json.RawMessage) string {
 // item's charge number, in load order.
 var numberFields = func() []string {
 	var out []string
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		if n := entities[dt].numberField(); !slices.Contains(out, n) {
 			out = append(out, n)
 		}

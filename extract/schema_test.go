@@ -20,7 +20,7 @@ func TestSchemasFollowTheDesign(t *testing.T) {
 	st := newStage(t)
 	m := mustRun(t, newFake(), st, w1, Options{}) // empty tables still carry their schema
 	rows := stage.TableRows()
-	for _, table := range stage.Tables() {
+	for _, table := range stagedTables() {
 		data, err := st.Read(context.Background(), m.Tables[table].Files[0].Key)
 		if err != nil {
 			t.Fatal(err)

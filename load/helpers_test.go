@@ -40,7 +40,7 @@ func makeSpecs(n int) []spec {
 	out := make([]spec, n)
 	for i := range out {
 		out[i] = spec{
-			docType:  stage.DocTypes()[i%len(stage.DocTypes())],
+			docType:  stage.Documents()[i%len(stage.Documents())],
 			id:       fmt.Sprintf("8a8f%028d", i),
 			currency: []string{"USD", "EUR"}[i%2],
 			amount:   fmt.Sprintf("%d.%03d0", 1000000000000+i, (i*37)%1000),

@@ -185,7 +185,7 @@ func checkMoved(w stage.Window, docs []document, moved []stage.DocType) error {
 			notMoved[d.DocType]++
 		}
 	}
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.LoadOrder() {
 		if notMoved[dt] > 0 {
 			return &TypeNotMovedError{Window: w, DocType: dt, Count: notMoved[dt]}
 		}

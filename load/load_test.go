@@ -60,7 +60,7 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 		t.Fatalf("the ERP got %d requests; want 40", len(reqs))
 	}
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes() {
+	for i, dt := range stage.Documents() {
 		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {

@@ -23,7 +23,7 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 	}
 	r.mu.Unlock()
 	var failed int
-	for _, docType := range stage.DocTypes() {
+	for _, docType := range stage.Documents() {
 		todo := byType[docType]
 		for len(todo) > 0 {
 			batch := todo[:min(MarkBatch, len(todo))]

@@ -92,7 +92,7 @@ func planPasses(docs []document, todo []bool) []pass {
 		count[d.DocType]++
 	}
 	var out []pass
-	for _, t := range stage.DocTypes() {
+	for _, t := range stage.LoadOrder() {
 		f, ok := first[t]
 		if !ok {
 			continue

@@ -154,7 +154,7 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 	defer out.Abort()
 	bw := bufio.NewWriter(out)
 	for i := range n {
-		docType := stage.DocTypes()[i*len(stage.DocTypes())/n]
+		docType := stage.Documents()[i*len(stage.Documents())/n]
 		id := fmt.Sprintf("%s%028d", prefix, i)
 		amount := fmt.Sprintf("%d.123456789", 1000+i)
 		payload.Reset()
@@ -277,7 +277,7 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 			t.Fatalf("document %s marked %d times; want 1", id, marker.marked[id])
 		}
 	}
-	if !man.Complete || len(man.Totals) != len(stage.DocTypes()) {
+	if !man.Complete || len(man.Totals) != len(stage.Documents()) {
 		t.Fatalf("manifest complete=%v with %d totals; want complete with one per type", man.Complete, len(man.Totals))
 	}
 	for _, tt := range man.Totals {
@@ -353,7 +353,7 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	// Sorted by type as the transform writes, except that one invoice comes last.
 	specs := makeSpecs(30)
 	sorted := make([]spec, 0, len(specs))
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		for _, s := range specs {
 			if s.docType == dt && s.id != specs[0].id {
 				sorted = append(sorted, s)
@@ -369,7 +369,7 @@ func TestNotSortedByTypeIsStillPostedInDependencyOrder(t *testing.T) {
 	e.assertSettled(man, nil)
 	reqs := e.sim.Requests()
 	rank := map[string]int{}
-	for i, dt := range stage.DocTypes() {
+	for i, dt := range stage.Documents() {
 		rank[dt.Endpoint()] = i
 	}
 	for i := 1; i < len(reqs); i++ {

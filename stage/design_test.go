@@ -67,19 +67,30 @@ func TestDesignNamesEveryColumn(t *testing.T) {
 	}
 	ledger := strings.Join(strings.Fields(paragraphs[1]), " ")
 	checkColumns(t, "ledger", rows["ledger"], columns(strings.TrimSuffix(ledger, ".")), false)
-	for _, word := range []string{ActionPost, ActionMark, OutcomeCreated, OutcomeDuplicate, OutcomeRejected, OutcomeTransient, OutcomeMarked, OutcomeMarkFailed} {
+	for _, word := range []string{ActionPost, ActionMark, OutcomeCreated, OutcomeDuplicate, OutcomeRejected, OutcomeTransient,
+		OutcomeWaiting, OutcomeDependencyRejected, OutcomeMarked, OutcomeMarkFailed} {
 		if !strings.Contains(ledger, "`"+word+"`") {
 			t.Errorf("the ledger's section does not name %q", word)
 		}
 	}
-	for _, dt := range DocTypes() {
-		for _, fact := range []string{"`" + dt.Endpoint() + "`", dt.HeaderTable() + "." + dt.AmountColumn(), string(dt)} {
+	for _, dt := range LoadOrder() {
+		facts := []string{"`" + dt.Endpoint() + "`", "`" + string(dt) + "`"}
+		if dt.HeaderTable() != "" {
+			facts = append(facts, dt.HeaderTable()+"."+dt.AmountColumn())
+		}
+		for _, fact := range facts {
 			if !strings.Contains(flat, fact) {
 				t.Errorf("docs/design.md does not say %s of document type %s", fact, dt)
 			}
 		}
 	}
-	for _, code := range []string{ReasonMalformed, ReasonERPRejected, ReasonAlreadyPosted, ReasonAlreadyTransferred, ReasonAcknowledged} {
+	for _, event := range []string{EventPost, EventRepost, EventReversal, EventApply} {
+		if !strings.Contains(doc, "`"+event+"`") {
+			t.Errorf("docs/design.md does not name event %s", event)
+		}
+	}
+	for _, code := range []string{ReasonMalformed, ReasonERPRejected, ReasonAlreadyPosted, ReasonAlreadyTransferred, ReasonAcknowledged,
+		ReasonNotPosted, ReasonIgnoredInZuora, ReasonSignUndetermined, ReasonDependencyRejected, ReasonNoERPAccount, ReasonMissingField} {
 		if !strings.Contains(doc, "`"+code+"`") {
 			t.Errorf("docs/design.md does not name reason code %s", code)
 		}
@@ -154,7 +165,7 @@ func checkColumns(t *testing.T, table string, row any, want []string, nullable b
 	}
 	var got []string
 	for _, f := range parquet.SchemaOf(row).Fields() {
-		got = append(got, f.Name()+" "+documentedType(f.Type()))
+		got = append(got, f.Name()+" "+documentedNode(f))
 		if nullable && f.Optional() == (f.Name() == "id") {
 			t.Errorf("%s.%s: optional %t; every raw column but id is optional", table, f.Name(), f.Optional())
 		}
@@ -162,6 +173,15 @@ func checkColumns(t *testing.T, table string, row any, want []string, nullable b
 	if !slices.Equal(got, want) {
 		t.Errorf("%s (%s) and docs/design.md differ:\n code %q\n docs %q", table, reflect.TypeOf(row).Name(), got, want)
 	}
+}
+
+// documentedNode names a column's type as docs/design.md writes it; a list
+// is its element's type followed by [].
+func documentedNode(n parquet.Node) string {
+	if lt := n.Type().LogicalType(); lt != nil && isList(lt) {
+		return documentedNode(n.Fields()[0].Fields()[0]) + "[]"
+	}
+	return documentedType(n.Type())
 }
 
 // documentedType names a Parquet column's type as docs/design.md writes it.
@@ -221,3 +241,5 @@ func TestProjectionsReadTheirTables(t *testing.T) {
 	check(KeyRow{}, Tables()...)
 	check(QuarantineKeyRow{}, QuarantineTable)
 }
+
+func isList(lt *format.LogicalType) bool { _, ok := lt.Value.(*format.ListType); return ok }

@@ -63,6 +63,12 @@ const (
 	ReasonAlreadyTransferred = "ALREADY_TRANSFERRED" // a skip: Zuora says it is transferred to accounting
 	ReasonAlreadyPosted      = "ALREADY_POSTED"      // a skip: the ledger of another window confirms it
 	ReasonAcknowledged       = "ACKNOWLEDGED"        // a skip: a person decided it never goes to the ERP
+	ReasonNotPosted          = "NOT_POSTED"          // a skip: not in a posting status, and the ERP holds no live copy
+	ReasonIgnoredInZuora     = "IGNORED_IN_ZUORA"    // a skip: Zuora says transferredToAccounting = Ignore
+	ReasonSignUndetermined   = "SIGN_UNDETERMINED"   // a reject: the window cannot settle an application group's direction
+	ReasonDependencyRejected = "DEPENDENCY_REJECTED" // an outstanding reject: a document an application joins was rejected
+	ReasonNoERPAccount       = "NO_ERP_ACCOUNT"      // a reject: the account has no ERP customer
+	ReasonMissingField       = "MISSING_FIELD"       // a reject: a field the ERP needs is absent
 )
 
 // OutstandingReject is a document whose latest staged version was rejected

@@ -31,6 +31,10 @@ type InvoiceRow struct {
 	AmountWithoutTax        *[16]byte  `parquet:"amount_without_tax,optional,decimal(9:38)"`
 	TaxAmount               *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
 	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
+	PaymentAmount           *[16]byte  `parquet:"payment_amount,optional,decimal(9:38)"`
+	CreditMemoAmount        *[16]byte  `parquet:"credit_memo_amount,optional,decimal(9:38)"`
+	RefundAmount            *[16]byte  `parquet:"refund_amount,optional,decimal(9:38)"`
+	Reversed                *bool      `parquet:"reversed,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
 	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
@@ -72,6 +76,7 @@ type PaymentRow struct {
 	Amount                  *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
 	AppliedAmount           *[16]byte  `parquet:"applied_amount,optional,decimal(9:38)"`
 	UnappliedAmount         *[16]byte  `parquet:"unapplied_amount,optional,decimal(9:38)"`
+	RefundAmount            *[16]byte  `parquet:"refund_amount,optional,decimal(9:38)"`
 	Currency                *string    `parquet:"currency,optional"`
 	Status                  *string    `parquet:"status,optional"`
 	Type                    *string    `parquet:"type,optional"`
@@ -119,15 +124,20 @@ type CreditMemoRow struct {
 	TotalAmount             *[16]byte  `parquet:"total_amount,optional,decimal(9:38)"`
 	TotalAmountWithoutTax   *[16]byte  `parquet:"total_amount_without_tax,optional,decimal(9:38)"`
 	TaxAmount               *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
+	AppliedAmount           *[16]byte  `parquet:"applied_amount,optional,decimal(9:38)"`
+	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
+	RefundAmount            *[16]byte  `parquet:"refund_amount,optional,decimal(9:38)"`
+	Reversed                *bool      `parquet:"reversed,optional"`
 	Currency                *string    `parquet:"currency,optional"`
 	Status                  *string    `parquet:"status,optional"`
 	ReasonCode              *string    `parquet:"reason_code,optional"`
+	SourceType              *string    `parquet:"source_type,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
 	RecheckedAt             *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
-// DebitMemoRow is one row of the debit_memos table: a credit memo row plus due_date.
+// DebitMemoRow is one row of the debit_memos table.
 type DebitMemoRow struct {
 	ID                      string     `parquet:"id"`
 	CreatedDate             *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
@@ -142,9 +152,11 @@ type DebitMemoRow struct {
 	TotalAmount             *[16]byte  `parquet:"total_amount,optional,decimal(9:38)"`
 	TotalAmountWithoutTax   *[16]byte  `parquet:"total_amount_without_tax,optional,decimal(9:38)"`
 	TaxAmount               *[16]byte  `parquet:"tax_amount,optional,decimal(9:38)"`
+	Balance                 *[16]byte  `parquet:"balance,optional,decimal(9:38)"`
 	Currency                *string    `parquet:"currency,optional"`
 	Status                  *string    `parquet:"status,optional"`
 	ReasonCode              *string    `parquet:"reason_code,optional"`
+	SourceType              *string    `parquet:"source_type,optional"`
 	TransferredToAccounting *string    `parquet:"transferred_to_accounting,optional"`
 	ItemCount               *int64     `parquet:"item_count,optional"`
 	DueDate                 *int32     `parquet:"due_date,optional,date"`
@@ -197,6 +209,69 @@ type DebitMemoItemRow struct {
 	RecheckedAt      *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
 }
 
+// PaymentApplicationRow is one row of the payment_applications table: one
+// application event of a payment, its amount as Zuora sent it (never re-signed).
+type PaymentApplicationRow struct {
+	ID                 string     `parquet:"id"`
+	CreatedDate        *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate        *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw     *string    `parquet:"updated_date_raw,optional"`
+	ApplyAmount        *[16]byte  `parquet:"apply_amount,optional,decimal(9:38)"`
+	EffectiveDate      *int32     `parquet:"effective_date,optional,date"`
+	Status             *string    `parquet:"status,optional"` // paymentApplicationStatus
+	AccountID          *string    `parquet:"account_id,optional"`
+	PaymentID          *string    `parquet:"payment_id,optional"`
+	InvoiceID          *string    `parquet:"invoice_id,optional"`
+	DebitMemoID        *string    `parquet:"debit_memo_id,optional"`
+	ApplicationGroupID *string    `parquet:"application_group_id,optional"`
+	RecheckedAt        *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
+}
+
+// CreditMemoApplicationRow is one row of the credit_memo_applications table.
+type CreditMemoApplicationRow struct {
+	ID                 string     `parquet:"id"`
+	CreatedDate        *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate        *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw     *string    `parquet:"updated_date_raw,optional"`
+	Amount             *[16]byte  `parquet:"amount,optional,decimal(9:38)"`
+	EffectiveDate      *int32     `parquet:"effective_date,optional,date"`
+	AccountID          *string    `parquet:"account_id,optional"`
+	CreditMemoID       *string    `parquet:"credit_memo_id,optional"`
+	InvoiceID          *string    `parquet:"invoice_id,optional"`
+	DebitMemoID        *string    `parquet:"debit_memo_id,optional"`
+	ApplicationGroupID *string    `parquet:"application_group_id,optional"`
+	RecheckedAt        *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
+}
+
+// RefundApplicationRow is one row of the refund_applications table.
+type RefundApplicationRow struct {
+	ID                 string     `parquet:"id"`
+	CreatedDate        *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate        *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw     *string    `parquet:"updated_date_raw,optional"`
+	ApplyAmount        *[16]byte  `parquet:"apply_amount,optional,decimal(9:38)"`
+	EffectiveDate      *int32     `parquet:"effective_date,optional,date"`
+	AccountID          *string    `parquet:"account_id,optional"`
+	RefundID           *string    `parquet:"refund_id,optional"`
+	PaymentID          *string    `parquet:"payment_id,optional"`
+	CreditMemoID       *string    `parquet:"credit_memo_id,optional"`
+	InvoiceID          *string    `parquet:"invoice_id,optional"`
+	ApplicationGroupID *string    `parquet:"application_group_id,optional"`
+	RecheckedAt        *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
+}
+
+// AccountRow is one row of the accounts table: an account of the window's
+// applications, fetched by id, with its ERP customer.
+type AccountRow struct {
+	ID             string     `parquet:"id"`
+	CreatedDate    *time.Time `parquet:"created_date,optional,timestamp(microsecond)"`
+	UpdatedDate    *time.Time `parquet:"updated_date,optional,timestamp(microsecond)"`
+	UpdatedDateRaw *string    `parquet:"updated_date_raw,optional"`
+	AccountNumber  *string    `parquet:"account_number,optional"`
+	ERPAccountID   *string    `parquet:"erp_account_id,optional"`
+	RecheckedAt    *time.Time `parquet:"rechecked_at,optional,timestamp(microsecond)"`
+}
+
 // QuarantineRow is one row of the quarantine table: a document record the
 // extract could not stage, kept with its raw JSON and the reason.
 type QuarantineRow struct {
@@ -234,6 +309,10 @@ type DocumentRow struct {
 	DocDate        *int32    `parquet:"doc_date,optional,date"`
 	Endpoint       *string   `parquet:"endpoint,optional"`
 	Payload        *string   `parquet:"payload,optional"` // the JSON object to POST
+	Event          *string   `parquet:"event,optional"`
+	DependsOn      []string  `parquet:"depends_on,list"`
+	ReversesType   *string   `parquet:"reverses_doc_type,optional"`
+	ReversesKey    *string   `parquet:"reverses_idempotency_key,optional"`
 }
 
 // OutcomeRow is one row of ready/rejects or ready/skipped: a document the
@@ -251,6 +330,8 @@ type OutcomeRow struct {
 
 // Envelope is one line of ready/documents NDJSON: a ready document as load
 // posts it, its amount an exact JSON number and its payload the JSON object.
+// Event, DependsOn and Reverses are docs/design.md "AR pipeline"'s; a line
+// written before them has none, and its Event reads as EventPost.
 type Envelope struct {
 	DocType        string          `json:"doc_type"`
 	ZuoraID        string          `json:"zuora_id"`
@@ -262,6 +343,39 @@ type Envelope struct {
 	DocDate        string          `json:"doc_date"`
 	Endpoint       string          `json:"endpoint"`
 	Payload        json.RawMessage `json:"payload"`
+	Event          string          `json:"event,omitempty"`      // EventPost, EventRepost, EventReversal or EventApply
+	DependsOn      []string        `json:"depends_on,omitempty"` // Zuora ids the ERP must hold live before this line is posted
+	Reverses       *Reversed       `json:"reverses,omitempty"`   // for a reversal: the live copy it ends
+}
+
+// Reversed names the live copy a reversal ends: the line that posted it.
+type Reversed struct {
+	DocType        string `json:"doc_type"`
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// What a line of ready/documents does (Envelope.Event).
+const (
+	EventPost     = "post"     // the first post of a document; key = its Zuora id
+	EventRepost   = "repost"   // a document posted again after a reversal; key = RepostKey
+	EventReversal = "reversal" // ends the ERP's live copy; key = ReversalKey
+	EventApply    = "apply"    // an application; key = its Zuora id
+)
+
+// KeyTimeLayout is how a record version's updatedDate appears in an
+// idempotency key: UTC, to the second, as Zuora dates versions.
+const KeyTimeLayout = "20060102T150405Z"
+
+// RepostKey is the idempotency key of document id posted again in the
+// version updated at updated: new for that event, the same on every retry.
+func RepostKey(id string, updated time.Time) string {
+	return id + ":" + EventPost + ":" + updated.UTC().Format(KeyTimeLayout)
+}
+
+// ReversalKey is the idempotency key of the reversal of id reported by its
+// version updated at updated.
+func ReversalKey(id string, updated time.Time) string {
+	return id + ":" + EventReversal + ":" + updated.UTC().Format(KeyTimeLayout)
 }
 
 // Ledger actions and outcomes, as docs/design.md "Ledger" names them.
@@ -269,12 +383,16 @@ const (
 	ActionPost = "post" // a post of the document to the ERP
 	ActionMark = "mark" // the write-back of TransferredToAccounting = Yes to Zuora
 
-	OutcomeCreated    = "created"     // post: the ERP created the document
-	OutcomeDuplicate  = "duplicate"   // post: the ERP already had it (an idempotent replay)
-	OutcomeRejected   = "rejected"    // post: the ERP refused it for good (400, 409, 422)
-	OutcomeTransient  = "transient"   // post: no answer that settles it, after every retry
-	OutcomeMarked     = "marked"      // mark: Zuora marked it transferred
-	OutcomeMarkFailed = "mark_failed" // mark: Zuora refused or did not answer
+	OutcomeCreated   = "created"   // post: the ERP created the document
+	OutcomeDuplicate = "duplicate" // post: the ERP already had it (an idempotent replay)
+	OutcomeRejected  = "rejected"  // post: the ERP refused it for good (400, 409, 422)
+	OutcomeTransient = "transient" // post: no answer that settles it, after every retry
+	// post: an application held back until the ERP confirms what it depends on
+	OutcomeWaiting = "waiting"
+	// post: an application not posted because a document it depends on was rejected
+	OutcomeDependencyRejected = "dependency_rejected"
+	OutcomeMarked             = "marked"      // mark: Zuora marked it transferred
+	OutcomeMarkFailed         = "mark_failed" // mark: Zuora refused or did not answer
 )
 
 // Confirmed reports whether a ledger row says the ERP holds the document.
@@ -323,9 +441,12 @@ func TableRows() map[string]any {
 		"rejects":       OutcomeRow{},
 		"skipped":       OutcomeRow{},
 		"ledger":        LedgerRow{},
+		AccountsTable:   AccountRow{},
 	}
 	for _, r := range registry {
-		out[r.header] = r.headerRow
+		if r.header != "" {
+			out[r.header] = r.headerRow
+		}
 		if r.items != "" {
 			out[r.items] = r.itemRow
 		}
@@ -336,11 +457,15 @@ func TableRows() map[string]any {
 // Rechecked is a raw row that can say when a re-check fetched it.
 type Rechecked interface{ SetRechecked(*time.Time) }
 
-func (r *InvoiceRow) SetRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *InvoiceItemRow) SetRechecked(t *time.Time)    { r.RecheckedAt = t }
-func (r *PaymentRow) SetRechecked(t *time.Time)        { r.RecheckedAt = t }
-func (r *RefundRow) SetRechecked(t *time.Time)         { r.RecheckedAt = t }
-func (r *CreditMemoRow) SetRechecked(t *time.Time)     { r.RecheckedAt = t }
-func (r *CreditMemoItemRow) SetRechecked(t *time.Time) { r.RecheckedAt = t }
-func (r *DebitMemoRow) SetRechecked(t *time.Time)      { r.RecheckedAt = t }
-func (r *DebitMemoItemRow) SetRechecked(t *time.Time)  { r.RecheckedAt = t }
+func (r *InvoiceRow) SetRechecked(t *time.Time)               { r.RecheckedAt = t }
+func (r *InvoiceItemRow) SetRechecked(t *time.Time)           { r.RecheckedAt = t }
+func (r *PaymentRow) SetRechecked(t *time.Time)               { r.RecheckedAt = t }
+func (r *RefundRow) SetRechecked(t *time.Time)                { r.RecheckedAt = t }
+func (r *CreditMemoRow) SetRechecked(t *time.Time)            { r.RecheckedAt = t }
+func (r *CreditMemoItemRow) SetRechecked(t *time.Time)        { r.RecheckedAt = t }
+func (r *DebitMemoRow) SetRechecked(t *time.Time)             { r.RecheckedAt = t }
+func (r *DebitMemoItemRow) SetRechecked(t *time.Time)         { r.RecheckedAt = t }
+func (r *PaymentApplicationRow) SetRechecked(t *time.Time)    { r.RecheckedAt = t }
+func (r *CreditMemoApplicationRow) SetRechecked(t *time.Time) { r.RecheckedAt = t }
+func (r *RefundApplicationRow) SetRechecked(t *time.Time)     { r.RecheckedAt = t }
+func (r *AccountRow) SetRechecked(t *time.Time)               { r.RecheckedAt = t }

@@ -45,7 +45,7 @@ GROUP BY doc_type, zuora_id`
 // outputOrder sorts documents, rejects and skipped: by doc type in load order,
 // then number, then id.
 var outputOrder = func() string {
-	types := stage.DocTypes()
+	types := stage.LoadOrder()
 	quoted := make([]string, len(types))
 	for i, dt := range types {
 		quoted[i] = warehouse.Literal(string(dt))

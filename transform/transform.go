@@ -35,10 +35,15 @@ type Options struct {
 
 // moved returns the document types of opts in load order, checked.
 func (o Options) moved() ([]stage.DocType, error) {
-	if o.DocTypes == nil {
-		return stage.DocTypes(), nil
+	ds := o.DocTypes
+	if ds == nil {
+		ds = stage.LoadOrder()
 	}
-	return stage.InLoadOrder(o.DocTypes)
+	types, err := stage.Moved(ds)
+	if err != nil {
+		return nil, err
+	}
+	return stage.Only(types, stage.KindDocument), nil
 }
 
 // Run transforms window w: it reads the files of w's extract manifest, maps

@@ -239,7 +239,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%s: idempotency key %q, want the Zuora id", d.ZuoraID, d.IdempotencyKey)
 		}
 	}
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		if !types[string(dt)] {
 			t.Errorf("no ready %s document", dt)
 		}

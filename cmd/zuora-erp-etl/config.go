@@ -196,7 +196,7 @@ func (s *settings) register(e *env) {
 	if docTypes == "" {
 		docTypes = stage.DocTypeList()
 	}
-	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types to move, comma-separated; a tenant without Invoice Settlement has no memos (env ETL_DOC_TYPES)")
+	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types and application kinds to move, comma-separated (reversals follow the documents); a tenant without Invoice Settlement has neither memos nor applications: invoice,payment,refund (env ETL_DOC_TYPES)")
 	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
 	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -267,8 +267,8 @@ func (f statusFlag) parts() []string {
 
 func (f statusFlag) Set(v string) error {
 	table, list, ok := strings.Cut(v, "=")
-	if _, known := stage.DocTypeOfTable(table); !ok || !known {
-		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(stage.HeaderTables(), ", "))
+	if dt, known := stage.DocTypeOfTable(table); !ok || !known || !dt.IsDocument() {
+		return fmt.Errorf("want TABLE=STATUS[,STATUS] with TABLE one of %s", strings.Join(stage.DocumentTables(), ", "))
 	}
 	if *f.m == nil {
 		*f.m = map[string][]string{}

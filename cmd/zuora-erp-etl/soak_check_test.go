@@ -243,7 +243,7 @@ func postsDone(lines []logLine, sims []simEvent, killAt time.Time) bool {
 	}
 	docs, _ := strconv.Atoi(lines[start].attr("documents"))
 	first := lines[start].attr("ledger_rows") == "0"
-	return announced > 0 && answered >= announced && (first && announced == docs || lastType == string(stage.DocTypes()[len(stage.DocTypes())-1]))
+	return announced > 0 && answered >= announced && (first && announced == docs || lastType == string(stage.Documents()[len(stage.Documents())-1]))
 }
 
 // soakOutcome is what one seed left behind after its kills and resumes, beside

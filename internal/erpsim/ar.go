@@ -276,7 +276,7 @@ func (s *Sim) holds(app, role, docType, id, currency string) error {
 // each kind of application (to the kind it names).
 var reversible = func() map[string]string {
 	m := map[string]string{"payment_application": "payment", "credit_memo_application": "credit_memo", "refund_application": "refund"}
-	for _, d := range stage.DocTypes() {
+	for _, d := range stage.Documents() {
 		m[string(d)] = ""
 	}
 	return m

@@ -413,7 +413,7 @@ func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.Transf
 		return db.ViewParquet(ctx, name, table, srcs)
 	}
 	var heads []string
-	for _, docType := range stage.DocTypes() {
+	for _, docType := range stage.Documents() {
 		table := docType.HeaderTable()
 		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
 			return nil, err

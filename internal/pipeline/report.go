@@ -83,7 +83,7 @@ func sortedLines(m map[lineKey]*Line) []Line {
 	for _, l := range m {
 		out = append(out, *l)
 	}
-	types := stage.DocTypes()
+	types := stage.LoadOrder()
 	order := func(t string) int {
 		if i := slices.Index(types, stage.DocType(t)); i >= 0 {
 			return i

@@ -30,9 +30,20 @@ var Schemas = func() map[string][]Column {
 func columnsOf(row any) []Column {
 	var out []Column
 	for _, f := range parquet.SchemaOf(row).Fields() {
-		out = append(out, Column{Name: f.Name(), Type: duckType(f.Type())})
+		out = append(out, Column{Name: f.Name(), Type: duckNode(f)})
 	}
 	return out
+}
+
+// duckNode is the DuckDB type a Parquet column is read as; a list is its
+// element's type followed by [].
+func duckNode(n parquet.Node) string {
+	if lt := n.Type().LogicalType(); lt != nil {
+		if _, list := lt.Value.(*format.ListType); list {
+			return duckNode(n.Fields()[0].Fields()[0]) + "[]"
+		}
+	}
+	return duckType(n.Type())
 }
 
 // duckType is the DuckDB type a Parquet column is read as.

@@ -7,7 +7,7 @@ import (
 )
 
 func TestMarkEndpointsCoverEveryDocType(t *testing.T) {
-	for _, dt := range stage.DocTypes() {
+	for _, dt := range stage.Documents() {
 		if _, ok := markEndpoints[dt.MarkObject()]; !ok {
 			t.Errorf("no write-back endpoint for %s (object type %s)", dt, dt.MarkObject())
 		}
