@@ -12,9 +12,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -204,4 +207,75 @@ func message(msg string, body []byte) string {
 		s = s[:200]
 	}
 	return s
+}
+
+// Held is one document as the ERP holds it (GET /api/documents/{zuora_id}):
+// its live copy, else its latest, with the open balance the ERP computes.
+type Held struct {
+	ZuoraID     string          `json:"zuora_id"`
+	DocType     string          `json:"doc_type"`
+	ERPID       string          `json:"erp_id"`
+	Number      string          `json:"number"`
+	Customer    string          `json:"customer"`
+	Currency    string          `json:"currency"`
+	Amount      decimal.Decimal `json:"amount"`
+	Live        bool            `json:"live"`
+	OpenBalance decimal.Decimal `json:"open_balance"`
+	Copies      int             `json:"copies"`
+}
+
+// Document reads what the ERP holds of one Zuora document, under the retry
+// policy; found is false when the ERP never held it (404). Amounts are read
+// exactly from the answer's JSON numbers.
+func (c *Client) Document(ctx context.Context, zuoraID string) (held Held, found bool, err error) {
+	path := "/api/documents/" + url.PathEscape(zuoraID)
+	_, err = retry.Do(ctx, c.policy, func(ctx context.Context, _ int) error {
+		actx, cancel := context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(actx, http.MethodGet, c.base+path, nil)
+		if err != nil {
+			return &FatalError{fmt.Errorf("build request for document %s: %w", zuoraID, err)}
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("read document %s: %w", zuoraID, context.Cause(ctx))
+			}
+			return retry.Transient(fmt.Errorf("read document %s: %w", zuoraID, err))
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if err != nil {
+			return retry.Transient(fmt.Errorf("read document %s: read answer %d: %w", zuoraID, resp.StatusCode, err))
+		}
+		switch code := resp.StatusCode; {
+		case code == http.StatusOK:
+			held, found = Held{}, true
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			if err := dec.Decode(&held); err != nil || held.ZuoraID != zuoraID {
+				return fmt.Errorf("read document %s: the ERP answered 200 with a body that is not the document (%s)", zuoraID, message("", body))
+			}
+			return nil
+		case code == http.StatusNotFound:
+			found = false
+			return nil
+		case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusMethodNotAllowed:
+			return &FatalError{&RefusedError{Status: code, Endpoint: "/api/documents"}}
+		case retry.RetryableStatus(code):
+			err := fmt.Errorf("read document %s: erp answered %d", zuoraID, code)
+			if after, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				return retry.TransientAfter(err, after)
+			}
+			return retry.Transient(err)
+		default:
+			var answer struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(body, &answer)
+			return fmt.Errorf("read document %s: erp answered %d: %s", zuoraID, code, message(answer.Error, body))
+		}
+	})
+	return held, found, err
 }

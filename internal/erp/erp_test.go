@@ -59,3 +59,44 @@ func TestPostSaysHowTheERPSettledIt(t *testing.T) {
 		t.Fatalf("a wrong token: %+v (%v); want a *FatalError holding a *RefusedError 401", res, res.Err)
 	}
 }
+
+// TestDocumentReadsWhatTheERPHolds: a document the ERP holds comes back with
+// its exact open balance after an application; one it never held is not found.
+func TestDocumentReadsWhatTheERPHolds(t *testing.T) {
+	sim := erpsim.New(erpsim.Options{Token: "tok"})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	fast := retry.Policy{MaxAttempts: 2, Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Second}
+	c, err := New(Config{BaseURL: srv.URL, Token: "tok", Retry: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, d := range []Document{
+		{DocType: stage.Invoice, ZuoraID: "i1", IdempotencyKey: "i1", Payload: json.RawMessage(`{"invoice":{"zuora_id":"i1","number":"INV-1","customer":"ERP-1","currency":"USD","date":"2026-11-25","amount":100.10,"items":[{"zuora_id":"ii1","description":"x","quantity":1,"unit_price":100.10,"amount":100.10,"tax_amount":0}]}}`)},
+		{DocType: stage.Payment, ZuoraID: "p1", IdempotencyKey: "p1", Payload: json.RawMessage(`{"payment":{"zuora_id":"p1","number":"P-1","customer":"ERP-1","currency":"USD","date":"2026-11-25","amount":40.015}}`)},
+	} {
+		if res := c.Post(ctx, d); res.Outcome != stage.OutcomeCreated {
+			t.Fatalf("post %s: %+v", d.ZuoraID, res)
+		}
+	}
+	app := Document{DocType: stage.PaymentApplication, ZuoraID: "a1", IdempotencyKey: "a1", Payload: json.RawMessage(`{"application":{"zuora_id":"a1","kind":"payment","source_zuora_id":"p1","target_type":"invoice","target_zuora_id":"i1","customer":"ERP-1","currency":"USD","amount":40.015,"date":"2026-11-25"}}`)}
+	if res := c.Post(ctx, app); res.Outcome != stage.OutcomeCreated {
+		t.Fatalf("post the application: %+v", res)
+	}
+	held, found, err := c.Document(ctx, "i1")
+	if err != nil || !found {
+		t.Fatalf("Document(i1) = %+v, %v, %v", held, found, err)
+	}
+	if held.DocType != "invoice" || !held.Live || held.OpenBalance.String() != "60.085" || held.Amount.String() != "100.1" || held.Copies != 1 {
+		t.Fatalf("Document(i1) = %+v; want a live invoice open by 60.085", held)
+	}
+	if _, found, err := c.Document(ctx, "never-held"); err != nil || found {
+		t.Fatalf("Document(never-held) found %v, %v; want not found", found, err)
+	}
+	bad, _ := New(Config{BaseURL: srv.URL, Token: "wrong", Retry: fast})
+	var fatal *FatalError
+	if _, _, err := bad.Document(ctx, "i1"); !errors.As(err, &fatal) {
+		t.Fatalf("a wrong token: %v; want a *FatalError", err)
+	}
+}
