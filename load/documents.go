@@ -20,20 +20,30 @@ import (
 // maxLine is the longest NDJSON line (one document with its payload) the load accepts.
 const maxLine = 64 << 20
 
-// document is what the load keeps of one ready document for the whole run:
-// enough to mark it, tally it and write its ledger rows, never its payload.
+// document is what the load keeps of one ready line for the whole run:
+// enough to order it, hold it back, mark it, tally it and write its ledger
+// rows, never its payload.
 type document struct {
 	DocType                           stage.DocType
 	ZuoraID, IdempotencyKey, Currency string
+	Event                             string        // stage.Event*; a line without one is a post
+	deps                              []Dep         // what must be live in the ERP before it is posted
+	reverses                          stage.DocType // a reversal's: the type of the live copy it ends
 	amount                            decimal.Decimal
 	fixed                             money.Fixed
 	sha                               string // sha256 of the payload bytes
 }
 
-// same reports whether d and o describe the same document with the same payload.
+// same reports whether d and o describe the same line with the same payload.
 func (d document) same(o document) bool {
 	return d.DocType == o.DocType && d.ZuoraID == o.ZuoraID && d.IdempotencyKey == o.IdempotencyKey &&
-		d.Currency == o.Currency && d.fixed == o.fixed && d.sha == o.sha
+		d.Currency == o.Currency && d.fixed == o.fixed && d.sha == o.sha && d.Event == o.Event
+}
+
+// markable reports whether the write-back marks d's document: a document
+// posted (or posted again), never an application or a reversal.
+func (d document) markable() bool {
+	return d.DocType.IsDocument() && d.DocType.MarkObject() != ""
 }
 
 // posting is a document with its payload, held only while it is being posted.
@@ -81,7 +91,8 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*ready
 }
 
 // parseDocuments streams NDJSON envelopes from r and returns their metadata in
-// order, keeping amounts exact; it refuses a malformed line or a document listed twice.
+// order, keeping amounts exact; it refuses a malformed line or an
+// idempotency key listed twice.
 func parseDocuments(key string, r io.Reader) ([]document, error) {
 	var docs []document
 	seen := map[string]bool{}
@@ -91,10 +102,10 @@ func parseDocuments(key string, r io.Reader) ([]document, error) {
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", key, n, err)
 		}
-		if seen[d.ZuoraID] {
-			return fmt.Errorf("%s line %d: document %s appears twice", key, n, d.ZuoraID)
+		if seen[d.IdempotencyKey] {
+			return fmt.Errorf("%s line %d: %s %s: idempotency key %s appears twice", key, n, d.DocType, d.ZuoraID, d.IdempotencyKey)
 		}
-		seen[d.ZuoraID] = true
+		seen[d.IdempotencyKey] = true
 		docs = append(docs, d)
 		return nil
 	})
@@ -132,7 +143,8 @@ func scanLines(key string, r io.Reader, fn func(n int, line []byte) error) error
 }
 
 // parseDocument decodes one NDJSON line into env (whose payload then holds the
-// line's payload bytes exactly) and checks it.
+// line's payload bytes exactly) and checks it against the registry and the
+// events of docs/design.md "AR pipeline".
 func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	var d document
 	*env = stage.Envelope{Payload: env.Payload[:0]}
@@ -152,6 +164,13 @@ func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	if len(env.Payload) == 0 || env.Payload[0] != '{' {
 		return d, fmt.Errorf("%s %s: payload is not a JSON object", env.DocType, env.ZuoraID)
 	}
+	event := env.Event
+	if event == "" {
+		event = stage.EventPost // a line written before events
+	}
+	if err := checkEvent(dt, event, env); err != nil {
+		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
+	}
 	amount, err := money.Parse(string(env.Amount))
 	if err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
@@ -159,11 +178,83 @@ func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	if d.fixed, err = money.ToFixed(amount); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, amount
+	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount, d.Event = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, amount, event
 	if d.IdempotencyKey == d.ZuoraID {
 		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
+	}
+	if env.Reverses != nil {
+		d.reverses = stage.DocType(env.Reverses.DocType)
+	}
+	if d.deps, err = dependencies(dt, env); err != nil {
+		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
 	sum := sha256.Sum256(env.Payload)
 	d.sha = hex.EncodeToString(sum[:])
 	return d, nil
+}
+
+// checkEvent refuses an event the line's kind does not have: documents are
+// posted or posted again, applications applied, and a reversal names the
+// live copy it ends.
+func checkEvent(dt stage.DocType, event string, env *stage.Envelope) error {
+	switch dt.Kind() {
+	case stage.KindDocument:
+		if event != stage.EventPost && event != stage.EventRepost {
+			return fmt.Errorf("event %q: a document is posted (post) or posted again (repost)", event)
+		}
+	case stage.KindApplication:
+		if event != stage.EventApply {
+			return fmt.Errorf("event %q: an application is applied (apply)", event)
+		}
+	case stage.KindReversal:
+		switch r := env.Reverses; {
+		case event != stage.EventReversal:
+			return fmt.Errorf("event %q: a reversal has event reversal", event)
+		case r == nil || r.IdempotencyKey == "":
+			return fmt.Errorf("a reversal names the live copy it ends (reverses.doc_type and reverses.idempotency_key)")
+		case !stage.DocType(r.DocType).IsDocument() && !stage.DocType(r.DocType).IsApplication():
+			return fmt.Errorf("reverses.doc_type %q is not a document type or an application kind", r.DocType)
+		}
+	}
+	if env.Reverses != nil && dt.Kind() != stage.KindReversal {
+		return fmt.Errorf("only a reversal names a live copy it ends (reverses)")
+	}
+	return nil
+}
+
+// dependencies returns what a line depends on, typed where the ERP API's
+// application body says it: the source by the kind, the target by target_type.
+func dependencies(dt stage.DocType, env *stage.Envelope) ([]Dep, error) {
+	if len(env.DependsOn) == 0 {
+		return nil, nil
+	}
+	out := make([]Dep, 0, len(env.DependsOn))
+	for _, id := range env.DependsOn {
+		if id == "" {
+			return nil, fmt.Errorf("depends_on holds an empty id")
+		}
+		out = append(out, Dep{ZuoraID: id})
+	}
+	if !dt.IsApplication() {
+		return out, nil
+	}
+	var body struct {
+		Application struct {
+			Source     string `json:"source_zuora_id"`
+			TargetType string `json:"target_type"`
+			Target     string `json:"target_zuora_id"`
+		} `json:"application"`
+	}
+	if err := json.Unmarshal(env.Payload, &body); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	for i := range out {
+		switch out[i].ZuoraID {
+		case body.Application.Source:
+			out[i].DocType = dt.Source()
+		case body.Application.Target:
+			out[i].DocType = stage.DocType(body.Application.TargetType)
+		}
+	}
+	return out, nil
 }

@@ -89,23 +89,25 @@ type fakeMarker struct {
 	calls   []markCall
 	fail    map[string]string // id → error code
 	callErr error             // fail whole calls
-	marked  map[string]int    // id → successful marks
+	marked  map[string]int    // id → successful marks (Yes)
+	errored map[string]int    // id → successful marks Error
 	objects map[string]string // id → object type it was marked as
 }
 
 type markCall struct {
 	object string
+	value  string
 	ids    []string
 }
 
 func newMarker() *fakeMarker {
-	return &fakeMarker{fail: map[string]string{}, marked: map[string]int{}, objects: map[string]string{}}
+	return &fakeMarker{fail: map[string]string{}, marked: map[string]int{}, errored: map[string]int{}, objects: map[string]string{}}
 }
 
-func (f *fakeMarker) MarkTransferred(_ context.Context, object string, ids []string) ([]zuora.MarkResult, error) {
+func (f *fakeMarker) SetTransferred(_ context.Context, object, value string, ids []string) ([]zuora.MarkResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, markCall{object, append([]string(nil), ids...)})
+	f.calls = append(f.calls, markCall{object, value, append([]string(nil), ids...)})
 	if f.callErr != nil {
 		return nil, f.callErr
 	}
@@ -115,7 +117,11 @@ func (f *fakeMarker) MarkTransferred(_ context.Context, object string, ids []str
 			out[i] = zuora.MarkResult{ID: id, Code: code, Message: "cannot update " + id, Attempts: 3}
 			continue
 		}
-		f.marked[id]++
+		if value == zuora.TransferredError {
+			f.errored[id]++
+		} else {
+			f.marked[id]++
+		}
 		f.objects[id] = object
 		out[i] = zuora.MarkResult{ID: id, OK: true, Attempts: 1}
 	}

@@ -165,34 +165,48 @@ func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn fun
 	return nil
 }
 
-// docState is what the ledger says about one document.
+// docState is what the ledger says about one line, by its idempotency key:
+// one post event (a document's post or repost, an application, a reversal).
 type docState struct {
 	docType     string
+	zuoraID     string
 	confirmed   bool    // the ERP created it or already had it
 	erpID       string  // set when confirmed
 	rejected    bool    // the last answer was a permanent refusal
 	rejectedSHA string  // payload digest of the refused post
-	marked      bool    // marked transferred in Zuora
+	marked      bool    // marked transferred (Yes) in Zuora
+	markedError bool    // marked Error in Zuora after the refusal of rejectedSHA
 	refusal     Refusal // the last refusal, and when the first one came
+	// held is OutcomeWaiting or OutcomeDependencyRejected while the last
+	// answer held the line back, with heldWhy the message of that row.
+	held, heldWhy string
+	heldSince     time.Time // the first row of that hold
+	heldSHA       string    // the payload the hold was decided for
 }
 
-// states folds the ledger into one state per Zuora id. A confirmation is final;
-// a rejection counts only while no later post superseded it.
+// states folds the ledger into one state per idempotency key. A confirmation
+// is final; a rejection counts only while no later post superseded it.
 func states(rows []stage.LedgerRow) map[string]*docState {
 	out := map[string]*docState{}
 	for _, r := range rows {
-		s := out[r.ZuoraID]
+		s := out[r.IdempotencyKey]
 		if s == nil {
-			s = &docState{docType: r.DocType}
-			out[r.ZuoraID] = s
+			s = &docState{docType: r.DocType, zuoraID: r.ZuoraID}
+			out[r.IdempotencyKey] = s
 		}
 		switch r.Action {
 		case stage.ActionPost:
+			if r.Outcome != stage.OutcomeWaiting && r.Outcome != stage.OutcomeDependencyRejected {
+				s.held, s.heldWhy = "", ""
+			}
 			switch r.Outcome {
 			case stage.OutcomeCreated, stage.OutcomeDuplicate:
 				s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
 			case stage.OutcomeRejected:
 				if !s.confirmed {
+					if s.rejectedSHA != r.PayloadSHA256 {
+						s.markedError = false
+					}
 					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
 					if s.refusal.First.IsZero() {
 						s.refusal.First = r.FinishedAt
@@ -201,10 +215,20 @@ func states(rows []stage.LedgerRow) map[string]*docState {
 				}
 			case stage.OutcomeTransient:
 				s.rejected = false
+			case stage.OutcomeWaiting, stage.OutcomeDependencyRejected:
+				if !s.confirmed {
+					if s.held != r.Outcome {
+						s.heldSince = r.FinishedAt
+					}
+					s.held, s.heldWhy, s.heldSHA = r.Outcome, r.Message, r.PayloadSHA256
+				}
 			}
 		case stage.ActionMark:
-			if r.Outcome == stage.OutcomeMarked {
+			switch r.Outcome {
+			case stage.OutcomeMarked:
 				s.marked = true
+			case stage.OutcomeMarkedError:
+				s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
 			}
 		}
 	}

@@ -28,9 +28,10 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// Marker is the narrow view of the Zuora client the load needs (internal/zuora.Client implements it).
+// Marker is the narrow view of the Zuora client the load needs (internal/zuora.Client implements it):
+// it sets TransferredToAccounting to value (zuora.TransferredYes or TransferredError).
 type Marker interface {
-	MarkTransferred(ctx context.Context, objectType string, ids []string) ([]zuora.MarkResult, error)
+	SetTransferred(ctx context.Context, objectType, value string, ids []string) ([]zuora.MarkResult, error)
 }
 
 // Poster is the narrow view of the ERP client the load needs (internal/erp.Client implements it).
@@ -47,10 +48,17 @@ type Options struct {
 	LedgerFlush        int          // ledger rows per part; 0 → 50
 	RunID, CodeVersion string       // RunID "" → a fresh random id
 	Logger             *slog.Logger // nil → slog.Default()
-	// DocTypes are the document types moved; nil means every one. A window
-	// holding documents of another type is refused with a *TypeNotMovedError
-	// before anything is posted.
+	// DocTypes are the types moved; nil means every one. A window holding
+	// lines of another type is refused with a *TypeNotMovedError before
+	// anything is posted.
 	DocTypes []stage.DocType
+	// Dependencies answers for what applications depend on beyond the window
+	// (the ledger of every window, the outstanding rejects, Zuora); nil knows
+	// only the window itself, and posts the rest for the ERP to resolve.
+	Dependencies Dependencies
+	// MarkRefused marks the documents the ERP refused for good
+	// TransferredToAccounting = Error in Zuora (the pipeline's default).
+	MarkRefused bool
 }
 
 // TypeNotMovedError is a window transformed while a document type was moved
@@ -141,6 +149,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		erp:     erp,
 		ledger:  &ledger{st: st, w: w, runID: opts.RunID, every: opts.LedgerFlush, now: time.Now},
 		breaker: &breaker{threshold: opts.BreakerThreshold},
+		holdsOn: map[string]hold{},
 	}
 	log.Info("load started", "documents", len(docs), "ledger_rows", len(rows))
 
@@ -161,7 +170,8 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		}
 	}
 
-	man := summarize(w, docs, r.snapshot())
+	man := summarize(w, docs, r.snapshot(), opts.MarkRefused)
+	man.WaitsOn, man.RejectedOn = r.heldOn(docs)
 	man.RunID, man.CodeVersion, man.UpdatedAt = opts.RunID, opts.CodeVersion, time.Now().UTC()
 	man.StoppedBecause = r.stopReason()
 	if ctx.Err() != nil && man.StoppedBecause == "" {
@@ -191,6 +201,27 @@ func checkMoved(w stage.Window, docs []document, moved []stage.DocType) error {
 		}
 	}
 	return nil
+}
+
+// heldOn returns the ids that hold this run's waiting lines back, and the
+// rejected ones its dependency_rejected lines name, each sorted and once.
+func (r *run) heldOn(docs []document) (waits, rejected []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range docs {
+		s, h := r.state[d.IdempotencyKey], r.holdsOn[d.IdempotencyKey]
+		if s == nil || s.held == "" || h.outcome != s.held {
+			continue
+		}
+		if h.outcome == stage.OutcomeWaiting {
+			waits = append(waits, h.on...)
+		} else {
+			rejected = append(rejected, h.on...)
+		}
+	}
+	slices.Sort(waits)
+	slices.Sort(rejected)
+	return slices.Compact(waits), slices.Compact(rejected)
 }
 
 // kept says what the stage holds once the ledger and the manifest m are written.
@@ -251,7 +282,9 @@ func (r *run) keptWithoutLedger(marked bool) string {
 func unmarked(m *stage.LoadManifest) int64 {
 	var n int64
 	for _, t := range m.Totals {
-		n += t.Posted.Count - t.Marked.Count
+		if stage.DocType(t.DocType).IsDocument() {
+			n += t.Posted.Count - t.Marked.Count
+		}
 	}
 	return n
 }
@@ -274,20 +307,24 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
-	man := summarize(w, ready.docs, states(rows))
-	man.UpdatedAt = time.Now().UTC()
 	last, found, err := st.ReadLoad(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
-	} else if found {
+	}
+	man := summarize(w, ready.docs, states(rows), last.MarkRefused)
+	man.UpdatedAt = time.Now().UTC()
+	if found {
 		man.RunID, man.CodeVersion, man.StoppedBecause = last.RunID, last.CodeVersion, last.StoppedBecause
+		man.WaitsOn, man.RejectedOn = last.WaitsOn, last.RejectedOn
 	}
 	return man, nil
 }
 
-// summarize derives the window's load manifest from the documents and the
-// ledger's states, so every run reports the whole window.
-func summarize(w stage.Window, docs []document, state map[string]*docState) *stage.LoadManifest {
+// summarize derives the window's load manifest from the lines and the
+// ledger's states, so every run reports the whole window. The load is
+// complete when no line is pending or held back waiting, every confirmed
+// document is marked and, with markRefused, every refused one marked Error.
+func summarize(w stage.Window, docs []document, state map[string]*docState, markRefused bool) *stage.LoadManifest {
 	type key struct {
 		docType  stage.DocType
 		currency string
@@ -301,23 +338,32 @@ func summarize(w stage.Window, docs []document, state map[string]*docState) *sta
 			totals[k] = t
 		}
 		t.Ready.Add(d.amount)
-		s := state[d.ZuoraID]
+		s := state[d.IdempotencyKey]
 		switch {
 		case s != nil && s.confirmed:
 			t.Posted.Add(d.amount)
-			if s.marked {
+			if s.marked && d.markable() {
 				t.Marked.Add(d.amount)
 			}
 		case s != nil && s.rejected && s.rejectedSHA == d.sha:
 			t.Rejected.Add(d.amount)
+			if s.markedError && d.markable() {
+				t.ErrorMarked.Add(d.amount)
+			}
+		case s != nil && s.held == stage.OutcomeWaiting:
+			t.Waiting.Add(d.amount)
+		case s != nil && s.held == stage.OutcomeDependencyRejected:
+			t.DependencyRejected.Add(d.amount)
 		default:
 			t.Pending.Add(d.amount)
 		}
 	}
-	man := &stage.LoadManifest{Window: w.ID(), Complete: true, Totals: []stage.LoadTotals{}}
+	man := &stage.LoadManifest{Window: w.ID(), Complete: true, Totals: []stage.LoadTotals{}, MarkRefused: markRefused}
 	for _, t := range totals {
 		man.Totals = append(man.Totals, *t)
-		if t.Pending.Count > 0 || t.Marked.Count != t.Posted.Count {
+		markable := stage.DocType(t.DocType).IsDocument()
+		if t.Pending.Count > 0 || t.Waiting.Count > 0 || markable && t.Marked.Count != t.Posted.Count ||
+			markRefused && markable && t.ErrorMarked.Count != t.Rejected.Count {
 			man.Complete = false
 		}
 	}

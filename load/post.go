@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -26,14 +27,15 @@ type run struct {
 	cancel  context.CancelCauseFunc // cancels the posts in flight once the run stops
 	stopped string                  // why posting stopped early
 	stopErr error                   // why posting stopped, when a typed error says it (e.g. an *erp.RefusedError)
+	holdsOn map[string]hold         // the lines this run held back, by idempotency key
 }
 
 // errStopped cancels in-flight posts once the run has decided to stop.
 var errStopped = errors.New("load run stopped")
 
-// postAll posts every document that needs it, type by type in dependency
-// order, streaming the NDJSON so that only the payloads in flight are in
-// memory; it returns a non-nil error when it stopped early.
+// postAll posts every line that needs it, phase by phase in the window's
+// order (see phaseOf), streaming the NDJSON so that only the payloads in
+// flight are in memory; it returns a non-nil error when it stopped early.
 func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocuments) error {
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -46,7 +48,7 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 	}
 	passes := planPasses(ready.docs, todo)
 	if len(passes) > 1 {
-		r.log.Warn("ready documents are not sorted in dependency order: reading them once per pass", "passes", len(passes))
+		r.log.Warn("ready documents are not sorted in load order: reading them once per pass", "passes", len(passes))
 	}
 	for _, p := range passes {
 		if err := r.postPass(ctx, pctx, st, ready, p); err != nil {
@@ -67,33 +69,34 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 	return ctx.Err()
 }
 
-// pass is one read of the NDJSON that posts the documents of types, in that
-// order: those todo marks, count of each type, the last at index last.
+// pass is one read of the NDJSON that posts the lines of phases, in that
+// order: those todo marks, count of each phase, the last at index last.
 type pass struct {
-	types []stage.DocType
-	last  int
-	todo  []bool
-	count map[stage.DocType]int
+	phases []int
+	last   int
+	todo   []bool
+	count  map[int]int
 }
 
-// planPasses groups the types with documents to post, in dependency order, into
-// reads of the NDJSON: within one read each type's documents all come before the
-// next type's. A file sorted by type, as the transform writes it, needs one read.
+// planPasses groups the phases with lines to post, in order, into reads of
+// the NDJSON: within one read each phase's lines all come before the next
+// phase's. A file sorted in load order, as the transform writes it, needs one read.
 func planPasses(docs []document, todo []bool) []pass {
-	first, last, count := map[stage.DocType]int{}, map[stage.DocType]int{}, map[stage.DocType]int{}
+	first, last, count := map[int]int{}, map[int]int{}, map[int]int{}
 	for i, d := range docs {
 		if !todo[i] {
 			continue
 		}
-		if _, ok := first[d.DocType]; !ok {
-			first[d.DocType] = i
+		ph := phaseOf(d)
+		if _, ok := first[ph]; !ok {
+			first[ph] = i
 		}
-		last[d.DocType] = i
-		count[d.DocType]++
+		last[ph] = i
+		count[ph]++
 	}
 	var out []pass
-	for _, t := range stage.LoadOrder() {
-		f, ok := first[t]
+	for ph := range phaseCount {
+		f, ok := first[ph]
 		if !ok {
 			continue
 		}
@@ -101,19 +104,20 @@ func planPasses(docs []document, todo []bool) []pass {
 			out = append(out, pass{todo: todo, count: count})
 		}
 		p := &out[len(out)-1]
-		p.types, p.last = append(p.types, t), last[t]
+		p.phases, p.last = append(p.phases, ph), last[ph]
 	}
 	return out
 }
 
-// postPass reads the NDJSON once and posts the documents of p's types that need
-// it, each type finished before the next starts. It posts a line only when it is
-// the very document the verified first read found at that place; otherwise it
-// returns an error before posting it.
+// postPass reads the NDJSON once and posts the lines of p's phases that need
+// it, each phase finished before the next starts; lines the phase's holds keep
+// back are recorded, not posted. It posts a line only when it is the very
+// document the verified first read found at that place; otherwise it returns
+// an error before posting it.
 func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyDocuments, p pass) error {
-	inPass := map[stage.DocType]bool{}
-	for _, t := range p.types {
-		inPass[t] = true
+	inPass := map[int]bool{}
+	for _, ph := range p.phases {
+		inPass[ph] = true
 	}
 	rc, err := st.NewReader(pctx, ready.key)
 	if err != nil {
@@ -124,15 +128,16 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 	}
 	defer rc.Close()
 
-	var current stage.DocType
-	var workers *pool // the workers of the current type
-	finishType := func() {
+	current := -1
+	var workers *pool        // the workers of the current phase
+	var held map[string]hold // the current phase's lines held back
+	finishPhase := func() {
 		if workers != nil {
 			workers.wait()
 			workers = nil
 		}
 	}
-	defer finishType()
+	defer finishPhase()
 	next := 0 // index of the line's document in ready.docs
 	err = scanLines(ready.key, rc, func(n int, line []byte) error {
 		i := next
@@ -140,17 +145,24 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 		if i >= len(ready.docs) {
 			return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", ready.key, n)
 		}
-		if want := ready.docs[i]; p.todo[i] && inPass[want.DocType] {
+		if want := ready.docs[i]; p.todo[i] && inPass[phaseOf(want)] {
 			d, err := verified(ready.key, n, line, want)
 			if err != nil {
 				return err
 			}
-			if d.DocType != current {
-				finishType() // each type is settled before the next starts
+			if ph := phaseOf(d.document); ph != current {
+				finishPhase() // each phase is settled before the next starts
 				if pctx.Err() != nil {
 					return errStopScan
 				}
-				current, workers = d.DocType, r.startWorkers(ctx, pctx, d.DocType, p.count[d.DocType])
+				if held, err = r.holds(pctx, r.phaseLines(ready.docs, p.todo, ph), ready.docs); err != nil {
+					return err
+				}
+				current, workers = ph, r.startWorkers(ctx, pctx, ph, p.count[ph]-len(held))
+			}
+			if h, ok := held[d.IdempotencyKey]; ok {
+				r.recordHold(ctx, d.document, h)
+				return nil
 			}
 			if !workers.submit(pctx, d) {
 				return errStopScan
@@ -161,7 +173,7 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 		}
 		return nil
 	})
-	finishType()
+	finishPhase()
 	switch {
 	case pctx.Err() != nil:
 		return nil // stopped or cancelled: the caller reports why
@@ -171,6 +183,17 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, next)
 	}
 	return nil
+}
+
+// phaseLines returns the lines of phase ph that todo marks.
+func (r *run) phaseLines(docs []document, todo []bool, ph int) []document {
+	var out []document
+	for i, d := range docs {
+		if todo[i] && phaseOf(d) == ph {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // verified parses line n of the ready documents, which the first read found
@@ -187,10 +210,10 @@ func verified(key string, n int, line []byte, want document) (posting, error) {
 	return posting{document: want, payload: env.Payload}, nil
 }
 
-// startWorkers starts the pool that posts the documents of one type.
-func (r *run) startWorkers(ctx, pctx context.Context, docType stage.DocType, count int) *pool {
-	r.log.Info("posting", "doc_type", docType, "documents", count)
-	return startPool(min(r.opts.Concurrency, count), func(d posting) {
+// startWorkers starts the pool that posts the lines of one phase.
+func (r *run) startWorkers(ctx, pctx context.Context, ph, count int) *pool {
+	r.log.Info("posting", "phase", phaseName(ph), "documents", count)
+	return startPool(max(1, min(r.opts.Concurrency, count)), func(d posting) {
 		if pctx.Err() != nil {
 			return // stopping: leave it pending, unsent
 		}
@@ -199,13 +222,45 @@ func (r *run) startWorkers(ctx, pctx context.Context, docType stage.DocType, cou
 	})
 }
 
-// needsPost reports whether the ledger leaves d to post: not confirmed, and not
-// refused with this very payload.
+// needsPost reports whether the ledger leaves d to post (or to hold back
+// again): not confirmed, and not refused with this very payload.
 func (r *run) needsPost(d document) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.state[d.ZuoraID]
+	s := r.state[d.IdempotencyKey]
 	return s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)
+}
+
+// recordHold records that d is held back, unless the ledger says so already
+// in the same words for the same payload (so a window that keeps waiting
+// does not grow its ledger at every load).
+func (r *run) recordHold(ctx context.Context, d document, h hold) {
+	r.mu.Lock()
+	s := r.state[d.IdempotencyKey]
+	if s == nil {
+		s = &docState{docType: string(d.DocType), zuoraID: d.ZuoraID}
+		r.state[d.IdempotencyKey] = s
+	}
+	same := s.held == h.outcome && s.heldWhy == h.why && s.heldSHA == d.sha
+	now := time.Now().UTC()
+	if s.held != h.outcome {
+		s.heldSince = now
+	}
+	s.held, s.heldWhy, s.heldSHA = h.outcome, h.why, d.sha
+	r.holdsOn[d.IdempotencyKey] = h
+	r.mu.Unlock()
+	r.log.Info("held back", "doc_type", d.DocType, "doc_id", d.ZuoraID, "outcome", h.outcome, "why", h.why)
+	if same {
+		return
+	}
+	row := stage.LedgerRow{
+		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+		Action: stage.ActionPost, Outcome: h.outcome, Message: h.why,
+		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: now, FinishedAt: now,
+	}
+	if err := r.ledger.add(ctx, row); err != nil && ctx.Err() == nil {
+		r.stop(fmt.Sprintf("the stage rejected a ledger part: %v", err))
+	}
 }
 
 // record appends one post outcome to the ledger, updates the document's state
@@ -251,16 +306,26 @@ func (r *run) record(ctx context.Context, d document, res erp.Result) {
 func (r *run) settle(d document, res erp.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := r.state[d.ZuoraID]
+	s := r.state[d.IdempotencyKey]
 	if s == nil {
-		s = &docState{}
-		r.state[d.ZuoraID] = s
+		s = &docState{docType: string(d.DocType), zuoraID: d.ZuoraID}
+		r.state[d.IdempotencyKey] = s
 	}
+	s.held, s.heldWhy = "", ""
 	switch res.Outcome {
 	case stage.OutcomeCreated, stage.OutcomeDuplicate:
 		s.confirmed, s.erpID, s.rejected = true, res.ERPID, false
 	case stage.OutcomeRejected:
+		if s.rejectedSHA != d.sha {
+			s.markedError = false
+		}
 		s.rejected, s.rejectedSHA = true, d.sha
+		s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = res.Status, res.Message, res.Finished
+		if s.refusal.First.IsZero() {
+			s.refusal.First = res.Finished
+		}
+	case stage.OutcomeTransient:
+		s.rejected = false
 	}
 }
 

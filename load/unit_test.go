@@ -64,10 +64,10 @@ func TestParseDocuments(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	post := func(outcome, sha string) stage.LedgerRow {
-		return stage.LedgerRow{ZuoraID: "z", Action: stage.ActionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
+		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
 	}
 	mark := func(outcome string) stage.LedgerRow {
-		return stage.LedgerRow{ZuoraID: "z", Action: stage.ActionMark, Outcome: outcome}
+		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionMark, Outcome: outcome}
 	}
 	tests := []struct {
 		name string
@@ -86,6 +86,7 @@ func TestStates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := states(tt.rows)["z"]
+			tt.want.zuoraID = "z"
 			if got == nil || *got != tt.want {
 				t.Fatalf("state = %+v; want %+v", got, tt.want)
 			}
@@ -180,20 +181,31 @@ func TestPlanPasses(t *testing.T) {
 		{"only lines to post count", []string{"payment", "invoice", "invoice", "payment"}, map[int]bool{0: true},
 			[]want{{[]string{"invoice", "payment"}, 3}}},
 		{"nothing to post", []string{"invoice", "payment"}, map[int]bool{0: true, 1: true}, nil},
+		{"a window of receivables as the transform writes it", []string{"reversal>payment_application", "reversal>credit_memo",
+			"invoice", "credit_memo", "payment", "payment_application", "payment_application", "credit_memo_application", "refund_application"}, nil,
+			[]want{{[]string{"reversal of applications", "reversal of documents", "invoice", "credit_memo", "payment",
+				"payment_application", "credit_memo_application", "refund_application"}, 8}}},
+		{"reversals of documents before those of applications", []string{"reversal>invoice", "reversal>payment_application", "payment", "payment_application"}, nil,
+			[]want{{[]string{"reversal of applications"}, 1}, {[]string{"reversal of documents", "payment", "payment_application"}, 3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			docs := make([]document, len(tt.types))
 			todo := make([]bool, len(tt.types))
 			for i, dt := range tt.types {
-				docs[i], todo[i] = document{DocType: stage.DocType(dt)}, !tt.skip[i]
+				kind, reverses, _ := strings.Cut(dt, ">")
+				docs[i], todo[i] = document{DocType: stage.DocType(kind), reverses: stage.DocType(reverses)}, !tt.skip[i]
 			}
 			got := planPasses(docs, todo)
 			if len(got) != len(tt.want) {
 				t.Fatalf("passes = %+v; want %+v", got, tt.want)
 			}
 			for i := range got {
-				if fmt.Sprint(got[i].types) != fmt.Sprint(tt.want[i].types) || got[i].last != tt.want[i].last {
+				var names []string
+				for _, ph := range got[i].phases {
+					names = append(names, phaseName(ph))
+				}
+				if fmt.Sprint(names) != fmt.Sprint(tt.want[i].types) || got[i].last != tt.want[i].last {
 					t.Fatalf("pass %d = %+v; want %+v", i, got[i], tt.want[i])
 				}
 			}

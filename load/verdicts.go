@@ -15,6 +15,17 @@ type Verdict struct {
 	ZuoraID   string
 	Confirmed bool
 	Refusal   *Refusal // set when the ERP's standing answer refuses the current payload
+	// Held is set when the load held the current payload back: waiting for, or
+	// not posted because of, what it depends on.
+	Held *Held
+}
+
+// Held is a line the load held back (OutcomeWaiting or
+// OutcomeDependencyRejected), why, and when the hold first and last held.
+type Held struct {
+	Outcome     string
+	Message     string
+	First, Last time.Time
 }
 
 // Refusal is the ERP's last permanent refusal of a document (400, 422 or 409
@@ -48,29 +59,37 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 	}
 	state := states(rows)
 	refused := false
-	for id, s := range state {
+	for _, s := range state {
 		switch {
-		case !all && !touched[id]:
+		case !all && !touched[s.zuoraID]:
 		case s.confirmed:
-			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: id, Confirmed: true})
-		case s.rejected:
+			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: s.zuoraID, Confirmed: true})
+		case s.rejected, s.held != "":
 			refused = true
 		}
 	}
 	if !refused {
 		return vs, parts, nil
 	}
+	last := map[string]time.Time{} // the last row of each key
+	for _, r := range rows {
+		last[r.IdempotencyKey] = r.FinishedAt
+	}
 	ready, err := readDocuments(ctx, st, w)
 	if err != nil {
 		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
 	for _, d := range ready.docs {
-		s := state[d.ZuoraID]
-		if s == nil || s.confirmed || !s.rejected || s.rejectedSHA != d.sha || !all && !touched[d.ZuoraID] {
-			continue
+		s := state[d.IdempotencyKey]
+		switch {
+		case s == nil || s.confirmed || !all && !touched[d.ZuoraID]:
+		case s.held != "" && s.heldSHA == d.sha:
+			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID,
+				Held: &Held{Outcome: s.held, Message: s.heldWhy, First: s.heldSince, Last: last[d.IdempotencyKey]}})
+		case s.rejected && s.rejectedSHA == d.sha:
+			f := s.refusal
+			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
 		}
-		f := s.refusal
-		vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
 	}
 	return vs, parts, nil
 }

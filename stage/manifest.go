@@ -100,6 +100,13 @@ type LoadTotals struct {
 	Rejected Tally  `json:"rejected"` // refused by the ERP (400/422)
 	Pending  Tally  `json:"pending"`  // neither: the ERP was unreachable
 	Marked   Tally  `json:"marked"`   // posted and marked transferred in Zuora
+	// Waiting are applications (and reversals, reposts) held back until the
+	// ERP confirms what they depend on; DependencyRejected those held back
+	// because a document they depend on was rejected.
+	Waiting            Tally `json:"waiting"`
+	DependencyRejected Tally `json:"dependency_rejected"`
+	// ErrorMarked are refused documents marked TransferredToAccounting = Error.
+	ErrorMarked Tally `json:"error_marked"`
 }
 
 // LoadManifest records the state of a window's load after each load run. It is
@@ -113,6 +120,29 @@ type LoadManifest struct {
 	Totals      []LoadTotals `json:"totals"`
 	// StoppedBecause says why a load run stopped early, e.g. the circuit breaker.
 	StoppedBecause string `json:"stopped_because,omitempty"`
+	// MarkRefused says the load marks the documents the ERP refused
+	// TransferredToAccounting = Error (Complete then waits for those marks).
+	MarkRefused bool `json:"mark_refused,omitempty"`
+	// WaitsOn are the Zuora ids that hold the window's waiting lines back, and
+	// RejectedOn the rejected ones its dependency_rejected lines name, as the
+	// load run found them: the window is loaded again once one is confirmed.
+	WaitsOn    []string `json:"waits_on,omitempty"`
+	RejectedOn []string `json:"rejected_on,omitempty"`
+}
+
+// OnlyWaiting reports whether all that keeps the load from complete is lines
+// waiting on what other windows hold: nothing pending, every mark made.
+func (m LoadManifest) OnlyWaiting() bool {
+	if m.Complete || len(m.WaitsOn) == 0 {
+		return false
+	}
+	for _, t := range m.Totals {
+		if t.Pending.Count > 0 || t.Marked.Count != t.Posted.Count && DocType(t.DocType).IsDocument() ||
+			m.MarkRefused && DocType(t.DocType).IsDocument() && t.ErrorMarked.Count != t.Rejected.Count {
+			return false
+		}
+	}
+	return true
 }
 
 // HighWater is the pipeline's high water: every window ending at or before

@@ -391,8 +391,9 @@ const (
 	OutcomeWaiting = "waiting"
 	// post: an application not posted because a document it depends on was rejected
 	OutcomeDependencyRejected = "dependency_rejected"
-	OutcomeMarked             = "marked"      // mark: Zuora marked it transferred
-	OutcomeMarkFailed         = "mark_failed" // mark: Zuora refused or did not answer
+	OutcomeMarked             = "marked"       // mark: Zuora marked it transferred
+	OutcomeMarkFailed         = "mark_failed"  // mark: Zuora refused or did not answer
+	OutcomeMarkedError        = "marked_error" // mark: Zuora holds TransferredToAccounting = Error for a document the ERP refused
 )
 
 // Confirmed reports whether a ledger row says the ERP holds the document.

@@ -1,0 +1,250 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// The order within a window (docs/design.md "AR pipeline", "Load"): reversals
+// of applications, reversals of documents, the documents in load order, then
+// the applications. Each phase is settled before the next starts, so a line
+// never goes before what it depends on in its own window.
+
+// phaseOf is d's place in that order.
+func phaseOf(d document) int {
+	if d.DocType == stage.Reversal {
+		if d.reverses.IsApplication() {
+			return 0
+		}
+		return 1
+	}
+	return 1 + slices.Index(stage.LoadOrder(), d.DocType) // the reversal is LoadOrder's first
+}
+
+// phaseCount is how many phases there are.
+var phaseCount = len(stage.LoadOrder()) + 1
+
+// phaseName names a phase for the logs.
+func phaseName(p int) string {
+	switch p {
+	case 0:
+		return "reversal of applications"
+	case 1:
+		return "reversal of documents"
+	}
+	return string(stage.LoadOrder()[p-1])
+}
+
+// Dependencies is the narrow view the load needs of what the stage and the
+// ERP hold beyond the window being loaded: the ledger of every window, the
+// outstanding rejects, the other windows' lines, and Zuora for what the stage
+// never saw. internal/pipeline implements it.
+type Dependencies interface {
+	// Holdings says, for each of deps, what holds it; an id it says nothing
+	// of is Unknown.
+	Holdings(ctx context.Context, w stage.Window, deps []Dep) (map[string]Holding, error)
+}
+
+// Dep is one Zuora id a line depends on, with its type when the line says it
+// ("" when it does not).
+type Dep struct {
+	ZuoraID string
+	DocType stage.DocType
+}
+
+// Holding is what holds one dependency: State is one of Live, Waiting,
+// Rejected or Unknown, and Why says it for a person, naming the window.
+type Holding struct {
+	State string
+	Why   string
+}
+
+// The states of a dependency.
+const (
+	Live     = "live"     // the ERP holds it live by the ledger of some window: post what depends on it
+	Waiting  = "waiting"  // the stage holds it ready, or Zuora changed it in a window not yet loaded: hold back
+	Rejected = "rejected" // an outstanding reject (or acknowledged, never to go): dependency_rejected
+	Unknown  = "unknown"  // the stage never staged it: post, the ERP resolves the id or refuses
+)
+
+// hold is the decision to hold one line back: the outcome recorded
+// (OutcomeWaiting or OutcomeDependencyRejected), why, and the ids it names.
+type hold struct {
+	outcome string
+	why     string
+	on      []string
+}
+
+// holds decides, for the lines of one phase that are to be posted, which to
+// hold back: a repost until the reversal of its old copy in this window is
+// confirmed; a reversal of a document until the reversals of its applications
+// in this window are; an application until the ERP holds live every document
+// it joins. Lines of this window answer for themselves; the rest is asked of
+// r.opts.Dependencies (Unknown without one).
+func (r *run) holds(ctx context.Context, lines []document, all []document) (map[string]hold, error) {
+	byZuora := map[string][]document{} // this window's lines, by Zuora id
+	for _, d := range all {
+		byZuora[d.ZuoraID] = append(byZuora[d.ZuoraID], d)
+	}
+	snap := r.snapshot()
+	state := func(d document) *docState {
+		if s := snap[d.IdempotencyKey]; s != nil {
+			return s
+		}
+		return &docState{}
+	}
+	// local decides a dependency from this window's lines of kind match;
+	// ok is false when the window has none.
+	local := func(id string, match func(document) bool, what string) (h Holding, ok bool) {
+		var refused, unsettled []string
+		for _, d := range byZuora[id] {
+			if !match(d) {
+				continue
+			}
+			ok = true
+			s := state(d)
+			switch {
+			case s.confirmed:
+				return Holding{State: Live}, true
+			case s.rejected && s.rejectedSHA == d.sha:
+				refused = append(refused, fmt.Sprintf("%s %s was refused by the ERP (%d: %s)", what, id, s.refusal.HTTPStatus, s.refusal.Message))
+			default:
+				unsettled = append(unsettled, fmt.Sprintf("%s %s of this window is not confirmed yet", what, id))
+			}
+		}
+		switch {
+		case !ok:
+		case len(unsettled) > 0:
+			h = Holding{State: Waiting, Why: unsettled[0]}
+		default:
+			h = Holding{State: Rejected, Why: refused[0]}
+		}
+		return h, ok
+	}
+	reversalOf := func(kind func(stage.DocType) bool) func(document) bool {
+		return func(d document) bool { return d.DocType == stage.Reversal && kind(d.reverses) }
+	}
+	isDoc := func(d document) bool { return d.DocType.IsDocument() }
+
+	decided := map[string][]idHolding{} // line key → the holdings of what it depends on
+	var ask []Dep
+	asked := map[string]bool{}
+	for _, d := range lines {
+		switch {
+		case d.Event == stage.EventRepost:
+			// Its old copy must be ended first: the reversal in this window.
+			if h, ok := local(d.ZuoraID, reversalOf(func(t stage.DocType) bool { return t == d.DocType }), "the reversal of "+d.DocType.Words()); ok {
+				decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, d.ZuoraID))
+			}
+		case d.DocType == stage.Reversal:
+			for _, dp := range d.deps {
+				if h, ok := local(dp.ZuoraID, reversalOf(stage.DocType.IsApplication), "the reversal of application"); ok {
+					decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, dp.ZuoraID))
+				}
+			}
+		case d.DocType.IsApplication():
+			for _, dp := range d.deps {
+				what := "document"
+				if dp.DocType != "" {
+					what = dp.DocType.Words()
+				}
+				if h, ok := local(dp.ZuoraID, isDoc, what); ok {
+					decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, dp.ZuoraID))
+				} else if !asked[dp.ZuoraID] {
+					asked[dp.ZuoraID] = true
+					ask = append(ask, dp)
+				}
+			}
+		}
+	}
+	var answers map[string]Holding
+	if len(ask) > 0 && r.opts.Dependencies != nil {
+		// What this run confirmed must be in the stage before it is asked.
+		if err := r.ledger.flush(ctx); err != nil {
+			return nil, fmt.Errorf("the stage refused the ledger: %w", err)
+		}
+		var err error
+		if answers, err = r.opts.Dependencies.Holdings(ctx, r.w, ask); err != nil {
+			return nil, fmt.Errorf("find what the applications depend on: %w", err)
+		}
+	}
+	out := map[string]hold{}
+	for _, d := range lines {
+		hs := decided[d.IdempotencyKey]
+		if d.DocType.IsApplication() {
+			for _, dp := range d.deps {
+				if slices.ContainsFunc(byZuora[dp.ZuoraID], isDoc) {
+					continue // decided above
+				}
+				h, ok := answers[dp.ZuoraID]
+				if !ok {
+					h = Holding{State: Unknown}
+				}
+				hs = append(hs, holding(h, dp.ZuoraID))
+			}
+		}
+		if h, held := decide(hs); held {
+			out[d.IdempotencyKey] = h
+		}
+	}
+	return out, nil
+}
+
+// idHolding is the holding of the dependency id.
+type idHolding struct {
+	Holding
+	id string
+}
+
+// holding is h about id, with a reason when the one who answered gave none.
+func holding(h Holding, id string) idHolding {
+	if h.Why == "" {
+		switch h.State {
+		case Waiting:
+			h.Why = id + " is not confirmed by the ERP yet"
+		case Rejected:
+			h.Why = id + " is rejected"
+		}
+	}
+	return idHolding{Holding: h, id: id}
+}
+
+// decide turns the holdings of what one line depends on into a hold: any
+// rejected one makes it dependency_rejected, else any waiting one makes it
+// wait; live and unknown ones do not hold it back.
+func decide(hs []idHolding) (hold, bool) {
+	var rejected, waiting []idHolding
+	for _, ih := range hs {
+		switch ih.State {
+		case Rejected:
+			rejected = append(rejected, ih)
+		case Waiting:
+			waiting = append(waiting, ih)
+		}
+	}
+	pick := rejected
+	h := hold{outcome: stage.OutcomeDependencyRejected}
+	if len(rejected) == 0 {
+		pick, h.outcome = waiting, stage.OutcomeWaiting
+	}
+	if len(pick) == 0 {
+		return hold{}, false
+	}
+	var whys []string
+	for _, ih := range pick {
+		h.on = append(h.on, ih.id)
+		whys = append(whys, ih.Why)
+	}
+	slices.Sort(h.on)
+	h.on = slices.Compact(h.on)
+	verb := "waits: "
+	if h.outcome == stage.OutcomeDependencyRejected {
+		verb = "not posted: "
+	}
+	h.why = verb + strings.Join(whys, "; ")
+	return h, true
+}
