@@ -212,7 +212,7 @@ func verified(key string, n int, line []byte, want document) (posting, error) {
 
 // startWorkers starts the pool that posts the lines of one phase.
 func (r *run) startWorkers(ctx, pctx context.Context, ph, count int) *pool {
-	r.log.Info("posting", "phase", phaseName(ph), "documents", count)
+	r.log.Info("posting", "doc_type", phaseName(ph), "documents", count)
 	return startPool(max(1, min(r.opts.Concurrency, count)), func(d posting) {
 		if pctx.Err() != nil {
 			return // stopping: leave it pending, unsent

@@ -93,3 +93,30 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 	}
 	return vs, parts, nil
 }
+
+// Unsettled returns, by Zuora id, the type of each document line of w that
+// the ERP has neither confirmed nor refused with its current payload: a post
+// or repost still to come, which applications of other windows wait for. A
+// window not transformed has none.
+func Unsettled(ctx context.Context, st *stage.Stage, w stage.Window) (map[string]stage.DocType, error) {
+	if _, found, err := st.ReadTransform(ctx, w); err != nil || !found {
+		return nil, err
+	}
+	ready, err := readDocuments(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
+	}
+	rows, err := readLedger(ctx, st, w)
+	if err != nil {
+		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
+	}
+	state := states(rows)
+	out := map[string]stage.DocType{}
+	for _, d := range ready.docs {
+		s := state[d.IdempotencyKey]
+		if d.DocType.IsDocument() && (s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)) {
+			out[d.ZuoraID] = d.DocType
+		}
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,11 @@ type settings struct {
 	format     string   // query
 	docTypes   string
 	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
-	closers    []io.Closer
+	// markRefused is --mark-refused of the commands that load; markRefusedEnv
+	// is ETL_MARK_REFUSED as set, checked by check.
+	markRefused    bool
+	markRefusedEnv string
+	closers        []io.Closer
 }
 
 // Commands whose flags newSettings knows, and what each takes besides the
@@ -113,6 +118,14 @@ func newSettings(name string, e *env) *settings {
 	if spec.takes&takesWindowID != 0 {
 		s.fs.StringVar(&s.windowID, "window", "", "the window id, e.g. 20261125T220000Z-20261125T230000Z (see status)")
 	}
+	if loads[name] {
+		s.markRefusedEnv = e.getenv("ETL_MARK_REFUSED")
+		def := true
+		if v, err := strconv.ParseBool(s.markRefusedEnv); err == nil {
+			def = v
+		}
+		s.fs.BoolVar(&s.markRefused, "mark-refused", def, "mark the documents the ERP refuses for good TransferredToAccounting = Error in Zuora,\nas Zuora's own connectors do; false leaves them as they are (env ETL_MARK_REFUSED)")
+	}
 	switch name {
 	case "extract":
 		s.fs.Var(&s.from, "from", "`time` (RFC3339) where the range starts (required)")
@@ -130,30 +143,34 @@ func newSettings(name string, e *env) *settings {
 // writes are the commands that write the stage, under its lease.
 var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
 
+// loads are the commands that post to the ERP and write back to Zuora.
+var loads = map[string]bool{"run": true, "schedule": true, "load": true}
+
 // settingFlags names the flag and environment variable of each
 // pipeline.Config field (and of the range of extract, and what rejects ack
 // takes) that a message may ask the user to check.
 var settingFlags = map[string]struct{ flag, env string }{
-	"ZuoraBaseURL":      {"zuora-base-url", "ZUORA_BASE_URL"},
-	"ZuoraClientID":     {"zuora-client-id", "ZUORA_CLIENT_ID"},
-	"ZuoraClientSecret": {"zuora-client-secret", "ZUORA_CLIENT_SECRET"},
-	"ERPBaseURL":        {"erp-base-url", "ERP_BASE_URL"},
-	"ERPToken":          {"erp-token", "ERP_TOKEN"},
-	"StageURL":          {"stage", "ETL_STAGE"},
-	"SQLDir":            {"sql-dir", "ETL_SQL_DIR"},
-	"ERPAccountField":   {"erp-account-field", "ETL_ERP_ACCOUNT_FIELD"},
-	"DocTypes":          {"doc-types", "ETL_DOC_TYPES"},
-	"ZuoraEntityID":     {"zuora-entity-id", "ZUORA_ENTITY_ID"},
-	"LeaseTTL":          {"lease-ttl", "ETL_LEASE_TTL"},
-	"WindowSize":        {"window", ""},
-	"SettleLag":         {"settle-lag", ""},
-	"MaxWindows":        {"max-windows", ""},
-	"Since":             {"since", ""},
-	"Until":             {"until", ""},
-	"From":              {"from", ""},
-	"To":                {"to", ""},
-	"AckID":             {"id", ""},
-	"AckReason":         {"reason", ""},
+	"ZuoraBaseURL":        {"zuora-base-url", "ZUORA_BASE_URL"},
+	"ZuoraClientID":       {"zuora-client-id", "ZUORA_CLIENT_ID"},
+	"ZuoraClientSecret":   {"zuora-client-secret", "ZUORA_CLIENT_SECRET"},
+	"ERPBaseURL":          {"erp-base-url", "ERP_BASE_URL"},
+	"ERPToken":            {"erp-token", "ERP_TOKEN"},
+	"StageURL":            {"stage", "ETL_STAGE"},
+	"SQLDir":              {"sql-dir", "ETL_SQL_DIR"},
+	"ERPAccountField":     {"erp-account-field", "ETL_ERP_ACCOUNT_FIELD"},
+	"DocTypes":            {"doc-types", "ETL_DOC_TYPES"},
+	"ZuoraEntityID":       {"zuora-entity-id", "ZUORA_ENTITY_ID"},
+	"LeaseTTL":            {"lease-ttl", "ETL_LEASE_TTL"},
+	"KeepRefusedUnmarked": {"mark-refused", "ETL_MARK_REFUSED"},
+	"WindowSize":          {"window", ""},
+	"SettleLag":           {"settle-lag", ""},
+	"MaxWindows":          {"max-windows", ""},
+	"Since":               {"since", ""},
+	"Until":               {"until", ""},
+	"From":                {"from", ""},
+	"To":                  {"to", ""},
+	"AckID":               {"id", ""},
+	"AckReason":           {"reason", ""},
 }
 
 // secretFlags never show their value: not in usage text, not in a printed command.
@@ -343,6 +360,9 @@ func (s *settings) check() error {
 	case !s.since.t.IsZero() && !s.until.t.IsZero() && !s.since.t.Before(s.until.t):
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--since %s is not before --until %s", s.since.String(), s.until.String())}
 	}
+	if _, err := strconv.ParseBool(s.markRefusedEnv); loads[s.name] && s.markRefusedEnv != "" && err != nil {
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("ETL_MARK_REFUSED %q: want true or false (or pass --mark-refused=false)", s.markRefusedEnv)}
+	}
 	switch s.name {
 	case "extract":
 		switch {
@@ -406,6 +426,7 @@ func (s *settings) finish(e *env) error {
 	}
 	s.cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t
+	s.cfg.KeepRefusedUnmarked = loads[s.name] && !s.markRefused
 	if err := s.tenantSettings(); err != nil {
 		return err
 	}

@@ -243,7 +243,8 @@ func postsDone(lines []logLine, sims []simEvent, killAt time.Time) bool {
 	}
 	docs, _ := strconv.Atoi(lines[start].attr("documents"))
 	first := lines[start].attr("ledger_rows") == "0"
-	return announced > 0 && answered >= announced && (first && announced == docs || lastType == string(stage.Documents()[len(stage.Documents())-1]))
+	last := stage.DocType(lastType)
+	return announced > 0 && answered >= announced && (first && announced == docs || last == stage.Documents()[len(stage.Documents())-1] || last.IsApplication())
 }
 
 // soakOutcome is what one seed left behind after its kills and resumes, beside
@@ -465,8 +466,10 @@ func checkSoak(o soakOutcome) soakVerdict {
 				v.broke("status: window %s is not complete (extracted %t, transformed %t, loaded %t)", w.Window.ID(), w.Extracted, w.Transformed, w.Loaded)
 			}
 			for _, l := range w.Lines {
-				posted += l.Posted.Count
-				if !l.Balanced() || l.Pending.Count != 0 || !l.Marked.Equal(l.Posted) {
+				if stage.DocType(l.DocType).IsDocument() {
+					posted += l.Posted.Count
+				}
+				if !l.Balanced() || l.Pending.Count != 0 || l.Waiting.Count != 0 || stage.DocType(l.DocType).IsDocument() && !l.Marked.Equal(l.Posted) {
 					v.broke("status: window %s %s %s: extracted %d = posted %d + rejected %d + erp-rejected %d + skipped %d + pending %d, marked %d",
 						w.Window.ID(), l.DocType, l.Currency, l.Extracted.Count, l.Posted.Count, l.Rejected.Count, l.ERPRejected.Count, l.Skipped.Count, l.Pending.Count, l.Marked.Count)
 				}
@@ -519,9 +522,10 @@ func sameBody(a, b json.RawMessage) bool {
 }
 
 // reportProblems reads a run's printed report and says what does not hold:
-// extracted = posted + rejected + erp-rejected + skipped + pending on every
-// document line, nothing pending, every posted document marked, and every
-// amount line balanced. A run with no window due has nothing to balance.
+// extracted = posted + rejected + erp-rejected + dep-rejected + skipped +
+// pending + waiting on every record line, nothing pending or waiting, every
+// posted document marked, and every amount line balanced. A run with no
+// window due has nothing to balance.
 func reportProblems(out string) []string {
 	if strings.Contains(out, "no window was due") {
 		return nil
@@ -536,34 +540,36 @@ func reportProblems(out string) []string {
 		case len(f) == 0:
 			section = ""
 			continue
-		case f[0] == "documents" || f[0] == "amounts":
+		case f[0] == "records" || f[0] == "amounts":
 			section = f[0]
 			continue
 		}
 		switch section {
-		case "documents":
+		case "records":
 			lines++
-			if len(f) != 9 {
-				problems = append(problems, fmt.Sprintf("unreadable document line %q", sc.Text()))
+			if len(f) != 11 {
+				problems = append(problems, fmt.Sprintf("unreadable record line %q", sc.Text()))
 				continue
 			}
-			n := make([]int64, 8) // extracted ready rejected skipped posted erp-rejected pending marked
+			// extracted ready rejected skipped posted erp-rejected dep-rejected pending waiting marked ("-": no flag)
+			n := make([]int64, 10)
 			for i := range n {
 				v, err := strconv.ParseInt(f[i+1], 10, 64)
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("unreadable document line %q", sc.Text()))
+				if err != nil && !(i == 9 && f[i+1] == "-") {
+					problems = append(problems, fmt.Sprintf("unreadable record line %q", sc.Text()))
 					break
 				}
 				n[i] = v
 			}
-			if n[0] != n[4]+n[2]+n[5]+n[3]+n[6] {
-				problems = append(problems, fmt.Sprintf("%s: extracted %d ≠ posted %d + rejected %d + erp-rejected %d + skipped %d + pending %d", f[0], n[0], n[4], n[2], n[5], n[3], n[6]))
+			if n[0] != n[4]+n[2]+n[5]+n[6]+n[3]+n[7]+n[8] {
+				problems = append(problems, fmt.Sprintf("%s: extracted %d ≠ posted %d + rejected %d + erp-rejected %d + dep-rejected %d + skipped %d + pending %d + waiting %d",
+					f[0], n[0], n[4], n[2], n[5], n[6], n[3], n[7], n[8]))
 			}
-			if n[6] != 0 {
-				problems = append(problems, fmt.Sprintf("%s: %d pending", f[0], n[6]))
+			if n[7] != 0 || n[8] != 0 {
+				problems = append(problems, fmt.Sprintf("%s: %d pending, %d waiting", f[0], n[7], n[8]))
 			}
-			if n[7] != n[4] {
-				problems = append(problems, fmt.Sprintf("%s: %d posted but %d marked", f[0], n[4], n[7]))
+			if f[10] != "-" && n[9] != n[4] {
+				problems = append(problems, fmt.Sprintf("%s: %d posted but %d marked", f[0], n[4], n[9]))
 			}
 		case "amounts":
 			if f[len(f)-1] != "yes" {
@@ -572,7 +578,7 @@ func reportProblems(out string) []string {
 		}
 	}
 	if lines == 0 {
-		problems = append(problems, "no document lines in the report")
+		problems = append(problems, "no record lines in the report")
 	}
 	return problems
 }

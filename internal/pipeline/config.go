@@ -52,6 +52,10 @@ type Config struct {
 	ERPAccountField string
 	// DocTypes are the document types moved; nil means every one.
 	DocTypes []stage.DocType
+	// KeepRefusedUnmarked leaves the documents the ERP refused for good as they
+	// are in Zuora (--mark-refused=false); by default they are marked
+	// TransferredToAccounting = Error, as Zuora's own connectors do.
+	KeepRefusedUnmarked bool
 	// ZuoraEntityID is sent as Zuora-Entity-Ids on every Zuora call (multi-entity tenants).
 	ZuoraEntityID string
 	// ZuoraRate caps Zuora requests per minute (0: no cap), to stay under a sandbox's limits.

@@ -112,6 +112,9 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	if err := d.takeStaged(ctx); err != nil {
 		return rep, err
 	}
+	if err := p.reloadWaiting(ctx, rep, d.resume); err != nil {
+		return rep, err
+	}
 	if err := d.takeNew(ctx, from, until); err != nil {
 		return rep, err
 	}
@@ -147,14 +150,16 @@ type due struct {
 	rep    *Report
 	resume Step // what resumes the run if a window fails
 	left   int  // windows due but left for the next run
+	taken  int  // windows taken, of at most MaxWindows (loads again of waiting windows not counted)
 }
 
 // take processes w, or leaves it for the next run once the run is full.
 func (d *due) take(ctx context.Context, w stage.Window, a attempt) error {
-	if len(d.rep.Windows) >= d.p.cfg.MaxWindows {
+	if d.taken >= d.p.cfg.MaxWindows {
 		d.left++
 		return nil
 	}
+	d.taken++
 	a.resume = d.resume
 	return d.p.processWindow(ctx, w, d.rep, a)
 }
@@ -301,7 +306,9 @@ func (p *Pipeline) start(ctx context.Context, record bool) (time.Time, error) {
 // unfinishedWindows lists committed windows whose load is not complete. One
 // listing of the stage finds them (stage.UnfinishedWindows); a window whose
 // load manifest says complete without the record of it (a crash just before,
-// perhaps before the reject index had the load's answers) is recorded now.
+// perhaps before the reject index had the load's answers) is recorded now. A
+// window held back only by lines waiting on other windows is left to
+// reloadWaiting, which loads it once what it waits on is settled.
 func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error) {
 	ws, err := p.st.UnfinishedWindows(ctx)
 	if err != nil {
@@ -312,6 +319,9 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 		lm, done, err := p.st.ReadLoad(ctx, w)
 		if err != nil {
 			return nil, err
+		}
+		if done && lm.OnlyWaiting() {
+			continue
 		}
 		if !done || !lm.Complete {
 			out = append(out, w)
@@ -403,8 +413,9 @@ func (p *Pipeline) rememberMapping(ctx context.Context) error {
 
 // attempt is why a run takes a window and what it does with it.
 type attempt struct {
-	why     string // "unfinished", "mapping changed" or "new", for the report
+	why     string // "unfinished", "mapping changed", "new" or "dependencies settled", for the report
 	remap   bool   // transform it again with the current mapping
+	reload  bool   // a load again of a waiting window: what it waits on is settled
 	advance bool   // a committed snapshot advances the high water (not for backfills)
 	resume  Step   // what resumes the run if the window fails
 }
@@ -436,7 +447,10 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 		rep.Windows = append(rep.Windows, *wr)
 		p.cfg.Logger.Info("window done", "window", w.ID(), "run_id", p.cfg.RunID, "complete", wr.Complete)
 	}
-	return err
+	if err != nil || a.reload {
+		return err
+	}
+	return p.reloadWaiting(ctx, rep, a.resume)
 }
 
 // reportWindow reads w's report after a failure; a report it cannot read is
@@ -473,6 +487,10 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 			loadErr = &StepError{Step: "load", Window: w, Err: fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err),
 				Kept: "the window's ledger, which holds every answer of the ERP; loading the window again records them in the index", Resume: Step{Command: "load", Window: w}}
 		}
+	}
+	if err := p.noteWaiting(ctx, w); err != nil && loadErr == nil {
+		loadErr = &StepError{Step: "load", Window: w, Err: fmt.Errorf("window %s: record its waiting lines in the waiting index: %w", w.ID(), err),
+			Kept: "the window's ledger, which holds every answer of the ERP; loading the window again records them", Resume: Step{Command: "load", Window: w}}
 	}
 	wr := p.reportWindow(ctx, w, "", "")
 	if loadErr != nil {
@@ -564,6 +582,8 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
 		DocTypes:         p.cfg.DocTypes,
+		Dependencies:     holdings{p},
+		MarkRefused:      !p.cfg.KeepRefusedUnmarked,
 	})
 	return classify(err)
 }
@@ -749,10 +769,13 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 			return wr, err
 		}
 		wr.Loaded = lm.Complete
+		wr.Waiting = lm.OnlyWaiting()
+		wr.WaitsOn = lm.WaitsOn
 		wr.Stopped = lm.StoppedBecause
 		for _, t := range lm.Totals {
 			l := line(t.DocType, t.Currency)
 			l.Posted, l.ERPRejected, l.Pending, l.Marked = t.Posted, t.Rejected, t.Pending, t.Marked
+			l.Waiting, l.DependencyRejected, l.ErrorMarked = t.Waiting, t.DependencyRejected, t.ErrorMarked
 		}
 	}
 	wr.Lines = sortedLines(lines)

@@ -226,13 +226,19 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 		return rec, err
 	}
 	rec.Parts = parts
-	refused := map[string]*load.Refusal{}
+	refused := map[string]load.Verdict{}
 	for _, v := range vs {
 		key := bookKey(string(v.DocType), v.ZuoraID)
-		if v.Confirmed {
+		switch {
+		case v.Confirmed:
 			delete(b.byKey, key)
-		} else {
-			refused[key] = v.Refusal
+		case v.Held != nil && v.Held.Outcome == stage.OutcomeWaiting:
+			// Held back on what another window holds: no longer rejected, if it was.
+			if old := b.byKey[key]; old != nil && old.ReasonCode == stage.ReasonDependencyRejected {
+				delete(b.byKey, key)
+			}
+		default:
+			refused[key] = v
 		}
 	}
 	if len(refused) == 0 {
@@ -249,8 +255,8 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 	listed := 0
 	err = db.Each(ctx, q, func(_ []string, row warehouse.Row) error {
 		key := bookKey(row.Values[0], row.Values[1])
-		f := refused[key]
-		if f == nil {
+		v, ok := refused[key]
+		if !ok {
 			return nil
 		}
 		listed++
@@ -258,9 +264,16 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		if err != nil {
 			return err
 		}
-		r.Window, r.ReasonCode, r.ERPStatus = w.ID(), stage.ReasonERPRejected, f.HTTPStatus
-		r.Message = fmt.Sprintf("the ERP answered %d: %s", f.HTTPStatus, f.Message)
-		r.FirstSeen, r.LastSeen = f.First.UTC(), f.Last.UTC()
+		r.Window = w.ID()
+		if f := v.Refusal; f != nil {
+			r.ReasonCode, r.ERPStatus = stage.ReasonERPRejected, f.HTTPStatus
+			r.Message = fmt.Sprintf("the ERP answered %d: %s", f.HTTPStatus, f.Message)
+			r.FirstSeen, r.LastSeen = f.First.UTC(), f.Last.UTC()
+		} else {
+			h := v.Held
+			r.ReasonCode, r.Message = stage.ReasonDependencyRejected, h.Message
+			r.FirstSeen, r.LastSeen = h.First.UTC(), h.Last.UTC()
+		}
 		if old := b.byKey[key]; old != nil {
 			if !atLeast(r, *old) {
 				return nil // the index holds a newer version, rejected in a later window
@@ -421,6 +434,19 @@ func (p *Pipeline) windowDB(ctx context.Context, w stage.Window, tm stage.Transf
 		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at, account_id, account_number, erp_account_id FROM %s",
 			warehouse.Literal(string(docType)), warehouse.Ident("raw_"+table)))
 	}
+	// Applications have no account expand: their accounts are the window's accounts table.
+	if err := view("raw_"+stage.AccountsTable, stage.AccountsTable, em.Tables[stage.AccountsTable].Files...); err != nil {
+		return nil, err
+	}
+	for _, kind := range stage.Applications() {
+		table := kind.HeaderTable()
+		if err := view("raw_"+table, table, em.Tables[table].Files...); err != nil {
+			return nil, err
+		}
+		heads = append(heads, fmt.Sprintf(`SELECT %s AS doc_type, a.id, a.updated_date, a.rechecked_at, a.account_id, acc.account_number, acc.erp_account_id
+FROM %s AS a LEFT JOIN (SELECT * FROM %s QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST) = 1) AS acc
+  ON acc.id = a.account_id`, warehouse.Literal(string(kind)), warehouse.Ident("raw_"+table), warehouse.Ident("raw_"+stage.AccountsTable)))
+	}
 	if err := view("quarantine", stage.QuarantineTable, em.Tables[stage.QuarantineTable].Files...); err != nil {
 		return nil, err
 	}
@@ -484,8 +510,8 @@ func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 	}
 	var wanted []extract.Wanted
 	for _, r := range b.byKey {
-		if _, acked := acks[r.ZuoraID]; acked || !r.Recheckable() {
-			continue
+		if _, acked := acks[r.ZuoraID]; acked || !r.Recheckable() || r.ReasonCode == stage.ReasonDependencyRejected {
+			continue // a dependency's reject comes back when the dependency is posted (reloadWaiting), not from Zuora
 		}
 		w, err := stage.ParseWindowID(r.Window)
 		if err != nil {

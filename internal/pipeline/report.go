@@ -39,6 +39,10 @@ type WindowReport struct {
 	Transformed bool   // documents committed
 	Loaded      bool   // every document posted or rejected, every posted one marked
 	Complete    bool
+	// Waiting says all that keeps the window from complete is lines held back
+	// on what other windows hold (WaitsOn): a later load posts them, by itself.
+	Waiting bool
+	WaitsOn []string
 	Stopped     string // why the last load stopped early, if it did
 	Warnings    []string
 	Lines       []Line
@@ -46,26 +50,34 @@ type WindowReport struct {
 
 // Line accounts for one document type and currency.
 //
-// Every extracted document ends in exactly one of Posted, Rejected, ERPRejected,
-// Skipped or Pending: Extracted = Posted + Rejected + ERPRejected + Skipped + Pending.
+// Every extracted record ends in exactly one of Posted, Rejected, ERPRejected,
+// DependencyRejected, Skipped, Pending or Waiting: Extracted = Posted +
+// Rejected + ERPRejected + DependencyRejected + Skipped + Pending + Waiting.
+// Applications (by kind) and reversals have lines of their own.
 type Line struct {
-	DocType, Currency string
-	Extracted         stage.Tally
-	Ready             stage.Tally // mapped, handed to load
-	Rejected          stage.Tally // refused by the mapping
-	Skipped           stage.Tally // skipped with a reason (already posted or transferred)
-	Posted            stage.Tally // confirmed by the ERP
-	ERPRejected       stage.Tally // refused by the ERP
-	Pending           stage.Tally // not yet answered by the ERP
-	Marked            stage.Tally // posted and marked transferred in Zuora
+	DocType, Currency  string
+	Extracted          stage.Tally
+	Ready              stage.Tally // mapped, handed to load
+	Rejected           stage.Tally // refused by the mapping
+	Skipped            stage.Tally // skipped with a reason (already posted or transferred)
+	Posted             stage.Tally // confirmed by the ERP
+	ERPRejected        stage.Tally // refused by the ERP
+	DependencyRejected stage.Tally // not posted: a document it depends on was rejected
+	Pending            stage.Tally // not yet answered by the ERP
+	Waiting            stage.Tally // held back until the ERP confirms what it depends on
+	Marked             stage.Tally // posted and marked transferred in Zuora (documents only)
+	ErrorMarked        stage.Tally // refused by the ERP and marked Error in Zuora
 }
 
 type lineKey struct{ docType, currency string }
 
 // Balanced reports whether every extracted document is accounted for.
 func (l Line) Balanced() bool {
-	return l.Extracted.Equal(l.Posted.Plus(l.Rejected).Plus(l.ERPRejected).Plus(l.Skipped).Plus(l.Pending))
+	return l.Extracted.Equal(l.Posted.Plus(l.Rejected).Plus(l.ERPRejected).Plus(l.DependencyRejected).Plus(l.Skipped).Plus(l.Pending).Plus(l.Waiting))
 }
+
+// markable reports whether the line's records are marked in Zuora (documents).
+func (l Line) markable() bool { return stage.DocType(l.DocType).IsDocument() }
 
 func (l *Line) add(m Line) {
 	l.Extracted = l.Extracted.Plus(m.Extracted)
@@ -76,6 +88,9 @@ func (l *Line) add(m Line) {
 	l.ERPRejected = l.ERPRejected.Plus(m.ERPRejected)
 	l.Pending = l.Pending.Plus(m.Pending)
 	l.Marked = l.Marked.Plus(m.Marked)
+	l.DependencyRejected = l.DependencyRejected.Plus(m.DependencyRejected)
+	l.Waiting = l.Waiting.Plus(m.Waiting)
+	l.ErrorMarked = l.ErrorMarked.Plus(m.ErrorMarked)
 }
 
 func sortedLines(m map[lineKey]*Line) []Line {
@@ -110,7 +125,7 @@ func (r *Report) windowSet() map[[2]int64]bool {
 }
 
 // Outcome says how the window ended: "complete", "failed at STEP", "load
-// stopped" or "unfinished".
+// stopped", "waiting" (only lines waiting on other windows are left) or "unfinished".
 func (w WindowReport) Outcome() string {
 	switch {
 	case w.Failed != "":
@@ -119,6 +134,8 @@ func (w WindowReport) Outcome() string {
 		return "complete"
 	case w.Stopped != "":
 		return "load stopped"
+	case w.Waiting:
+		return "waiting"
 	}
 	return "unfinished"
 }
@@ -130,6 +147,8 @@ func (w WindowReport) Next() *Step {
 		return &Step{Command: "run"}
 	case !w.Transformed:
 		return &Step{Command: "transform", Window: w.Window}
+	case w.Waiting:
+		return &Step{Command: "run"} // it loads the window again once what it waits on is confirmed
 	case !w.Loaded:
 		return &Step{Command: "load", Window: w.Window}
 	}
@@ -180,7 +199,7 @@ func (r *Report) NeedsAttention() bool {
 		return r.OutstandingRejects() > 0
 	}
 	for _, l := range r.Totals() {
-		if l.ERPRejected.Count > 0 || l.Rejected.Count > 0 {
+		if l.ERPRejected.Count > 0 || l.Rejected.Count > 0 || l.DependencyRejected.Count > 0 {
 			return true
 		}
 	}
@@ -204,15 +223,21 @@ func (r *Report) forget(w stage.Window) {
 	r.Windows = slices.DeleteFunc(r.Windows, func(x WindowReport) bool { return x.Window.ID() == w.ID() })
 }
 
-// Unfinished reports whether any document is still pending or posted but unmarked.
+// Unfinished reports whether any record is still pending, or a document
+// posted but unmarked. Lines waiting on other windows are not: a later load
+// posts them by itself, as a later run takes the windows MaxWindows left.
 func (r *Report) Unfinished() bool {
 	for _, l := range r.Totals() {
-		if l.Pending.Count > 0 || !l.Marked.Equal(l.Posted) {
+		if l.Pending.Count > 0 || l.markable() && !l.Marked.Equal(l.Posted) {
 			return true
 		}
 	}
 	return false
 }
+
+// Waiting counts the lines held back waiting on other windows, and the
+// windows that hold them.
+func (r *Report) Waiting() (lines int64, windows int) { return waitingLines(r) }
 
 // Print writes the report: the windows attempted and how each ended, then
 // document counts per type, then amounts per type and currency with the
@@ -244,13 +269,18 @@ func (r *Report) Print(out io.Writer) {
 		}
 		byType[l.DocType].add(l)
 	}
-	header := "\textracted\tready\trejected\tskipped\tposted\terp-rejected\tpending\tmarked\t"
+	header := "\textracted\tready\trejected\tskipped\tposted\terp-rejected\tdep-rejected\tpending\twaiting\tmarked\t"
 	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\ndocuments"+header)
+	fmt.Fprintln(tw, "\nrecords"+header)
 	for _, t := range types {
 		l := byType[t]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", t,
-			l.Extracted.Count, l.Ready.Count, l.Rejected.Count, l.Skipped.Count, l.Posted.Count, l.ERPRejected.Count, l.Pending.Count, l.Marked.Count)
+		marked := "-" // applications and reversals have no flag in Zuora
+		if l.markable() {
+			marked = fmt.Sprint(l.Marked.Count)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", t,
+			l.Extracted.Count, l.Ready.Count, l.Rejected.Count, l.Skipped.Count, l.Posted.Count, l.ERPRejected.Count,
+			l.DependencyRejected.Count, l.Pending.Count, l.Waiting.Count, marked)
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
@@ -260,8 +290,9 @@ func (r *Report) Print(out io.Writer) {
 		if !l.Balanced() {
 			ok = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.DocType, l.Currency,
-			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected), amount(l.Pending), amount(l.Marked), ok)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.DocType, l.Currency,
+			amount(l.Extracted), amount(l.Ready), amount(l.Rejected), amount(l.Skipped), amount(l.Posted), amount(l.ERPRejected),
+			amount(l.DependencyRejected), amount(l.Pending), amount(l.Waiting), amount(l.Marked), ok)
 	}
 	tw.Flush()
 	r.printZuora(out)
@@ -294,6 +325,16 @@ func (r *Report) printNotes(out io.Writer) {
 	if l := r.Left; l != nil {
 		fmt.Fprintf(out, "note: %d more window(s) are due; a run takes %d at most, so they are left for the next run\n", l.Windows, l.Max)
 	}
+	if n, ws := r.Waiting(); n > 0 {
+		fmt.Fprintf(out, "note: %d application(s) in %d window(s) wait for documents the ERP has not confirmed yet (a window not yet due holds them, or one that failed); the run that confirms them posts them\n", n, ws)
+	}
+	var errorMarked int64
+	for _, l := range r.Totals() {
+		errorMarked += l.ErrorMarked.Count
+	}
+	if errorMarked > 0 {
+		fmt.Fprintf(out, "note: %d document(s) the ERP refused are marked TransferredToAccounting = Error in Zuora\n", errorMarked)
+	}
 }
 
 func amount(t stage.Tally) string {
@@ -317,23 +358,60 @@ func (r *Report) PrintStatus(out io.Writer, next func(Step) string) {
 		fmt.Fprintln(out, "high water: none yet")
 	}
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "window\textract\ttransform\tload\tready\tposted\trejected\tpending\tunmarked\tnext step")
+	fmt.Fprintln(tw, "window\textract\ttransform\tload\tready\tposted\trejected\tpending\twaiting\tunmarked\tnext step")
 	for _, w := range r.Windows {
-		var ready, posted, rejected, pending, unmarked int64
+		var ready, posted, rejected, pending, waiting, unmarked int64
 		for _, l := range w.Lines {
 			ready += l.Ready.Count
 			posted += l.Posted.Count
-			rejected += l.Rejected.Count + l.ERPRejected.Count
+			rejected += l.Rejected.Count + l.ERPRejected.Count + l.DependencyRejected.Count
 			pending += l.Pending.Count
-			unmarked += l.Posted.Count - l.Marked.Count
+			waiting += l.Waiting.Count
+			if l.markable() {
+				unmarked += l.Posted.Count - l.Marked.Count
+			}
 		}
 		step := "-"
 		if s := w.Next(); s != nil {
 			step = next(*s)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Window.ID(), done(w.Extracted), done(w.Transformed), done(w.Loaded), ready, posted, rejected, pending, unmarked, step)
+		load := done(w.Loaded)
+		if w.Waiting {
+			load = "waiting"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", w.Window.ID(), done(w.Extracted), done(w.Transformed), load, ready, posted, rejected, pending, waiting, unmarked, step)
 	}
 	tw.Flush()
+	r.printStatusTotals(out)
+}
+
+// printStatusTotals writes the stage's totals per type and currency, records
+// and amounts, each row balanced like the run report's.
+func (r *Report) printStatusTotals(out io.Writer) {
+	totals := r.Totals()
+	if len(totals) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\ntotals\tcur\textracted\tposted\trejected\tskipped\tpending\twaiting\tbalanced\t")
+	for _, l := range totals {
+		ok := "yes"
+		if !l.Balanced() {
+			ok = "NO"
+		}
+		rejected := l.Rejected.Plus(l.ERPRejected).Plus(l.DependencyRejected)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.DocType, l.Currency, tally(l.Extracted), tally(l.Posted),
+			tally(rejected), tally(l.Skipped), tally(l.Pending), tally(l.Waiting), ok)
+	}
+	tw.Flush()
+}
+
+// tally is a count and its amount, "-" when none.
+func tally(t stage.Tally) string {
+	if t.Count == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d / %s", t.Count, t.Amount)
 }
 
 func done(b bool) string {

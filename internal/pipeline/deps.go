@@ -1,0 +1,240 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
+	"github.com/zuora-erp-etl/zuora-erp-etl/load"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+)
+
+// holdings answers the load's questions about what the applications of a
+// window depend on beyond it (load.Dependencies), in this order: the ledger
+// of every window (the ERP holds it live), the other unfinished windows (it is
+// ready there, not yet confirmed: wait), the outstanding rejects (rejected),
+// and last Zuora, by id: a document Zuora changed at or after the high water
+// is staged by a window not loaded yet (wait); one older, or one Zuora does
+// not know, is left to the ERP, which resolves the id or refuses it.
+type holdings struct{ p *Pipeline }
+
+var _ load.Dependencies = holdings{}
+
+func (h holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep) (map[string]load.Holding, error) {
+	p := h.p
+	ids := make([]string, 0, len(deps))
+	for _, d := range deps {
+		ids = append(ids, d.ZuoraID)
+	}
+	out := map[string]load.Holding{}
+	live, err := p.liveInERP(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, in := range live {
+		out[id] = load.Holding{State: load.Live, Why: "live in the ERP by the ledger of window " + in}
+	}
+	open := func() []load.Dep {
+		var rest []load.Dep
+		for _, d := range deps {
+			if _, ok := out[d.ZuoraID]; !ok {
+				rest = append(rest, d)
+			}
+		}
+		return rest
+	}
+	if rest := open(); len(rest) > 0 {
+		if err := p.readyElsewhere(ctx, w, rest, out); err != nil {
+			return nil, err
+		}
+	}
+	if rest := open(); len(rest) > 0 {
+		if err := p.rejectedDeps(ctx, rest, out); err != nil {
+			return nil, err
+		}
+	}
+	if rest := open(); len(rest) > 0 {
+		if err := p.notStagedYet(ctx, rest, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// liveInERP returns, of ids, those the ERP holds live by the ledger of every
+// window (the last confirmed post, repost or apply of the id came after its
+// last confirmed reversal), each with the window that confirmed it.
+func (p *Pipeline) liveInERP(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	srcs, err := warehouse.LedgerSources(ctx, p.st)
+	if err != nil || len(srcs) == 0 {
+		return out, err
+	}
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := db.ViewParquet(ctx, "ledger", "ledger", srcs); err != nil {
+		return nil, err
+	}
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
+		quoted := make([]string, len(chunk))
+		for i, id := range chunk {
+			quoted[i] = warehouse.Literal(id)
+		}
+		rows, err := db.Strings(ctx, `SELECT zuora_id, arg_max("window", finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(stage.Reversal))+`)
+FROM ledger
+WHERE action = `+warehouse.Literal(stage.ActionPost)+` AND outcome IN (`+warehouse.Literal(stage.OutcomeCreated)+`, `+warehouse.Literal(stage.OutcomeDuplicate)+`)
+  AND zuora_id IN (`+strings.Join(quoted, ", ")+`)
+GROUP BY zuora_id
+HAVING max(finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(stage.Reversal))+`) >
+       coalesce(max(finished_at) FILTER (WHERE doc_type = `+warehouse.Literal(string(stage.Reversal))+`), TIMESTAMP '0001-01-01')`)
+		if err != nil {
+			return nil, fmt.Errorf("read the ledger of every window: %w", err)
+		}
+		for _, r := range rows {
+			out[r[0]] = r[1]
+		}
+	}
+	return out, nil
+}
+
+// readyElsewhere marks Waiting the deps that another unfinished window holds
+// ready and the ERP has not settled yet.
+func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []load.Dep, out map[string]load.Holding) error {
+	ws, err := p.st.UnfinishedWindows(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, d := range deps {
+		want[d.ZuoraID] = true
+	}
+	for _, o := range ws {
+		if o.ID() == w.ID() || len(want) == 0 {
+			continue
+		}
+		unsettled, err := load.Unsettled(ctx, p.st, o)
+		if err != nil {
+			return err
+		}
+		for id, dt := range unsettled {
+			if want[id] {
+				out[id] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s is ready in window %s, not confirmed by the ERP yet", dt.Words(), id, o.ID())}
+				delete(want, id)
+			}
+		}
+	}
+	return nil
+}
+
+// rejectedDeps marks Rejected the deps that are outstanding rejects, or
+// acknowledged ones, which never go to the ERP.
+func (p *Pipeline) rejectedDeps(ctx context.Context, deps []load.Dep, out map[string]load.Holding) error {
+	b, err := p.loadRejects(ctx, false)
+	if err != nil {
+		return err
+	}
+	acks, err := p.st.Acks(ctx)
+	if err != nil {
+		return err
+	}
+	byID := map[string]*stage.OutstandingReject{}
+	for _, r := range b.byKey {
+		if stage.DocType(r.DocType).IsDocument() {
+			byID[r.ZuoraID] = r
+		}
+	}
+	for _, d := range deps {
+		if a, ok := acks[d.ZuoraID]; ok {
+			out[d.ZuoraID] = load.Holding{State: load.Rejected, Why: fmt.Sprintf("%s %s is acknowledged, never to go to the ERP (%s by %s)",
+				strings.ReplaceAll(a.DocType, "_", " "), d.ZuoraID, a.Reason, a.By)}
+			continue
+		}
+		if r := byID[d.ZuoraID]; r != nil {
+			out[d.ZuoraID] = load.Holding{State: load.Rejected, Why: fmt.Sprintf("%s %s is rejected in window %s (%s: %s)",
+				strings.ReplaceAll(r.DocType, "_", " "), orID(r.Number, r.ZuoraID), r.Window, r.ReasonCode, r.Message)}
+		}
+	}
+	return nil
+}
+
+func orID(number, id string) string {
+	if number != "" {
+		return number + " (" + id + ")"
+	}
+	return id
+}
+
+// notStagedBatch is how many ids one query of notStagedYet asks for.
+const notStagedBatch = 50
+
+// notStagedYet asks Zuora, by id, when it last changed each dep the stage does
+// not hold: at or after the high water, a window not loaded yet stages it
+// (Waiting); before it, or unknown to Zuora, the stage never saw it and the
+// ERP decides (left Unknown).
+func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[string]load.Holding) error {
+	hw, ok, err := p.st.HighWater(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	zc, err := p.zuoraClient()
+	if err != nil {
+		return err
+	}
+	byType := map[stage.DocType][]string{}
+	for _, d := range deps {
+		types := []stage.DocType{d.DocType}
+		if !d.DocType.IsDocument() {
+			types = stage.Documents() // the line did not say: any document may be it
+		}
+		for _, dt := range types {
+			byType[dt] = append(byType[dt], d.ZuoraID)
+		}
+	}
+	for _, dt := range slices.Sorted(maps.Keys(byType)) {
+		if !p.moved(dt) {
+			continue
+		}
+		for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(byType[dt]))), notStagedBatch) {
+			q := zuora.Query{Object: dt.Object(), Fields: []string{"id", "updatedDate"},
+				Filters: []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, Sort: "id.ASC"}
+			for raw, err := range zc.Records(ctx, q) {
+				if err != nil {
+					return fmt.Errorf("ask Zuora when the documents applications depend on changed: %w", err)
+				}
+				var rec struct {
+					ID      string `json:"id"`
+					Updated string `json:"updatedDate"`
+				}
+				if err := json.Unmarshal(raw, &rec); err != nil {
+					return fmt.Errorf("query %s by id: %w", dt.Object(), err)
+				}
+				updated, err := time.Parse(time.RFC3339, rec.Updated)
+				if err != nil || !slices.Contains(batch, rec.ID) {
+					continue // nothing to say of it: the ERP decides
+				}
+				if !updated.Before(hw.Next) {
+					out[rec.ID] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s changed in Zuora at %s, in a window not loaded yet",
+						dt.Words(), rec.ID, updated.UTC().Format(time.RFC3339))}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// moved reports whether the run moves document type dt.
+func (p *Pipeline) moved(dt stage.DocType) bool {
+	return p.cfg.DocTypes == nil || slices.Contains(p.cfg.DocTypes, dt)
+}
