@@ -270,4 +270,3 @@ func numberOf(t *testing.T, e *env, account string) string {
 	t.Fatalf("no account %s", account)
 	return ""
 }
-
