@@ -37,9 +37,10 @@ type Options struct {
 	// Overlap reaches back before the window start so late-visible records are
 	// still seen; 0 means 10 minutes.
 	Overlap time.Duration
-	// Statuses filters each document table (a header table of stage.DocType,
-	// such as "invoices") by status; a missing key keeps the default
-	// (Posted, or Processed for payments and refunds), an empty list filters nothing.
+	// Statuses filters a document table (a header table of stage.Documents,
+	// such as "invoices") by status; a table without a key, or with an empty
+	// list, is not filtered: every status is extracted, so that a status change
+	// after posting is seen. The application objects filter on no status.
 	Statuses map[string][]string
 	// Concurrency bounds how many walks (one document type over one time slice)
 	// run at once; 0 means 4. The Zuora client's MaxConcurrency still bounds the
@@ -63,8 +64,10 @@ type Options struct {
 	// accounts fails the window with a *FieldAbsentError when Zuora does not
 	// know the field.
 	ERPAccountField string
-	// DocTypes are the document types moved; nil means every one. The others
-	// are neither queried nor listed in the manifest.
+	// DocTypes are the types moved (documents and application kinds, as
+	// stage.Moved completes them); nil means every one. The others are neither
+	// queried nor listed in the manifest. The accounts of the window's
+	// applications are fetched when an application kind is moved.
 	DocTypes []stage.DocType
 	// Now is the clock that dates a walk's start, to tell a row changed during
 	// the walk from one the tenant should not have returned; nil means time.Now.
@@ -140,6 +143,11 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		}
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
+	if slices.ContainsFunc(opts.DocTypes, stage.DocType.IsApplication) {
+		if err := x.stageAccounts(ctx); err != nil {
+			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		}
+	}
 	x.merge()
 	x.mergeQuarantine()
 
@@ -153,14 +161,17 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		CommittedAt: time.Now().UTC(),
 		Tables:      x.tables,
 	}
-	for _, dt := range stage.Documents() {
+	for _, dt := range stage.Streams() {
 		t := dt.HeaderTable()
 		if !opts.moves(dt) {
-			m.Warnings = append(m.Warnings, t+": not extracted (the document type is not among those moved)")
+			m.Warnings = append(m.Warnings, t+": not extracted (the "+dt.Words()+" is not among the types moved)")
 		}
 		for _, ws := range x.warnings[t] {
 			m.Warnings = append(m.Warnings, ws...)
 		}
+	}
+	for _, ws := range x.warnings[stage.AccountsTable] {
+		m.Warnings = append(m.Warnings, ws...)
 	}
 	if err := st.WriteManifest(ctx, w, m); err != nil {
 		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
@@ -206,7 +217,7 @@ func (o Options) withDefaults() (Options, error) {
 	if err != nil {
 		return o, fmt.Errorf("extract: %w", err)
 	}
-	o.DocTypes = stage.Only(types, stage.KindDocument)
+	o.DocTypes = slices.DeleteFunc(types, func(d stage.DocType) bool { return d == stage.Reversal })
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -224,11 +235,13 @@ type run struct {
 	slices []span                     // [from, w.End) cut into Options.Slices parts
 	prior  map[string]map[docKey]bool // per table, what other committed windows staged
 
-	mu       sync.Mutex
-	quar     []quarantineSnap                 // the quarantine parts of every walk
-	parts    map[string][]stage.TableSnapshot // per table, one snapshot per slice
-	warnings map[string][][]string            // per table, the warnings of each slice
-	tables   map[string]stage.TableSnapshot   // parts merged, once every walk is done
+	mu          sync.Mutex
+	quar        []quarantineSnap                 // the quarantine parts of every walk
+	parts       map[string][]stage.TableSnapshot // per table, one snapshot per slice
+	warnings    map[string][][]string            // per table, the warnings of each slice
+	tables      map[string]stage.TableSnapshot   // parts merged, once every walk is done
+	accounts    map[string]bool                  // the accountId of every application staged
+	accountSnap *stage.TableSnapshot             // the accounts part, once fetched
 }
 
 // span is a half-open range [lo, hi) of updatedDate values.
@@ -313,21 +326,24 @@ func (x *run) merge() {
 		}
 		x.tables[name] = m
 	}
+	if x.accountSnap != nil {
+		x.tables[stage.AccountsTable] = *x.accountSnap
+	}
 }
 
 // zuoraTime formats t as the explicit UTC value Object Query filters take.
 func zuoraTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
-// documentQuery is the Object Query of a document type, its account and
-// its items expanded, without filters or order.
+// documentQuery is the Object Query of a stream, without filters or order:
+// a document's account and items expanded; an application as it is (Zuora
+// offers no account expand on them).
 func documentQuery[H, I any](sp docSpec[H, I], erpField string) zuora.Query {
-	q := zuora.Query{
-		Object:      sp.object(),
-		Fields:      sp.fields,
-		Expand:      []string{"account"},
-		ChildFields: map[string][]string{"account": accountFields(erpField)},
-		PageSize:    pageSize,
+	q := zuora.Query{Object: sp.object(), Fields: sp.fields, PageSize: pageSize}
+	if sp.application {
+		return q
 	}
+	q.Expand = []string{"account"}
+	q.ChildFields = map[string][]string{"account": accountFields(erpField)}
 	if sp.itemTable() != "" {
 		q.Expand = append(q.Expand, sp.expand)
 		q.ChildFields[sp.expand] = sp.itemFields
@@ -343,10 +359,7 @@ func query[H, I any](x *run, sp docSpec[H, I], r span) zuora.Query {
 		"updateddate.LT:" + zuoraTime(r.hi),
 	}
 	q.Sort = "updateddate.ASC"
-	statuses, ok := x.opts.Statuses[sp.table()]
-	if !ok {
-		statuses = sp.defStatus
-	}
+	statuses := x.opts.Statuses[sp.table()]
 	switch len(statuses) {
 	case 0:
 	case 1:

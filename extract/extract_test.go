@@ -31,6 +31,12 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	f.memo("credit-memos", "cm1", "a1", at(22, 20, 0), line{"10", "0.8"})
 	f.memo("debit-memos", "dm1", "a2", at(22, 30, 0), line{"5", "0.4"}, line{"1.5", "0"})
 	// no refunds at all: the table must still get a file with its schema
+	f.application("payment-applications", "pa1", "a1", at(22, 15, 1), map[string]any{"paymentId": "pay1", "invoiceId": "inv1",
+		"applyAmount": num("108.135000001"), "paymentApplicationStatus": "Processed"})
+	f.application("payment-applications", "pa2", "a2", at(22, 40, 0), map[string]any{"paymentId": "pay2", "debitMemoId": "dm1",
+		"applyAmount": num("-6.9"), "paymentApplicationStatus": "Processed"}) // an unapply: staged as sent
+	f.application("credit-memo-applications", "ca1", "a1", at(22, 20, 1), map[string]any{"creditMemoId": "cm1", "invoiceId": "inv1",
+		"amount": num("10.800000000")})
 
 	st := newStage(t)
 	m := mustRun(t, f, st, w1, Options{RunID: "r1", CodeVersion: "v1"})
@@ -44,8 +50,8 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	if len(m.Tables) != len(stagedTables())+1 {
 		t.Fatalf("manifest has %d tables, want %d and the quarantine", len(m.Tables), len(stagedTables()))
 	}
-	if q := m.Tables[stage.QuarantineTable]; q.Rows != 0 || len(q.Files) != 5 {
-		t.Errorf("quarantine: %d rows in %d files; want an empty part per document type", q.Rows, len(q.Files))
+	if q := m.Tables[stage.QuarantineTable]; q.Rows != 0 || len(q.Files) != len(stage.Streams()) {
+		t.Errorf("quarantine: %d rows in %d files; want an empty part per stream", q.Rows, len(q.Files))
 	}
 	for _, table := range stagedTables() {
 		snap := m.Tables[table]
@@ -58,8 +64,8 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	}
 
 	invoices := tableRows[stage.InvoiceRow](t, st, m, "invoices")
-	if got := invoiceIDs(invoices); !slices.Equal(got, []string{"inv1", "inv2"}) {
-		t.Errorf("invoices %v, want inv1 inv2 (the draft filtered out)", got)
+	if got := invoiceIDs(invoices); !slices.Equal(got, []string{"draft", "inv1", "inv2"}) {
+		t.Errorf("invoices %v, want the draft, inv1 and inv2 (every status)", got)
 	}
 	inv1 := invoices[slices.IndexFunc(invoices, func(r stage.InvoiceRow) bool { return r.ID == "inv1" })]
 	if dec(inv1.Amount) != "108.135000001" || dec(inv1.TaxAmount) != "8.01" || *inv1.ItemCount != 2 ||
@@ -68,8 +74,29 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 		*inv1.InvoiceDate != int32(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Unix()/86400) {
 		t.Errorf("inv1 row: %+v", inv1)
 	}
-	if got := len(tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items")); got != 3 {
-		t.Errorf("%d invoice items, want 3", got)
+	if got := len(tableRows[stage.InvoiceItemRow](t, st, m, "invoice_items")); got != 4 {
+		t.Errorf("%d invoice items, want 4", got)
+	}
+	pas := tableRows[stage.PaymentApplicationRow](t, st, m, "payment_applications")
+	if len(pas) != 2 || pas[0].ID != "pa1" || dec(pas[0].ApplyAmount) != "108.135000001" || *pas[0].PaymentID != "pay1" ||
+		*pas[0].InvoiceID != "inv1" || pas[0].DebitMemoID != nil || *pas[0].Status != "Processed" || *pas[0].AccountID != "a1" ||
+		*pas[0].ApplicationGroupID != "g-pa1" || pas[0].EffectiveDate == nil || !pas[0].UpdatedDate.Equal(at(22, 15, 1)) {
+		t.Errorf("payment applications: %+v", pas)
+	}
+	if len(pas) == 2 && (dec(pas[1].ApplyAmount) != "-6.9" || *pas[1].DebitMemoID != "dm1") {
+		t.Errorf("an unapply is staged as Zuora sent it: %+v", pas[1])
+	}
+	cas := tableRows[stage.CreditMemoApplicationRow](t, st, m, "credit_memo_applications")
+	if len(cas) != 1 || dec(cas[0].Amount) != "10.8" || *cas[0].CreditMemoID != "cm1" || *cas[0].InvoiceID != "inv1" {
+		t.Errorf("credit memo applications: %+v", cas)
+	}
+	accts := tableRows[stage.AccountRow](t, st, m, stage.AccountsTable)
+	if len(accts) != 2 || accts[0].ID != "a1" || *accts[0].ERPAccountID != "ERP-1" || *accts[0].AccountNumber != "A-1" || accts[1].ID != "a2" {
+		t.Errorf("accounts of the applications: %+v", accts)
+	}
+	if q := f.calls("accounts"); len(q) != 2 || !slices.Equal(q[1].Filters, []string{"id.IN:[a1,a2]"}) || q[1].Sort != "id.ASC" ||
+		!slices.Contains(q[1].Fields, "ERPAccountId__c") {
+		t.Errorf("accounts queries (the probe, then by id): %+v", q)
 	}
 	if got := ids(tableRows[stage.PaymentRow](t, st, m, "payments"), func(r stage.PaymentRow) string { return r.ID }); !slices.Equal(got, []string{"pay1", "pay2", "pay3"}) {
 		t.Errorf("payments %v", got)
@@ -86,7 +113,7 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 	}
 
 	wantAmounts := map[string]map[string]string{
-		"invoices":     {"USD": "162.635000001"},
+		"invoices":     {"USD": "163.635000001"},
 		"payments":     {"USD": "108.135000001", "EUR": "10.75"},
 		"credit_memos": {"USD": "10.8"},
 		"debit_memos":  {"USD": "6.9"},
@@ -103,13 +130,14 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 		}
 	}
 	inv := m.Tables["invoices"]
-	if inv.Rows != 2 || !inv.MinUpdated.Equal(at(22, 5, 0)) || !inv.MaxUpdated.Equal(at(22, 59, 59)) {
+	if inv.Rows != 3 || !inv.MinUpdated.Equal(at(22, 5, 0)) || !inv.MaxUpdated.Equal(at(22, 59, 59)) {
 		t.Errorf("invoices snapshot rows %d min %v max %v", inv.Rows, inv.MinUpdated, inv.MaxUpdated)
 	}
 
 	// What went over the wire.
 	wantFilters := []string{"updateddate.GE:2026-11-25T21:50:00Z", "updateddate.LT:2026-11-25T23:00:00Z"}
-	for object, status := range map[string]string{"invoices": "Posted", "credit-memos": "Posted", "debit-memos": "Posted", "payments": "Processed", "refunds": "Processed"} {
+	for _, dt := range stage.Streams() {
+		object := dt.Object()
 		calls := f.calls(object)
 		if len(calls) != 2 {
 			t.Fatalf("%d queries of %s, want the walk and the probe of the window's start", len(calls), object)
@@ -118,10 +146,14 @@ func TestRunStagesEveryTableAndSendsTheContractQueries(t *testing.T) {
 			t.Errorf("%s probe %+v", object, p)
 		}
 		q := calls[0]
-		if !slices.Equal(q.Filters, append(slices.Clone(wantFilters), "status.EQ:"+status)) || q.Sort != "updateddate.ASC" || q.PageSize != 99 {
-			t.Errorf("%s query %+v", object, q)
+		if !slices.Equal(q.Filters, wantFilters) || q.Sort != "updateddate.ASC" || q.PageSize != 99 {
+			t.Errorf("%s query %+v; want no status filter", object, q)
 		}
-		if q.Expand[0] != "account" || !slices.Equal(q.ChildFields["account"], []string{"id", "accountNumber", "ERPAccountId__c"}) {
+		if dt.IsApplication() {
+			if len(q.Expand) != 0 {
+				t.Errorf("%s expands %v: Zuora offers no account expand on applications", object, q.Expand)
+			}
+		} else if q.Expand[0] != "account" || !slices.Equal(q.ChildFields["account"], []string{"id", "accountNumber", "ERPAccountId__c"}) {
 			t.Errorf("%s account expansion %v %v", object, q.Expand, q.ChildFields)
 		}
 		if !slices.Contains(q.Fields, "id") || !slices.Contains(q.Fields, "updateddate") || slices.Contains(q.Fields, "comments") {
@@ -326,8 +358,8 @@ func TestCrashHalfwayThenRerunStagesTheSameSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) != len(stagedTables())+5 {
-		t.Errorf("stage holds %d raw objects, want one part per table and a quarantine part per document type: %v", len(raw), raw)
+	if len(raw) != len(stagedTables())+len(stage.Streams()) {
+		t.Errorf("stage holds %d raw objects, want one part per table and a quarantine part per stream: %v", len(raw), raw)
 	}
 }
 

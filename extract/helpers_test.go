@@ -106,6 +106,18 @@ func (f *fakeZuora) payment(id, acct, currency string, updated time.Time, amount
 	return p
 }
 
+// application adds one application record of object (payment-applications,
+// credit-memo-applications, refund-applications), with fields as Zuora names them.
+func (f *fakeZuora) application(object, id, acct string, updated time.Time, fields map[string]any) map[string]any {
+	a := map[string]any{"id": id, "accountId": acct, "effectiveDate": "2026-11-25", "applicationGroupId": "g-" + id,
+		"createdDate": zt(updated), "updatedDate": zt(updated)}
+	for k, v := range fields {
+		a[k] = v
+	}
+	f.add(object, a)
+	return a
+}
+
 func (f *fakeZuora) refund(id, acct string, updated time.Time, amount string) map[string]any {
 	r := map[string]any{
 		"id": id, "accountId": acct, "refundNumber": "R-" + id, "refundDate": "2026-11-25",
@@ -227,13 +239,4 @@ func manifestExists(t *testing.T, st *stage.Stage, w stage.Window) bool {
 }
 
 // stagedTables are the raw tables a run of every type stages.
-func stagedTables() []string {
-	var out []string
-	for _, d := range stage.Documents() {
-		out = append(out, d.HeaderTable())
-		if d.ItemTable() != "" {
-			out = append(out, d.ItemTable())
-		}
-	}
-	return out
-}
+func stagedTables() []string { return stage.Tables() }

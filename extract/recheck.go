@@ -35,6 +35,11 @@ type Wanted struct {
 	// Malformed says the window holds no good row of it (it was quarantined),
 	// so any version Zuora now sends intact is worth staging.
 	Malformed bool
+	// Reason is the reject's reason code. An application rejected as
+	// SIGN_UNDETERMINED is staged again at the same version, so that its
+	// window decides its group's direction again with what the stage holds
+	// by then (docs/design.md "AR pipeline", "Sign").
+	Reason string
 }
 
 // What a re-check found of one document (Finding.Outcome).
@@ -71,6 +76,7 @@ type Rechecked struct {
 	runID    string
 	at       time.Time
 	windows  map[string]*recheckWindow
+	accounts map[string]map[string]stage.AccountRow // per window id, the accounts of the applications staged again
 }
 
 type recheckWindow struct {
@@ -93,20 +99,23 @@ func Recheck(ctx context.Context, src Source, st *stage.Stage, wanted []Wanted, 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	res := &Rechecked{runID: opts.RunID, at: time.Now().UTC(), windows: map[string]*recheckWindow{}}
+	res := &Rechecked{runID: opts.RunID, at: time.Now().UTC(), windows: map[string]*recheckWindow{}, accounts: map[string]map[string]stage.AccountRow{}}
 	byType := map[stage.DocType][]Wanted{}
 	for _, w := range wanted {
 		if _, ok := entities[w.DocType]; !ok {
-			return nil, fmt.Errorf("re-check %s: not a document type", w.ID)
+			return nil, fmt.Errorf("re-check %s: %q is not a document type or application kind", w.ID, w.DocType)
 		}
 		byType[w.DocType] = append(byType[w.DocType], w)
 	}
-	for _, dt := range stage.Documents() {
+	for _, dt := range stage.Streams() {
 		if ws := byType[dt]; len(ws) > 0 {
 			if err := entities[dt].recheck(ctx, src, st, ws, res, opts); err != nil {
 				return nil, fmt.Errorf("re-check %s: %w", dt.HeaderTable(), err)
 			}
 		}
+	}
+	if err := res.writeAccounts(ctx, st, opts.RowGroupRows); err != nil {
+		return nil, fmt.Errorf("re-check %s: %w", stage.AccountsTable, err)
 	}
 	return res, nil
 }
@@ -179,11 +188,118 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 	}
 	slices.Sort(ids)
 	for batch := range slices.Chunk(ids, RecheckBatch) {
-		if err := rc.batch(ctx, batch); err != nil {
+		fetch := rc.batch
+		if sp.application {
+			fetch = rc.applicationBatch
+		}
+		if err := fetch(ctx, batch); err != nil {
 			return err
 		}
 	}
 	return rc.write(ctx, st)
+}
+
+// applicationBatch fetches one query's worth of applications by id, then
+// their accounts by id (applications expand none), and stages again those
+// Zuora holds at the same version whose account changed (its ERP customer
+// set since) or whose sign is to be decided again.
+func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string) error {
+	sp := rc.sp
+	q := documentQuery(sp, rc.opts.ERPAccountField)
+	q.Filters, q.Sort = []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, "id.ASC"
+	type same struct {
+		w       Wanted
+		row     H
+		account string
+	}
+	var pending []same
+	seen := map[string]bool{}
+	for raw, err := range rc.src.Records(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("query %s by id: %w", sp.object(), err)
+		}
+		rec, derr := decodeRecord(sp.table(), raw)
+		if derr != nil {
+			bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
+			if bad.ID == nil || rc.byID[*bad.ID].ID == "" {
+				return fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
+			}
+			if !seen[*bad.ID] {
+				seen[*bad.ID] = true
+				rc.found(rc.byID[*bad.ID], StillMalformed, derr.Error())
+			}
+			continue
+		}
+		w, ok := rc.byID[rec.id]
+		switch {
+		case !ok:
+			return fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
+		case seen[rec.id]:
+			continue // listed twice (a page boundary moved): once is enough
+		}
+		seen[rec.id] = true
+		switch {
+		case w.Updated != nil && rec.updated.After(*w.Updated), w.Updated == nil && !rec.updated.Before(w.Window.End):
+			rc.found(w, Newer, fmt.Sprintf("changed in Zuora since (updatedDate %s): the window of that version stages it", rec.rawUpd))
+			continue
+		case w.Updated != nil && rec.updated.Before(*w.Updated):
+			rc.found(w, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd))
+			continue
+		}
+		row := sp.header(rec, account{}, 0)
+		if rec.err != nil {
+			rc.found(w, StillMalformed, rec.err.Error())
+			continue
+		}
+		at := rc.res.at
+		setRechecked(&row, &at)
+		pending = append(pending, same{w: w, row: row, account: orEmpty(rec.str("accountId"))})
+	}
+	for _, id := range batch {
+		if !seen[id] {
+			rc.found(rc.byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
+		}
+	}
+	var ids []string
+	for _, p := range pending {
+		if p.account != "" && !slices.Contains(ids, p.account) {
+			ids = append(ids, p.account)
+		}
+	}
+	slices.Sort(ids)
+	accounts := map[string]stage.AccountRow{}
+	fetch := accountFetch{erpField: rc.opts.ERPAccountField, add: func(a stage.AccountRow) error { accounts[a.ID] = a; return nil }}
+	if err := fetch.fetch(ctx, rc.src, ids); err != nil {
+		return err
+	}
+	for _, p := range pending {
+		a := accounts[p.account]
+		note := ""
+		switch {
+		case p.w.Malformed:
+			note = "served intact now: staged"
+		case p.w.Reason == stage.ReasonSignUndetermined:
+			note = "the same version: staged again, so that its window decides its group's sign with what the stage holds now"
+		case orEmpty(a.AccountNumber) != p.w.Account.Number || orEmpty(a.ERPAccountID) != p.w.Account.ERPID:
+			note = "account changed in Zuora: staged again"
+		default:
+			rc.found(p.w, Unchanged, "")
+			continue
+		}
+		rc.found(p.w, Staged, note)
+		rc.stage(p.w, p.row, nil)
+		if a.ID != "" {
+			at := rc.res.at
+			a.RecheckedAt = &at
+			byID := rc.res.accounts[p.w.Window.ID()]
+			if byID == nil {
+				byID = map[string]stage.AccountRow{}
+				rc.res.accounts[p.w.Window.ID()] = byID
+			}
+			byID[a.ID] = a
+		}
+	}
+	return nil
 }
 
 // batch fetches one query's worth of ids and records what Zuora holds of each.
@@ -315,6 +431,27 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 		note = "served intact now: staged"
 	}
 	return rec.id, Staged, note, &h, items, nil
+}
+
+// writeAccounts writes, per window, the accounts of the applications the
+// re-check staged again, as the window's re-check part of the accounts table.
+func (r *Rechecked) writeAccounts(ctx context.Context, st *stage.Stage, rowGroup int) error {
+	for _, id := range slices.Sorted(maps.Keys(r.accounts)) {
+		byID := r.accounts[id]
+		rows := make([]stage.AccountRow, 0, len(byID))
+		stamps := make([]time.Time, 0, len(byID))
+		for _, aid := range slices.Sorted(maps.Keys(byID)) {
+			rows = append(rows, byID[aid])
+			stamps = append(stamps, r.at)
+		}
+		rw := r.windows[id]
+		snap, err := writeRecheck(ctx, st, stage.AccountsTable, rw.w, r.runID, rows, stamps, rowGroup)
+		if err != nil {
+			return err
+		}
+		rw.tables[stage.AccountsTable] = snap
+	}
+	return nil
 }
 
 func (r *Rechecked) window(w stage.Window) *recheckWindow {

@@ -185,6 +185,25 @@ func (r *record) fixed(name string) *[16]byte {
 	return &f
 }
 
+// boolean returns a true/false field; Zuora's booleans are JSON literals,
+// and their text forms are read too.
+func (r *record) boolean(name string) *bool {
+	n, v := r.value(name)
+	if v == nil {
+		return nil
+	}
+	var b bool
+	switch strings.Trim(string(bytes.TrimSpace(v)), `"`) {
+	case "true", "True", "TRUE":
+		b = true
+	case "false", "False", "FALSE":
+	default:
+		r.fail(n, fmt.Errorf("want true or false, got %s", snippet(v)))
+		return nil
+	}
+	return &b
+}
+
 // date returns a YYYY-MM-DD field as days since 1970-01-01.
 func (r *record) date(name string) *int32 {
 	s := r.str(name)

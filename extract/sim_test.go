@@ -42,18 +42,21 @@ var volume = zuorasim.Volume{Accounts: 20, Invoices: 160, Payments: 80, Refunds:
 
 var fastRetry = testutil.FastRetry(12, 30*time.Second)
 
-// entity is one document type as the simulator holds it and the extract stages it.
+// entity is one stream as the simulator holds it and the extract stages it
+// (every status: the default filters none).
 type entity struct {
 	table, object, itemTable, itemObject, parentField string
-	statuses                                          []string
 }
 
 var entities = []entity{
-	{"invoices", "invoices", "invoice_items", "invoice-items", "invoiceId", []string{"Posted"}},
-	{"payments", "payments", "", "", "", []string{"Processed"}},
-	{"refunds", "refunds", "", "", "", []string{"Processed"}},
-	{"credit_memos", "credit-memos", "credit_memo_items", "credit-memo-items", "creditMemoId", []string{"Posted"}},
-	{"debit_memos", "debit-memos", "debit_memo_items", "debit-memo-items", "debitMemoId", []string{"Posted"}},
+	{"invoices", "invoices", "invoice_items", "invoice-items", "invoiceId"},
+	{"payments", "payments", "", "", ""},
+	{"refunds", "refunds", "", "", ""},
+	{"credit_memos", "credit-memos", "credit_memo_items", "credit-memo-items", "creditMemoId"},
+	{"debit_memos", "debit-memos", "debit_memo_items", "debit-memo-items", "debitMemoId"},
+	{"payment_applications", "payment-applications", "", "", ""},
+	{"credit_memo_applications", "credit-memo-applications", "", "", ""},
+	{"refund_applications", "refund-applications", "", "", ""},
 }
 
 // env is a simulated Zuora behind a real HTTP server and the real client.
@@ -176,18 +179,22 @@ func updatedOf(t *testing.T, rec map[string]any) time.Time {
 }
 
 // held returns, per table, the sorted keys of what the simulator holds now that
-// a window's query [lo, hi) should stage: documents of the default statuses and
-// the items of each of them.
+// a window's query [lo, hi) should stage: the records of every stream, the
+// items of each document and the accounts of the applications.
 func held(t *testing.T, sim *zuorasim.Sim, lo, hi time.Time) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
+	accounts := map[string]bool{}
 	for _, e := range entities {
 		var docs []string
 		for _, r := range sim.Snapshot(e.object) {
 			u := updatedOf(t, r)
-			if slices.Contains(e.statuses, r["status"].(string)) && !u.Before(lo) && u.Before(hi) {
+			if !u.Before(lo) && u.Before(hi) {
 				docs = append(docs, r["id"].(string))
 				out[e.table] = append(out[e.table], key(r["id"].(string), u))
+				if strings.HasSuffix(e.table, "_applications") {
+					accounts[r["accountId"].(string)] = true
+				}
 			}
 		}
 		if e.itemTable != "" {
@@ -195,6 +202,12 @@ func held(t *testing.T, sim *zuorasim.Sim, lo, hi time.Time) map[string][]string
 		}
 		slices.Sort(out[e.table])
 	}
+	for _, a := range sim.Snapshot(stage.AccountsObject) {
+		if accounts[a["id"].(string)] {
+			out[stage.AccountsTable] = append(out[stage.AccountsTable], key(a["id"].(string), updatedOf(t, a)))
+		}
+	}
+	slices.Sort(out[stage.AccountsTable])
 	return out
 }
 
@@ -691,14 +704,9 @@ func BenchmarkSimSlices(b *testing.B) {
 	}
 }
 
-// simTables are the raw tables a run of every type stages.
+// simTables are the raw tables whose records a run walks by updatedDate:
+// every one but the accounts, which each window fetches by id for its own
+// applications (TestSimAccountsOfTheApplicationsAreStaged checks those).
 func simTables() []string {
-	var out []string
-	for _, d := range stage.Documents() {
-		out = append(out, d.HeaderTable())
-		if d.ItemTable() != "" {
-			out = append(out, d.ItemTable())
-		}
-	}
-	return out
+	return slices.DeleteFunc(stage.Tables(), func(t string) bool { return t == stage.AccountsTable })
 }

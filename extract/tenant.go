@@ -47,15 +47,24 @@ func (e *RangeError) Error() string {
 		e.Table, zuoraTime(e.From), zuoraTime(e.To), what)
 }
 
-// UnavailableError is a document object the tenant does not have, such as the
-// memo objects on a tenant without Invoice Settlement. Nothing was committed.
+// UnavailableError is an object the tenant does not have, such as the memo
+// and application objects on a tenant without Invoice Settlement. The window
+// is refused rather than staged without it: applications left out silently
+// would leave every payment unapplied in the ERP. Nothing was committed.
 type UnavailableError struct {
+	DocType       stage.DocType
 	Table, Object string
 	Err           error
 }
 
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("%s: the tenant does not offer the %s object (%v); leave the document type out of the types moved", e.Table, e.Object, e.Err)
+	what := "the document type"
+	if e.DocType.IsApplication() {
+		what = "the application kind " + string(e.DocType) + " (and any other the tenant lacks)"
+	} else if e.DocType != "" {
+		what = "the document type " + string(e.DocType)
+	}
+	return fmt.Sprintf("%s: the tenant does not offer the %s object (%v); leave %s out of the types moved", e.Table, e.Object, e.Err, what)
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }

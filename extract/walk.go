@@ -139,7 +139,7 @@ func (w *walker[H, I]) queryError(err error) error {
 	field := w.x.opts.ERPAccountField
 	switch {
 	case unavailable(err):
-		return &UnavailableError{Table: w.sp.table(), Object: w.sp.object(), Err: err}
+		return &UnavailableError{DocType: w.sp.docType, Table: w.sp.table(), Object: w.sp.object(), Err: err}
 	case refusedField(err, field):
 		return &FieldAbsentError{Field: field, Err: err}
 	}
@@ -207,6 +207,9 @@ func (w *walker[H, I]) keep(ctx context.Context, rec *record) error {
 	}
 	if err := w.headers.add(row, rec.updated); err != nil {
 		return err
+	}
+	if sp.application {
+		w.x.addAccount(rec.str("accountId"))
 	}
 	for i, l := range lines {
 		if err := w.items.add(irows[i], l.updated); err != nil {

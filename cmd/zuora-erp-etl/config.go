@@ -200,7 +200,7 @@ func (s *settings) register(e *env) {
 	fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends (a `duration`)")
 	fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records (a `duration`)")
 	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once, 1 to 80 (the tenant allows 80 Object Query requests)")
-	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefaults: invoices, credit_memos, debit_memos=Posted; payments, refunds=Processed")
+	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefault: every status is extracted, so that a status change after posting is seen")
 	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
 	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
 	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
