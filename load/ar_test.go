@@ -95,9 +95,10 @@ func (e *env) writeLines(w stage.Window, lines ...stage.Envelope) {
 
 // fakeDeps answers for what lies beyond the window, as the test sets it.
 type fakeDeps struct {
-	mu      sync.Mutex
-	answers map[string]Holding
-	asked   []Dep
+	mu       sync.Mutex
+	answers  map[string]Holding
+	refusals map[string]PriorRefusal
+	asked    []Dep
 }
 
 func (f *fakeDeps) Holdings(_ context.Context, _ stage.Window, deps []Dep) (map[string]Holding, error) {
@@ -108,6 +109,18 @@ func (f *fakeDeps) Holdings(_ context.Context, _ stage.Window, deps []Dep) (map[
 	for _, d := range deps {
 		if h, ok := f.answers[d.ZuoraID]; ok {
 			out[d.ZuoraID] = h
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeDeps) Refusals(_ context.Context, _ stage.Window, ids []string) (map[string]PriorRefusal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]PriorRefusal{}
+	for _, id := range ids {
+		if r, ok := f.refusals[id]; ok {
+			out[id] = r
 		}
 	}
 	return out, nil
@@ -405,4 +418,52 @@ func TestRefusedDocumentsAreMarkedError(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAPayloadRefusedInAnotherWindowIsNotPostedAgain: the echo of an Error
+// mark (the same payload, in a later window) is recorded refused, not posted
+// and not marked again, so it cannot echo once more; a changed payload (the
+// account fixed) is posted.
+func TestAPayloadRefusedInAnotherWindowIsNotPostedAgain(t *testing.T) {
+	e := newEnv(t, nil)
+	same, fixed := post(stage.Invoice, "inv-same", "10.00"), post(stage.Invoice, "inv-fixed", "10.00")
+	e.writeLines(nextWindow, same, fixed)
+	var env stage.Envelope
+	d, err := parseDocument(mustJSON(t, same), &env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := &fakeDeps{refusals: map[string]PriorRefusal{
+		"inv-same":  {Window: testWindow.ID(), SHA: d.sha, Refusal: Refusal{HTTPStatus: 422, Message: "customer ERP-1 is on credit hold"}},
+		"inv-fixed": {Window: testWindow.ID(), SHA: "another payload", Refusal: Refusal{HTTPStatus: 422, Message: "no such customer"}},
+	}}
+	opts := e.opts()
+	opts.Dependencies, opts.MarkRefused = deps, true
+	man, err := e.runWindow(e.ctx, nextWindow, opts)
+	if err != nil || !man.Complete {
+		t.Fatalf("Run = %+v, %v", man, err)
+	}
+	if got := e.outcomes(nextWindow); got["inv-same"] != stage.OutcomeRejected || got["inv-fixed"] != stage.OutcomeCreated {
+		t.Fatalf("outcomes %v; want the refused payload refused again without a post, the fixed one created", got)
+	}
+	for _, r := range e.sim.Requests() {
+		if r.Key == "inv-same" {
+			t.Fatal("the payload the ERP refused in another window was posted again")
+		}
+	}
+	if e.marker.errored["inv-same"] != 0 || e.marker.marked["inv-fixed"] != 1 {
+		t.Errorf("marks: Error %v, Yes %v; want no Error mark of the copied refusal, Yes on the posted one", e.marker.errored, e.marker.marked)
+	}
+	if inv := totalsOf(man, stage.Invoice); inv.Rejected.Count != 1 || inv.Posted.Count != 1 {
+		t.Errorf("invoice totals %+v", inv)
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

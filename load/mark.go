@@ -30,7 +30,7 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 		case s.confirmed && !s.marked:
 			k := todoKey{d.DocType, zuora.TransferredYes}
 			todo[k] = append(todo[k], d)
-		case r.opts.MarkRefused && !s.confirmed && s.rejected && s.rejectedSHA == d.sha && !s.markedError:
+		case r.opts.MarkRefused && !s.confirmed && s.rejected && s.rejectedSHA == d.sha && !s.markedError && !s.copied:
 			k := todoKey{d.DocType, zuora.TransferredError}
 			todo[k] = append(todo[k], d)
 		}

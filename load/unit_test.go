@@ -64,7 +64,7 @@ func TestParseDocuments(t *testing.T) {
 
 func TestStates(t *testing.T) {
 	post := func(outcome, sha string) stage.LedgerRow {
-		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionPost, Outcome: outcome, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
+		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionPost, Outcome: outcome, Attempts: 1, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
 	}
 	mark := func(outcome string) stage.LedgerRow {
 		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionMark, Outcome: outcome}

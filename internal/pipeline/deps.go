@@ -109,6 +109,53 @@ HAVING max(finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(sta
 	return out, nil
 }
 
+// Refusals returns, of ids, the documents whose last answer in the ledger of
+// a window other than w (a confirmation or a refusal) is a refusal.
+func (h holdings) Refusals(ctx context.Context, w stage.Window, ids []string) (map[string]load.PriorRefusal, error) {
+	out := map[string]load.PriorRefusal{}
+	srcs, err := warehouse.LedgerSources(ctx, h.p.st)
+	if err != nil || len(srcs) == 0 {
+		return out, err
+	}
+	srcs = slices.DeleteFunc(srcs, func(s warehouse.Source) bool { return s.Window == w.ID() })
+	if len(srcs) == 0 {
+		return out, nil
+	}
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := db.ViewParquet(ctx, "ledger", "ledger", srcs); err != nil {
+		return nil, err
+	}
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
+		quoted := make([]string, len(chunk))
+		for i, id := range chunk {
+			quoted[i] = warehouse.Literal(id)
+		}
+		err := db.Each(ctx, `SELECT zuora_id, "window", payload_sha256, http_status, message, finished_at,
+    min(finished_at) OVER (PARTITION BY zuora_id, payload_sha256) AS first
+FROM ledger
+WHERE action = `+warehouse.Literal(stage.ActionPost)+` AND doc_type <> `+warehouse.Literal(string(stage.Reversal))+`
+  AND outcome IN (`+warehouse.Literal(stage.OutcomeCreated)+`, `+warehouse.Literal(stage.OutcomeDuplicate)+`, `+warehouse.Literal(stage.OutcomeRejected)+`)
+  AND zuora_id IN (`+strings.Join(quoted, ", ")+`)
+QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 AND outcome = `+warehouse.Literal(stage.OutcomeRejected), func(_ []string, r warehouse.Row) error {
+			v := r.Values
+			var status int
+			fmt.Sscan(v[3], &status)
+			last, _ := time.Parse(time.RFC3339Nano, v[5])
+			first, _ := time.Parse(time.RFC3339Nano, v[6])
+			out[v[0]] = load.PriorRefusal{Window: v[1], SHA: v[2], Refusal: load.Refusal{HTTPStatus: status, Message: v[4], First: first, Last: last}}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the ledger of every window: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // readyElsewhere marks Waiting the deps that another unfinished window holds
 // ready and the ERP has not settled yet.
 func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []load.Dep, out map[string]load.Holding) error {
