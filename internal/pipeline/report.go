@@ -41,11 +41,11 @@ type WindowReport struct {
 	Complete    bool
 	// Waiting says all that keeps the window from complete is lines held back
 	// on what other windows hold (WaitsOn): a later load posts them, by itself.
-	Waiting bool
-	WaitsOn []string
-	Stopped     string // why the last load stopped early, if it did
-	Warnings    []string
-	Lines       []Line
+	Waiting  bool
+	WaitsOn  []string
+	Stopped  string // why the last load stopped early, if it did
+	Warnings []string
+	Lines    []Line
 }
 
 // Line accounts for one document type and currency.
