@@ -75,6 +75,7 @@ SELECT
         j_field('currency', j_str(currency)),
         j_field('date', j_date(memo_date)),
         j_field('amount', j_num(total_amount)),
+        CASE WHEN invoice_id IS NOT NULL THEN j_field('invoice_zuora_id', j_str(invoice_id)) END,
         j_field('items', items_json)
     ]))]) AS payload,
     reject[1] AS reason_code,

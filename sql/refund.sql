@@ -49,7 +49,8 @@ SELECT
         j_field('customer', j_str(erp_account_id)),
         j_field('currency', j_str(currency)),
         j_field('date', j_date(refund_date)),
-        j_field('amount', j_num(amount))
+        j_field('amount', j_num(amount)),
+        j_field('source_type', j_str(source_type))
     ]))]) AS payload,
     reject[1] AS reason_code,
     reject[2] AS message

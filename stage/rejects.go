@@ -65,6 +65,7 @@ const (
 	ReasonAcknowledged       = "ACKNOWLEDGED"        // a skip: a person decided it never goes to the ERP
 	ReasonNotPosted          = "NOT_POSTED"          // a skip: not in a posting status, and the ERP holds no live copy
 	ReasonIgnoredInZuora     = "IGNORED_IN_ZUORA"    // a skip: Zuora says transferredToAccounting = Ignore
+	ReasonSuperseded         = "SUPERSEDED"          // a skip: another window holds a newer version, which decides the record
 	ReasonSignUndetermined   = "SIGN_UNDETERMINED"   // a reject: the window cannot settle an application group's direction
 	ReasonDependencyRejected = "DEPENDENCY_REJECTED" // an outstanding reject: a document an application joins was rejected
 	ReasonNoERPAccount       = "NO_ERP_ACCOUNT"      // a reject: the account has no ERP customer

@@ -34,86 +34,21 @@ QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST
 var ledgerMacros = fmt.Sprintf(`CREATE OR REPLACE MACRO confirmed(action, outcome) AS action = %s AND outcome IN (%s, %s)`,
 	warehouse.Literal(stage.ActionPost), warehouse.Literal(stage.OutcomeCreated), warehouse.Literal(stage.OutcomeDuplicate))
 
-// postedSQL lists the documents that the ledger of another window confirms
-// the ERP holds (the ledger view holds only other windows' parts).
-const postedSQL = `CREATE TABLE posted AS
-SELECT doc_type, zuora_id, min("window") AS ledger_window, min(outcome) AS outcome
-FROM ledger
-WHERE confirmed(action, outcome)
-GROUP BY doc_type, zuora_id`
+// outputOrder sorts documents, rejects and skipped: by doc type in load
+// order, then number, then id.
+var outputOrder = "array_position([" + typeList(stage.LoadOrder()) + "], doc_type), doc_type, number NULLS LAST, zuora_id"
 
-// outputOrder sorts documents, rejects and skipped: by doc type in load order,
-// then number, then id.
-var outputOrder = func() string {
-	types := stage.LoadOrder()
+// readyOrder sorts the ready lines as outputOrder, with the reversals of
+// applications before those of documents (the load's order).
+var readyOrder = "array_position([" + typeList(stage.LoadOrder()) + "], doc_type), doc_type, " +
+	"array_position([" + typeList(append(stage.Applications(), stage.Documents()...)) + "], reverses_doc_type) NULLS FIRST, number NULLS LAST, zuora_id"
+
+func typeList(types []stage.DocType) string {
 	quoted := make([]string, len(types))
 	for i, dt := range types {
 		quoted[i] = warehouse.Literal(string(dt))
 	}
-	return "array_position([" + strings.Join(quoted, ", ") + "], doc_type), doc_type, number NULLS LAST, zuora_id"
-}()
-
-// classifySQL splits the documents of the types moved: skips first (already
-// transferred, then already posted, then acknowledged), then the mapping's
-// rejects and the quarantined records (MALFORMED), and the rest is ready.
-func classifySQL(types []stage.DocType) string {
-	var extracted, mapped []string
-	for _, dt := range types {
-		extracted = append(extracted, fmt.Sprintf(
-			"SELECT %s AS doc_type, id AS zuora_id, %s AS number, erp_account_id AS customer, currency, %s AS amount, transferred_to_accounting FROM %s",
-			warehouse.Literal(string(dt)), warehouse.Ident(dt.NumberColumn()), warehouse.Ident(dt.AmountColumn()), warehouse.Ident(dt.HeaderTable())))
-		mapped = append(mapped, `SELECT CAST(doc_type AS VARCHAR) AS doc_type, CAST(zuora_id AS VARCHAR) AS zuora_id,
-    CAST(number AS VARCHAR) AS number, CAST(idempotency_key AS VARCHAR) AS idempotency_key,
-    CAST(customer AS VARCHAR) AS customer, CAST(currency AS VARCHAR) AS currency,
-    CAST(amount AS DECIMAL(38, 9)) AS amount, CAST(doc_date AS DATE) AS doc_date,
-    CAST(endpoint AS VARCHAR) AS endpoint, CAST(payload AS VARCHAR) AS payload,
-    CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
-FROM `+warehouse.Ident("mapped_"+string(dt)))
-	}
-	extracted = append(extracted, "SELECT doc_type, zuora_id, number, customer, currency, amount, NULL AS transferred_to_accounting FROM quarantined")
-	reason := func(code string) string { return warehouse.Literal(code) }
-	return `CREATE TABLE extracted AS
-` + strings.Join(extracted, "\nUNION ALL\n") + `;
-
-CREATE TABLE skipped AS
-SELECT e.doc_type, e.zuora_id, e.number, e.customer, e.currency, e.amount,
-    CASE WHEN e.transferred_to_accounting = 'Yes' THEN ` + reason(stage.ReasonAlreadyTransferred) + `
-        WHEN p.zuora_id IS NOT NULL THEN ` + reason(stage.ReasonAlreadyPosted) + `
-        ELSE ` + reason(stage.ReasonAcknowledged) + ` END AS reason_code,
-    CASE WHEN e.transferred_to_accounting = 'Yes'
-        THEN format('{} {} is already transferred to accounting in Zuora (transferred_to_accounting = Yes)',
-            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id))
-        WHEN p.zuora_id IS NOT NULL
-        THEN format('{} {} is already in the ERP: the ledger of window {} says {}',
-            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id), p.ledger_window, p.outcome)
-        ELSE format('{} {} is acknowledged and never goes to the ERP: {} ({} at {}, rejected {})',
-            replace(e.doc_type, '_', ' '), coalesce(e.number, e.zuora_id), a.reason, a.acked_by,
-            strftime(a.acked_at, '%Y-%m-%dT%H:%M:%SZ'), a.reason_code)
-    END AS message
-FROM extracted AS e
-LEFT JOIN posted AS p ON p.doc_type = e.doc_type AND p.zuora_id = e.zuora_id
-LEFT JOIN acks AS a ON a.zuora_id = e.zuora_id
-WHERE e.transferred_to_accounting = 'Yes' OR p.zuora_id IS NOT NULL OR a.zuora_id IS NOT NULL;
-
-CREATE TABLE mapped AS
-` + strings.Join(mapped, "\nUNION ALL\n") + `;
-
-CREATE TABLE ready AS
-SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
-FROM mapped AS m
-WHERE reason_code IS NULL
-  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id);
-
-CREATE TABLE rejects AS
-SELECT doc_type, zuora_id, number, customer, currency, amount, reason_code, message
-FROM mapped AS m
-WHERE reason_code IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = m.doc_type AND s.zuora_id = m.zuora_id)
-UNION ALL
-SELECT doc_type, zuora_id, number, customer, currency, amount, ` + reason(stage.ReasonMalformed) + `, message
-FROM quarantined AS q
-WHERE NOT EXISTS (SELECT 1 FROM skipped AS s WHERE s.doc_type = q.doc_type AND s.zuora_id = q.zuora_id);
-`
+	return strings.Join(quoted, ", ")
 }
 
 // ReconciliationError reports extracted documents that the outputs do not
@@ -219,10 +154,11 @@ ORDER BY ALL LIMIT 20`)
 }
 
 // writeNDJSON writes the ready documents to key, one envelope per line, in
-// output order. Amounts keep their exact decimal text.
+// ready order. Amounts keep their exact decimal text.
 func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
-	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload
-FROM ready ORDER BY ` + outputOrder
+	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload,
+    event, CAST(to_json(depends_on) AS VARCHAR), reverses_doc_type, reverses_idempotency_key
+FROM ready ORDER BY ` + readyOrder
 	w, err := st.NewWriter(ctx, key)
 	if err != nil {
 		return stage.ObjectInfo{}, err
@@ -232,14 +168,22 @@ FROM ready ORDER BY ` + outputOrder
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	err = db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
-		for i, null := range r.Null {
-			if null || r.Values[i] == "" {
-				return fmt.Errorf("mapping gave %s %s no %s", r.Values[0], r.Values[1], cols[i])
+		v := r.Values
+		for i := range 10 {
+			if (r.Null[i] || v[i] == "") && !(cols[i] == "number" && numberless(v[0], v[12])) {
+				return fmt.Errorf("mapping gave %s %s no %s", v[0], v[1], cols[i])
 			}
 		}
-		v := r.Values
 		e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
-			Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9])}
+			Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9]), Event: v[10]}
+		if !r.Null[11] {
+			if err := json.Unmarshal([]byte(v[11]), &e.DependsOn); err != nil {
+				return fmt.Errorf("document %s %s: depends_on: %w", v[0], v[1], err)
+			}
+		}
+		if !r.Null[12] {
+			e.Reverses = &stage.Reversed{DocType: v[12], IdempotencyKey: v[13]}
+		}
 		buf.Reset()
 		if err := enc.Encode(e); err != nil {
 			return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
@@ -254,4 +198,10 @@ FROM ready ORDER BY ` + outputOrder
 		return stage.ObjectInfo{}, err
 	}
 	return w.Info(), nil
+}
+
+// numberless reports whether a line may go without a number: an
+// application, or the reversal of one (applications have no number).
+func numberless(docType, reverses string) bool {
+	return stage.DocType(docType).IsApplication() || docType == string(stage.Reversal) && stage.DocType(reverses).IsApplication()
 }

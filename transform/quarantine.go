@@ -27,7 +27,7 @@ func prepareQuarantine(ctx context.Context, st *stage.Stage, w stage.Window, db 
 		return err
 	}
 	var heads, deletes []string
-	for _, dt := range stage.Documents() {
+	for _, dt := range stage.Streams() {
 		heads = append(heads, fmt.Sprintf("SELECT %s AS doc_type, id, updated_date, rechecked_at FROM %s",
 			warehouse.Literal(string(dt)), warehouse.Ident(dt.HeaderTable())))
 		deletes = append(deletes, fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT zuora_id FROM quarantined WHERE doc_type = %s)",

@@ -28,22 +28,41 @@ type Options struct {
 	// Force re-runs a window whose transform is already committed.
 	Force  bool
 	Logger *slog.Logger
-	// DocTypes are the document types moved; nil means every one. A type not
-	// moved has no mapping SQL run and no output rows.
+	// DocTypes are the types moved (documents and application kinds, as
+	// stage.Moved completes them); nil means every one. A type not moved has
+	// no mapping SQL run and no output rows.
 	DocTypes []stage.DocType
+	// UnapplyAmounts is how the tenant writes an unapply's amount:
+	// UnapplyNegative (the default, "") or UnapplyPositive, whose signs the
+	// transform decides per application group (docs/design.md "AR pipeline").
+	UnapplyAmounts string
 }
 
-// moved returns the document types of opts in load order, checked.
+// moved returns the types of opts in load order, checked.
 func (o Options) moved() ([]stage.DocType, error) {
 	ds := o.DocTypes
 	if ds == nil {
 		ds = stage.LoadOrder()
 	}
-	types, err := stage.Moved(ds)
-	if err != nil {
-		return nil, err
+	return stage.Moved(ds)
+}
+
+// UnapplyError is an unapply convention the transform does not know.
+type UnapplyError struct{ Value string }
+
+func (e *UnapplyError) Error() string {
+	return fmt.Sprintf("unapply amounts %q: want %s or %s", e.Value, UnapplyNegative, UnapplyPositive)
+}
+
+// ParseUnapplyAmounts checks an unapply convention; "" is UnapplyNegative.
+func ParseUnapplyAmounts(v string) (string, error) {
+	switch v {
+	case "", UnapplyNegative:
+		return UnapplyNegative, nil
+	case UnapplyPositive:
+		return v, nil
 	}
-	return stage.Only(types, stage.KindDocument), nil
+	return "", &UnapplyError{Value: v}
 }
 
 // Run transforms window w: it reads the files of w's extract manifest, maps
@@ -95,6 +114,10 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 	if err != nil {
 		return nil, err
 	}
+	convention, err := ParseUnapplyAmounts(opts.UnapplyAmounts)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range files {
 		if f.Source != "embedded" {
 			log.Info("mapping file from SQLDir", "file", f.Name, "path", f.Source)
@@ -114,11 +137,8 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 	if err := prepare(ctx, st, w, db, em, files, tmp); err != nil {
 		return nil, err
 	}
-	if err := applyMapping(ctx, db, files, types); err != nil {
+	if err := decide(ctx, db, files, types, convention); err != nil {
 		return nil, err
-	}
-	if err := db.Exec(ctx, classifySQL(types)); err != nil {
-		return nil, fmt.Errorf("classify documents: %w", err)
 	}
 	totals, err := reconcile(ctx, db)
 	if err != nil {
@@ -143,7 +163,11 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 		{"skipped", "skipped", &m.Skipped},
 	}
 	for _, o := range outputs {
-		if *o.info, err = writeParquet(ctx, st, db, o.table, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
+		order := outputOrder
+		if o.table == "ready" {
+			order = readyOrder
+		}
+		if *o.info, err = writeParquet(ctx, st, db, o.table, order, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -171,7 +195,7 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
 	// One thread keeps every output byte-identical from run to run; spills
 	// go to the run's temporary folder, not the working directory.
-	settings := "SET threads = 1; SET preserve_insertion_order = true; SET temp_directory = " +
+	settings := "SET threads = 1; SET preserve_insertion_order = true; SET TimeZone = 'UTC'; SET temp_directory = " +
 		warehouse.Literal(filepath.Join(tmp, "duckdb"))
 	if err := db.Exec(ctx, settings); err != nil {
 		return err
@@ -225,23 +249,74 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.ViewParquet(ctx, "ledger", "ledger", others); err != nil {
 		return err
 	}
-	if err := db.Exec(ctx, ledgerMacros+";\n"+postedSQL); err != nil {
+	if err := db.Exec(ctx, ledgerMacros); err != nil {
 		return fmt.Errorf("read ledger: %w", err)
+	}
+	if err := prepareHistory(ctx, st, w, db); err != nil {
+		return err
+	}
+	for _, q := range []string{arMacros(w), histVersionsSQL(), erpStateSQL, docHistSQL()} {
+		if err := db.Exec(ctx, q); err != nil {
+			return fmt.Errorf("read the ERP state and the stage's history: %w", err)
+		}
 	}
 	return nil
 }
 
-// applyMapping runs the macro files ("_*.sql", in name order) and then the
-// SELECT of each document type moved into a table mapped_<doc_type>.
-func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType) error {
-	byName := map[string]mappingFile{}
+// decide runs the transform's decisions and the mapping in their order
+// (docs/design.md "AR pipeline"): the applications' facts and signs; the
+// documents' mapping, whose payloads the ERP state is compared with; what
+// each record calls for; the applications' mapping over what is to be
+// posted; the reversals' mapping; then ready, rejects and skipped.
+func decide(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType, convention string) error {
+	docs, apps := stage.Only(types, stage.KindDocument), stage.Only(types, stage.KindApplication)
+	if err := applyMacros(ctx, db, files); err != nil {
+		return err
+	}
+	if err := db.Exec(ctx, applicationsSQL(apps)); err != nil {
+		return fmt.Errorf("classify applications: %w", err)
+	}
+	if err := decideSigns(ctx, db, convention); err != nil {
+		return err
+	}
+	steps := []struct {
+		what string
+		sql  string
+		maps []stage.DocType // the mapping files run after the step
+	}{
+		{"applications", appFactsSQL(convention) + ";\n" + recordsSQL(docs), docs},
+		{"decisions", decisionsSQL(docs) + ";\n" + arApplicationsSQL, apps},
+		{"reversals", arReversalsSQL, stage.Only(types, stage.KindReversal)},
+		{"outputs", eventsSQL + ";\n" + mappedLinesSQL(mappedTypes(types)) + ";\n" + outputsSQL, nil},
+	}
+	for _, s := range steps {
+		if err := db.Exec(ctx, s.sql); err != nil {
+			return fmt.Errorf("classify %s: %w", s.what, err)
+		}
+		if err := applyMapping(ctx, db, files, s.maps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyMacros runs the macro files ("_*.sql", in name order).
+func applyMacros(ctx context.Context, db *warehouse.DB, files []mappingFile) error {
 	for _, f := range files {
-		byName[f.Name] = f
 		if strings.HasPrefix(f.Name, "_") && strings.HasSuffix(f.Name, ".sql") {
 			if err := db.Exec(ctx, string(f.Data)); err != nil {
 				return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
 			}
 		}
+	}
+	return nil
+}
+
+// applyMapping runs the SELECT of each of types into a table mapped_<doc_type>.
+func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType) error {
+	byName := map[string]mappingFile{}
+	for _, f := range files {
+		byName[f.Name] = f
 	}
 	for _, dt := range types {
 		f, ok := byName[mapping.DocFile(string(dt))]
@@ -256,11 +331,11 @@ func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, ty
 	return nil
 }
 
-// writeParquet copies table to a local Parquet file and uploads it to key.
-func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table, key, tmp string) (stage.ObjectInfo, error) {
+// writeParquet copies table, sorted by order, to a local Parquet file and uploads it to key.
+func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table, order, key, tmp string) (stage.ObjectInfo, error) {
 	path := filepath.Join(tmp, table+".parquet")
 	q := fmt.Sprintf("COPY (SELECT * FROM %s ORDER BY %s) TO %s (FORMAT parquet, COMPRESSION zstd)",
-		warehouse.Ident(table), outputOrder, warehouse.Literal(path))
+		warehouse.Ident(table), order, warehouse.Literal(path))
 	if err := db.Exec(ctx, q); err != nil {
 		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", table, err)
 	}

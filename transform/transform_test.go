@@ -151,7 +151,10 @@ type body struct {
 	Currency string      `json:"currency"`
 	Date     string      `json:"date"`
 	Amount   json.Number `json:"amount"`
-	Items    []struct {
+	// InvoiceZuoraID is a memo's invoiceId, SourceType a refund's (issue 12).
+	InvoiceZuoraID string `json:"invoice_zuora_id"`
+	SourceType     string `json:"source_type"`
+	Items          []struct {
 		ZuoraID     string      `json:"zuora_id"`
 		Description string      `json:"description"`
 		Quantity    json.Number `json:"quantity"`
