@@ -84,8 +84,9 @@ var pipelineCommands = map[string]struct {
 		takesWindowID},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
 		takesWindowID},
-	"rejects": {rejectsSynopsis, 0},
-	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high water and, per staged window, which steps are done\nand what is pending.", 0},
+	"rejects":   {rejectsSynopsis, 0},
+	"reconcile": {reconcileSynopsis, 0},
+	"status":    {"status [--stage URL]\n\nShows the stage's start point, the high water and, per staged window, which steps are done\nand what is pending.", 0},
 	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
 
 Runs DuckDB SQL over every committed window of the stage. Views: the raw snapshots

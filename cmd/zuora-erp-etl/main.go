@@ -38,6 +38,7 @@ var commands = []command{
 	{"query", "run DuckDB SQL over every staged window", cmdQuery},
 	{"status", "show every window and what is pending", cmdStatus},
 	{"rejects", "list the outstanding rejects of every window; rejects ack acknowledges one", cmdRejects},
+	{"reconcile", "compare each document's open balance in Zuora with the ERP's (AR parity)", cmdReconcile},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
 	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
