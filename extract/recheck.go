@@ -280,6 +280,9 @@ func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string)
 			note = "served intact now: staged"
 		case p.w.Reason == stage.ReasonSignUndetermined:
 			note = "the same version: staged again, so that its window decides its group's sign with what the stage holds now"
+		case p.w.Reason == stage.ReasonMissingField && p.w.DocType.IsApplication():
+			// Its documents (hence its currency) may be staged by a later window since.
+			note = "the same version: staged again, so that its window finds its currency with what the stage holds now"
 		case orEmpty(a.AccountNumber) != p.w.Account.Number || orEmpty(a.ERPAccountID) != p.w.Account.ERPID:
 			note = "account changed in Zuora: staged again"
 		default:

@@ -97,7 +97,7 @@ func (e *env) writeLines(w stage.Window, lines ...stage.Envelope) {
 type fakeDeps struct {
 	mu       sync.Mutex
 	answers  map[string]Holding
-	refusals map[string]PriorRefusal
+	errorMarked map[string]string
 	asked    []Dep
 }
 
@@ -114,13 +114,13 @@ func (f *fakeDeps) Holdings(_ context.Context, _ stage.Window, deps []Dep) (map[
 	return out, nil
 }
 
-func (f *fakeDeps) Refusals(_ context.Context, _ stage.Window, ids []string) (map[string]PriorRefusal, error) {
+func (f *fakeDeps) ErrorMarked(_ context.Context, _ stage.Window, ids []string) (map[string]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]PriorRefusal{}
+	out := map[string]string{}
 	for _, id := range ids {
-		if r, ok := f.refusals[id]; ok {
-			out[id] = r
+		if w, ok := f.errorMarked[id]; ok {
+			out[id] = w
 		}
 	}
 	return out, nil
@@ -420,50 +420,30 @@ func TestRefusedDocumentsAreMarkedError(t *testing.T) {
 	}
 }
 
-// TestAPayloadRefusedInAnotherWindowIsNotPostedAgain: the echo of an Error
-// mark (the same payload, in a later window) is recorded refused, not posted
-// and not marked again, so it cannot echo once more; a changed payload (the
-// account fixed) is posted.
-func TestAPayloadRefusedInAnotherWindowIsNotPostedAgain(t *testing.T) {
+// TestTheEchoOfAnErrorMarkIsNotMarkedAgain: a refused document comes back in a
+// later window because its Error mark bumped its updatedDate; that window
+// posts it again (a fix on the ERP's side is seen so), and when the ERP refuses
+// it again it is not marked once more (which would bring it back every hour):
+// the ledger says Zuora holds Error already.
+func TestTheEchoOfAnErrorMarkIsNotMarkedAgain(t *testing.T) {
 	e := newEnv(t, nil)
-	same, fixed := post(stage.Invoice, "inv-same", "10.00"), post(stage.Invoice, "inv-fixed", "10.00")
-	e.writeLines(nextWindow, same, fixed)
-	var env stage.Envelope
-	d, err := parseDocument(mustJSON(t, same), &env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := &fakeDeps{refusals: map[string]PriorRefusal{
-		"inv-same":  {Window: testWindow.ID(), SHA: d.sha, Refusal: Refusal{HTTPStatus: 422, Message: "customer ERP-1 is on credit hold"}},
-		"inv-fixed": {Window: testWindow.ID(), SHA: "another payload", Refusal: Refusal{HTTPStatus: 422, Message: "no such customer"}},
-	}}
+	e.sim.SetFaults(erpsim.Faults{RejectKeys: map[string]string{"inv-echo": "customer blocked", "inv-new": "customer blocked"}})
+	e.writeLines(nextWindow, post(stage.Invoice, "inv-echo", "10.00"), post(stage.Invoice, "inv-new", "10.00"))
 	opts := e.opts()
-	opts.Dependencies, opts.MarkRefused = deps, true
-	man, err := e.runWindow(e.ctx, nextWindow, opts)
-	if err != nil || !man.Complete {
-		t.Fatalf("Run = %+v, %v", man, err)
-	}
-	if got := e.outcomes(nextWindow); got["inv-same"] != stage.OutcomeRejected || got["inv-fixed"] != stage.OutcomeCreated {
-		t.Fatalf("outcomes %v; want the refused payload refused again without a post, the fixed one created", got)
-	}
-	for _, r := range e.sim.Requests() {
-		if r.Key == "inv-same" {
-			t.Fatal("the payload the ERP refused in another window was posted again")
+	opts.Dependencies, opts.MarkRefused = &fakeDeps{errorMarked: map[string]string{"inv-echo": testWindow.ID()}}, true
+	for range 2 {
+		man, err := e.runWindow(e.ctx, nextWindow, opts)
+		if err != nil || !man.Complete {
+			t.Fatalf("Run = %+v, %v", man, err)
+		}
+		if inv := totalsOf(man, stage.Invoice); inv.Rejected.Count != 2 || inv.ErrorMarked.Count != 2 {
+			t.Fatalf("invoice totals %+v; want both refused and both Error in Zuora", inv)
 		}
 	}
-	if e.marker.errored["inv-same"] != 0 || e.marker.marked["inv-fixed"] != 1 {
-		t.Errorf("marks: Error %v, Yes %v; want no Error mark of the copied refusal, Yes on the posted one", e.marker.errored, e.marker.marked)
+	if got := e.outcomes(nextWindow); got["inv-echo"] != stage.OutcomeRejected || got["inv-new"] != stage.OutcomeRejected {
+		t.Fatalf("outcomes %v", got)
 	}
-	if inv := totalsOf(man, stage.Invoice); inv.Rejected.Count != 1 || inv.Posted.Count != 1 {
-		t.Errorf("invoice totals %+v", inv)
+	if e.marker.errored["inv-echo"] != 0 || e.marker.errored["inv-new"] != 1 {
+		t.Errorf("Error marks %v; want none for the echo, one for the document refused for the first time", e.marker.errored)
 	}
-}
-
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	raw, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }

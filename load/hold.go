@@ -47,18 +47,12 @@ type Dependencies interface {
 	// Holdings says, for each of deps, what holds it; an id it says nothing
 	// of is Unknown.
 	Holdings(ctx context.Context, w stage.Window, deps []Dep) (map[string]Holding, error)
-	// Refusals returns, of the documents ids, those whose standing answer in
-	// the ledger of another window than w is the ERP's refusal, with the
-	// payload refused: a document the ERP refused comes back in a later window
-	// when the write-back bumps its updatedDate, and is not posted again.
-	Refusals(ctx context.Context, w stage.Window, ids []string) (map[string]PriorRefusal, error)
-}
-
-// PriorRefusal is the ERP's standing refusal of a document in another window.
-type PriorRefusal struct {
-	Window string // the window whose ledger holds it
-	SHA    string // the payload refused
-	Refusal
+	// ErrorMarked returns, of the documents ids, those whose last write-back
+	// in the ledger of a window other than w set TransferredToAccounting =
+	// Error, with that window: Zuora holds Error already. The mark bumps the
+	// document's updatedDate, so it comes back in a later window; marking it
+	// again there would bring it back once more, every hour.
+	ErrorMarked(ctx context.Context, w stage.Window, ids []string) (map[string]string, error)
 }
 
 // Dep is one Zuora id a line depends on, with its type when the line says it

@@ -176,7 +176,6 @@ type docState struct {
 	rejectedSHA string  // payload digest of the refused post
 	marked      bool    // marked transferred (Yes) in Zuora
 	markedError bool    // marked Error in Zuora after the refusal of rejectedSHA
-	copied      bool    // the refusal is another window's, not an answer to a post of this one
 	refusal     Refusal // the last refusal, and when the first one came
 	// held is OutcomeWaiting or OutcomeDependencyRejected while the last
 	// answer held the line back, with heldWhy the message of that row.
@@ -208,7 +207,7 @@ func states(rows []stage.LedgerRow) map[string]*docState {
 					if s.rejectedSHA != r.PayloadSHA256 {
 						s.markedError = false
 					}
-					s.rejected, s.rejectedSHA, s.copied = true, r.PayloadSHA256, r.Attempts == 0
+					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
 					if s.refusal.First.IsZero() {
 						s.refusal.First = r.FinishedAt
 					}

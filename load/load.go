@@ -347,8 +347,8 @@ func summarize(w stage.Window, docs []document, state map[string]*docState, mark
 			}
 		case s != nil && s.rejected && s.rejectedSHA == d.sha:
 			t.Rejected.Add(d.amount)
-			if (s.markedError || s.copied) && d.markable() {
-				t.ErrorMarked.Add(d.amount) // a copied refusal was marked where it was refused
+			if s.markedError && d.markable() {
+				t.ErrorMarked.Add(d.amount)
 			}
 		case s != nil && s.held == stage.OutcomeWaiting:
 			t.Waiting.Add(d.amount)

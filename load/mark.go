@@ -17,10 +17,6 @@ import (
 // that is not marked so yet. Applications and reversals have no flag of their
 // own. Call it only once the ledger holds every answer.
 func (r *run) markAll(ctx context.Context, docs []document) error {
-	type todoKey struct {
-		docType stage.DocType
-		value   string
-	}
 	todo := map[todoKey][]document{}
 	r.mu.Lock()
 	for _, d := range docs {
@@ -30,12 +26,15 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 		case s.confirmed && !s.marked:
 			k := todoKey{d.DocType, zuora.TransferredYes}
 			todo[k] = append(todo[k], d)
-		case r.opts.MarkRefused && !s.confirmed && s.rejected && s.rejectedSHA == d.sha && !s.markedError && !s.copied:
+		case r.opts.MarkRefused && !s.confirmed && s.rejected && s.rejectedSHA == d.sha && !s.markedError:
 			k := todoKey{d.DocType, zuora.TransferredError}
 			todo[k] = append(todo[k], d)
 		}
 	}
 	r.mu.Unlock()
+	if err := r.markedElsewhere(ctx, todo); err != nil {
+		return err
+	}
 	var failed int
 	for _, value := range []string{zuora.TransferredYes, zuora.TransferredError} {
 		for _, docType := range stage.Documents() {
@@ -53,6 +52,64 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 	}
 	if failed > 0 {
 		return fmt.Errorf("zuora refused to mark %d documents (see the ledger's mark_failed rows)", failed)
+	}
+	return nil
+}
+
+// todoKey is one batch's type and value.
+type todoKey struct {
+	docType stage.DocType
+	value   string
+}
+
+// markedElsewhere takes out of todo the Error marks that another window's
+// ledger says Zuora holds already (Dependencies.ErrorMarked), recording each
+// as marked without a call: the document is the echo of that mark.
+func (r *run) markedElsewhere(ctx context.Context, todo map[todoKey][]document) error {
+	if r.opts.Dependencies == nil {
+		return nil
+	}
+	var ids []string
+	for k, ds := range todo {
+		if k.value == zuora.TransferredError {
+			for _, d := range ds {
+				ids = append(ids, d.ZuoraID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	marked, err := r.opts.Dependencies.ErrorMarked(ctx, r.w, ids)
+	if err != nil {
+		return fmt.Errorf("read the write-backs of other windows: %w", err)
+	}
+	for k, ds := range todo {
+		if k.value != zuora.TransferredError {
+			continue
+		}
+		keep := ds[:0]
+		for _, d := range ds {
+			in, ok := marked[d.ZuoraID]
+			if !ok {
+				keep = append(keep, d)
+				continue
+			}
+			now := time.Now().UTC()
+			r.mu.Lock()
+			s := r.state[d.IdempotencyKey]
+			s.markedError = true
+			erpID := s.erpID
+			r.mu.Unlock()
+			row := stage.LedgerRow{RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
+				Action: stage.ActionMark, Outcome: stage.OutcomeMarkedError, ERPID: erpID,
+				Message:  "Zuora holds TransferredToAccounting = Error already: window " + in + " marked it; not marked again",
+				Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: now, FinishedAt: now}
+			if err := r.ledger.add(ctx, row); err != nil {
+				return err
+			}
+		}
+		todo[k] = keep
 	}
 	return nil
 }

@@ -46,9 +46,6 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 	for i, d := range ready.docs {
 		todo[i] = r.needsPost(d)
 	}
-	if err := r.refusedElsewhere(ctx, ready.docs, todo); err != nil {
-		return err
-	}
 	passes := planPasses(ready.docs, todo)
 	if len(passes) > 1 {
 		r.log.Warn("ready documents are not sorted in load order: reading them once per pass", "passes", len(passes))
@@ -234,46 +231,6 @@ func (r *run) needsPost(d document) bool {
 	return s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)
 }
 
-// refusedElsewhere records as refused, without posting them, the documents
-// of the window that no answer of its own ledger covers yet and whose very
-// payload the ERP refused in another window: the echo of the write-back of a
-// refused document (its Error mark bumps its updatedDate) comes back in a
-// later window, and posting it there again would be refused again, marked
-// again and echo again. A copied refusal is not marked again.
-func (r *run) refusedElsewhere(ctx context.Context, docs []document, todo []bool) error {
-	if r.opts.Dependencies == nil {
-		return nil
-	}
-	var ids []string
-	r.mu.Lock()
-	for i, d := range docs {
-		if todo[i] && d.DocType.IsDocument() && r.state[d.IdempotencyKey] == nil {
-			ids = append(ids, d.ZuoraID)
-		}
-	}
-	r.mu.Unlock()
-	if len(ids) == 0 {
-		return nil
-	}
-	prior, err := r.opts.Dependencies.Refusals(ctx, r.w, ids)
-	if err != nil {
-		return fmt.Errorf("read the ERP's refusals in other windows: %w", err)
-	}
-	for i, d := range docs {
-		f, ok := prior[d.ZuoraID]
-		if !todo[i] || !ok || f.SHA != d.sha || !d.DocType.IsDocument() {
-			continue
-		}
-		todo[i] = false
-		now := time.Now().UTC()
-		res := erp.Result{Outcome: stage.OutcomeRejected, Status: f.HTTPStatus, Started: now, Finished: now,
-			Message: fmt.Sprintf("%s (the ERP refused this very payload in window %s; it is not posted again)", f.Message, f.Window)}
-		r.log.Info("refused in another window: not posted again", "doc_type", d.DocType, "doc_id", d.ZuoraID, "window_refused", f.Window)
-		r.record(ctx, d, res)
-	}
-	return nil
-}
-
 // recordHold records that d is held back, unless the ledger says so already
 // in the same words for the same payload (so a window that keeps waiting
 // does not grow its ledger at every load).
@@ -362,7 +319,7 @@ func (r *run) settle(d document, res erp.Result) {
 		if s.rejectedSHA != d.sha {
 			s.markedError = false
 		}
-		s.rejected, s.rejectedSHA, s.copied = true, d.sha, res.Attempts == 0
+		s.rejected, s.rejectedSHA = true, d.sha
 		s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = res.Status, res.Message, res.Finished
 		if s.refusal.First.IsZero() {
 			s.refusal.First = res.Finished

@@ -109,13 +109,13 @@ HAVING max(finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(sta
 	return out, nil
 }
 
-// Refusals returns, of ids, the documents whose last answer in the ledger of
-// a window other than w (a confirmation or a refusal) is a refusal.
-func (h holdings) Refusals(ctx context.Context, w stage.Window, ids []string) (map[string]load.PriorRefusal, error) {
-	out := map[string]load.PriorRefusal{}
+// ErrorMarked returns, of ids, the documents whose last successful
+// write-back in the ledger of a window other than w set Error, with that window.
+func (h holdings) ErrorMarked(ctx context.Context, w stage.Window, ids []string) (map[string]string, error) {
+	out := map[string]string{}
 	srcs, err := warehouse.LedgerSources(ctx, h.p.st)
-	if err != nil || len(srcs) == 0 {
-		return out, err
+	if err != nil {
+		return nil, err
 	}
 	srcs = slices.DeleteFunc(srcs, func(s warehouse.Source) bool { return s.Window == w.ID() })
 	if len(srcs) == 0 {
@@ -134,23 +134,15 @@ func (h holdings) Refusals(ctx context.Context, w stage.Window, ids []string) (m
 		for i, id := range chunk {
 			quoted[i] = warehouse.Literal(id)
 		}
-		err := db.Each(ctx, `SELECT zuora_id, "window", payload_sha256, http_status, message, finished_at,
-    min(finished_at) OVER (PARTITION BY zuora_id, payload_sha256) AS first
-FROM ledger
-WHERE action = `+warehouse.Literal(stage.ActionPost)+` AND doc_type <> `+warehouse.Literal(string(stage.Reversal))+`
-  AND outcome IN (`+warehouse.Literal(stage.OutcomeCreated)+`, `+warehouse.Literal(stage.OutcomeDuplicate)+`, `+warehouse.Literal(stage.OutcomeRejected)+`)
+		rows, err := db.Strings(ctx, `SELECT zuora_id, "window" FROM ledger
+WHERE action = `+warehouse.Literal(stage.ActionMark)+` AND outcome IN (`+warehouse.Literal(stage.OutcomeMarked)+`, `+warehouse.Literal(stage.OutcomeMarkedError)+`)
   AND zuora_id IN (`+strings.Join(quoted, ", ")+`)
-QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 AND outcome = `+warehouse.Literal(stage.OutcomeRejected), func(_ []string, r warehouse.Row) error {
-			v := r.Values
-			var status int
-			fmt.Sscan(v[3], &status)
-			last, _ := time.Parse(time.RFC3339Nano, v[5])
-			first, _ := time.Parse(time.RFC3339Nano, v[6])
-			out[v[0]] = load.PriorRefusal{Window: v[1], SHA: v[2], Refusal: load.Refusal{HTTPStatus: status, Message: v[4], First: first, Last: last}}
-			return nil
-		})
+QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 AND outcome = `+warehouse.Literal(stage.OutcomeMarkedError))
 		if err != nil {
 			return nil, fmt.Errorf("read the ledger of every window: %w", err)
+		}
+		for _, r := range rows {
+			out[r[0]] = r[1]
 		}
 	}
 	return out, nil

@@ -143,6 +143,19 @@ func newWorld(t testing.TB, o worldOptions) *world {
 
 	w.initial = map[string]zuoraDoc{}
 	w.learnDocuments()
+	// The documents another integration transferred before are in the ERP
+	// already (its applications then join them there): the ERP holds them
+	// from before the stage's start, for their whole amount, since every
+	// application of the tenant is in the stage's range.
+	var known []erpsim.KnownDocument
+	for id, d := range w.initial {
+		if d.transferred == "Yes" && d.eligible && d.customer != "" {
+			known = append(known, erpsim.KnownDocument{ZuoraID: id, Type: d.docType, Number: d.number, Customer: d.customer, Currency: d.currency, Amount: d.amount})
+		}
+	}
+	if err := w.erp.Preload(known...); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		logs := w.logs.String()
 		for _, secret := range []string{zuoraClientSecret, erpToken} {
@@ -187,6 +200,18 @@ func (w *world) learnDocuments() {
 			}
 		}
 	}
+}
+
+// erpDocuments are the documents the pipeline posted to the ERP: every copy,
+// those the ERP held from before the stage left out.
+func (w *world) erpDocuments() []erpsim.Document {
+	var out []erpsim.Document
+	for _, d := range w.erp.Documents() {
+		if !d.Preloaded {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func str(v any) string {
@@ -374,7 +399,7 @@ func (w *world) assertPromise(p *pipeline.Pipeline) {
 	v := w.readStage(ctx, p.Stage())
 
 	erpDocs := map[string]erpsim.Document{}
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		if _, dup := erpDocs[d.Key]; dup {
 			t.Errorf("the ERP holds document %s twice", d.Key)
 		}
@@ -615,7 +640,7 @@ func printed(rep *pipeline.Report) string {
 func (w *world) assertNothingUnconfirmedMarked() {
 	w.t.Helper()
 	inERP := map[string]bool{}
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		inERP[d.Key] = true
 	}
 	for id, z := range w.initial {
@@ -701,7 +726,7 @@ func TestSelfEchoOfMarksIsSkippedNotPostedAgain(t *testing.T) {
 	w.clock.Set(echo)
 	w.mustRun(tenantTo)
 	postedFirst := map[string]bool{}
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		postedFirst[d.Key] = true
 	}
 	if len(postedFirst) == 0 {
@@ -857,6 +882,9 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 				t.Fatalf("window %s: %v in %s", win.ID(), err, sc.Text())
 			}
 			lines++
+			if !stage.DocType(l.DocType).IsDocument() {
+				continue // applications and reversals: their amounts are checked by the AR tests (ar_test.go)
+			}
 			z, ok := headers[l.ZuoraID]
 			if !ok {
 				t.Errorf("ready %s %s is not in Zuora", l.DocType, l.ZuoraID)
@@ -1099,7 +1127,7 @@ func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
 
 	rep := w.mustRun(tenantTo)
 	if len(rep.Windows) != 1 || rep.Windows[0].Window.ID() != last.ID() {
-		t.Fatalf("second run processed %d windows; want only %s", len(rep.Windows), last.ID())
+		t.Fatalf("second run processed %d windows; want only %s:\n%s", len(rep.Windows), last.ID(), printed(rep))
 	}
 	var creates []string
 	for _, r := range w.erp.Requests() {

@@ -299,10 +299,10 @@ func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 		}
 		p := w.open(w.config(tenantTo))
 		assertStopsAt(t, p, window1)
-		posted := len(w.erp.Documents())
+		posted := len(w.erpDocuments())
 		w.zuora.SetAfterPage(nil)
 		w.mustRun(tenantTo)
-		if len(w.erp.Documents()) <= posted {
+		if len(w.erpDocuments()) <= posted {
 			t.Errorf("the second run posted nothing after the killed extract")
 		}
 		w.assertPromise(p)
@@ -319,7 +319,7 @@ func TestZuoraWriteBackDownKeepsPostsAndTheNextRunMarksThem(t *testing.T) {
 		t.Fatalf("run with Zuora's write-back down: %v; want the load of %s to fail", err, window1.ID())
 	}
 	posted := map[string]bool{}
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		posted[d.Key] = true
 	}
 	if len(posted) == 0 || w.zuora.Stats().MarksApplied != 0 {

@@ -510,15 +510,15 @@ func (p *Pipeline) recheckRejects(ctx context.Context, rep *Report) error {
 	}
 	var wanted []extract.Wanted
 	for _, r := range b.byKey {
-		if _, acked := acks[r.ZuoraID]; acked || !r.Recheckable() || r.ReasonCode == stage.ReasonDependencyRejected {
-			continue // a dependency's reject comes back when the dependency is posted (reloadWaiting), not from Zuora
+		if _, acked := acks[r.ZuoraID]; acked || !r.Recheckable() {
+			continue
 		}
 		w, err := stage.ParseWindowID(r.Window)
 		if err != nil {
 			return err
 		}
 		wanted = append(wanted, extract.Wanted{DocType: stage.DocType(r.DocType), ID: r.ZuoraID, Window: w, Updated: r.Updated,
-			Account: r.Account, Malformed: r.ReasonCode == stage.ReasonMalformed})
+			Account: r.Account, Malformed: r.ReasonCode == stage.ReasonMalformed, Reason: r.ReasonCode})
 	}
 	if len(wanted) > 0 {
 		if err := p.recheck(ctx, b, wanted, rep); err != nil {

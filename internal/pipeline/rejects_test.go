@@ -166,7 +166,7 @@ func TestFixedAccountPostsItsRejectedDocumentsOnTheNextRun(t *testing.T) {
 	second := w.mustRunTo(tenantTo)
 	creates := w.creates()
 	docs := map[string]string{}
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		docs[d.Key] = d.Customer
 	}
 	for id := range rejected {
@@ -245,7 +245,7 @@ func TestAcknowledgedRejectIsSkippedWithItsReasonAndNeverPosted(t *testing.T) {
 	p := w.open(w.cfg(tenantTo))
 
 	var posted string
-	for _, d := range w.erp.Documents() {
+	for _, d := range w.erpDocuments() {
 		posted = d.Key
 	}
 	for _, tc := range []struct{ id, reason, want string }{
