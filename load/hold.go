@@ -137,6 +137,7 @@ func (r *run) holds(ctx context.Context, lines []document, all []document) (map[
 	isDoc := func(d document) bool { return d.DocType.IsDocument() }
 
 	decided := map[string][]idHolding{} // line key → the holdings of what it depends on
+	localOf := map[string]Holding{}     // what this window's own lines say of a document
 	var ask []Dep
 	asked := map[string]bool{}
 	for _, d := range lines {
@@ -158,9 +159,12 @@ func (r *run) holds(ctx context.Context, lines []document, all []document) (map[
 				if dp.DocType != "" {
 					what = dp.DocType.Words()
 				}
-				if h, ok := local(dp.ZuoraID, isDoc, what); ok {
-					decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, dp.ZuoraID))
-				} else if !asked[dp.ZuoraID] {
+				h, ok := local(dp.ZuoraID, isDoc, what)
+				if ok {
+					localOf[dp.ZuoraID] = h
+				}
+				if (!ok || h.State != Live) && !asked[dp.ZuoraID] {
+					// Not live by this window: another window may have posted it since.
 					asked[dp.ZuoraID] = true
 					ask = append(ask, dp)
 				}
@@ -183,10 +187,10 @@ func (r *run) holds(ctx context.Context, lines []document, all []document) (map[
 		hs := decided[d.IdempotencyKey]
 		if d.DocType.IsApplication() {
 			for _, dp := range d.deps {
-				if slices.ContainsFunc(byZuora[dp.ZuoraID], isDoc) {
-					continue // decided above
-				}
 				h, ok := answers[dp.ZuoraID]
+				if l, here := localOf[dp.ZuoraID]; here && (!ok || h.State != Live) {
+					h, ok = l, true // this window's line decides, unless the ERP holds it live by another
+				}
 				if !ok {
 					h = Holding{State: Unknown}
 				}
