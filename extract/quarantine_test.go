@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -200,4 +203,40 @@ func quarantinedRows(t *testing.T, st *stage.Stage, m *stage.ExtractManifest) []
 func tableDocType(table string) string {
 	dt, _ := stage.DocTypeOfTable(table)
 	return string(dt)
+}
+
+// TestMalformedApplicationIsQuarantined: an application whose amount has
+// more places than DECIMAL(38,9) is quarantined under its kind, like a
+// document, and the window commits.
+func TestMalformedApplicationIsQuarantined(t *testing.T) {
+	f := newFake()
+	f.account("a1", "A-1", "ERP-1")
+	f.application("payment-applications", "pa-bad", "a1", at(22, 5, 0), map[string]any{"paymentId": "p1", "invoiceId": "i1",
+		"applyAmount": num("1.0000000001"), "paymentApplicationStatus": "Processed"})
+	f.application("payment-applications", "pa-ok", "a1", at(22, 6, 0), map[string]any{"paymentId": "p1", "invoiceId": "i1",
+		"applyAmount": num("1"), "paymentApplicationStatus": "Processed"})
+	st := newStage(t)
+	m := mustRun(t, f, st, w1, Options{})
+	var q []stage.QuarantineRow
+	for _, f := range m.Tables[stage.QuarantineTable].Files {
+		data, err := st.Read(context.Background(), f.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parquet.Read[stage.QuarantineRow](bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q = append(q, rows...)
+	}
+	if len(q) != 1 || q[0].DocType != string(stage.PaymentApplication) || q[0].Entity != "payment_applications" || q[0].DocKey != "pa-bad" ||
+		q[0].AmountText == nil || *q[0].AmountText != "1.0000000001" {
+		t.Fatalf("quarantine %+v; want pa-bad as a payment application with its amount as sent", q)
+	}
+	if rows := tableRows[stage.PaymentApplicationRow](t, st, m, "payment_applications"); len(rows) != 1 || rows[0].ID != "pa-ok" {
+		t.Errorf("payment applications %+v; want pa-ok only", rows)
+	}
+	if accts := tableRows[stage.AccountRow](t, st, m, stage.AccountsTable); len(accts) != 1 || accts[0].ID != "a1" {
+		t.Errorf("accounts %+v", accts)
+	}
 }

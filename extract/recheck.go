@@ -201,8 +201,8 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 
 // applicationBatch fetches one query's worth of applications by id, then
 // their accounts by id (applications expand none), and stages again those
-// Zuora holds at the same version whose account changed (its ERP customer
-// set since) or whose sign is to be decided again.
+// Zuora holds at the same version whose account's ERP customer changed, or
+// whose sign is to be decided again.
 func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string) error {
 	sp := rc.sp
 	q := documentQuery(sp, rc.opts.ERPAccountField)
@@ -283,7 +283,7 @@ func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string)
 		case p.w.Reason == stage.ReasonMissingField && p.w.DocType.IsApplication():
 			// Its documents (hence its currency) may be staged by a later window since.
 			note = "the same version: staged again, so that its window finds its currency with what the stage holds now"
-		case orEmpty(a.AccountNumber) != p.w.Account.Number || orEmpty(a.ERPAccountID) != p.w.Account.ERPID:
+		case orEmpty(a.ERPAccountID) != p.w.Account.ERPID: // an application's customer is its account's ERP id
 			note = "account changed in Zuora: staged again"
 		default:
 			rc.found(p.w, Unchanged, "")

@@ -1,7 +1,8 @@
 // Package sql holds the default mapping from Zuora's raw tables to ERP
-// documents: one SQL file per document type, shared macros and the value
-// mapping CSVs, embedded so the binary runs without them on disk. The
-// document types are the stage's registry (stage.DocTypes).
+// documents: one SQL file per doc_type (the documents, the application
+// kinds, the reversal), shared macros and the value mapping CSVs, embedded
+// so the binary runs without them on disk. The doc_types are the stage's
+// registry (stage.LoadOrder).
 //
 // Importers alias it: mapping "github.com/zuora-erp-etl/zuora-erp-etl/sql".
 package sql

@@ -11,7 +11,7 @@ import (
 
 func TestFilesEmbedded(t *testing.T) {
 	want := []string{"_macros.sql", "currencies.csv", "payment_methods.csv"}
-	for _, dt := range stage.Documents() {
+	for _, dt := range stage.LoadOrder() {
 		want = append(want, DocFile(string(dt)))
 	}
 	for _, name := range want {
@@ -30,7 +30,7 @@ func TestFilesEmbedded(t *testing.T) {
 			}
 		}
 	}
-	for _, docType := range stage.Documents() {
+	for _, docType := range stage.LoadOrder() {
 		name := DocFile(string(docType))
 		data, _ := fs.ReadFile(Files, name)
 		if !strings.Contains(string(data), "'"+string(docType)+"' AS doc_type") {

@@ -90,7 +90,7 @@ func TestDesignNamesEveryColumn(t *testing.T) {
 		}
 	}
 	for _, code := range []string{ReasonMalformed, ReasonERPRejected, ReasonAlreadyPosted, ReasonAlreadyTransferred, ReasonAcknowledged,
-		ReasonNotPosted, ReasonIgnoredInZuora, ReasonSignUndetermined, ReasonDependencyRejected, ReasonNoERPAccount, ReasonMissingField} {
+		ReasonNotPosted, ReasonIgnoredInZuora, ReasonSuperseded, ReasonSignUndetermined, ReasonDependencyRejected, ReasonNoERPAccount, ReasonMissingField} {
 		if !strings.Contains(doc, "`"+code+"`") {
 			t.Errorf("docs/design.md does not name reason code %s", code)
 		}

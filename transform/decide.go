@@ -166,11 +166,14 @@ FROM app_rows GROUP BY ALL`
 // the signed amounts of the applications created in between sum to the
 // change of the document's field: a payment's or credit memo's
 // appliedAmount, an invoice's paymentAmount or creditMemoAmount, a debit
-// memo's totalAmount − balance. A constraint is usable only when every
-// application in it is of this window or has a known sign, and none of the
-// document's applications was cancelled in between.
+// memo's totalAmount − balance. When no staged version postdates the
+// application, the latest one stands for it with every application created
+// after the version before (a version that does not reflect one gives it a
+// direction of 0, which settles nothing). A constraint is usable only when
+// every application in it is of this window or has a known sign, and none
+// of the document's applications was cancelled in between.
 const signMembersSQL = `CREATE TABLE sign_touch AS
-SELECT DISTINCT x_type, x_id, field, x1, kinds FROM (
+SELECT DISTINCT x_type, x_id, field, x1, v.later IS NULL AS fallback, kinds FROM (
     SELECT a.source_type AS x_type, a.source_id AS x_id, 'applied' AS field, a.created_date AS at, [a.doc_type] AS kinds
     FROM app_rows AS a WHERE a.doc_type IN ('payment_application', 'credit_memo_application') AND a.source_id IS NOT NULL
     UNION ALL
@@ -181,8 +184,10 @@ SELECT DISTINCT x_type, x_id, field, x1, kinds FROM (
     SELECT a.target_type, a.target_id, 'settled', a.created_date, ['payment_application', 'credit_memo_application']
     FROM app_rows AS a WHERE a.doc_type IN ('payment_application', 'credit_memo_application') AND a.target_type = 'debit_memo'
 ) AS t, LATERAL (
-    SELECT min(d.updated_date) AS x1 FROM doc_hist AS d
-    WHERE d.doc_type = t.x_type AND d.id = t.x_id AND d.updated_date >= t.at
+    SELECT min(d.updated_date) FILTER (WHERE d.updated_date >= t.at) AS later,
+        coalesce(min(d.updated_date) FILTER (WHERE d.updated_date >= t.at), max(d.updated_date)) AS x1
+    FROM doc_hist AS d
+    WHERE d.doc_type = t.x_type AND d.id = t.x_id
 ) AS v
 WHERE v.x1 IS NOT NULL;
 
@@ -208,14 +213,14 @@ FROM sign_cons AS c
 JOIN app_hist AS h ON list_contains(c.kinds, h.doc_type)
     AND (CASE WHEN c.field = 'applied' THEN h.source_id ELSE h.target_id END) = c.x_id
     AND (c.field = 'applied' OR h.target_type = c.x_type)
-    AND h.created_date <= c.x1 AND (c.x0 IS NULL OR h.created_date > c.x0);
+    AND (c.fallback OR h.created_date <= c.x1) AND (c.x0 IS NULL OR h.created_date > c.x0);
 
 UPDATE sign_cons SET usable = false
 WHERE cid IN (SELECT cid FROM sign_members WHERE NOT in_window AND known_signed IS NULL)
    OR cid IN (
     SELECT c.cid FROM sign_cons AS c JOIN app_hist AS h ON list_contains(c.kinds, h.doc_type)
         AND (CASE WHEN c.field = 'applied' THEN h.source_id ELSE h.target_id END) = c.x_id
-    WHERE h.status = 'Cancelled' AND h.updated_date <= c.x1 AND (c.x0 IS NULL OR h.updated_date > c.x0))`
+    WHERE h.status = 'Cancelled' AND (c.fallback OR h.updated_date <= c.x1) AND (c.x0 IS NULL OR h.updated_date > c.x0))`
 
 // signPairSQL settles as applies the groups that cannot be unapplies: a
 // group with a row larger than all that the pair (source, target) could

@@ -58,13 +58,13 @@ func recordsSQL(docs []stage.DocType) string {
 	parts = append(parts, `SELECT doc_type, zuora_id, NULL, customer, currency, coalesce(signed, sent), coalesce(status, ''), NULL,
     updated_date, NULL, counting FROM app_facts`)
 	return `CREATE TABLE records AS
+WITH newest AS (
+    SELECT doc_type, id, max(updated_date) AS updated_date, arg_max("window", updated_date) AS "window"
+    FROM hist_versions WHERE "window" <> this_window() GROUP BY ALL
+)
 SELECT r.*, n.updated_date AS newer_version, n."window" AS newer_window
 FROM (` + strings.Join(parts, "\nUNION ALL\n") + `) AS r
-LEFT JOIN LATERAL (
-    SELECT v.updated_date, v."window" FROM hist_versions AS v
-    WHERE v.doc_type = r.doc_type AND v.id = r.zuora_id AND v."window" <> this_window() AND v.updated_date > r.updated_date
-    ORDER BY v.updated_date DESC, v."window" DESC LIMIT 1
-) AS n ON true`
+LEFT JOIN newest AS n ON n.doc_type = r.doc_type AND n.id = r.zuora_id AND n.updated_date > r.updated_date`
 }
 
 // decisionsSQL decides what each record calls for (docs/design.md "AR

@@ -160,6 +160,7 @@ var settingFlags = map[string]struct{ flag, env string }{
 	"SQLDir":              {"sql-dir", "ETL_SQL_DIR"},
 	"ERPAccountField":     {"erp-account-field", "ETL_ERP_ACCOUNT_FIELD"},
 	"DocTypes":            {"doc-types", "ETL_DOC_TYPES"},
+	"UnapplyAmounts":      {"unapply-amounts", "ETL_UNAPPLY_AMOUNTS"},
 	"ZuoraEntityID":       {"zuora-entity-id", "ZUORA_ENTITY_ID"},
 	"LeaseTTL":            {"lease-ttl", "ETL_LEASE_TTL"},
 	"KeepRefusedUnmarked": {"mark-refused", "ETL_MARK_REFUSED"},
@@ -215,6 +216,11 @@ func (s *settings) register(e *env) {
 		docTypes = stage.DocTypeList()
 	}
 	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types and application kinds to move, comma-separated (reversals follow the documents); a tenant without Invoice Settlement has neither memos nor applications: invoice,payment,refund (env ETL_DOC_TYPES)")
+	unapply := e.getenv("ETL_UNAPPLY_AMOUNTS")
+	if unapply == "" {
+		unapply = "negative"
+	}
+	fs.StringVar(&c.UnapplyAmounts, "unapply-amounts", unapply, "how the tenant writes an unapply's amount: negative, or positive (unsigned, like the apply it undoes: the sign is decided per application group) (env ETL_UNAPPLY_AMOUNTS)")
 	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
 	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
@@ -516,6 +522,9 @@ func (s *settings) tenantSettings() error {
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--doc-types is empty; want some of %s", stage.DocTypeList())}
 	}
 	s.cfg.DocTypes = types
+	if err := pipeline.CheckUnapplyAmounts(s.cfg.UnapplyAmounts); err != nil {
+		return err
+	}
 	f := s.cfg.ERPAccountField
 	if f == "" || strings.IndexFunc(f, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')

@@ -74,11 +74,16 @@ func TestTenantSettingsAreConfigurationErrorsNamingTheSetting(t *testing.T) {
 			t.Fatalf("with ZUORA_ENTITY_ID: exit %d, stderr %q", code, stderr)
 		}
 	})
-	for _, bad := range [][]string{{"--doc-types", "invoice,memo"}, {"--doc-types", ","}, {"--erp-account-field", "ERP Account"}, {"--zuora-rate", "-1"}, {"--zuora-entity-id", "a,b"}} {
+	for _, bad := range [][]string{{"--doc-types", "invoice,memo"}, {"--doc-types", ","}, {"--erp-account-field", "ERP Account"}, {"--zuora-rate", "-1"}, {"--zuora-entity-id", "a,b"},
+		{"--unapply-amounts", "signed"}, {"--doc-types", "invoice,payment_application"}} {
 		environ := map[string]string{"ETL_STAGE": "file://" + t.TempDir()}
 		code, _, stderr := runCLI(t, environ, append([]string{"run"}, bad...)...)
 		if code != exitUsage || !strings.Contains(stderr, bad[0]) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want one line naming %s, status 2", bad, code, stderr, bad[0])
 		}
+	}
+	environ := map[string]string{"ETL_STAGE": "file://" + t.TempDir(), "ETL_UNAPPLY_AMOUNTS": "unsigned"}
+	if code, _, stderr := runCLI(t, environ, "run"); code != exitUsage || !strings.Contains(stderr, "ETL_UNAPPLY_AMOUNTS") || !strings.Contains(stderr, "positive") {
+		t.Errorf("ETL_UNAPPLY_AMOUNTS=unsigned: exit %d, stderr %q; want status 2 naming the variable and what it accepts", code, stderr)
 	}
 }

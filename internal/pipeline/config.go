@@ -14,6 +14,7 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
+	"github.com/zuora-erp-etl/zuora-erp-etl/transform"
 )
 
 // Config is everything a pipeline run needs. cmd/ fills it from the
@@ -50,12 +51,16 @@ type Config struct {
 	// ERPAccountField is the account's custom field holding the ERP customer
 	// (default ERPAccountId__c), read case-insensitively.
 	ERPAccountField string
-	// DocTypes are the document types moved; nil means every one.
+	// DocTypes are the types moved (documents and application kinds, as
+	// stage.Moved completes them); nil means every one.
 	DocTypes []stage.DocType
 	// KeepRefusedUnmarked leaves the documents the ERP refused for good as they
 	// are in Zuora (--mark-refused=false); by default they are marked
 	// TransferredToAccounting = Error, as Zuora's own connectors do.
 	KeepRefusedUnmarked bool
+	// UnapplyAmounts is how the tenant writes an unapply's amount: negative
+	// (the default, "") or positive; see CheckUnapplyAmounts.
+	UnapplyAmounts string
 	// ZuoraEntityID is sent as Zuora-Entity-Ids on every Zuora call (multi-entity tenants).
 	ZuoraEntityID string
 	// ZuoraRate caps Zuora requests per minute (0: no cap), to stay under a sandbox's limits.
@@ -151,6 +156,16 @@ func httpURL(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return &ConfigError{Msg: fmt.Sprintf("%q is not an http(s) URL such as https://host", raw), Settings: []string{field}}
+	}
+	return nil
+}
+
+// CheckUnapplyAmounts checks the unapply convention (docs/zuora-api.md §7,
+// fact 6): transform.UnapplyNegative, transform.UnapplyPositive or "".
+func CheckUnapplyAmounts(v string) error {
+	if _, err := transform.ParseUnapplyAmounts(v); err != nil {
+		return &ConfigError{Msg: fmt.Sprintf("%q: want %s (an unapply's amount is negative) or %s (it is unsigned, as the apply's)",
+			v, transform.UnapplyNegative, transform.UnapplyPositive), Settings: []string{"UnapplyAmounts"}}
 	}
 	return nil
 }

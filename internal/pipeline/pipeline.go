@@ -550,12 +550,13 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 		}
 	}
 	_, err := transform.Run(ctx, p.st, w, transform.Options{
-		SQLDir:      p.cfg.SQLDir,
-		RunID:       p.cfg.RunID,
-		CodeVersion: p.cfg.CodeVersion,
-		Force:       force,
-		Logger:      p.cfg.Logger,
-		DocTypes:    p.cfg.DocTypes,
+		SQLDir:         p.cfg.SQLDir,
+		RunID:          p.cfg.RunID,
+		CodeVersion:    p.cfg.CodeVersion,
+		Force:          force,
+		Logger:         p.cfg.Logger,
+		DocTypes:       p.cfg.DocTypes,
+		UnapplyAmounts: p.cfg.UnapplyAmounts,
 	})
 	if err != nil {
 		return err

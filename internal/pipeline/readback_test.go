@@ -200,6 +200,8 @@ func arrowText(t *testing.T, a arrow.Array, i int) string {
 		return v.Value(i).ToTime().Format(time.DateOnly)
 	case *array.Int64:
 		return strconv.FormatInt(v.Value(i), 10)
+	case *array.Boolean:
+		return strconv.FormatBool(v.Value(i))
 	}
 	t.Fatalf("unexpected arrow type %s", a.DataType())
 	return ""
