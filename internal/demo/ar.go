@@ -81,16 +81,16 @@ func ReceivablesStepOne(zs *zuorasim.Sim) (*Receivables, error) {
 	}
 	slices.Sort(accounts)
 	for _, a := range accounts {
-		if len(byAccount[a]) >= 4 && memoOf[a] != "" {
+		if len(byAccount[a]) >= 3 && memoOf[a] != "" {
 			rv.Account = a
 			break
 		}
 	}
 	if rv.Account == "" {
-		return nil, fmt.Errorf("demo: the tenant has no USD customer with four open invoices and a credit memo to script receivables on")
+		return nil, fmt.Errorf("demo: the tenant has no USD customer with three open invoices and a credit memo to script receivables on")
 	}
 	invs := byAccount[rv.Account]
-	rv.Inv1, rv.Inv2, rv.Inv3, rv.Inv4, rv.Memo = invs[0].str("id"), invs[1].str("id"), invs[2].str("id"), invs[3].str("id"), memoOf[rv.Account]
+	rv.Inv1, rv.Inv2, rv.Inv3, rv.Memo = invs[0].str("id"), invs[1].str("id"), invs[2].str("id"), memoOf[rv.Account]
 	var err error
 	if rv.Payment, _, err = zs.CreatePayment(rv.Account, "12.00", zuorasim.Target{ID: rv.Inv1, Amount: "4.00"}, zuorasim.Target{ID: rv.Inv2, Amount: "3.00"}); err != nil {
 		return nil, fmt.Errorf("demo: create a payment applied to two invoices: %w", err)
@@ -120,12 +120,19 @@ func ReceivablesStepOne(zs *zuorasim.Sim) (*Receivables, error) {
 	if rv.Unposted == "" {
 		return nil, fmt.Errorf("demo: no credit memo of a known customer could be unposted")
 	}
-	rev, err := zs.ReverseInvoice(rv.Inv4)
-	if err != nil {
-		return nil, fmt.Errorf("demo: reverse an invoice: %w", err)
+	var refused error
+	for _, inv := range pick(zs, "invoices", func(r record) bool {
+		return r.str("status") == "Posted" && known[r.str("accountId")] && r.dec("amount").IsPositive() && r.dec("balance").Equal(r.dec("amount")) &&
+			r.str("id") != rv.Inv1 && r.str("id") != rv.Inv2 && r.str("id") != rv.Inv3
+	}) {
+		rev, err := zs.ReverseInvoice(inv.str("id"))
+		if err == nil {
+			rv.Inv4, rv.Reversal = inv.str("id"), rev.MemoID
+			return rv, nil
+		}
+		refused = err // a memo was made from it, say: try the next
 	}
-	rv.Reversal = rev.MemoID
-	return rv, nil
+	return nil, fmt.Errorf("demo: reverse an invoice: %w", refused)
 }
 
 // StepTwo is the second hour: the payment's last 5.00 applied to its first
