@@ -1,7 +1,10 @@
 // Package demo runs the whole pipeline against the built-in Zuora and ERP
 // simulators, each a real HTTP server on loopback, and checks the promises the
 // tool makes: every document accounted for, each posted exactly once, every
-// posted one marked transferred in Zuora, and a second pass posting nothing.
+// posted one marked transferred in Zuora, every application and reversal in
+// the ERP once, AR parity between Zuora and the ERP, and a second pass
+// posting nothing. Between its windows it changes receivables in the
+// simulated tenant as a Zuora user would (Receivables).
 package demo
 
 import (
@@ -11,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
@@ -28,11 +32,23 @@ const (
 	ERPToken     = "demo-erp-token"
 )
 
-// From and To bound the demo tenant's activity: three hourly windows.
+// From and To bound the demo tenant's generated activity: three hourly
+// windows; the demo's receivables changes fill the two hours after To.
 var (
 	From = time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	To   = From.Add(3 * time.Hour)
 )
+
+// clock is the demo's time: both simulators and the pipeline read it, so
+// that the receivables changes land in the windows after To.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // ownerKey is the file that says the demo owns a stage and may wipe it.
 const ownerKey = "DEMO-STAGE.txt"
@@ -134,9 +150,13 @@ func (s *Servers) Config(stageURL string, logger *slog.Logger) pipeline.Config {
 	}
 }
 
-// Result is what the demo found.
+// Result is what the demo found: the report of the first run (the generated
+// windows), of each run after a receivables change, of the second pass, and
+// the checks.
 type Result struct {
 	First, Second *pipeline.Report
+	AR            []*pipeline.Report
+	Receivables   *Receivables
 	Checks        []Check
 }
 
@@ -157,8 +177,10 @@ func (r *Result) OK() bool {
 	return len(r.Checks) > 0
 }
 
-// Run prepares the stage, runs the pipeline over the demo tenant, runs it a
-// second time, and checks the outcome. Progress and the report go to out.
+// Run prepares the stage, runs the pipeline over the demo tenant's three
+// windows, changes receivables in Zuora and runs the next window, twice, runs
+// every window a second time, and checks the outcome. Progress and the
+// reports go to out.
 func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -170,11 +192,16 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	if opts.Realistic {
 		tenant = Realistic()
 	}
+	clk := &clock{t: To.Add(10 * time.Minute)}
+	tenant.Now = clk.Now
 	srv, err := StartTenant(tenant, opts.Seed, opts.Volume, From, To)
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Close()
+	if err := srv.PreloadTransferred(); err != nil {
+		return nil, err
+	}
 	fmt.Fprintf(out, "Zuora simulator: %s (tenant seed %d)\nERP simulator:   %s\nstage:           %s\n", srv.ZuoraURL, opts.Seed, srv.ERPURL, stage.Redact(opts.StageURL))
 	if opts.Realistic {
 		fmt.Fprintln(out, "tenant:          realistic (lower-camel custom fields, offset cursors on invoices and items, numbers as doubles,\n                 Actions refusing refunds of credit memos, 429s with RateLimit-* headers only)")
@@ -183,6 +210,7 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 
 	res := &Result{}
 	cfg := srv.Config(opts.StageURL, opts.Logger)
+	cfg.Now = clk.Now
 	fmt.Fprintf(out, "== first run of the stage, from %s (its start point) to %s\n", From.Format(time.RFC3339), To.Format(time.RFC3339))
 	res.First, err = runOnce(ctx, cfg)
 	if res.First != nil {
@@ -191,22 +219,62 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	requestsAfterFirst := len(srv.ERP.Requests())
 
+	// Two hours of receivables work in Zuora, each followed by the run of its window.
+	until := To
+	for step := 1; step <= 2; step++ {
+		clk.set(until.Add(15 * time.Minute))
+		var words []string
+		if step == 1 {
+			if res.Receivables, err = ReceivablesStepOne(srv.Zuora); err != nil {
+				return res, err
+			}
+			words = res.Receivables.StepOneWords()
+		} else {
+			if err := res.Receivables.StepTwo(srv.Zuora); err != nil {
+				return res, err
+			}
+			words = res.Receivables.StepTwoWords()
+		}
+		fmt.Fprintf(out, "\n== in Zuora, at %s:\n", clk.Now().Format(time.RFC3339))
+		for _, w := range words {
+			fmt.Fprintf(out, "   %s\n", w)
+		}
+		until = until.Add(time.Hour)
+		clk.set(until.Add(10 * time.Minute))
+		cfg.Until = until
+		fmt.Fprintf(out, "\n== run of the window up to %s\n", until.Format(time.RFC3339))
+		rep, err := runOnce(ctx, cfg)
+		if rep != nil {
+			rep.Print(out)
+			res.AR = append(res.AR, rep)
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	requestsBefore := len(srv.ERP.Requests())
+
+	clk.set(until.Add(20 * time.Minute))
 	fmt.Fprintf(out, "\n== second run of the same windows, then each window loaded again\n")
 	res.Second, err = runOnce(ctx, cfg)
 	if err != nil {
 		return res, err
 	}
 	res.Second.Print(out)
-	for _, w := range res.First.Windows {
+	status, err := statusOf(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	for _, w := range status.Windows {
 		before := len(srv.ERP.Requests())
 		if err := loadAgain(ctx, cfg, w.Window); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(out, "load of window %s again: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
 	}
-	res.Checks = check(srv, res.First, requestsAfterFirst)
+	res.Checks = check(srv, status, requestsBefore)
+	res.Checks = append(res.Checks, arChecks(ctx, srv, cfg, out)...)
 	fmt.Fprintln(out, "\n== checks")
 	for _, c := range res.Checks {
 		verdict := "ok  "
@@ -216,6 +284,16 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 		fmt.Fprintf(out, "%s %s%s\n", verdict, c.What, c.Why)
 	}
 	return res, nil
+}
+
+// statusOf is the stage's status: every window's account.
+func statusOf(ctx context.Context, cfg pipeline.Config) (*pipeline.Report, error) {
+	p, err := pipeline.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.Status(ctx)
 }
 
 func runOnce(ctx context.Context, cfg pipeline.Config) (*pipeline.Report, error) {
@@ -237,31 +315,34 @@ func loadAgain(ctx context.Context, cfg pipeline.Config, w stage.Window) error {
 	return err
 }
 
-// check verifies the demo's promises against what the simulators hold.
-func check(srv *Servers, first *pipeline.Report, requestsAfterFirst int) []Check {
+// check verifies the demo's promises over every window (the stage's
+// status) against what the simulators hold.
+func check(srv *Servers, status *pipeline.Report, requestsBefore int) []Check {
 	var checks []Check
 	add := func(what string, ok bool, why string, args ...any) {
-		if !ok {
-			why = ": " + fmt.Sprintf(why, args...)
-		} else {
-			why = ""
-		}
-		checks = append(checks, Check{What: what, OK: ok, Why: why})
+		checks = append(checks, verdict(what, ok, why, args...))
 	}
 
 	var unbalanced []string
 	var posted, extracted int64
-	for _, l := range first.Totals() {
+	for _, l := range status.Totals() {
 		extracted += l.Extracted.Count
-		posted += l.Posted.Count
+		if stage.DocType(l.DocType).IsDocument() {
+			posted += l.Posted.Count
+		}
 		if !l.Balanced() {
 			unbalanced = append(unbalanced, l.DocType+"/"+l.Currency)
 		}
 	}
-	add("extracted = posted + rejected + skipped, in count and amount, for every type and currency",
+	add("extracted = posted + rejected + skipped, in count and amount, for every type (documents, applications, reversals) and currency",
 		len(unbalanced) == 0 && extracted > 0, "%v do not balance (extracted %d)", unbalanced, extracted)
 
-	docs := srv.ERP.Documents()
+	var docs []erpsim.Document
+	for _, d := range srv.ERP.Documents() {
+		if !d.Preloaded {
+			docs = append(docs, d)
+		}
+	}
 	seen := map[string]int{}
 	for _, d := range docs {
 		seen[d.Key]++
@@ -272,21 +353,27 @@ func check(srv *Servers, first *pipeline.Report, requestsAfterFirst int) []Check
 			twice = append(twice, k)
 		}
 	}
-	add("the ERP holds each posted document exactly once", len(twice) == 0 && int64(len(docs)) == posted,
-		"%d documents for %d posted, %d keys more than once", len(docs), posted, len(twice))
+	add("the ERP holds each posted document exactly once (a document posted again after a reversal is a new copy)", len(twice) == 0 && int64(len(docs)) == posted,
+		"%d document copies for %d posted, %d keys more than once", len(docs), posted, len(twice))
 
 	var unmarked []string
 	for _, d := range docs {
-		if srv.Zuora.Transferred(d.Key) != "Yes" {
-			unmarked = append(unmarked, d.Key)
+		if srv.Zuora.Transferred(d.ZuoraID) != "Yes" {
+			unmarked = append(unmarked, d.ZuoraID)
 		}
 	}
 	add("Zuora shows every posted document as transferred", len(unmarked) == 0, "%d posted documents not marked, e.g. %v", len(unmarked), first3(unmarked))
 
-	newRequests := len(srv.ERP.Requests()) - requestsAfterFirst
-	add("running the demo's windows again posts nothing new", newRequests == 0 && len(srv.ERP.Documents()) == len(docs),
-		"%d new ERP requests", newRequests)
+	newRequests := len(srv.ERP.Requests()) - requestsBefore
+	add("running the demo's windows again posts nothing new", newRequests == 0, "%d new ERP requests", newRequests)
 	return checks
+}
+
+func verdict(what string, ok bool, why string, args ...any) Check {
+	if ok {
+		return Check{What: what, OK: true}
+	}
+	return Check{What: what, Why: ": " + fmt.Sprintf(why, args...)}
 }
 
 func first3(s []string) []string {
