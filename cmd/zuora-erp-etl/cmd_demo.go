@@ -16,9 +16,13 @@ func cmdDemo(ctx context.Context, args []string, e *env) int {
 	fs := newFlagSet("demo", `demo [--stage URL] [--seed N] [--realistic] [volume flags]
 
 Starts a simulated Zuora tenant and a simulated ERP on loopback, runs the pipeline over three
-hourly windows of the tenant's activity, runs it again, and checks that every document is
-accounted for, posted exactly once and marked transferred. The demo owns its stage
-(default file://./demo-stage) and empties it at every start.`)
+hourly windows of the tenant's activity, then changes receivables in Zuora as a user would (a
+payment applied in two steps, a credit memo applied and unapplied, a refund, a cancellation, an
+unpost and re-post, an invoice reversal) and runs the next two windows, runs everything again,
+and checks that every record is accounted for, every document, application and reversal is in
+the ERP exactly once, every posted document is marked transferred, and each document's open
+balance in the ERP equals Zuora's (AR parity). The demo owns its stage (default
+file://./demo-stage) and empties it at every start.`)
 	stageURL := fs.String("stage", "file://./demo-stage", "stage for the demo (emptied at start; refused if it holds other data)")
 	seed := fs.Int64("seed", 1, "seed of the generated tenant")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error (logs go to stderr)")
@@ -55,13 +59,16 @@ accounted for, posted exactly once and marked transferred. The demo owns its sta
 	}
 	fmt.Fprintf(e.stdout, `
 The rejected documents above are intentional: the simulated tenant has accounts without
-ERPAccountId__c, and documents in KWD, which the default sql/currencies.csv does not map.
-A real "run" would exit with status 3 for them; the skipped ones were already transferred.
+ERPAccountId__c, and documents in KWD, which the default sql/currencies.csv does not map; the
+applications that join them are rejected with them (DEPENDENCY_REJECTED), and AR parity is
+checked over every other customer. A real "run" would exit with status 3 for them; the skipped
+ones were already transferred, or never posted (drafts), or echoes of the write-back.
 
 Explore the stage:
   go run ./cmd/zuora-erp-etl query --stage %[1]s "select count(*), sum(amount) from invoices"
   go run ./cmd/zuora-erp-etl query --stage %[1]s "select doc_type, reason_code, count(*) from rejects group by all"
   go run ./cmd/zuora-erp-etl status --stage %[1]s
+  go run ./cmd/zuora-erp-etl reconcile --stage %[1]s
 `, *stageURL)
 	return exitOK
 }

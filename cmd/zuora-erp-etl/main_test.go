@@ -79,7 +79,9 @@ func TestDemoThenQuery(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("demo: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"invoice", "payment", "refund", "credit_memo", "debit_memo", "ok   the ERP holds each posted document exactly once"} {
+	for _, want := range []string{"invoice", "payment", "refund", "credit_memo", "debit_memo", "payment_application", "credit_memo_application",
+		"refund_application", "reversal", "== in Zuora", "cancelled after it was posted", "ok   the ERP holds each posted document exactly once",
+		"ok   the ERP holds every application and reversal once", "ok   AR parity", "ok   reconcile"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
@@ -98,8 +100,8 @@ func TestDemoThenQuery(t *testing.T) {
 	}
 
 	code, stdout, _ = runCLI(t, nil, "status", "--stage", stageURL)
-	if code != exitOK || strings.Count(stdout, "done") < 9 {
-		t.Fatalf("status: exit %d, output:\n%s\nwant three windows with every step done", code, stdout)
+	if code != exitOK || strings.Count(stdout, "done") < 15 {
+		t.Fatalf("status: exit %d, output:\n%s\nwant five windows with every step done", code, stdout)
 	}
 
 	// A second demo on the same stage starts afresh; a stage the demo does not own is refused.
