@@ -95,10 +95,10 @@ func (e *env) writeLines(w stage.Window, lines ...stage.Envelope) {
 
 // fakeDeps answers for what lies beyond the window, as the test sets it.
 type fakeDeps struct {
-	mu       sync.Mutex
-	answers  map[string]Holding
+	mu          sync.Mutex
+	answers     map[string]Holding
 	errorMarked map[string]string
-	asked    []Dep
+	asked       []Dep
 }
 
 func (f *fakeDeps) Holdings(_ context.Context, _ stage.Window, deps []Dep) (map[string]Holding, error) {

@@ -241,7 +241,9 @@ func (s *Servers) PreloadTransferred() error {
 // and reconcile agreeing, by the ledger and against the ERP.
 func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Writer) []Check {
 	var checks []Check
-	add := func(what string, ok bool, why string, args ...any) { checks = append(checks, verdict(what, ok, why, args...)) }
+	add := func(what string, ok bool, why string, args ...any) {
+		checks = append(checks, verdict(what, ok, why, args...))
+	}
 	p, err := pipeline.Open(ctx, cfg)
 	if err != nil {
 		return []Check{verdict("the stage can be read", false, "%v", err)}
