@@ -62,9 +62,11 @@ WITH newest AS (
     SELECT doc_type, id, max(updated_date) AS updated_date, arg_max("window", updated_date) AS "window"
     FROM hist_versions WHERE "window" <> this_window() GROUP BY ALL
 )
-SELECT r.*, n.updated_date AS newer_version, n."window" AS newer_window
+-- A record this window posted stays this window's, whatever version came later: its report says it posted.
+SELECT r.*, CASE WHEN o.zuora_id IS NULL THEN n.updated_date END AS newer_version, CASE WHEN o.zuora_id IS NULL THEN n."window" END AS newer_window
 FROM (` + strings.Join(parts, "\nUNION ALL\n") + `) AS r
-LEFT JOIN newest AS n ON n.doc_type = r.doc_type AND n.id = r.zuora_id AND n.updated_date > r.updated_date`
+LEFT JOIN newest AS n ON n.doc_type = r.doc_type AND n.id = r.zuora_id AND n.updated_date > r.updated_date
+LEFT JOIN own_posted AS o ON o.doc_type = r.doc_type AND o.zuora_id = r.zuora_id`
 }
 
 // decisionsSQL decides what each record calls for (docs/design.md "AR

@@ -240,16 +240,22 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err != nil {
 		return err
 	}
-	var others []warehouse.Source
+	var others, own []warehouse.Source
 	for _, s := range all {
 		if s.Window != w.ID() {
 			others = append(others, s)
+		} else {
+			own = append(own, s)
 		}
 	}
 	if err := db.ViewParquet(ctx, "ledger", "ledger", others); err != nil {
 		return err
 	}
-	if err := db.Exec(ctx, ledgerMacros); err != nil {
+	if err := db.ViewParquet(ctx, "own_ledger", "ledger", own); err != nil {
+		return err
+	}
+	if err := db.Exec(ctx, ledgerMacros+`;
+CREATE TABLE own_posted AS SELECT DISTINCT doc_type, zuora_id FROM own_ledger WHERE confirmed(action, outcome)`); err != nil {
 		return fmt.Errorf("read ledger: %w", err)
 	}
 	if err := prepareHistory(ctx, st, w, db); err != nil {

@@ -220,8 +220,11 @@ const notStagedBatch = 50
 
 // notStagedYet asks Zuora, by id, when it last changed each dep the stage does
 // not hold: at or after the high water, a window not loaded yet stages it
-// (Waiting); before it, or unknown to Zuora, the stage never saw it and the
-// ERP decides (left Unknown).
+// (Waiting); before it, the stage never saw it (older than the stage's
+// start) and the ERP decides (left Unknown). One Zuora does not return by id
+// (a record it sends without an id, quarantined, or gone) waits too: it
+// cannot be posted until a window stages it, and posting what depends on it
+// would only earn a refusal that its posting later would not undo.
 func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[string]load.Holding) error {
 	hw, ok, err := p.st.HighWater(ctx)
 	if err != nil || !ok {
@@ -241,8 +244,12 @@ func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[st
 			byType[dt] = append(byType[dt], d.ZuoraID)
 		}
 	}
+	found := map[string]bool{}
 	for _, dt := range slices.Sorted(maps.Keys(byType)) {
 		if !p.moved(dt) {
+			for _, id := range byType[dt] {
+				found[id] = true // not moved: the ERP decides
+			}
 			continue
 		}
 		for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(byType[dt]))), notStagedBatch) {
@@ -259,8 +266,12 @@ func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[st
 				if err := json.Unmarshal(raw, &rec); err != nil {
 					return fmt.Errorf("query %s by id: %w", dt.Object(), err)
 				}
+				if !slices.Contains(batch, rec.ID) {
+					continue
+				}
+				found[rec.ID] = true
 				updated, err := time.Parse(time.RFC3339, rec.Updated)
-				if err != nil || !slices.Contains(batch, rec.ID) {
+				if err != nil {
 					continue // nothing to say of it: the ERP decides
 				}
 				if !updated.Before(hw.Next) {
@@ -270,7 +281,20 @@ func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[st
 			}
 		}
 	}
+	for _, d := range deps {
+		if !found[d.ZuoraID] {
+			out[d.ZuoraID] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s is not staged and Zuora returns no document with this id (sent without one, quarantined, or gone); it waits until a window stages it",
+				typeWords(d.DocType), d.ZuoraID)}
+		}
+	}
 	return nil
+}
+
+func typeWords(dt stage.DocType) string {
+	if dt == "" {
+		return "document"
+	}
+	return dt.Words()
 }
 
 // moved reports whether the run moves document type dt.

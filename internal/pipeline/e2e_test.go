@@ -861,7 +861,7 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 		}
 	}
 
-	var docs, lines int64
+	var docs, lines, docLines int64
 	seen := map[string]bool{}
 	for _, win := range windows.Windows {
 		tm, ok, err := p.Stage().ReadTransform(ctx, win)
@@ -885,6 +885,7 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 			if !stage.DocType(l.DocType).IsDocument() {
 				continue // applications and reversals: their amounts are checked by the AR tests (ar_test.go)
 			}
+			docLines++
 			z, ok := headers[l.ZuoraID]
 			if !ok {
 				t.Errorf("ready %s %s is not in Zuora", l.DocType, l.ZuoraID)
@@ -939,8 +940,8 @@ func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
 	if lines != wantReady {
 		t.Errorf("read %d ready lines; the transform reported %d ready", lines, wantReady)
 	}
-	if docs != lines {
-		t.Errorf("%d distinct documents in %d ready lines; a document is ready in one window only", docs, lines)
+	if docs != docLines {
+		t.Errorf("%d distinct documents in %d ready document lines; a document is ready in one window only", docs, docLines)
 	}
 }
 
@@ -1126,8 +1127,11 @@ func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
 	w.clock.Set(tenantTo.Add(30 * time.Minute))
 
 	rep := w.mustRun(tenantTo)
-	if len(rep.Windows) != 1 || rep.Windows[0].Window.ID() != last.ID() {
-		t.Fatalf("second run processed %d windows; want only %s:\n%s", len(rep.Windows), last.ID(), printed(rep))
+	// The last window again, and the earlier ones only to post applications
+	// that waited for its documents.
+	if len(rep.Windows) == 0 || rep.Windows[0].Window.ID() != last.ID() ||
+		slices.ContainsFunc(rep.Windows[1:], func(wr pipeline.WindowReport) bool { return wr.Why != "dependencies settled" }) {
+		t.Fatalf("second run processed %d windows; want only %s (and those whose applications waited for it):\n%s", len(rep.Windows), last.ID(), printed(rep))
 	}
 	var creates []string
 	for _, r := range w.erp.Requests() {
