@@ -99,6 +99,16 @@ func TestDemoThenQuery(t *testing.T) {
 		t.Fatalf("query output %q; want a header and one row with a non-zero count", stdout)
 	}
 
+	// reconcile over the demo's stage: read-only; the customers the demo
+	// rejects on purpose are open in Zuora and not in the ERP: exit 3, listed.
+	code, stdout, stderr = runCLI(t, nil, "reconcile", "--stage", stageURL)
+	if code != exitRejected || !strings.Contains(stdout, "open in Zuora, not held by the ERP") || !strings.Contains(stdout, "Zuora against the ledger: ") {
+		t.Fatalf("reconcile: exit %d, stdout:\n%s\nstderr: %s\nwant exit 3 listing the rejected documents", code, stdout, stderr)
+	}
+	if code, _, stderr = runCLI(t, nil, "reconcile", "--stage", stageURL, "--erp"); code != exitUsage || !strings.Contains(stderr, "ERP_BASE_URL") {
+		t.Fatalf("reconcile --erp without the ERP's settings: exit %d, %q; want 2 naming ERP_BASE_URL", code, stderr)
+	}
+
 	code, stdout, _ = runCLI(t, nil, "status", "--stage", stageURL)
 	if code != exitOK || strings.Count(stdout, "done") < 15 {
 		t.Fatalf("status: exit %d, output:\n%s\nwant five windows with every step done", code, stdout)
