@@ -1130,7 +1130,9 @@ func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
 	// The last window again, and the earlier ones only to post applications
 	// that waited for its documents.
 	if len(rep.Windows) == 0 || rep.Windows[0].Window.ID() != last.ID() ||
-		slices.ContainsFunc(rep.Windows[1:], func(wr pipeline.WindowReport) bool { return wr.Why != "dependencies settled" && wr.Why != "rejects re-checked" }) {
+		slices.ContainsFunc(rep.Windows[1:], func(wr pipeline.WindowReport) bool {
+			return wr.Why != "dependencies settled" && wr.Why != "rejects re-checked"
+		}) {
 		t.Fatalf("second run processed %d windows; want only %s (and those whose applications waited for it):\n%s", len(rep.Windows), last.ID(), printed(rep))
 	}
 	var creates []string

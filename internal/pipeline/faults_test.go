@@ -119,7 +119,9 @@ func TestERPOutageMidWindowStopsTheRunAndLoadThenRunRecover(t *testing.T) {
 	}
 	final := w.mustRun(tenantTo)
 	if len(final.Windows) == 0 || final.Windows[0].Window.Start != window2.End ||
-		slices.ContainsFunc(final.Windows[1:], func(wr pipeline.WindowReport) bool { return wr.Why != "dependencies settled" && wr.Why != "rejects re-checked" }) {
+		slices.ContainsFunc(final.Windows[1:], func(wr pipeline.WindowReport) bool {
+			return wr.Why != "dependencies settled" && wr.Why != "rejects re-checked"
+		}) {
 		t.Errorf("the run after recovery processed %d windows; want only the last (and those whose applications waited for it):\n%s", len(final.Windows), printed(final))
 	}
 	w.assertPromise(p)
