@@ -41,7 +41,10 @@ func TestERPRejectionKeepsRunAtExit3UntilFixed(t *testing.T) {
 		"ZUORA_BASE_URL": srv.ZuoraURL, "ZUORA_CLIENT_ID": demo.ClientID, "ZUORA_CLIENT_SECRET": demo.ClientSecret,
 		"ERP_BASE_URL": srv.ERPURL, "ERP_TOKEN": demo.ERPToken, "ETL_STAGE": "file://" + t.TempDir(),
 	}
-	runArgs := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339), "--sql-dir", sqlDir}
+	// --mark-refused=false: the refusals come back through the re-check in
+	// their own window (marked Error, they would come back as the mark's echo
+	// in a later window, which this test's clock never reaches).
+	runArgs := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339), "--sql-dir", sqlDir, "--mark-refused=false"}
 
 	if code, stdout, stderr := runCLI(t, environ, runArgs...); code != exitRejected {
 		t.Fatalf("first run: exit %d; want %d\nstdout:\n%s\nstderr:\n%s", code, exitRejected, stdout, stderr)
@@ -71,6 +74,9 @@ func TestERPRejectionKeepsRunAtExit3UntilFixed(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for _, d := range srv.ERP.Documents() {
+		if d.Preloaded {
+			continue
+		}
 		if keys[d.Key] {
 			t.Errorf("document %s is in the ERP twice", d.Key)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
 
@@ -234,5 +235,27 @@ func TestAnHourlyCapStopsAtOnceNamingTheLimit(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "resume with: zuora-erp-etl ") {
 		t.Errorf("no resume command:\n%s", stderr)
+	}
+}
+
+// TestMarkRefusedSetting: ETL_MARK_REFUSED takes true or false, anything else
+// is a one-line configuration error naming it; the flag overrides it, and a
+// resume command carries a value that is not the default.
+func TestMarkRefusedSetting(t *testing.T) {
+	environ := map[string]string{"ETL_MARK_REFUSED": "sometimes", "ETL_STAGE": "file://" + t.TempDir()}
+	code, _, stderr := runCLI(t, environ, "run", "--since", "2026-11-24T00:00:00Z")
+	if lines := messages(stderr); code != exitUsage || len(lines) != 1 || !strings.Contains(lines[0], "ETL_MARK_REFUSED") {
+		t.Fatalf("ETL_MARK_REFUSED=sometimes: exit %d, %q; want 2 and one line naming it", code, stderr)
+	}
+	s := newSettings("load", &env{getenv: func(k string) string { return map[string]string{"ETL_MARK_REFUSED": "false"}[k] }})
+	if err := s.fs.Parse([]string{"--window", "20261124T000000Z-20261124T010000Z"}); err != nil || s.markRefused {
+		t.Fatalf("ETL_MARK_REFUSED=false: mark refused %v (%v); want off", s.markRefused, err)
+	}
+	if got := s.command(pipeline.Step{Command: "run"}); !strings.Contains(got, "--mark-refused=false") {
+		t.Errorf("the resume command %q does not carry --mark-refused=false", got)
+	}
+	s = newSettings("run", &env{getenv: func(string) string { return "" }})
+	if err := s.fs.Parse([]string{"--mark-refused=false"}); err != nil || s.markRefused {
+		t.Fatalf("--mark-refused=false: %v (%v)", s.markRefused, err)
 	}
 }

@@ -675,10 +675,11 @@ func TestCheckSoakCatchesBrokenPromises(t *testing.T) {
 			Skipped:         map[string]string{"d": "ALREADY_TRANSFERRED"},
 			WantCode:        3, FinalCode: 3, FurtherCode: 3,
 			FinalReport: "run-x: 1 window(s) attempted\n\n" +
-				"    documents  extracted  ready  rejected  skipped  posted  erp-rejected  pending  marked\n" +
-				"      invoice          4      2         1        1       2             0        0       2\n\n" +
-				"      amounts  cur     extracted  ready  rejected  skipped  posted  erp-rejected  pending  marked  balanced\n" +
-				"      invoice  USD             6      3         2        1       3             -        -       3       yes\n",
+				"      records  extracted  ready  rejected  skipped  posted  erp-rejected  dep-rejected  pending  waiting  marked\n" +
+				"      invoice          4      2         1        1       2             0             0        0        0       2\n" +
+				"  payment_application  1      1         0        0       1             0             0        0        0       -\n\n" +
+				"      amounts  cur     extracted  ready  rejected  skipped  posted  erp-rejected  dep-rejected  pending  waiting  marked  balanced\n" +
+				"      invoice  USD             6      3         2        1       3             -             -        -        -       3       yes\n",
 			Status: &pipeline.Report{Windows: []pipeline.WindowReport{{Window: w, Extracted: true, Transformed: true, Loaded: true, Complete: true,
 				Lines: []pipeline.Line{{DocType: "invoice", Currency: "USD", Extracted: two, Ready: two, Posted: two, Marked: two}}}}},
 		}
@@ -722,10 +723,13 @@ func TestCheckSoakCatchesBrokenPromises(t *testing.T) {
 		},
 			"extracted 5", nil},
 		{"a pending document in the report", func(o *soakOutcome) {
-			o.FinalReport = strings.Replace(o.FinalReport, "2             0        0       2", "1             0        1       1", 1)
+			o.FinalReport = strings.Replace(o.FinalReport, "2             0             0        0        0       2", "1             0             0        1        0       1", 1)
 		}, "1 pending", nil},
+		{"an application still waiting in the report", func(o *soakOutcome) {
+			o.FinalReport = strings.Replace(o.FinalReport, "1             0             0        0        0       -", "0             0             0        0        1       -", 1)
+		}, "1 waiting", nil},
 		{"an unbalanced amount", func(o *soakOutcome) { o.FinalReport = strings.Replace(o.FinalReport, "yes", "NO", 1) }, "amounts of invoice USD", nil},
-		{"a report without lines", func(o *soakOutcome) { o.FinalReport = "zuora-erp-etl: failed" }, "no document lines", nil},
+		{"a report without lines", func(o *soakOutcome) { o.FinalReport = "zuora-erp-etl: failed" }, "no record lines", nil},
 		{"a pending window in the status", func(o *soakOutcome) {
 			l := &o.Status.Windows[0].Lines[0]
 			l.Posted, l.Marked, l.Pending = stage.Tally{Count: 1, Amount: decimal.RequireFromString("1.5")}, stage.Tally{Count: 1, Amount: decimal.RequireFromString("1.5")}, stage.Tally{Count: 1, Amount: decimal.RequireFromString("1.5")}
