@@ -25,6 +25,9 @@ func TestERPRejectionKeepsRunAtExit3UntilFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	if err := srv.PreloadTransferred(); err != nil { // what another integration transferred is in the ERP
+		t.Fatal(err)
+	}
 	sqlDir := t.TempDir()
 	csv, err := mapping.Files.ReadFile("currencies.csv")
 	if err != nil {

@@ -94,17 +94,13 @@ func Start(seed int64, v zuorasim.Volume, from, to time.Time) (*Servers, error) 
 }
 
 // StartTenant is Start with the simulated tenant's switches (its credentials
-// are the demo's). The ERP holds the documents the tenant shows transferred
-// before (PreloadTransferred), as a real ERP would.
+// are the demo's).
 func StartTenant(opts zuorasim.Options, seed int64, v zuorasim.Volume, from, to time.Time) (*Servers, error) {
 	opts.ClientID, opts.ClientSecret = ClientID, ClientSecret
 	zs := zuorasim.New(opts)
 	zs.Load(zuorasim.Generate(seed, v, from, to))
 	es := erpsim.New(erpsim.Options{Token: ERPToken})
 	s := &Servers{Zuora: zs, ERP: es}
-	if err := s.PreloadTransferred(); err != nil {
-		return nil, err
-	}
 	var err error
 	if s.ZuoraURL, err = s.serve(zs); err != nil {
 		return nil, err
@@ -203,6 +199,9 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer srv.Close()
+	if err := srv.PreloadTransferred(); err != nil { // as a real ERP holds what was transferred before
+		return nil, err
+	}
 	fmt.Fprintf(out, "Zuora simulator: %s (tenant seed %d)\nERP simulator:   %s\nstage:           %s\n", srv.ZuoraURL, opts.Seed, srv.ERPURL, stage.Redact(opts.StageURL))
 	if opts.Realistic {
 		fmt.Fprintln(out, "tenant:          realistic (lower-camel custom fields, offset cursors on invoices and items, numbers as doubles,\n                 Actions refusing refunds of credit memos, 429s with RateLimit-* headers only)")
