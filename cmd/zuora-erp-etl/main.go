@@ -40,6 +40,10 @@ var commands = []command{
 	{"rejects", "list the outstanding rejects of every window; rejects ack acknowledges one", cmdRejects},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
 	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
+	{"runs", "list the recent runs the stage recorded (--json for their records)", cmdRuns},
+	{"config", "show every setting and where it came from, or check them all against Zuora, the ERP and the stage", cmdConfig},
+	{"prune", "remove old windows whose documents are all posted and marked (dry run unless --apply)", cmdPrune},
+	{"version", "print the module version and VCS revision of this binary", cmdVersion},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
 	{"sim", "serve the Zuora and ERP simulators over HTTP", cmdSim},
 }
