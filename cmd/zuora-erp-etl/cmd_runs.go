@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
-
 )
 
 const runsSynopsis = `runs [--stage URL] [--last N] [--json]
@@ -70,4 +69,3 @@ func truncate(s string, n int) string {
 	}
 	return string([]rune(s)[:n-1]) + "…"
 }
-

@@ -29,12 +29,12 @@ type settings struct {
 	requestLog string
 	since      timeFlag
 	until      timeFlag
-	from, to   timeFlag // extract
-	force      bool     // extract
-	windowID   string   // transform, load
-	cron       string   // schedule
-	now        bool     // schedule
-	format     string   // query
+	from, to   timeFlag  // extract
+	force      bool      // extract
+	windowID   string    // transform, load
+	cron       string    // schedule
+	now        bool      // schedule
+	format     string    // query
 	saved      savedFlag // query --saved
 	auditsDir  string    // query
 	jsonOut    bool      // status, runs
@@ -50,7 +50,7 @@ type settings struct {
 	prog       progress     // the run's progress, when it is shown (cmd_progress.go)
 	closers    []io.Closer
 
-	ops     opsFlags       // the operations flags of some commands (cmd_ops.go)
+	ops     opsFlags          // the operations flags of some commands (cmd_ops.go)
 	sources map[string]string // where each flag's value came from (config.go, cmd_config.go)
 	errs    []error           // settings that failed before the flags were parsed (a secret file)
 	warned  []string          // warnings for the user, printed once the flags are parsed
@@ -80,7 +80,7 @@ var pipelineCommands = map[string]struct {
 	"schedule": {"schedule [--cron \"5 * * * *\"] [--now] [flags]\n\nRuns \"run\" on a cron schedule (standard 5-field syntax or @hourly, @every 30m) until interrupted.\nA run still going when the next is due is not started twice; each run's report goes to stdout.",
 		takesRange | takesSpan | takesAll},
 	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high water, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
-		takesRange},
+		takesRange | takesZuora | takesExtract | takesOps},
 	"transform": {"transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.",
 		takesWindowID | takesMapping},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
@@ -131,7 +131,7 @@ func newSettings(name string, e *env) *settings {
 		s.fs.Var(&s.from, "from", "`time` (RFC3339) where the range starts (required)")
 		s.fs.Var(&s.to, "to", "`time` (RFC3339) where the range ends, exclusive (required; a time later than now minus the settle lag is clamped)")
 		s.fs.BoolVar(&s.force, "force", false, "extract windows again even if they are already staged")
-	case "schedule":
+	case "schedule", "config":
 		s.fs.StringVar(&s.cron, "cron", "5 * * * *", "when to run, in cron syntax (UTC), at most once a minute")
 		s.fs.BoolVar(&s.now, "now", false, "also run once immediately")
 	}

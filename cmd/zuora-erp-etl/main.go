@@ -57,10 +57,38 @@ type env struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := onSignals(cancel)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)
+}
+
+// onSignals cancels the command at the first SIGINT or SIGTERM, so that it
+// stops at its next safe point (what a step had committed stays, the ledger
+// is flushed, the lease given back); at a second one it exits at once.
+func onSignals(cancel context.CancelCauseFunc) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(fmt.Errorf("%s received", sig))
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "zuora-erp-etl: second %s: exiting now\nkept: every step the stage committed before; the window in flight is resumed by the next run (its lease expires by itself after --lease-ttl, or: zuora-erp-etl lease break)\n", sig)
+			os.Exit(exitFailed)
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		signal.Stop(sigs)
+	}
 }
 
 func run(ctx context.Context, args []string, e *env) int {
