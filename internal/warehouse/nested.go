@@ -57,6 +57,10 @@ func jsonable(v any) any {
 		return out
 	case duckdb.Map:
 		return mapJSON(x)
+	case duckdb.OrderedMap:
+		return orderedJSON(x.Keys(), x.Values())
+	case *duckdb.OrderedMap:
+		return orderedJSON(x.Keys(), x.Values())
 	case duckdb.Union:
 		return map[string]any{x.Tag: jsonable(x.Value)}
 	case duckdb.UUID:
@@ -96,4 +100,57 @@ func mapJSON(m duckdb.Map) any {
 		return slices.Compare(ka, kb)
 	})
 	return pairs
+}
+
+// orderedJSON renders a map's entries in their order: an object when every
+// key is a string, else a list of {"key", "value"} pairs.
+func orderedJSON(keys, values []any) any {
+	obj := make(orderedObject, 0, len(keys))
+	for i, k := range keys {
+		s, ok := k.(string)
+		if !ok {
+			obj = nil
+			break
+		}
+		obj = append(obj, entry{s, jsonable(values[i])})
+	}
+	if obj != nil || len(keys) == 0 {
+		return obj
+	}
+	type pair struct {
+		Key   any `json:"key"`
+		Value any `json:"value"`
+	}
+	pairs := make([]pair, len(keys))
+	for i, k := range keys {
+		pairs[i] = pair{jsonable(k), jsonable(values[i])}
+	}
+	return pairs
+}
+
+type entry struct {
+	key   string
+	value any
+}
+
+// orderedObject is a JSON object that keeps its keys' order.
+type orderedObject []entry
+
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, e := range o {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := json.Marshal(e.key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(e.value)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(append(buf, k...), ':'), v...)
+	}
+	return append(buf, '}'), nil
 }

@@ -164,7 +164,7 @@ func text(v any, dbType string) string {
 		default:
 			return x.UTC().Format(time.RFC3339Nano)
 		}
-	case []any, map[string]any, duckdb.Map, duckdb.Union:
+	case []any, map[string]any, duckdb.Map, duckdb.OrderedMap, *duckdb.OrderedMap, duckdb.Union:
 		return nestedJSON(x)
 	default:
 		return fmt.Sprint(x)
