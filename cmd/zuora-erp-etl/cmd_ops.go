@@ -80,11 +80,14 @@ func (s *settings) newLogger(e *env) error {
 // newRun gives the configuration a fresh run id, a logger whose every line
 // carries it, the progress and what the run record keeps of the settings.
 func (s *settings) newRun(e *env) {
-	now := time.Now
-	if e.now != nil {
-		now = e.now
+	// The wall clock names the run even when a test sets the pipeline's clock,
+	// so that two runs of one process never share an id (and a record).
+	id := pipeline.NewRunID(time.Now())
+	for id <= s.lastRunID {
+		time.Sleep(time.Millisecond)
+		id = pipeline.NewRunID(time.Now())
 	}
-	s.cfg.RunID = pipeline.NewRunID(now())
+	s.cfg.RunID, s.lastRunID = id, id
 	s.cfg.Logger = s.baseLogger.With("run_id", s.cfg.RunID)
 	s.cfg.Command = s.name
 	s.cfg.Settings = s.changed()

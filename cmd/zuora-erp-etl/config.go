@@ -47,6 +47,7 @@ type settings struct {
 	logFormat  string
 	configFile string
 	baseLogger *slog.Logger // the logger before a run id is added to it
+	lastRunID  string       // the id newRun gave last
 	prog       progress     // the run's progress, when it is shown (cmd_progress.go)
 	closers    []io.Closer
 

@@ -74,6 +74,7 @@ func onSignals(cancel context.CancelCauseFunc) (stop func()) {
 	go func() {
 		select {
 		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "zuora-erp-etl: %s: stopping at the next safe point (what is committed stays, the lease is given back); again to exit at once\n", sig)
 			cancel(fmt.Errorf("%s received", sig))
 		case <-done:
 			return

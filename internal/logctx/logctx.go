@@ -50,15 +50,22 @@ func (h handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
+// WithAttrs adds attrs to the logger, leaving out a field the logger has
+// already: a package that adds the run id to a logger that says it already
+// does not make it appear twice on a line.
 func (h handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	given := make(map[string]bool, len(h.given)+len(attrs))
 	for k := range h.given {
 		given[k] = true
 	}
+	var fresh []slog.Attr
 	for _, a := range attrs {
+		if h.group || !given[a.Key] {
+			fresh = append(fresh, a)
+		}
 		given[a.Key] = true
 	}
-	return handler{next: h.next.WithAttrs(attrs), given: given, group: h.group}
+	return handler{next: h.next.WithAttrs(fresh), given: given, group: h.group}
 }
 
 func (h handler) WithGroup(name string) slog.Handler {

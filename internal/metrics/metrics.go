@@ -46,6 +46,7 @@ type Metrics struct {
 	outstanding, outstandingAmount, pending   *prometheus.GaugeVec
 	highWater                                 prometheus.Gauge
 	lastStart, lastDuration, lastExit, lastOK prometheus.Gauge
+	lastInfo                                  *prometheus.GaugeVec
 	runs                                      *prometheus.CounterVec
 
 	mu        sync.Mutex
@@ -104,9 +105,11 @@ func New(o Options) *Metrics {
 		Help: "Exit status of the last run: 0 done, 1 failed, 2 configuration, 3 rejects need a person, 4 lease held."})
 	m.lastOK = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_run_success",
 		Help: "1 when the last run that did work finished without failure (exit status 0 or 3), else 0."})
+	m.lastInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "last_run_info",
+		Help: "1, labelled with the last run's id: its record is runs/<run_id>.json in the stage."}, []string{"run_id"})
 	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "runs_total", Help: "Runs since the process started, per exit status."}, []string{"exit_status"})
 	m.reg.MustRegister(m.lastDocs, m.lastAmounts, m.docsCount, m.amountsSum, m.requests, m.retries, m.rateLimited,
-		m.outstanding, m.outstandingAmount, m.pending, m.highWater, m.lastStart, m.lastDuration, m.lastExit, m.lastOK, m.runs)
+		m.outstanding, m.outstandingAmount, m.pending, m.highWater, m.lastStart, m.lastDuration, m.lastExit, m.lastOK, m.lastInfo, m.runs)
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "high_water_age_seconds",
 		Help: "How far the high water is behind now; grows while no window is committed (0 before the first)."}, m.highWaterAge))
 	if o.LeaseHeld != nil {
@@ -142,6 +145,8 @@ func (m *Metrics) Observe(r pipeline.RunRecord, highWater time.Time) {
 	m.lastStart.Set(float64(r.StartedAt.UnixMilli()) / 1000)
 	m.lastDuration.Set(r.DurationSeconds)
 	m.lastExit.Set(float64(r.ExitStatus))
+	m.lastInfo.Reset()
+	m.lastInfo.WithLabelValues(r.RunID).Set(1)
 	rec := r
 	m.lastRun = &rec
 	if !highWater.IsZero() {
