@@ -90,15 +90,16 @@ func (p *barProgress) line(k progressKey, total int64) *bar {
 				decor.Any(func(decor.Statistics) string {
 					p.mu.Lock()
 					defer p.mu.Unlock()
-					return fmt.Sprintf("%d pages, %d records", b.pages, b.records)
-				}, decor.WCSyncSpace),
-				decor.AverageSpeed(0, " %.1f records/s", decor.WCSyncSpace)))
+					return fmt.Sprintf("%d pages, %d records  %.1f records/s", b.pages, b.records, rate(b.records, time.Since(b.started).Seconds()))
+				}, decor.WCSyncSpace)))
 	} else {
 		b.b = p.container.New(total, mpb.BarStyle(), mpb.PrependDecorators(label),
 			mpb.AppendDecorators(
-				decor.CountersNoUnit("%d / %d posted", decor.WCSyncSpace),
-				decor.AverageSpeed(0, " %.1f docs/s", decor.WCSyncSpace),
-				decor.OnComplete(decor.AverageETA(decor.ET_STYLE_GO, decor.WCSyncSpace), " done")))
+				decor.Any(func(decor.Statistics) string {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					return postFigures(b.item)
+				}, decor.WCSyncSpace)))
 	}
 	p.bars[k] = b
 	return b
@@ -238,11 +239,34 @@ func (p *logProgress) report() {
 		}
 		attrs := []any{"window", k.window, "doc_type", k.name, "posted", it.done, "total", it.total, "documents_per_second", rate(it.done, secs)}
 		if it.done > 0 && it.done < it.total {
-			eta := time.Duration(float64(it.total-it.done) / (float64(it.done) / secs) * float64(time.Second))
-			attrs = append(attrs, "eta", eta.Round(time.Second).String())
+			attrs = append(attrs, "eta", eta(*it).String())
 		}
 		p.log.Info("progress: posting", attrs...)
 	}
+}
+
+// postFigures says how far one type's posts are: done of total, the rate and
+// the time left at that rate.
+func postFigures(it item) string {
+	secs := time.Since(it.started).Seconds()
+	r := rate(it.done, secs)
+	out := fmt.Sprintf("%d / %d posted  %.1f docs/s", it.done, it.total, r)
+	switch {
+	case it.done >= it.total:
+		return out + "  done"
+	case r > 0:
+		return out + "  ETA " + eta(it).String()
+	}
+	return out
+}
+
+// eta is the time left to post the rest at the rate so far.
+func eta(it item) time.Duration {
+	secs := time.Since(it.started).Seconds()
+	if it.done <= 0 || secs <= 0 {
+		return 0
+	}
+	return time.Duration(float64(it.total-it.done) / (float64(it.done) / secs) * float64(time.Second)).Round(time.Second)
 }
 
 func rate(n int64, secs float64) float64 {

@@ -35,6 +35,9 @@ type handler struct {
 func (h handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h handler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.given) > 0 {
+		r = h.withoutGiven(r)
+	}
 	if attrs, ok := ctx.Value(key{}).([]slog.Attr); ok && len(attrs) > 0 && !h.group {
 		have := map[string]bool{}
 		for k := range h.given {
@@ -73,3 +76,23 @@ func (h handler) WithGroup(name string) slog.Handler {
 }
 
 var timeZero = time.Time{}
+
+// withoutGiven drops from r the fields the logger says already.
+func (h handler) withoutGiven(r slog.Record) slog.Record {
+	dup := false
+	r.Attrs(func(a slog.Attr) bool {
+		dup = h.given[a.Key]
+		return !dup
+	})
+	if !dup || h.group {
+		return r
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if !h.given[a.Key] {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return out
+}
