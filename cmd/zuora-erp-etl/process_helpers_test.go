@@ -58,7 +58,9 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "zuora-erp-etl")
-		out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput()
+		// -buildvcs=auto: the revision goes into the build info when there is a
+		// repository, as with a user's go build (GOFLAGS may say otherwise).
+		out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
