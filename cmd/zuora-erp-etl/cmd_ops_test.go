@@ -345,8 +345,8 @@ func TestQueryRendersNestedValuesAsJSON(t *testing.T) {
 	sql := `select [1, 2, 3] as l, {'amount': 12.345::decimal(38,9), 'name': 'x', 'when': date '2026-11-24'} as s, map {'k': [1.5::decimal(10,2)]} as m, [{'a': 1}] as ls`
 	code, stdout, _ := c.run("query", "--format", "json", sql)
 	var row struct {
-		L  []int `json:"l"`
-		S  struct {
+		L []int `json:"l"`
+		S struct {
 			Amount json.Number `json:"amount"`
 			Name   string      `json:"name"`
 			When   string      `json:"when"`

@@ -327,7 +327,7 @@ func TestScheduleStopsCleanlyOnSIGTERM(t *testing.T) {
 				return false
 			})
 			w := newProcWorldWith(t, "s3", procOptions{stageURL: stageURL})
-			w.gate.hold(20) // the run is in flight, posting, when the signal comes
+			w.gate.hold(20)               // the run is in flight, posting, when the signal comes
 			var lines testutil.SyncBuffer // stderr as it arrives, safe to read meanwhile
 			p := w.startWatched(t, func(l string) { lines.Write([]byte(l + "\n")) }, "schedule", "--cron", "@every 1m", "--now", "--since", demo.From.Format(time.RFC3339),
 				"--until", demo.To.Format(time.RFC3339), "--listen", "127.0.0.1:0")
