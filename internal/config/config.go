@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"go.yaml.in/yaml/v3"
@@ -83,7 +84,9 @@ func Parse(path string, data []byte, known func(key string) bool) (*File, error)
 	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return f, nil // comments only
+	} else if err != nil {
 		return nil, &SyntaxError{Path: path, Msg: err.Error()}
 	}
 	var extra yaml.Node
