@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/config"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/s3test"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -259,4 +261,26 @@ func holdLease(t *testing.T, stageURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Release(context.Background()) })
+}
+
+// TestResumeCarriesTheConfigFile: a failed run's resume command names the
+// configuration file rather than repeating its settings, and runs as printed.
+func TestResumeCarriesTheConfigFile(t *testing.T) {
+	srv, environ := demoEnviron(t)
+	cfg := writeConfig(t, "stage: "+environ["ETL_STAGE"]+"\nerp-base-url: "+srv.ERPURL+"\nerp-concurrency: 3\n")
+	delete(environ, "ETL_STAGE")
+	delete(environ, "ERP_BASE_URL")
+	environ["ETL_CONFIG"] = cfg
+	srv.ERP.SetFaults(erpsim.Faults{Outage: true})
+	c := &cli{t: t, environ: environ}
+	code, _, stderr := c.run("run", "--since", demo.From.Format(time.RFC3339), "--until", demo.From.Add(time.Hour).Format(time.RFC3339), "--breaker", "1")
+	next := printed(t, stderr, "resume with: ")
+	if code != exitFailed || !strings.Contains(next, "--config="+cfg) || strings.Contains(next, "erp-concurrency") || strings.Contains(next, "--stage") {
+		t.Fatalf("exit %d, resume with %q; want --config and not the file's settings", code, next)
+	}
+	srv.ERP.SetFaults(erpsim.Faults{})
+	delete(environ, "ETL_CONFIG")
+	if code, _, _ := c.verbatim(next); code != exitRejected {
+		t.Fatalf("the printed resume: exit %d", code)
+	}
 }
