@@ -13,7 +13,9 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-func tally(n int64, a string) stage.Tally { return stage.Tally{Count: n, Amount: decimal.RequireFromString(a)} }
+func tally(n int64, a string) stage.Tally {
+	return stage.Tally{Count: n, Amount: decimal.RequireFromString(a)}
+}
 
 func TestObserveAndReady(t *testing.T) {
 	now := time.Date(2026, 11, 24, 5, 5, 0, 0, time.UTC)
@@ -29,16 +31,16 @@ func TestObserveAndReady(t *testing.T) {
 	m.Observe(rec, now.Add(-5*time.Minute))
 	m.Observe(rec, now.Add(-5*time.Minute))
 	for name, want := range map[string]float64{
-		`last_run_documents{doc_type="invoice",outcome="posted",step="load"}`:                  3,
-		`documents_total{doc_type="invoice",outcome="posted",step="load"}`:                     6,
+		`last_run_documents{doc_type="invoice",outcome="posted",step="load"}`:                   3,
+		`documents_total{doc_type="invoice",outcome="posted",step="load"}`:                      6,
 		`last_run_amount{currency="USD",doc_type="invoice",outcome="extracted",step="extract"}`: 100.5,
-		`pending_documents{doc_type="invoice",state="unposted"}`:                               1,
-		`pending_documents{doc_type="invoice",state="unmarked"}`:                               1,
-		`outstanding_rejects{doc_type="invoice",reason="NO_ERP_ACCOUNT"}`:                      1,
-		`rate_limited_total{api="erp"}`:                                                        2,
-		`high_water_age_seconds`:                                                               300,
-		`last_run_exit_status`:                                                                 3,
-		`lease_held`:                                                                           1,
+		`pending_documents{doc_type="invoice",state="unposted"}`:                                1,
+		`pending_documents{doc_type="invoice",state="unmarked"}`:                                1,
+		`outstanding_rejects{doc_type="invoice",reason="NO_ERP_ACCOUNT"}`:                       1,
+		`rate_limited_total{api="erp"}`:                                                         2,
+		`high_water_age_seconds`:                                                                300,
+		`last_run_exit_status`:                                                                  3,
+		`lease_held`:                                                                            1,
 	} {
 		if got := value(t, m, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -106,4 +108,3 @@ func value(t *testing.T, m *Metrics, series string) float64 {
 	t.Fatalf("no series %s", series)
 	return 0
 }
-
