@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -392,5 +393,63 @@ func TestScheduleStopsCleanlyOnSIGTERM(t *testing.T) {
 			}
 			_ = strconv.Itoa
 		})
+	}
+}
+
+// TestRunWritesTheMetricsFile: run --metrics-file leaves a textfile that
+// node_exporter reads, whose figures are the run report's, and nothing else
+// in its folder.
+func TestRunWritesTheMetricsFile(t *testing.T) {
+	_, environ := demoEnviron(t)
+	dir := t.TempDir()
+	path := dir + "/etl.prom"
+	c := &cli{t: t, environ: environ}
+	code, _, _ := c.run("run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339), "--metrics-file", path)
+	if code != exitRejected {
+		t.Fatalf("run: exit %d", code)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("the textfile is not Prometheus' text format: %v", err)
+	}
+	runs := records(t, environ)
+	if len(runs) != 1 {
+		t.Fatalf("%d run records", len(runs))
+	}
+	var posted int64
+	for _, l := range runs[0].Totals {
+		posted += l.Posted.Count
+	}
+	var got float64
+	for _, m := range families["zuora_erp_etl_last_run_documents"].Metric {
+		var step, outcome string
+		for _, l := range m.Label {
+			switch l.GetName() {
+			case "step":
+				step = l.GetValue()
+			case "outcome":
+				outcome = l.GetValue()
+			}
+		}
+		if step == "load" && outcome == "posted" {
+			got += m.Gauge.GetValue()
+		}
+	}
+	if got != float64(posted) || posted == 0 {
+		t.Errorf("the textfile says %v posted; the run record %d", got, posted)
+	}
+	if e := families["zuora_erp_etl_last_run_exit_status"]; e == nil || e.Metric[0].Gauge.GetValue() != exitRejected {
+		t.Errorf("last_run_exit_status: %v", e)
+	}
+	if l := families["zuora_erp_etl_lease_held"]; l == nil || l.Metric[0].Gauge.GetValue() != 0 {
+		t.Errorf("lease_held after the run: %v", l)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Errorf("the metrics folder holds %d files; want the textfile alone", len(left))
 	}
 }
