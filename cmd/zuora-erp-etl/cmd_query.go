@@ -35,6 +35,9 @@ func cmdQuery(ctx context.Context, args []string, e *env) int {
 		return code
 	}
 	sql := strings.TrimSpace(strings.Join(s.fs.Args(), " "))
+	if s.saved.set && s.fs.NArg() > 1 {
+		return s.fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("query --saved takes one name, then nothing; put the flags first: zuora-erp-etl query --format json --saved %s", s.fs.Arg(0))})
+	}
 	if s.saved.set {
 		all, err := audits.List(s.auditsDir)
 		if err != nil {

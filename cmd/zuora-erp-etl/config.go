@@ -461,7 +461,7 @@ func (s *settings) check() error {
 		if _, err := stage.ParseWindowID(s.windowID); err != nil {
 			return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
 		}
-	case "schedule":
+	case "schedule", "config":
 		_, err := schedule(s.cron, time.Now())
 		return err
 	case "status":
