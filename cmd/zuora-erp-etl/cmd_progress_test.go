@@ -17,6 +17,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
 
 // slowPosts delays every ERP post, so that a load lasts long enough to be watched.
@@ -86,6 +87,7 @@ func TestProgressOnATerminal(t *testing.T) {
 // logged for a window carries run_id and window (here as JSON).
 func TestNoProgressBarsOffATerminal(t *testing.T) {
 	w := newProcWorldWith(t, "file", procOptions{erp: slowPosts(10 * time.Millisecond)})
+	w.zuora.SetFaults(zuorasim.Faults{Status429Every: 25}) // the client's retry warnings must name the window too
 	logFile := filepath.Join(t.TempDir(), "stderr.log")
 	f, err := os.Create(logFile)
 	if err != nil {
@@ -142,6 +144,9 @@ func TestNoProgressBarsOffATerminal(t *testing.T) {
 		if msg == "window done" {
 			window = ""
 		}
+	}
+	if !strings.Contains(string(data), `"msg":"zuora call will be retried"`) {
+		t.Errorf("no retry was logged; the tenant answers 429 to every 25th request")
 	}
 	if posting == 0 {
 		t.Errorf("no progress line while posting, every 100ms, in:\n%s", data)
