@@ -145,8 +145,26 @@ func TestNoProgressBarsOffATerminal(t *testing.T) {
 			window = ""
 		}
 	}
-	if !strings.Contains(string(data), `"msg":"zuora call will be retried"`) {
-		t.Errorf("no retry was logged; the tenant answers 429 to every 25th request")
+	// Every retry of a window's requests says which window: those before the
+	// last window is done (the re-check of rejects after it belongs to none).
+	all := strings.Split(string(data), "\n")
+	last := -1
+	for i, l := range all {
+		if strings.Contains(l, `"msg":"window done"`) {
+			last = i
+		}
+	}
+	retries := 0
+	for _, l := range all[:max(last, 0)] {
+		if strings.Contains(l, `"msg":"zuora call will be retried"`) {
+			retries++
+			if !strings.Contains(l, `"window":"`) {
+				t.Errorf("a retry during the windows does not name its window: %s", l)
+			}
+		}
+	}
+	if retries == 0 {
+		t.Errorf("no retry was logged during the windows; the tenant answers 429 to every 25th request")
 	}
 	if posting == 0 {
 		t.Errorf("no progress line while posting, every 100ms, in:\n%s", data)
