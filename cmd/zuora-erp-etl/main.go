@@ -118,7 +118,8 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
-	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
+	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET (or ZUORA_CLIENT_SECRET_FILE), ERP_BASE_URL, ERP_TOKEN (or ERP_TOKEN_FILE), ETL_STAGE")
+	fmt.Fprintln(w, "(default file://./stage); below the environment, a YAML file of them (--config or ETL_CONFIG; see config show).")
 	fmt.Fprintln(w, "Exit status: 0 done; 1 failed, resume with the command printed; 2 usage or configuration error;")
 	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person; 4 another writer holds the stage")
 	fmt.Fprintln(w, "(try later; zuora-erp-etl lease show names it).")
