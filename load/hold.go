@@ -39,6 +39,14 @@ func phaseName(p int) string {
 	return string(stage.LoadOrder()[p-1])
 }
 
+// phaseType is the type a phase posts (the reversal for both reversal phases).
+func phaseType(p int) stage.DocType {
+	if p <= 1 {
+		return stage.Reversal
+	}
+	return stage.LoadOrder()[p-1]
+}
+
 // Dependencies is the narrow view the load needs of what the stage and the
 // ERP hold beyond the window being loaded: the ledger of every window, the
 // outstanding rejects, the other windows' lines, and Zuora for what the stage

@@ -59,6 +59,14 @@ type Options struct {
 	// MarkRefused marks the documents the ERP refused for good
 	// TransferredToAccounting = Error in Zuora (the pipeline's default).
 	MarkRefused bool
+	// Progress hears of every post the ERP settles; nil hears nothing.
+	Progress Progress
+}
+
+// Progress hears how far the posts of one document type are: done settled
+// (confirmed, refused or given up) out of total to post in this run.
+type Progress interface {
+	Posted(docType stage.DocType, done, total int64)
 }
 
 // TypeNotMovedError is a window transformed while a document type was moved

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
@@ -213,12 +214,17 @@ func verified(key string, n int, line []byte, want document) (posting, error) {
 // startWorkers starts the pool that posts the lines of one phase.
 func (r *run) startWorkers(ctx, pctx context.Context, ph, count int) *pool {
 	r.log.Info("posting", "doc_type", phaseName(ph), "documents", count)
+	docType := phaseType(ph)
+	var done atomic.Int64
 	return startPool(max(1, min(r.opts.Concurrency, count)), func(d posting) {
 		if pctx.Err() != nil {
 			return // stopping: leave it pending, unsent
 		}
 		res := r.erp.Post(pctx, erp.Document{DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey, Payload: d.payload})
 		r.record(ctx, d.document, res)
+		if p := r.opts.Progress; p != nil {
+			p.Posted(docType, done.Add(1), int64(count))
+		}
 	})
 }
 
