@@ -1,6 +1,8 @@
-// Package load posts a window's ERP-ready documents to the ERP exactly once,
-// records every answer in an append-only ledger in the stage, and only then marks
-// the confirmed documents TransferredToAccounting = Yes in Zuora.
+// Package load posts a window's ERP-ready lines (documents, applications,
+// reversals) to the ERP exactly once, in the window's order and each only once
+// what it depends on is live, records every answer in an append-only ledger
+// in the stage, and only then writes back to Zuora: TransferredToAccounting =
+// Yes on the confirmed documents, Error on those the ERP refused.
 //
 // The window's NDJSON is streamed, never held: one read verifies it and keeps
 // each document's small metadata, the next posts as it reads (a file not sorted
