@@ -1,4 +1,4 @@
--- Totals per type and currency at every step: extracted (quarantined records included), ready, rejected, skipped, posted and marked; balanced when extracted = ready + rejected + skipped in count and amount.
+-- Totals per type and currency at every step: extracted (quarantined records included), ready, rejected, skipped, posted and marked; balanced when extracted = ready + rejected + skipped in count and amount. A reversal counts under the type it reverses (the record it came from), unless the window also posts that record again (a repost, which counts it); applications and reversals have no flag in Zuora.
 with extracted_all as (
   select doc_type, currency, amount from extracted
   union all
@@ -6,7 +6,11 @@ with extracted_all as (
 ), x as (
   select doc_type, currency, count(*) as n, sum(amount) as a from extracted_all group by all
 ), r as (
-  select doc_type, currency, count(*) as n, sum(amount) as a from documents group by all
+  select case when d.doc_type = 'reversal' then d.reverses_doc_type else d.doc_type end as doc_type, d.currency, count(*) as n, sum(d.amount) as a
+  from documents d
+  where d.doc_type <> 'reversal'
+     or not exists (select 1 from documents e where e."window" = d."window" and e.zuora_id = d.zuora_id and e.doc_type <> 'reversal')
+  group by all
 ), j as (
   select doc_type, currency, count(*) as n, sum(amount) as a from reject_history group by all
 ), s as (
@@ -33,7 +37,8 @@ select k.doc_type, k.currency,
        coalesce(m.n, 0) as marked, coalesce(m.a, 0) as marked_amount,
        coalesce(x.n, 0) = coalesce(r.n, 0) + coalesce(j.n, 0) + coalesce(s.n, 0)
          and coalesce(x.a, 0) = coalesce(r.a, 0) + coalesce(j.a, 0) + coalesce(s.a, 0) as balanced,
-       coalesce(p.n, 0) - coalesce(m.n, 0) as posted_not_marked
+       case when k.doc_type in ('invoice', 'debit_memo', 'credit_memo', 'payment', 'refund')
+         then coalesce(p.n, 0) - coalesce(m.n, 0) else 0 end as posted_not_marked
 from keys k
 left join x using (doc_type, currency) left join r using (doc_type, currency) left join j using (doc_type, currency)
 left join s using (doc_type, currency) left join p using (doc_type, currency) left join m using (doc_type, currency)

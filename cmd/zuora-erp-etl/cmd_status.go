@@ -77,6 +77,9 @@ func cmdStatus(ctx context.Context, args []string, e *env) int {
 		return code
 	}
 	st.Report.PrintStatus(e.stdout, s.command)
+	if n := len(st.Waiting); n > 0 {
+		fmt.Fprintf(e.stdout, "waiting: %d window(s) hold applications that wait for documents of windows not loaded yet; the run that posts those posts them\n", n)
+	}
 	switch {
 	case len(st.Unfinished) > 0:
 		fmt.Fprintf(e.stdout, "pending: %d unfinished window(s), %d outstanding reject(s); the next run resumes them, or now: %s\n",

@@ -162,9 +162,11 @@ func (p *Pipeline) pruneWhy(ctx context.Context, w stage.Window, held map[string
 		switch {
 		case t.Pending.Count > 0:
 			return fmt.Sprintf("%d %s documents are pending", t.Pending.Count, t.DocType), nil
+		case t.Waiting.Count > 0:
+			return fmt.Sprintf("%d %s lines wait for documents of other windows", t.Waiting.Count, t.DocType), nil
 		case t.Rejected.Count > 0:
 			return fmt.Sprintf("the ERP refused %d %s documents", t.Rejected.Count, t.DocType), nil
-		case !t.Marked.Equal(t.Posted):
+		case stage.DocType(t.DocType).IsDocument() && !t.Marked.Equal(t.Posted): // applications and reversals have no flag
 			return fmt.Sprintf("%d posted %s documents are not marked in Zuora", t.Posted.Count-t.Marked.Count, t.DocType), nil
 		}
 	}

@@ -18,8 +18,12 @@ type StatusQuery struct {
 // pending in every window, whichever were asked for.
 type StatusReport struct {
 	Report *Report // start point, high water and the windows asked for, in time order
-	// Unfinished are the committed windows whose load is not complete.
+	// Unfinished are the committed windows whose load is not complete, those
+	// only waiting for other windows' documents left out (Waiting).
 	Unfinished []stage.Window
+	// Waiting are the windows whose only unfinished lines wait for documents
+	// other windows hold: the run that confirms those posts them, by itself.
+	Waiting []stage.Window
 	// Rejects counts the outstanding rejects per window id.
 	Rejects map[string]int
 	// Outstanding is every outstanding reject of the stage.
@@ -28,7 +32,8 @@ type StatusReport struct {
 
 // Outcome is what the status asks of a person or a probe: Failed while a
 // window is unfinished (run resumes it), NeedsAttention while only rejects
-// are outstanding, Done otherwise.
+// are outstanding, Done otherwise (windows only waiting for other windows'
+// documents need nothing but the run that confirms those, as for run).
 func (s *StatusReport) Outcome() Outcome {
 	switch {
 	case len(s.Unfinished) > 0:
@@ -43,15 +48,27 @@ func (s *StatusReport) Outcome() Outcome {
 // its documents and ledger, and what is pending in every window (one listing
 // and the reject index: it reads no window it does not report).
 func (p *Pipeline) StatusOf(ctx context.Context, q StatusQuery) (*StatusReport, error) {
-	unfinished, err := p.st.UnfinishedWindows(ctx)
+	listed, err := p.st.UnfinishedWindows(ctx)
 	if err != nil {
 		return nil, err
+	}
+	var unfinished, waiting []stage.Window
+	for _, w := range listed {
+		lm, ok, err := p.st.ReadLoad(ctx, w)
+		if err != nil {
+			return nil, err
+		}
+		if ok && lm.OnlyWaiting() {
+			waiting = append(waiting, w)
+		} else {
+			unfinished = append(unfinished, w)
+		}
 	}
 	rs, err := p.Rejects(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := &StatusReport{Unfinished: unfinished, Rejects: map[string]int{}, Outstanding: len(rs),
+	out := &StatusReport{Unfinished: unfinished, Waiting: waiting, Rejects: map[string]int{}, Outstanding: len(rs),
 		Report: &Report{RunID: p.cfg.RunID}}
 	for _, r := range rs {
 		out.Rejects[r.Window]++
@@ -61,7 +78,7 @@ func (p *Pipeline) StatusOf(ctx context.Context, q StatusQuery) (*StatusReport, 
 		return nil, err
 	}
 	pending := map[string]bool{}
-	for _, w := range unfinished {
+	for _, w := range listed {
 		pending[w.ID()] = true
 	}
 	var chosen []stage.Window
