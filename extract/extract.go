@@ -72,6 +72,14 @@ type Options struct {
 	// Now is the clock that dates a walk's start, to tell a row changed during
 	// the walk from one the tenant should not have returned; nil means time.Now.
 	Now func() time.Time
+	// Progress hears of every page and record the walks fetch; nil hears nothing.
+	Progress Progress
+}
+
+// Progress hears how far the walks are, per raw table: pages and records
+// fetched since the last call (walks of several tables call it concurrently).
+type Progress interface {
+	Fetched(table string, pages, records int64)
 }
 
 // DefaultOverlap is how far a window's query reaches back before its start.

@@ -113,10 +113,14 @@ func (w *walker[H, I]) stream(ctx context.Context) error {
 func (w *walker[H, I]) pass(ctx context.Context, seen map[docKey]bool, started time.Time) (fresh int, nonKeyset bool, err error) {
 	q := query(w.x, w.sp, w.r)
 	q.Paging = &zuora.Paging{}
+	pages := 0 // pages told to the progress so far
+	defer func() { w.fetched(q.Paging.Pages-pages, 0) }()
 	for raw, err := range w.x.src.Records(ctx, q) {
 		if err != nil {
 			return 0, false, w.queryError(err)
 		}
+		w.fetched(q.Paging.Pages-pages, 1)
+		pages = q.Paging.Pages
 		if err := ctx.Err(); err != nil {
 			return 0, false, err
 		}
@@ -318,4 +322,11 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 		}
 	}
 	return out, nil
+}
+
+// fetched tells the progress, if any, of pages and records the walk fetched.
+func (w *walker[H, I]) fetched(pages int, records int64) {
+	if p := w.x.opts.Progress; p != nil && (pages > 0 || records > 0) {
+		p.Fetched(w.sp.table(), int64(pages), records)
+	}
 }

@@ -51,6 +51,14 @@ type Options struct {
 	// holding documents of another type is refused with a *TypeNotMovedError
 	// before anything is posted.
 	DocTypes []stage.DocType
+	// Progress hears of every post the ERP settles; nil hears nothing.
+	Progress Progress
+}
+
+// Progress hears how far the posts of one document type are: done settled
+// (confirmed, refused or given up) out of total to post in this run.
+type Progress interface {
+	Posted(docType stage.DocType, done, total int64)
 }
 
 // TypeNotMovedError is a window transformed while a document type was moved

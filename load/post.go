@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -190,12 +191,16 @@ func verified(key string, n int, line []byte, want document) (posting, error) {
 // startWorkers starts the pool that posts the documents of one type.
 func (r *run) startWorkers(ctx, pctx context.Context, docType stage.DocType, count int) *pool {
 	r.log.Info("posting", "doc_type", docType, "documents", count)
+	var done atomic.Int64
 	return startPool(min(r.opts.Concurrency, count), func(d posting) {
 		if pctx.Err() != nil {
 			return // stopping: leave it pending, unsent
 		}
 		res := r.erp.Post(pctx, erp.Document{DocType: d.DocType, ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey, Payload: d.payload})
 		r.record(ctx, d.document, res)
+		if p := r.opts.Progress; p != nil {
+			p.Posted(docType, done.Add(1), int64(count))
+		}
 	})
 }
 

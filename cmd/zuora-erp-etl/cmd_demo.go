@@ -59,7 +59,8 @@ ERPAccountId__c, and documents in KWD, which the default sql/currencies.csv does
 A real "run" would exit with status 3 for them; the skipped ones were already transferred.
 
 Explore the stage:
-  go run ./cmd/zuora-erp-etl query --stage %[1]s "select count(*), sum(amount) from invoices"
+  go run ./cmd/zuora-erp-etl query --stage %[1]s "select currency, count(*), sum(amount) from latest_invoices group by currency order by 1"
+  go run ./cmd/zuora-erp-etl query --stage %[1]s --saved reconcile_totals
   go run ./cmd/zuora-erp-etl query --stage %[1]s "select doc_type, reason_code, count(*) from rejects group by all"
   go run ./cmd/zuora-erp-etl status --stage %[1]s
 `, *stageURL)

@@ -30,7 +30,7 @@ func cmdRejects(ctx context.Context, args []string, e *env) int {
 	}
 	s := newSettings("rejects", e)
 	fs := s.fs
-	if code, ok := parse(fs, args, e); !ok {
+	if code, ok := parseLayered(s, args, e); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
@@ -62,13 +62,11 @@ func cmdRejects(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdRejectsAck(ctx context.Context, args []string, e *env) int {
-	fs := newFlagSet("rejects ack", rejectsSynopsis)
-	s := &settings{name: "rejects ack", fs: fs}
-	s.register(e)
-	s.registerLease(fs, e)
+	s := newSettings("rejects ack", e)
+	fs := s.fs
 	id := fs.String("id", "", "the Zuora id of the outstanding reject (see zuora-erp-etl rejects)")
 	reason := fs.String("reason", "", "why it must never go to the ERP (kept in the stage and in the skip's message)")
-	if code, ok := parse(fs, args, e); !ok {
+	if code, ok := parseLayered(s, args, e); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

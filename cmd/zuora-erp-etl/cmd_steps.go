@@ -91,22 +91,3 @@ func openWindow(ctx context.Context, args []string, e *env, name string) (s *set
 	}
 	return s, p, 0, true
 }
-
-func cmdStatus(ctx context.Context, args []string, e *env) int {
-	s := newSettings("status", e)
-	if code, ok := s.parse(args, e); !ok {
-		return code
-	}
-	s.cfg.ReadOnly = true // status never writes, and a missing stage is a typo, not an empty one
-	p, err := s.open(ctx, e)
-	defer s.close()
-	if err != nil {
-		return s.fail(e, err)
-	}
-	rep, err := p.Status(ctx)
-	if err != nil {
-		return s.fail(e, err)
-	}
-	rep.PrintStatus(e.stdout, s.command)
-	return exitOK
-}

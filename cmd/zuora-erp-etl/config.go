@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -18,22 +17,6 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
-// codeVersion names the code that wrote a manifest.
-func codeVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += "+" + s.Value[:12]
-			}
-		}
-	}
-	return v
-}
 
 // settings binds one command's flags, whose defaults come from the
 // environment, to the pipeline configuration and the command's own values.
@@ -46,15 +29,32 @@ type settings struct {
 	requestLog string
 	since      timeFlag
 	until      timeFlag
-	from, to   timeFlag // extract
-	force      bool     // extract
-	windowID   string   // transform, load
-	cron       string   // schedule
-	now        bool     // schedule
-	format     string   // query
+	from, to   timeFlag  // extract
+	force      bool      // extract
+	windowID   string    // transform, load
+	cron       string    // schedule
+	now        bool      // schedule
+	format     string    // query
+	saved      savedFlag // query --saved
+	auditsDir  string    // query
+	jsonOut    bool      // status, runs
+	pending    bool      // status
+	last       int       // status, runs
+	before     dateFlag  // prune
+	apply      bool      // prune
 	docTypes   string
 	leaseTTL   string // --lease-ttl of the commands that write (lease.go)
+	logFormat  string
+	configFile string
+	baseLogger *slog.Logger // the logger before a run id is added to it
+	lastRunID  string       // the id newRun gave last
+	prog       progress     // the run's progress, when it is shown (cmd_progress.go)
 	closers    []io.Closer
+
+	ops     opsFlags          // the operations flags of some commands (cmd_ops.go)
+	sources map[string]string // where each flag's value came from (config.go, cmd_config.go)
+	errs    []error           // settings that failed before the flags were parsed (a secret file)
+	warned  []string          // warnings for the user, printed once the flags are parsed
 }
 
 // Commands whose flags newSettings knows, and what each takes besides the
@@ -63,6 +63,13 @@ const (
 	takesRange    = 1 << iota // --window LENGTH, --max-windows
 	takesSpan                 // --since, --until
 	takesWindowID             // --window ID
+	takesZuora                // the Zuora connection and its tuning
+	takesExtract              // what the extract queries and how
+	takesMapping              // --sql-dir, --doc-types
+	takesERP                  // the ERP connection and its tuning
+	takesOps                  // --listen, --metrics-file, --progress-interval (cmd_ops.go)
+
+	takesAll = takesZuora | takesExtract | takesMapping | takesERP | takesOps
 )
 
 var pipelineCommands = map[string]struct {
@@ -70,17 +77,21 @@ var pipelineCommands = map[string]struct {
 	takes    int
 }{
 	"run": {"run [--since T] [--until T] [--window 1h] [flags]\n\nProcesses every due window from the saved high water (or the stage's start point): windows\nwhose load is unfinished first, then new ones up to now minus the settle lag, at most --max-windows.\nThe first run of a stage needs --since, where its history starts. Safe to repeat at any time.",
-		takesRange | takesSpan},
+		takesRange | takesSpan | takesAll},
 	"schedule": {"schedule [--cron \"5 * * * *\"] [--now] [flags]\n\nRuns \"run\" on a cron schedule (standard 5-field syntax or @hourly, @every 30m) until interrupted.\nA run still going when the next is due is not started twice; each run's report goes to stdout.",
-		takesRange | takesSpan},
+		takesRange | takesSpan | takesAll},
 	"extract": {"extract --from T1 --to T2 [--window 1h] [--force] [flags]\n\nBackfills the windows of [T1, T2) into the stage without moving the high water, at most\n--max-windows of them and none ending after now minus the settle lag. Windows already staged are\nkept unless --force.",
-		takesRange},
+		takesRange | takesZuora | takesExtract | takesOps},
 	"transform": {"transform --window ID [--sql-dir DIR] [flags]\n\nRe-runs the transform of one staged window with the current mapping, replacing its documents,\nrejects and skips. Documents already posted are never posted twice.",
-		takesWindowID},
+		takesWindowID | takesMapping},
 	"load": {"load --window ID [flags]\n\nPosts the window's documents that the ERP has not confirmed yet, then marks every confirmed one\ntransferred in Zuora. Use it after an ERP outage; it is always safe to repeat.",
-		takesWindowID},
-	"rejects": {rejectsSynopsis, 0},
-	"status":  {"status [--stage URL]\n\nShows the stage's start point, the high water and, per staged window, which steps are done\nand what is pending.", 0},
+		takesWindowID | takesZuora | takesMapping | takesERP | takesOps},
+	"rejects":     {rejectsSynopsis, 0},
+	"rejects ack": {rejectsSynopsis, 0},
+	"status":      {statusSynopsis, 0},
+	"config":      {configSynopsis, takesRange | takesSpan | takesAll},
+	"runs":        {runsSynopsis, 0},
+	"prune":       {pruneSynopsis, 0},
 	"query": {`query [--stage URL] [--format table|csv|json] "SQL"
 
 Runs DuckDB SQL over every committed window of the stage. Views: the raw snapshots
@@ -97,8 +108,11 @@ transform left them, resolved or not) and ledger (every load result); each row c
 // e's environment (secrets excepted: their flags show no default).
 func newSettings(name string, e *env) *settings {
 	spec := pipelineCommands[name]
-	s := &settings{name: name, fs: newFlagSet(name, spec.synopsis)}
-	s.register(e)
+	s := &settings{name: name, fs: newFlagSet(name, spec.synopsis), sources: map[string]string{}}
+	s.register(e, spec.takes)
+	if spec.takes&takesOps != 0 {
+		s.registerOps(e)
+	}
 	if writes[name] {
 		s.registerLease(s.fs, e)
 	}
@@ -118,17 +132,38 @@ func newSettings(name string, e *env) *settings {
 		s.fs.Var(&s.from, "from", "`time` (RFC3339) where the range starts (required)")
 		s.fs.Var(&s.to, "to", "`time` (RFC3339) where the range ends, exclusive (required; a time later than now minus the settle lag is clamped)")
 		s.fs.BoolVar(&s.force, "force", false, "extract windows again even if they are already staged")
-	case "schedule":
+	case "schedule", "config":
 		s.fs.StringVar(&s.cron, "cron", "5 * * * *", "when to run, in cron syntax (UTC), at most once a minute")
 		s.fs.BoolVar(&s.now, "now", false, "also run once immediately")
-	case "query":
-		s.fs.StringVar(&s.format, "format", "table", "output format: table, csv or json (one object per line)")
 	}
+	s.registerCommand(e)
 	return s
 }
 
+// registerCommand adds the flags of one command alone.
+func (s *settings) registerCommand(e *env) {
+	fs := s.fs
+	switch s.name {
+	case "query":
+		fs.StringVar(&s.format, "format", "table", "output format: table, csv or json (one object per line; lists, structs and maps as JSON)")
+		fs.Var(&s.saved, "saved", "list the saved audit queries, or run the one named after it: --saved NAME")
+		fs.StringVar(&s.auditsDir, "audits-dir", e.getenv("ETL_AUDITS_DIR"), "folder of .sql audit queries that replace or add to the saved ones by name (env ETL_AUDITS_DIR)")
+	case "status":
+		fs.BoolVar(&s.jsonOut, "json", false, "print the status as one JSON object (its shape: docs/design.md \"status --json\")")
+		fs.BoolVar(&s.pending, "pending", false, "show only the windows with work pending: unfinished, or holding an outstanding reject")
+		fs.StringVar(&s.windowID, "window", "", "show only this window, e.g. 20261125T220000Z-20261125T230000Z")
+		fs.IntVar(&s.last, "last", 0, "show only the last N windows (0: every one)")
+	case "runs":
+		fs.BoolVar(&s.jsonOut, "json", false, "print the runs as a JSON array (its shape: docs/design.md \"Run history\")")
+		fs.IntVar(&s.last, "last", 20, "show the last N runs (0: every one)")
+	case "prune":
+		fs.Var(&s.before, "before", "`time` (RFC3339, or a date 2026-01-31): remove windows that end at or before it (required)")
+		fs.BoolVar(&s.apply, "apply", false, "delete; without it prune only says what it would delete")
+	}
+}
+
 // writes are the commands that write the stage, under its lease.
-var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true}
+var writes = map[string]bool{"run": true, "schedule": true, "extract": true, "transform": true, "load": true, "rejects ack": true, "prune": true, "config": true}
 
 // settingFlags names the flag and environment variable of each
 // pipeline.Config field (and of the range of extract, and what rejects ack
@@ -155,6 +190,9 @@ var settingFlags = map[string]struct{ flag, env string }{
 	"To":                {"to", ""},
 	"AckID":             {"id", ""},
 	"AckReason":         {"reason", ""},
+	"AuditsDir":         {"audits-dir", "ETL_AUDITS_DIR"},
+	"StatusWindow":      {"window", ""},
+	"PruneBefore":       {"before", ""},
 }
 
 // secretFlags never show their value: not in usage text, not in a printed command.
@@ -165,59 +203,103 @@ var secretFlags = map[string]bool{"zuora-client-secret": true, "erp-token": true
 var perInvocationFlags = map[string]bool{
 	"since": true, "until": true, "from": true, "to": true, "force": true,
 	"cron": true, "now": true, "format": true, "break-lease": true,
+	"saved": true, "json": true, "pending": true, "last": true, "before": true, "apply": true,
+	"metrics-file": true, "listen": true,
 }
 
-// register adds the flags every pipeline command shares.
-func (s *settings) register(e *env) {
+// register adds the flags of the groups a command takes: the stage and the
+// logs for every command, then the Zuora, extract, mapping and ERP settings
+// only where the command uses them, so that its --help lists only those.
+func (s *settings) register(e *env, takes int) {
 	fs, c := s.fs, &s.cfg
-	fs.StringVar(&c.ZuoraBaseURL, "zuora-base-url", e.getenv("ZUORA_BASE_URL"), "Zuora REST base URL, e.g. https://rest.na.zuora.com (env ZUORA_BASE_URL)")
-	fs.StringVar(&c.ZuoraClientID, "zuora-client-id", e.getenv("ZUORA_CLIENT_ID"), "Zuora OAuth client id (env ZUORA_CLIENT_ID)")
-	secret(fs, &c.ZuoraClientSecret, "zuora-client-secret", "ZUORA_CLIENT_SECRET", "Zuora OAuth client secret", e)
-	fs.StringVar(&c.ERPBaseURL, "erp-base-url", e.getenv("ERP_BASE_URL"), "ERP API base URL (env ERP_BASE_URL)")
-	secret(fs, &c.ERPToken, "erp-token", "ERP_TOKEN", "ERP bearer token", e)
+	s.registerConfig(e)
 	stageDefault := e.getenv("ETL_STAGE")
 	if stageDefault == "" {
 		stageDefault = "file://./stage"
 	}
 	fs.StringVar(&c.StageURL, "stage", stageDefault, "stage bucket URL: file://, s3://, gs://, azblob://, mem:// (env ETL_STAGE)")
-	fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
-	fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends (a `duration`)")
-	fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records (a `duration`)")
-	fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once, 1 to 80 (the tenant allows 80 Object Query requests)")
-	fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefault: every status is extracted, so that a status change after posting is seen")
-	fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
-	fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
-	fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
-	erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
-	if erpField == "" {
-		erpField = "ERPAccountId__c"
-	}
-	fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
-	docTypes := e.getenv("ETL_DOC_TYPES")
-	if docTypes == "" {
-		docTypes = stage.DocTypeList()
-	}
-	fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types and application kinds to move, comma-separated (reversals follow the documents); a tenant without Invoice Settlement has neither memos nor applications: invoice,payment,refund (env ETL_DOC_TYPES)")
-	unapply := e.getenv("ETL_UNAPPLY_AMOUNTS")
-	if unapply == "" {
-		unapply = "negative"
-	}
-	fs.StringVar(&c.UnapplyAmounts, "unapply-amounts", unapply, "how the tenant writes an unapply's amount: negative, or positive (unsigned, like the apply it undoes: the sign is decided per application group) (env ETL_UNAPPLY_AMOUNTS)")
-	fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
-	fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
 	fs.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
-	fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
+	fs.StringVar(&s.logFormat, "log-format", "text", "text or json (slog's JSON handler: one object per line)")
+	if takes&takesZuora != 0 {
+		fs.StringVar(&c.ZuoraBaseURL, "zuora-base-url", e.getenv("ZUORA_BASE_URL"), "Zuora REST base URL, e.g. https://rest.na.zuora.com (env ZUORA_BASE_URL)")
+		fs.StringVar(&c.ZuoraClientID, "zuora-client-id", e.getenv("ZUORA_CLIENT_ID"), "Zuora OAuth client id (env ZUORA_CLIENT_ID)")
+		s.secret(&c.ZuoraClientSecret, "zuora-client-secret", "ZUORA_CLIENT_SECRET", "Zuora OAuth client secret", e)
+		fs.StringVar(&c.ZuoraEntityID, "zuora-entity-id", e.getenv("ZUORA_ENTITY_ID"), "entity sent as Zuora-Entity-Ids on every call, for multi-entity tenants (env ZUORA_ENTITY_ID)")
+		fs.IntVar(&c.ZuoraConcurrency, "zuora-concurrency", 8, "Zuora requests in flight at once, 1 to 80 (the tenant allows 80 Object Query requests)")
+		fs.IntVar(&c.ZuoraRate, "zuora-rate", 0, "Zuora requests per minute at most (0: no cap), e.g. to stay under an API Sandbox's 2,500/min, 5,000/h, 10,000/day")
+		fs.StringVar(&s.requestLog, "request-log", "", "append every Zuora request and response to this file (secrets redacted)")
+	}
+	if takes&takesExtract != 0 {
+		fs.Var(newDuration(&c.SettleLag, 5*time.Minute), "settle-lag", "how far behind now the last window ends (a `duration`)")
+		fs.Var(newDuration(&c.Overlap, 10*time.Minute), "overlap", "how far back each window's query reaches, to catch late-visible records (a `duration`)")
+		fs.Var(statusFlag{&c.Statuses}, "status", "status filter of one document table, `TABLE=S1,S2` (repeatable; TABLE= filters nothing);\ndefault: every status is extracted, so that a status change after posting is seen")
+		fs.IntVar(&c.Slices, "slices", 1, "split each window's query range into this many time slices walked concurrently, 1 to 100")
+		erpField := e.getenv("ETL_ERP_ACCOUNT_FIELD")
+		if erpField == "" {
+			erpField = "ERPAccountId__c"
+		}
+		fs.StringVar(&c.ERPAccountField, "erp-account-field", erpField, "API name of the account's custom field holding the ERP customer, read in any case (env ETL_ERP_ACCOUNT_FIELD)")
+	}
+	if takes&takesMapping != 0 {
+		fs.StringVar(&c.SQLDir, "sql-dir", e.getenv("ETL_SQL_DIR"), "folder of mapping .sql/.csv files that replace the built-in ones (env ETL_SQL_DIR)")
+	}
+	if takes&(takesExtract|takesMapping) != 0 {
+		docTypes := e.getenv("ETL_DOC_TYPES")
+		if docTypes == "" {
+			docTypes = stage.DocTypeList()
+		}
+		fs.StringVar(&s.docTypes, "doc-types", docTypes, "document types and application kinds to move, comma-separated (reversals follow the documents); a tenant without Invoice Settlement has neither memos nor applications: invoice,payment,refund (env ETL_DOC_TYPES)")
+	}
+	if takes&takesMapping != 0 {
+		unapply := e.getenv("ETL_UNAPPLY_AMOUNTS")
+		if unapply == "" {
+			unapply = "negative"
+		}
+		fs.StringVar(&c.UnapplyAmounts, "unapply-amounts", unapply, "how the tenant writes an unapply's amount: negative, or positive (unsigned, like the apply it undoes: the sign is decided per application group) (env ETL_UNAPPLY_AMOUNTS)")
+	}
+	if takes&takesERP != 0 {
+		fs.StringVar(&c.ERPBaseURL, "erp-base-url", e.getenv("ERP_BASE_URL"), "ERP API base URL (env ERP_BASE_URL)")
+		s.secret(&c.ERPToken, "erp-token", "ERP_TOKEN", "ERP bearer token", e)
+		fs.IntVar(&c.ERPConcurrency, "erp-concurrency", 4, "ERP posts in flight at once, 1 to 256")
+		fs.IntVar(&c.BreakerThreshold, "breaker", 5, "consecutive documents failing transiently before the load stops (ERP down), at least 1")
+	}
 }
 
 // secret adds a flag for a secret: its value comes from the environment
-// variable unless the flag is given, and usage text says at most that it is set.
-func secret(fs *flag.FlagSet, p *string, name, envName, what string, e *env) {
+// variable, or the file the variable NAME_FILE names (the habit of secret
+// volumes), unless the flag is given; usage text says at most that it is set.
+func (s *settings) secret(p *string, name, envName, what string, e *env) {
 	*p = e.getenv(envName)
+	if file := e.getenv(envName + "_FILE"); file != "" {
+		switch v, err := readSecretFile(file); {
+		case *p != "":
+			s.errs = append(s.errs, &pipeline.ConfigError{Msg: fmt.Sprintf("both %s and %s_FILE are set: set one of them", envName, envName)})
+		case err != nil:
+			s.errs = append(s.errs, &pipeline.ConfigError{Msg: fmt.Sprintf("%s_FILE: %v", envName, err)})
+		default:
+			*p = v
+			s.sources[name] = "env " + envName + "_FILE"
+		}
+	}
 	state := "not set"
 	if *p != "" {
 		state = "set"
 	}
-	fs.Var(secretValue{p}, name, fmt.Sprintf("%s (a `secret`); prefer the environment variable %s (now %s): flags show in ps", what, envName, state))
+	s.fs.Var(secretValue{p}, name, fmt.Sprintf("%s (a `secret`); prefer the environment variable %s or %s_FILE (now %s): flags show in ps", what, envName, envName, state))
+}
+
+// readSecretFile reads a secret from a file, without its trailing newline; an
+// empty file is refused, so that a missing secret is never taken for one.
+func readSecretFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the secret file: %v", errors.Unwrap(err))
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("the secret file %s is empty", path)
+	}
+	return v, nil
 }
 
 // secretValue is a flag whose value never shows.
@@ -311,11 +393,26 @@ func (f *timeFlag) Set(s string) error {
 // with the exit status when the command should stop (help or a usage error,
 // reported in one line).
 func (s *settings) parse(args []string, e *env) (int, bool) {
-	if code, ok := parse(s.fs, args, e); !ok {
+	if code, ok := parseLayered(s, args, e); !ok {
 		return code, false
 	}
 	if err := s.check(); err != nil {
 		return s.fail(e, err), false
+	}
+	return 0, true
+}
+
+// parseLayered parses a command's flags and fills the rest from the
+// environment and the configuration file, without checking their values.
+func parseLayered(s *settings, args []string, e *env) (int, bool) {
+	if code, ok := parse(s.fs, args, e); !ok {
+		return code, false
+	}
+	if err := s.layer(e); err != nil {
+		return s.fail(e, err), false
+	}
+	for _, w := range s.warned {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: warning: %s\n", w)
 	}
 	return 0, true
 }
@@ -330,24 +427,32 @@ func (s *settings) check() error {
 	switch {
 	case has("max-windows") && c.WindowSize < pipeline.MinWindow:
 		return bad("window", c.WindowSize.String(), "want at least 1m (e.g. 1h); shorter windows only multiply requests")
-	case c.SettleLag <= 0:
+	case has("settle-lag") && c.SettleLag <= 0:
 		return bad("settle-lag", c.SettleLag.String(), "want a positive duration such as 5m")
-	case c.Overlap <= 0:
+	case has("overlap") && c.Overlap <= 0:
 		return bad("overlap", c.Overlap.String(), "want a positive duration such as 10m")
-	case c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 80:
+	case has("zuora-concurrency") && (c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 80):
 		return bad("zuora-concurrency", fmt.Sprint(c.ZuoraConcurrency), "want 1 to 80 (Zuora allows 80 concurrent Object Query requests per tenant)")
-	case c.ERPConcurrency < 1 || c.ERPConcurrency > 256:
+	case has("erp-concurrency") && (c.ERPConcurrency < 1 || c.ERPConcurrency > 256):
 		return bad("erp-concurrency", fmt.Sprint(c.ERPConcurrency), "want 1 to 256")
-	case c.BreakerThreshold < 1:
+	case has("breaker") && c.BreakerThreshold < 1:
 		return bad("breaker", fmt.Sprint(c.BreakerThreshold), "want at least 1 document")
-	case c.Slices < 1 || c.Slices > 100:
+	case has("slices") && (c.Slices < 1 || c.Slices > 100):
 		return bad("slices", fmt.Sprint(c.Slices), "want 1 to 100")
 	case has("max-windows") && c.MaxWindows < 1:
 		return bad("max-windows", fmt.Sprint(c.MaxWindows), "want at least 1")
-	case s.name != "query" && s.fs.NArg() > 0:
+	case s.name != "query" && s.name != "config" && s.fs.NArg() > 0:
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("%s: unexpected argument %q; see: zuora-erp-etl %s --help", s.name, s.fs.Arg(0), s.name)}
 	case !s.since.t.IsZero() && !s.until.t.IsZero() && !s.since.t.Before(s.until.t):
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--since %s is not before --until %s", s.since.String(), s.until.String())}
+	}
+	switch s.logFormat {
+	case "text", "json":
+	default:
+		return bad("log-format", s.logFormat, "want text or json")
+	}
+	if err := s.checkOps(); err != nil {
+		return err
 	}
 	switch s.name {
 	case "extract":
@@ -364,9 +469,26 @@ func (s *settings) check() error {
 		if _, err := stage.ParseWindowID(s.windowID); err != nil {
 			return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
 		}
-	case "schedule":
+	case "schedule", "config":
 		_, err := schedule(s.cron, time.Now())
 		return err
+	case "status":
+		if s.windowID != "" {
+			if _, err := stage.ParseWindowID(s.windowID); err != nil {
+				return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
+			}
+		}
+		if s.last < 0 {
+			return bad("last", fmt.Sprint(s.last), "want a number of windows, 0 for every one")
+		}
+	case "runs":
+		if s.last < 0 {
+			return bad("last", fmt.Sprint(s.last), "want a number of runs, 0 for every one")
+		}
+	case "prune":
+		if s.before.t.IsZero() {
+			return &pipeline.ConfigError{Msg: "prune needs --before DATE (RFC3339 or 2026-01-31): windows ending then or earlier are removed"}
+		}
 	case "query":
 		switch s.format {
 		case "table", "csv", "json":
@@ -406,11 +528,9 @@ func (s *settings) window() stage.Window {
 
 // finish completes the configuration once the flags are parsed.
 func (s *settings) finish(e *env) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("--log-level %q: want debug, info, warn or error", s.logLevel)}
+	if err := s.newLogger(e); err != nil {
+		return err
 	}
-	s.cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t
 	if err := s.tenantSettings(); err != nil {
 		return err
@@ -422,6 +542,7 @@ func (s *settings) finish(e *env) error {
 	if e.now != nil {
 		s.cfg.Now = e.now
 	}
+	s.newRun(e)
 	if e.retry != nil {
 		s.cfg.ZuoraRetry, s.cfg.ERPRetry = *e.retry, *e.retry
 	}
@@ -486,6 +607,9 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 // tenantSettings checks the settings that describe the tenant: --doc-types,
 // --erp-account-field, --zuora-entity-id and --zuora-rate.
 func (s *settings) tenantSettings() error {
+	if s.fs.Lookup("doc-types") == nil {
+		return nil // a command that reads no tenant
+	}
 	var names []string
 	for _, dt := range strings.Split(s.docTypes, ",") {
 		if dt = strings.TrimSpace(dt); dt != "" {
@@ -504,7 +628,7 @@ func (s *settings) tenantSettings() error {
 		return err
 	}
 	f := s.cfg.ERPAccountField
-	if f == "" || strings.IndexFunc(f, func(r rune) bool {
+	if s.fs.Lookup("erp-account-field") != nil && f == "" || strings.IndexFunc(f, func(r rune) bool {
 		return !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 	}) >= 0 {
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--erp-account-field %q: want the field's API name, letters, digits and underscores such as ERPAccountId__c", f)}

@@ -40,6 +40,10 @@ var commands = []command{
 	{"rejects", "list the outstanding rejects of every window; rejects ack acknowledges one", cmdRejects},
 	{"schedule", "run on a cron schedule until stopped", cmdSchedule},
 	{"lease", "show or break the stage's lease (one writer per stage)", cmdLease},
+	{"runs", "list the recent runs the stage recorded (--json for their records)", cmdRuns},
+	{"config", "show every setting and where it came from, or check them all against Zuora, the ERP and the stage", cmdConfig},
+	{"prune", "remove old windows whose documents are all posted and marked (dry run unless --apply)", cmdPrune},
+	{"version", "print the module version and VCS revision of this binary", cmdVersion},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
 	{"sim", "serve the Zuora and ERP simulators over HTTP", cmdSim},
 }
@@ -53,10 +57,39 @@ type env struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := onSignals(cancel)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)
+}
+
+// onSignals cancels the command at the first SIGINT or SIGTERM, so that it
+// stops at its next safe point (what a step had committed stays, the ledger
+// is flushed, the lease given back); at a second one it exits at once.
+func onSignals(cancel context.CancelCauseFunc) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "zuora-erp-etl: %s: stopping at the next safe point (what is committed stays, the lease is given back); again to exit at once\n", sig)
+			cancel(fmt.Errorf("%s received", sig))
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "zuora-erp-etl: second %s: exiting now\nkept: every step the stage committed before; the window in flight is resumed by the next run (its lease expires by itself after --lease-ttl, or: zuora-erp-etl lease break)\n", sig)
+			os.Exit(exitFailed)
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		signal.Stop(sigs)
+	}
 }
 
 func run(ctx context.Context, args []string, e *env) int {
@@ -85,7 +118,8 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Settings come from the environment, each overridable by a flag: ZUORA_BASE_URL, ZUORA_CLIENT_ID,")
-	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET, ERP_BASE_URL, ERP_TOKEN, ETL_STAGE (default file://./stage).")
+	fmt.Fprintln(w, "ZUORA_CLIENT_SECRET (or ZUORA_CLIENT_SECRET_FILE), ERP_BASE_URL, ERP_TOKEN (or ERP_TOKEN_FILE), ETL_STAGE")
+	fmt.Fprintln(w, "(default file://./stage); below the environment, a YAML file of them (--config or ETL_CONFIG; see config show).")
 	fmt.Fprintln(w, "Exit status: 0 done; 1 failed, resume with the command printed; 2 usage or configuration error;")
 	fmt.Fprintln(w, "3 finished, but documents were rejected and need a person; 4 another writer holds the stage")
 	fmt.Fprintln(w, "(try later; zuora-erp-etl lease show names it).")

@@ -98,8 +98,8 @@ func TestDemoThenQuery(t *testing.T) {
 	}
 
 	code, stdout, _ = runCLI(t, nil, "status", "--stage", stageURL)
-	if code != exitOK || strings.Count(stdout, "done") < 9 {
-		t.Fatalf("status: exit %d, output:\n%s\nwant three windows with every step done", code, stdout)
+	if code != exitRejected || strings.Count(stdout, "done") < 9 {
+		t.Fatalf("status: exit %d, output:\n%s\nwant three windows with every step done, and status 3 for the demo's intended rejects", code, stdout)
 	}
 
 	// A second demo on the same stage starts afresh; a stage the demo does not own is refused.

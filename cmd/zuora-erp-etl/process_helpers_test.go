@@ -58,7 +58,9 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "zuora-erp-etl")
-		out, err := exec.Command(goTool, "build", "-o", binPath, ".").CombinedOutput()
+		// -buildvcs=auto: the revision goes into the build info when there is a
+		// repository, as with a user's go build (GOFLAGS may say otherwise).
+		out, err := exec.Command(goTool, "build", "-buildvcs=auto", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -89,6 +91,8 @@ type procOptions struct {
 	// zuora and erp, when set, wrap the handlers the children reach (outside
 	// the mark log and the ERP gate), so a test can watch or cut requests.
 	zuora, erp func(http.Handler) http.Handler
+	// stageURL, when set, is the stage instead of the backend's fresh one.
+	stageURL string
 }
 
 func newProcWorld(t *testing.T, backend string) *procWorld {
@@ -106,6 +110,9 @@ func newProcWorldWith(t *testing.T, backend string, o procOptions) *procWorld {
 		w.stageURL = s3test.StageURL(t) // also sets the fake AWS credentials the children inherit
 	default:
 		t.Fatalf("unknown backend %q", backend)
+	}
+	if o.stageURL != "" {
+		w.stageURL = o.stageURL
 	}
 	if o.tenant == nil {
 		o.tenant = zuorasim.Generate(11, zuorasim.DefaultVolume(), demo.From, demo.To)

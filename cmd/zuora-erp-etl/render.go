@@ -17,7 +17,8 @@ import (
 // command renders step as a command line that runs verbatim: the command,
 // its window or range, and every setting of this invocation that differs from
 // its built-in default (whether a flag or the environment set it) and that
-// the command accepts, secrets and per-invocation flags left out.
+// the command accepts, secrets and per-invocation flags left out; the
+// configuration file's settings come with --config.
 func (s *settings) command(step pipeline.Step) string {
 	args := []string{"zuora-erp-etl", step.Command}
 	switch step.Command {
@@ -61,8 +62,8 @@ func (s *settings) carried(target string) []string {
 			reflect.TypeOf(d.Value) != reflect.TypeOf(f.Value) {
 			return
 		}
-		if f.Value.String() == d.DefValue {
-			return
+		if f.Value.String() == d.DefValue || strings.HasPrefix(s.sources[f.Name], "file ") {
+			return // a setting from the configuration file comes again with --config
 		}
 		if m, ok := f.Value.(interface{ parts() []string }); ok {
 			for _, v := range m.parts() {

@@ -35,6 +35,7 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 	policy  retry.Policy
+	stats   counters
 }
 
 // New returns a client for the ERP at cfg.BaseURL.
@@ -114,6 +115,9 @@ func (c *Client) Post(ctx context.Context, d Document) Result {
 		return c.attempt(ctx, d, &res)
 	})
 	res.Attempts, res.Finished = attempts, time.Now().UTC()
+	if attempts > 1 {
+		c.stats.retries.Add(int64(attempts - 1))
+	}
 	var rej *rejectedError
 	switch {
 	case err == nil:
@@ -145,6 +149,7 @@ func (c *Client) attempt(ctx context.Context, d Document, res *Result) error {
 	req.Header.Set("Idempotency-Key", d.IdempotencyKey)
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.count(0)
 		if sent.Load() {
 			res.Ambiguous = true
 		}
@@ -155,6 +160,7 @@ func (c *Client) attempt(ctx context.Context, d Document, res *Result) error {
 		return retry.Transient(fmt.Errorf("post %s %s: %w", d.DocType, d.ZuoraID, err))
 	}
 	defer resp.Body.Close()
+	c.count(resp.StatusCode)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	res.Status = resp.StatusCode
 	if err != nil {

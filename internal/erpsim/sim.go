@@ -335,6 +335,9 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 		}
 		return errAnswer(status, "internal error")
 	}
+	if r.Method == http.MethodGet && r.URL.Path == PingPath {
+		return s.ping(r)
+	}
 	if r.Method == http.MethodGet && readPath(r.URL.Path) {
 		if r.Header.Get("Authorization") != "Bearer "+s.token {
 			return errAnswer(http.StatusUnauthorized, "missing or bad bearer token")

@@ -30,6 +30,12 @@ var owners = map[string][]string{
 	"gocloud.dev/gcerrors":                 {module + "stage"},
 	"github.com/duckdb/duckdb-go":          {module + "internal/warehouse"},
 	"github.com/duckdb/duckdb-go-bindings": {module + "internal/warehouse"},
+	"github.com/prometheus/client_golang":  {module + "internal/metrics"},
+	"go.yaml.in/yaml":                      {module + "internal/config"},
+	// Terminal handling lives in the command: the library packages report
+	// progress through an interface (pipeline.Progress).
+	"github.com/vbauerster/mpb": {module + "cmd/zuora-erp-etl"},
+	"golang.org/x/term":         {module + "cmd/zuora-erp-etl"},
 }
 
 // httpSpeakers may build HTTP requests and clients: the two clients, the

@@ -79,6 +79,15 @@ type Config struct {
 	// ReadOnly opens a stage that must exist, for commands that only read it.
 	ReadOnly bool
 
+	// Progress hears how each window advances (pages fetched, documents
+	// posted); nil hears nothing.
+	Progress Progress
+	// Command names what runs, for the run record ("run", "schedule").
+	Command string
+	// Settings are this invocation's settings that differ from their
+	// defaults, as the user names them (secrets never): the run record keeps them.
+	Settings map[string]string
+
 	RequestLog  io.Writer // Zuora request log, secrets redacted
 	Logger      *slog.Logger
 	Now         func() time.Time

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/extract"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/logctx"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/load"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -19,6 +20,7 @@ type Pipeline struct {
 	cfg Config
 	st  *stage.Stage
 	zc  *zuora.Client // opened on first use: transform and query need no Zuora
+	ec  *erp.Client   // opened on first use, like zc
 }
 
 // Open opens the stage named in cfg.
@@ -101,7 +103,11 @@ func (p *Pipeline) Run(ctx context.Context) (rep *Report, err error) {
 	}
 	defer release()
 	rep = &Report{RunID: p.cfg.RunID}
-	defer func() { rep.Zuora, err = p.zuoraStats(), classify(err) }()
+	started := p.cfg.Now()
+	defer func() {
+		rep.Zuora, rep.ERP, err = p.zuoraStats(), p.erpStats(), classify(err)
+		p.recordRun(ctx, rep, err, started) // under the lease, before it is given back
+	}()
 	until, clamped := p.end(p.cfg.Until)
 	rep.Clamped = clamped
 	from, err := p.start(ctx, true)
@@ -412,6 +418,9 @@ type attempt struct {
 // processWindow runs every step the window still needs and adds the window to
 // the report however it ends.
 func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Report, a attempt) error {
+	ctx = logctx.With(ctx, "window", w.ID()) // every line logged for the window says which
+	started := p.cfg.Now()
+	defer p.windowDone(w, rep, started)
 	fail := func(step, kept string, resume Step, err error) error {
 		rep.Windows = append(rep.Windows, p.reportWindow(ctx, w, a.why, step))
 		if IsConfigError(err) {
@@ -515,6 +524,7 @@ func (p *Pipeline) extractWindow(ctx context.Context, w stage.Window, force bool
 		ERPAccountField: p.cfg.ERPAccountField,
 		DocTypes:        p.cfg.DocTypes,
 		Now:             p.cfg.Now,
+		Progress:        p.fetchProgress(w),
 	})
 	if err := tenantSetting(w, err); err != nil {
 		return err
@@ -554,9 +564,9 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 	if err != nil {
 		return err
 	}
-	ec, err := erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout})
+	ec, err := p.erpClient()
 	if err != nil {
-		return &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
+		return err
 	}
 	_, err = load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
@@ -565,6 +575,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
 		DocTypes:         p.cfg.DocTypes,
+		Progress:         p.postProgress(w),
 	})
 	return classify(err)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -23,6 +24,7 @@ type Report struct {
 	HighWater time.Time      // set by Status
 	Start     time.Time      // set by Status: where the stage's history starts
 	Zuora     *zuora.Stats   // requests and retries toward Zuora, when Zuora was called
+	ERP       *erp.Stats     // requests, retries and 429s toward the ERP, when it was called
 	Clamped   *Clamp         // the requested end was later than now minus the settle lag
 	Left      *Left          // due windows left for the next run by MaxWindows
 	// Rejects is every window's outstanding rejects, not only those of the
@@ -42,6 +44,8 @@ type WindowReport struct {
 	Stopped     string // why the last load stopped early, if it did
 	Warnings    []string
 	Lines       []Line
+	// Started and Finished time the run's work on the window (zero in status).
+	Started, Finished time.Time
 }
 
 // Line accounts for one document type and currency.

@@ -58,7 +58,8 @@ JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
 // raw tables and the quarantine from extract manifests, documents, skipped and
 // reject_history (every window's rejects as its last transform left them) from
 // transform manifests, ledger from every ledger part, and rejects: only the
-// outstanding ones, from the stage's reject index. Each row carries its window;
+// outstanding ones, from the stage's reject index; then latest_<table> and
+// extracted, which count each document once (latest.go). Each row carries its window;
 // a table with no files yet is an empty view with the right columns.
 // WINDOW is an SQL keyword: queries quote the column, as in select "window".
 func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
@@ -76,6 +77,9 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 		return fmt.Errorf("attach stage: %w", err)
 	}
 	if err := db.attachOutstanding(ctx, st); err != nil {
+		return fmt.Errorf("attach stage: %w", err)
+	}
+	if err := db.attachLatest(ctx); err != nil {
 		return fmt.Errorf("attach stage: %w", err)
 	}
 	return nil

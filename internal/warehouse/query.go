@@ -35,7 +35,7 @@ func (db *DB) Query(ctx context.Context, query string, w io.Writer, format strin
 			case "json":
 				literal := make([]bool, len(cols))
 				for i, t := range types {
-					literal[i] = numeric[i] || t == "BOOLEAN"
+					literal[i] = numeric[i] || t == "BOOLEAN" || isNested(t)
 				}
 				out = &jsonWriter{w: w, cols: cols, literal: literal}
 			}

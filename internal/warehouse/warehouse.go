@@ -164,6 +164,8 @@ func text(v any, dbType string) string {
 		default:
 			return x.UTC().Format(time.RFC3339Nano)
 		}
+	case []any, map[string]any, duckdb.Map, duckdb.OrderedMap, *duckdb.OrderedMap, duckdb.Union:
+		return nestedJSON(x)
 	default:
 		return fmt.Sprint(x)
 	}
@@ -181,6 +183,17 @@ func isNumeric(dbType string) bool {
 		return true
 	}
 	return false
+}
+
+// isNested reports whether a DuckDB column type is a list, array, struct,
+// map or union, whose values text renders as JSON.
+func isNested(dbType string) bool {
+	for _, p := range []string{"STRUCT", "MAP", "UNION", "LIST"} {
+		if strings.HasPrefix(dbType, p) {
+			return true
+		}
+	}
+	return strings.HasSuffix(dbType, "]")
 }
 
 // Literal quotes s as a SQL string literal.

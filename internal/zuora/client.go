@@ -225,8 +225,8 @@ func (c *Client) withRetry(ctx context.Context, op func(ctx context.Context, att
 	p := c.cfg.Retry
 	user := p.Notify
 	p.Notify = func(err error, wait time.Duration) {
-		c.countRetry(err)
-		c.log.Warn("zuora call will be retried", "err", err, "wait", wait)
+		c.countRetry(ctx, err)
+		c.log.WarnContext(ctx, "zuora call will be retried", "err", err, "wait", wait)
 		if user != nil {
 			user(err, wait)
 		}
@@ -240,7 +240,7 @@ func (c *Client) withRetry(ctx context.Context, op func(ctx context.Context, att
 	return n, err
 }
 
-func (c *Client) countRetry(err error) {
+func (c *Client) countRetry(ctx context.Context, err error) {
 	var pe *pendingObjectsError
 	if errors.As(err, &pe) {
 		c.stats.objects.Add(int64(pe.n))
@@ -256,7 +256,7 @@ func (c *Client) countRetry(err error) {
 		c.stats.rateLimit.Add(1)
 		if e.Limit != nil && e.Limit.Concurrency && c.gate.narrow(c.now()) {
 			c.stats.cuts.Add(1)
-			c.log.Warn("zuora concurrency limit reached: fewer requests in flight for a while",
+			c.log.WarnContext(ctx, "zuora concurrency limit reached: fewer requests in flight for a while",
 				"limit", e.Limit.ConcurrencyLimit, "in_flight", c.gate.widthNow())
 		}
 	case e.Status == http.StatusRequestTimeout || e.Status >= 500:
@@ -281,7 +281,7 @@ func (c *Client) call(ctx context.Context, rq request, attempt int) (*response, 
 	}
 	if resp.status == http.StatusUnauthorized {
 		c.stats.refresh401.Add(1)
-		c.log.Info("zuora token refused, fetching a fresh one", "op", rq.op)
+		c.log.InfoContext(ctx, "zuora token refused, fetching a fresh one", "op", rq.op)
 		c.invalidate(tok)
 		if tok, err = c.token(ctx); err != nil {
 			return nil, err

@@ -329,7 +329,7 @@ func (c *Client) fallBack(ctx context.Context, op, objectType string, results []
 			continue
 		}
 		refused := r.Code + " " + r.Message
-		c.log.Info("update action refused the object; marking it with PUT", "doc_id", r.ID, "object", objectType, "code", r.Code)
+		c.log.InfoContext(ctx, "update action refused the object; marking it with PUT", "doc_id", r.ID, "object", objectType, "code", r.Code)
 		putOp := fmt.Sprintf("%s: PUT %s%s", op, path, r.ID)
 		n, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
 			resp, err := c.call(ctx, request{op: putOp, method: http.MethodPut, path: path + url.PathEscape(r.ID),
