@@ -12,6 +12,8 @@ import (
 // hiveType is the Athena/Trino/Spark type of a DuckDB column type.
 func hiveType(t string) string {
 	switch {
+	case strings.HasSuffix(t, "[]"):
+		return "array<" + hiveType(strings.TrimSuffix(t, "[]")) + ">"
 	case t == "VARCHAR":
 		return "string"
 	case strings.HasPrefix(t, "DECIMAL"):
