@@ -239,11 +239,20 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 
 // Stats counts what the simulator has seen.
 type Stats struct {
-	Requests     map[string]int // by endpoint, e.g. "GET /object-query/invoices", "GET /object-query/invoices/{key}"
-	Faults       map[string]int // by kind, e.g. "429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION"
-	TokensIssued int
-	Unauthorized int // requests answered 401
-	MarksApplied int // TransferredToAccounting values written
+	Requests     map[string]int `json:"requests"` // by endpoint, e.g. "GET /object-query/invoices", "GET /object-query/invoices/{key}"
+	Faults       map[string]int `json:"faults"`   // by kind, e.g. "429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION"
+	TokensIssued int            `json:"tokens_issued"`
+	Unauthorized int            `json:"unauthorized"`  // requests answered 401
+	MarksApplied int            `json:"marks_applied"` // TransferredToAccounting values written
+}
+
+// Total is the number of requests counted, token requests included.
+func (st Stats) Total() int {
+	n := 0
+	for _, c := range st.Requests {
+		n += c
+	}
+	return n
 }
 
 // PageEvent describes an Object Query list page just served.
