@@ -1,0 +1,83 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestOpenAppliesTheLimits: every database Open makes has the memory limit,
+// the threads and a spill folder of its own under TempDir, removed at Close.
+func TestOpenAppliesTheLimits(t *testing.T) {
+	defer SetLimits(Limits{})
+	ctx := context.Background()
+	setting := func(db *DB, name string) string {
+		t.Helper()
+		rows, err := db.Strings(ctx, "SELECT current_setting("+Literal(name)+")::VARCHAR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows[0][0]
+	}
+
+	db := openDB(t)
+	if got := setting(db, "memory_limit"); got != "244.1 MiB" {
+		t.Errorf("default memory_limit %s, want 256MB (244.1 MiB)", got)
+	}
+	if got, want := setting(db, "threads"), runtime.GOMAXPROCS(0); got != strconv.Itoa(want) {
+		t.Errorf("default threads %s, want GOMAXPROCS %d", got, want)
+	}
+	if got := setting(db, "temp_directory"); !strings.HasPrefix(got, os.TempDir()) {
+		t.Errorf("default temp_directory %s, want a folder under %s", got, os.TempDir())
+	}
+
+	base := t.TempDir()
+	if err := SetLimits(Limits{MemoryLimit: "64MiB", TempDir: base, Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	db = openDB(t)
+	if got := setting(db, "memory_limit"); got != "64.0 MiB" {
+		t.Errorf("memory_limit %s, want 64.0 MiB", got)
+	}
+	if got := setting(db, "threads"); got != "1" {
+		t.Errorf("threads %s, want 1", got)
+	}
+	spill := setting(db, "temp_directory")
+	if filepath.Dir(spill) != base {
+		t.Fatalf("temp_directory %s, want a folder of its own in %s", spill, base)
+	}
+	// Make DuckDB spill: sort more than the limit holds.
+	if err := db.Exec(ctx, "CREATE TABLE big AS SELECT i, md5(i::VARCHAR) || md5((i+1)::VARCHAR) AS s FROM range(3000000) t(i)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Strings(ctx, "SELECT count(DISTINCT s) FROM (SELECT s FROM big ORDER BY s)"); err != nil {
+		t.Fatalf("a query larger than the limit: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spill); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the spill folder %s is still there after Close (%v)", spill, err)
+	}
+}
+
+// TestLimitsRefused: a setting DuckDB cannot take is refused by name.
+func TestLimitsRefused(t *testing.T) {
+	defer SetLimits(Limits{})
+	for _, l := range []Limits{{MemoryLimit: "lots"}, {MemoryLimit: "256"}, {TempDir: filepath.Join(t.TempDir(), "none")}, {Threads: -1}} {
+		var le *LimitError
+		if err := SetLimits(l); !errors.As(err, &le) {
+			t.Errorf("%+v: %v, want a *LimitError", l, err)
+		}
+	}
+	for _, ok := range []string{"256MB", "1GB", "512MiB", "1.5GB", "300 mb"} {
+		if err := SetLimits(Limits{MemoryLimit: ok}); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
