@@ -23,7 +23,7 @@ func TestTheTransformRunsWithinItsMemoryLimit(t *testing.T) {
 	for _, tc := range []struct {
 		limit, shows string
 	}{
-		{"", "244.1 MiB"}, // the default, 256MB
+		{"", "953.6 MiB"}, // the default, 1GB
 		{"128MiB", "128.0 MiB"},
 	} {
 		if err := warehouse.SetLimits(warehouse.Limits{MemoryLimit: tc.limit}); err != nil {

@@ -56,7 +56,7 @@ func TestDuckDBMemoryLimitReachesTheTransform(t *testing.T) {
 		flags []string
 		shows string
 	}{
-		{nil, "244.1 MiB"},
+		{nil, "953.6 MiB"},
 		{[]string{"--duckdb-memory-limit", "100MiB", "--duckdb-temp-dir", t.TempDir(), "--duckdb-threads", "1"}, "100.0 MiB"},
 	} {
 		_, environ := demoEnviron(t)

@@ -26,8 +26,8 @@ func TestOpenAppliesTheLimits(t *testing.T) {
 	}
 
 	db := openDB(t)
-	if got := setting(db, "memory_limit"); got != "244.1 MiB" {
-		t.Errorf("default memory_limit %s, want 256MB (244.1 MiB)", got)
+	if got := setting(db, "memory_limit"); got != "953.6 MiB" {
+		t.Errorf("default memory_limit %s, want 1GB (953.6 MiB)", got)
 	}
 	if got, want := setting(db, "threads"), runtime.GOMAXPROCS(0); got != strconv.Itoa(want) {
 		t.Errorf("default threads %s, want GOMAXPROCS %d", got, want)

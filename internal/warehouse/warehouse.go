@@ -17,7 +17,8 @@ import (
 )
 
 // DB is an in-memory DuckDB database on a single connection, so that views,
-// tables, macros and settings persist from one statement to the next.
+// tables, macros and settings persist from one statement to the next. The
+// tables it creates stay in memory; what spills is the work of queries.
 type DB struct {
 	db    *sql.DB
 	conn  *sql.Conn
