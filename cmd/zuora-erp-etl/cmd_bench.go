@@ -44,6 +44,7 @@ type benchOptions struct {
 	hour             timeFlag
 	zuoraConcurrency int
 	erpConcurrency   int
+	slices           int
 	dir              string
 	profileDir       string
 	phases           string
@@ -80,6 +81,7 @@ type benchRun struct {
 	ERPLatencyMS     float64      `json:"erp_latency_ms"`
 	ZuoraConcurrency int          `json:"zuora_concurrency"`
 	ERPConcurrency   int          `json:"erp_concurrency"`
+	Slices           int          `json:"slices"`
 	Machine          benchMachine `json:"machine"`
 	Stages           []benchStage `json:"stages"`
 	// SimSetupCPUSeconds is what the simulators took to generate the tenant, per phase.
@@ -131,6 +133,7 @@ func cmdBench(ctx context.Context, args []string, e *env) int {
 	fs.Var(&o.hour, "hour", "`time` (RFC3339, on the hour) where the measured hour starts (default: the hour two days ago)")
 	fs.IntVar(&o.zuoraConcurrency, "zuora-concurrency", 8, "--zuora-concurrency of the pipeline's processes, 1 to 80")
 	fs.IntVar(&o.erpConcurrency, "erp-concurrency", 4, "--erp-concurrency of the pipeline's processes, 1 to 256")
+	fs.IntVar(&o.slices, "slices", 1, "--slices of the pipeline's extracts: time slices of the window walked at once, 1 to 100")
 	fs.StringVar(&o.dir, "dir", "", "folder for the stages, logs and profiles, kept afterwards (default: a temporary folder, removed)")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "write a CPU and a heap profile of every process into this `folder`")
 	fs.StringVar(&o.phases, "phases", "steps,run", "what to measure: steps (one process per stage), run (one run), or both")
@@ -170,6 +173,8 @@ func (o *benchOptions) check(nargs int) error {
 		return bad("zuora-concurrency", fmt.Sprint(o.zuoraConcurrency), "want 1 to 80")
 	case o.erpConcurrency < 1 || o.erpConcurrency > 256:
 		return bad("erp-concurrency", fmt.Sprint(o.erpConcurrency), "want 1 to 256")
+	case o.slices < 1 || o.slices > 100:
+		return bad("slices", fmt.Sprint(o.slices), "want 1 to 100")
 	}
 	var zl, el time.Duration
 	switch o.latency {
@@ -236,7 +241,7 @@ func runBench(ctx context.Context, o benchOptions, e *env) (*benchRun, error) {
 		Time: time.Now().UTC(), CodeVersion: codeVersion(), Scale: o.scale, Window: w.ID(),
 		Volume:  volumeJSON{v.Accounts, v.Invoices, v.Payments, v.Refunds, v.CreditMemos, v.DebitMemos},
 		Latency: o.latency, ZuoraLatencyMS: ms(o.zuoraLatency), ERPLatencyMS: ms(o.erpLatency),
-		ZuoraConcurrency: o.zuoraConcurrency, ERPConcurrency: o.erpConcurrency,
+		ZuoraConcurrency: o.zuoraConcurrency, ERPConcurrency: o.erpConcurrency, Slices: o.slices,
 		Machine: machine(), SimSetupCPUSeconds: map[string]float64{}, SimCPUSeconds: map[string]float64{},
 	}
 	fmt.Fprintf(e.stderr, "bench: window %s, %d accounts, %d invoices, %d payments, %d refunds, %d credit memos, %d debit memos; work in %s\n",
@@ -247,12 +252,12 @@ func runBench(ctx context.Context, o benchOptions, e *env) (*benchRun, error) {
 		switch phase {
 		case "steps":
 			steps = [][]string{
-				{"extract", "--from", from, "--to", to, "--window", "1h", "--zuora-concurrency", fmt.Sprint(o.zuoraConcurrency)},
+				{"extract", "--from", from, "--to", to, "--window", "1h", "--zuora-concurrency", fmt.Sprint(o.zuoraConcurrency), "--slices", fmt.Sprint(o.slices)},
 				{"transform", "--window", w.ID()},
 				{"load", "--window", w.ID(), "--zuora-concurrency", fmt.Sprint(o.zuoraConcurrency), "--erp-concurrency", fmt.Sprint(o.erpConcurrency)},
 			}
 		case "run":
-			steps = [][]string{{"run", "--since", from, "--until", to, "--window", "1h",
+			steps = [][]string{{"run", "--since", from, "--until", to, "--window", "1h", "--slices", fmt.Sprint(o.slices),
 				"--zuora-concurrency", fmt.Sprint(o.zuoraConcurrency), "--erp-concurrency", fmt.Sprint(o.erpConcurrency)}}
 		}
 		if err := benchPhase(ctx, exe, dir, phase, steps, o, v, w, res, e); err != nil {
@@ -523,8 +528,8 @@ func childEnv(set map[string]string, profileDir, name string) []string {
 func (r *benchRun) print(w io.Writer) {
 	fmt.Fprintf(w, "bench %s: scale %g (%d accounts, %d invoices, %d payments, %d refunds, %d credit memos, %d debit memos), window %s\n",
 		r.CodeVersion, r.Scale, r.Volume.Accounts, r.Volume.Invoices, r.Volume.Payments, r.Volume.Refunds, r.Volume.CreditMemos, r.Volume.DebitMemos, r.Window)
-	fmt.Fprintf(w, "latency %s (Zuora %gms, ERP %gms per request), zuora-concurrency %d, erp-concurrency %d; %d documents in the window\n",
-		r.Latency, r.ZuoraLatencyMS, r.ERPLatencyMS, r.ZuoraConcurrency, r.ERPConcurrency, r.Documents)
+	fmt.Fprintf(w, "latency %s (Zuora %gms, ERP %gms per request), zuora-concurrency %d, erp-concurrency %d, slices %d; %d documents in the window\n",
+		r.Latency, r.ZuoraLatencyMS, r.ERPLatencyMS, r.ZuoraConcurrency, r.ERPConcurrency, r.Slices, r.Documents)
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d) %s, %d MB, %s/%s, load average at start %s\n\n", m.CPUs, m.GOMAXPROCS, m.CPUModel, m.MemoryMB, m.OS, m.Arch, m.LoadAvg)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
