@@ -57,6 +57,7 @@ type settings struct {
 	markRefusedEnv string
 
 	ops     opsFlags          // the operations flags of some commands (cmd_ops.go)
+	duckdb  duckdbFlags       // the DuckDB limits of the commands that open it (cmd_duckdb.go)
 	sources map[string]string // where each flag's value came from (config.go, cmd_config.go)
 	errs    []error           // settings that failed before the flags were parsed (a secret file)
 	warned  []string          // warnings for the user, printed once the flags are parsed
@@ -122,6 +123,7 @@ func newSettings(name string, e *env) *settings {
 	if writes[name] {
 		s.registerLease(s.fs, e)
 	}
+	s.registerDuckDB(e, spec.takes)
 	if spec.takes&takesRange != 0 {
 		s.fs.Var(newDuration(&s.cfg.WindowSize, time.Hour), "window", "`length` of a window, at least 1m; windows end on multiples of it")
 		s.fs.IntVar(&s.cfg.MaxWindows, "max-windows", pipeline.DefaultMaxWindows, "most windows one invocation processes; the rest are left for the next")
@@ -476,6 +478,9 @@ func (s *settings) check() error {
 	if _, err := strconv.ParseBool(s.markRefusedEnv); loads[s.name] && s.markRefusedEnv != "" && err != nil {
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("ETL_MARK_REFUSED %q: want true or false (or pass --mark-refused=false)", s.markRefusedEnv)}
 	}
+	if err := s.checkDuckDB(); err != nil {
+		return err
+	}
 	switch s.name {
 	case "extract":
 		switch {
@@ -551,6 +556,9 @@ func (s *settings) window() stage.Window {
 // finish completes the configuration once the flags are parsed.
 func (s *settings) finish(e *env) error {
 	if err := s.newLogger(e); err != nil {
+		return err
+	}
+	if err := s.applyDuckDB(); err != nil {
 		return err
 	}
 	s.cfg.Since, s.cfg.Until = s.since.t, s.until.t

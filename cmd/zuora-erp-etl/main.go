@@ -47,6 +47,7 @@ var commands = []command{
 	{"version", "print the module version and VCS revision of this binary", cmdVersion},
 	{"demo", "run the whole pipeline against built-in Zuora and ERP simulators", cmdDemo},
 	{"sim", "serve the Zuora and ERP simulators over HTTP", cmdSim},
+	{"bench", "time a peak hour end to end against the simulators in a process of their own", cmdBench},
 }
 
 // env is what a command sees of the process: streams and environment.
@@ -58,10 +59,16 @@ type env struct {
 }
 
 func main() {
+	stopProfiles, err := startProfiles(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "zuora-erp-etl: %v\n", err)
+		os.Exit(exitUsage)
+	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := onSignals(cancel)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
+	stopProfiles()
 	os.Exit(code)
 }
 

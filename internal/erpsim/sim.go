@@ -202,6 +202,32 @@ func (s *Sim) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
+// Stats counts the requests the simulator received (admin calls are not
+// counted), by method and path.
+type Stats struct {
+	Requests map[string]int `json:"requests"`
+}
+
+// Total is the number of requests counted.
+func (st Stats) Total() int {
+	n := 0
+	for _, c := range st.Requests {
+		n += c
+	}
+	return n
+}
+
+// Stats returns the counts of the requests received so far.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Requests: map[string]int{}}
+	for _, r := range s.requests {
+		st.Requests[r.Method+" "+r.Path]++
+	}
+	return st
+}
+
 // ServeHTTP answers one ERP API call.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, AdminPrefix) {
@@ -251,7 +277,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // AdminPrefix serves the simulator's own controls, with the same bearer token:
-// GET and PUT /_sim/faults (the Faults as JSON, durations in nanoseconds),
+// GET /_sim/stats (the Stats), GET and PUT /_sim/faults (the Faults as JSON, durations in nanoseconds),
 // GET /_sim/documents, /_sim/applications, /_sim/reversals, /_sim/balances (per
 // customer and currency) and POST /_sim/preload (a JSON array of
 // KnownDocument). Admin calls are not logged in Requests.
@@ -268,6 +294,8 @@ func (s *Sim) admin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.URL.Path == AdminPrefix+"stats" && r.Method == http.MethodGet:
+		reply(http.StatusOK, s.Stats())
 	case r.URL.Path == AdminPrefix+"faults" && r.Method == http.MethodGet:
 		reply(http.StatusOK, s.Faults())
 	case r.URL.Path == AdminPrefix+"faults" && r.Method == http.MethodPut:

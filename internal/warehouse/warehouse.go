@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/big"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,40 +17,57 @@ import (
 )
 
 // DB is an in-memory DuckDB database on a single connection, so that views,
-// tables, macros and settings persist from one statement to the next.
+// tables, macros and settings persist from one statement to the next. The
+// tables it creates stay in memory; what spills is the work of queries.
 type DB struct {
-	db   *sql.DB
-	conn *sql.Conn
+	db    *sql.DB
+	conn  *sql.Conn
+	spill string // the database's own temporary folder, removed by Close
 }
 
-// Open starts an empty in-memory DuckDB whose session time zone is UTC.
+// Open starts an empty in-memory DuckDB whose session time zone is UTC,
+// within the process's Limits: its memory limit, its threads, and a spill
+// folder of its own.
 func Open(ctx context.Context) (*DB, error) {
+	l := CurrentLimits()
+	spill, err := os.MkdirTemp(l.TempDir, "zuora-erp-etl-duckdb-")
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: its temporary folder: %w", err)
+	}
 	sqlDB, err := sql.Open("duckdb", "")
 	if err != nil {
+		os.RemoveAll(spill)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	sqlDB.SetMaxOpenConns(1)
 	conn, err := sqlDB.Conn(ctx)
 	if err != nil {
 		sqlDB.Close()
+		os.RemoveAll(spill)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	db := &DB{db: sqlDB, conn: conn}
-	if err := db.Exec(ctx, "SET TimeZone = 'UTC'"); err != nil {
+	db := &DB{db: sqlDB, conn: conn, spill: spill}
+	settings := fmt.Sprintf("SET TimeZone = 'UTC'; SET memory_limit = %s; SET threads = %d; SET temp_directory = %s",
+		Literal(l.MemoryLimit), l.Threads, Literal(spill))
+	if err := db.Exec(ctx, settings); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-// Close releases the database.
+// Close releases the database and removes its temporary folder.
 func (db *DB) Close() error {
 	cerr := db.conn.Close()
-	if err := db.db.Close(); err != nil {
+	err := db.db.Close()
+	rerr := os.RemoveAll(db.spill)
+	switch {
+	case err != nil:
 		return fmt.Errorf("close duckdb: %w", err)
-	}
-	if cerr != nil {
+	case cerr != nil:
 		return fmt.Errorf("close duckdb: %w", cerr)
+	case rerr != nil:
+		return fmt.Errorf("close duckdb: its temporary folder: %w", rerr)
 	}
 	return nil
 }

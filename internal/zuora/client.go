@@ -209,12 +209,18 @@ type request struct {
 	body     []byte
 	ctype    string
 	token    bool // the token endpoint: no Authorization, bodies redacted
+	// decode, when set, reads a 2xx answer as it arrives instead of holding
+	// the whole body (unless the request log keeps bodies); its error, already
+	// classified, fails the attempt. Other answers are read whole.
+	decode func(status int, h http.Header, body io.Reader) error
 }
 
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	status   int
+	header   http.Header
+	body     []byte
+	decoded  bool  // decode read the body: body is nil
+	received int64 // bytes of the body as sent, after gunzip
 }
 
 // requestID is Zuora's id for the exchange, from the header.
@@ -400,13 +406,45 @@ func (c *Client) roundTrip(ctx context.Context, rq request, bearer string, attem
 		return nil, c.failed(ctx, rq, u, attempt, start, 0, nil, err)
 	}
 	defer resp.Body.Close()
+	if rq.decode != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 && !c.cfg.LogBodies {
+		return c.decodeStream(rq, u, attempt, start, resp)
+	}
 	data, err := readBody(resp)
 	if err != nil {
 		return nil, c.failed(ctx, rq, u, attempt, start, resp.StatusCode, resp.Header, err)
 	}
-	out := &response{status: resp.StatusCode, header: resp.Header, body: data}
+	out := &response{status: resp.StatusCode, header: resp.Header, body: data, received: int64(len(data))}
 	c.logExchange(rq, u, attempt, start, out, nil)
 	return out, nil
+}
+
+// decodeStream hands a 2xx body to rq.decode as it arrives, gunzipped and
+// capped at maxBody, then reads what is left so the connection can be reused.
+func (c *Client) decodeStream(rq request, u string, attempt int, start time.Time, resp *http.Response) (*response, error) {
+	out := &response{status: resp.StatusCode, header: resp.Header, decoded: true}
+	body, closeBody, err := bodyReader(resp)
+	if err != nil {
+		return nil, c.failedDecode(rq, u, attempt, start, out, retry.Transient(&Error{Op: rq.op, Status: resp.StatusCode, RequestID: out.requestID(), Err: err}))
+	}
+	defer closeBody()
+	counted := &countingReader{r: &cappedReader{r: body, left: maxBody}}
+	err = rq.decode(resp.StatusCode, resp.Header, counted)
+	if err == nil {
+		_, _ = io.Copy(io.Discard, counted)
+	}
+	out.received = counted.n
+	if err != nil {
+		return nil, c.failedDecode(rq, u, attempt, start, out, err)
+	}
+	c.logExchange(rq, u, attempt, start, out, nil)
+	return out, nil
+}
+
+// failedDecode logs an exchange whose body could not be decoded and returns
+// the decoder's error as it classified it.
+func (c *Client) failedDecode(rq request, u string, attempt int, start time.Time, out *response, err error) error {
+	c.logExchange(rq, u, attempt, start, out, err)
+	return err
 }
 
 // failed logs and classifies an exchange that produced no whole answer.
@@ -422,17 +460,71 @@ func (c *Client) failed(ctx context.Context, rq request, u string, attempt int, 
 	return retry.Transient(e)
 }
 
+// gzipReaders are reused from one answer to the next (a reader holds some
+// 40 KB of decompressor state).
+var gzipReaders sync.Pool
+
+// bodyReader is the answer's body, gunzipped when Zuora compressed it; done
+// releases the decompressor.
+func bodyReader(resp *http.Response) (r io.Reader, done func(), err error) {
+	if !strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		return resp.Body, func() {}, nil
+	}
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	if zr == nil {
+		zr, err = gzip.NewReader(resp.Body)
+	} else {
+		err = zr.Reset(resp.Body)
+	}
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("read gzip body: %w", err)
+	}
+	return zr, func() { zr.Close(); gzipReaders.Put(zr) }, nil
+}
+
+// cappedReader fails once more than left bytes are read, so that no answer
+// grows without bound in memory.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		n, err := c.r.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("read body: larger than %d bytes", maxBody)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// countingReader counts the bytes read through it, for the request log.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
 // readBody reads a whole response body, gunzipping it when Zuora compressed it.
 func readBody(resp *http.Response) ([]byte, error) {
-	var r io.Reader = resp.Body
-	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			return nil, fmt.Errorf("read gzip body: %w", err)
-		}
-		defer zr.Close()
-		r = zr
+	r, done, err := bodyReader(resp)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	data, err := io.ReadAll(io.LimitReader(r, maxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"net/http"
 	"slices"
@@ -101,24 +102,76 @@ func (c *Client) page(ctx context.Context, object, params, cursor string, n int)
 		rq.rawQuery += "&cursor=" + escapeValue(cursor)
 	}
 	var out pageData
+	rq.decode = func(status int, h http.Header, body io.Reader) error {
+		var err error
+		out, err = decodePageStream(rq.op, &response{status: status, header: h}, body)
+		return err
+	}
 	_, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
 		resp, err := c.call(ctx, rq, attempt)
-		if err != nil {
+		if err != nil || resp.decoded {
 			return err
 		}
-		out, err = decodePage(rq.op, resp)
+		out, err = decodePage(rq.op, resp) // read whole: the request log keeps bodies
 		return err
 	})
 	return out, err
 }
 
-// decodePage reads a 200 answer. A body that is not a whole page is transient
-// (a GET can be repeated); a reasons body is Zuora saying no, never an empty page.
+// decodePage reads a 200 answer held whole.
 func decodePage(op string, resp *response) (pageData, error) {
-	var p page
-	if err := json.Unmarshal(resp.body, &p); err != nil {
+	return decodePageStream(op, resp, bytes.NewReader(resp.body))
+}
+
+// decodePageStream reads a 200 answer as it arrives: the page's records are
+// copied out of the stream one by one, so no whole body is held beside them.
+// A body that is not a whole page is transient (a GET can be repeated); a
+// reasons body is Zuora saying no, never an empty page. Like json.Unmarshal
+// into page, it matches the names in any case and keeps the last of a
+// repeated one.
+func decodePageStream(op string, resp *response, body io.Reader) (pageData, error) {
+	malformed := func(err error) (pageData, error) {
 		return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
 			Err: fmt.Errorf("malformed page: %w", err)})
+	}
+	var p page
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil {
+		return malformed(err)
+	} else if tok != json.Delim('{') {
+		return malformed(fmt.Errorf("the answer is not a JSON object"))
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return malformed(err)
+		}
+		key, _ := tok.(string)
+		switch {
+		case strings.EqualFold(key, "data"):
+			if p.Data, err = decodeRecords(dec); err != nil {
+				return malformed(err)
+			}
+		case strings.EqualFold(key, "nextPage"):
+			p.NextPage = nil
+			err = dec.Decode(&p.NextPage)
+		case strings.EqualFold(key, "reasons"):
+			err = dec.Decode(&p.Reasons)
+		case strings.EqualFold(key, "requestId"):
+			err = dec.Decode(&p.RequestID)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return malformed(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return malformed(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return malformed(fmt.Errorf("more after the page's object"))
 	}
 	if len(p.Reasons) > 0 {
 		e := &Error{Op: op, Status: resp.status, Reasons: p.Reasons, RequestID: p.RequestID}
@@ -135,6 +188,32 @@ func decodePage(op string, resp *response) (pageData, error) {
 			Err: errors.New("malformed page: no data array")})
 	}
 	return pageData{NextPage: p.NextPage, Data: *p.Data}, nil
+}
+
+// decodeRecords reads the data array (or its null) from dec, each record
+// copied as the raw JSON it was sent as.
+func decodeRecords(dec *json.Decoder) (*[]json.RawMessage, error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil:
+		return nil, nil // "data": null is no data array
+	case tok != json.Delim('['):
+		return nil, fmt.Errorf("data is not an array")
+	}
+	data := make([]json.RawMessage, 0, 99)
+	for dec.More() {
+		var rec json.RawMessage
+		if err := dec.Decode(&rec); err != nil {
+			return nil, err
+		}
+		data = append(data, rec)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return &data, nil
 }
 
 // encodeQuery builds the fixed part of the query string per the Object Query

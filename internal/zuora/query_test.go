@@ -244,6 +244,15 @@ func TestRecordsRecoversFromFaultsOnAPage(t *testing.T) {
 		{"body without data", func(t *testing.T, w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, r, http.StatusOK, `{"nextPage":"x"}`, false)
 		}, func(s Stats) int64 { return s.RetriesTransport }, 0},
+		{"data null", func(t *testing.T, w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, r, http.StatusOK, `{"data":null,"nextPage":"x"}`, false)
+		}, func(s Stats) int64 { return s.RetriesTransport }, 0},
+		{"data not an array", func(t *testing.T, w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, r, http.StatusOK, `{"data":{"id":"inv-4"}}`, true)
+		}, func(s Stats) int64 { return s.RetriesTransport }, 0},
+		{"more after the page", func(t *testing.T, w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, r, http.StatusOK, `{"data":[]} {"data":[]}`, true)
+		}, func(s Stats) int64 { return s.RetriesTransport }, 0},
 		{"corrupt gzip", func(t *testing.T, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Write([]byte("\x1f\x8b\x08\x00not-gzip"))
@@ -253,42 +262,52 @@ func TestRecordsRecoversFromFaultsOnAPage(t *testing.T) {
 		}, func(s Stats) int64 { return s.RetriesReasons }, 0},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			recs := testRecords(7)
-			p := &pager{t: t, records: recs, size: 3, fault: func(w http.ResponseWriter, r *http.Request, page, hit int) bool {
-				if page == 2 && hit == 1 {
-					tt.fault(t, w, r)
-					return true
-				}
-				return false
-			}}
-			f := newFake(t, p.ServeHTTP)
-			// No keep-alive: the transport must not silently replay the GET itself.
-			c, _ := newClient(t, f, func(cfg *Config) {
-				cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		for _, bodies := range []bool{true, false} { // pages read whole for the request log, or streamed
+			t.Run(fmt.Sprintf("%s/log-bodies=%t", tt.name, bodies), func(t *testing.T) {
+				recordsRecoverFromAFault(t, tt.fault, tt.stat, tt.wait, bodies)
 			})
-			start := time.Now()
-			got, err := collect(c, context.Background(), invoiceQuery)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, recs) {
-				t.Fatalf("got %d records, want all %d exactly once", len(got), len(recs))
-			}
-			reqs := f.requests()
-			if len(reqs) != 4 {
-				t.Fatalf("%d requests, want 4 (page 2 twice)", len(reqs))
-			}
-			if reqs[1].RawQuery != reqs[2].RawQuery {
-				t.Errorf("the retry changed the request:\n%s\n%s", reqs[1].RawQuery, reqs[2].RawQuery)
-			}
-			if n := tt.stat(c.Stats()); n != 1 {
-				t.Errorf("retry counter = %d, want 1 (stats %+v)", n, c.Stats())
-			}
-			if time.Since(start) < tt.wait {
-				t.Errorf("retried after %v, before Retry-After %v", time.Since(start), tt.wait)
-			}
-		})
+		}
+	}
+}
+
+// recordsRecoverFromAFault walks 7 records in pages of 3 while page 2 first
+// answers with fault, then checks that the walk got every record once after
+// one retry of the same request, counted by stat.
+func recordsRecoverFromAFault(t *testing.T, fault func(t *testing.T, w http.ResponseWriter, r *http.Request), stat func(Stats) int64, wait time.Duration, bodies bool) {
+	recs := testRecords(7)
+	p := &pager{t: t, records: recs, size: 3, fault: func(w http.ResponseWriter, r *http.Request, page, hit int) bool {
+		if page == 2 && hit == 1 {
+			fault(t, w, r)
+			return true
+		}
+		return false
+	}}
+	f := newFake(t, p.ServeHTTP)
+	// No keep-alive: the transport must not silently replay the GET itself.
+	c, _ := newClient(t, f, func(cfg *Config) {
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		cfg.LogBodies = bodies
+	})
+	start := time.Now()
+	got, err := collect(c, context.Background(), invoiceQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, recs) {
+		t.Fatalf("got %d records, want all %d exactly once", len(got), len(recs))
+	}
+	reqs := f.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("%d requests, want 4 (page 2 twice)", len(reqs))
+	}
+	if reqs[1].RawQuery != reqs[2].RawQuery {
+		t.Errorf("the retry changed the request:\n%s\n%s", reqs[1].RawQuery, reqs[2].RawQuery)
+	}
+	if n := stat(c.Stats()); n != 1 {
+		t.Errorf("retry counter = %d, want 1 (stats %+v)", n, c.Stats())
+	}
+	if time.Since(start) < wait {
+		t.Errorf("retried after %v, before Retry-After %v", time.Since(start), wait)
 	}
 }
 

@@ -84,7 +84,7 @@ func (c *Client) logExchange(rq request, u string, attempt int, start time.Time,
 		Status:        resp.status,
 		DurationMS:    float64(time.Since(start).Microseconds()) / 1000,
 		RequestBytes:  len(rq.body),
-		ResponseBytes: len(resp.body),
+		ResponseBytes: int(resp.received),
 	}
 	if resp.header != nil {
 		l.RequestID = resp.requestID()

@@ -9,9 +9,9 @@ import (
 
 // AdminPrefix serves the runtime AR operations over HTTP, so a simulator run
 // by hand (`sim`) can be driven like the Go API: POST /_sim/ar/<operation>
-// with a JSON body, and GET /_sim/ar/check for CheckAR's violations. It takes
-// an Object Query bearer token, bypasses the fault knobs and is not counted
-// in Stats.
+// with a JSON body, GET /_sim/ar/check for CheckAR's violations and GET
+// /_sim/stats for the Stats. It takes an Object Query bearer token, bypasses
+// the fault knobs and is not counted in Stats.
 const AdminPrefix = "/_sim/"
 
 // adminRequest is the body of every operation; each uses the fields it needs.
@@ -89,6 +89,10 @@ func (s *Sim) handleAdmin(w http.ResponseWriter, r *http.Request) {
 	s.fmu.Unlock()
 	if !good {
 		s.reasons(w, r, http.StatusUnauthorized, 11, "Authentication error")
+		return
+	}
+	if r.URL.Path == AdminPrefix+"stats" && r.Method == http.MethodGet {
+		writeJSON(w, r, http.StatusOK, s.Stats())
 		return
 	}
 	op, ok := strings.CutPrefix(r.URL.Path, AdminPrefix+"ar/")

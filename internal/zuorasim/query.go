@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -503,12 +504,19 @@ func (s *Sim) listPage(q *query) ([]byte, PageEvent, error) {
 
 type cachedSort struct {
 	version uint64
+	used    uint64 // s.cacheTick when last read: the least recently used goes first
 	entries []entry
 }
 
+// sortCacheSize is how many sorted results the simulator keeps: more than the
+// walks a client runs at once (Zuora allows 80 requests in flight, the
+// pipeline sends 8), so a walk's next page finds its result.
+const sortCacheSize = 32
+
 // sorted returns the records matching q's filters in q's order. Walks repeat
-// the same filters page after page, so the result is cached until the next write;
-// the caller holds s.mu for reading.
+// the same filters page after page, so a result read from the whole table is
+// cached until the next write; one read through an index (the items of one
+// document) is cheap and not cached. The caller holds s.mu for reading.
 func (s *Sim) sorted(q *query, tb *table, cmp func(a, b entry) int) []entry {
 	var kb strings.Builder
 	fmt.Fprintf(&kb, "%s|%d|%t", q.sch.object, q.sort.pos, q.sort.desc)
@@ -518,14 +526,18 @@ func (s *Sim) sorted(q *query, tb *table, cmp func(a, b entry) int) []entry {
 	key := kb.String()
 	s.cmu.Lock()
 	c, ok := s.cache[key]
-	s.cmu.Unlock()
 	if ok && c.version == s.version {
+		s.cacheTick++
+		c.used = s.cacheTick
+		s.cache[key] = c
+		s.cmu.Unlock()
 		return c.entries
 	}
-	cands := tb.recs
+	s.cmu.Unlock()
+	cands, indexed := tb.recs, false
 	for _, fl := range q.filters {
 		if m, ok := tb.fk[fl.pos]; ok && fl.op == "EQ" && !fl.isNull {
-			cands = m[strings.ToLower(fl.raw)]
+			cands, indexed = m[strings.ToLower(fl.raw)], true
 			break
 		}
 	}
@@ -541,12 +553,30 @@ next:
 		entries = append(entries, entry{r: r, k: keyOf(q.sort.f, v, ok)})
 	}
 	slices.SortFunc(entries, cmp)
+	if indexed {
+		return entries
+	}
 	s.cmu.Lock()
-	if s.cache == nil || len(s.cache) >= 8 {
+	defer s.cmu.Unlock()
+	if s.cache == nil {
 		s.cache = map[string]cachedSort{}
 	}
-	s.cache[key] = cachedSort{version: s.version, entries: entries}
-	s.cmu.Unlock()
+	for k, c := range s.cache {
+		if c.version != s.version {
+			delete(s.cache, k) // stale: a write came since
+		}
+	}
+	if len(s.cache) >= sortCacheSize {
+		oldest, at := "", uint64(math.MaxUint64)
+		for k, c := range s.cache {
+			if c.used < at {
+				oldest, at = k, c.used
+			}
+		}
+		delete(s.cache, oldest)
+	}
+	s.cacheTick++
+	s.cache[key] = cachedSort{version: s.version, used: s.cacheTick, entries: entries}
 	return entries
 }
 

@@ -45,6 +45,7 @@ type schema struct {
 	actionType string // type name for /v1/action/update, "" when not updatable there
 	fields     []field
 	index      map[string]int  // lowercase name → position
+	exact      map[string]int  // name as the schema spells it → position
 	filterable map[string]bool // lowercase; sortable unless in filterOnly
 	filterOnly map[string]bool
 	number     string // field holding the document number (key lookups), "" if none
@@ -118,6 +119,10 @@ func defineSchemas() map[string]*schema {
 				panic("zuorasim: bad kind in " + tok)
 			}
 			s.index[f.lower] = len(s.fields)
+			if s.exact == nil {
+				s.exact = map[string]int{}
+			}
+			s.exact[f.name] = len(s.fields)
 			s.fields = append(s.fields, f)
 		}
 		if len(s.fields) > 64 {
@@ -299,6 +304,9 @@ func defineSchemas() map[string]*schema {
 // pos returns the position of a field by exact JSON name; it panics on a typo,
 // which only the generator can make.
 func (s *schema) pos(name string) int {
+	if i, ok := s.exact[name]; ok {
+		return i // the usual case: the generator's spelling, without lowering it
+	}
 	i, ok := s.index[strings.ToLower(name)]
 	if !ok {
 		panic("zuorasim: " + s.object + " has no field " + name)

@@ -239,11 +239,20 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 
 // Stats counts what the simulator has seen.
 type Stats struct {
-	Requests     map[string]int // by endpoint, e.g. "GET /object-query/invoices", "GET /object-query/invoices/{key}"
-	Faults       map[string]int // by kind, e.g. "429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION"
-	TokensIssued int
-	Unauthorized int // requests answered 401
-	MarksApplied int // TransferredToAccounting values written
+	Requests     map[string]int `json:"requests"` // by endpoint, e.g. "GET /object-query/invoices", "GET /object-query/invoices/{key}"
+	Faults       map[string]int `json:"faults"`   // by kind, e.g. "429", "500", "drop", "truncate", "expire-token", "LOCK_COMPETITION"
+	TokensIssued int            `json:"tokens_issued"`
+	Unauthorized int            `json:"unauthorized"`  // requests answered 401
+	MarksApplied int            `json:"marks_applied"` // TransferredToAccounting values written
+}
+
+// Total is the number of requests counted, token requests included.
+func (st Stats) Total() int {
+	n := 0
+	for _, c := range st.Requests {
+		n += c
+	}
+	return n
 }
 
 // PageEvent describes an Object Query list page just served.
@@ -266,8 +275,9 @@ type Sim struct {
 	version uint64                // bumped by every write, so cached sorts know they are stale
 	corrupt map[string]Corruption // by record id: rendered differently (see Corrupt)
 
-	cmu   sync.Mutex // guards cache
-	cache map[string]cachedSort
+	cmu       sync.Mutex // guards cache and cacheTick
+	cache     map[string]cachedSort
+	cacheTick uint64
 
 	fmu       sync.Mutex // guards everything below
 	faults    Faults
@@ -867,9 +877,11 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	if len(body) > 1000 && acceptsGzip(r) {
 		var zb bytes.Buffer
-		zw := gzip.NewWriter(&zb)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&zb)
 		zw.Write(body)
 		zw.Close()
+		gzipWriters.Put(zw)
 		body = zb.Bytes()
 		h.Set("Content-Encoding", "gzip")
 	}
@@ -877,6 +889,15 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 	w.WriteHeader(status)
 	w.Write(body)
 }
+
+// gzipWriters are reused from one answer to the next: a gzip writer holds
+// about a megabyte of compressor state, which was most of what the simulator
+// allocated. The fastest level keeps a page's compression cheap; the bytes
+// the client reads are the same.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
 
 func acceptsGzip(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {

@@ -1,0 +1,95 @@
+package warehouse
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"runtime"
+	"sync"
+)
+
+// DefaultMemoryLimit is what one DuckDB may hold in memory before it spills
+// to its temporary folder, far below what DuckDB takes by default (80% of the
+// machine's memory). A month-end hour (some 100,000 documents with 500,000
+// items) needs between 512MB and 768MB: the mapping's ordered aggregation of
+// items per document does not spill.
+const DefaultMemoryLimit = "1GB"
+
+// Limits bound what each DuckDB takes of the machine. They are the process's:
+// every database Open makes (transform, query, the re-check of rejects) gets
+// them, so no caller can forget them.
+type Limits struct {
+	// MemoryLimit is DuckDB's memory_limit, e.g. "256MB" or "1GiB"; "" means
+	// DefaultMemoryLimit. Past it DuckDB spills what it can to TempDir.
+	MemoryLimit string
+	// TempDir is the folder in which each database makes its own spill
+	// folder, removed when the database closes; "" means the system's
+	// temporary folder.
+	TempDir string
+	// Threads is DuckDB's worker threads; 0 means GOMAXPROCS, the CPUs the
+	// process may use (a container's CPU limit included, which DuckDB itself
+	// does not read).
+	Threads int
+}
+
+// memorySize is what DuckDB's memory_limit accepts: a number and a unit.
+var memorySize = regexp.MustCompile(`^(?i)[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$`)
+
+// Check refuses limits DuckDB would refuse or that cannot work, saying what
+// each setting accepts.
+func (l Limits) Check() error {
+	if l.MemoryLimit != "" && !memorySize.MatchString(l.MemoryLimit) {
+		return &LimitError{Setting: "MemoryLimit", Value: l.MemoryLimit, Want: "a size such as 256MB, 1GB or 512MiB"}
+	}
+	if l.TempDir != "" {
+		if fi, err := os.Stat(l.TempDir); err != nil || !fi.IsDir() {
+			return &LimitError{Setting: "TempDir", Value: l.TempDir, Want: "an existing folder"}
+		}
+	}
+	if l.Threads < 0 || l.Threads > 1024 {
+		return &LimitError{Setting: "Threads", Value: fmt.Sprint(l.Threads), Want: "0 (the CPUs the process may use) to 1024"}
+	}
+	return nil
+}
+
+// LimitError is a Limits setting that cannot be used.
+type LimitError struct {
+	Setting, Value, Want string
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("duckdb %s %q: want %s", e.Setting, e.Value, e.Want)
+}
+
+var (
+	limitsMu sync.Mutex
+	limits   Limits
+)
+
+// SetLimits sets the limits of every database opened from now on.
+func SetLimits(l Limits) error {
+	if err := l.Check(); err != nil {
+		return err
+	}
+	limitsMu.Lock()
+	defer limitsMu.Unlock()
+	limits = l
+	return nil
+}
+
+// CurrentLimits returns the limits Open applies, defaults filled in.
+func CurrentLimits() Limits {
+	limitsMu.Lock()
+	l := limits
+	limitsMu.Unlock()
+	if l.MemoryLimit == "" {
+		l.MemoryLimit = DefaultMemoryLimit
+	}
+	if l.TempDir == "" {
+		l.TempDir = os.TempDir()
+	}
+	if l.Threads == 0 {
+		l.Threads = runtime.GOMAXPROCS(0)
+	}
+	return l
+}
