@@ -206,10 +206,10 @@ func TestLease(t *testing.T) {
 			t.Run("RenewedWhileWorking", func(t *testing.T) {
 				url := b.url(t)
 				a, other := open(t, url), open(t, url)
-				const ttl = 600 * time.Millisecond
+				const ttl = 2 * time.Second // long enough that a loaded machine still renews in time
 				la := acquire(t, a, "a", ttl, nil)
 				first := la.Record().ExpiresAt
-				for end := time.Now().Add(3 * ttl); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				for end := time.Now().Add(2 * ttl); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 					if _, err := a.WriteBytes(ctx, "k", []byte("x")); err != nil {
 						t.Fatalf("a renewed holder's write failed: %v", err)
 					}
