@@ -12,6 +12,8 @@ import (
 // hiveType is the Athena/Trino/Spark type of a DuckDB column type.
 func hiveType(t string) string {
 	switch {
+	case strings.HasSuffix(t, "[]"):
+		return "array<" + hiveType(strings.TrimSuffix(t, "[]")) + ">"
 	case t == "VARCHAR":
 		return "string"
 	case strings.HasPrefix(t, "DECIMAL"):
@@ -28,8 +30,6 @@ func hiveType(t string) string {
 		return "boolean"
 	case t == "DOUBLE":
 		return "double"
-	case strings.HasSuffix(t, "[]"):
-		return "array<" + hiveType(strings.TrimSuffix(t, "[]")) + ">"
 	}
 	return "?" + t
 }
