@@ -121,7 +121,7 @@ func New(o Options) *Metrics {
 	if o.Process {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	for _, dt := range stage.LoadOrder() {
+	for _, dt := range stage.LoadOrder() { // every doc_type a report has lines for
 		for _, c := range columns {
 			m.lastDocs.WithLabelValues(string(dt), c.step, c.outcome)
 			m.docsCount.WithLabelValues(string(dt), c.step, c.outcome)
@@ -165,7 +165,7 @@ func (m *Metrics) Observe(r pipeline.RunRecord, highWater time.Time) {
 	m.lastDocs.Reset()
 	m.lastAmounts.Reset()
 	m.pending.Reset()
-	for _, dt := range stage.LoadOrder() {
+	for _, dt := range stage.LoadOrder() { // every doc_type a report has lines for
 		for _, c := range columns {
 			m.lastDocs.WithLabelValues(string(dt), c.step, c.outcome)
 		}

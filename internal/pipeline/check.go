@@ -50,7 +50,7 @@ func (p *Pipeline) CheckSetup(ctx context.Context) []Check {
 		if err != nil {
 			return "", err
 		}
-		types := stage.Only(p.cfg.DocTypes, stage.KindDocument)
+		types := stage.Only(p.cfg.DocTypes, stage.KindDocument) // the reversal has no Zuora object
 		if len(types) == 0 {
 			types = stage.Documents()
 		}

@@ -30,8 +30,6 @@ func hiveType(t string) string {
 		return "boolean"
 	case t == "DOUBLE":
 		return "double"
-	case strings.HasSuffix(t, "[]"):
-		return "array<" + hiveType(strings.TrimSuffix(t, "[]")) + ">"
 	}
 	return "?" + t
 }
