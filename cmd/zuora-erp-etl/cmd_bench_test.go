@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ import (
 func TestBenchMeasuresEveryStage(t *testing.T) {
 	dir := t.TempDir()
 	out, prof := filepath.Join(dir, "bench.jsonl"), filepath.Join(dir, "prof")
-	cmd := exec.Command(binary(t), "bench", "--scale", "0.002", "--latency", "realistic", "--zuora-latency", "5ms", "--erp-latency", "2ms",
+	cmd := binaryCommand(t, "bench", "--scale", "0.002", "--latency", "realistic", "--zuora-latency", "5ms", "--erp-latency", "2ms",
 		"--out", out, "--profile-dir", prof, "--dir", filepath.Join(dir, "work"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -43,7 +43,7 @@ func TestProgressOnATerminal(t *testing.T) {
 	}
 	defer ptm.Close()
 	pty.Setsize(ptm, &pty.Winsize{Rows: 50, Cols: 200})
-	cmd := exec.Command(binary(t), "run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339), "--log-level", "warn")
+	cmd := binaryCommand(t, "run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339), "--log-level", "warn")
 	cmd.Env = w.env
 	cmd.Stderr = tty
 	var stdout strings.Builder
@@ -93,7 +93,7 @@ func TestNoProgressBarsOffATerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary(t), "run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339),
+	cmd := binaryCommand(t, "run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339),
 		"--log-format", "json", "--progress-interval", "100ms", "--erp-concurrency", "1")
 	cmd.Env, cmd.Stderr = w.env, f
 	err = cmd.Run()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,8 +23,22 @@ func runCLI(t *testing.T, environ map[string]string, args ...string) (code int, 
 	t.Helper()
 	var out, errb bytes.Buffer
 	e := &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return environ[k] }}
-	code = run(context.Background(), args, e)
+	code = runBounded(t, args, e)
 	return code, out.String(), errb.String()
+}
+
+// runBounded runs a command line in-process for at most childTimeout: a
+// command that hangs fails its test, naming itself, instead of the package's
+// timeout ending the whole suite.
+func runBounded(t *testing.T, args []string, e *env) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), childTimeout)
+	defer cancel()
+	code := run(ctx, args, e)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Errorf("%q did not finish within %s", args, childTimeout)
+	}
+	return code
 }
 
 func TestMissingSettingIsOneLineNamingItWithStatus2(t *testing.T) {
@@ -159,7 +174,7 @@ func TestScheduleRunsNowThenStopsOnInterrupt(t *testing.T) {
 		"ZUORA_BASE_URL": srv.ZuoraURL, "ZUORA_CLIENT_ID": demo.ClientID, "ZUORA_CLIENT_SECRET": demo.ClientSecret,
 		"ERP_BASE_URL": srv.ERPURL, "ERP_TOKEN": demo.ERPToken, "ETL_STAGE": "file://" + t.TempDir(),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(t.Context(), childTimeout)
 	defer cancel()
 	out := &onWrite{want: "amounts", then: cancel}
 	var errb bytes.Buffer

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,22 @@ func binary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// childTimeout bounds every child process of a test: a child that hangs
+// fails its test with what it wrote, instead of the package's timeout ending
+// the whole suite without saying which test.
+const childTimeout = 3 * time.Minute
+
+// binaryCommand is exec.Command for the binary, killed after childTimeout (or when
+// the test ends), whose Wait returns even if something still holds its output.
+func binaryCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), childTimeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd
 }
 
 // procWorld is a Zuora simulator and an ERP simulator served by the test
@@ -167,7 +184,7 @@ func (w *procWorld) start(t *testing.T, args ...string) *proc {
 // line the child writes to stderr as it arrives.
 func (w *procWorld) startWatched(t *testing.T, onLine func(string), args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary(t), args...), done: make(chan struct{})}
+	p := &proc{cmd: binaryCommand(t, args...), done: make(chan struct{})}
 	p.cmd.Env = w.env
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if onLine != nil {

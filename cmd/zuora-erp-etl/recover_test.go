@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +32,7 @@ func (c *cli) run(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	p := fastRetry
 	e := &env{stdout: &out, stderr: &errb, getenv: func(k string) string { return c.environ[k] }, now: c.now, retry: &p}
-	code = run(context.Background(), args, e)
+	code = runBounded(c.t, args, e)
 	c.t.Logf("$ zuora-erp-etl %s\n→ exit %d\n%s%s", shellquote.Join(args...), code, out.String(), tail(errb.String()))
 	return code, out.String(), errb.String()
 }
