@@ -114,6 +114,13 @@ func TestDemoThenQuery(t *testing.T) {
 		t.Fatalf("query output %q; want a header and one row with a non-zero count", stdout)
 	}
 
+	// The demo reposts a credit memo after Zuora unposted and posted it again:
+	// one live copy at a time is not a document posted twice.
+	code, stdout, stderr = runCLI(t, nil, "query", "--stage", stageURL, "--format", "json", "--saved", "posted_twice")
+	if code != exitOK || strings.TrimSpace(stdout) != "" {
+		t.Errorf("query --saved posted_twice over the demo: exit %d, %s%s; want no rows", code, stdout, stderr)
+	}
+
 	// reconcile over the demo's stage: read-only; the customers the demo
 	// rejects on purpose are open in Zuora and not in the ERP: exit 3, listed.
 	code, stdout, stderr = runCLI(t, nil, "reconcile", "--stage", stageURL)
