@@ -29,10 +29,12 @@ type document struct {
 	Event                             string        // stage.Event*; a line without one is a post
 	deps                              []Dep         // what must be live in the ERP before it is posted
 	reverses                          stage.DocType // a reversal's: the type of the live copy it ends
-	amount                            decimal.Decimal
-	fixed                             money.Fixed
+	fixed                             money.Fixed   // the amount, exact, in 16 bytes
 	sha                               string // sha256 of the payload bytes
 }
+
+// amount is the line's amount.
+func (d document) amount() decimal.Decimal { return money.FromFixed(d.fixed) }
 
 // same reports whether d and o describe the same line with the same payload.
 func (d document) same(o document) bool {
@@ -178,7 +180,7 @@ func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	if d.fixed, err = money.ToFixed(amount); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.amount, d.Event = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, amount, event
+	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.Event = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, event
 	if d.IdempotencyKey == d.ZuoraID {
 		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
 	}

@@ -373,3 +373,13 @@ func (e *env) assertAddsUp(man *stage.LoadManifest, rejected map[string]bool) {
 
 // sum adds the amounts of specs.
 func amountOf(r stage.LedgerRow) decimal.Decimal { return money.FromFixed(r.Amount) }
+
+// readLedger returns every row of every ledger part of w, in write order.
+func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.LedgerRow, error) {
+	var rows []stage.LedgerRow
+	_, err := eachLedgerRow(ctx, st, w, func(_ string, r *stage.LedgerRow) error {
+		rows = append(rows, *r)
+		return nil
+	})
+	return rows, err
+}

@@ -3,7 +3,9 @@ package load
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -133,36 +135,62 @@ func (l *ledger) unwritten() []stage.LedgerRow {
 	return append(append([]stage.LedgerRow(nil), l.uploading...), l.pending...)
 }
 
-// readLedger returns every row of every ledger part of w, in write order.
-func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.LedgerRow, error) {
-	var rows []stage.LedgerRow
-	err := eachLedgerPart(ctx, st, w, func(_ string, part []stage.LedgerRow) error {
-		rows = append(rows, part...)
+// ledgerStates folds w's ledger into one state per idempotency key as it
+// reads it, a batch of rows at a time: the window's rows are never all held.
+func ledgerStates(ctx context.Context, st *stage.Stage, w stage.Window) (map[string]*docState, error) {
+	f := ledgerFold{}
+	_, err := eachLedgerRow(ctx, st, w, func(_ string, r *stage.LedgerRow) error {
+		f.add(r)
 		return nil
 	})
-	return rows, err
+	return f, err
 }
 
-// eachLedgerPart calls fn with the key and rows of every ledger part of w, in write order.
-func eachLedgerPart(ctx context.Context, st *stage.Stage, w stage.Window, fn func(key string, rows []stage.LedgerRow) error) error {
+// ledgerBatch is how many ledger rows are decoded at a time.
+const ledgerBatch = 256
+
+// eachLedgerRow calls fn with every row of every ledger part of w, in write
+// order, and the key of its part, and returns the keys of the parts read.
+// The row is reused after fn returns.
+func eachLedgerRow(ctx context.Context, st *stage.Stage, w stage.Window, fn func(part string, r *stage.LedgerRow) error) (keys []string, err error) {
 	parts, err := st.LedgerParts(ctx, w)
 	if err != nil {
-		return fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
+		return nil, fmt.Errorf("list ledger of window %s: %w", w.ID(), err)
 	}
+	rows := make([]stage.LedgerRow, ledgerBatch)
 	for _, o := range parts {
-		data, err := st.Read(ctx, o.Key)
+		data, err := st.Read(ctx, o.Key) // one part: at most a flush of the ledger
 		if err != nil {
-			return fmt.Errorf("read ledger: %w", err)
+			return keys, fmt.Errorf("read ledger: %w", err)
 		}
-		part, err := parquet.Read[stage.LedgerRow](bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			return fmt.Errorf("decode ledger part %s: %w", o.Key, err)
+		if err := eachRowOf(data, rows, func(r *stage.LedgerRow) error { return fn(o.Key, r) }); err != nil {
+			return keys, fmt.Errorf("decode ledger part %s: %w", o.Key, err)
 		}
-		if err := fn(o.Key, part); err != nil {
+		keys = append(keys, o.Key)
+	}
+	return keys, nil
+}
+
+// eachRowOf decodes the ledger part data into rows, a batch at a time, and
+// calls fn with each.
+func eachRowOf(data []byte, rows []stage.LedgerRow, fn func(r *stage.LedgerRow) error) error {
+	pr := parquet.NewGenericReader[stage.LedgerRow](bytes.NewReader(data))
+	defer pr.Close()
+	for {
+		clear(rows)
+		n, err := pr.Read(rows)
+		for i := range n {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
 			return err
 		}
 	}
-	return nil
 }
 
 // docState is what the ledger says about one line, by its idempotency key:
@@ -182,55 +210,66 @@ type docState struct {
 	held, heldWhy string
 	heldSince     time.Time // the first row of that hold
 	heldSHA       string    // the payload the hold was decided for
+	lastAt        time.Time // when the last row of this key was written
 }
 
-// states folds the ledger into one state per idempotency key. A confirmation
-// is final; a rejection counts only while no later post superseded it.
+// states folds rows, in write order, into one state per idempotency key.
 func states(rows []stage.LedgerRow) map[string]*docState {
-	out := map[string]*docState{}
-	for _, r := range rows {
-		s := out[r.IdempotencyKey]
-		if s == nil {
-			s = &docState{docType: r.DocType, zuoraID: r.ZuoraID}
-			out[r.IdempotencyKey] = s
+	f := ledgerFold{}
+	for i := range rows {
+		f.add(&rows[i])
+	}
+	return f
+}
+
+// ledgerFold is the ledger folded into one state per idempotency key. A
+// confirmation is final; a rejection counts only while no later post
+// superseded it.
+type ledgerFold map[string]*docState
+
+// add folds the next row of the ledger.
+func (f ledgerFold) add(r *stage.LedgerRow) {
+	s := f[r.IdempotencyKey]
+	if s == nil {
+		s = &docState{docType: r.DocType, zuoraID: r.ZuoraID}
+		f[r.IdempotencyKey] = s
+	}
+	switch r.Action {
+	case stage.ActionPost:
+		if r.Outcome != stage.OutcomeWaiting && r.Outcome != stage.OutcomeDependencyRejected {
+			s.held, s.heldWhy = "", ""
 		}
-		switch r.Action {
-		case stage.ActionPost:
-			if r.Outcome != stage.OutcomeWaiting && r.Outcome != stage.OutcomeDependencyRejected {
-				s.held, s.heldWhy = "", ""
-			}
-			switch r.Outcome {
-			case stage.OutcomeCreated, stage.OutcomeDuplicate:
-				s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
-			case stage.OutcomeRejected:
-				if !s.confirmed {
-					if s.rejectedSHA != r.PayloadSHA256 {
-						s.markedError = false
-					}
-					s.rejected, s.rejectedSHA = true, r.PayloadSHA256
-					if s.refusal.First.IsZero() {
-						s.refusal.First = r.FinishedAt
-					}
-					s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
+		switch r.Outcome {
+		case stage.OutcomeCreated, stage.OutcomeDuplicate:
+			s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
+		case stage.OutcomeRejected:
+			if !s.confirmed {
+				if s.rejectedSHA != r.PayloadSHA256 {
+					s.markedError = false
 				}
-			case stage.OutcomeTransient:
-				s.rejected = false
-			case stage.OutcomeWaiting, stage.OutcomeDependencyRejected:
-				if !s.confirmed {
-					if s.held != r.Outcome {
-						s.heldSince = r.FinishedAt
-					}
-					s.held, s.heldWhy, s.heldSHA = r.Outcome, r.Message, r.PayloadSHA256
+				s.rejected, s.rejectedSHA = true, r.PayloadSHA256
+				if s.refusal.First.IsZero() {
+					s.refusal.First = r.FinishedAt
 				}
+				s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
 			}
-		case stage.ActionMark:
-			switch r.Outcome {
-			case stage.OutcomeMarked:
-				s.marked = true
-			case stage.OutcomeMarkedError:
-				s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
+		case stage.OutcomeTransient:
+			s.rejected = false
+		case stage.OutcomeWaiting, stage.OutcomeDependencyRejected:
+			if !s.confirmed {
+				if s.held != r.Outcome {
+					s.heldSince = r.FinishedAt
+				}
+				s.held, s.heldWhy, s.heldSHA = r.Outcome, r.Message, r.PayloadSHA256
 			}
+		}
+	case stage.ActionMark:
+		switch r.Outcome {
+		case stage.OutcomeMarked:
+			s.marked = true
+		case stage.OutcomeMarkedError:
+			s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
 		}
 	}
-	return out
+	s.lastAt = r.FinishedAt
 }

@@ -146,7 +146,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 	if err := checkMoved(w, docs, opts.DocTypes); err != nil {
 		return nil, err
 	}
-	rows, err := readLedger(ctx, st, w)
+	state, err := ledgerStates(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
@@ -154,14 +154,14 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		opts:    opts,
 		log:     log,
 		w:       w,
-		state:   states(rows),
+		state:   state,
 		zuora:   m,
 		erp:     erp,
 		ledger:  &ledger{st: st, w: w, runID: opts.RunID, every: opts.LedgerFlush, now: time.Now},
 		breaker: &breaker{threshold: opts.BreakerThreshold},
 		holdsOn: map[string]hold{},
 	}
-	log.Info("load started", "documents", len(docs), "ledger_rows", len(rows))
+	log.Info("load started", "documents", len(docs), "ledger_lines", len(state))
 
 	stopErr := r.postAll(ctx, st, ready)
 
@@ -313,7 +313,7 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
-	rows, err := readLedger(ctx, st, w)
+	state, err := ledgerStates(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
@@ -321,7 +321,7 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
-	man := summarize(w, ready.docs, states(rows), last.MarkRefused)
+	man := summarize(w, ready.docs, state, last.MarkRefused)
 	man.UpdatedAt = time.Now().UTC()
 	if found {
 		man.RunID, man.CodeVersion, man.StoppedBecause = last.RunID, last.CodeVersion, last.StoppedBecause
@@ -347,25 +347,26 @@ func summarize(w stage.Window, docs []document, state map[string]*docState, mark
 			t = &stage.LoadTotals{DocType: string(d.DocType), Currency: d.Currency}
 			totals[k] = t
 		}
-		t.Ready.Add(d.amount)
+		amount := d.amount()
+		t.Ready.Add(amount)
 		s := state[d.IdempotencyKey]
 		switch {
 		case s != nil && s.confirmed:
-			t.Posted.Add(d.amount)
+			t.Posted.Add(amount)
 			if s.marked && d.markable() {
-				t.Marked.Add(d.amount)
+				t.Marked.Add(amount)
 			}
 		case s != nil && s.rejected && s.rejectedSHA == d.sha:
-			t.Rejected.Add(d.amount)
+			t.Rejected.Add(amount)
 			if s.markedError && d.markable() {
-				t.ErrorMarked.Add(d.amount)
+				t.ErrorMarked.Add(amount)
 			}
 		case s != nil && s.held == stage.OutcomeWaiting:
-			t.Waiting.Add(d.amount)
+			t.Waiting.Add(amount)
 		case s != nil && s.held == stage.OutcomeDependencyRejected:
-			t.DependencyRejected.Add(d.amount)
+			t.DependencyRejected.Add(amount)
 		default:
-			t.Pending.Add(d.amount)
+			t.Pending.Add(amount)
 		}
 	}
 	man := &stage.LoadManifest{Window: w.ID(), Complete: true, Totals: []stage.LoadTotals{}, MarkRefused: markRefused}

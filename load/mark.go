@@ -17,9 +17,10 @@ import (
 // that is not marked so yet. Applications and reversals have no flag of their
 // own. Call it only once the ledger holds every answer.
 func (r *run) markAll(ctx context.Context, docs []document) error {
-	todo := map[todoKey][]document{}
+	todo := map[todoKey][]*document{} // pointers into docs: a mark costs a word, not a copy
 	r.mu.Lock()
-	for _, d := range docs {
+	for i := range docs {
+		d := &docs[i]
 		s := r.state[d.IdempotencyKey]
 		switch {
 		case s == nil || !d.markable():
@@ -65,7 +66,7 @@ type todoKey struct {
 // markedElsewhere takes out of todo the Error marks that another window's
 // ledger says Zuora holds already (Dependencies.ErrorMarked), recording each
 // as marked without a call: the document is the echo of that mark.
-func (r *run) markedElsewhere(ctx context.Context, todo map[todoKey][]document) error {
+func (r *run) markedElsewhere(ctx context.Context, todo map[todoKey][]*document) error {
 	if r.opts.Dependencies == nil {
 		return nil
 	}
@@ -116,7 +117,7 @@ func (r *run) markedElsewhere(ctx context.Context, todo map[todoKey][]document) 
 
 // markBatch sets value on one batch of one type; it returns how many objects
 // Zuora refused, or an error when the call itself failed.
-func (r *run) markBatch(ctx context.Context, docType stage.DocType, value string, batch []document) (int, error) {
+func (r *run) markBatch(ctx context.Context, docType stage.DocType, value string, batch []*document) (int, error) {
 	object := docType.MarkObject()
 	ids := make([]string, len(batch))
 	for i, d := range batch {

@@ -28,6 +28,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erp"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -195,14 +196,24 @@ type heapPeak struct {
 	done       sync.WaitGroup
 }
 
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+func heapBytes() uint64 { return readMetric("/memory/classes/heap/objects:bytes") }
+
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
 
 // startHeapPeak collects garbage, takes the heap's size as the base, and samples it every 200µs.
-func startHeapPeak() *heapPeak {
+func startHeapPeak() *heapPeak { return startPeak(heapBytes) }
+
+// startLivePeak is startHeapPeak of the heap found live by each collection:
+// garbage not yet collected does not count.
+func startLivePeak() *heapPeak {
+	return startPeak(func() uint64 { return readMetric("/gc/heap/live:bytes") })
+}
+
+func startPeak(heapBytes func() uint64) *heapPeak {
 	runtime.GC()
 	h := &heapPeak{stop: make(chan struct{})}
 	h.base.Store(heapBytes())
@@ -455,4 +466,69 @@ func erpClient(t testing.TB, url string, timeout time.Duration) *erp.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// countingMarker confirms every write-back and keeps only a count, so that a
+// memory test measures the load's heap, not the fake's.
+type countingMarker struct{ marked atomic.Int64 }
+
+func (c *countingMarker) SetTransferred(_ context.Context, _, _ string, ids []string) ([]zuora.MarkResult, error) {
+	out := make([]zuora.MarkResult, len(ids))
+	for i, id := range ids {
+		out[i] = zuora.MarkResult{ID: id, OK: true, Attempts: 1}
+	}
+	c.marked.Add(int64(len(ids)))
+	return out, nil
+}
+
+// loadIndexBytesPerDocument is what the load may keep per document of a
+// window: its index entry and its ledger state (ids, keys, the payload's
+// digest), measured at about 1.2 KB. Holding the window's ledger rows as
+// well, as the load did before it folded them while reading, measured
+// about 2 KB; holding the documents (1 KB each here) fails too.
+const loadIndexBytesPerDocument = 1600
+
+// TestLoadMemoryPerDocumentIsAnIndexEntry loads a window, re-runs it, and
+// asks for its verdicts and its pending work, at two sizes ten times apart,
+// with the ERP in another process: the live heap's peak grows with the window by
+// at most an index entry per document, never by the documents or the
+// ledger's rows.
+func TestLoadMemoryPerDocumentIsAnIndexEntry(t *testing.T) {
+	proc := startERPProcess(t)
+	client := erpClient(t, proc.url, 10*time.Second)
+	peak := func(n int) int64 {
+		st, err := stage.Open(context.Background(), "file://"+t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		writeBigFixture(t, st, testWindow, fmt.Sprintf("m%d-", n), n, 1<<10)
+		opts := Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}
+		marker := &countingMarker{}
+		ctx := context.Background()
+		h := startLivePeak()
+		for pass := range 2 { // the second finds everything posted and marked
+			if _, err := Run(ctx, st, testWindow, client, marker, opts); err != nil {
+				t.Fatalf("%d documents, pass %d: %v", n, pass+1, err)
+			}
+		}
+		if _, _, err := Verdicts(ctx, st, testWindow, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Pending(ctx, st, testWindow); err != nil {
+			t.Fatal(err)
+		}
+		growth := h.growth()
+		if got := marker.marked.Load(); got != int64(n) {
+			t.Fatalf("%d documents: %d marked", n, got)
+		}
+		return growth
+	}
+	const small, large = 1000, 10000
+	a, b := peak(small), peak(large)
+	perDoc := float64(b-a) / (large - small)
+	t.Logf("heap peak growth: %.1f MB at %d documents, %.1f MB at %d: %.0f bytes per document", float64(a)/(1<<20), small, float64(b)/(1<<20), large, perDoc)
+	if perDoc > loadIndexBytesPerDocument {
+		t.Errorf("the load's heap grows by %.0f bytes per document of the window; want at most %d (an index entry)", perDoc, loadIndexBytesPerDocument)
+	}
 }

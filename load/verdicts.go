@@ -42,22 +42,18 @@ type Refusal struct {
 // document of the window's current ready documents whose payload is the one
 // refused; a confirmation counts wherever it is.
 func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
-	var rows []stage.LedgerRow
+	state := ledgerFold{}
 	touched := map[string]bool{}
-	err = eachLedgerPart(ctx, st, w, func(key string, part []stage.LedgerRow) error {
-		parts = append(parts, key)
-		rows = append(rows, part...)
-		if !applied[key] {
-			for _, r := range part {
-				touched[r.ZuoraID] = true
-			}
+	parts, err = eachLedgerRow(ctx, st, w, func(part string, r *stage.LedgerRow) error {
+		state.add(r)
+		if !applied[part] {
+			touched[r.ZuoraID] = true
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
-	state := states(rows)
 	refused := false
 	for _, s := range state {
 		switch {
@@ -71,10 +67,6 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 	if !refused {
 		return vs, parts, nil
 	}
-	last := map[string]time.Time{} // the last row of each key
-	for _, r := range rows {
-		last[r.IdempotencyKey] = r.FinishedAt
-	}
 	ready, err := readDocuments(ctx, st, w)
 	if err != nil {
 		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
@@ -85,7 +77,7 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 		case s == nil || s.confirmed || !all && !touched[d.ZuoraID]:
 		case s.held != "" && s.heldSHA == d.sha:
 			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID,
-				Held: &Held{Outcome: s.held, Message: s.heldWhy, First: s.heldSince, Last: last[d.IdempotencyKey]}})
+				Held: &Held{Outcome: s.held, Message: s.heldWhy, First: s.heldSince, Last: s.lastAt}})
 		case s.rejected && s.rejectedSHA == d.sha:
 			f := s.refusal
 			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
@@ -106,11 +98,10 @@ func Unsettled(ctx context.Context, st *stage.Stage, w stage.Window) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
 	}
-	rows, err := readLedger(ctx, st, w)
+	state, err := ledgerStates(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
 	}
-	state := states(rows)
 	out := map[string]stage.DocType{}
 	for _, d := range ready.docs {
 		s := state[d.IdempotencyKey]
