@@ -37,7 +37,8 @@ type ledger struct {
 	written   []string // keys of the parts this run wrote
 }
 
-// add buffers a row and, once every rows are buffered, writes them as a part.
+// add buffers a row and, once every rows are buffered or the oldest has
+// waited ledgerMaxAge, writes them as a part.
 // It returns why a part could not be written; the ledger keeps those rows
 // for flush to write.
 func (l *ledger) add(ctx context.Context, r stage.LedgerRow) error {
@@ -51,10 +52,21 @@ func (l *ledger) add(ctx context.Context, r stage.LedgerRow) error {
 		l.wait() // a whole part piled up during one upload: memory holds at most two
 	}
 	l.pending = append(l.pending, r)
-	if l.err == nil && l.uploading == nil && len(l.pending) >= l.every {
-		l.uploadLocked(ctx, l.every)
+	if l.err == nil && l.uploading == nil && (len(l.pending) >= l.every || l.stale()) {
+		l.uploadLocked(ctx, min(l.every, len(l.pending)))
 	}
 	return l.err
+}
+
+// ledgerMaxAge is how long an answer may wait for a full part: under a slow
+// ERP a part is written at least this often, so the stage (and status) is
+// never far behind what the ERP answered.
+const ledgerMaxAge = 2 * time.Second
+
+// stale reports whether the oldest buffered answer has waited ledgerMaxAge.
+func (l *ledger) stale() bool {
+	at := l.pending[0].FinishedAt
+	return !at.IsZero() && l.now().Sub(at) >= ledgerMaxAge
 }
 
 // flush waits for the part being written, then writes every buffered row as

@@ -150,3 +150,34 @@ func TestAFailedLedgerPartKeepsItsRows(t *testing.T) {
 		t.Fatalf("parts %v, unwritten %d; want one part with the 3 rows in order", slow.parts, len(l.unwritten()))
 	}
 }
+
+// TestAnOldAnswerIsWrittenWithoutAFullPart: under a slow ERP a part fills
+// slowly; once the oldest buffered answer has waited ledgerMaxAge, the next
+// add writes what is buffered, so the stage is never far behind the ERP.
+func TestAnOldAnswerIsWrittenWithoutAFullPart(t *testing.T) {
+	ctx := context.Background()
+	slow := newSlowParts()
+	now := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
+	l := &ledger{w: testWindow, runID: "r", every: 100, now: func() time.Time { return now }, write: slow.write}
+	rows := ledgerRows(3)
+	for i := range rows {
+		rows[i].FinishedAt = now
+	}
+	returns(t, addAll(ctx, l, rows[:2]), "adding two fresh answers")
+	if len(slow.started) != 0 {
+		t.Fatal("a part of two fresh answers was written; want them buffered until the part is full or old")
+	}
+	now = now.Add(ledgerMaxAge)
+	rows[2].FinishedAt = now
+	added := addAll(ctx, l, rows[2:])
+	select {
+	case <-slow.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the oldest answer waited ledgerMaxAge and no part was written")
+	}
+	slow.release <- nil
+	returns(t, added, "the add that found the oldest answer old")
+	if len(slow.parts) != 1 || len(slow.parts[0]) != 3 {
+		t.Fatalf("parts %v; want one part of the three answers", slow.parts)
+	}
+}

@@ -47,7 +47,7 @@ var _ Poster = (*erp.Client)(nil)
 type Options struct {
 	Concurrency        int          // concurrent posts; 0 → 4
 	BreakerThreshold   int          // documents in a row that fail transiently before the run stops; 0 → 5
-	LedgerFlush        int          // ledger rows per part; 0 → 50
+	LedgerFlush        int          // ledger rows per part; 0 → 500 (a part is also written once its oldest row is 2 s old)
 	RunID, CodeVersion string       // RunID "" → a fresh random id
 	Logger             *slog.Logger // nil → slog.Default()
 	// DocTypes are the types moved; nil means every one. A window holding
@@ -99,7 +99,10 @@ func (o Options) withDefaults() Options {
 		o.BreakerThreshold = 5
 	}
 	if o.LedgerFlush <= 0 {
-		o.LedgerFlush = 50
+		// Fewer, larger parts: every reader of the ledger (the load's
+		// dependencies, the reject index, query) opens each part; a part of
+		// 50 rows made a peak hour's window thousands of files.
+		o.LedgerFlush = 500
 	}
 	if o.RunID == "" {
 		var b [6]byte

@@ -150,7 +150,7 @@ func TestLedgerSchema(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	o := Options{}.withDefaults()
-	if o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 50 || o.RunID == "" {
+	if o.Concurrency != 4 || o.BreakerThreshold != 5 || o.LedgerFlush != 500 || o.RunID == "" {
 		t.Fatalf("defaults = %+v", o)
 	}
 	if _, err := Run(context.Background(), nil, testWindow, nil, newMarker(), o); err == nil {
