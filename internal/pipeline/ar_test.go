@@ -173,29 +173,41 @@ func (w *world) assertRunClean(t *testing.T, when string, rep *pipeline.Report, 
 	}
 }
 
+// receivablesCase is one tenant and convention the receivables test runs.
+type receivablesCase struct {
+	name    string
+	seed    int64
+	unapply string // the tenant's and the pipeline's convention: "" (negative) or "positive"
+	wide    int    // Volume.WidePayments
+	// generatedOnly runs the generated activity and a further run, not the
+	// scripted hours: the tenant has no customer demo.ReceivablesStepOne can
+	// script on.
+	generatedOnly bool
+}
+
 func TestReceivablesReachTheERPOnceWithParityAfterEveryRun(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		unapply string
-		wide    int
-	}{
-		{"negative unapplies", "", 0},
-		{"positive unapplies", "positive", 0},
-		{"a payment applied to more than 99 invoices", "", 1},
+	for _, tc := range []receivablesCase{
+		{name: "negative unapplies", seed: 1},
+		{name: "positive unapplies", seed: 1, unapply: "positive"},
+		{name: "a payment applied to more than 99 invoices", seed: 1, wide: 1},
+		// Under the positive convention each group's sign is settled from the
+		// versions of the documents it changes; other seeds, other groups
+		// (these three had groups left SIGN_UNDETERMINED while the generator
+		// dated applications after their documents' last version).
+		{name: "positive unapplies, seed 3", seed: 3, unapply: "positive"},
+		{name: "positive unapplies, seed 5", seed: 5, unapply: "positive"},
+		// Seed 8 has no USD customer with three open invoices and a credit memo.
+		{name: "positive unapplies, seed 8", seed: 8, unapply: "positive", generatedOnly: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testReceivables(t, tc.unapply, tc.wide)
+			testReceivables(t, tc)
 		})
 	}
 }
 
-func testReceivables(t *testing.T, unapply string, wide int) {
-	// Seed 1: in seeds 3, 5 and 8 of this volume the generator dates an
-	// application after the last version of a document it changed (its
-	// "where the range allows"), which real Zuora never does; under the
-	// positive convention such a group's sign cannot be settled from the
-	// staged versions and stays SIGN_UNDETERMINED (reported with the work).
-	w := newWorld(t, worldOptions{seed: 1, volume: arVolume(wide), sim: zuorasim.Options{UnapplyPositiveAmounts: unapply == "positive"}})
+func testReceivables(t *testing.T, tc receivablesCase) {
+	unapply, wide := tc.unapply, tc.wide
+	w := newWorld(t, worldOptions{seed: tc.seed, volume: arVolume(wide), sim: zuorasim.Options{UnapplyPositiveAmounts: unapply == "positive"}})
 	sqlDir := arMapping(t)
 	ctx := context.Background()
 	cfgAt := func(until time.Time) pipeline.Config {
@@ -222,6 +234,10 @@ func testReceivables(t *testing.T, unapply string, wide int) {
 		if widest <= 99 {
 			t.Errorf("the widest payment has %d applications in the ERP; want more than 99", widest)
 		}
+	}
+	if tc.generatedOnly {
+		w.assertQuietRun(t, ctx, tenantTo, sqlDir, unapply, cfgAt(tenantTo))
+		return
 	}
 
 	// The next hour: a payment applied in part to two invoices, a memo applied,
@@ -300,16 +316,22 @@ func testReceivables(t *testing.T, unapply string, wide int) {
 		t.Errorf("the memo unposted and posted again has %d copies in the ERP; want 2 (one reversed, one live)", copies)
 	}
 
-	// A further run posts nothing, and parity holds still.
+	w.assertQuietRun(t, ctx, last, sqlDir, unapply, cfgAt(last))
+}
+
+// assertQuietRun runs once more up to until, 20 minutes after it: the run
+// posts nothing, and parity holds still.
+func (w *world) assertQuietRun(t *testing.T, ctx context.Context, until time.Time, sqlDir, unapply string, cfg pipeline.Config) {
+	t.Helper()
 	requests := len(w.erp.Requests())
-	w.clock.Set(last.Add(20 * time.Minute))
-	if rep, err = w.arRun(ctx, last, sqlDir, unapply); err != nil {
+	w.clock.Set(until.Add(20 * time.Minute))
+	if _, err := w.arRun(ctx, until, sqlDir, unapply); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(w.erp.Requests()) - requests; n != 0 {
 		t.Errorf("a further run sent %d ERP requests; want none", n)
 	}
-	w.assertAR(t, "after a further run", cfgAt(last))
+	w.assertAR(t, "after a further run", cfg)
 }
 
 // logRejects logs every outstanding reject, for a failure's reader.

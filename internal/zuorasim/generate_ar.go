@@ -11,8 +11,10 @@ import (
 // its own random stream and its own ids, and derives application records from
 // what the documents already say (a processed payment's appliedAmount, a credit
 // memo's invoice, a refund's source). Only the AR fields of docs/design.md "AR
-// model" are then derived from the applications; every other field of every
-// document stays exactly as the document pass wrote it.
+// model" are then derived from the applications, and a document an application
+// changes is last updated no earlier than that application (bump), as in
+// Zuora; every other field of every document stays exactly as the document
+// pass wrote it.
 
 // arStream seeds the AR pass's random stream, apart from the documents' one.
 const arStream = 0xa11ca7e5a11ca7e5
@@ -103,19 +105,50 @@ func (p *arPass) addTarget(o *openDoc) {
 func (p *arPass) pct(n int) bool { return p.r.IntN(100) < n }
 
 // when picks one second for an operation joining these records: after each
-// was created and, where the range allows, before any was last updated, so a
-// document's updatedDate is at or after what changed it.
+// was created and, where the range allows, at or before each was last updated,
+// so that no document needs a later updatedDate; otherwise a later second, and
+// bump moves the documents' updatedDate to it.
 func (p *arPass) when(recs ...*record) int64 {
-	lo, hi := p.g.lo, p.g.hi-1
-	latest := hi
+	lo, latest := p.g.lo, p.g.hi-1
 	for _, r := range recs {
 		lo = max(lo, r.created())
 		latest = min(latest, r.updated())
 	}
-	if latest >= lo {
-		hi = latest
+	return p.between(lo, latest)
+}
+
+// between draws a second in [lo, hi]. When hi < lo (the documents were last
+// updated before the last of them was created) it draws one of the tenant's
+// shared bill-run seconds at or after lo, as a payment run would stamp its
+// applications and the documents they change alike, else any second from lo to
+// the range's end. It draws once from the pass's stream whatever the bounds,
+// so which applications the pass makes does not depend on the dates.
+func (p *arPass) between(lo, hi int64) int64 {
+	if hi >= lo {
+		return lo + p.r.Int64N(hi-lo+1)
 	}
-	return lo + p.r.Int64N(hi-lo+1)
+	var runs []int64
+	for _, b := range p.g.bursts {
+		if b >= lo {
+			runs = append(runs, b)
+		}
+	}
+	if len(runs) > 0 {
+		return runs[p.r.IntN(len(runs))]
+	}
+	return lo + p.r.Int64N(p.g.hi-lo)
+}
+
+// bump makes each record last updated at or after at: an application changes
+// the AR fields of the documents it joins (the source it draws from and the
+// document it pays or refunds), and Zuora stamps every record it changes. at
+// is inside the tenant's range, so the updatedDate stays inside it too.
+func bump(at int64, recs ...*record) {
+	for _, r := range recs {
+		if r.updated() < at {
+			r.set(fUpdatedDate, fmt.Sprint(at))
+		}
+	}
 }
 
 func (p *arPass) spec(at int64, amount decimal.Decimal, group string) appSpec {
@@ -144,6 +177,7 @@ func (p *arPass) refunds() {
 				continue
 			}
 			at := p.when(r, src)
+			bump(at, r, src)
 			if kind == "Payment" {
 				t.addRefundApp(p.spec(at, amount, p.g.id()), r, src.id(), "")
 			} else {
@@ -209,7 +243,9 @@ func (p *arPass) creditMemos() {
 				amount = half
 			}
 		}
-		t.addCreditMemoApp(p.spec(p.when(m, target.r), amount, p.g.id()), m, target.invoiceID(), target.memoID())
+		at := p.when(m, target.r)
+		bump(at, m, target.r)
+		t.addCreditMemoApp(p.spec(at, amount, p.g.id()), m, target.invoiceID(), target.memoID())
 		p.avail[m.id()] = left.Sub(amount)
 		target.left = target.left.Sub(amount)
 	}
@@ -259,6 +295,7 @@ func (p *arPass) payments() {
 			recs = append(recs, o.r)
 		}
 		at, group := p.when(recs...), p.g.id()
+		bump(at, recs...)
 		remaining = want
 		var first *openDoc
 		var firstAmount decimal.Decimal
@@ -281,7 +318,9 @@ func (p *arPass) payments() {
 }
 
 // move unapplies part of a payment's application from one document and
-// applies it to another open document of the account, in two later groups.
+// applies it to another open document of the account, in two later groups:
+// the unapply after the application, the apply after it and after the other
+// document was created; each bumps the documents it changes.
 func (p *arPass) move(r *record, from *openDoc, applied decimal.Decimal, after int64) {
 	amount := applied.Div(decimal.NewFromInt(2)).Round(placesOf(r.str(pay.currency)))
 	if !amount.IsPositive() {
@@ -299,14 +338,19 @@ func (p *arPass) move(r *record, from *openDoc, applied decimal.Decimal, after i
 	}
 	t, acct := p.g.t, r.str(pay.account)
 	at1 := after + p.r.Int64N(p.g.hi-after)
-	at2 := at1 + p.r.Int64N(p.g.hi-at1)
+	lo2 := max(at1, to.r.created())
+	at2 := lo2 + p.r.Int64N(p.g.hi-lo2)
+	bump(at1, r, from.r)
+	bump(at2, r, to.r)
 	t.addPaymentApp(p.spec(at1, amount.Neg(), p.g.id()), r, from.invoiceID(), from.memoID(), acct, stProcessed)
 	t.addPaymentApp(p.spec(at2, amount, p.g.id()), r, to.invoiceID(), to.memoID(), acct, stProcessed)
 	from.left, to.left = from.left.Add(amount), to.left.Sub(amount)
 }
 
 // cancelledPayments gives half of the canceled payments the applications they
-// had before they were canceled, now Cancelled: they move no balance.
+// had before they were canceled, now Cancelled: they move no balance. Each was
+// created before the cancellation where its document allows (after both were
+// created), and was last updated by the cancellation, as were its documents.
 func (p *arPass) cancelledPayments() {
 	t := p.g.t
 	for _, r := range t.tables[objPayments].recs {
@@ -327,7 +371,15 @@ func (p *arPass) cancelledPayments() {
 				group = p.g.id()
 			}
 			amount := decimal.Min(remaining, o.left)
-			t.addPaymentApp(p.spec(p.when(r, o.r), amount, group), r, o.invoiceID(), o.memoID(), acct, stCancelled)
+			lo, cancelled := max(r.created(), o.r.created()), r.updated()
+			latest := cancelled
+			if o.r.updated() >= lo {
+				latest = min(latest, o.r.updated())
+			}
+			at := p.between(lo, latest)
+			a := t.addPaymentApp(p.spec(at, amount, group), r, o.invoiceID(), o.memoID(), acct, stCancelled)
+			a.set(fUpdatedDate, fmt.Sprint(max(at, cancelled)))
+			bump(a.updated(), r, o.r)
 			remaining = remaining.Sub(amount)
 		}
 	}
