@@ -102,76 +102,102 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 		return nil, err
 	}
 	log := opts.Logger.With("window", w.ID(), "run_id", opts.RunID)
-
-	if opts.Force {
-		// The parts are about to be rewritten: the old manifest would no longer
-		// describe them, so it goes first and a failed re-run leaves none.
-		if err := st.DeleteExtract(ctx, w); err != nil {
-			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
-		}
-	} else {
-		m, found, err := st.ReadExtract(ctx, w)
-		if err != nil {
-			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
-		}
-		if found {
-			log.Info("extract already committed", "committed_at", m.CommittedAt)
-			return &m, nil
-		}
+	m, err := committedExtract(ctx, st, w, opts.Force, log)
+	if err == nil && m == nil {
+		x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
+		x.slices = split(x.from, w.End, opts.Slices)
+		m, err = x.extract(ctx)
 	}
-
-	x := &run{src: src, st: st, w: w, opts: opts, log: log, from: w.Start.Add(-opts.Overlap)}
-	x.slices = split(x.from, w.End, opts.Slices)
-	x.prior, err = priorKeys(ctx, st, w, x.from)
 	if err != nil {
 		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
 	}
-	first, err := firstWindow(ctx, st, w)
+	return m, nil
+}
+
+// committedExtract returns w's committed manifest, or nil when there is none
+// or force is set: then the old manifest is deleted first, since the parts
+// are about to be rewritten and a failed re-run must leave none.
+func committedExtract(ctx context.Context, st *stage.Stage, w stage.Window, force bool, log *slog.Logger) (*stage.ExtractManifest, error) {
+	if force {
+		return nil, st.DeleteExtract(ctx, w)
+	}
+	m, found, err := st.ReadExtract(ctx, w)
+	if err != nil || !found {
+		return nil, err
+	}
+	log.Info("extract already committed", "committed_at", m.CommittedAt)
+	return &m, nil
+}
+
+// extract stages the window: every walk, the accounts of its applications,
+// then the manifest, written last.
+func (x *run) extract(ctx context.Context) (*stage.ExtractManifest, error) {
+	var err error
+	if x.prior, err = priorKeys(ctx, x.st, x.w, x.from); err != nil {
+		return nil, err
+	}
+	first, err := firstWindow(ctx, x.st, x.w)
 	if err != nil {
-		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		return nil, err
 	}
 	if first {
-		if err := probeAccountField(ctx, src, opts.ERPAccountField); err != nil {
-			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+		if err := probeAccountField(ctx, x.src, x.opts.ERPAccountField); err != nil {
+			return nil, err
 		}
 	}
-
 	started := time.Now()
+	if err := x.walkAll(ctx); err != nil {
+		return nil, err
+	}
+	if slices.ContainsFunc(x.opts.DocTypes, stage.DocType.IsApplication) {
+		if err := x.stageAccounts(ctx); err != nil {
+			return nil, err
+		}
+	}
+	x.merge()
+	x.mergeQuarantine()
+	m := x.manifest()
+	if err := x.st.WriteManifest(ctx, x.w, m); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	x.log.Info("extract committed", "tables", len(m.Tables), "warnings", len(m.Warnings), "elapsed", time.Since(started))
+	return m, nil
+}
+
+// walkAll walks every moved type over every slice, Options.Concurrency at a
+// time; a cancellation is named before the error it caused.
+func (x *run) walkAll(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Concurrency)
-	for _, dt := range opts.DocTypes {
+	g.SetLimit(x.opts.Concurrency)
+	for _, dt := range x.opts.DocTypes {
 		ent := entities[dt]
 		for n, r := range x.slices {
 			g.Go(func() error { return ent.walk(gctx, x, n, r) })
 		}
 	}
-	if err := g.Wait(); err != nil {
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			err = fmt.Errorf("%w (%w)", cerr, err)
-		}
-		return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
+	err := g.Wait()
+	if cerr := ctx.Err(); err != nil && cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w (%w)", cerr, err)
 	}
-	if slices.ContainsFunc(opts.DocTypes, stage.DocType.IsApplication) {
-		if err := x.stageAccounts(ctx); err != nil {
-			return nil, fmt.Errorf("extract window %s: %w", w.ID(), err)
-		}
-	}
-	x.merge()
-	x.mergeQuarantine()
+	return err
+}
 
+// manifest is the extract manifest of the merged walks, with every warning:
+// the types not moved first, then each table's, then the accounts'.
+func (x *run) manifest() *stage.ExtractManifest {
 	m := &stage.ExtractManifest{
-		Window:      w.ID(),
-		Start:       w.Start.UTC(),
-		End:         w.End.UTC(),
+		Window:      x.w.ID(),
+		Start:       x.w.Start.UTC(),
+		End:         x.w.End.UTC(),
 		QueryFrom:   x.from,
-		RunID:       opts.RunID,
-		CodeVersion: opts.CodeVersion,
+		RunID:       x.opts.RunID,
+		CodeVersion: x.opts.CodeVersion,
 		CommittedAt: time.Now().UTC(),
 		Tables:      x.tables,
 	}
 	for _, dt := range stage.Streams() {
 		t := dt.HeaderTable()
-		if !opts.moves(dt) {
+		if !x.opts.moves(dt) {
 			m.Warnings = append(m.Warnings, t+": not extracted (the "+dt.Words()+" is not among the types moved)")
 		}
 		for _, ws := range x.warnings[t] {
@@ -181,11 +207,7 @@ func Run(ctx context.Context, src Source, st *stage.Stage, w stage.Window, opts 
 	for _, ws := range x.warnings[stage.AccountsTable] {
 		m.Warnings = append(m.Warnings, ws...)
 	}
-	if err := st.WriteManifest(ctx, w, m); err != nil {
-		return nil, fmt.Errorf("extract window %s: commit: %w", w.ID(), err)
-	}
-	log.Info("extract committed", "tables", len(m.Tables), "warnings", len(m.Warnings), "elapsed", time.Since(started))
-	return m, nil
+	return m
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -204,61 +204,9 @@ func recheckTable[H, I any](ctx context.Context, src Source, st *stage.Stage, sp
 // Zuora holds at the same version whose account's ERP customer changed, or
 // whose sign is to be decided again.
 func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string) error {
-	sp := rc.sp
-	q := documentQuery(sp, rc.opts.ERPAccountField)
-	q.Filters, q.Sort = []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, "id.ASC"
-	type same struct {
-		w       Wanted
-		row     H
-		account string
-	}
-	var pending []same
-	seen := map[string]bool{}
-	for raw, err := range rc.src.Records(ctx, q) {
-		if err != nil {
-			return fmt.Errorf("query %s by id: %w", sp.object(), err)
-		}
-		rec, derr := decodeRecord(sp.table(), raw)
-		if derr != nil {
-			bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
-			if bad.ID == nil || rc.byID[*bad.ID].ID == "" {
-				return fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
-			}
-			if !seen[*bad.ID] {
-				seen[*bad.ID] = true
-				rc.found(rc.byID[*bad.ID], StillMalformed, derr.Error())
-			}
-			continue
-		}
-		w, ok := rc.byID[rec.id]
-		switch {
-		case !ok:
-			return fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
-		case seen[rec.id]:
-			continue // listed twice (a page boundary moved): once is enough
-		}
-		seen[rec.id] = true
-		switch {
-		case w.Updated != nil && rec.updated.After(*w.Updated), w.Updated == nil && !rec.updated.Before(w.Window.End):
-			rc.found(w, Newer, fmt.Sprintf("changed in Zuora since (updatedDate %s): the window of that version stages it", rec.rawUpd))
-			continue
-		case w.Updated != nil && rec.updated.Before(*w.Updated):
-			rc.found(w, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd))
-			continue
-		}
-		row := sp.header(rec, account{}, 0)
-		if rec.err != nil {
-			rc.found(w, StillMalformed, rec.err.Error())
-			continue
-		}
-		at := rc.res.at
-		setRechecked(&row, &at)
-		pending = append(pending, same{w: w, row: row, account: orEmpty(rec.str("accountId"))})
-	}
-	for _, id := range batch {
-		if !seen[id] {
-			rc.found(rc.byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
-		}
+	pending, err := rc.sameApplications(ctx, batch)
+	if err != nil {
+		return err
 	}
 	var ids []string
 	for _, p := range pending {
@@ -273,36 +221,94 @@ func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string)
 		return err
 	}
 	for _, p := range pending {
-		a := accounts[p.account]
-		note := ""
-		switch {
-		case p.w.Malformed:
-			note = "served intact now: staged"
-		case p.w.Reason == stage.ReasonSignUndetermined:
-			note = "the same version: staged again, so that its window decides its group's sign with what the stage holds now"
-		case p.w.Reason == stage.ReasonMissingField && p.w.DocType.IsApplication():
-			// Its documents (hence its currency) may be staged by a later window since.
-			note = "the same version: staged again, so that its window finds its currency with what the stage holds now"
-		case orEmpty(a.ERPAccountID) != p.w.Account.ERPID: // an application's customer is its account's ERP id
-			note = "account changed in Zuora: staged again"
-		default:
-			rc.found(p.w, Unchanged, "")
-			continue
-		}
-		rc.found(p.w, Staged, note)
-		rc.stage(p.w, p.row, nil)
-		if a.ID != "" {
-			at := rc.res.at
-			a.RecheckedAt = &at
-			byID := rc.res.accounts[p.w.Window.ID()]
-			if byID == nil {
-				byID = map[string]stage.AccountRow{}
-				rc.res.accounts[p.w.Window.ID()] = byID
-			}
-			byID[a.ID] = a
-		}
+		rc.restageApplication(p, accounts[p.account])
 	}
 	return nil
+}
+
+// sameApp is an application Zuora holds at the very version staged: its row
+// to stage again, and its account's id.
+type sameApp[H any] struct {
+	w       Wanted
+	row     H
+	account string
+}
+
+// sameApplications asks Zuora for the applications of batch by id, records
+// what it found of each one not at the staged version, and returns the rest.
+func (rc *rechecker[H, I]) sameApplications(ctx context.Context, batch []string) ([]sameApp[H], error) {
+	sp := rc.sp
+	q := documentQuery(sp, rc.opts.ERPAccountField)
+	q.Filters, q.Sort = []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, "id.ASC"
+	var pending []sameApp[H]
+	seen := map[string]bool{}
+	for raw, err := range rc.src.Records(ctx, q) {
+		if err != nil {
+			return nil, fmt.Errorf("query %s by id: %w", sp.object(), err)
+		}
+		rec, id, outcome, note, err := answered(sp, rc.byID, raw)
+		switch {
+		case err != nil:
+			return nil, err
+		case seen[id]:
+			continue // listed twice (a page boundary moved): once is enough
+		}
+		seen[id] = true
+		if outcome != "" {
+			rc.found(rc.byID[id], outcome, note)
+			continue
+		}
+		row := sp.header(rec, account{}, 0)
+		if rec.err != nil {
+			rc.found(rc.byID[id], StillMalformed, rec.err.Error())
+			continue
+		}
+		at := rc.res.at
+		setRechecked(&row, &at)
+		pending = append(pending, sameApp[H]{w: rc.byID[id], row: row, account: orEmpty(rec.str("accountId"))})
+	}
+	rc.notFound(batch, seen)
+	return pending, nil
+}
+
+// restageApplication stages p again, with its account a, when there is a
+// reason to; otherwise it records p unchanged.
+func (rc *rechecker[H, I]) restageApplication(p sameApp[H], a stage.AccountRow) {
+	note := restageNote(p.w, a)
+	if note == "" {
+		rc.found(p.w, Unchanged, "")
+		return
+	}
+	rc.found(p.w, Staged, note)
+	rc.stage(p.w, p.row, nil)
+	if a.ID == "" {
+		return
+	}
+	at := rc.res.at
+	a.RecheckedAt = &at
+	byID := rc.res.accounts[p.w.Window.ID()]
+	if byID == nil {
+		byID = map[string]stage.AccountRow{}
+		rc.res.accounts[p.w.Window.ID()] = byID
+	}
+	byID[a.ID] = a
+}
+
+// restageNote says why an application Zuora holds at the staged version is
+// staged again, with its account a now, or "" when nothing is new.
+func restageNote(w Wanted, a stage.AccountRow) string {
+	switch {
+	case w.Malformed:
+		return "served intact now: staged"
+	case w.Reason == stage.ReasonSignUndetermined:
+		return "the same version: staged again, so that its window decides its group's sign with what the stage holds now"
+	case w.Reason == stage.ReasonMissingField && w.DocType.IsApplication():
+		// Its documents (hence its currency) may be staged by a later window since.
+		return "the same version: staged again, so that its window finds its currency with what the stage holds now"
+	case orEmpty(a.ERPAccountID) != w.Account.ERPID: // an application's customer is its account's ERP id
+		return "account changed in Zuora: staged again"
+	}
+	return ""
 }
 
 // batch fetches one query's worth of ids and records what Zuora holds of each.
@@ -328,12 +334,17 @@ func (rc *rechecker[H, I]) batch(ctx context.Context, batch []string) error {
 			rc.stage(rc.byID[id], *row, items)
 		}
 	}
+	rc.notFound(batch, seen)
+	return nil
+}
+
+// notFound records NotFound for each id of batch Zuora did not return.
+func (rc *rechecker[H, I]) notFound(batch []string, seen map[string]bool) {
 	for _, id := range batch {
 		if !seen[id] {
-			rc.found(rc.byID[id], NotFound, "Zuora returns no "+sp.object()+" with this id")
+			rc.found(rc.byID[id], NotFound, "Zuora returns no "+rc.sp.object()+" with this id")
 		}
 	}
-	return nil
 }
 
 func (rc *rechecker[H, I]) found(w Wanted, outcome, note string) {
@@ -382,25 +393,11 @@ func (rc *rechecker[H, I]) write(ctx context.Context, st *stage.Stage) error {
 // recheckOne decides what one record Zuora returned means for the wanted
 // document it answers, and builds its rows when they are to be staged.
 func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage, stamp time.Time, erpField string) (id, outcome, note string, row *H, items []I, err error) {
-	rec, derr := decodeRecord(sp.table(), raw)
-	if derr != nil {
-		bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
-		if bad.ID == nil || byID[*bad.ID].ID == "" {
-			return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
-		}
-		return *bad.ID, StillMalformed, derr.Error(), nil, nil, nil
+	rec, id, outcome, note, err := answered(sp, byID, raw)
+	if err != nil || outcome != "" {
+		return id, outcome, note, nil, nil, err
 	}
-	w, ok := byID[rec.id]
-	if !ok {
-		return "", "", "", nil, nil, fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
-	}
-	switch {
-	case w.Updated != nil && rec.updated.After(*w.Updated),
-		w.Updated == nil && !rec.updated.Before(w.Window.End):
-		return rec.id, Newer, fmt.Sprintf("changed in Zuora since (updatedDate %s): the window of that version stages it", rec.rawUpd), nil, nil, nil
-	case w.Updated != nil && rec.updated.Before(*w.Updated):
-		return rec.id, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd), nil, nil, nil
-	}
+	w := byID[rec.id]
 	a := rec.account(erpField)
 	if !w.Malformed && orEmpty(a.id) == w.Account.ID && orEmpty(a.number) == w.Account.Number && orEmpty(a.erpID) == w.Account.ERPID {
 		return rec.id, Unchanged, "", nil, nil, nil
@@ -434,6 +431,34 @@ func recheckOne[H, I any](ctx context.Context, src Source, sp docSpec[H, I], byI
 		note = "served intact now: staged"
 	}
 	return rec.id, Staged, note, &h, items, nil
+}
+
+// answered decodes raw, a record Zuora returned for a query by id, and says
+// what its version means for the wanted document id it answers: outcome ""
+// when it is the very version staged (rec is then decoded), else
+// StillMalformed, Newer or Unchanged with a note. A record that answers
+// nothing asked for is an error.
+func answered[H, I any](sp docSpec[H, I], byID map[string]Wanted, raw json.RawMessage) (rec *record, id, outcome, note string, err error) {
+	rec, derr := decodeRecord(sp.table(), raw)
+	if derr != nil {
+		bad := quarantineRow(sp.docType, sp.number, sp.amount, raw, derr)
+		if bad.ID == nil || byID[*bad.ID].ID == "" {
+			return nil, "", "", "", fmt.Errorf("zuora answered a query by id with a record that is not one of those asked for: %s", snippet(raw))
+		}
+		return nil, *bad.ID, StillMalformed, derr.Error(), nil
+	}
+	w, ok := byID[rec.id]
+	if !ok {
+		return nil, "", "", "", fmt.Errorf("zuora answered a query by id with %s %s, which was not asked for", sp.table(), rec.id)
+	}
+	switch {
+	case w.Updated != nil && rec.updated.After(*w.Updated),
+		w.Updated == nil && !rec.updated.Before(w.Window.End):
+		return rec, rec.id, Newer, fmt.Sprintf("changed in Zuora since (updatedDate %s): the window of that version stages it", rec.rawUpd), nil
+	case w.Updated != nil && rec.updated.Before(*w.Updated):
+		return rec, rec.id, Unchanged, fmt.Sprintf("Zuora sends an older version (updatedDate %s) than the window staged", rec.rawUpd), nil
+	}
+	return rec, rec.id, "", "", nil
 }
 
 // writeAccounts writes, per window, the accounts of the applications the

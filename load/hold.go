@@ -100,116 +100,189 @@ type hold struct {
 // it joins. Lines of this window answer for themselves; the rest is asked of
 // r.opts.Dependencies (Unknown without one).
 func (r *run) holds(ctx context.Context, lines []document, all []document) (map[string]hold, error) {
-	byZuora := map[string][]document{} // this window's lines, by Zuora id
-	for _, d := range all {
-		byZuora[d.ZuoraID] = append(byZuora[d.ZuoraID], d)
-	}
-	snap := r.snapshot()
-	state := func(d document) *docState {
-		if s := snap[d.IdempotencyKey]; s != nil {
-			return s
-		}
-		return &docState{}
-	}
-	// local decides a dependency from this window's lines of kind match;
-	// ok is false when the window has none.
-	local := func(id string, match func(document) bool, what string) (h Holding, ok bool) {
-		var refused, unsettled []string
-		for _, d := range byZuora[id] {
-			if !match(d) {
-				continue
-			}
-			ok = true
-			s := state(d)
-			switch {
-			case s.confirmed:
-				return Holding{State: Live}, true
-			case s.rejected && s.rejectedSHA == d.sha:
-				refused = append(refused, fmt.Sprintf("%s %s was refused by the ERP (%d: %s)", what, id, s.refusal.HTTPStatus, s.refusal.Message))
-			default:
-				unsettled = append(unsettled, fmt.Sprintf("%s %s of this window is not confirmed yet", what, id))
-			}
-		}
-		switch {
-		case !ok:
-		case len(unsettled) > 0:
-			h = Holding{State: Waiting, Why: unsettled[0]}
-		default:
-			h = Holding{State: Rejected, Why: refused[0]}
-		}
-		return h, ok
-	}
-	reversalOf := func(kind func(stage.DocType) bool) func(document) bool {
-		return func(d document) bool { return d.DocType == stage.Reversal && kind(d.reverses) }
-	}
-	isDoc := func(d document) bool { return d.DocType.IsDocument() }
-
-	decided := map[string][]idHolding{} // line key → the holdings of what it depends on
-	localOf := map[string]Holding{}     // what this window's own lines say of a document
-	var ask []Dep
-	asked := map[string]bool{}
+	p := newPlanner(all, r.snapshot())
 	for _, d := range lines {
-		switch {
-		case d.Event == stage.EventRepost:
-			// Its old copy must be ended first: the reversal in this window.
-			if h, ok := local(d.ZuoraID, reversalOf(func(t stage.DocType) bool { return t == d.DocType }), "the reversal of "+d.DocType.Words()); ok {
-				decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, d.ZuoraID))
-			}
-		case d.DocType == stage.Reversal:
-			for _, dp := range d.deps {
-				if h, ok := local(dp.ZuoraID, reversalOf(stage.DocType.IsApplication), "the reversal of application"); ok {
-					decided[d.IdempotencyKey] = append(decided[d.IdempotencyKey], holding(h, dp.ZuoraID))
-				}
-			}
-		case d.DocType.IsApplication():
-			for _, dp := range d.deps {
-				what := "document"
-				if dp.DocType != "" {
-					what = dp.DocType.Words()
-				}
-				h, ok := local(dp.ZuoraID, isDoc, what)
-				if ok {
-					localOf[dp.ZuoraID] = h
-				}
-				if (!ok || h.State != Live) && !asked[dp.ZuoraID] {
-					// Not live by this window: another window may have posted it since.
-					asked[dp.ZuoraID] = true
-					ask = append(ask, dp)
-				}
-			}
-		}
+		p.plan(d)
 	}
-	var answers map[string]Holding
-	if len(ask) > 0 && r.opts.Dependencies != nil {
-		// What this run confirmed must be in the stage before it is asked.
-		if err := r.ledger.flush(ctx); err != nil {
-			return nil, fmt.Errorf("the stage refused the ledger: %w", err)
-		}
-		var err error
-		if answers, err = r.opts.Dependencies.Holdings(ctx, r.w, ask); err != nil {
-			return nil, fmt.Errorf("find what the applications depend on: %w", err)
-		}
+	answers, err := r.askDependencies(ctx, p.ask)
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]hold{}
 	for _, d := range lines {
-		hs := decided[d.IdempotencyKey]
-		if d.DocType.IsApplication() {
-			for _, dp := range d.deps {
-				h, ok := answers[dp.ZuoraID]
-				if l, here := localOf[dp.ZuoraID]; here && (!ok || h.State != Live) {
-					h, ok = l, true // this window's line decides, unless the ERP holds it live by another
-				}
-				if !ok {
-					h = Holding{State: Unknown}
-				}
-				hs = append(hs, holding(h, dp.ZuoraID))
-			}
-		}
-		if h, held := decide(hs); held {
+		if h, held := p.final(d, answers); held {
 			out[d.IdempotencyKey] = h
 		}
 	}
 	return out, nil
+}
+
+// askDependencies asks r.opts.Dependencies what holds the dependencies in
+// ask, once what this run confirmed is in the stage; nil without any to ask
+// or any to answer.
+func (r *run) askDependencies(ctx context.Context, ask []Dep) (map[string]Holding, error) {
+	if len(ask) == 0 || r.opts.Dependencies == nil {
+		return nil, nil
+	}
+	if err := r.ledger.flush(ctx); err != nil {
+		return nil, fmt.Errorf("the stage refused the ledger: %w", err)
+	}
+	answers, err := r.opts.Dependencies.Holdings(ctx, r.w, ask)
+	if err != nil {
+		return nil, fmt.Errorf("find what the applications depend on: %w", err)
+	}
+	return answers, nil
+}
+
+// planner decides the holds of one phase from this window's lines, by Zuora
+// id, and the ledger as the phase starts; what this window cannot decide it
+// collects to ask of the Dependencies.
+type planner struct {
+	byZuora map[string][]document  // this window's lines, by Zuora id
+	snap    map[string]*docState   // the ledger, by idempotency key
+	decided map[string][]idHolding // line key → the holdings of what it depends on
+	localOf map[string]Holding     // what this window's own lines say of a document
+	ask     []Dep                  // what to ask of the Dependencies, each once
+	asked   map[string]bool
+}
+
+func newPlanner(all []document, snap map[string]*docState) *planner {
+	p := &planner{byZuora: map[string][]document{}, snap: snap, decided: map[string][]idHolding{}, localOf: map[string]Holding{}, asked: map[string]bool{}}
+	for _, d := range all {
+		p.byZuora[d.ZuoraID] = append(p.byZuora[d.ZuoraID], d)
+	}
+	return p
+}
+
+// state is what the ledger says of d (the zero state when it says nothing).
+func (p *planner) state(d document) *docState {
+	if s := p.snap[d.IdempotencyKey]; s != nil {
+		return s
+	}
+	return &docState{}
+}
+
+// local decides the dependency id from this window's lines that match, what
+// naming it for a person; ok is false when the window has none.
+func (p *planner) local(id string, match func(document) bool, what string) (h Holding, ok bool) {
+	var refused, unsettled []string
+	for _, d := range p.byZuora[id] {
+		if !match(d) {
+			continue
+		}
+		ok = true
+		s := p.state(d)
+		switch {
+		case s.confirmed:
+			return Holding{State: Live}, true
+		case s.rejected && s.rejectedSHA == d.sha:
+			refused = append(refused, fmt.Sprintf("%s %s was refused by the ERP (%d: %s)", what, id, s.refusal.HTTPStatus, s.refusal.Message))
+		default:
+			unsettled = append(unsettled, fmt.Sprintf("%s %s of this window is not confirmed yet", what, id))
+		}
+	}
+	switch {
+	case !ok:
+	case len(unsettled) > 0:
+		h = Holding{State: Waiting, Why: unsettled[0]}
+	default:
+		h = Holding{State: Rejected, Why: refused[0]}
+	}
+	return h, ok
+}
+
+// reversalOf matches the reversals of a line whose type is kind.
+func reversalOf(kind func(stage.DocType) bool) func(document) bool {
+	return func(d document) bool { return d.DocType == stage.Reversal && kind(d.reverses) }
+}
+
+// isDocument matches the documents (not applications, not reversals).
+func isDocument(d document) bool { return d.DocType.IsDocument() }
+
+// plan records what this window decides of d's dependencies, and what is
+// left to ask.
+func (p *planner) plan(d document) {
+	switch {
+	case d.Event == stage.EventRepost:
+		p.planRepost(d)
+	case d.DocType == stage.Reversal:
+		p.planReversal(d)
+	case d.DocType.IsApplication():
+		p.planApplication(d)
+	}
+}
+
+// planRepost holds a repost on the reversal of its old copy in this window.
+func (p *planner) planRepost(d document) {
+	same := func(t stage.DocType) bool { return t == d.DocType }
+	if h, ok := p.local(d.ZuoraID, reversalOf(same), "the reversal of "+d.DocType.Words()); ok {
+		p.decide(d, h, d.ZuoraID)
+	}
+}
+
+// planReversal holds the reversal of a document on the reversals of its
+// applications in this window.
+func (p *planner) planReversal(d document) {
+	for _, dp := range d.deps {
+		if h, ok := p.local(dp.ZuoraID, reversalOf(stage.DocType.IsApplication), "the reversal of application"); ok {
+			p.decide(d, h, dp.ZuoraID)
+		}
+	}
+}
+
+// planApplication notes what this window says of each document an
+// application joins, and asks about each it does not hold live: another
+// window may have posted it since.
+func (p *planner) planApplication(d document) {
+	for _, dp := range d.deps {
+		h, ok := p.local(dp.ZuoraID, isDocument, depWords(dp))
+		if ok {
+			p.localOf[dp.ZuoraID] = h
+		}
+		if (!ok || h.State != Live) && !p.asked[dp.ZuoraID] {
+			p.asked[dp.ZuoraID] = true
+			p.ask = append(p.ask, dp)
+		}
+	}
+}
+
+// depWords names a dependency's type for a person ("document" when the
+// line does not say it).
+func depWords(dp Dep) string {
+	if dp.DocType == "" {
+		return "document"
+	}
+	return dp.DocType.Words()
+}
+
+// decide records h as what holds id, a dependency of d.
+func (p *planner) decide(d document, h Holding, id string) {
+	p.decided[d.IdempotencyKey] = append(p.decided[d.IdempotencyKey], holding(h, id))
+}
+
+// final is the hold of d, if any, from this window's decisions and the
+// Dependencies' answers: this window's line decides a document unless the
+// ERP holds it live by another.
+func (p *planner) final(d document, answers map[string]Holding) (hold, bool) {
+	hs := p.decided[d.IdempotencyKey]
+	if d.DocType.IsApplication() {
+		for _, dp := range d.deps {
+			hs = append(hs, holding(p.joined(dp.ZuoraID, answers), dp.ZuoraID))
+		}
+	}
+	return decide(hs)
+}
+
+// joined is what holds the document id an application joins.
+func (p *planner) joined(id string, answers map[string]Holding) Holding {
+	h, ok := answers[id]
+	if l, here := p.localOf[id]; here && (!ok || h.State != Live) {
+		return l
+	}
+	if !ok {
+		return Holding{State: Unknown}
+	}
+	return h
 }
 
 // idHolding is the holding of the dependency id.

@@ -248,40 +248,66 @@ func (f ledgerFold) add(r *stage.LedgerRow) {
 	}
 	switch r.Action {
 	case stage.ActionPost:
-		if r.Outcome != stage.OutcomeWaiting && r.Outcome != stage.OutcomeDependencyRejected {
-			s.held, s.heldWhy = "", ""
-		}
-		switch r.Outcome {
-		case stage.OutcomeCreated, stage.OutcomeDuplicate:
-			s.confirmed, s.erpID, s.rejected = true, r.ERPID, false
-		case stage.OutcomeRejected:
-			if !s.confirmed {
-				if s.rejectedSHA != r.PayloadSHA256 {
-					s.markedError = false
-				}
-				s.rejected, s.rejectedSHA = true, r.PayloadSHA256
-				if s.refusal.First.IsZero() {
-					s.refusal.First = r.FinishedAt
-				}
-				s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = int(r.HTTPStatus), r.Message, r.FinishedAt
-			}
-		case stage.OutcomeTransient:
-			s.rejected = false
-		case stage.OutcomeWaiting, stage.OutcomeDependencyRejected:
-			if !s.confirmed {
-				if s.held != r.Outcome {
-					s.heldSince = r.FinishedAt
-				}
-				s.held, s.heldWhy, s.heldSHA = r.Outcome, r.Message, r.PayloadSHA256
-			}
-		}
+		s.foldPost(r)
 	case stage.ActionMark:
-		switch r.Outcome {
-		case stage.OutcomeMarked:
-			s.marked = true
-		case stage.OutcomeMarkedError:
-			s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
-		}
+		s.foldMark(r)
 	}
 	s.lastAt = r.FinishedAt
+}
+
+// foldPost folds one post row of the ledger into s.
+func (s *docState) foldPost(r *stage.LedgerRow) {
+	held := r.Outcome == stage.OutcomeWaiting || r.Outcome == stage.OutcomeDependencyRejected
+	if !held {
+		s.held, s.heldWhy = "", ""
+	}
+	switch {
+	case r.Outcome == stage.OutcomeCreated || r.Outcome == stage.OutcomeDuplicate:
+		s.confirm(r.ERPID)
+	case r.Outcome == stage.OutcomeTransient:
+		s.rejected = false
+	case s.confirmed:
+		// A confirmation is final: a later refusal or hold does not undo it.
+	case r.Outcome == stage.OutcomeRejected:
+		s.refuse(r.PayloadSHA256, int(r.HTTPStatus), r.Message, r.FinishedAt)
+	case held:
+		s.hold(r.Outcome, r.Message, r.PayloadSHA256, r.FinishedAt)
+	}
+}
+
+// foldMark folds one write-back row of the ledger into s.
+func (s *docState) foldMark(r *stage.LedgerRow) {
+	switch r.Outcome {
+	case stage.OutcomeMarked:
+		s.marked = true
+	case stage.OutcomeMarkedError:
+		s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
+	}
+}
+
+// confirm records that the ERP holds the line as erpID.
+func (s *docState) confirm(erpID string) {
+	s.confirmed, s.erpID, s.rejected = true, erpID, false
+}
+
+// refuse records the ERP's permanent refusal of the payload sha; an Error
+// mark in Zuora counts only for the payload it was made for.
+func (s *docState) refuse(sha string, status int, message string, at time.Time) {
+	if s.rejectedSHA != sha {
+		s.markedError = false
+	}
+	s.rejected, s.rejectedSHA = true, sha
+	if s.refusal.First.IsZero() {
+		s.refusal.First = at
+	}
+	s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = status, message, at
+}
+
+// hold records that the payload sha is held back (outcome, why), since at
+// when the hold is new.
+func (s *docState) hold(outcome, why, sha string, at time.Time) {
+	if s.held != outcome {
+		s.heldSince = at
+	}
+	s.held, s.heldWhy, s.heldSHA = outcome, why, sha
 }

@@ -116,10 +116,6 @@ func planPasses(docs []document, todo []bool) []pass {
 // document the verified first read found at that place; otherwise it returns
 // an error before posting it.
 func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyDocuments, p pass) error {
-	inPass := map[int]bool{}
-	for _, ph := range p.phases {
-		inPass[ph] = true
-	}
 	rc, err := st.NewReader(pctx, ready.key)
 	if err != nil {
 		if pctx.Err() != nil {
@@ -128,62 +124,106 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 		return fmt.Errorf("read ready documents: %w", err)
 	}
 	defer rc.Close()
-
-	current := -1
-	var workers *pool        // the workers of the current phase
-	var held map[string]hold // the current phase's lines held back
-	finishPhase := func() {
-		if workers != nil {
-			workers.wait()
-			workers = nil
-		}
-	}
-	defer finishPhase()
-	next := 0 // index of the line's document in ready.docs
-	err = scanLines(ready.key, rc, func(n int, line []byte) error {
-		i := next
-		next++
-		if i >= len(ready.docs) {
-			return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", ready.key, n)
-		}
-		if want := ready.docs[i]; p.todo[i] && inPass[phaseOf(want)] {
-			d, err := verified(ready.key, n, line, want)
-			if err != nil {
-				return err
-			}
-			if ph := phaseOf(d.document); ph != current {
-				finishPhase() // each phase is settled before the next starts
-				if pctx.Err() != nil {
-					return errStopScan
-				}
-				if held, err = r.holds(pctx, r.phaseLines(ready.docs, p.todo, ph), ready.docs); err != nil {
-					return err
-				}
-				current, workers = ph, r.startWorkers(ctx, pctx, ph, p.count[ph]-len(held))
-			}
-			if h, ok := held[d.IdempotencyKey]; ok {
-				r.recordHold(ctx, d.document, h)
-				return nil
-			}
-			if !workers.submit(pctx, d) {
-				return errStopScan
-			}
-		}
-		if i >= p.last {
-			return errStopScan // nothing further to post in this pass
-		}
-		return nil
-	})
-	finishPhase()
+	pp := newPassPoster(r, ready, p)
+	defer pp.finishPhase()
+	err = scanLines(ready.key, rc, func(n int, line []byte) error { return pp.line(ctx, pctx, n, line) })
+	pp.finishPhase()
 	switch {
 	case pctx.Err() != nil:
 		return nil // stopped or cancelled: the caller reports why
 	case err != nil:
 		return err
-	case next <= p.last:
-		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, next)
+	case pp.next <= p.last:
+		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, pp.next)
 	}
 	return nil
+}
+
+// passPoster is one read of the ready documents for pass p: it checks each
+// line against the verified read and hands the lines of p's phases to the
+// current phase's workers, settling a phase before the next starts.
+type passPoster struct {
+	r       *run
+	ready   *readyDocuments
+	p       pass
+	inPass  map[int]bool    // the phases of p
+	current int             // the phase being posted, -1 before the first
+	workers *pool           // the workers of the current phase
+	held    map[string]hold // the current phase's lines held back
+	next    int             // index of the next line's document in ready.docs
+}
+
+func newPassPoster(r *run, ready *readyDocuments, p pass) *passPoster {
+	pp := &passPoster{r: r, ready: ready, p: p, inPass: map[int]bool{}, current: -1}
+	for _, ph := range p.phases {
+		pp.inPass[ph] = true
+	}
+	return pp
+}
+
+// line takes line n of the NDJSON: it posts it when the pass is to, and
+// ends the scan after the pass's last line.
+func (pp *passPoster) line(ctx, pctx context.Context, n int, line []byte) error {
+	i := pp.next
+	pp.next++
+	if i >= len(pp.ready.docs) {
+		return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", pp.ready.key, n)
+	}
+	if want := pp.ready.docs[i]; pp.p.todo[i] && pp.inPass[phaseOf(want)] {
+		if err := pp.post(ctx, pctx, n, line, want); err != nil {
+			return err
+		}
+	}
+	if i >= pp.p.last {
+		return errStopScan // nothing further to post in this pass
+	}
+	return nil
+}
+
+// post verifies line n as want and posts it, or records its hold; the
+// first line of a phase starts that phase.
+func (pp *passPoster) post(ctx, pctx context.Context, n int, line []byte, want document) error {
+	d, err := verified(pp.ready.key, n, line, want)
+	if err != nil {
+		return err
+	}
+	if ph := phaseOf(d.document); ph != pp.current {
+		if err := pp.startPhase(ctx, pctx, ph); err != nil {
+			return err
+		}
+	}
+	if h, ok := pp.held[d.IdempotencyKey]; ok {
+		pp.r.recordHold(ctx, d.document, h)
+		return nil
+	}
+	if !pp.workers.submit(pctx, d) {
+		return errStopScan
+	}
+	return nil
+}
+
+// startPhase settles the current phase, decides the holds of phase ph and
+// starts the workers that post the rest of its lines.
+func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
+	pp.finishPhase() // each phase is settled before the next starts
+	if pctx.Err() != nil {
+		return errStopScan
+	}
+	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph), pp.ready.docs)
+	if err != nil {
+		return err
+	}
+	pp.held, pp.current = held, ph
+	pp.workers = pp.r.startWorkers(ctx, pctx, ph, pp.p.count[ph]-len(held))
+	return nil
+}
+
+// finishPhase waits for the current phase's workers to settle their posts.
+func (pp *passPoster) finishPhase() {
+	if pp.workers != nil {
+		pp.workers.wait()
+		pp.workers = nil
+	}
 }
 
 // phaseLines returns the lines of phase ph that todo marks.
@@ -320,16 +360,9 @@ func (r *run) settle(d document, res erp.Result) {
 	s.held, s.heldWhy = "", ""
 	switch res.Outcome {
 	case stage.OutcomeCreated, stage.OutcomeDuplicate:
-		s.confirmed, s.erpID, s.rejected = true, res.ERPID, false
+		s.confirm(res.ERPID)
 	case stage.OutcomeRejected:
-		if s.rejectedSHA != d.sha {
-			s.markedError = false
-		}
-		s.rejected, s.rejectedSHA = true, d.sha
-		s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = res.Status, res.Message, res.Finished
-		if s.refusal.First.IsZero() {
-			s.refusal.First = res.Finished
-		}
+		s.refuse(d.sha, res.Status, res.Message, res.Finished)
 	case stage.OutcomeTransient:
 		s.rejected = false
 	}

@@ -86,6 +86,31 @@ FROM t GROUP BY ALL ORDER BY ALL`)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
+	byKey, keys, err := tallies(rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stage.Reconciliation, 0, len(keys))
+	rerr := &ReconciliationError{}
+	for _, k := range keys {
+		rec := *byKey[k]
+		out = append(out, rec)
+		if !rec.Balanced() {
+			rerr.Unbalanced = append(rerr.Unbalanced, rec)
+		}
+	}
+	if rerr.Documents, err = unaccounted(ctx, db); err != nil {
+		return nil, err
+	}
+	if len(rerr.Unbalanced) > 0 || len(rerr.Documents) > 0 {
+		return nil, rerr
+	}
+	return out, nil
+}
+
+// tallies reads reconcile's rows (doc_type, currency, kind, count, amount)
+// into one reconciliation per doc type and currency, with the keys sorted.
+func tallies(rows [][]string) (map[[2]string]*stage.Reconciliation, [][2]string, error) {
 	byKey := map[[2]string]*stage.Reconciliation{}
 	var keys [][2]string
 	for _, r := range rows {
@@ -98,11 +123,11 @@ FROM t GROUP BY ALL ORDER BY ALL`)
 		}
 		var n int64
 		if _, err := fmt.Sscan(r[3], &n); err != nil {
-			return nil, fmt.Errorf("reconcile: count %q: %w", r[3], err)
+			return nil, nil, fmt.Errorf("reconcile: count %q: %w", r[3], err)
 		}
 		amount, err := money.Parse(r[4])
 		if err != nil {
-			return nil, fmt.Errorf("reconcile: %w", err)
+			return nil, nil, fmt.Errorf("reconcile: %w", err)
 		}
 		tally := stage.Tally{Count: n, Amount: amount}
 		switch r[2] {
@@ -122,15 +147,13 @@ FROM t GROUP BY ALL ORDER BY ALL`)
 		}
 		return keys[i][1] < keys[j][1]
 	})
-	out := make([]stage.Reconciliation, 0, len(keys))
-	rerr := &ReconciliationError{}
-	for _, k := range keys {
-		rec := *byKey[k]
-		out = append(out, rec)
-		if !rec.Balanced() {
-			rerr.Unbalanced = append(rerr.Unbalanced, rec)
-		}
-	}
+	return byKey, keys, nil
+}
+
+// unaccounted lists (at most 20) the documents not in the outputs exactly
+// once, or in them without being extracted.
+func unaccounted(ctx context.Context, db *warehouse.DB) ([]string, error) {
+	var out []string
 	odd, err := db.Strings(ctx, `WITH outs AS (
     SELECT doc_type, zuora_id FROM ready
     UNION ALL SELECT doc_type, zuora_id FROM rejects
@@ -145,10 +168,7 @@ ORDER BY ALL LIMIT 20`)
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	for _, r := range odd {
-		rerr.Documents = append(rerr.Documents, fmt.Sprintf("%s %s x%s%s", r[0], r[1], r[2], r[3]))
-	}
-	if len(rerr.Unbalanced) > 0 || len(rerr.Documents) > 0 {
-		return nil, rerr
+		out = append(out, fmt.Sprintf("%s %s x%s%s", r[0], r[1], r[2], r[3]))
 	}
 	return out, nil
 }

@@ -103,7 +103,19 @@ WITH m AS (SELECT doc_type, zuora_id, min(sha) AS sha, min(reason_code) AS reaso
 SELECT r.*, s.live, s.copy_doc_type, s.copy_key, s.copy_amount, s.copy_currency, s.copy_customer, s.copy_number,
     s.copy_window, s.last_window, s.last_version,
     f.source_id, f.target_id, f.target_type, f.customer AS app_customer,
-    CASE
+    ` + decisionColumn + `,
+    ` + reasonColumn() + `,
+    ` + messageColumn(words) + `
+FROM records AS r
+LEFT JOIN erp_state AS s ON s.zuora_id = r.zuora_id
+LEFT JOIN m ON m.doc_type = r.doc_type AND m.zuora_id = r.zuora_id
+LEFT JOIN app_facts AS f ON f.doc_type = r.doc_type AND f.zuora_id = r.zuora_id;
+
+` + ackedSQL
+}
+
+// decisionColumn is the decision of each record (see decisionsSQL).
+const decisionColumn = `CASE
         WHEN r.newer_version IS NOT NULL THEN 'skip'
         WHEN r.transferred_to_accounting = 'Ignore' THEN 'skip'
         WHEN r.posting IS NOT NULL AND r.posting THEN CASE
@@ -120,8 +132,11 @@ SELECT r.*, s.live, s.copy_doc_type, s.copy_key, s.copy_amount, s.copy_currency,
                 OR f.customer IS NULL OR trim(f.customer) = '' OR f.signed IS NULL THEN 'reject'
             ELSE 'apply' END
         ELSE CASE WHEN s.live THEN 'reversal' ELSE 'skip' END
-    END AS decision,
-    CASE
+    END AS decision`
+
+// reasonColumn is the reason code of each record that is not posted.
+func reasonColumn() string {
+	return `CASE
         WHEN r.newer_version IS NOT NULL THEN ` + reason(stage.ReasonSuperseded) + `
         WHEN r.transferred_to_accounting = 'Ignore' THEN ` + reason(stage.ReasonIgnoredInZuora) + `
         WHEN r.posting IS NOT NULL AND r.posting THEN CASE
@@ -134,8 +149,13 @@ SELECT r.*, s.live, s.copy_doc_type, s.copy_key, s.copy_amount, s.copy_currency,
             WHEN f.customer IS NULL OR trim(f.customer) = '' THEN ` + reason(stage.ReasonNoERPAccount) + `
             WHEN f.signed IS NULL THEN ` + reason(stage.ReasonSignUndetermined) + ` END
         ELSE CASE WHEN NOT coalesce(s.live, false) THEN ` + reason(stage.ReasonNotPosted) + ` END
-    END AS reason_code,
-    CASE
+    END AS reason_code`
+}
+
+// messageColumn is the message of each record that is not posted, naming
+// it in words.
+func messageColumn(words string) string {
+	return `CASE
         WHEN r.newer_version IS NOT NULL THEN format('{} is superseded: window {} holds a newer version (updated {}), which decides it',
             ` + words + `, r.newer_window, strftime(r.newer_version, '%Y-%m-%dT%H:%M:%SZ'))
         WHEN r.transferred_to_accounting = 'Ignore' THEN format('{} is marked Ignore in Zuora (transferred_to_accounting = Ignore): it never goes to the ERP', ` + words + `)
@@ -162,19 +182,16 @@ SELECT r.*, s.live, s.copy_doc_type, s.copy_key, s.copy_amount, s.copy_currency,
             WHEN s.zuora_id IS NOT NULL AND NOT s.live THEN format('{}: the ERP''s copy was reversed (window {})', ` + words + `, s.last_window)
             WHEN NOT coalesce(s.live, false) THEN format('{}: {}: never posted', ` + words + `,
                 CASE WHEN coalesce(f.status, '') = 'Cancelled' THEN 'status Cancelled' ELSE format('its {} {} is {}', replace(f.source_type, '_', ' '), f.source_id, f.source_status) END) END
-    END AS message
-FROM records AS r
-LEFT JOIN erp_state AS s ON s.zuora_id = r.zuora_id
-LEFT JOIN m ON m.doc_type = r.doc_type AND m.zuora_id = r.zuora_id
-LEFT JOIN app_facts AS f ON f.doc_type = r.doc_type AND f.zuora_id = r.zuora_id;
+    END AS message`
+}
 
-UPDATE decided SET decision = 'skip', reason_code = ` + reason(stage.ReasonAcknowledged) + `,
+// ackedSQL skips what an acknowledged reject would post, apply or reject.
+var ackedSQL = `UPDATE decided SET decision = 'skip', reason_code = ` + reason(stage.ReasonAcknowledged) + `,
     message = format('{} {} is acknowledged and never goes to the ERP: {} ({} at {}, rejected {})',
         replace(decided.doc_type, '_', ' '), coalesce(decided.number, decided.zuora_id), a.reason, a.acked_by,
         strftime(a.acked_at, '%Y-%m-%dT%H:%M:%SZ'), a.reason_code)
 FROM acks AS a
 WHERE a.zuora_id = decided.zuora_id AND decided.decision IN ('post', 'repost', 'apply', 'reject')`
-}
 
 // arApplicationsSQL is what the application mapping files read: the
 // window's applications to post, with every fact the transform decided.

@@ -21,54 +21,18 @@ func prepareHistory(ctx context.Context, st *stage.Stage, w stage.Window, db *wa
 	if err != nil {
 		return fmt.Errorf("list committed windows: %w", err)
 	}
-	raw := map[string][]warehouse.Source{}
-	var lines []warehouse.Source
-	add := func(into *[]warehouse.Source, win string, objs ...stage.ObjectInfo) error {
-		for _, o := range objs {
-			if o.Key == "" {
-				continue
-			}
-			p, err := st.LocalPath(ctx, o.Key, o.SHA256)
-			if err != nil {
-				return err
-			}
-			*into = append(*into, warehouse.Source{Path: p, Window: win})
-		}
-		return nil
-	}
+	h := history{st: st, raw: map[string][]warehouse.Source{}}
 	for _, other := range windows {
-		em, found, err := st.ReadExtract(ctx, other)
-		if err != nil {
+		if err := h.addWindow(ctx, other, other.ID() != w.ID()); err != nil {
 			return err
-		}
-		if found {
-			for _, table := range stage.HeaderTables() {
-				t := raw[table]
-				if err := add(&t, other.ID(), em.Tables[table].Files...); err != nil {
-					return err
-				}
-				raw[table] = t
-			}
-		}
-		if other.ID() == w.ID() {
-			continue
-		}
-		tm, found, err := st.ReadTransform(ctx, other)
-		if err != nil {
-			return err
-		}
-		if found {
-			if err := add(&lines, other.ID(), tm.DocumentsPq); err != nil {
-				return err
-			}
 		}
 	}
 	for _, table := range stage.HeaderTables() {
-		if err := db.ViewParquet(ctx, "hist_"+table, table, raw[table]); err != nil {
+		if err := db.ViewParquet(ctx, "hist_"+table, table, h.raw[table]); err != nil {
 			return err
 		}
 	}
-	if err := db.ViewParquet(ctx, "erp_lines", "documents", lines); err != nil {
+	if err := db.ViewParquet(ctx, "erp_lines", "documents", h.lines); err != nil {
 		return err
 	}
 	start, found, err := st.Start(ctx)
@@ -80,6 +44,56 @@ func prepareHistory(ctx context.Context, st *stage.Stage, w stage.Window, db *wa
 		since = "TIMESTAMPTZ " + warehouse.Literal(start.Start.UTC().Format(time.RFC3339Nano))
 	}
 	return db.Exec(ctx, "CREATE TABLE stage_info AS SELECT CAST("+since+" AS TIMESTAMPTZ) AS start")
+}
+
+// history gathers the files of the committed windows the transform reads:
+// raw, per header table, every window's snapshot; lines, the ready lines of
+// the other windows.
+type history struct {
+	st    *stage.Stage
+	raw   map[string][]warehouse.Source
+	lines []warehouse.Source
+}
+
+// addWindow adds the snapshot of the committed window win and, when it is
+// another window than the one transformed, its ready lines.
+func (h *history) addWindow(ctx context.Context, win stage.Window, other bool) error {
+	em, found, err := h.st.ReadExtract(ctx, win)
+	if err != nil {
+		return err
+	}
+	if found {
+		for _, table := range stage.HeaderTables() {
+			if h.raw[table], err = h.sources(ctx, h.raw[table], win.ID(), em.Tables[table].Files...); err != nil {
+				return err
+			}
+		}
+	}
+	if !other {
+		return nil
+	}
+	tm, found, err := h.st.ReadTransform(ctx, win)
+	if err != nil || !found {
+		return err
+	}
+	h.lines, err = h.sources(ctx, h.lines, win.ID(), tm.DocumentsPq)
+	return err
+}
+
+// sources appends to into the local copies of objs, of window win; an
+// object with no key is no file.
+func (h *history) sources(ctx context.Context, into []warehouse.Source, win string, objs ...stage.ObjectInfo) ([]warehouse.Source, error) {
+	for _, o := range objs {
+		if o.Key == "" {
+			continue
+		}
+		p, err := h.st.LocalPath(ctx, o.Key, o.SHA256)
+		if err != nil {
+			return into, err
+		}
+		into = append(into, warehouse.Source{Path: p, Window: win})
+	}
+	return into, nil
 }
 
 // histVersionsSQL lists every staged version of every record: per window the

@@ -151,8 +151,23 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 		SQLDigest:   digest,
 		Totals:      totals,
 	}
-	if m.Documents, err = writeNDJSON(ctx, st, db, stage.ReadyKey("documents", w, "ndjson")); err != nil {
+	if err := writeOutputs(ctx, st, db, w, m, tmp); err != nil {
 		return nil, err
+	}
+	m.CommittedAt = time.Now().UTC()
+	if err := st.WriteManifest(ctx, w, m); err != nil {
+		return nil, err
+	}
+	logCommitted(log, m)
+	return m, nil
+}
+
+// writeOutputs writes the window's outputs, the ready documents as NDJSON
+// and ready, rejects and skipped as Parquet, and names them in m.
+func writeOutputs(ctx context.Context, st *stage.Stage, db *warehouse.DB, w stage.Window, m *stage.TransformManifest, tmp string) error {
+	var err error
+	if m.Documents, err = writeNDJSON(ctx, st, db, stage.ReadyKey("documents", w, "ndjson")); err != nil {
+		return err
 	}
 	outputs := []struct {
 		table, kind string
@@ -168,24 +183,25 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 			order = readyOrder
 		}
 		if *o.info, err = writeParquet(ctx, st, db, o.table, order, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	m.CommittedAt = time.Now().UTC()
-	if err := st.WriteManifest(ctx, w, m); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// logCommitted logs what the committed transform m decided, and warns of
+// its rejects.
+func logCommitted(log *slog.Logger, m *stage.TransformManifest) {
 	var ready, rejected, skipped int64
-	for _, t := range totals {
+	for _, t := range m.Totals {
 		ready += t.Ready.Count
 		rejected += t.Rejected.Count
 		skipped += t.Skipped.Count
 	}
-	log.Info("transform committed", "ready", ready, "rejected", rejected, "skipped", skipped, "sql_digest", digest)
+	log.Info("transform committed", "ready", ready, "rejected", rejected, "skipped", skipped, "sql_digest", m.SQLDigest)
 	if rejected > 0 {
 		log.Warn("documents rejected: see the rejects output", "rejected", rejected, "key", m.Rejects.Key)
 	}
-	return m, nil
 }
 
 // prepare creates the tables the mapping SQL reads: the window's raw files
@@ -200,6 +216,35 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.Exec(ctx, settings); err != nil {
 		return err
 	}
+	if err := prepareRaw(ctx, st, w, db, em); err != nil {
+		return err
+	}
+	if err := prepareQuarantine(ctx, st, w, db, em); err != nil {
+		return err
+	}
+	if err := prepareAcks(ctx, st, db); err != nil {
+		return err
+	}
+	if err := prepareValueMappings(ctx, db, files, tmp); err != nil {
+		return err
+	}
+	if err := prepareLedger(ctx, st, w, db); err != nil {
+		return err
+	}
+	if err := prepareHistory(ctx, st, w, db); err != nil {
+		return err
+	}
+	for _, q := range []string{arMacros(w), histVersionsSQL(), erpStateSQL, docHistSQL()} {
+		if err := db.Exec(ctx, q); err != nil {
+			return fmt.Errorf("read the ERP state and the stage's history: %w", err)
+		}
+	}
+	return nil
+}
+
+// prepareRaw creates raw_<table> over the window's snapshot files of every
+// raw table, and the table of each one's latest versions.
+func prepareRaw(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest) error {
 	for _, table := range stage.Tables() {
 		var srcs []warehouse.Source
 		for _, f := range em.Tables[table].Files {
@@ -216,12 +261,12 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 			return fmt.Errorf("latest versions of %s: %w", table, err)
 		}
 	}
-	if err := prepareQuarantine(ctx, st, w, db, em); err != nil {
-		return err
-	}
-	if err := prepareAcks(ctx, st, db); err != nil {
-		return err
-	}
+	return nil
+}
+
+// prepareValueMappings loads each CSV of the mapping as a table of text
+// columns named for its file.
+func prepareValueMappings(ctx context.Context, db *warehouse.DB, files []mappingFile, tmp string) error {
 	for _, f := range files {
 		if !strings.HasSuffix(f.Name, ".csv") {
 			continue
@@ -236,6 +281,12 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 			return fmt.Errorf("value mapping %s (%s): %w", f.Name, f.Source, err)
 		}
 	}
+	return nil
+}
+
+// prepareLedger creates ledger, the ledger of every other window, and
+// own_ledger with own_posted, this window's and what it confirmed.
+func prepareLedger(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB) error {
 	all, err := warehouse.LedgerSources(ctx, st)
 	if err != nil {
 		return err
@@ -257,14 +308,6 @@ func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse
 	if err := db.Exec(ctx, ledgerMacros+`;
 CREATE TABLE own_posted AS SELECT DISTINCT doc_type, zuora_id FROM own_ledger WHERE confirmed(action, outcome)`); err != nil {
 		return fmt.Errorf("read ledger: %w", err)
-	}
-	if err := prepareHistory(ctx, st, w, db); err != nil {
-		return err
-	}
-	for _, q := range []string{arMacros(w), histVersionsSQL(), erpStateSQL, docHistSQL()} {
-		if err := db.Exec(ctx, q); err != nil {
-			return fmt.Errorf("read the ERP state and the stage's history: %w", err)
-		}
 	}
 	return nil
 }

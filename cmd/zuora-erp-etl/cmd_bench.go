@@ -288,57 +288,13 @@ func benchPhase(ctx context.Context, exe, dir, phase string, steps [][]string, o
 	if c, ok := procCPU(sim.cmd.Process.Pid); ok {
 		res.SimSetupCPUSeconds[phase] = c.Seconds()
 	}
-	stageURL := "file://" + filepath.ToSlash(filepath.Join(pdir, "stage"))
-	zr := zuorasim.NewRemote(sim.zuoraURL, zuorasim.DefaultClientID, zuorasim.DefaultClientSecret)
+	bp := &benchPhaseRun{exe: exe, dir: pdir, phase: phase, o: o, w: w, res: res, e: e, sim: sim,
+		stageURL: "file://" + filepath.ToSlash(filepath.Join(pdir, "stage")),
+		zr:       zuorasim.NewRemote(sim.zuoraURL, zuorasim.DefaultClientID, zuorasim.DefaultClientSecret)}
 	for _, args := range steps {
-		name := args[0]
-		fmt.Fprintf(e.stderr, "bench: %s: %s\n", phase, name)
-		before, err := sim.counts(ctx, zr)
-		if err != nil {
+		if err := bp.step(ctx, args); err != nil {
 			return err
 		}
-		env := childEnv(map[string]string{
-			"ZUORA_BASE_URL": sim.zuoraURL, "ZUORA_CLIENT_ID": zuorasim.DefaultClientID, "ZUORA_CLIENT_SECRET": zuorasim.DefaultClientSecret,
-			"ERP_BASE_URL": sim.erpURL, "ERP_TOKEN": erpsim.DefaultToken, "ETL_STAGE": stageURL,
-		}, o.profileDir, phase+"-"+name)
-		if name != "transform" {
-			args = append(args, "--progress-interval", "0")
-		}
-		m, err := runChild(ctx, exe, args, env, filepath.Join(pdir, name+".log"))
-		if err != nil {
-			return err
-		}
-		after, err := sim.counts(ctx, zr)
-		if err != nil {
-			return err
-		}
-		m.Stage = name
-		if phase != "steps" {
-			m.Stage = phase
-		}
-		m.ZuoraRequests = after.zuora.Total() - before.zuora.Total()
-		m.ERPRequests = after.erp.Total() - before.erp.Total()
-		if after.simCPU > 0 {
-			m.SimCPUSeconds = (after.simCPU - before.simCPU).Seconds()
-		}
-		zuoraTimed := m.ZuoraRequests - (after.zuora.Requests["POST /oauth/token"] - before.zuora.Requests["POST /oauth/token"])
-		m.LimitSeconds = float64(zuoraTimed)*o.zuoraLatency.Seconds()/float64(o.zuoraConcurrency) +
-			float64(m.ERPRequests)*o.erpLatency.Seconds()/float64(o.erpConcurrency)
-		if m.LimitSeconds > 0 {
-			m.Ratio = m.WallSeconds / m.LimitSeconds
-		}
-		ok := m.Exit == exitOK || m.Exit == exitRejected && name != "extract"
-		if !ok {
-			res.Stages = append(res.Stages, m)
-			fmt.Fprintln(e.stderr, logTail(filepath.Join(pdir, name+".log"), 20))
-			return fmt.Errorf("bench: %s exited %d; its log is %s", name, m.Exit, filepath.Join(pdir, name+".log"))
-		}
-		if name == "transform" || name == "run" {
-			if res.Documents, err = windowDocuments(ctx, stageURL, w); err != nil {
-				return err
-			}
-		}
-		res.Stages = append(res.Stages, m)
 	}
 	for i := range res.Stages {
 		if s := &res.Stages[i]; s.WallSeconds > 0 && res.Documents > 0 {
@@ -347,6 +303,81 @@ func benchPhase(ctx context.Context, exe, dir, phase string, steps [][]string, o
 		}
 	}
 	return nil
+}
+
+// benchPhaseRun is one phase of a bench: its simulators, its stage and
+// where its logs go.
+type benchPhaseRun struct {
+	exe, dir, phase string
+	o               benchOptions
+	w               stage.Window
+	res             *benchRun
+	e               *env
+	sim             *benchSim
+	zr              *zuorasim.Remote
+	stageURL        string
+}
+
+// step runs one command of the phase as a child process and records what it
+// took, what it asked of the simulators and how that compares with the
+// latency floor.
+func (bp *benchPhaseRun) step(ctx context.Context, args []string) error {
+	name := args[0]
+	fmt.Fprintf(bp.e.stderr, "bench: %s: %s\n", bp.phase, name)
+	before, err := bp.sim.counts(ctx, bp.zr)
+	if err != nil {
+		return err
+	}
+	env := childEnv(map[string]string{
+		"ZUORA_BASE_URL": bp.sim.zuoraURL, "ZUORA_CLIENT_ID": zuorasim.DefaultClientID, "ZUORA_CLIENT_SECRET": zuorasim.DefaultClientSecret,
+		"ERP_BASE_URL": bp.sim.erpURL, "ERP_TOKEN": erpsim.DefaultToken, "ETL_STAGE": bp.stageURL,
+	}, bp.o.profileDir, bp.phase+"-"+name)
+	if name != "transform" {
+		args = append(args, "--progress-interval", "0")
+	}
+	logPath := filepath.Join(bp.dir, name+".log")
+	m, err := runChild(ctx, bp.exe, args, env, logPath)
+	if err != nil {
+		return err
+	}
+	after, err := bp.sim.counts(ctx, bp.zr)
+	if err != nil {
+		return err
+	}
+	m.Stage = name
+	if bp.phase != "steps" {
+		m.Stage = bp.phase
+	}
+	bp.o.measure(&m, before, after)
+	if ok := m.Exit == exitOK || m.Exit == exitRejected && name != "extract"; !ok {
+		bp.res.Stages = append(bp.res.Stages, m)
+		fmt.Fprintln(bp.e.stderr, logTail(logPath, 20))
+		return fmt.Errorf("bench: %s exited %d; its log is %s", name, m.Exit, logPath)
+	}
+	if name == "transform" || name == "run" {
+		if bp.res.Documents, err = windowDocuments(ctx, bp.stageURL, bp.w); err != nil {
+			return err
+		}
+	}
+	bp.res.Stages = append(bp.res.Stages, m)
+	return nil
+}
+
+// measure fills m with the requests the simulators counted between before
+// and after, their CPU, and the floor the latencies set on the step: the
+// timed requests, spread over the concurrency each side allows.
+func (o benchOptions) measure(m *benchStage, before, after simCounts) {
+	m.ZuoraRequests = after.zuora.Total() - before.zuora.Total()
+	m.ERPRequests = after.erp.Total() - before.erp.Total()
+	if after.simCPU > 0 {
+		m.SimCPUSeconds = (after.simCPU - before.simCPU).Seconds()
+	}
+	zuoraTimed := m.ZuoraRequests - (after.zuora.Requests["POST /oauth/token"] - before.zuora.Requests["POST /oauth/token"])
+	m.LimitSeconds = float64(zuoraTimed)*o.zuoraLatency.Seconds()/float64(o.zuoraConcurrency) +
+		float64(m.ERPRequests)*o.erpLatency.Seconds()/float64(o.erpConcurrency)
+	if m.LimitSeconds > 0 {
+		m.Ratio = m.WallSeconds / m.LimitSeconds
+	}
 }
 
 // windowDocuments counts the documents the transform accounted for in w.

@@ -44,42 +44,11 @@ func cmdSchedule(ctx context.Context, args []string, e *env) int {
 	// A configuration error does not fix itself: the scheduler stops with it.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	refused := make(chan int, 1)
-	var mu sync.Mutex // one run at a time, whether the cron or --now starts it
-	tick := func() {
-		if !mu.TryLock() {
-			log.Warn("the previous run is still going: this tick is skipped")
-			return
-		}
-		defer mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		s.newRun(e) // a fresh run id, and a logger that says it, per run
-		res := s.runOnce(ctx, s.cfg, e)
-		m.Observe(res.record, res.highWater)
-		if s.ops.metricsFile != "" {
-			if err := m.WriteTextfile(s.ops.metricsFile); err != nil {
-				s.cfg.Logger.Warn("could not write the metrics file", "file", s.ops.metricsFile, "err", err)
-			}
-		}
-		if res.code == exitLeaseHeld {
-			s.cfg.Logger.Warn("another writer holds the stage: this tick did nothing; waiting for the next", "exit_status", res.code)
-			return
-		}
-		s.cfg.Logger.Info("scheduled run finished", "exit_status", res.code, "duration", time.Duration(res.record.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
-		if res.code == exitUsage {
-			select {
-			case refused <- res.code:
-			default:
-			}
-			stop(nil)
-		}
-	}
+	t := &ticker{s: s, e: e, m: m, log: log, stop: stop, refused: make(chan int, 1)}
 	c := cron.New(cron.WithLocation(timeUTC), cron.WithChain(cron.SkipIfStillRunning(cronLogger{log})))
-	c.Schedule(sched, cron.FuncJob(tick))
+	c.Schedule(sched, cron.FuncJob(func() { t.tick(ctx) }))
 	if s.now {
-		tick()
+		t.tick(ctx)
 	}
 	c.Start()
 	log.Info("scheduler started", "cron", s.cron, "next", sched.Next(time.Now().UTC()))
@@ -90,10 +59,57 @@ func cmdSchedule(ctx context.Context, args []string, e *env) int {
 	<-c.Stop().Done()
 	log.Info("scheduler stopped")
 	select {
-	case code := <-refused:
+	case code := <-t.refused:
 		return code
 	default:
 		return exitOK
+	}
+}
+
+// ticker runs the scheduled runs, one at a time whether the cron or --now
+// starts it, and stops the scheduler on a configuration error, which does
+// not fix itself (refused then holds the exit status).
+type ticker struct {
+	s       *settings
+	e       *env
+	m       *metrics.Metrics
+	log     *slog.Logger
+	mu      sync.Mutex
+	stop    context.CancelCauseFunc
+	refused chan int
+}
+
+// tick runs the pipeline once, unless the previous run is still going, and
+// records it in the metrics.
+func (t *ticker) tick(ctx context.Context) {
+	if !t.mu.TryLock() {
+		t.log.Warn("the previous run is still going: this tick is skipped")
+		return
+	}
+	defer t.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	s := t.s
+	s.newRun(t.e) // a fresh run id, and a logger that says it, per run
+	res := s.runOnce(ctx, s.cfg, t.e)
+	t.m.Observe(res.record, res.highWater)
+	if s.ops.metricsFile != "" {
+		if err := t.m.WriteTextfile(s.ops.metricsFile); err != nil {
+			s.cfg.Logger.Warn("could not write the metrics file", "file", s.ops.metricsFile, "err", err)
+		}
+	}
+	if res.code == exitLeaseHeld {
+		s.cfg.Logger.Warn("another writer holds the stage: this tick did nothing; waiting for the next", "exit_status", res.code)
+		return
+	}
+	s.cfg.Logger.Info("scheduled run finished", "exit_status", res.code, "duration", time.Duration(res.record.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	if res.code == exitUsage {
+		select {
+		case t.refused <- res.code:
+		default:
+		}
+		t.stop(nil)
 	}
 }
 

@@ -48,23 +48,9 @@ Serves a simulated Zuora tenant and a simulated ERP over HTTP until interrupted,
 	es := erpsim.New(eo)
 
 	errc := make(chan error, 2)
-	var servers []*http.Server
-	var addrs []string // as bound: a :0 port becomes the real one
-	for _, s := range []struct {
-		addr string
-		h    http.Handler
-	}{{*zuoraAddr, zs}, {*erpAddr, es}} {
-		ln, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			for _, srv := range servers {
-				srv.Close()
-			}
-			return fail(e, &pipeline.ConfigError{Msg: fmt.Sprintf("listen on %s: %v", s.addr, err)})
-		}
-		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, srv)
-		addrs = append(addrs, ln.Addr().String())
-		go func() { errc <- srv.Serve(ln) }()
+	servers, addrs, err := serveAll(errc, []simServer{{*zuoraAddr, zs}, {*erpAddr, es}})
+	if err != nil {
+		return fail(e, err)
 	}
 	*zuoraAddr, *erpAddr = addrs[0], addrs[1]
 	fmt.Fprintf(e.stdout, `Zuora simulator on http://%s (activity %s to %s, seed %d)
@@ -87,4 +73,32 @@ Point the pipeline at them:
 		s.Close()
 	}
 	return exitOK
+}
+
+// simServer is one simulator and the address it is to listen on.
+type simServer struct {
+	addr string
+	h    http.Handler
+}
+
+// serveAll serves each simulator on its address, every Serve's end sent to
+// errc, and returns the servers and the addresses as bound (a :0 port
+// becomes the real one). When one cannot listen, those started are closed.
+func serveAll(errc chan<- error, sims []simServer) ([]*http.Server, []string, error) {
+	var servers []*http.Server
+	var addrs []string
+	for _, s := range sims {
+		ln, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			for _, srv := range servers {
+				srv.Close()
+			}
+			return nil, nil, &pipeline.ConfigError{Msg: fmt.Sprintf("listen on %s: %v", s.addr, err)}
+		}
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		addrs = append(addrs, ln.Addr().String())
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	return servers, addrs, nil
 }

@@ -440,37 +440,18 @@ func parseLayered(s *settings, args []string, e *env) (int, bool) {
 
 // check refuses flag values that make no sense, naming the flag and what it accepts.
 func (s *settings) check() error {
-	c := &s.cfg
-	bad := func(name, value, want string) error {
-		return &pipeline.ConfigError{Msg: fmt.Sprintf("--%s %s: %s", name, value, want)}
+	for _, r := range rangeRules {
+		if s.fs.Lookup(r.flag) != nil && r.bad(&s.cfg) {
+			return badFlag(r.name, r.value(&s.cfg), r.want)
+		}
 	}
-	has := func(name string) bool { return s.fs.Lookup(name) != nil }
 	switch {
-	case has("max-windows") && c.WindowSize < pipeline.MinWindow:
-		return bad("window", c.WindowSize.String(), "want at least 1m (e.g. 1h); shorter windows only multiply requests")
-	case has("settle-lag") && c.SettleLag <= 0:
-		return bad("settle-lag", c.SettleLag.String(), "want a positive duration such as 5m")
-	case has("overlap") && c.Overlap <= 0:
-		return bad("overlap", c.Overlap.String(), "want a positive duration such as 10m")
-	case has("zuora-concurrency") && (c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 80):
-		return bad("zuora-concurrency", fmt.Sprint(c.ZuoraConcurrency), "want 1 to 80 (Zuora allows 80 concurrent Object Query requests per tenant)")
-	case has("erp-concurrency") && (c.ERPConcurrency < 1 || c.ERPConcurrency > 256):
-		return bad("erp-concurrency", fmt.Sprint(c.ERPConcurrency), "want 1 to 256")
-	case has("breaker") && c.BreakerThreshold < 1:
-		return bad("breaker", fmt.Sprint(c.BreakerThreshold), "want at least 1 document")
-	case has("slices") && (c.Slices < 1 || c.Slices > 100):
-		return bad("slices", fmt.Sprint(c.Slices), "want 1 to 100")
-	case has("max-windows") && c.MaxWindows < 1:
-		return bad("max-windows", fmt.Sprint(c.MaxWindows), "want at least 1")
 	case s.name != "query" && s.name != "config" && s.fs.NArg() > 0:
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("%s: unexpected argument %q; see: zuora-erp-etl %s --help", s.name, s.fs.Arg(0), s.name)}
 	case !s.since.t.IsZero() && !s.until.t.IsZero() && !s.since.t.Before(s.until.t):
 		return &pipeline.ConfigError{Msg: fmt.Sprintf("--since %s is not before --until %s", s.since.String(), s.until.String())}
-	}
-	switch s.logFormat {
-	case "text", "json":
-	default:
-		return bad("log-format", s.logFormat, "want text or json")
+	case s.logFormat != "text" && s.logFormat != "json":
+		return badFlag("log-format", s.logFormat, "want text or json")
 	}
 	if err := s.checkOps(); err != nil {
 		return err
@@ -481,49 +462,114 @@ func (s *settings) check() error {
 	if err := s.checkDuckDB(); err != nil {
 		return err
 	}
-	switch s.name {
-	case "extract":
-		switch {
-		case s.from.t.IsZero() || s.to.t.IsZero():
-			return &pipeline.ConfigError{Msg: "extract needs --from and --to (RFC3339)"}
-		case !s.from.t.Before(s.to.t):
-			return &pipeline.ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", s.from.String(), s.to.String())}
-		}
-	case "transform", "load":
-		if s.windowID == "" {
-			return &pipeline.ConfigError{Msg: "--window ID is required (see zuora-erp-etl status for the ids)"}
-		}
+	if c := commandChecks[s.name]; c != nil {
+		return c(s)
+	}
+	return nil
+}
+
+// badFlag is the refusal of --name value, saying what the flag wants.
+func badFlag(name, value, want string) error {
+	return &pipeline.ConfigError{Msg: fmt.Sprintf("--%s %s: %s", name, value, want)}
+}
+
+// rangeRules are the numeric settings' ranges, checked in this order when the
+// command has the flag: name is the flag the refusal names.
+var rangeRules = []struct {
+	flag, name, want string
+	bad              func(c *pipeline.Config) bool
+	value            func(c *pipeline.Config) string
+}{
+	{"max-windows", "window", "want at least 1m (e.g. 1h); shorter windows only multiply requests",
+		func(c *pipeline.Config) bool { return c.WindowSize < pipeline.MinWindow }, func(c *pipeline.Config) string { return c.WindowSize.String() }},
+	{"settle-lag", "settle-lag", "want a positive duration such as 5m",
+		func(c *pipeline.Config) bool { return c.SettleLag <= 0 }, func(c *pipeline.Config) string { return c.SettleLag.String() }},
+	{"overlap", "overlap", "want a positive duration such as 10m",
+		func(c *pipeline.Config) bool { return c.Overlap <= 0 }, func(c *pipeline.Config) string { return c.Overlap.String() }},
+	{"zuora-concurrency", "zuora-concurrency", "want 1 to 80 (Zuora allows 80 concurrent Object Query requests per tenant)",
+		func(c *pipeline.Config) bool { return c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 80 },
+		func(c *pipeline.Config) string { return fmt.Sprint(c.ZuoraConcurrency) }},
+	{"erp-concurrency", "erp-concurrency", "want 1 to 256",
+		func(c *pipeline.Config) bool { return c.ERPConcurrency < 1 || c.ERPConcurrency > 256 },
+		func(c *pipeline.Config) string { return fmt.Sprint(c.ERPConcurrency) }},
+	{"breaker", "breaker", "want at least 1 document",
+		func(c *pipeline.Config) bool { return c.BreakerThreshold < 1 }, func(c *pipeline.Config) string { return fmt.Sprint(c.BreakerThreshold) }},
+	{"slices", "slices", "want 1 to 100",
+		func(c *pipeline.Config) bool { return c.Slices < 1 || c.Slices > 100 }, func(c *pipeline.Config) string { return fmt.Sprint(c.Slices) }},
+	{"max-windows", "max-windows", "want at least 1",
+		func(c *pipeline.Config) bool { return c.MaxWindows < 1 }, func(c *pipeline.Config) string { return fmt.Sprint(c.MaxWindows) }},
+}
+
+// commandChecks are the checks of one command's own flags.
+var commandChecks = map[string]func(*settings) error{
+	"extract":   (*settings).checkExtract,
+	"transform": (*settings).checkWindowFlag,
+	"load":      (*settings).checkWindowFlag,
+	"schedule":  (*settings).checkCron,
+	"config":    (*settings).checkCron,
+	"status":    (*settings).checkStatus,
+	"runs":      (*settings).checkRuns,
+	"prune":     (*settings).checkPrune,
+	"query":     (*settings).checkQuery,
+}
+
+func (s *settings) checkExtract() error {
+	switch {
+	case s.from.t.IsZero() || s.to.t.IsZero():
+		return &pipeline.ConfigError{Msg: "extract needs --from and --to (RFC3339)"}
+	case !s.from.t.Before(s.to.t):
+		return &pipeline.ConfigError{Msg: fmt.Sprintf("--from %s is not before --to %s", s.from.String(), s.to.String())}
+	}
+	return nil
+}
+
+func (s *settings) checkWindowFlag() error {
+	if s.windowID == "" {
+		return &pipeline.ConfigError{Msg: "--window ID is required (see zuora-erp-etl status for the ids)"}
+	}
+	if _, err := stage.ParseWindowID(s.windowID); err != nil {
+		return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
+	}
+	return nil
+}
+
+func (s *settings) checkCron() error {
+	_, err := schedule(s.cron, time.Now())
+	return err
+}
+
+func (s *settings) checkStatus() error {
+	if s.windowID != "" {
 		if _, err := stage.ParseWindowID(s.windowID); err != nil {
 			return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
 		}
-	case "schedule", "config":
-		_, err := schedule(s.cron, time.Now())
-		return err
-	case "status":
-		if s.windowID != "" {
-			if _, err := stage.ParseWindowID(s.windowID); err != nil {
-				return &pipeline.ConfigError{Msg: "--window: " + err.Error()}
-			}
-		}
-		if s.last < 0 {
-			return bad("last", fmt.Sprint(s.last), "want a number of windows, 0 for every one")
-		}
-	case "runs":
-		if s.last < 0 {
-			return bad("last", fmt.Sprint(s.last), "want a number of runs, 0 for every one")
-		}
-	case "prune":
-		if s.before.t.IsZero() {
-			return &pipeline.ConfigError{Msg: "prune needs --before DATE (RFC3339 or 2026-01-31): windows ending then or earlier are removed"}
-		}
-	case "query":
-		switch s.format {
-		case "table", "csv", "json":
-		default:
-			return &pipeline.ConfigError{Msg: fmt.Sprintf("--format %q: want table, csv or json", s.format)}
-		}
+	}
+	if s.last < 0 {
+		return badFlag("last", fmt.Sprint(s.last), "want a number of windows, 0 for every one")
 	}
 	return nil
+}
+
+func (s *settings) checkRuns() error {
+	if s.last < 0 {
+		return badFlag("last", fmt.Sprint(s.last), "want a number of runs, 0 for every one")
+	}
+	return nil
+}
+
+func (s *settings) checkPrune() error {
+	if s.before.t.IsZero() {
+		return &pipeline.ConfigError{Msg: "prune needs --before DATE (RFC3339 or 2026-01-31): windows ending then or earlier are removed"}
+	}
+	return nil
+}
+
+func (s *settings) checkQuery() error {
+	switch s.format {
+	case "table", "csv", "json":
+		return nil
+	}
+	return &pipeline.ConfigError{Msg: fmt.Sprintf("--format %q: want table, csv or json", s.format)}
 }
 
 // minCronInterval is the shortest interval between scheduled runs: each run

@@ -111,6 +111,44 @@ func shellQuote(s string) string {
 }
 
 func cmdLease(ctx context.Context, args []string, e *env) int {
+	l, code, ok := parseLease(args, e)
+	if !ok {
+		return code
+	}
+	ro, err := stage.Open(ctx, l.stageURL, stage.ReadOnly())
+	var none *stage.NoStageError
+	if errors.As(err, &none) {
+		return fail(e, &pipeline.ConfigError{Msg: none.Error() + "; check --stage (ETL_STAGE)"})
+	}
+	if err != nil {
+		return fail(e, err)
+	}
+	defer ro.Close()
+	cur, found, err := ro.CurrentLease(ctx)
+	if err != nil {
+		return fail(e, err)
+	}
+	now := time.Now()
+	if l.sub == "show" {
+		printLease(e, cur, found, now)
+		return exitOK
+	}
+	if !found || cur.ReleasedAt != nil {
+		fmt.Fprintln(e.stdout, "the stage's lease is free; nothing to break")
+		return exitOK
+	}
+	return l.breakLease(ctx, e, cur, ro.CommandURL(), now)
+}
+
+// leaseCmd is what the lease command was asked: show or break, on which
+// stage, and for break the run id the lease must be held by ("" for any).
+type leaseCmd struct {
+	sub, stageURL, runID string
+}
+
+// parseLease reads the lease command's arguments; ok is false when the
+// command ends there, with code.
+func parseLease(args []string, e *env) (l leaseCmd, code int, ok bool) {
 	const synopsis = `lease show|break [--stage URL] [--run-id ID]
 
 One writer at a time works on a stage: run, each schedule tick, extract, transform and load take the
@@ -125,49 +163,33 @@ stage's lease and give it back when done; query and status never take it.
 	}
 	stageURL := fs.String("stage", stageDefault, "stage bucket URL (env ETL_STAGE)")
 	runID := fs.String("run-id", "", "break: only if the lease is held by this run id (as lease show or the refusal printed)")
-	var sub string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+		l.sub, args = args[0], args[1:]
 	}
 	if code, ok := parse(fs, args, e); !ok {
-		return code
+		return l, code, false
 	}
 	rest := fs.Args()
-	if sub == "" && len(rest) > 0 {
-		sub, rest = rest[0], rest[1:]
+	if l.sub == "" && len(rest) > 0 {
+		l.sub, rest = rest[0], rest[1:]
 	}
-	if sub != "show" && sub != "break" || len(rest) > 0 {
-		fmt.Fprintf(e.stderr, "zuora-erp-etl: lease wants show or break (then its flags); got %q\n", strings.Join(append([]string{sub}, rest...), " "))
-		return exitUsage
+	if l.sub != "show" && l.sub != "break" || len(rest) > 0 {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: lease wants show or break (then its flags); got %q\n", strings.Join(append([]string{l.sub}, rest...), " "))
+		return l, exitUsage, false
 	}
-	ro, err := stage.Open(ctx, *stageURL, stage.ReadOnly())
-	var none *stage.NoStageError
-	if errors.As(err, &none) {
-		return fail(e, &pipeline.ConfigError{Msg: none.Error() + "; check --stage (ETL_STAGE)"})
-	}
-	if err != nil {
-		return fail(e, err)
-	}
-	defer ro.Close()
-	shown := ro.CommandURL()
-	cur, found, err := ro.CurrentLease(ctx)
-	if err != nil {
-		return fail(e, err)
-	}
-	now := time.Now()
-	if sub == "show" {
-		printLease(e, cur, found, now)
-		return exitOK
-	}
-	if !found || cur.ReleasedAt != nil {
-		fmt.Fprintln(e.stdout, "the stage's lease is free; nothing to break")
-		return exitOK
-	}
-	if *runID != "" && cur.Holder.RunID != *runID {
-		fmt.Fprintf(e.stderr, "zuora-erp-etl: the lease is held by %s, not by %s: nothing broken; see %s\n", cur.Holder, *runID, leaseCommand(shown, "show"))
+	l.stageURL, l.runID = *stageURL, *runID
+	return l, 0, true
+}
+
+// breakLease breaks the live or expired lease cur, unless another run than
+// the one asked for holds it or it changes hands meanwhile; shown is the
+// stage as commands name it.
+func (l leaseCmd) breakLease(ctx context.Context, e *env, cur stage.LeaseRecord, shown string, now time.Time) int {
+	if l.runID != "" && cur.Holder.RunID != l.runID {
+		fmt.Fprintf(e.stderr, "zuora-erp-etl: the lease is held by %s, not by %s: nothing broken; see %s\n", cur.Holder, l.runID, leaseCommand(shown, "show"))
 		return exitLeaseHeld
 	}
-	st, err := stage.Open(ctx, *stageURL)
+	st, err := stage.Open(ctx, l.stageURL)
 	if err != nil {
 		return fail(e, err)
 	}

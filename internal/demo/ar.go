@@ -15,6 +15,7 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // Receivables is the demo's script of AR operations: what a Zuora user does
@@ -67,12 +68,83 @@ func pick(zs *zuorasim.Sim, object string, ok func(record) bool) []record {
 // applied (1.50) to a third invoice, a payment refunded (1.00), a credit memo
 // unposted, and a fourth invoice reversed.
 func ReceivablesStepOne(zs *zuorasim.Sim) (*Receivables, error) {
+	known := knownAccounts(zs)
+	rv, err := chooseCustomer(zs, known)
+	if err != nil {
+		return nil, err
+	}
+	if rv.Payment, _, err = zs.CreatePayment(rv.Account, "12.00", zuorasim.Target{ID: rv.Inv1, Amount: "4.00"}, zuorasim.Target{ID: rv.Inv2, Amount: "3.00"}); err != nil {
+		return nil, fmt.Errorf("demo: create a payment applied to two invoices: %w", err)
+	}
+	if _, err := zs.ApplyCreditMemo(rv.Memo, zuorasim.Target{ID: rv.Inv3, Amount: "1.50"}); err != nil {
+		return nil, fmt.Errorf("demo: apply a credit memo: %w", err)
+	}
+	refundable := pick(zs, "payments", func(r record) bool {
+		return r.str("status") == "Processed" && known[r.str("accountId")] && mapped[r.str("currency")] &&
+			r.dec("unappliedAmount").GreaterThanOrEqual(decimal.NewFromInt(1)) && r.str("id") != rv.Payment
+	})
+	if ok, _ := tryEach(refundable, func(p record) error {
+		r, err := zs.RefundPayment(p.str("id"), "1")
+		if err == nil {
+			rv.Refunded, rv.Refund = p.str("id"), r.RefundID
+		}
+		return err
+	}); !ok {
+		return nil, fmt.Errorf("demo: no payment of a known customer could be refunded")
+	}
+	unpostable := pick(zs, "credit-memos", func(r record) bool {
+		return r.str("status") == "Posted" && known[r.str("accountId")] && mapped[r.str("currency")] &&
+			r.dec("balance").Equal(r.dec("totalAmount")) && r.str("id") != rv.Memo
+	})
+	if ok, _ := tryEach(unpostable, func(m record) error {
+		err := zs.UnpostMemo(m.str("id"))
+		if err == nil {
+			rv.Unposted = m.str("id")
+		}
+		return err
+	}); !ok {
+		return nil, fmt.Errorf("demo: no credit memo of a known customer could be unposted")
+	}
+	reversible := pick(zs, "invoices", func(r record) bool {
+		return r.str("status") == "Posted" && known[r.str("accountId")] && mapped[r.str("currency")] && r.dec("amount").IsPositive() && r.dec("balance").Equal(r.dec("amount")) &&
+			r.str("id") != rv.Inv1 && r.str("id") != rv.Inv2 && r.str("id") != rv.Inv3
+	})
+	if ok, refused := tryEach(reversible, func(inv record) error {
+		rev, err := zs.ReverseInvoice(inv.str("id"))
+		if err == nil {
+			rv.Inv4, rv.Reversal = inv.str("id"), rev.MemoID
+		}
+		return err // a memo was made from it, say: try the next
+	}); !ok {
+		return nil, fmt.Errorf("demo: reverse an invoice: %w", refused)
+	}
+	return rv, nil
+}
+
+// knownAccounts are the tenant's accounts the ERP knows (with an ERP id).
+func knownAccounts(zs *zuorasim.Sim) map[string]bool {
 	known := map[string]bool{}
+	for id := range erpAccounts(zs) {
+		known[id] = true
+	}
+	return known
+}
+
+// erpAccounts maps the tenant's accounts that have an ERP id to it.
+func erpAccounts(zs *zuorasim.Sim) map[string]string {
+	erpID := map[string]string{}
 	for _, a := range zs.Snapshot("accounts") {
-		if s, _ := a["ERPAccountId__c"].(string); s != "" {
-			known[fmt.Sprint(a["id"])] = true
+		if e, _ := a["ERPAccountId__c"].(string); e != "" {
+			erpID[fmt.Sprint(a["id"])] = e
 		}
 	}
+	return erpID
+}
+
+// chooseCustomer finds the script's customer: the first known account, by
+// id, with three open USD invoices of at least 20.00 and a posted USD credit
+// memo of at least 2.00.
+func chooseCustomer(zs *zuorasim.Sim, known map[string]bool) (*Receivables, error) {
 	byAccount := map[string][]record{}
 	for _, inv := range pick(zs, "invoices", func(r record) bool {
 		return r.str("currency") == "USD" && r.str("status") == "Posted" && known[r.str("accountId")] &&
@@ -86,67 +158,23 @@ func ReceivablesStepOne(zs *zuorasim.Sim) (*Receivables, error) {
 	}) {
 		memoOf[m.str("accountId")] = m.str("id")
 	}
-	rv := &Receivables{}
-	accounts := make([]string, 0, len(byAccount))
-	for a := range byAccount {
-		accounts = append(accounts, a)
-	}
-	slices.Sort(accounts)
-	for _, a := range accounts {
-		if len(byAccount[a]) >= 3 && memoOf[a] != "" {
-			rv.Account = a
-			break
+	for _, a := range slices.Sorted(maps.Keys(byAccount)) {
+		if invs := byAccount[a]; len(invs) >= 3 && memoOf[a] != "" {
+			return &Receivables{Account: a, Inv1: invs[0].str("id"), Inv2: invs[1].str("id"), Inv3: invs[2].str("id"), Memo: memoOf[a]}, nil
 		}
 	}
-	if rv.Account == "" {
-		return nil, fmt.Errorf("demo: the tenant has no USD customer with three open invoices and a credit memo to script receivables on")
-	}
-	invs := byAccount[rv.Account]
-	rv.Inv1, rv.Inv2, rv.Inv3, rv.Memo = invs[0].str("id"), invs[1].str("id"), invs[2].str("id"), memoOf[rv.Account]
-	var err error
-	if rv.Payment, _, err = zs.CreatePayment(rv.Account, "12.00", zuorasim.Target{ID: rv.Inv1, Amount: "4.00"}, zuorasim.Target{ID: rv.Inv2, Amount: "3.00"}); err != nil {
-		return nil, fmt.Errorf("demo: create a payment applied to two invoices: %w", err)
-	}
-	if _, err := zs.ApplyCreditMemo(rv.Memo, zuorasim.Target{ID: rv.Inv3, Amount: "1.50"}); err != nil {
-		return nil, fmt.Errorf("demo: apply a credit memo: %w", err)
-	}
-	for _, p := range pick(zs, "payments", func(r record) bool {
-		return r.str("status") == "Processed" && known[r.str("accountId")] && mapped[r.str("currency")] &&
-			r.dec("unappliedAmount").GreaterThanOrEqual(decimal.NewFromInt(1)) && r.str("id") != rv.Payment
-	}) {
-		if r, err := zs.RefundPayment(p.str("id"), "1"); err == nil {
-			rv.Refunded, rv.Refund = p.str("id"), r.RefundID
-			break
+	return nil, fmt.Errorf("demo: the tenant has no USD customer with three open invoices and a credit memo to script receivables on")
+}
+
+// tryEach calls do with each of rs until one succeeds and reports whether
+// one did; when none does, the last refusal (nil without candidates).
+func tryEach(rs []record, do func(record) error) (ok bool, last error) {
+	for _, r := range rs {
+		if last = do(r); last == nil {
+			return true, nil
 		}
 	}
-	if rv.Refunded == "" {
-		return nil, fmt.Errorf("demo: no payment of a known customer could be refunded")
-	}
-	for _, m := range pick(zs, "credit-memos", func(r record) bool {
-		return r.str("status") == "Posted" && known[r.str("accountId")] && mapped[r.str("currency")] &&
-			r.dec("balance").Equal(r.dec("totalAmount")) && r.str("id") != rv.Memo
-	}) {
-		if err := zs.UnpostMemo(m.str("id")); err == nil {
-			rv.Unposted = m.str("id")
-			break
-		}
-	}
-	if rv.Unposted == "" {
-		return nil, fmt.Errorf("demo: no credit memo of a known customer could be unposted")
-	}
-	var refused error
-	for _, inv := range pick(zs, "invoices", func(r record) bool {
-		return r.str("status") == "Posted" && known[r.str("accountId")] && mapped[r.str("currency")] && r.dec("amount").IsPositive() && r.dec("balance").Equal(r.dec("amount")) &&
-			r.str("id") != rv.Inv1 && r.str("id") != rv.Inv2 && r.str("id") != rv.Inv3
-	}) {
-		rev, err := zs.ReverseInvoice(inv.str("id"))
-		if err == nil {
-			rv.Inv4, rv.Reversal = inv.str("id"), rev.MemoID
-			return rv, nil
-		}
-		refused = err // a memo was made from it, say: try the next
-	}
-	return nil, fmt.Errorf("demo: reverse an invoice: %w", refused)
+	return false, last
 }
 
 // StepTwo is the second hour: the payment's last 5.00 applied to its first
@@ -159,22 +187,18 @@ func (rv *Receivables) StepTwo(zs *zuorasim.Sim) error {
 	if _, err := zs.UnapplyCreditMemo(rv.Memo, zuorasim.Target{ID: rv.Inv3, Amount: "1.50"}); err != nil {
 		return fmt.Errorf("demo: unapply the credit memo: %w", err)
 	}
-	known := map[string]bool{}
-	for _, a := range zs.Snapshot("accounts") {
-		if s, _ := a["ERPAccountId__c"].(string); s != "" {
-			known[fmt.Sprint(a["id"])] = true
-		}
-	}
-	for _, p := range pick(zs, "payments", func(r record) bool {
+	known := knownAccounts(zs)
+	cancelable := pick(zs, "payments", func(r record) bool {
 		return r.str("status") == "Processed" && known[r.str("accountId")] && r.dec("appliedAmount").IsPositive() && r.dec("refundAmount").IsZero() &&
 			r.str("id") != rv.Payment && r.str("id") != rv.Refunded && mapped[r.str("currency")]
-	}) {
-		if err := zs.CancelPayment(p.str("id")); err == nil {
+	})
+	if ok, _ := tryEach(cancelable, func(p record) error {
+		err := zs.CancelPayment(p.str("id"))
+		if err == nil {
 			rv.Canceled = p.str("id")
-			break
 		}
-	}
-	if rv.Canceled == "" {
+		return err
+	}); !ok {
 		return fmt.Errorf("demo: no applied payment of a known customer could be cancelled")
 	}
 	if err := zs.PostMemo(rv.Unposted); err != nil {
@@ -209,12 +233,7 @@ func (rv *Receivables) StepTwoWords() []string {
 // application of the tenant is in the demo's windows), so applications to
 // them are resolved there, as in a real ERP.
 func (s *Servers) PreloadTransferred() error {
-	erpID := map[string]string{}
-	for _, a := range s.Zuora.Snapshot("accounts") {
-		if e, _ := a["ERPAccountId__c"].(string); e != "" {
-			erpID[fmt.Sprint(a["id"])] = e
-		}
-	}
+	erpID := erpAccounts(s.Zuora)
 	number := map[string]string{"invoice": "invoiceNumber", "debit_memo": "memoNumber", "credit_memo": "memoNumber", "payment": "paymentNumber", "refund": "refundNumber"}
 	objects := map[string]struct{ object, amount, status string }{
 		"invoice": {"invoices", "amount", "Posted"}, "debit_memo": {"debit-memos", "totalAmount", "Posted"}, "credit_memo": {"credit-memos", "totalAmount", "Posted"},
@@ -240,10 +259,6 @@ func (s *Servers) PreloadTransferred() error {
 // ERP, every document's open balance equal on both sides (internal/archeck),
 // and reconcile agreeing, by the ledger and against the ERP.
 func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Writer) []Check {
-	var checks []Check
-	add := func(what string, ok bool, why string, args ...any) {
-		checks = append(checks, verdict(what, ok, why, args...))
-	}
 	p, err := pipeline.Open(ctx, cfg)
 	if err != nil {
 		return []Check{verdict("the stage can be read", false, "%v", err)}
@@ -254,24 +269,70 @@ func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Wri
 		return []Check{verdict("the outstanding rejects can be read", false, "%v", err)}
 	}
 	zdocs := srv.Zuora.ARDocuments()
-	account := map[string]string{} // zuora id → account id
-	for _, d := range zdocs {
-		account[d.ZuoraID] = d.Account
+	apps := zuoraApplications(srv.Zuora)
+	sc := newARScope(zdocs, apps, rejects)
+	return []Check{sc.appsOnce(srv, apps), sc.parity(srv, zdocs, out), sc.reconciled(ctx, p)}
+}
+
+// zuoraApp is one application record of the tenant, and whether Zuora
+// counts it: not Cancelled, and of a Processed refund.
+type zuoraApp struct {
+	id, account string
+	counts      bool
+}
+
+// zuoraApplications lists the tenant's payment, credit memo and refund
+// applications, in that order.
+func zuoraApplications(zs *zuorasim.Sim) []zuoraApp {
+	processed := map[string]bool{}
+	for _, r := range zs.Snapshot("refunds") {
+		processed[fmt.Sprint(r["id"])] = r["status"] == "Processed"
 	}
+	var out []zuoraApp
 	for _, o := range []string{"payment-applications", "credit-memo-applications", "refund-applications"} {
-		for _, a := range srv.Zuora.Snapshot(o) {
-			account[fmt.Sprint(a["id"])] = fmt.Sprint(a["accountId"])
+		for _, a := range zs.Snapshot(o) {
+			counts := a["paymentApplicationStatus"] != "Cancelled" && (o != "refund-applications" || processed[fmt.Sprint(a["refundId"])])
+			out = append(out, zuoraApp{id: fmt.Sprint(a["id"]), account: fmt.Sprint(a["accountId"]), counts: counts})
 		}
 	}
-	left := map[string]bool{} // accounts with an outstanding reject
-	for _, r := range rejects {
-		left[account[r.ZuoraID]] = true
-	}
-	ours := func(id string) bool { a, ok := account[id]; return ok && !left[a] }
+	return out
+}
 
+// arScope is whom the receivables checks speak for: the customers with no
+// outstanding reject, found by the account of each Zuora id.
+type arScope struct {
+	account map[string]string // zuora id → account id
+	left    map[string]bool   // accounts with an outstanding reject
+}
+
+func newARScope(zdocs []archeck.ZuoraDoc, apps []zuoraApp, rejects []stage.OutstandingReject) arScope {
+	sc := arScope{account: map[string]string{}, left: map[string]bool{}}
+	for _, d := range zdocs {
+		sc.account[d.ZuoraID] = d.Account
+	}
+	for _, a := range apps {
+		sc.account[a.id] = a.account
+	}
+	for _, r := range rejects {
+		sc.left[sc.account[r.ZuoraID]] = true
+	}
+	return sc
+}
+
+// ours reports whether the Zuora id is of a customer the checks speak for.
+func (sc arScope) ours(id string) bool {
+	a, ok := sc.account[id]
+	return ok && !sc.left[a]
+}
+
+// appsOnce checks that the ERP holds every application and reversal once,
+// live exactly while Zuora counts it.
+func (sc arScope) appsOnce(srv *Servers, apps []zuoraApp) Check {
 	keys := map[string]int{}
+	live := map[string]bool{}
 	for _, a := range srv.ERP.Applications() {
 		keys["application "+a.Key]++
+		live[a.ZuoraID] = a.Live
 	}
 	for _, r := range srv.ERP.Reversals() {
 		keys["reversal "+r.Key]++
@@ -282,43 +343,35 @@ func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Wri
 			twice = append(twice, k)
 		}
 	}
-	live := map[string]bool{}
-	for _, a := range srv.ERP.Applications() {
-		live[a.ZuoraID] = a.Live
-	}
-	processed := map[string]bool{}
-	for _, r := range srv.Zuora.Snapshot("refunds") {
-		processed[fmt.Sprint(r["id"])] = r["status"] == "Processed"
-	}
 	var missing, extra []string
-	for _, o := range []string{"payment-applications", "credit-memo-applications", "refund-applications"} {
-		for _, a := range srv.Zuora.Snapshot(o) {
-			id := fmt.Sprint(a["id"])
-			counts := a["paymentApplicationStatus"] != "Cancelled" && (o != "refund-applications" || processed[fmt.Sprint(a["refundId"])])
-			switch {
-			case !ours(id):
-			case counts && !live[id]:
-				missing = append(missing, id)
-			case !counts && live[id]:
-				extra = append(extra, id)
-			}
+	for _, a := range apps {
+		switch {
+		case !sc.ours(a.id):
+		case a.counts && !live[a.id]:
+			missing = append(missing, a.id)
+		case !a.counts && live[a.id]:
+			extra = append(extra, a.id)
 		}
 	}
-	add(fmt.Sprintf("the ERP holds every application and reversal once (%d applications, %d reversals), live exactly while Zuora counts it",
+	return verdict(fmt.Sprintf("the ERP holds every application and reversal once (%d applications, %d reversals), live exactly while Zuora counts it",
 		len(srv.ERP.Applications()), len(srv.ERP.Reversals())), len(twice) == 0 && len(missing) == 0 && len(extra) == 0,
 		"%d keys more than once %v, %d counting applications not live %v, %d live not counting %v", len(twice), first3(twice), len(missing), first3(missing), len(extra), first3(extra))
+}
 
+// parity checks, and prints by currency, that each document's open balance
+// in the ERP equals Zuora's.
+func (sc arScope) parity(srv *Servers, zdocs []archeck.ZuoraDoc, out io.Writer) Check {
 	var zs []archeck.ZuoraDoc
 	customers := map[string]bool{}
 	for _, d := range zdocs {
-		if ours(d.ZuoraID) {
+		if sc.ours(d.ZuoraID) {
 			zs = append(zs, d)
 			customers[d.Account] = true
 		}
 	}
 	var es []archeck.ERPDoc
 	for _, d := range srv.ERP.ARDocuments() {
-		if ours(d.ZuoraID) {
+		if sc.ours(d.ZuoraID) {
 			es = append(es, d)
 		}
 	}
@@ -326,7 +379,7 @@ func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Wri
 	if err != nil {
 		diffs = []archeck.Difference{{Reason: err.Error()}}
 	}
-	fmt.Fprintf(out, "\n== AR parity: %d documents of %d customers (%d customers with outstanding rejects left out)\n", len(zs), len(customers), len(left))
+	fmt.Fprintf(out, "\n== AR parity: %d documents of %d customers (%d customers with outstanding rejects left out)\n", len(zs), len(customers), len(sc.left))
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "open\tcur\tzuora\terp\tdocuments\t")
 	for _, t := range archeck.Totals(zs, es) {
@@ -337,20 +390,23 @@ func arChecks(ctx context.Context, srv *Servers, cfg pipeline.Config, out io.Wri
 	for _, d := range diffs {
 		shown = append(shown, d.String())
 	}
-	add("AR parity: each document's open balance in the ERP equals Zuora's, to the cent, in every currency", len(diffs) == 0 && len(zs) > 0,
+	return verdict("AR parity: each document's open balance in the ERP equals Zuora's, to the cent, in every currency", len(diffs) == 0 && len(zs) > 0,
 		"%d differences, e.g. %v", len(diffs), first3(shown))
+}
 
+// reconciled checks that reconcile, by the ledger and against the ERP,
+// finds no difference.
+func (sc arScope) reconciled(ctx context.Context, p *pipeline.Pipeline) Check {
 	rec, err := p.Reconcile(ctx, pipeline.ReconcileOptions{ERP: true})
 	if err != nil {
-		return append(checks, verdict("reconcile runs", false, "%v", err))
+		return verdict("reconcile runs", false, "%v", err)
 	}
 	var recDiffs []string
 	for _, d := range append(rec.ByLedger, rec.ByERP...) {
-		if ours(d.ZuoraID) {
+		if sc.ours(d.ZuoraID) {
 			recDiffs = append(recDiffs, d.String())
 		}
 	}
-	add(fmt.Sprintf("reconcile (by the ledger and against the ERP) finds no difference (%d documents compared)", rec.Documents), len(recDiffs) == 0,
+	return verdict(fmt.Sprintf("reconcile (by the ledger and against the ERP) finds no difference (%d documents compared)", rec.Documents), len(recDiffs) == 0,
 		"%d differences, e.g. %v", len(recDiffs), first3(recDiffs))
-	return checks
 }

@@ -188,18 +188,64 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 	if err := prepareStage(ctx, opts.StageURL); err != nil {
 		return nil, err
 	}
+	clk := &clock{t: To.Add(10 * time.Minute)}
+	srv, err := startServers(opts, clk, out)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+
+	d := &demoRun{srv: srv, clk: clk, cfg: srv.Config(opts.StageURL, opts.Logger), res: &Result{}, out: out}
+	d.cfg.Now = clk.Now
+	fmt.Fprintf(out, "== first run of the stage, from %s (its start point) to %s\n", From.Format(time.RFC3339), To.Format(time.RFC3339))
+	d.res.First, err = runOnce(ctx, d.cfg)
+	if d.res.First != nil {
+		d.res.First.Print(out)
+	}
+	if err != nil {
+		return d.res, err
+	}
+	// Two hours of receivables work in Zuora, each followed by the run of its window.
+	until := To
+	for step := 1; step <= 2; step++ {
+		if err := d.receivablesHour(ctx, step, until); err != nil {
+			return d.res, err
+		}
+		until = until.Add(time.Hour)
+	}
+	requestsBefore := len(srv.ERP.Requests())
+	clk.set(until.Add(20 * time.Minute))
+	status, err := d.again(ctx)
+	if err != nil {
+		return d.res, err
+	}
+	d.res.Checks = check(srv, status, requestsBefore)
+	d.res.Checks = append(d.res.Checks, arChecks(ctx, srv, d.cfg, out)...)
+	fmt.Fprintln(out, "\n== checks")
+	for _, c := range d.res.Checks {
+		verdict := "ok  "
+		if !c.OK {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(out, "%s %s%s\n", verdict, c.What, c.Why)
+	}
+	return d.res, nil
+}
+
+// startServers starts the simulators on the demo's clock, the ERP holding
+// what the tenant shows transferred before, and says where they serve.
+func startServers(opts Options, clk *clock, out io.Writer) (*Servers, error) {
 	tenant := zuorasim.Options{}
 	if opts.Realistic {
 		tenant = Realistic()
 	}
-	clk := &clock{t: To.Add(10 * time.Minute)}
 	tenant.Now = clk.Now
 	srv, err := StartTenant(tenant, opts.Seed, opts.Volume, From, To)
 	if err != nil {
 		return nil, err
 	}
-	defer srv.Close()
 	if err := srv.PreloadTransferred(); err != nil { // as a real ERP holds what was transferred before
+		srv.Close()
 		return nil, err
 	}
 	fmt.Fprintf(out, "Zuora simulator: %s (tenant seed %d)\nERP simulator:   %s\nstage:           %s\n", srv.ZuoraURL, opts.Seed, srv.ERPURL, stage.Redact(opts.StageURL))
@@ -207,112 +253,113 @@ func Run(ctx context.Context, opts Options, out io.Writer) (*Result, error) {
 		fmt.Fprintln(out, "tenant:          realistic (lower-camel custom fields, offset cursors on invoices and items, numbers as doubles,\n                 Actions refusing refunds of credit memos, 429s with RateLimit-* headers only)")
 	}
 	fmt.Fprintln(out)
+	return srv, nil
+}
 
-	res := &Result{}
-	cfg := srv.Config(opts.StageURL, opts.Logger)
-	cfg.Now = clk.Now
-	fmt.Fprintf(out, "== first run of the stage, from %s (its start point) to %s\n", From.Format(time.RFC3339), To.Format(time.RFC3339))
-	res.First, err = runOnce(ctx, cfg)
-	if res.First != nil {
-		res.First.Print(out)
-	}
-	if err != nil {
-		return res, err
-	}
+// demoRun is one demo run past its start: the simulators, the clock they
+// and the pipeline read, the pipeline's settings and what the run found.
+type demoRun struct {
+	srv *Servers
+	clk *clock
+	cfg pipeline.Config
+	res *Result
+	out io.Writer
+}
 
-	// Two hours of receivables work in Zuora, each followed by the run of its window.
-	until := To
-	for step := 1; step <= 2; step++ {
-		clk.set(until.Add(15 * time.Minute))
-		var words []string
-		if step == 1 {
-			if res.Receivables, err = ReceivablesStepOne(srv.Zuora); err != nil {
-				return res, err
-			}
-			words = res.Receivables.StepOneWords()
-		} else {
-			if err := res.Receivables.StepTwo(srv.Zuora); err != nil {
-				return res, err
-			}
-			words = res.Receivables.StepTwoWords()
-		}
-		fmt.Fprintf(out, "\n== in Zuora, at %s:\n", clk.Now().Format(time.RFC3339))
-		for _, w := range words {
-			fmt.Fprintf(out, "   %s\n", w)
-		}
-		until = until.Add(time.Hour)
-		clk.set(until.Add(10 * time.Minute))
-		cfg.Until = until
-		fmt.Fprintf(out, "\n== run of the window up to %s\n", until.Format(time.RFC3339))
-		rep, err := runOnce(ctx, cfg)
-		if rep != nil {
-			rep.Print(out)
-			res.AR = append(res.AR, rep)
-		}
-		if err != nil {
-			return res, err
-		}
+// receivablesHour runs step (1 or 2) of the receivables script in the hour
+// after until, then the run of that hour's window.
+func (d *demoRun) receivablesHour(ctx context.Context, step int, until time.Time) error {
+	d.clk.set(until.Add(15 * time.Minute))
+	words, err := d.script(step)
+	if err != nil {
+		return err
 	}
-	requestsBefore := len(srv.ERP.Requests())
+	fmt.Fprintf(d.out, "\n== in Zuora, at %s:\n", d.clk.Now().Format(time.RFC3339))
+	for _, w := range words {
+		fmt.Fprintf(d.out, "   %s\n", w)
+	}
+	until = until.Add(time.Hour)
+	d.clk.set(until.Add(10 * time.Minute))
+	d.cfg.Until = until
+	fmt.Fprintf(d.out, "\n== run of the window up to %s\n", until.Format(time.RFC3339))
+	rep, err := runOnce(ctx, d.cfg)
+	if rep != nil {
+		rep.Print(d.out)
+		d.res.AR = append(d.res.AR, rep)
+	}
+	return err
+}
 
-	clk.set(until.Add(20 * time.Minute))
-	fmt.Fprintf(out, "\n== second run of the same windows, then each window loaded again\n")
-	res.Second, err = runOnce(ctx, cfg)
-	if err != nil {
-		return res, err
+// script does step (1 or 2) of the receivables script and says what it did.
+func (d *demoRun) script(step int) ([]string, error) {
+	if step == 1 {
+		var err error
+		if d.res.Receivables, err = ReceivablesStepOne(d.srv.Zuora); err != nil {
+			return nil, err
+		}
+		return d.res.Receivables.StepOneWords(), nil
 	}
-	res.Second.Print(out)
-	status, err := statusOf(ctx, cfg)
+	if err := d.res.Receivables.StepTwo(d.srv.Zuora); err != nil {
+		return nil, err
+	}
+	return d.res.Receivables.StepTwoWords(), nil
+}
+
+// again runs the same windows a second time, then loads each window again,
+// and returns the stage's status.
+func (d *demoRun) again(ctx context.Context) (*pipeline.Report, error) {
+	fmt.Fprintf(d.out, "\n== second run of the same windows, then each window loaded again\n")
+	var err error
+	if d.res.Second, err = runOnce(ctx, d.cfg); err != nil {
+		return nil, err
+	}
+	d.res.Second.Print(d.out)
+	status, err := statusOf(ctx, d.cfg)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	for _, w := range status.Windows {
-		before := len(srv.ERP.Requests())
-		if err := loadAgain(ctx, cfg, w.Window); err != nil {
-			return res, err
+		before := len(d.srv.ERP.Requests())
+		if err := loadAgain(ctx, d.cfg, w.Window); err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(out, "load of window %s again: %d ERP requests\n", w.Window.ID(), len(srv.ERP.Requests())-before)
+		fmt.Fprintf(d.out, "load of window %s again: %d ERP requests\n", w.Window.ID(), len(d.srv.ERP.Requests())-before)
 	}
-	res.Checks = check(srv, status, requestsBefore)
-	res.Checks = append(res.Checks, arChecks(ctx, srv, cfg, out)...)
-	fmt.Fprintln(out, "\n== checks")
-	for _, c := range res.Checks {
-		verdict := "ok  "
-		if !c.OK {
-			verdict = "FAIL"
-		}
-		fmt.Fprintf(out, "%s %s%s\n", verdict, c.What, c.Why)
-	}
-	return res, nil
+	return status, nil
 }
 
 // statusOf is the stage's status: every window's account.
-func statusOf(ctx context.Context, cfg pipeline.Config) (*pipeline.Report, error) {
-	p, err := pipeline.Open(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	return p.Status(ctx)
+func statusOf(ctx context.Context, cfg pipeline.Config) (rep *pipeline.Report, err error) {
+	err = withPipeline(ctx, cfg, func(p *pipeline.Pipeline) error {
+		rep, err = p.Status(ctx)
+		return err
+	})
+	return rep, err
 }
 
-func runOnce(ctx context.Context, cfg pipeline.Config) (*pipeline.Report, error) {
-	p, err := pipeline.Open(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	return p.Run(ctx)
+func runOnce(ctx context.Context, cfg pipeline.Config) (rep *pipeline.Report, err error) {
+	err = withPipeline(ctx, cfg, func(p *pipeline.Pipeline) error {
+		rep, err = p.Run(ctx)
+		return err
+	})
+	return rep, err
 }
 
 func loadAgain(ctx context.Context, cfg pipeline.Config, w stage.Window) error {
+	return withPipeline(ctx, cfg, func(p *pipeline.Pipeline) error {
+		_, err := p.Load(ctx, w)
+		return err
+	})
+}
+
+// withPipeline opens the pipeline of cfg for fn and closes it after.
+func withPipeline(ctx context.Context, cfg pipeline.Config, fn func(*pipeline.Pipeline) error) error {
 	p, err := pipeline.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	_, err = p.Load(ctx, w)
-	return err
+	return fn(p)
 }
 
 // check verifies the demo's promises over every window (the stage's

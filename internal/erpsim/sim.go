@@ -346,22 +346,8 @@ func errAnswer(status int, format string, args ...any) answer {
 func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := &s.faults
-	switch {
-	case f.Outage:
-		return errAnswer(http.StatusServiceUnavailable, "erp is down for maintenance")
-	case f.Storm429 > 0:
-		f.Storm429--
-		a := errAnswer(http.StatusTooManyRequests, "too many requests")
-		a.retryAfter = strconv.Itoa(int((f.RetryAfter + time.Second - 1) / time.Second))
+	if a, ok := s.faultLocked(); ok {
 		return a
-	case f.FailNext > 0:
-		f.FailNext--
-		status := f.FailStatus
-		if status == 0 {
-			status = http.StatusServiceUnavailable
-		}
-		return errAnswer(status, "internal error")
 	}
 	if r.Method == http.MethodGet && r.URL.Path == PingPath {
 		return s.ping(r)
@@ -411,6 +397,29 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	s.byKey[key] = stored{id: doc.ID, canonical: canon}
 	s.holdDocument(doc)
 	return s.created(doc.ID)
+}
+
+// faultLocked is the answer a fault knob gives instead of the endpoint's
+// (an outage, a storm of 429s, the next failures), consuming its counter.
+func (s *Sim) faultLocked() (answer, bool) {
+	f := &s.faults
+	switch {
+	case f.Outage:
+		return errAnswer(http.StatusServiceUnavailable, "erp is down for maintenance"), true
+	case f.Storm429 > 0:
+		f.Storm429--
+		a := errAnswer(http.StatusTooManyRequests, "too many requests")
+		a.retryAfter = strconv.Itoa(int((f.RetryAfter + time.Second - 1) / time.Second))
+		return a, true
+	case f.FailNext > 0:
+		f.FailNext--
+		status := f.FailStatus
+		if status == 0 {
+			status = http.StatusServiceUnavailable
+		}
+		return errAnswer(status, "internal error"), true
+	}
+	return answer{}, false
 }
 
 // admitPost applies the refusal knobs and the idempotency store to a valid
@@ -468,20 +477,13 @@ func validate(dt stage.DocType, body []byte) (Document, error) {
 		return Document{}, fmt.Errorf("%s is not a JSON object", docType)
 	}
 	var doc Document
-	for _, name := range []string{"zuora_id", "number", "customer", "currency", "date"} {
-		v, ok := fields[name].(string)
+	for _, h := range headerFields {
+		v, ok := fields[h.name].(string)
 		if !ok || v == "" {
-			return Document{}, fmt.Errorf("%s.%s is required (a non-empty string)", docType, name)
+			return Document{}, fmt.Errorf("%s.%s is required (a non-empty string)", docType, h.name)
 		}
-		switch name {
-		case "zuora_id":
-			doc.ZuoraID = v
-		case "number":
-			doc.Number = v
-		case "customer":
-			doc.Customer = v
-		case "currency":
-			doc.Currency = v
+		if h.set != nil {
+			h.set(&doc, v)
 		}
 	}
 	amount, err := number(fields, "amount")
@@ -490,28 +492,50 @@ func validate(dt stage.DocType, body []byte) (Document, error) {
 	}
 	doc.Amount = amount
 	if dt.ItemTable() != "" {
-		items, ok := fields["items"].([]any)
-		if !ok || len(items) == 0 {
-			return Document{}, fmt.Errorf("%s.items is required (a non-empty array)", docType)
-		}
-		for i, it := range items {
-			item, ok := it.(map[string]any)
-			if !ok {
-				return Document{}, fmt.Errorf("%s.items[%d] is not an object", docType, i)
-			}
-			for _, name := range []string{"zuora_id", "description"} {
-				if v, ok := item[name].(string); !ok || v == "" {
-					return Document{}, fmt.Errorf("%s.items[%d].%s is required (a non-empty string)", docType, i, name)
-				}
-			}
-			for _, name := range []string{"quantity", "unit_price", "amount", "tax_amount"} {
-				if _, err := number(item, name); err != nil {
-					return Document{}, fmt.Errorf("%s.items[%d].%w", docType, i, err)
-				}
-			}
+		if err := validateItems(docType, fields["items"]); err != nil {
+			return Document{}, err
 		}
 	}
 	return doc, nil
+}
+
+// headerFields are the text fields every document's header must carry, in
+// the order they are checked, with where the header keeps each (date: nowhere).
+var headerFields = []struct {
+	name string
+	set  func(d *Document, v string)
+}{
+	{"zuora_id", func(d *Document, v string) { d.ZuoraID = v }},
+	{"number", func(d *Document, v string) { d.Number = v }},
+	{"customer", func(d *Document, v string) { d.Customer = v }},
+	{"currency", func(d *Document, v string) { d.Currency = v }},
+	{"date", nil},
+}
+
+// validateItems checks a document's items: a non-empty array of objects,
+// each with its text and number fields.
+func validateItems(docType string, v any) error {
+	items, ok := v.([]any)
+	if !ok || len(items) == 0 {
+		return fmt.Errorf("%s.items is required (a non-empty array)", docType)
+	}
+	for i, it := range items {
+		item, ok := it.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s.items[%d] is not an object", docType, i)
+		}
+		for _, name := range []string{"zuora_id", "description"} {
+			if v, ok := item[name].(string); !ok || v == "" {
+				return fmt.Errorf("%s.items[%d].%s is required (a non-empty string)", docType, i, name)
+			}
+		}
+		for _, name := range []string{"quantity", "unit_price", "amount", "tax_amount"} {
+			if _, err := number(item, name); err != nil {
+				return fmt.Errorf("%s.items[%d].%w", docType, i, err)
+			}
+		}
+	}
+	return nil
 }
 
 func number(fields map[string]any, name string) (decimal.Decimal, error) {

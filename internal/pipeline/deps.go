@@ -71,53 +71,46 @@ func (h holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep)
 // window (the last confirmed post, repost or apply of the id came after its
 // last confirmed reversal), each with the window that confirmed it.
 func (p *Pipeline) liveInERP(ctx context.Context, ids []string) (map[string]string, error) {
-	out := map[string]string{}
 	if len(ids) == 0 {
-		return out, nil
+		return map[string]string{}, nil
 	}
 	srcs, err := warehouse.LedgerSources(ctx, p.st)
-	if err != nil || len(srcs) == 0 {
-		return out, err
-	}
-	db, err := warehouse.Open(ctx)
 	if err != nil {
-		return nil, err
+		return map[string]string{}, err
 	}
-	defer db.Close()
-	if err := db.ViewParquet(ctx, "ledger", "ledger", srcs); err != nil {
-		return nil, err
-	}
-	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
-		quoted := make([]string, len(chunk))
-		for i, id := range chunk {
-			quoted[i] = warehouse.Literal(id)
-		}
-		rows, err := db.Strings(ctx, `SELECT zuora_id, arg_max("window", finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(stage.Reversal))+`)
+	reversal := warehouse.Literal(string(stage.Reversal))
+	return ledgerByID(ctx, srcs, ids, func(in string) string {
+		return `SELECT zuora_id, arg_max("window", finished_at) FILTER (WHERE doc_type <> ` + reversal + `)
 FROM ledger
-WHERE action = `+warehouse.Literal(stage.ActionPost)+` AND outcome IN (`+warehouse.Literal(stage.OutcomeCreated)+`, `+warehouse.Literal(stage.OutcomeDuplicate)+`)
-  AND zuora_id IN (`+strings.Join(quoted, ", ")+`)
+WHERE action = ` + warehouse.Literal(stage.ActionPost) + ` AND outcome IN (` + warehouse.Literal(stage.OutcomeCreated) + `, ` + warehouse.Literal(stage.OutcomeDuplicate) + `)
+  AND zuora_id IN (` + in + `)
 GROUP BY zuora_id
-HAVING max(finished_at) FILTER (WHERE doc_type <> `+warehouse.Literal(string(stage.Reversal))+`) >
-       coalesce(max(finished_at) FILTER (WHERE doc_type = `+warehouse.Literal(string(stage.Reversal))+`), TIMESTAMP '0001-01-01')`)
-		if err != nil {
-			return nil, fmt.Errorf("read the ledger of every window: %w", err)
-		}
-		for _, r := range rows {
-			out[r[0]] = r[1]
-		}
-	}
-	return out, nil
+HAVING max(finished_at) FILTER (WHERE doc_type <> ` + reversal + `) >
+       coalesce(max(finished_at) FILTER (WHERE doc_type = ` + reversal + `), TIMESTAMP '0001-01-01')`
+	})
 }
 
 // ErrorMarked returns, of ids, the documents whose last successful
 // write-back in the ledger of a window other than w set Error, with that window.
 func (h holdings) ErrorMarked(ctx context.Context, w stage.Window, ids []string) (map[string]string, error) {
-	out := map[string]string{}
 	srcs, err := warehouse.LedgerSources(ctx, h.p.st)
 	if err != nil {
 		return nil, err
 	}
 	srcs = slices.DeleteFunc(srcs, func(s warehouse.Source) bool { return s.Window == w.ID() })
+	return ledgerByID(ctx, srcs, ids, func(in string) string {
+		return `SELECT zuora_id, "window" FROM ledger
+WHERE action = ` + warehouse.Literal(stage.ActionMark) + ` AND outcome IN (` + warehouse.Literal(stage.OutcomeMarked) + `, ` + warehouse.Literal(stage.OutcomeMarkedError) + `)
+  AND zuora_id IN (` + in + `)
+QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 AND outcome = ` + warehouse.Literal(stage.OutcomeMarkedError)
+	})
+}
+
+// ledgerByID runs query over the ledger parts srcs for the distinct ids, a
+// thousand at a time (query gets them as a quoted SQL list), and returns its
+// first column mapped to its second; nothing without parts.
+func ledgerByID(ctx context.Context, srcs []warehouse.Source, ids []string, query func(in string) string) (map[string]string, error) {
+	out := map[string]string{}
 	if len(srcs) == 0 {
 		return out, nil
 	}
@@ -134,10 +127,7 @@ func (h holdings) ErrorMarked(ctx context.Context, w stage.Window, ids []string)
 		for i, id := range chunk {
 			quoted[i] = warehouse.Literal(id)
 		}
-		rows, err := db.Strings(ctx, `SELECT zuora_id, "window" FROM ledger
-WHERE action = `+warehouse.Literal(stage.ActionMark)+` AND outcome IN (`+warehouse.Literal(stage.OutcomeMarked)+`, `+warehouse.Literal(stage.OutcomeMarkedError)+`)
-  AND zuora_id IN (`+strings.Join(quoted, ", ")+`)
-QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 AND outcome = `+warehouse.Literal(stage.OutcomeMarkedError))
+		rows, err := db.Strings(ctx, query(strings.Join(quoted, ", ")))
 		if err != nil {
 			return nil, fmt.Errorf("read the ledger of every window: %w", err)
 		}
@@ -234,6 +224,25 @@ func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[st
 	if err != nil {
 		return err
 	}
+	a := ages{zc: zc, next: hw.Next, found: map[string]bool{}, out: out}
+	byType := depsByType(deps)
+	for _, dt := range slices.Sorted(maps.Keys(byType)) {
+		if err := a.ask(ctx, dt, byType[dt], p.moved(dt)); err != nil {
+			return err
+		}
+	}
+	for _, d := range deps {
+		if !a.found[d.ZuoraID] {
+			out[d.ZuoraID] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s is not staged and Zuora returns no document with this id (sent without one, quarantined, or gone); it waits until a window stages it",
+				typeWords(d.DocType), d.ZuoraID)}
+		}
+	}
+	return nil
+}
+
+// depsByType groups the ids of deps by the document type to ask Zuora for:
+// every document type for a dep whose line did not say its type.
+func depsByType(deps []load.Dep) map[stage.DocType][]string {
 	byType := map[stage.DocType][]string{}
 	for _, d := range deps {
 		types := []stage.DocType{d.DocType}
@@ -244,50 +253,68 @@ func (p *Pipeline) notStagedYet(ctx context.Context, deps []load.Dep, out map[st
 			byType[dt] = append(byType[dt], d.ZuoraID)
 		}
 	}
-	found := map[string]bool{}
-	for _, dt := range slices.Sorted(maps.Keys(byType)) {
-		if !p.moved(dt) {
-			for _, id := range byType[dt] {
-				found[id] = true // not moved: the ERP decides
-			}
-			continue
+	return byType
+}
+
+// ages asks Zuora when documents last changed: found gathers the ids Zuora
+// returned (or need not be asked of), out the Waiting of those changed at or
+// after next, the high water.
+type ages struct {
+	zc    *zuora.Client
+	next  time.Time
+	found map[string]bool
+	out   map[string]load.Holding
+}
+
+// ask asks Zuora about the documents ids of type dt, notStagedBatch at a
+// time; a type the run does not move is not asked: the ERP decides.
+func (a ages) ask(ctx context.Context, dt stage.DocType, ids []string, moved bool) error {
+	if !moved {
+		for _, id := range ids {
+			a.found[id] = true // not moved: the ERP decides
 		}
-		for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(byType[dt]))), notStagedBatch) {
-			q := zuora.Query{Object: dt.Object(), Fields: []string{"id", "updatedDate"},
-				Filters: []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, Sort: "id.ASC"}
-			for raw, err := range zc.Records(ctx, q) {
-				if err != nil {
-					return fmt.Errorf("ask Zuora when the documents applications depend on changed: %w", err)
-				}
-				var rec struct {
-					ID      string `json:"id"`
-					Updated string `json:"updatedDate"`
-				}
-				if err := json.Unmarshal(raw, &rec); err != nil {
-					return fmt.Errorf("query %s by id: %w", dt.Object(), err)
-				}
-				if !slices.Contains(batch, rec.ID) {
-					continue
-				}
-				found[rec.ID] = true
-				updated, err := time.Parse(time.RFC3339, rec.Updated)
-				if err != nil {
-					continue // nothing to say of it: the ERP decides
-				}
-				if !updated.Before(hw.Next) {
-					out[rec.ID] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s changed in Zuora at %s, in a window not loaded yet",
-						dt.Words(), rec.ID, updated.UTC().Format(time.RFC3339))}
-				}
-			}
-		}
+		return nil
 	}
-	for _, d := range deps {
-		if !found[d.ZuoraID] {
-			out[d.ZuoraID] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s is not staged and Zuora returns no document with this id (sent without one, quarantined, or gone); it waits until a window stages it",
-				typeWords(d.DocType), d.ZuoraID)}
+	for batch := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), notStagedBatch) {
+		if err := a.askBatch(ctx, dt, batch); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// askBatch asks Zuora about the documents batch of type dt in one query.
+func (a ages) askBatch(ctx context.Context, dt stage.DocType, batch []string) error {
+	q := zuora.Query{Object: dt.Object(), Fields: []string{"id", "updatedDate"},
+		Filters: []string{"id.IN:[" + strings.Join(batch, ",") + "]"}, Sort: "id.ASC"}
+	for raw, err := range a.zc.Records(ctx, q) {
+		if err != nil {
+			return fmt.Errorf("ask Zuora when the documents applications depend on changed: %w", err)
+		}
+		var rec struct {
+			ID      string `json:"id"`
+			Updated string `json:"updatedDate"`
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("query %s by id: %w", dt.Object(), err)
+		}
+		if slices.Contains(batch, rec.ID) {
+			a.record(dt, rec.ID, rec.Updated)
+		}
+	}
+	return nil
+}
+
+// record notes that Zuora returned id, last changed at updated: Waiting
+// when that is at or after the high water, else the ERP decides.
+func (a ages) record(dt stage.DocType, id, updated string) {
+	a.found[id] = true
+	at, err := time.Parse(time.RFC3339, updated)
+	if err != nil || at.Before(a.next) {
+		return // nothing to say of it, or older than the stage: the ERP decides
+	}
+	a.out[id] = load.Holding{State: load.Waiting, Why: fmt.Sprintf("%s %s changed in Zuora at %s, in a window not loaded yet",
+		dt.Words(), id, at.UTC().Format(time.RFC3339))}
 }
 
 func typeWords(dt stage.DocType) string {

@@ -47,21 +47,83 @@ func (r *PruneReport) Objects() (n int, bytes int64) {
 // false nothing is deleted: the report says what would be.
 func (p *Pipeline) Prune(ctx context.Context, before time.Time, apply bool) (*PruneReport, error) {
 	before = before.UTC()
-	if hw, ok, err := p.st.HighWater(ctx); err != nil {
+	if err := p.pruneAllowed(ctx, before); err != nil {
 		return nil, err
-	} else if limit := hw.Next.Add(-PruneMargin); !ok || before.After(limit) {
-		msg := "the stage has no high water yet: nothing is old enough to prune"
-		if ok {
-			msg = fmt.Sprintf("%s is later than a day before the high water (%s): the next window's overlap still reads windows so recent; want %s or earlier",
-				before.Format(time.RFC3339), hw.Next.Format(time.RFC3339), limit.Format(time.RFC3339))
-		}
-		return nil, &ConfigError{Msg: msg, Settings: []string{"PruneBefore"}}
 	}
 	release, err := p.takeLease(ctx, "prune")
 	if err != nil {
 		return nil, classify(err)
 	}
 	defer release()
+	held, err := p.heldWindows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := p.st.Windows(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &PruneReport{Before: before, Applied: apply}
+	for _, w := range ws {
+		if w.End.After(before) {
+			break
+		}
+		objs, why, err := p.pruneable(ctx, w, held)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			rep.Kept = append(rep.Kept, KeptWindow{Window: w, Why: why})
+			continue
+		}
+		rep.Pruned = append(rep.Pruned, objs)
+		if apply {
+			if err := p.deleteWindow(ctx, w, objs); err != nil {
+				return rep, err
+			}
+		}
+	}
+	ids, err := p.st.RunIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cut := NewRunID(before)
+	for _, id := range ids {
+		if id >= cut {
+			continue
+		}
+		rep.Runs = append(rep.Runs, id)
+		if apply {
+			if err := p.st.Delete(ctx, stage.RunKey(id)); err != nil {
+				return rep, fmt.Errorf("prune the record of %s: %w", id, err)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// pruneAllowed refuses a before later than a day before the high water: the
+// next window's overlap still reads windows so recent.
+func (p *Pipeline) pruneAllowed(ctx context.Context, before time.Time) error {
+	hw, ok, err := p.st.HighWater(ctx)
+	if err != nil {
+		return err
+	}
+	limit := hw.Next.Add(-PruneMargin)
+	if ok && !before.After(limit) {
+		return nil
+	}
+	msg := "the stage has no high water yet: nothing is old enough to prune"
+	if ok {
+		msg = fmt.Sprintf("%s is later than a day before the high water (%s): the next window's overlap still reads windows so recent; want %s or earlier",
+			before.Format(time.RFC3339), hw.Next.Format(time.RFC3339), limit.Format(time.RFC3339))
+	}
+	return &ConfigError{Msg: msg, Settings: []string{"PruneBefore"}}
+}
+
+// heldWindows says, by window id, why a window with a pending re-check or
+// an outstanding reject stays.
+func (p *Pipeline) heldWindows(ctx context.Context) (map[string]string, error) {
 	b, err := p.loadRejects(ctx, false)
 	if err != nil {
 		return nil, err
@@ -75,57 +137,32 @@ func (p *Pipeline) Prune(ctx context.Context, before time.Time, apply bool) (*Pr
 			held[r.Window] = fmt.Sprintf("it holds an outstanding reject (%s %s, %s)", r.DocType, r.ZuoraID, r.ReasonCode)
 		}
 	}
-	ws, err := p.st.Windows(ctx)
+	return held, nil
+}
+
+// pruneable returns the objects of w to prune, or why w stays.
+func (p *Pipeline) pruneable(ctx context.Context, w stage.Window, held map[string]string) (stage.WindowObjects, string, error) {
+	why, err := p.pruneWhy(ctx, w, held)
+	if err != nil || why != "" {
+		return stage.WindowObjects{}, why, err
+	}
+	em, _, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
-		return nil, err
+		return stage.WindowObjects{}, "", err
 	}
-	rep := &PruneReport{Before: before, Applied: apply}
-	for _, w := range ws {
-		if w.End.After(before) {
-			break
-		}
-		why, err := p.pruneWhy(ctx, w, held)
-		if err != nil {
-			return nil, err
-		}
-		if why != "" {
-			rep.Kept = append(rep.Kept, KeptWindow{Window: w, Why: why})
-			continue
-		}
-		em, _, err := p.st.ReadExtract(ctx, w)
-		if err != nil {
-			return nil, err
-		}
-		objs, err := p.st.PruneObjects(ctx, w, slices.Collect(maps.Keys(em.Tables)))
-		if err != nil {
-			return nil, err
-		}
-		rep.Pruned = append(rep.Pruned, objs)
-		if apply {
-			for _, k := range objs.Keys {
-				if err := p.st.Delete(ctx, k); err != nil {
-					return rep, fmt.Errorf("prune window %s: %w (run prune again: it carries on)", w.ID(), err)
-				}
-			}
-			p.cfg.Logger.Info("pruned window", "window", w.ID(), "objects", len(objs.Keys), "bytes", objs.Bytes)
+	objs, err := p.st.PruneObjects(ctx, w, slices.Collect(maps.Keys(em.Tables)))
+	return objs, "", err
+}
+
+// deleteWindow deletes the objects of w that prune removes.
+func (p *Pipeline) deleteWindow(ctx context.Context, w stage.Window, objs stage.WindowObjects) error {
+	for _, k := range objs.Keys {
+		if err := p.st.Delete(ctx, k); err != nil {
+			return fmt.Errorf("prune window %s: %w (run prune again: it carries on)", w.ID(), err)
 		}
 	}
-	ids, err := p.st.RunIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cut := NewRunID(before)
-	for _, id := range ids {
-		if id < cut {
-			rep.Runs = append(rep.Runs, id)
-			if apply {
-				if err := p.st.Delete(ctx, stage.RunKey(id)); err != nil {
-					return rep, fmt.Errorf("prune the record of %s: %w", id, err)
-				}
-			}
-		}
-	}
-	return rep, nil
+	p.cfg.Logger.Info("pruned window", "window", w.ID(), "objects", len(objs.Keys), "bytes", objs.Bytes)
+	return nil
 }
 
 // pruneWhy says why w must stay, or "" when it may go: its load is

@@ -226,21 +226,7 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 		return rec, err
 	}
 	rec.Parts = parts
-	refused := map[string]load.Verdict{}
-	for _, v := range vs {
-		key := bookKey(string(v.DocType), v.ZuoraID)
-		switch {
-		case v.Confirmed:
-			delete(b.byKey, key)
-		case v.Held != nil && v.Held.Outcome == stage.OutcomeWaiting:
-			// Held back on what another window holds: no longer rejected, if it was.
-			if old := b.byKey[key]; old != nil && old.ReasonCode == stage.ReasonDependencyRejected {
-				delete(b.byKey, key)
-			}
-		default:
-			refused[key] = v
-		}
-	}
+	refused := b.settle(vs)
 	if len(refused) == 0 {
 		return rec, nil
 	}
@@ -264,31 +250,7 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		if err != nil {
 			return err
 		}
-		r.Window = w.ID()
-		if f := v.Refusal; f != nil {
-			r.ReasonCode, r.ERPStatus = stage.ReasonERPRejected, f.HTTPStatus
-			r.Message = fmt.Sprintf("the ERP answered %d: %s", f.HTTPStatus, f.Message)
-			r.FirstSeen, r.LastSeen = f.First.UTC(), f.Last.UTC()
-		} else {
-			h := v.Held
-			r.ReasonCode, r.Message = stage.ReasonDependencyRejected, h.Message
-			r.FirstSeen, r.LastSeen = h.First.UTC(), h.Last.UTC()
-		}
-		if old := b.byKey[key]; old != nil {
-			if !atLeast(r, *old) {
-				return nil // the index holds a newer version, rejected in a later window
-			}
-			if old.FirstSeen.Before(r.FirstSeen) {
-				r.FirstSeen = old.FirstSeen
-			}
-			if old.Window == r.Window && sameVersion(r.Updated, old.Updated) {
-				r.Checked, r.Note = old.Checked, old.Note
-				if old.LastSeen.After(r.LastSeen) {
-					r.LastSeen = old.LastSeen
-				}
-			}
-		}
-		b.byKey[key] = &r
+		b.putRefused(key, refusedReject(r, w, v))
 		return nil
 	})
 	if err != nil {
@@ -298,6 +260,65 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		return rec, fmt.Errorf("the ledger refuses %d ready documents, the documents table lists %d of them", len(refused), listed)
 	}
 	return rec, nil
+}
+
+// settle resolves in b the rejects the verdicts vs settle (a document the
+// ERP confirmed; a dependency_rejected line now only waiting) and returns
+// the rest, the refused ones, by book key.
+func (b *rejectBook) settle(vs []load.Verdict) map[string]load.Verdict {
+	refused := map[string]load.Verdict{}
+	for _, v := range vs {
+		key := bookKey(string(v.DocType), v.ZuoraID)
+		switch {
+		case v.Confirmed:
+			delete(b.byKey, key)
+		case v.Held != nil && v.Held.Outcome == stage.OutcomeWaiting:
+			// Held back on what another window holds: no longer rejected, if it was.
+			if old := b.byKey[key]; old != nil && old.ReasonCode == stage.ReasonDependencyRejected {
+				delete(b.byKey, key)
+			}
+		default:
+			refused[key] = v
+		}
+	}
+	return refused
+}
+
+// refusedReject is r, a document of w, as the reject verdict v makes it:
+// ERP_REJECTED with the ERP's answer, or DEPENDENCY_REJECTED with the hold's.
+func refusedReject(r stage.OutstandingReject, w stage.Window, v load.Verdict) stage.OutstandingReject {
+	r.Window = w.ID()
+	if f := v.Refusal; f != nil {
+		r.ReasonCode, r.ERPStatus = stage.ReasonERPRejected, f.HTTPStatus
+		r.Message = fmt.Sprintf("the ERP answered %d: %s", f.HTTPStatus, f.Message)
+		r.FirstSeen, r.LastSeen = f.First.UTC(), f.Last.UTC()
+		return r
+	}
+	h := v.Held
+	r.ReasonCode, r.Message = stage.ReasonDependencyRejected, h.Message
+	r.FirstSeen, r.LastSeen = h.First.UTC(), h.Last.UTC()
+	return r
+}
+
+// putRefused makes r the outstanding reject of key unless the index holds a
+// newer version (rejected in a later window); it keeps the first sighting,
+// and a re-check's result of the same version in the same window.
+func (b *rejectBook) putRefused(key string, r stage.OutstandingReject) {
+	if old := b.byKey[key]; old != nil {
+		if !atLeast(r, *old) {
+			return
+		}
+		if old.FirstSeen.Before(r.FirstSeen) {
+			r.FirstSeen = old.FirstSeen
+		}
+		if old.Window == r.Window && sameVersion(r.Updated, old.Updated) {
+			r.Checked, r.Note = old.Checked, old.Note
+			if old.LastSeen.After(r.LastSeen) {
+				r.LastSeen = old.LastSeen
+			}
+		}
+	}
+	b.byKey[key] = &r
 }
 
 // applyTransform folds what w's transform decided into b: a reject of a version

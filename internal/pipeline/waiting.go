@@ -70,48 +70,9 @@ func (p *Pipeline) noteWaiting(ctx context.Context, w stage.Window) error {
 func (p *Pipeline) reloadWaiting(ctx context.Context, rep *Report, resume Step) error {
 	triggered := map[string]string{} // window → the settled ids it was last loaded for
 	for {
-		idx, err := p.waitingIndex(ctx)
-		if err != nil || len(idx.Windows) == 0 {
+		due, err := p.dueWindows(ctx, triggered)
+		if err != nil || len(due) == 0 {
 			return err
-		}
-		var ids []string
-		for _, e := range idx.Windows {
-			ids = append(append(ids, e.WaitsOn...), e.RejectedOn...)
-		}
-		live, err := p.liveInERP(ctx, ids)
-		if err != nil {
-			return err
-		}
-		rejected, err := p.rejectedIDs(ctx)
-		if err != nil {
-			return err
-		}
-		var due []stage.Window
-		for _, e := range idx.Windows {
-			var settled []string
-			for _, id := range e.WaitsOn {
-				if _, ok := live[id]; ok || rejected[id] {
-					settled = append(settled, id)
-				}
-			}
-			for _, id := range e.RejectedOn {
-				if _, ok := live[id]; ok {
-					settled = append(settled, id)
-				}
-			}
-			sig := strings.Join(settled, ",")
-			if len(settled) == 0 || triggered[e.Window] == sig {
-				continue
-			}
-			triggered[e.Window] = sig
-			w, err := stage.ParseWindowID(e.Window)
-			if err != nil {
-				return err
-			}
-			due = append(due, w)
-		}
-		if len(due) == 0 {
-			return nil
 		}
 		for _, w := range due {
 			p.cfg.Logger.Info("loading a window again: what its applications wait on is settled", "window", w.ID())
@@ -121,6 +82,60 @@ func (p *Pipeline) reloadWaiting(ctx context.Context, rep *Report, resume Step) 
 			}
 		}
 	}
+}
+
+// dueWindows returns the windows of the waiting index whose set of settled
+// documents differs from the one in triggered (the set each was last loaded
+// for), and records the new sets there.
+func (p *Pipeline) dueWindows(ctx context.Context, triggered map[string]string) ([]stage.Window, error) {
+	idx, err := p.waitingIndex(ctx)
+	if err != nil || len(idx.Windows) == 0 {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range idx.Windows {
+		ids = append(append(ids, e.WaitsOn...), e.RejectedOn...)
+	}
+	live, err := p.liveInERP(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	rejected, err := p.rejectedIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var due []stage.Window
+	for _, e := range idx.Windows {
+		settled := settledFor(e, live, rejected)
+		sig := strings.Join(settled, ",")
+		if len(settled) == 0 || triggered[e.Window] == sig {
+			continue
+		}
+		triggered[e.Window] = sig
+		w, err := stage.ParseWindowID(e.Window)
+		if err != nil {
+			return nil, err
+		}
+		due = append(due, w)
+	}
+	return due, nil
+}
+
+// settledFor returns what e waits on that is settled: a document it waits
+// on that is live or rejected, a rejected one it names that is live.
+func settledFor(e stage.WaitingWindow, live map[string]string, rejected map[string]bool) []string {
+	var settled []string
+	for _, id := range e.WaitsOn {
+		if _, ok := live[id]; ok || rejected[id] {
+			settled = append(settled, id)
+		}
+	}
+	for _, id := range e.RejectedOn {
+		if _, ok := live[id]; ok {
+			settled = append(settled, id)
+		}
+	}
+	return settled
 }
 
 // rejectedIDs returns the Zuora ids of the documents that are outstanding

@@ -30,37 +30,48 @@ func (c *Client) Records(ctx context.Context, q Query) iter.Seq2[json.RawMessage
 		}
 		cursor := ""
 		for n := 1; ; n++ {
-			if err := ctx.Err(); err != nil {
-				yield(nil, &Error{Op: fmt.Sprintf("query %s page %d", q.Object, n), Err: err})
+			next, more := c.yieldPage(ctx, q, params, cursor, n, yield)
+			if !more {
 				return
 			}
-			p, err := c.page(ctx, q.Object, params, cursor, n)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if q.Paging != nil {
-				q.Paging.Pages = n
-				if p.NextPage != nil && *p.NextPage != "" && !keysetCursor(*p.NextPage) {
-					q.Paging.NonKeyset = true
-				}
-			}
-			for _, rec := range p.Data {
-				if !yield(rec, nil) {
-					return
-				}
-			}
-			if p.NextPage == nil || *p.NextPage == "" {
-				return
-			}
-			if *p.NextPage == cursor {
+			if next == cursor {
 				yield(nil, &Error{Op: fmt.Sprintf("query %s page %d", q.Object, n),
 					Message: "nextPage repeats the cursor just sent; stopping to avoid a loop"})
 				return
 			}
-			cursor = *p.NextPage
+			cursor = next
 		}
 	}
+}
+
+// yieldPage fetches page n of q, the one after cursor, and yields its
+// records; it returns the page's nextPage, with more false when the walk
+// ends there (the last page, an error yielded, or the caller stopped).
+func (c *Client) yieldPage(ctx context.Context, q Query, params, cursor string, n int, yield func(json.RawMessage, error) bool) (next string, more bool) {
+	if err := ctx.Err(); err != nil {
+		yield(nil, &Error{Op: fmt.Sprintf("query %s page %d", q.Object, n), Err: err})
+		return "", false
+	}
+	p, err := c.page(ctx, q.Object, params, cursor, n)
+	if err != nil {
+		yield(nil, err)
+		return "", false
+	}
+	if q.Paging != nil {
+		q.Paging.Pages = n
+		if p.NextPage != nil && *p.NextPage != "" && !keysetCursor(*p.NextPage) {
+			q.Paging.NonKeyset = true
+		}
+	}
+	for _, rec := range p.Data {
+		if !yield(rec, nil) {
+			return "", false
+		}
+	}
+	if p.NextPage == nil || *p.NextPage == "" {
+		return "", false
+	}
+	return *p.NextPage, true
 }
 
 // keysetCursor reports whether a nextPage is a keyset: base64 of a JSON array

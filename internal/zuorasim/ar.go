@@ -145,77 +145,106 @@ func (t *Tenant) refundAppCounts(r *record) bool {
 // recompute derives the AR fields of one document (or account) from its
 // applications and reports whether anything changed.
 func (t *Tenant) recompute(object string, r *record) bool {
-	pApps, cApps, rApps := t.tables[objPaymentApps], t.tables[objCreditMemoApps], t.tables[objRefundApps]
-	sumPay := func(field int) (s decimal.Decimal) {
-		for _, a := range pApps.lookupFK(field, r.id()) {
-			if paymentAppCounts(a) {
-				s = s.Add(a.dec(pa.amount))
-			}
-		}
-		return s
-	}
-	sumCM := func(field int) (s decimal.Decimal) {
-		for _, a := range cApps.lookupFK(field, r.id()) {
-			s = s.Add(a.dec(ca.amount))
-		}
-		return s
-	}
-	sumRefund := func(field int) (s decimal.Decimal) {
-		for _, a := range rApps.lookupFK(field, r.id()) {
-			if t.refundAppCounts(a) {
-				s = s.Add(a.dec(ra.amount))
-			}
-		}
-		return s
-	}
-	changed := false
-	set := func(i int, d decimal.Decimal) {
-		if r.setAmount(i, d) {
-			changed = true
-		}
-	}
+	s := arSums{t: t, id: r.id()}
+	f := amounts{r: r}
 	switch object {
 	case objInvoices:
-		paid, credited := sumPay(pa.invoice), sumCM(ca.invoice)
-		set(inv.paid, paid)
-		set(inv.credited, credited)
-		set(inv.refunded, sumRefund(ra.invoice))
-		set(inv.balance, r.dec(inv.amount).Sub(paid).Sub(credited))
+		paid, credited := s.paid(pa.invoice), s.credited(ca.invoice)
+		f.set(inv.paid, paid)
+		f.set(inv.credited, credited)
+		f.set(inv.refunded, s.refunded(ra.invoice))
+		f.set(inv.balance, r.dec(inv.amount).Sub(paid).Sub(credited))
 	case objDebitMemos:
-		set(dm.balance, r.dec(dm.total).Sub(sumPay(pa.debitMemo)).Sub(sumCM(ca.debitMemo)))
+		f.set(dm.balance, r.dec(dm.total).Sub(s.paid(pa.debitMemo)).Sub(s.credited(ca.debitMemo)))
 	case objPayments:
-		applied, refunded := sumPay(pa.payment), sumRefund(ra.payment)
-		set(pay.applied, applied)
-		set(pay.refunded, refunded)
-		set(pay.unapplied, r.dec(pay.amount).Sub(applied).Sub(refunded))
+		applied, refunded := s.paid(pa.payment), s.refunded(ra.payment)
+		f.set(pay.applied, applied)
+		f.set(pay.refunded, refunded)
+		f.set(pay.unapplied, r.dec(pay.amount).Sub(applied).Sub(refunded))
 	case objCreditMemos:
-		applied, refunded := sumCM(ca.memo), sumRefund(ra.memo)
-		set(cm.applied, applied)
-		set(cm.refunded, refunded)
-		set(cm.balance, r.dec(cm.total).Sub(applied).Sub(refunded))
+		applied, refunded := s.credited(ca.memo), s.refunded(ra.memo)
+		f.set(cm.applied, applied)
+		f.set(cm.refunded, refunded)
+		f.set(cm.balance, r.dec(cm.total).Sub(applied).Sub(refunded))
 	case objAccounts:
-		var owed decimal.Decimal
-		for _, i := range t.tables[objInvoices].lookupFK(inv.account, r.id()) {
-			if i.str(inv.status) == stPosted {
-				owed = owed.Add(i.dec(inv.balance))
-			}
-		}
-		var credit decimal.Decimal
-		for _, a := range pApps.lookupFK(pa.account, r.id()) {
-			if paymentAppCounts(a) && a.str(pa.invoice) == "" && a.str(pa.debitMemo) == "" {
-				credit = credit.Add(a.dec(pa.amount))
-			}
-		}
-		for _, a := range cApps.lookupFK(ca.account, r.id()) {
-			if a.str(ca.invoice) == "" && a.str(ca.debitMemo) == "" {
-				credit = credit.Add(a.dec(ca.amount))
-			}
-		}
-		set(acc.balance, owed)
-		set(acc.totalInvoiceBalance, owed)
-		set(acc.creditBalance, credit)
+		owed := s.owed()
+		f.set(acc.balance, owed)
+		f.set(acc.totalInvoiceBalance, owed)
+		f.set(acc.creditBalance, s.creditBalance())
 	}
-	return changed
+	return f.changed
+}
+
+// amounts writes derived amounts into r, noting whether any changed.
+type amounts struct {
+	r       *record
+	changed bool
+}
+
+func (f *amounts) set(i int, d decimal.Decimal) {
+	if f.r.setAmount(i, d) {
+		f.changed = true
+	}
+}
+
+// arSums sums the counting applications that name the record id.
+type arSums struct {
+	t  *Tenant
+	id string
+}
+
+// paid sums the payment applications whose field names id.
+func (s arSums) paid(field int) (sum decimal.Decimal) {
+	for _, a := range s.t.tables[objPaymentApps].lookupFK(field, s.id) {
+		if paymentAppCounts(a) {
+			sum = sum.Add(a.dec(pa.amount))
+		}
+	}
+	return sum
+}
+
+// credited sums the credit memo applications whose field names id.
+func (s arSums) credited(field int) (sum decimal.Decimal) {
+	for _, a := range s.t.tables[objCreditMemoApps].lookupFK(field, s.id) {
+		sum = sum.Add(a.dec(ca.amount))
+	}
+	return sum
+}
+
+// refunded sums the refund applications whose field names id.
+func (s arSums) refunded(field int) (sum decimal.Decimal) {
+	for _, a := range s.t.tables[objRefundApps].lookupFK(field, s.id) {
+		if s.t.refundAppCounts(a) {
+			sum = sum.Add(a.dec(ra.amount))
+		}
+	}
+	return sum
+}
+
+// owed sums the balances of the posted invoices of the account id.
+func (s arSums) owed() (sum decimal.Decimal) {
+	for _, i := range s.t.tables[objInvoices].lookupFK(inv.account, s.id) {
+		if i.str(inv.status) == stPosted {
+			sum = sum.Add(i.dec(inv.balance))
+		}
+	}
+	return sum
+}
+
+// creditBalance sums what payments and credit memos applied to the credit
+// balance of the account id.
+func (s arSums) creditBalance() (sum decimal.Decimal) {
+	for _, a := range s.t.tables[objPaymentApps].lookupFK(pa.account, s.id) {
+		if paymentAppCounts(a) && a.str(pa.invoice) == "" && a.str(pa.debitMemo) == "" {
+			sum = sum.Add(a.dec(pa.amount))
+		}
+	}
+	for _, a := range s.t.tables[objCreditMemoApps].lookupFK(ca.account, s.id) {
+		if a.str(ca.invoice) == "" && a.str(ca.debitMemo) == "" {
+			sum = sum.Add(a.dec(ca.amount))
+		}
+	}
+	return sum
 }
 
 // recomputeAll derives the AR fields of every document and account.

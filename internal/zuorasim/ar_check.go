@@ -169,14 +169,21 @@ func (c *checker) paymentApplications() {
 		if !ok || !paymentAppCounts(a) {
 			continue
 		}
-		c.applied[source] = c.applied[source].Add(amount)
-		if tid == "" {
-			c.credit[a.str(pa.account)] = c.credit[a.str(pa.account)].Add(amount)
-		} else {
-			c.paid[tid] = c.paid[tid].Add(amount)
-		}
-		c.moved(objPaymentApps, a, source, tid, amount)
+		c.counted(objPaymentApps, a, source, tid, a.str(pa.account), amount, c.paid)
 	}
+}
+
+// counted records a counting application of amount from source to tid, or
+// to the credit balance of account when tid is "": applied to the source,
+// and to the target in into (what it is paid or credited by).
+func (c *checker) counted(object string, a *record, source, tid, account string, amount decimal.Decimal, into map[string]decimal.Decimal) {
+	c.applied[source] = c.applied[source].Add(amount)
+	if tid == "" {
+		c.credit[account] = c.credit[account].Add(amount)
+	} else {
+		into[tid] = into[tid].Add(amount)
+	}
+	c.moved(object, a, source, tid, amount)
 }
 
 func (c *checker) creditMemoApplications() {
@@ -190,13 +197,7 @@ func (c *checker) creditMemoApplications() {
 		if !ok {
 			continue
 		}
-		c.applied[source] = c.applied[source].Add(amount)
-		if tid == "" {
-			c.credit[a.str(ca.account)] = c.credit[a.str(ca.account)].Add(amount)
-		} else {
-			c.credited[tid] = c.credited[tid].Add(amount)
-		}
-		c.moved(objCreditMemoApps, a, source, tid, amount)
+		c.counted(objCreditMemoApps, a, source, tid, a.str(ca.account), amount, c.credited)
 	}
 }
 

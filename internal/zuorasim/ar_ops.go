@@ -242,13 +242,7 @@ func (w *arWriter) unapplyTargets(op, source, currency string, apps []*record, a
 	if len(targets) == 0 {
 		return nil, &OpError{op, source, "no targets"}
 	}
-	net := map[string]decimal.Decimal{}
-	for _, a := range apps {
-		if counts(a) {
-			k := a.str(invoiceAt) + a.str(memoAt)
-			net[k] = net[k].Add(a.dec(amountAt))
-		}
-	}
+	net, _ := netApplied(apps, amountAt, invoiceAt, memoAt, counts)
 	seen := map[string]bool{}
 	out := make([]resolved, 0, len(targets))
 	for _, tg := range targets {
@@ -263,15 +257,40 @@ func (w *arWriter) unapplyTargets(op, source, currency string, apps []*record, a
 		if amount.GreaterThan(net[tg.ID]) {
 			return nil, &OpError{op, source, fmt.Sprintf("only %s is applied to %s, less than %s", net[tg.ID], orCredit(tg.ID), amount)}
 		}
-		x := resolved{amount: amount}
-		if r := w.t.tables[objInvoices].byID[tg.ID]; r != nil {
-			x.object, x.r = objInvoices, r
-		} else if r := w.t.tables[objDebitMemos].byID[tg.ID]; r != nil {
-			x.object, x.r = objDebitMemos, r
-		}
-		out = append(out, x)
+		out = append(out, w.target(tg.ID, amount))
 	}
 	return out, nil
+}
+
+// netApplied sums, per target (an invoice or debit memo id, "" for the
+// credit balance), what the counting applications apps apply, with the
+// targets in the order the applications first name them.
+func netApplied(apps []*record, amountAt, invoiceAt, memoAt int, counts func(*record) bool) (map[string]decimal.Decimal, []string) {
+	net := map[string]decimal.Decimal{}
+	var order []string
+	for _, a := range apps {
+		if !counts(a) {
+			continue
+		}
+		k := a.str(invoiceAt) + a.str(memoAt)
+		if _, ok := net[k]; !ok {
+			order = append(order, k)
+		}
+		net[k] = net[k].Add(a.dec(amountAt))
+	}
+	return net, order
+}
+
+// target is amount to the invoice or debit memo id of the tenant (the credit
+// balance when it is neither).
+func (w *arWriter) target(id string, amount decimal.Decimal) resolved {
+	x := resolved{amount: amount}
+	if r := w.t.tables[objInvoices].byID[id]; r != nil {
+		x.object, x.r = objInvoices, r
+	} else if r := w.t.tables[objDebitMemos].byID[id]; r != nil {
+		x.object, x.r = objDebitMemos, r
+	}
+	return x
 }
 
 func (w *arWriter) payment(op, id string) (*record, error) {
@@ -376,85 +395,100 @@ func (s *Sim) CreatePayment(accountID, amount string, targets ...Target) (string
 	return id, out, err
 }
 
+// appSource is what applying, unapplying and refunding need of one kind of
+// source, a payment or a credit memo: how to find it, its fields, and its
+// applications.
+type appSource struct {
+	what                             string // "payment", "credit memo": names the operation
+	find                             func(w *arWriter, op, id string) (*record, error)
+	account, currency, holds         int    // the source's fields; holds is what it can still apply or refund
+	holdsTooLittle                   string // why a refund beyond holds is refused: holds, amount
+	refundType                       string // the refund's sourceType
+	apps                             string // the applications' object
+	appSource, amount, invoice, memo int    // the applications' fields
+	counts                           func(*record) bool
+	add                              func(w *arWriter, r *record, targets []resolved, sign int64) Applied
+}
+
+// paymentSource is a processed payment as a source (a function: the field
+// positions are resolved at init).
+func paymentSource() appSource {
+	return appSource{what: "payment", find: (*arWriter).payment,
+		account: pay.account, currency: pay.currency, holds: pay.unapplied,
+		holdsTooLittle: "only %s is unapplied, less than %s", refundType: "Payment",
+		apps: objPaymentApps, appSource: pa.payment, amount: pa.amount, invoice: pa.invoice, memo: pa.debitMemo,
+		counts: paymentAppCounts, add: (*arWriter).addPaymentApps}
+}
+
+// creditMemoSource is a posted credit memo as a source.
+func creditMemoSource() appSource {
+	return appSource{what: "credit memo", find: (*arWriter).creditMemo,
+		account: cm.account, currency: cm.currency, holds: cm.balance,
+		holdsTooLittle: "the balance is %s, less than %s", refundType: "CreditMemo",
+		apps: objCreditMemoApps, appSource: ca.memo, amount: ca.amount, invoice: ca.invoice, memo: ca.debitMemo,
+		counts: func(*record) bool { return true }, add: (*arWriter).addCreditMemoApps}
+}
+
 // ApplyPayment applies a processed payment's unapplied amount to invoices and
 // debit memos of its account (or, with an empty id, to its credit balance) in
 // one application group.
 func (s *Sim) ApplyPayment(paymentID string, targets ...Target) (Applied, error) {
-	var out Applied
-	err := s.arOp(func(w *arWriter) error {
-		const op = "apply payment"
-		p, err := w.payment(op, paymentID)
-		if err != nil {
-			return err
-		}
-		x, err := w.applyTargets(op, paymentID, p.str(pay.account), p.str(pay.currency), p.dec(pay.unapplied), targets)
-		if err != nil {
-			return err
-		}
-		out = w.addPaymentApps(p, x, 1)
-		return nil
-	})
-	return out, err
+	return s.apply(paymentSource(), paymentID, targets)
 }
 
 // UnapplyPayment takes back what a payment applied to the targets: a new
 // application record per target ("Invoice Reversal (Payment Application)"),
 // negative unless Options.UnapplyPositiveAmounts, in one new group.
 func (s *Sim) UnapplyPayment(paymentID string, targets ...Target) (Applied, error) {
-	var out Applied
-	err := s.arOp(func(w *arWriter) error {
-		const op = "unapply payment"
-		p, err := w.payment(op, paymentID)
-		if err != nil {
-			return err
-		}
-		apps := w.t.tables[objPaymentApps].lookupFK(pa.payment, paymentID)
-		x, err := w.unapplyTargets(op, paymentID, p.str(pay.currency), apps, pa.amount, pa.invoice, pa.debitMemo, paymentAppCounts, targets)
-		if err != nil {
-			return err
-		}
-		out = w.addPaymentApps(p, x, -1)
-		return nil
-	})
-	return out, err
+	return s.unapply(paymentSource(), paymentID, targets)
 }
 
 // ApplyCreditMemo applies a posted credit memo's balance to invoices and
 // debit memos of its account (or its credit balance) in one group.
 func (s *Sim) ApplyCreditMemo(memoID string, targets ...Target) (Applied, error) {
-	var out Applied
-	err := s.arOp(func(w *arWriter) error {
-		const op = "apply credit memo"
-		m, err := w.creditMemo(op, memoID)
-		if err != nil {
-			return err
-		}
-		x, err := w.applyTargets(op, memoID, m.str(cm.account), m.str(cm.currency), m.dec(cm.balance), targets)
-		if err != nil {
-			return err
-		}
-		out = w.addCreditMemoApps(m, x, 1)
-		return nil
-	})
-	return out, err
+	return s.apply(creditMemoSource(), memoID, targets)
 }
 
 // UnapplyCreditMemo takes back what a credit memo applied to the targets, a
 // new record per target as UnapplyPayment does.
 func (s *Sim) UnapplyCreditMemo(memoID string, targets ...Target) (Applied, error) {
+	return s.unapply(creditMemoSource(), memoID, targets)
+}
+
+// apply applies what the source id still holds to the targets in one group.
+func (s *Sim) apply(src appSource, id string, targets []Target) (Applied, error) {
 	var out Applied
 	err := s.arOp(func(w *arWriter) error {
-		const op = "unapply credit memo"
-		m, err := w.creditMemo(op, memoID)
+		op := "apply " + src.what
+		r, err := src.find(w, op, id)
 		if err != nil {
 			return err
 		}
-		apps := w.t.tables[objCreditMemoApps].lookupFK(ca.memo, memoID)
-		x, err := w.unapplyTargets(op, memoID, m.str(cm.currency), apps, ca.amount, ca.invoice, ca.debitMemo, func(*record) bool { return true }, targets)
+		x, err := w.applyTargets(op, id, r.str(src.account), r.str(src.currency), r.dec(src.holds), targets)
 		if err != nil {
 			return err
 		}
-		out = w.addCreditMemoApps(m, x, -1)
+		out = src.add(w, r, x, 1)
+		return nil
+	})
+	return out, err
+}
+
+// unapply takes back what the source id applied to the targets, in one new group.
+func (s *Sim) unapply(src appSource, id string, targets []Target) (Applied, error) {
+	var out Applied
+	err := s.arOp(func(w *arWriter) error {
+		op := "unapply " + src.what
+		r, err := src.find(w, op, id)
+		if err != nil {
+			return err
+		}
+		apps := w.t.tables[src.apps].lookupFK(src.appSource, id)
+		x, err := w.unapplyTargets(op, id, r.str(src.currency), apps, src.amount, src.invoice, src.memo, src.counts, targets)
+		if err != nil {
+			return err
+		}
+		out = src.add(w, r, x, -1)
 		return nil
 	})
 	return out, err
@@ -486,44 +520,32 @@ func (w *arWriter) newRefund(source *record, account, currency, sourceType strin
 // RefundPayment refunds part of a processed payment's unapplied amount: a
 // refund (sourceType Payment) and its refund application.
 func (s *Sim) RefundPayment(paymentID, amount string) (Refunded, error) {
-	var out Refunded
-	err := s.arOp(func(w *arWriter) error {
-		const op = "refund payment"
-		p, err := w.payment(op, paymentID)
-		if err != nil {
-			return err
-		}
-		d, err := parseAmount(op, paymentID, amount, p.str(pay.currency))
-		if err != nil {
-			return err
-		}
-		if d.GreaterThan(p.dec(pay.unapplied)) {
-			return &OpError{op, paymentID, fmt.Sprintf("only %s is unapplied, less than %s", p.dec(pay.unapplied), d)}
-		}
-		out = w.newRefund(p, p.str(pay.account), p.str(pay.currency), "Payment", d)
-		return nil
-	})
-	return out, err
+	return s.refund(paymentSource(), paymentID, amount)
 }
 
 // RefundCreditMemo refunds part of a posted credit memo's balance: a refund
 // (sourceType CreditMemo) and its refund application.
 func (s *Sim) RefundCreditMemo(memoID, amount string) (Refunded, error) {
+	return s.refund(creditMemoSource(), memoID, amount)
+}
+
+// refund refunds amount, at most what the source id still holds.
+func (s *Sim) refund(src appSource, id, amount string) (Refunded, error) {
 	var out Refunded
 	err := s.arOp(func(w *arWriter) error {
-		const op = "refund credit memo"
-		m, err := w.creditMemo(op, memoID)
+		op := "refund " + src.what
+		r, err := src.find(w, op, id)
 		if err != nil {
 			return err
 		}
-		d, err := parseAmount(op, memoID, amount, m.str(cm.currency))
+		d, err := parseAmount(op, id, amount, r.str(src.currency))
 		if err != nil {
 			return err
 		}
-		if d.GreaterThan(m.dec(cm.balance)) {
-			return &OpError{op, memoID, fmt.Sprintf("the balance is %s, less than %s", m.dec(cm.balance), d)}
+		if d.GreaterThan(r.dec(src.holds)) {
+			return &OpError{op, id, fmt.Sprintf(src.holdsTooLittle, r.dec(src.holds), d)}
 		}
-		out = w.newRefund(m, m.str(cm.account), m.str(cm.currency), "CreditMemo", d)
+		out = w.newRefund(r, r.str(src.account), r.str(src.currency), src.refundType, d)
 		return nil
 	})
 	return out, err
@@ -545,17 +567,7 @@ func (s *Sim) CancelPayment(paymentID string) error {
 			return &OpError{op, paymentID, fmt.Sprintf("the payment has %s refunded; cancel its refunds first", p.dec(pay.refunded))}
 		}
 		apps := w.t.tables[objPaymentApps].lookupFK(pa.payment, paymentID)
-		net := map[string]decimal.Decimal{}
-		var order []string
-		for _, a := range apps {
-			if paymentAppCounts(a) {
-				k := a.str(pa.invoice) + a.str(pa.debitMemo)
-				if _, ok := net[k]; !ok {
-					order = append(order, k)
-				}
-				net[k] = net[k].Add(a.dec(pa.amount))
-			}
-		}
+		net, order := netApplied(apps, pa.amount, pa.invoice, pa.debitMemo, paymentAppCounts)
 		if !net[""].IsZero() {
 			return &OpError{op, paymentID, "an overpayment applied to the credit balance cannot be canceled"}
 		}
@@ -563,43 +575,47 @@ func (s *Sim) CancelPayment(paymentID string) error {
 		p.set(pay.cancelledOn, fmt.Sprint(w.at))
 		w.touch(p)
 		w.derive(objPayments, p)
-		if !w.s.opts.CancelAddsReversals {
-			for _, a := range apps {
-				if paymentAppCounts(a) {
-					a.set(pa.status, stCancelled)
-					w.touch(a)
-				}
-			}
-			for _, k := range order {
-				w.deriveTarget(k)
-			}
-			return nil
-		}
-		var reverse []resolved
-		for _, k := range order {
-			if net[k].IsZero() {
-				continue
-			}
-			x := resolved{amount: net[k]}
-			if r := w.t.tables[objInvoices].byID[k]; r != nil {
-				x.object, x.r = objInvoices, r
-			} else if r := w.t.tables[objDebitMemos].byID[k]; r != nil {
-				x.object, x.r = objDebitMemos, r
-			}
-			reverse = append(reverse, x)
-		}
-		if len(reverse) > 0 {
-			w.addPaymentApps(p, reverse, -1)
+		if w.s.opts.CancelAddsReversals {
+			w.reversePaymentApps(p, net, order)
+		} else {
+			w.cancelPaymentApps(apps, order)
 		}
 		return nil
 	})
 }
 
+// cancelPaymentApps turns a canceled payment's counting applications
+// Cancelled and derives the documents they paid again.
+func (w *arWriter) cancelPaymentApps(apps []*record, order []string) {
+	for _, a := range apps {
+		if paymentAppCounts(a) {
+			a.set(pa.status, stCancelled)
+			w.touch(a)
+		}
+	}
+	for _, k := range order {
+		w.deriveTarget(k)
+	}
+}
+
+// reversePaymentApps gives a canceled payment one reversing application per
+// document it still applies to (net, in order), in a new group.
+func (w *arWriter) reversePaymentApps(p *record, net map[string]decimal.Decimal, order []string) {
+	var reverse []resolved
+	for _, k := range order {
+		if !net[k].IsZero() {
+			reverse = append(reverse, w.target(k, net[k]))
+		}
+	}
+	if len(reverse) > 0 {
+		w.addPaymentApps(p, reverse, -1)
+	}
+}
+
+// deriveTarget derives again the invoice or debit memo id.
 func (w *arWriter) deriveTarget(id string) {
-	if r := w.t.tables[objInvoices].byID[id]; r != nil {
-		w.derive(objInvoices, r)
-	} else if r := w.t.tables[objDebitMemos].byID[id]; r != nil {
-		w.derive(objDebitMemos, r)
+	if x := w.target(id, decimal.Decimal{}); x.r != nil {
+		w.derive(x.object, x.r)
 	}
 }
 

@@ -347,39 +347,10 @@ func (g *gen) invoices() {
 		for j := range n {
 			l := g.line(a, negative || (j > 0 && g.pct(5)))
 			without, tax = without.Add(l.amount), tax.Add(l.tax)
-			it, is := g.rec(objInvoiceItems, c, u)
-			ch := charges[l.charge]
-			name, code := ch.name, ch.code
-			if l.amount.IsNegative() {
-				name, code = "Discount – loyalty", "4900-Discounts"
-			}
-			setAll(it, is,
-				"invoiceId", r.id(), "accountId", a.id,
-				"chargeAmount", l.amount.String(), "taxAmount", l.tax.String(), "discountAmount", "0",
-				"balance", l.amount.Add(l.tax).String(), "quantity", l.qty.String(), "unitPrice", l.price.String(),
-				"uOM", ch.uom, "sKU", ch.sku, "chargeName", name, "chargeNumber", fmt.Sprintf("C-%08d", int(g.seq)),
-				"chargeDate", fmt.Sprint(c), "serviceStartDate", date(c), "serviceEndDate", date(c+29*86400),
-				"accountingCode", code, "processingType", "0", "sourceItemType", "SubscriptionComponent",
-				"subscriptionId", subID, "subscriptionNumber", subNum, "productId", g.id(),
-				"productRatePlanId", g.id(), "productRatePlanChargeId", g.id(), "ratePlanId", g.id(),
-				"ratePlanChargeId", g.id(), "taxCode", "STANDARD", "taxMode", "TaxExclusive",
-				"excludeItemBillingFromRevenueAccounting", "false")
-			lines = append(lines, it)
+			lines = append(lines, g.invoiceItem(r, a, l, c, u, subID, subNum))
 		}
 		amount := without.Add(tax)
-		status := "Posted"
-		if g.pct(g.v.DraftPercent) {
-			status = "Draft"
-		}
-		balance := amount
-		if status == "Posted" && !amount.IsNegative() {
-			switch k := g.r.IntN(10); {
-			case k < 3:
-				balance = decimal.Zero
-			case k < 4:
-				balance = amount.Div(decimal.NewFromInt(2)).Round(a.cur.places)
-			}
-		}
+		status, balance := g.invoiceStatus(a, amount)
 		setAll(r, s,
 			"accountId", a.id, "invoiceNumber", fmt.Sprintf("INV%08d", i+1),
 			"invoiceDate", date(c), "dueDate", date(c+30*86400), "targetDate", date(c),
@@ -407,6 +378,47 @@ func (g *gen) invoices() {
 			items.add(it)
 		}
 	}
+}
+
+// invoiceItem generates the item of invoice r for line l of account a.
+func (g *gen) invoiceItem(r *record, a acct, l line, c, u int64, subID, subNum string) *record {
+	it, is := g.rec(objInvoiceItems, c, u)
+	ch := charges[l.charge]
+	name, code := ch.name, ch.code
+	if l.amount.IsNegative() {
+		name, code = "Discount – loyalty", "4900-Discounts"
+	}
+	setAll(it, is,
+		"invoiceId", r.id(), "accountId", a.id,
+		"chargeAmount", l.amount.String(), "taxAmount", l.tax.String(), "discountAmount", "0",
+		"balance", l.amount.Add(l.tax).String(), "quantity", l.qty.String(), "unitPrice", l.price.String(),
+		"uOM", ch.uom, "sKU", ch.sku, "chargeName", name, "chargeNumber", fmt.Sprintf("C-%08d", int(g.seq)),
+		"chargeDate", fmt.Sprint(c), "serviceStartDate", date(c), "serviceEndDate", date(c+29*86400),
+		"accountingCode", code, "processingType", "0", "sourceItemType", "SubscriptionComponent",
+		"subscriptionId", subID, "subscriptionNumber", subNum, "productId", g.id(),
+		"productRatePlanId", g.id(), "productRatePlanChargeId", g.id(), "ratePlanId", g.id(),
+		"ratePlanChargeId", g.id(), "taxCode", "STANDARD", "taxMode", "TaxExclusive",
+		"excludeItemBillingFromRevenueAccounting", "false")
+	return it
+}
+
+// invoiceStatus draws an invoice's status and, for a posted one, how much of
+// amount is still owed: some are paid in full, some in half.
+func (g *gen) invoiceStatus(a acct, amount decimal.Decimal) (string, decimal.Decimal) {
+	status := "Posted"
+	if g.pct(g.v.DraftPercent) {
+		status = "Draft"
+	}
+	balance := amount
+	if status == "Posted" && !amount.IsNegative() {
+		switch k := g.r.IntN(10); {
+		case k < 3:
+			balance = decimal.Zero
+		case k < 4:
+			balance = amount.Div(decimal.NewFromInt(2)).Round(a.cur.places)
+		}
+	}
+	return status, balance
 }
 
 func (g *gen) payments() {
@@ -481,26 +493,15 @@ func (g *gen) refunds() {
 
 // memos generates credit or debit memos, most of them against a posted invoice.
 func (g *gen) memos(object string) {
-	credit := object == objCreditMemos
-	count, itemObj, prefix, parentField := g.v.DebitMemos, objDebitMemoItems, "DM", "debitMemoId"
-	if credit {
-		count, itemObj, prefix, parentField = g.v.CreditMemos, objCreditMemoItems, "CM", "creditMemoId"
+	k := memoKind{object: object, credit: object == objCreditMemos,
+		count: g.v.DebitMemos, itemObj: objDebitMemoItems, prefix: "DM", parentField: "debitMemoId"}
+	if k.credit {
+		k.count, k.itemObj, k.prefix, k.parentField = g.v.CreditMemos, objCreditMemoItems, "CM", "creditMemoId"
 	}
-	items := g.t.tables[itemObj]
+	items := g.t.tables[k.itemObj]
 	invItems := g.t.tables[objInvoiceItems].fk[schemas[objInvoiceItems].pos("invoiceId")]
-	for i := range count {
-		a := g.accts[g.r.IntN(len(g.accts))]
-		invoiceID := ""
-		if len(g.posted) > 0 && g.pct(80) {
-			inv := g.posted[g.r.IntN(len(g.posted))]
-			invoiceID = inv.id()
-			accID, _ := inv.get(schemas[objInvoices].pos("accountId"))
-			for _, x := range g.accts {
-				if x.id == accID {
-					a = x
-				}
-			}
-		}
+	for i := range k.count {
+		a, invoiceID := g.memoTarget()
 		c, u := g.stamp()
 		r, s := g.rec(object, c, u)
 		n := g.itemCount(i, 60, 4)
@@ -509,59 +510,95 @@ func (g *gen) memos(object string) {
 		for range n {
 			l := g.line(a, false)
 			without, tax = without.Add(l.amount), tax.Add(l.tax)
-			it, is := g.rec(itemObj, c, u)
-			ch := charges[l.charge]
-			setAll(it, is,
-				parentField, r.id(), "amount", l.amount.String(), "amountWithoutTax", l.amount.String(),
-				"taxAmount", l.tax.String(), "quantity", l.qty.String(), "unitPrice", l.price.String(),
-				"unitOfMeasure", ch.uom, "sku", ch.sku, "chargeName", ch.name,
-				"chargeNumber", fmt.Sprintf("C-%08d", int(g.seq)), "chargeDate", fmt.Sprint(c),
-				"serviceStartDate", date(c), "serviceEndDate", date(c+29*86400), "sourceItemType", "SubscriptionComponent",
-				"subscriptionId", g.id(), "subscriptionNumber", fmt.Sprintf("A-S%08d", 1+g.r.IntN(max(1, g.v.Invoices))),
-				"ratePlanChargeId", g.id(), "accountingCode", ch.code, "excludeItemBillingFromRevenueAccounting", "false")
-			if credit {
-				setAll(it, is, "unappliedAmount", l.amount.Add(l.tax).String(), "appliedToOthersAmount", "0", "taxMode", "TaxExclusive")
-			} else {
-				it.set(is.pos("balance"), l.amount.Add(l.tax).String())
-			}
-			if ii := invItems[invoiceID]; len(ii) > 0 {
-				src := ii[g.r.IntN(len(ii))].id()
-				it.set(is.pos("invoiceItemId"), src)
-				it.set(is.pos("sourceItemType"), "InvoiceDetail")
-				if credit {
-					setAll(it, is, "creditFromItemId", src, "creditFromItemSource", "InvoiceItem")
-				}
-			}
-			lines = append(lines, it)
+			lines = append(lines, g.memoItem(k, r, a, l, c, u, invItems[invoiceID]))
 		}
-		total := without.Add(tax)
-		status := "Posted"
-		if g.pct(g.v.DraftPercent) {
-			status = "Draft"
-		}
-		setAll(r, s,
-			"accountId", a.id, "memoNumber", fmt.Sprintf("%s%08d", prefix, i+1), "memoDate", date(c),
-			"totalAmount", total.String(), "totalAmountWithoutTax", without.String(), "taxAmount", tax.String(),
-			"totalTaxExemptAmount", "0", "discountAmount", "0", "balance", total.String(),
-			"currency", a.cur.code, "status", status, "source", "API", "sourceType", "Standalone")
-		if invoiceID != "" {
-			setAll(r, s, "invoiceId", invoiceID, "sourceType", "Invoice", "source", "AdhocFromInvoice")
-		}
-		if status == "Posted" {
-			setAll(r, s, "postedOn", fmt.Sprint(c), "postedById", g.user)
-		}
-		if credit {
-			setAll(r, s, "appliedAmount", "0", "refundAmount", "0", "reasonCode", "Correcting invoice error",
-				"reversed", "false", "revenueImpacting", "Yes")
-			g.comment(r, s, "comment")
-		} else {
-			setAll(r, s, "dueDate", date(c+30*86400), "autoPay", "false", "paymentTerm", "Net 30", "reasonCode", "Charge Dispute")
-			g.comment(r, s, "comments")
-		}
-		g.transferred(r, s)
+		g.memoHeader(k, r, s, a, i, c, invoiceID, without, tax)
 		g.t.tables[object].add(r)
 		for _, it := range lines {
 			items.add(it)
 		}
 	}
+}
+
+// memoKind is what differs between generating credit and debit memos.
+type memoKind struct {
+	object, itemObj, prefix, parentField string
+	credit                               bool
+	count                                int
+}
+
+// memoTarget draws a memo's account and, most of the time, the posted
+// invoice it is made from (its account then).
+func (g *gen) memoTarget() (acct, string) {
+	a := g.accts[g.r.IntN(len(g.accts))]
+	invoiceID := ""
+	if len(g.posted) > 0 && g.pct(80) {
+		inv := g.posted[g.r.IntN(len(g.posted))]
+		invoiceID = inv.id()
+		accID, _ := inv.get(schemas[objInvoices].pos("accountId"))
+		for _, x := range g.accts {
+			if x.id == accID {
+				a = x
+			}
+		}
+	}
+	return a, invoiceID
+}
+
+// memoItem generates the item of memo r for line l, from one of the
+// invoice's items invItems when it has any.
+func (g *gen) memoItem(k memoKind, r *record, a acct, l line, c, u int64, invItems []*record) *record {
+	it, is := g.rec(k.itemObj, c, u)
+	ch := charges[l.charge]
+	setAll(it, is,
+		k.parentField, r.id(), "amount", l.amount.String(), "amountWithoutTax", l.amount.String(),
+		"taxAmount", l.tax.String(), "quantity", l.qty.String(), "unitPrice", l.price.String(),
+		"unitOfMeasure", ch.uom, "sku", ch.sku, "chargeName", ch.name,
+		"chargeNumber", fmt.Sprintf("C-%08d", int(g.seq)), "chargeDate", fmt.Sprint(c),
+		"serviceStartDate", date(c), "serviceEndDate", date(c+29*86400), "sourceItemType", "SubscriptionComponent",
+		"subscriptionId", g.id(), "subscriptionNumber", fmt.Sprintf("A-S%08d", 1+g.r.IntN(max(1, g.v.Invoices))),
+		"ratePlanChargeId", g.id(), "accountingCode", ch.code, "excludeItemBillingFromRevenueAccounting", "false")
+	if k.credit {
+		setAll(it, is, "unappliedAmount", l.amount.Add(l.tax).String(), "appliedToOthersAmount", "0", "taxMode", "TaxExclusive")
+	} else {
+		it.set(is.pos("balance"), l.amount.Add(l.tax).String())
+	}
+	if len(invItems) > 0 {
+		src := invItems[g.r.IntN(len(invItems))].id()
+		it.set(is.pos("invoiceItemId"), src)
+		it.set(is.pos("sourceItemType"), "InvoiceDetail")
+		if k.credit {
+			setAll(it, is, "creditFromItemId", src, "creditFromItemSource", "InvoiceItem")
+		}
+	}
+	return it
+}
+
+// memoHeader fills memo r, number i of its kind, from its items' totals.
+func (g *gen) memoHeader(k memoKind, r *record, s *schema, a acct, i int, c int64, invoiceID string, without, tax decimal.Decimal) {
+	total := without.Add(tax)
+	status := "Posted"
+	if g.pct(g.v.DraftPercent) {
+		status = "Draft"
+	}
+	setAll(r, s,
+		"accountId", a.id, "memoNumber", fmt.Sprintf("%s%08d", k.prefix, i+1), "memoDate", date(c),
+		"totalAmount", total.String(), "totalAmountWithoutTax", without.String(), "taxAmount", tax.String(),
+		"totalTaxExemptAmount", "0", "discountAmount", "0", "balance", total.String(),
+		"currency", a.cur.code, "status", status, "source", "API", "sourceType", "Standalone")
+	if invoiceID != "" {
+		setAll(r, s, "invoiceId", invoiceID, "sourceType", "Invoice", "source", "AdhocFromInvoice")
+	}
+	if status == "Posted" {
+		setAll(r, s, "postedOn", fmt.Sprint(c), "postedById", g.user)
+	}
+	if k.credit {
+		setAll(r, s, "appliedAmount", "0", "refundAmount", "0", "reasonCode", "Correcting invoice error",
+			"reversed", "false", "revenueImpacting", "Yes")
+		g.comment(r, s, "comment")
+	} else {
+		setAll(r, s, "dueDate", date(c+30*86400), "autoPay", "false", "paymentTerm", "Net 30", "reasonCode", "Charge Dispute")
+		g.comment(r, s, "comments")
+	}
+	g.transferred(r, s)
 }

@@ -322,29 +322,66 @@ func fieldMask(sch *schema, lists []string, ignoreUnknown bool) (uint64, error) 
 	return m, nil
 }
 
+// parseQuery reads an Object Query request's parameters for sch: fields,
+// expands and includeNullFields, and for a list (not byKey) the page size,
+// filters, sort and cursor.
 func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) {
 	q := &query{sch: sch, pageSize: 10}
-	childFields := map[string][]string{}
-	var baseFields []string
-	for k, vals := range v {
-		lk := strings.ToLower(k)
-		if prefix, ok := strings.CutSuffix(lk, ".fields[]"); ok {
-			if prefix == sch.single {
-				baseFields = append(baseFields, vals...)
-				continue
-			}
-			if _, ok := sch.expands[prefix]; !ok {
-				return nil, badRequest("invalid %s: %s is not an expand of %s", k, prefix, sch.object)
-			}
-			childFields[prefix] = append(childFields[prefix], vals...)
-		}
+	baseFields, childFields, err := fieldLists(v, sch)
+	if err != nil {
+		return nil, err
 	}
-	baseFields = append(baseFields, v["fields[]"]...)
-	var err error
 	if q.mask, err = fieldMask(sch, baseFields, s.opts.IgnoreUnknownFields); err != nil {
 		return nil, err
 	}
-	for _, e := range v["expand[]"] {
+	if q.expands, err = s.parseExpands(v["expand[]"], sch, childFields); err != nil {
+		return nil, err
+	}
+	switch inc := strings.ToLower(v.Get("includeNullFields")); inc {
+	case "", "false":
+	case "true":
+		q.includeNull = true
+	default:
+		return nil, badRequest("invalid includeNullFields %q", inc)
+	}
+	if byKey {
+		return q, nil
+	}
+	if err := s.parseListing(q, v); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// fieldLists gathers the fields[] lists of a request: the object's own
+// (fields[] and <single>.fields[]) and, by expand, the nested objects'.
+func fieldLists(v url.Values, sch *schema) (base []string, child map[string][]string, err error) {
+	child = map[string][]string{}
+	for k, vals := range v {
+		prefix, ok := strings.CutSuffix(strings.ToLower(k), ".fields[]")
+		switch {
+		case !ok:
+		case prefix == sch.single:
+			base = append(base, vals...)
+		case !hasExpand(sch, prefix):
+			return nil, nil, badRequest("invalid %s: %s is not an expand of %s", k, prefix, sch.object)
+		default:
+			child[prefix] = append(child[prefix], vals...)
+		}
+	}
+	return append(base, v["fields[]"]...), child, nil
+}
+
+func hasExpand(sch *schema, name string) bool {
+	_, ok := sch.expands[name]
+	return ok
+}
+
+// parseExpands reads the expand[] of a request, each with the fields its
+// nested records carry; an expand documented but not modelled nests nothing.
+func (s *Sim) parseExpands(names []string, sch *schema, childFields map[string][]string) ([]expandReq, error) {
+	var out []expandReq
+	for _, e := range names {
 		rel, ok := sch.expands[strings.ToLower(e)]
 		if !ok {
 			return nil, badRequest("invalid expand[] %q for %s", e, sch.object)
@@ -359,51 +396,48 @@ func (s *Sim) parseQuery(v url.Values, sch *schema, byKey bool) (*query, error) 
 		if err != nil {
 			return nil, err
 		}
-		q.expands = append(q.expands, expandReq{rel: rel, mask: m})
+		out = append(out, expandReq{rel: rel, mask: m})
 	}
-	switch inc := strings.ToLower(v.Get("includeNullFields")); inc {
-	case "", "false":
-	case "true":
-		q.includeNull = true
-	default:
-		return nil, badRequest("invalid includeNullFields %q", inc)
-	}
-	if byKey {
-		return q, nil
-	}
+	return out, nil
+}
+
+// parseListing reads into q what only a list takes: pageSize, filter[],
+// sort[] (the tenant's default sort when none is given) and cursor.
+func (s *Sim) parseListing(q *query, v url.Values) error {
 	if ps := v.Get("pageSize"); ps != "" {
 		n, err := strconv.Atoi(ps)
 		if err != nil || n < 1 || n > 99 {
-			return nil, badRequest("invalid pageSize %q: must be 1 to 99", ps)
+			return badRequest("invalid pageSize %q: must be 1 to 99", ps)
 		}
 		q.pageSize = n
 	}
 	for _, text := range v["filter[]"] {
-		fl, err := s.parseFilter(text, sch)
+		fl, err := s.parseFilter(text, q.sch)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		q.filters = append(q.filters, fl)
 	}
-	if sch.mustFilter && len(q.filters) == 0 {
-		return nil, badRequest("%s requires at least one filter[]", sch.object)
+	if q.sch.mustFilter && len(q.filters) == 0 {
+		return badRequest("%s requires at least one filter[]", q.sch.object)
 	}
 	sorts := v["sort[]"]
 	if len(sorts) > 1 {
-		return nil, badRequest("only one sort[] field is allowed, got %d", len(sorts))
+		return badRequest("only one sort[] field is allowed, got %d", len(sorts))
 	}
 	srt := s.defSort
 	if len(sorts) == 1 {
 		srt = sorts[0]
 	}
-	if q.sort, err = parseSort(srt, sch); err != nil {
+	var err error
+	if q.sort, err = parseSort(srt, q.sch); err != nil {
 		if len(sorts) == 1 {
-			return nil, err
+			return err
 		}
-		q.sort, _ = parseSort("updateddate.DESC", sch)
+		q.sort, _ = parseSort("updateddate.DESC", q.sch)
 	}
 	q.cursor, q.hasCursor = v.Get("cursor"), v.Has("cursor")
-	return q, nil
+	return nil
 }
 
 func (s *Sim) handleQuery(w http.ResponseWriter, r *http.Request) {
@@ -667,58 +701,13 @@ func (s *Sim) cursorStart(q *query, entries []entry, cmp func(a, b entry) int) (
 		}
 		return min(n, len(entries)), nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var ks []cursorEntry
-	if err := dec.Decode(&ks); err != nil {
-		return 0, badRequest("invalid cursor: %v", err)
+	ks, err := decodeCursor(q, raw)
+	if err != nil {
+		return 0, err
 	}
-	order := "ASC"
-	if q.sort.desc {
-		order = "DESC"
-	}
-	want := 2
-	if q.sort.pos == fID {
-		want = 1
-	}
-	if len(ks) != want {
-		return 0, badRequest("invalid cursor: it does not match sort %s %s", q.sort.f.name, order)
-	}
-	for i, k := range ks {
-		field := "Id"
-		if i == 0 && want == 2 {
-			field = pascal(q.sort.f.name)
-		}
-		if k.OrderBy.Field != field || k.OrderBy.Order != order {
-			return 0, badRequest("invalid cursor: it was made for another sort[]; change no parameter between pages")
-		}
-	}
-	id, ok := ks[len(ks)-1].Value.(string)
-	if !ok {
-		return 0, badRequest("invalid cursor: bad id")
-	}
-	pivot := entry{r: &record{vals: []string{id}}}
-	if want == 2 {
-		switch v := ks[0].Value.(type) {
-		case nil:
-			pivot.k = sortKey{null: true}
-		case bool:
-			if v {
-				pivot.k.i = 1
-			}
-		case json.Number:
-			if pivot.k, err = s.parseValue(q.sort.f, string(v)); err != nil {
-				return 0, badRequest("invalid cursor: %v", err)
-			}
-		case string:
-			if pivot.k, err = s.parseValue(q.sort.f, v); err != nil {
-				return 0, badRequest("invalid cursor: %v", err)
-			}
-		default:
-			return 0, badRequest("invalid cursor: bad value")
-		}
-	} else {
-		pivot.k = sortKey{s: id}
+	pivot, err := s.cursorPivot(q, ks)
+	if err != nil {
+		return 0, err
 	}
 	// First entry strictly after the pivot in sort order.
 	i, _ := slices.BinarySearchFunc(entries, pivot, func(e, p entry) int {
@@ -728,6 +717,67 @@ func (s *Sim) cursorStart(q *query, entries []entry, cmp func(a, b entry) int) (
 		return 1
 	})
 	return i, nil
+}
+
+// decodeCursor reads a keyset cursor and refuses one made for another sort
+// than q's: the sort field's entry (unless q sorts by id), then the id's.
+func decodeCursor(q *query, raw []byte) ([]cursorEntry, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var ks []cursorEntry
+	if err := dec.Decode(&ks); err != nil {
+		return nil, badRequest("invalid cursor: %v", err)
+	}
+	order := "ASC"
+	if q.sort.desc {
+		order = "DESC"
+	}
+	fields := []string{pascal(q.sort.f.name), "Id"}
+	if q.sort.pos == fID {
+		fields = []string{"Id"}
+	}
+	if len(ks) != len(fields) {
+		return nil, badRequest("invalid cursor: it does not match sort %s %s", q.sort.f.name, order)
+	}
+	for i, k := range ks {
+		if k.OrderBy.Field != fields[i] || k.OrderBy.Order != order {
+			return nil, badRequest("invalid cursor: it was made for another sort[]; change no parameter between pages")
+		}
+	}
+	return ks, nil
+}
+
+// cursorPivot is the entry a decoded cursor names: its id, and the sort
+// field's value unless q sorts by id.
+func (s *Sim) cursorPivot(q *query, ks []cursorEntry) (entry, error) {
+	id, ok := ks[len(ks)-1].Value.(string)
+	if !ok {
+		return entry{}, badRequest("invalid cursor: bad id")
+	}
+	pivot := entry{r: &record{vals: []string{id}}}
+	if len(ks) == 1 {
+		pivot.k = sortKey{s: id}
+		return pivot, nil
+	}
+	var err error
+	switch v := ks[0].Value.(type) {
+	case nil:
+		pivot.k = sortKey{null: true}
+	case bool:
+		if v {
+			pivot.k.i = 1
+		}
+	case json.Number:
+		pivot.k, err = s.parseValue(q.sort.f, string(v))
+	case string:
+		pivot.k, err = s.parseValue(q.sort.f, v)
+	default:
+		return entry{}, badRequest("invalid cursor: bad value")
+	}
+	if err != nil {
+		return entry{}, badRequest("invalid cursor: %v", err)
+	}
+	return pivot, nil
 }
 
 // afterList applies the between-pages mutation knobs, then the hook.

@@ -95,202 +95,159 @@ var Objects = []string{objAccounts, objInvoices, objInvoiceItems, objPayments, o
 // derived from it (the AR model's field positions) are initialized after it.
 var schemas = defineSchemas()
 
+// schemaSpec is one object's schema as written: the fields (name:kind, kind
+// "" text, n number, b bool, i integer, d date, dt date-time) after the
+// common ones, the lowercase fields that filter and sort, those that only
+// filter, and the expands (name=key[>target[*]@via]).
+type schemaSpec struct {
+	schema                                  *schema
+	fields, filterable, filterOnly, expands string
+}
+
+// schemaSpecs are the objects the simulator serves (docs/zuora-api.md).
+var schemaSpecs = []schemaSpec{
+	{
+		schema: &schema{object: objInvoices, single: "invoice", actionType: "Invoice", number: "invoiceNumber", items: objInvoiceItems},
+		fields: "accountId invoiceNumber invoiceDate:d dueDate:d targetDate:d postedDate:dt postedBy status currency " +
+			"amount:n amountWithoutTax:n taxAmount:n taxExemptAmount:n balance:n paymentAmount:n refundAmount:n " +
+			"creditMemoAmount:n adjustmentAmount:n creditBalanceAdjustmentAmount:n transferredToAccounting " +
+			"autoPay:b reversed:b comments source sourceId sourceType taxStatus paymentTerm eInvoiceStatus " +
+			"billToContactId soldToContactId templateId sequenceSetId",
+		filterable: "id updateddate accountid amount balance duedate invoicedate invoicenumber reversed sourceid sourcetype status einvoicestatus",
+		expands: "account=account>accounts@accountId account.billto=billTo account.soldto=soldTo account.shipto=shipTo " +
+			"billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot soldtocontactsnapshot=soldToContactSnapshot " +
+			"shiptocontactsnapshot=shipToContactSnapshot invoiceitems=invoiceItems>invoice-items*@invoiceId " +
+			"invoiceitems.subscription=subscription invoiceitems.subscription.account=account",
+	},
+	{
+		schema: &schema{object: objInvoiceItems, single: "invoiceitem", mustFilter: true},
+		fields: "invoiceId accountId chargeAmount:n taxAmount:n discountAmount:n balance:n quantity:n unitPrice:n uOM sKU " +
+			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d accountingCode processingType " +
+			"sourceItemType subscriptionId subscriptionNumber productId productRatePlanId productRatePlanChargeId " +
+			"ratePlanId ratePlanChargeId taxCode taxMode deferredRevenueAccountingCodeId recognizedRevenueAccountingCodeId " +
+			"accountsReceivableAccountingCodeId excludeItemBillingFromRevenueAccounting:b bookingReference fulfillmentId",
+		filterable: "id updateddate rateplanchargeid invoiceid accountingcode chargedate chargenumber excludeitembillingfromrevenueaccounting " +
+			"servicestartdate sourceitemtype subscriptionid subscriptionnumber productrateplanchargeid bookingreference",
+		filterOnly: "fulfillmentid",
+		expands: "invoice=invoice>invoices@invoiceId subscription=subscription subscriptionowner=subscriptionOwner " +
+			"taxationitems=taxationItems rateplancharge=ratePlanCharge orderlineitem=orderLineItem",
+	},
+	{
+		schema: &schema{object: objPayments, single: "payment", actionType: "Payment", number: "paymentNumber"},
+		fields: "accountId paymentNumber effectiveDate:d amount:n appliedAmount:n unappliedAmount:n refundAmount:n currency " +
+			"status type gatewayState gatewayOrderId referenceId referencedPaymentID source sourceName paymentMethodId " +
+			"paymentMethodSnapshotId submittedOn:dt settledOn:dt cancelledOn:dt comment gateway transferredToAccounting",
+		filterable: "id updateddate accountid amount effectivedate gatewayorderid gatewaystate paymentmethodid paymentmethodsnapshotid " +
+			"paymentnumber referenceid source sourcename status unappliedamount createddate",
+		expands: "account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod " +
+			"paymentapplications=paymentApplications>payment-applications*@paymentId paymentscheduleitempayments=paymentScheduleItemPayments " +
+			"paymentscheduleitempayments.paymentscheduleitem=paymentScheduleItem",
+	},
+	{
+		schema: &schema{object: objRefunds, single: "refund", actionType: "Refund", number: "refundNumber"},
+		fields: "accountId refundNumber refundDate:d refundTransactionTime:dt amount:n currency status type sourceType " +
+			"methodType referenceID reasonCode comment paymentMethodId paymentMethodSnapshotId transferredToAccounting",
+		filterable: "id updateddate accountid paymentmethodsnapshotid amount paymentmethodid reasoncode refunddate refundnumber sourcetype status type",
+		expands: "account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod " +
+			"refundapplications=refundApplications>refund-applications*@refundId refundapplications.payment=payment " +
+			"refundapplications.refundapplicationitems=refundApplicationItems",
+	},
+	{
+		schema: &schema{object: objCreditMemos, single: "creditmemo", number: "memoNumber", items: objCreditMemoItems},
+		fields: "accountId invoiceId memoNumber memoDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n " +
+			"totalTaxExemptAmount:n discountAmount:n balance:n appliedAmount:n refundAmount:n currency status " +
+			"postedOn:dt postedById reasonCode comment source sourceType reversed:b revenueImpacting einvoiceStatus " +
+			"transferredToAccounting",
+		filterable: "id updateddate balance einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
+		expands: "account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot " +
+			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot " +
+			"creditmemoitems=creditMemoItems>credit-memo-items*@creditMemoId creditmemoitems.subscription=subscription " +
+			"creditmemoitems.subscription.account=account creditmemoapplications=creditMemoApplications>credit-memo-applications*@creditMemoId",
+	},
+	{
+		schema: &schema{object: objCreditMemoItems, single: "creditmemoitem"},
+		fields: "creditMemoId amount:n amountWithoutTax:n taxAmount:n unappliedAmount:n appliedToOthersAmount:n quantity:n " +
+			"unitPrice:n unitOfMeasure sku chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d " +
+			"invoiceItemId creditFromItemId creditFromItemSource sourceItemType subscriptionId subscriptionNumber " +
+			"ratePlanChargeId taxMode accountingCode excludeItemBillingFromRevenueAccounting:b fulfillmentId orderLineItemId",
+		filterable: "id updateddate excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid " +
+			"subscriptionnumber invoiceitemid rateplanchargeid creditmemoid",
+		filterOnly: "fulfillmentid orderlineitemid",
+		expands: "subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner " +
+			"credittaxationitems=creditTaxationItems",
+	},
+	{
+		schema: &schema{object: objDebitMemos, single: "debitmemo", number: "memoNumber", items: objDebitMemoItems},
+		fields: "accountId invoiceId memoNumber memoDate:d dueDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n " +
+			"totalTaxExemptAmount:n discountAmount:n balance:n currency status postedOn:dt postedById reasonCode " +
+			"comments source sourceType einvoiceStatus transferredToAccounting autoPay:b creditMemoId paymentTerm",
+		filterable: "id updateddate balance creditmemoid einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
+		expands: "account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot " +
+			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot " +
+			"debitmemoitems=debitMemoItems>debit-memo-items*@debitMemoId debitmemoitems.subscription=subscription " +
+			"debitmemoitems.subscription.account=account",
+	},
+	{
+		schema: &schema{object: objDebitMemoItems, single: "debitmemoitem"},
+		fields: "debitMemoId amount:n amountWithoutTax:n balance:n taxAmount:n quantity:n unitPrice:n unitOfMeasure sku " +
+			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d creditMemoItemId invoiceItemId " +
+			"sourceItemType subscriptionId subscriptionNumber ratePlanChargeId productRatePlanChargeId accountingCode " +
+			"excludeItemBillingFromRevenueAccounting:b",
+		filterable: "id updateddate creditmemoitemid excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid " +
+			"subscriptionnumber invoiceitemid productrateplanchargeid rateplanchargeid debitmemoid",
+		expands: "subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner " +
+			"debittaxationitems=debitTaxationItems",
+	},
+	{
+		schema: &schema{object: objAccounts, single: "account", number: "accountNumber"},
+		fields: "accountNumber name currency status balance:n creditBalance:n totalInvoiceBalance:n unappliedBalance:n " +
+			"autoPay:b billCycleDay:i batch crmId parentId billToId soldToId shipToId defaultPaymentMethodId " +
+			"paymentTerm lastInvoiceDate:d communicationProfileId invoiceTemplateId ERPAccountId__c",
+		filterable: "id updateddate accountnumber balance batch billcycleday billtoid communicationprofileid crmid currency " +
+			"defaultpaymentmethodid invoicetemplateid lastinvoicedate name parentid shiptoid soldtoid status " +
+			"erpaccountid__c",
+		expands: "billto=billTo soldto=soldTo shipto=shipTo defaultpaymentmethod=defaultPaymentMethod " +
+			"subscriptions=subscriptions subscriptions.rateplans=ratePlans subscriptions.rateplans.rateplancharges=ratePlanCharges " +
+			"payments=payments>payments*@accountId refunds=refunds>refunds*@accountId " +
+			"creditmemos=creditMemos>credit-memos*@accountId debitmemos=debitMemos>debit-memos*@accountId " +
+			"invoices=invoices>invoices*@accountId usages=usages paymentmethods=paymentMethods",
+	},
+	{
+		// The application objects (docs/zuora-api.md §7): events with their own ids,
+		// sortable on exactly the fields they filter on.
+		schema: &schema{object: objPaymentApps, single: "paymentapplication", settlement: true,
+			indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
+		fields: "accountId paymentId invoiceId debitMemoId applyAmount:n effectiveDate:d paymentApplicationStatus " +
+			"applicationGroupId billingDocumentOwnerId accountReceivableAccountingCodeId " +
+			"unappliedPaymentAccountingCodeId cashAccountingCodeId journalEntryId",
+		filterable: "id updateddate effectivedate accountid paymentid applicationgroupid",
+		expands:    "payment=payment>payments@paymentId",
+	},
+	{
+		schema: &schema{object: objCreditMemoApps, single: "creditmemoapplication", settlement: true,
+			indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
+		fields:     "accountId creditMemoId invoiceId debitMemoId amount:n effectiveDate:d applicationGroupId",
+		filterable: "id updateddate effectivedate accountid applicationgroupid debitmemoid invoiceid",
+		expands:    "creditmemo=creditMemo>credit-memos@creditMemoId",
+	},
+	{
+		schema: &schema{object: objRefundApps, single: "refundapplication", settlement: true,
+			indexed: []string{"paymentId", "creditMemoId", "invoiceId", "accountId", "applicationGroupId"}},
+		fields: "accountId refundId paymentId creditMemoId invoiceId applyAmount:n effectiveDate:d applicationGroupId " +
+			"accountReceivableAccountingCodeId cashAccountingCodeId journalEntryId onAccountAccountingCodeId " +
+			"unappliedPaymentAccountingCodeId",
+		filterable: "id updateddate accountid applicationgroupid creditmemoid effectivedate paymentid refundid",
+		expands:    "refund=refund>refunds@refundId payment=payment>payments@paymentId refundapplicationitems=refundApplicationItems",
+	},
+}
+
 func defineSchemas() map[string]*schema {
 	schemas := map[string]*schema{}
-	def := func(s *schema, spec, filterable, filterOnly, expands string) {
-		s.index = map[string]int{}
-		for _, tok := range strings.Fields(commonFields + spec) {
-			name, k, _ := strings.Cut(tok, ":")
-			f := field{name: name, lower: strings.ToLower(name)}
-			switch k {
-			case "":
-				f.kind = kString
-			case "n":
-				f.kind = kNumber
-			case "b":
-				f.kind = kBool
-			case "i":
-				f.kind = kInt
-			case "d":
-				f.kind = kDate
-			case "dt":
-				f.kind = kDateTime
-			default:
-				panic("zuorasim: bad kind in " + tok)
-			}
-			s.index[f.lower] = len(s.fields)
-			if s.exact == nil {
-				s.exact = map[string]int{}
-			}
-			s.exact[f.name] = len(s.fields)
-			s.fields = append(s.fields, f)
-		}
-		if len(s.fields) > 64 {
-			panic("zuorasim: more than 64 fields in " + s.object)
-		}
-		s.filterable = map[string]bool{}
-		s.filterOnly = map[string]bool{}
-		for _, f := range strings.Fields(filterable) {
-			s.filterable[f] = true
-		}
-		for _, f := range strings.Fields(filterOnly) {
-			s.filterable[f] = true
-			s.filterOnly[f] = true
-		}
-		for f := range s.filterable {
-			if _, ok := s.index[f]; !ok {
-				panic(fmt.Sprintf("zuorasim: %s: filterable field %s is not a field", s.object, f))
-			}
-		}
-		s.expands = map[string]relation{}
-		for _, tok := range strings.Fields(expands) {
-			// name=key[>target[*]@via]
-			var r relation
-			name, rest, _ := strings.Cut(tok, "=")
-			r.name = name
-			key, link, linked := strings.Cut(rest, ">")
-			r.key = key
-			if linked {
-				target, via, _ := strings.Cut(link, "@")
-				r.target, r.many = strings.CutSuffix(target, "*")
-				r.via = via
-			}
-			s.expands[name] = r
-		}
-		schemas[s.object] = s
+	for _, sp := range schemaSpecs {
+		s := *sp.schema // a copy: the spec stays as written
+		s.define(sp)
+		schemas[s.object] = &s
 	}
-
-	def(&schema{object: objInvoices, single: "invoice", actionType: "Invoice", number: "invoiceNumber", items: objInvoiceItems},
-		"accountId invoiceNumber invoiceDate:d dueDate:d targetDate:d postedDate:dt postedBy status currency "+
-			"amount:n amountWithoutTax:n taxAmount:n taxExemptAmount:n balance:n paymentAmount:n refundAmount:n "+
-			"creditMemoAmount:n adjustmentAmount:n creditBalanceAdjustmentAmount:n transferredToAccounting "+
-			"autoPay:b reversed:b comments source sourceId sourceType taxStatus paymentTerm eInvoiceStatus "+
-			"billToContactId soldToContactId templateId sequenceSetId",
-		"id updateddate accountid amount balance duedate invoicedate invoicenumber reversed sourceid sourcetype status einvoicestatus",
-		"",
-		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo account.shipto=shipTo "+
-			"billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot soldtocontactsnapshot=soldToContactSnapshot "+
-			"shiptocontactsnapshot=shipToContactSnapshot invoiceitems=invoiceItems>invoice-items*@invoiceId "+
-			"invoiceitems.subscription=subscription invoiceitems.subscription.account=account")
-
-	def(&schema{object: objInvoiceItems, single: "invoiceitem", mustFilter: true},
-		"invoiceId accountId chargeAmount:n taxAmount:n discountAmount:n balance:n quantity:n unitPrice:n uOM sKU "+
-			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d accountingCode processingType "+
-			"sourceItemType subscriptionId subscriptionNumber productId productRatePlanId productRatePlanChargeId "+
-			"ratePlanId ratePlanChargeId taxCode taxMode deferredRevenueAccountingCodeId recognizedRevenueAccountingCodeId "+
-			"accountsReceivableAccountingCodeId excludeItemBillingFromRevenueAccounting:b bookingReference fulfillmentId",
-		"id updateddate rateplanchargeid invoiceid accountingcode chargedate chargenumber excludeitembillingfromrevenueaccounting "+
-			"servicestartdate sourceitemtype subscriptionid subscriptionnumber productrateplanchargeid bookingreference",
-		"fulfillmentid",
-		"invoice=invoice>invoices@invoiceId subscription=subscription subscriptionowner=subscriptionOwner "+
-			"taxationitems=taxationItems rateplancharge=ratePlanCharge orderlineitem=orderLineItem")
-
-	def(&schema{object: objPayments, single: "payment", actionType: "Payment", number: "paymentNumber"},
-		"accountId paymentNumber effectiveDate:d amount:n appliedAmount:n unappliedAmount:n refundAmount:n currency "+
-			"status type gatewayState gatewayOrderId referenceId referencedPaymentID source sourceName paymentMethodId "+
-			"paymentMethodSnapshotId submittedOn:dt settledOn:dt cancelledOn:dt comment gateway transferredToAccounting",
-		"id updateddate accountid amount effectivedate gatewayorderid gatewaystate paymentmethodid paymentmethodsnapshotid "+
-			"paymentnumber referenceid source sourcename status unappliedamount createddate",
-		"",
-		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
-			"paymentapplications=paymentApplications>payment-applications*@paymentId paymentscheduleitempayments=paymentScheduleItemPayments "+
-			"paymentscheduleitempayments.paymentscheduleitem=paymentScheduleItem")
-
-	def(&schema{object: objRefunds, single: "refund", actionType: "Refund", number: "refundNumber"},
-		"accountId refundNumber refundDate:d refundTransactionTime:dt amount:n currency status type sourceType "+
-			"methodType referenceID reasonCode comment paymentMethodId paymentMethodSnapshotId transferredToAccounting",
-		"id updateddate accountid paymentmethodsnapshotid amount paymentmethodid reasoncode refunddate refundnumber sourcetype status type",
-		"",
-		"account=account>accounts@accountId account.billto=billTo account.soldto=soldTo paymentmethod=paymentMethod "+
-			"refundapplications=refundApplications>refund-applications*@refundId refundapplications.payment=payment "+
-			"refundapplications.refundapplicationitems=refundApplicationItems")
-
-	def(&schema{object: objCreditMemos, single: "creditmemo", number: "memoNumber", items: objCreditMemoItems},
-		"accountId invoiceId memoNumber memoDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n "+
-			"totalTaxExemptAmount:n discountAmount:n balance:n appliedAmount:n refundAmount:n currency status "+
-			"postedOn:dt postedById reasonCode comment source sourceType reversed:b revenueImpacting einvoiceStatus "+
-			"transferredToAccounting",
-		"id updateddate balance einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
-		"",
-		"account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot "+
-			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot "+
-			"creditmemoitems=creditMemoItems>credit-memo-items*@creditMemoId creditmemoitems.subscription=subscription "+
-			"creditmemoitems.subscription.account=account creditmemoapplications=creditMemoApplications>credit-memo-applications*@creditMemoId")
-
-	def(&schema{object: objCreditMemoItems, single: "creditmemoitem"},
-		"creditMemoId amount:n amountWithoutTax:n taxAmount:n unappliedAmount:n appliedToOthersAmount:n quantity:n "+
-			"unitPrice:n unitOfMeasure sku chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d "+
-			"invoiceItemId creditFromItemId creditFromItemSource sourceItemType subscriptionId subscriptionNumber "+
-			"ratePlanChargeId taxMode accountingCode excludeItemBillingFromRevenueAccounting:b fulfillmentId orderLineItemId",
-		"id updateddate excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid "+
-			"subscriptionnumber invoiceitemid rateplanchargeid creditmemoid",
-		"fulfillmentid orderlineitemid",
-		"subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner "+
-			"credittaxationitems=creditTaxationItems")
-
-	def(&schema{object: objDebitMemos, single: "debitmemo", number: "memoNumber", items: objDebitMemoItems},
-		"accountId invoiceId memoNumber memoDate:d dueDate:d totalAmount:n totalAmountWithoutTax:n taxAmount:n "+
-			"totalTaxExemptAmount:n discountAmount:n balance:n currency status postedOn:dt postedById reasonCode "+
-			"comments source sourceType einvoiceStatus transferredToAccounting autoPay:b creditMemoId paymentTerm",
-		"id updateddate balance creditmemoid einvoicestatus memodate memonumber sourcetype status totalamount invoiceid accountid",
-		"",
-		"account=account>accounts@accountId billtocontact=billToContact billtocontactsnapshot=billToContactSnapshot "+
-			"soldtocontactsnapshot=soldToContactSnapshot shiptocontactsnapshot=shipToContactSnapshot "+
-			"debitmemoitems=debitMemoItems>debit-memo-items*@debitMemoId debitmemoitems.subscription=subscription "+
-			"debitmemoitems.subscription.account=account")
-
-	def(&schema{object: objDebitMemoItems, single: "debitmemoitem"},
-		"debitMemoId amount:n amountWithoutTax:n balance:n taxAmount:n quantity:n unitPrice:n unitOfMeasure sku "+
-			"chargeName chargeNumber chargeDate:dt serviceStartDate:d serviceEndDate:d creditMemoItemId invoiceItemId "+
-			"sourceItemType subscriptionId subscriptionNumber ratePlanChargeId productRatePlanChargeId accountingCode "+
-			"excludeItemBillingFromRevenueAccounting:b",
-		"id updateddate creditmemoitemid excludeitembillingfromrevenueaccounting sourceitemtype chargenumber subscriptionid "+
-			"subscriptionnumber invoiceitemid productrateplanchargeid rateplanchargeid debitmemoid",
-		"",
-		"subscription=subscription rateplancharge=ratePlanCharge subscriptionowner=subscriptionOwner "+
-			"debittaxationitems=debitTaxationItems")
-
-	def(&schema{object: objAccounts, single: "account", number: "accountNumber"},
-		"accountNumber name currency status balance:n creditBalance:n totalInvoiceBalance:n unappliedBalance:n "+
-			"autoPay:b billCycleDay:i batch crmId parentId billToId soldToId shipToId defaultPaymentMethodId "+
-			"paymentTerm lastInvoiceDate:d communicationProfileId invoiceTemplateId ERPAccountId__c",
-		"id updateddate accountnumber balance batch billcycleday billtoid communicationprofileid crmid currency "+
-			"defaultpaymentmethodid invoicetemplateid lastinvoicedate name parentid shiptoid soldtoid status "+
-			"erpaccountid__c",
-		"",
-		"billto=billTo soldto=soldTo shipto=shipTo defaultpaymentmethod=defaultPaymentMethod "+
-			"subscriptions=subscriptions subscriptions.rateplans=ratePlans subscriptions.rateplans.rateplancharges=ratePlanCharges "+
-			"payments=payments>payments*@accountId refunds=refunds>refunds*@accountId "+
-			"creditmemos=creditMemos>credit-memos*@accountId debitmemos=debitMemos>debit-memos*@accountId "+
-			"invoices=invoices>invoices*@accountId usages=usages paymentmethods=paymentMethods")
-
-	// The application objects (docs/zuora-api.md §7): events with their own ids,
-	// sortable on exactly the fields they filter on.
-	def(&schema{object: objPaymentApps, single: "paymentapplication", settlement: true,
-		indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
-		"accountId paymentId invoiceId debitMemoId applyAmount:n effectiveDate:d paymentApplicationStatus "+
-			"applicationGroupId billingDocumentOwnerId accountReceivableAccountingCodeId "+
-			"unappliedPaymentAccountingCodeId cashAccountingCodeId journalEntryId",
-		"id updateddate effectivedate accountid paymentid applicationgroupid",
-		"",
-		"payment=payment>payments@paymentId")
-
-	def(&schema{object: objCreditMemoApps, single: "creditmemoapplication", settlement: true,
-		indexed: []string{"invoiceId", "debitMemoId", "accountId", "applicationGroupId"}},
-		"accountId creditMemoId invoiceId debitMemoId amount:n effectiveDate:d applicationGroupId",
-		"id updateddate effectivedate accountid applicationgroupid debitmemoid invoiceid",
-		"",
-		"creditmemo=creditMemo>credit-memos@creditMemoId")
-
-	def(&schema{object: objRefundApps, single: "refundapplication", settlement: true,
-		indexed: []string{"paymentId", "creditMemoId", "invoiceId", "accountId", "applicationGroupId"}},
-		"accountId refundId paymentId creditMemoId invoiceId applyAmount:n effectiveDate:d applicationGroupId "+
-			"accountReceivableAccountingCodeId cashAccountingCodeId journalEntryId onAccountAccountingCodeId "+
-			"unappliedPaymentAccountingCodeId",
-		"id updateddate accountid applicationgroupid creditmemoid effectivedate paymentid refundid",
-		"",
-		"refund=refund>refunds@refundId payment=payment>payments@paymentId refundapplicationitems=refundApplicationItems")
-
 	for _, obj := range []string{objCreditMemos, objCreditMemoItems, objDebitMemos, objDebitMemoItems} {
 		schemas[obj].settlement = true
 	}
@@ -299,6 +256,68 @@ func defineSchemas() map[string]*schema {
 		sch.fields[sch.pos(name)].signed = true
 	}
 	return schemas
+}
+
+// kinds reads the kind suffix of a field in a schemaSpec.
+var kinds = map[string]kind{"": kString, "n": kNumber, "b": kBool, "i": kInt, "d": kDate, "dt": kDateTime}
+
+// define fills s from its spec: the fields, what filters and sorts, the
+// expands. It panics on a bad spec, which only this file can hold.
+func (s *schema) define(sp schemaSpec) {
+	s.defineFields(commonFields + sp.fields)
+	s.filterable = map[string]bool{}
+	s.filterOnly = map[string]bool{}
+	for _, f := range strings.Fields(sp.filterable) {
+		s.filterable[f] = true
+	}
+	for _, f := range strings.Fields(sp.filterOnly) {
+		s.filterable[f] = true
+		s.filterOnly[f] = true
+	}
+	for f := range s.filterable {
+		if _, ok := s.index[f]; !ok {
+			panic(fmt.Sprintf("zuorasim: %s: filterable field %s is not a field", s.object, f))
+		}
+	}
+	s.expands = map[string]relation{}
+	for _, tok := range strings.Fields(sp.expands) {
+		r := parseRelation(tok)
+		s.expands[r.name] = r
+	}
+}
+
+// defineFields reads the fields of spec (name:kind, space separated).
+func (s *schema) defineFields(spec string) {
+	s.index, s.exact = map[string]int{}, map[string]int{}
+	for _, tok := range strings.Fields(spec) {
+		name, k, _ := strings.Cut(tok, ":")
+		kd, ok := kinds[k]
+		if !ok {
+			panic("zuorasim: bad kind in " + tok)
+		}
+		f := field{name: name, lower: strings.ToLower(name), kind: kd}
+		s.index[f.lower] = len(s.fields)
+		s.exact[f.name] = len(s.fields)
+		s.fields = append(s.fields, f)
+	}
+	if len(s.fields) > 64 {
+		panic("zuorasim: more than 64 fields in " + s.object)
+	}
+}
+
+// parseRelation reads one expand of a spec: name=key[>target[*]@via].
+func parseRelation(tok string) relation {
+	var r relation
+	name, rest, _ := strings.Cut(tok, "=")
+	r.name = name
+	key, link, linked := strings.Cut(rest, ">")
+	r.key = key
+	if linked {
+		target, via, _ := strings.Cut(link, "@")
+		r.target, r.many = strings.CutSuffix(target, "*")
+		r.via = via
+	}
+	return r
 }
 
 // pos returns the position of a field by exact JSON name; it panics on a typo,

@@ -509,11 +509,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, n, release, kind := s.admit(r, endpoint)
 	defer release()
 	if f.RateLimit > 0 && kind != "429-rate" {
-		s.fmu.Lock()
-		remaining := max(f.RateLimit-s.rateCount, 0)
-		s.fmu.Unlock()
-		w.Header().Set("RateLimit-Limit", fmt.Sprintf("%d, %d;w=%d", f.RateLimit, f.RateLimit, int(rateWindow(f).Seconds())))
-		w.Header().Set("RateLimit-Remaining", strconv.Itoa(remaining))
+		s.rateHeaders(w, f)
 	}
 	if f.Latency > 0 {
 		select {
@@ -522,40 +518,66 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	switch kind {
-	case "":
-	case "drop":
-		hijackClose(w)
-		return
-	case "429-rate", "429-concurrency", "429", "429-hour", "429-day":
-		s.tooMany(w, r, kind)
-		return
-	case "500":
-		s.reasons(w, r, http.StatusInternalServerError, 60, "An unexpected error occurred")
-		return
-	case "502", "503":
-		code, _ := strconv.Atoi(kind)
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(code)
-		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", code, http.StatusText(code))
+	if s.preFault(w, r, kind) {
 		return
 	}
-
-	post := ""
-	switch {
-	case every(f.DropAfterEvery, n):
-		post = "drop-after"
-	case every(f.TruncateEvery, n):
-		post = "truncate"
-	case every(f.MalformedEvery, n):
-		post = "malformed"
-	}
+	post := postFault(f, n)
 	if post == "" {
 		s.route(w, r)
 		return
 	}
 	s.countFault(post)
-	// Record the plain answer, then spoil it; gzip (if accepted) applies to the spoiled body.
+	s.spoil(w, r, post)
+}
+
+// rateHeaders writes the RateLimit headers Zuora sends under a rate limit.
+func (s *Sim) rateHeaders(w http.ResponseWriter, f Faults) {
+	s.fmu.Lock()
+	remaining := max(f.RateLimit-s.rateCount, 0)
+	s.fmu.Unlock()
+	w.Header().Set("RateLimit-Limit", fmt.Sprintf("%d, %d;w=%d", f.RateLimit, f.RateLimit, int(rateWindow(f).Seconds())))
+	w.Header().Set("RateLimit-Remaining", strconv.Itoa(remaining))
+}
+
+// preFault answers with the fault admit chose instead of the endpoint, and
+// reports whether it did.
+func (s *Sim) preFault(w http.ResponseWriter, r *http.Request, kind string) bool {
+	switch kind {
+	case "":
+		return false
+	case "drop":
+		hijackClose(w)
+	case "429-rate", "429-concurrency", "429", "429-hour", "429-day":
+		s.tooMany(w, r, kind)
+	case "500":
+		s.reasons(w, r, http.StatusInternalServerError, 60, "An unexpected error occurred")
+	case "502", "503":
+		code, _ := strconv.Atoi(kind)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "<html><body><h1>%d %s</h1></body></html>\n", code, http.StatusText(code))
+	default:
+		return false
+	}
+	return true
+}
+
+// postFault is the fault that spoils the answer to request n, or "".
+func postFault(f Faults, n int) string {
+	switch {
+	case every(f.DropAfterEvery, n):
+		return "drop-after"
+	case every(f.TruncateEvery, n):
+		return "truncate"
+	case every(f.MalformedEvery, n):
+		return "malformed"
+	}
+	return ""
+}
+
+// spoil records the plain answer, then spoils it as post says; gzip (if
+// accepted) applies to the spoiled body.
+func (s *Sim) spoil(w http.ResponseWriter, r *http.Request, post string) {
 	plain := r.Clone(r.Context())
 	plain.Header.Del("Accept-Encoding")
 	rec := httptest.NewRecorder()
@@ -611,13 +633,24 @@ func (s *Sim) admit(r *http.Request, endpoint string) (f Faults, n int, release 
 		s.inflight--
 		s.fmu.Unlock()
 	}
+	kind = s.quotaLocked(f)
+	if kind == "" {
+		kind = s.everyLocked(f, n)
+	}
+	if kind != "" {
+		k, _, _ := strings.Cut(kind, "-")
+		s.stats.Faults[k]++
+	}
+	return f, n, release, kind
+}
+
+// quotaLocked counts the request against the rate, hourly and daily limits
+// and names the first it exceeds ("429-rate", "429-hour", "429-day"), or "".
+func (s *Sim) quotaLocked(f Faults) string {
+	kind := ""
 	if f.RateLimit > 0 {
-		win := f.RateWindow
-		if win <= 0 {
-			win = time.Minute
-		}
 		now := s.now()
-		if s.rateStart.IsZero() || !now.Before(s.rateStart.Add(win)) {
+		if s.rateStart.IsZero() || !now.Before(s.rateStart.Add(rateWindow(f))) {
 			s.rateStart, s.rateCount = now, 0
 		}
 		s.rateCount++
@@ -643,26 +676,27 @@ func (s *Sim) admit(r *http.Request, endpoint string) (f Faults, n int, release 
 			kind = "429-day"
 		}
 	}
+	return kind
+}
+
+// everyLocked is the pre-handling fault the concurrency limit or an
+// every-n knob fires for request n, or "".
+func (s *Sim) everyLocked(f Faults, n int) string {
 	switch {
-	case kind != "":
 	case f.ConcurrencyLimit > 0 && s.inflight > f.ConcurrencyLimit:
-		kind = "429-concurrency"
+		return "429-concurrency"
 	case every(f.DropEvery, n):
-		kind = "drop"
+		return "drop"
 	case every(f.Status429Every, n):
-		kind = "429"
+		return "429"
 	case every(f.Status500Every, n):
-		kind = "500"
+		return "500"
 	case every(f.Status502Every, n):
-		kind = "502"
+		return "502"
 	case every(f.Status503Every, n):
-		kind = "503"
+		return "503"
 	}
-	if kind != "" {
-		k, _, _ := strings.Cut(kind, "-")
-		s.stats.Faults[k]++
-	}
-	return f, n, release, kind
+	return ""
 }
 
 func (s *Sim) countFault(kind string) {

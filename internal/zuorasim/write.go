@@ -224,28 +224,21 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 	if s.conflict(w, r) {
 		return
 	}
-	object := objCreditMemos
+	object, reason := objCreditMemos, memoReason(510000)
 	if strings.HasPrefix(r.URL.Path, "/v1/debit-memos") {
-		object = objDebitMemos
-	}
-	resource := 510000
-	if object == objDebitMemos {
-		resource = 520000
-	}
-	reason := func(category int, msg string) []map[string]any {
-		return []map[string]any{{"code": resource*100 + category, "message": msg}}
+		object, reason = objDebitMemos, memoReason(520000)
 	}
 	var req struct {
 		Memos []map[string]any `json:"memos"`
 	}
 	if err := readBody(w, r, &req); err != nil {
-		writeJSON(w, r, http.StatusBadRequest, map[string]any{"success": false, "reasons": reason(90, "malformed JSON: "+err.Error()),
+		writeJSON(w, r, http.StatusBadRequest, map[string]any{"success": false, "reasons": reason.of(90, "malformed JSON: "+err.Error()),
 			"requestId": w.Header().Get("Zuora-Request-Id")})
 		return
 	}
 	if len(req.Memos) == 0 || len(req.Memos) > MaxWriteObjects {
 		writeJSON(w, r, http.StatusBadRequest, map[string]any{"success": false,
-			"reasons":   reason(20, fmt.Sprintf("memos must hold 1 to %d entries, got %d", MaxWriteObjects, len(req.Memos))),
+			"reasons":   reason.of(20, fmt.Sprintf("memos must hold 1 to %d entries, got %d", MaxWriteObjects, len(req.Memos))),
 			"requestId": w.Header().Get("Zuora-Request-Id")})
 		return
 	}
@@ -255,45 +248,65 @@ func (s *Sim) handleMemoBulk(w http.ResponseWriter, r *http.Request) {
 	s.version++ // any write may change what a cached sort holds
 	tb := s.data.tables[object]
 	for i, m := range req.Memos {
-		id, _ := m["id"].(string)
-		res := map[string]any{"id": id, "success": false}
-		out[i] = res
-		rec := tb.lookup(id)
-		if id == "" || rec == nil {
-			res["reasons"] = reason(40, fmt.Sprintf("memo %q not found", id))
-			continue
-		}
-		if code := s.writeFault(); code != "" {
-			res["reasons"] = reason(codeCategory(code), code+": the memo is busy; retry")
-			continue
-		}
-		val, isString := m["transferredToAccounting"].(string)
-		if _, present := m["transferredToAccounting"]; present && (!isString || !memoValues[val]) {
-			res["reasons"] = reason(20, fmt.Sprintf("invalid value %v for transferredToAccounting", m["transferredToAccounting"]))
-			continue
-		}
-		if present := isString; present {
-			s.applyMark(tb, rec, val, now)
-		}
-		res["success"] = true
-		res["id"] = rec.id()
-		for _, name := range []string{"memoNumber", "status", "currency", "totalAmount", "transferredToAccounting", "accountId"} {
-			p := tb.sch.pos(name)
-			if v, ok := rec.get(p); ok {
-				if tb.sch.fields[p].kind == kNumber {
-					res[name] = json.Number(v)
-				} else {
-					res[name] = v
-				}
-			}
-		}
-		// v1 PUT responses print times without T or offset (§6.10).
-		u, _ := strconv.ParseInt(rec.vals[fUpdatedDate], 10, 64)
-		res["updatedDate"] = time.Unix(u, 0).In(s.loc).Format(time.DateTime)
+		out[i] = s.bulkMemoLocked(tb, m, reason, now)
 	}
 	s.mu.Unlock()
 	writeJSON(w, r, http.StatusOK, map[string]any{"success": true, "memos": out,
 		"processId": randomHex(8), "requestId": w.Header().Get("Zuora-Request-Id")})
+}
+
+// memoReason is the resource code of a memo endpoint's reasons (510000 for
+// credit memos, 520000 for debit memos).
+type memoReason int
+
+// of is the reasons list of one failure of category.
+func (resource memoReason) of(category int, msg string) []map[string]any {
+	return []map[string]any{{"code": int(resource)*100 + category, "message": msg}}
+}
+
+// bulkMemoLocked applies one entry m of a bulk memo update and returns its
+// result: the memo's fields on success, the reasons otherwise.
+func (s *Sim) bulkMemoLocked(tb *table, m map[string]any, reason memoReason, now time.Time) map[string]any {
+	id, _ := m["id"].(string)
+	res := map[string]any{"id": id, "success": false}
+	rec := tb.lookup(id)
+	if id == "" || rec == nil {
+		res["reasons"] = reason.of(40, fmt.Sprintf("memo %q not found", id))
+		return res
+	}
+	if code := s.writeFault(); code != "" {
+		res["reasons"] = reason.of(codeCategory(code), code+": the memo is busy; retry")
+		return res
+	}
+	val, isString := m["transferredToAccounting"].(string)
+	if _, present := m["transferredToAccounting"]; present && (!isString || !memoValues[val]) {
+		res["reasons"] = reason.of(20, fmt.Sprintf("invalid value %v for transferredToAccounting", m["transferredToAccounting"]))
+		return res
+	}
+	if present := isString; present {
+		s.applyMark(tb, rec, val, now)
+	}
+	res["success"] = true
+	res["id"] = rec.id()
+	for _, name := range []string{"memoNumber", "status", "currency", "totalAmount", "transferredToAccounting", "accountId"} {
+		p := tb.sch.pos(name)
+		if v, ok := rec.get(p); ok {
+			res[name] = jsonValue(tb.sch.fields[p], v)
+		}
+	}
+	// v1 PUT responses print times without T or offset (§6.10).
+	u, _ := strconv.ParseInt(rec.vals[fUpdatedDate], 10, 64)
+	res["updatedDate"] = time.Unix(u, 0).In(s.loc).Format(time.DateTime)
+	return res
+}
+
+// jsonValue is the text v of field f as a v1 response prints it: a number
+// bare, anything else quoted.
+func jsonValue(f field, v string) any {
+	if f.kind == kNumber {
+		return json.Number(v)
+	}
+	return v
 }
 
 // handleFinancePut serves PUT /v1/payments/{key} and PUT /v1/refunds/{key} with
