@@ -30,7 +30,7 @@ type document struct {
 	deps                              []Dep         // what must be live in the ERP before it is posted
 	reverses                          stage.DocType // a reversal's: the type of the live copy it ends
 	fixed                             money.Fixed   // the amount, exact, in 16 bytes
-	sha                               string // sha256 of the payload bytes
+	sha                               string        // sha256 of the payload bytes
 }
 
 // amount is the line's amount.
