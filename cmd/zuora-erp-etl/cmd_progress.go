@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -66,10 +67,20 @@ type barProgress struct {
 	bars      map[progressKey]*bar
 }
 
+// bar is one drawn line. Its figures are atomics: mpb's render loop reads
+// them in the decorators while a caller holding barProgress.mu may be
+// waiting on that loop to add a bar (container.New), so a decorator must
+// never take the lock.
 type bar struct {
-	b *mpb.Bar
-	item
-	spinner bool
+	b                           *mpb.Bar
+	started                     time.Time
+	pages, records, done, total atomic.Int64
+	spinner                     bool
+}
+
+// snapshot is the bar's figures as an item.
+func (b *bar) snapshot() item {
+	return item{started: b.started, pages: b.pages.Load(), records: b.records.Load(), done: b.done.Load(), total: b.total.Load()}
 }
 
 func (p *barProgress) startRun(string, *slog.Logger) {}
@@ -81,25 +92,20 @@ func (p *barProgress) line(k progressKey, total int64) *bar {
 	if p.container == nil {
 		p.container = mpb.New(mpb.WithOutput(p.out), mpb.WithWidth(40), mpb.WithRefreshRate(200*time.Millisecond))
 	}
-	b := &bar{item: item{started: time.Now()}}
+	b := &bar{started: time.Now()}
 	label := decor.Name(fmt.Sprintf("%s %s %-18s", k.window, k.step, k.name), decor.WCSyncSpaceR)
 	if k.step == "fetch" {
 		b.spinner = true
 		b.b = p.container.New(0, mpb.SpinnerStyle(), mpb.PrependDecorators(label),
 			mpb.AppendDecorators(
 				decor.Any(func(decor.Statistics) string {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					return fmt.Sprintf("%d pages, %d records  %.1f records/s", b.pages, b.records, rate(b.records, time.Since(b.started).Seconds()))
+					it := b.snapshot()
+					return fmt.Sprintf("%d pages, %d records  %.1f records/s", it.pages, it.records, rate(it.records, time.Since(it.started).Seconds()))
 				}, decor.WCSyncSpace)))
 	} else {
 		b.b = p.container.New(total, mpb.BarStyle(), mpb.PrependDecorators(label),
 			mpb.AppendDecorators(
-				decor.Any(func(decor.Statistics) string {
-					p.mu.Lock()
-					defer p.mu.Unlock()
-					return postFigures(b.item)
-				}, decor.WCSyncSpace)))
+				decor.Any(func(decor.Statistics) string { return postFigures(b.snapshot()) }, decor.WCSyncSpace)))
 	}
 	p.bars[k] = b
 	return b
@@ -108,17 +114,18 @@ func (p *barProgress) line(k progressKey, total int64) *bar {
 func (p *barProgress) Fetched(w stage.Window, table string, pages, records int64) {
 	p.mu.Lock()
 	b := p.line(progressKey{w.ID(), "fetch", table}, 0)
-	b.pages += pages
-	b.records += records
 	p.mu.Unlock()
+	b.pages.Add(pages)
+	b.records.Add(records)
 	b.b.IncrInt64(records)
 }
 
 func (p *barProgress) Posted(w stage.Window, docType stage.DocType, done, total int64) {
 	p.mu.Lock()
 	b := p.line(progressKey{w.ID(), "post", string(docType)}, total)
-	b.done, b.total = done, total
 	p.mu.Unlock()
+	b.done.Store(done)
+	b.total.Store(total)
 	b.b.SetCurrent(done)
 }
 
