@@ -383,3 +383,12 @@ func readLedger(ctx context.Context, st *stage.Stage, w stage.Window) ([]stage.L
 	})
 	return rows, err
 }
+
+// states folds rows, in write order, into one state per idempotency key.
+func states(rows []stage.LedgerRow) map[string]*docState {
+	f := ledgerFold{}
+	for i := range rows {
+		f.add(&rows[i])
+	}
+	return f
+}

@@ -225,15 +225,6 @@ type docState struct {
 	lastAt        time.Time // when the last row of this key was written
 }
 
-// states folds rows, in write order, into one state per idempotency key.
-func states(rows []stage.LedgerRow) map[string]*docState {
-	f := ledgerFold{}
-	for i := range rows {
-		f.add(&rows[i])
-	}
-	return f
-}
-
 // ledgerFold is the ledger folded into one state per idempotency key. A
 // confirmation is final; a rejection counts only while no later post
 // superseded it.
