@@ -22,8 +22,17 @@ func phaseOf(d document) int {
 		}
 		return 1
 	}
-	return 1 + slices.Index(stage.LoadOrder(), d.DocType) // the reversal is LoadOrder's first
+	return 1 + loadOrder[d.DocType] // the reversal is LoadOrder's first
 }
+
+// loadOrder is each type's place in stage.LoadOrder, asked once per line.
+var loadOrder = func() map[stage.DocType]int {
+	out := map[stage.DocType]int{}
+	for i, t := range stage.LoadOrder() {
+		out[t] = i
+	}
+	return out
+}()
 
 // phaseCount is how many phases there are.
 var phaseCount = len(stage.LoadOrder()) + 1
@@ -100,7 +109,7 @@ type hold struct {
 // it joins. Lines of this window answer for themselves; the rest is asked of
 // r.opts.Dependencies (Unknown without one).
 func (r *run) holds(ctx context.Context, lines []document, all []document) (map[string]hold, error) {
-	p := newPlanner(all, r.snapshot())
+	p := newPlanner(lines, all, r.snapshotOf)
 	for _, d := range lines {
 		p.plan(d)
 	}
@@ -146,12 +155,40 @@ type planner struct {
 	asked   map[string]bool
 }
 
-func newPlanner(all []document, snap map[string]*docState) *planner {
-	p := &planner{byZuora: map[string][]document{}, snap: snap, decided: map[string][]idHolding{}, localOf: map[string]Holding{}, asked: map[string]bool{}}
-	for _, d := range all {
-		p.byZuora[d.ZuoraID] = append(p.byZuora[d.ZuoraID], d)
+// newPlanner indexes, of this window's lines all, only those the phase's
+// lines can depend on, with their states from snapshotOf, so that a phase
+// allocates by what it depends on, not by the window.
+func newPlanner(lines, all []document, snapshotOf func(keys []string) map[string]*docState) *planner {
+	p := &planner{byZuora: map[string][]document{}, decided: map[string][]idHolding{}, localOf: map[string]Holding{}, asked: map[string]bool{}}
+	for _, d := range lines {
+		for _, id := range dependsOn(d) {
+			p.byZuora[id] = nil
+		}
 	}
+	var keys []string
+	for _, d := range all {
+		if ds, ok := p.byZuora[d.ZuoraID]; ok {
+			p.byZuora[d.ZuoraID] = append(ds, d)
+			keys = append(keys, d.IdempotencyKey)
+		}
+	}
+	p.snap = snapshotOf(keys)
 	return p
+}
+
+// dependsOn is the Zuora ids whose lines in this window plan looks at for d.
+func dependsOn(d document) []string {
+	switch {
+	case d.Event == stage.EventRepost:
+		return []string{d.ZuoraID}
+	case d.DocType == stage.Reversal, d.DocType.IsApplication():
+		ids := make([]string, len(d.deps))
+		for i, dp := range d.deps {
+			ids[i] = dp.ZuoraID
+		}
+		return ids
+	}
+	return nil
 }
 
 // state is what the ledger says of d (the zero state when it says nothing).

@@ -183,7 +183,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		}
 	}
 
-	man := summarize(w, docs, r.snapshot(), opts.MarkRefused)
+	man := summarize(w, docs, r.settled(), opts.MarkRefused)
 	man.WaitsOn, man.RejectedOn = r.heldOn(docs)
 	man.RunID, man.CodeVersion, man.UpdatedAt = opts.RunID, opts.CodeVersion, time.Now().UTC()
 	man.StoppedBecause = r.stopReason()

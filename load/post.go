@@ -209,7 +209,7 @@ func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
 	if pctx.Err() != nil {
 		return errStopScan
 	}
-	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph), pp.ready.docs)
+	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph, pp.p.count[ph]), pp.ready.docs)
 	if err != nil {
 		return err
 	}
@@ -227,8 +227,8 @@ func (pp *passPoster) finishPhase() {
 }
 
 // phaseLines returns the lines of phase ph that todo marks.
-func (r *run) phaseLines(docs []document, todo []bool, ph int) []document {
-	var out []document
+func (r *run) phaseLines(docs []document, todo []bool, ph, count int) []document {
+	out := make([]document, 0, count)
 	for i, d := range docs {
 		if todo[i] && phaseOf(d) == ph {
 			out = append(out, d)
@@ -312,7 +312,9 @@ func (r *run) recordHold(ctx context.Context, d document, h hold) {
 // record appends one post outcome to the ledger, updates the document's state
 // and trips the breaker or stops the run when needed.
 func (r *run) record(ctx context.Context, d document, res erp.Result) {
-	log := r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.Attempts, "http_status", res.Status)
+	log := func() *slog.Logger { // built only for a line that is logged
+		return r.log.With("doc_type", d.DocType, "doc_id", d.ZuoraID, "attempts", res.Attempts, "http_status", res.Status)
+	}
 	row := stage.LedgerRow{
 		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 		Action: stage.ActionPost, Outcome: res.Outcome, HTTPStatus: int32(res.Status), ERPID: res.ERPID,
@@ -326,11 +328,13 @@ func (r *run) record(ctx context.Context, d document, res erp.Result) {
 	switch res.Outcome {
 	case stage.OutcomeCreated, stage.OutcomeDuplicate:
 		r.breaker.settled()
-		log.Debug("posted", "outcome", res.Outcome, "erp_id", res.ERPID, "ambiguous", res.Ambiguous)
+		if r.log.Enabled(ctx, slog.LevelDebug) {
+			log().Debug("posted", "outcome", res.Outcome, "erp_id", res.ERPID, "ambiguous", res.Ambiguous)
+		}
 		return
 	case stage.OutcomeRejected:
 		r.breaker.settled()
-		log.Warn("erp rejected document", "message", res.Message)
+		log().Warn("erp rejected document", "message", res.Message)
 		return
 	}
 	var fatal *erp.FatalError
@@ -341,7 +345,7 @@ func (r *run) record(ctx context.Context, d document, res erp.Result) {
 		// Cut short by a stop or a cancellation: says nothing about the ERP.
 	default:
 		n, tripped := r.breaker.failed(res.Message)
-		log.Warn("post failed after retries", "error", res.Message, "consecutive", n)
+		log().Warn("post failed after retries", "error", res.Message, "consecutive", n)
 		if tripped {
 			r.stop(fmt.Sprintf("circuit breaker: %d documents in a row failed after all retries, the ERP looks down (last: %s)", n, res.Message))
 		}
@@ -406,6 +410,28 @@ func (r *run) snapshot() map[string]*docState {
 	for k, v := range r.state {
 		c := *v
 		out[k] = &c
+	}
+	return out
+}
+
+// settled is the document states once every post and mark has settled: the
+// run's own map, no copy, for reading only.
+func (r *run) settled() map[string]*docState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// snapshotOf is snapshot for the idempotency keys given only.
+func (r *run) snapshotOf(keys []string) map[string]*docState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*docState, len(keys))
+	for _, k := range keys {
+		if v := r.state[k]; v != nil {
+			c := *v
+			out[k] = &c
+		}
 	}
 	return out
 }
