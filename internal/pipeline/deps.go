@@ -22,11 +22,18 @@ import (
 // and last Zuora, by id: a document Zuora changed at or after the high water
 // is staged by a window not loaded yet (wait); one older, or one Zuora does
 // not know, is left to the ERP, which resolves the id or refuses it.
-type holdings struct{ p *Pipeline }
+type holdings struct {
+	p *Pipeline
+	// rejected is, once read, why each outstanding or acknowledged reject
+	// is held back, by Zuora id: the reject index does not change while a
+	// window loads (its answers are indexed after), so each phase need not
+	// read it again.
+	rejected map[string]string
+}
 
-var _ load.Dependencies = holdings{}
+var _ load.Dependencies = (*holdings)(nil)
 
-func (h holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep) (map[string]load.Holding, error) {
+func (h *holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep) (map[string]load.Holding, error) {
 	p := h.p
 	ids := make([]string, 0, len(deps))
 	for _, d := range deps {
@@ -55,7 +62,7 @@ func (h holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep)
 		}
 	}
 	if rest := open(); len(rest) > 0 {
-		if err := p.rejectedDeps(ctx, rest, out); err != nil {
+		if err := h.rejectedDeps(ctx, rest, out); err != nil {
 			return nil, err
 		}
 	}
@@ -92,7 +99,7 @@ HAVING max(finished_at) FILTER (WHERE doc_type <> ` + reversal + `) >
 
 // ErrorMarked returns, of ids, the documents whose last successful
 // write-back in the ledger of a window other than w set Error, with that window.
-func (h holdings) ErrorMarked(ctx context.Context, w stage.Window, ids []string) (map[string]string, error) {
+func (h *holdings) ErrorMarked(ctx context.Context, w stage.Window, ids []string) (map[string]string, error) {
 	srcs, err := warehouse.LedgerSources(ctx, h.p.st)
 	if err != nil {
 		return nil, err
@@ -169,33 +176,45 @@ func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []lo
 
 // rejectedDeps marks Rejected the deps that are outstanding rejects, or
 // acknowledged ones, which never go to the ERP.
-func (p *Pipeline) rejectedDeps(ctx context.Context, deps []load.Dep, out map[string]load.Holding) error {
-	b, err := p.loadRejects(ctx, false)
-	if err != nil {
-		return err
-	}
-	acks, err := p.st.Acks(ctx)
-	if err != nil {
-		return err
-	}
-	byID := map[string]*stage.OutstandingReject{}
-	for _, r := range b.byKey {
-		if stage.DocType(r.DocType).IsDocument() {
-			byID[r.ZuoraID] = r
+func (h *holdings) rejectedDeps(ctx context.Context, deps []load.Dep, out map[string]load.Holding) error {
+	if h.rejected == nil {
+		why, err := h.p.rejectedWhy(ctx)
+		if err != nil {
+			return err
 		}
+		h.rejected = why
 	}
 	for _, d := range deps {
-		if a, ok := acks[d.ZuoraID]; ok {
-			out[d.ZuoraID] = load.Holding{State: load.Rejected, Why: fmt.Sprintf("%s %s is acknowledged, never to go to the ERP (%s by %s)",
-				strings.ReplaceAll(a.DocType, "_", " "), d.ZuoraID, a.Reason, a.By)}
-			continue
-		}
-		if r := byID[d.ZuoraID]; r != nil {
-			out[d.ZuoraID] = load.Holding{State: load.Rejected, Why: fmt.Sprintf("%s %s is rejected in window %s (%s: %s)",
-				strings.ReplaceAll(r.DocType, "_", " "), orID(r.Number, r.ZuoraID), r.Window, r.ReasonCode, r.Message)}
+		if why, ok := h.rejected[d.ZuoraID]; ok {
+			out[d.ZuoraID] = load.Holding{State: load.Rejected, Why: why}
 		}
 	}
 	return nil
+}
+
+// rejectedWhy says, by Zuora id, why each document that is an outstanding
+// reject, or an acknowledged one, never to go, is held back.
+func (p *Pipeline) rejectedWhy(ctx context.Context) (map[string]string, error) {
+	b, err := p.loadRejects(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	acks, err := p.st.Acks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	why := map[string]string{}
+	for _, r := range b.byKey {
+		if stage.DocType(r.DocType).IsDocument() {
+			why[r.ZuoraID] = fmt.Sprintf("%s %s is rejected in window %s (%s: %s)",
+				strings.ReplaceAll(r.DocType, "_", " "), orID(r.Number, r.ZuoraID), r.Window, r.ReasonCode, r.Message)
+		}
+	}
+	for id, a := range acks {
+		why[id] = fmt.Sprintf("%s %s is acknowledged, never to go to the ERP (%s by %s)",
+			strings.ReplaceAll(a.DocType, "_", " "), id, a.Reason, a.By)
+	}
+	return why, nil
 }
 
 func orID(number, id string) string {

@@ -593,7 +593,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 		CodeVersion:      p.cfg.CodeVersion,
 		Logger:           p.cfg.Logger,
 		DocTypes:         p.cfg.DocTypes,
-		Dependencies:     holdings{p},
+		Dependencies:     &holdings{p: p},
 		MarkRefused:      !p.cfg.KeepRefusedUnmarked,
 		Progress:         p.postProgress(w),
 	})
