@@ -19,9 +19,10 @@ import (
 // the ERP to confirm it would be forever: the skip settles the wait, and the
 // application is posted for the ERP to resolve by Zuora id (created) or
 // refuse (422, recorded as an outstanding ERP_REJECTED), as for a document
-// older than the stage. Likewise an application held back because its
-// payment was rejected is posted once a later version of the payment is
-// skipped (the reject resolved, the ERP holds it from another integration).
+// older than the stage; in the same run, as when the document is confirmed.
+// Likewise an application held back because its payment was rejected is
+// posted once a later version of the payment is skipped (the reject
+// resolved, the ERP holds the payment from another integration).
 func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
 	w := newWorld(t, worldOptions{seed: 1, volume: arVolume(0)})
 	sqlDir := arMapping(t)
@@ -30,14 +31,14 @@ func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
 	if rep, err := w.arRun(ctx, tenantTo, sqlDir, ""); err != nil {
 		t.Fatalf("the generated windows: %v\n%s", err, printed(rep))
 	}
+	h4, h5, h6, end := tenantTo, tenantTo.Add(time.Hour), tenantTo.Add(2*time.Hour), tenantTo.Add(3*time.Hour)
 
-	// The next hour (window 4): a draft invoice is posted and paid by a new
-	// payment, an open invoice is paid by a second new payment, and by a third
-	// of a type the mapping does not know (rejected UNMAPPED_CODE).
-	next, last := tenantTo.Add(time.Hour), tenantTo.Add(2*time.Hour)
-	w.clock.Set(tenantTo.Add(15 * time.Minute))
+	// Hour 4: a draft invoice (skipped NOT_POSTED by the generated windows) is
+	// posted and paid by a new payment. Early in hour 5, another integration
+	// transfers the invoice (the ERP holds it from there): window 5 skips it
+	// ALREADY_TRANSFERRED, the skip of a window later than the first one.
+	w.clock.Set(h4.Add(15 * time.Minute))
 	draft := w.usdInvoice(t, "Draft")
-	open := w.usdInvoice(t, "Posted", draft.id)
 	if err := w.zuora.PostInvoice(draft.id); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,18 @@ func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.clock.Set(h5.Add(5 * time.Minute))
+	if err := w.zuora.SetTransferred(draft.id, "Yes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.erp.Preload(erpsim.KnownDocument{ZuoraID: draft.id, Type: "invoice", Number: draft.number, Customer: draft.customer, Currency: "USD", Amount: draft.amount}); err != nil {
+		t.Fatal(err)
+	}
+	// Hour 5: an open invoice is paid by a payment that early in hour 6 is
+	// marked Ignore, and by one of a type the mapping does not know (rejected
+	// UNMAPPED_CODE) that another integration transfers after the first run.
+	w.clock.Set(h5.Add(20 * time.Minute))
+	open := w.usdInvoice(t, "Posted", draft.id)
 	ignored, refused, err := w.zuora.CreatePayment(open.account, "1.00", zuorasim.Target{ID: open.id, Amount: "1.00"})
 	if err != nil {
 		t.Fatal(err)
@@ -56,41 +69,39 @@ func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
 	if err := w.zuora.SetFields(unmapped, map[string]string{"type": "Check"}); err != nil {
 		t.Fatal(err)
 	}
-	// Early in the hour after (window 5), before window 4 is run: another
-	// integration transfers the invoice (so the ERP holds it), and the second
-	// payment is marked Ignore; both now belong to window 5, not to their
-	// applications' window.
-	w.clock.Set(next.Add(5 * time.Minute))
-	if err := w.zuora.SetTransferred(draft.id, "Yes"); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.erp.Preload(erpsim.KnownDocument{ZuoraID: draft.id, Type: "invoice", Number: draft.number, Customer: draft.customer, Currency: "USD", Amount: draft.amount}); err != nil {
-		t.Fatal(err)
-	}
+	w.clock.Set(h6.Add(5 * time.Minute))
 	if err := w.zuora.SetTransferred(ignored, "Ignore"); err != nil {
 		t.Fatal(err)
 	}
-	w.clock.Set(next.Add(10 * time.Minute))
-	if rep, err := w.arRun(ctx, next, sqlDir, ""); err != nil {
-		t.Fatalf("the run of window 4: %v\n%s", err, printed(rep))
+
+	w.clock.Set(h6.Add(10 * time.Minute))
+	rep, err := w.arRun(ctx, h6, sqlDir, "")
+	if err != nil {
+		t.Fatalf("the run of hours 4 and 5: %v\n%s", err, printed(rep))
 	}
-	// Then another integration transfers the rejected payment too.
-	w.clock.Set(next.Add(15 * time.Minute))
+	app, refusedApp, heldApp := paid.IDs[0], refused.IDs[0], held.IDs[0]
+	v := w.readStage(ctx, w.open(w.config(h6)).Stage())
+	w4 := stage.Window{Start: h4, End: h5}.ID()
+	if !slices.ContainsFunc(v.skipped[draft.id], func(r outcomeRow) bool { return r.reason == stage.ReasonNotPosted && r.window < w4 }) {
+		t.Errorf("the draft invoice %s was not skipped NOT_POSTED by a generated window (skipped %v): the test does not show what it claims", draft.id, v.skipped[draft.id])
+	}
+	if !slices.ContainsFunc(w.erp.Applications(), func(a erpsim.Application) bool { return a.ZuoraID == app && a.Live }) {
+		t.Errorf("after the first run, application %s of the invoice another integration transferred is not live in the ERP (ledger %v)", app, v.ledger[app])
+	}
+
+	w.clock.Set(h6.Add(15 * time.Minute))
 	if err := w.zuora.SetTransferred(unmapped, "Yes"); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.erp.Preload(erpsim.KnownDocument{ZuoraID: unmapped, Type: "payment", Number: w.paymentNumber(t, unmapped), Customer: open.customer, Currency: "USD", Amount: decimal.RequireFromString("1")}); err != nil {
 		t.Fatal(err)
 	}
-
-	w.clock.Set(last.Add(10 * time.Minute))
-	rep, err := w.arRun(ctx, last, sqlDir, "")
-	if err != nil {
-		t.Fatalf("the run of window 5: %v\n%s", err, printed(rep))
+	w.clock.Set(end.Add(10 * time.Minute))
+	if rep, err = w.arRun(ctx, end, sqlDir, ""); err != nil {
+		t.Fatalf("the run of hour 6: %v\n%s", err, printed(rep))
 	}
-	p := w.open(w.config(last))
-	v := w.readStage(ctx, p.Stage())
-	app, refusedApp, heldApp := paid.IDs[0], refused.IDs[0], held.IDs[0]
+	p := w.open(w.config(end))
+	v = w.readStage(ctx, p.Stage())
 	for id, want := range map[string]string{draft.id: stage.ReasonAlreadyTransferred, ignored: stage.ReasonIgnoredInZuora, unmapped: stage.ReasonAlreadyTransferred} {
 		if !slices.ContainsFunc(v.skipped[id], func(r outcomeRow) bool { return r.reason == want }) {
 			t.Errorf("document %s was not skipped %s: skipped %v, ready in %v", id, want, v.skipped[id], v.ready[id])
@@ -104,25 +115,15 @@ func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
 	if !slices.ContainsFunc(v.ledger[heldApp], func(r ledgerRow) bool { return r.outcome == stage.OutcomeDependencyRejected }) {
 		t.Errorf("application %s was never held back for its rejected payment (ledger %v): the test does not show what it claims", heldApp, v.ledger[heldApp])
 	}
-	if n, ws := rep.Waiting(); n > 0 {
-		t.Errorf("%d lines of %d windows still wait after the run:\n%s", n, ws, printed(rep))
-	}
-	for id, what := range map[string]string{app: "of the invoice another integration transferred", heldApp: "of the rejected payment another integration transferred"} {
-		if !slices.ContainsFunc(w.erp.Applications(), func(a erpsim.Application) bool { return a.ZuoraID == id && a.Live }) {
-			t.Errorf("application %s %s is not live in the ERP (ledger %v)", id, what, v.ledger[id])
-		}
+	if !slices.ContainsFunc(w.erp.Applications(), func(a erpsim.Application) bool { return a.ZuoraID == heldApp && a.Live }) {
+		t.Errorf("application %s of the rejected payment another integration transferred is not live in the ERP (ledger %v)", heldApp, v.ledger[heldApp])
 	}
 	rejects, err := p.Rejects(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(rejects, func(r stage.OutstandingReject) bool {
-		return r.ZuoraID == refusedApp && r.ReasonCode == stage.ReasonERPRejected
-	}) {
-		t.Errorf("application %s of the ignored payment is not an outstanding ERP_REJECTED (ledger %v, rejects %v)", refusedApp, v.ledger[refusedApp], rejects)
-	}
-	if len(rejects) != 1 {
-		t.Errorf("outstanding rejects %v; want only the ignored payment's application", rejects)
+	if len(rejects) != 1 || rejects[0].ZuoraID != refusedApp || rejects[0].ReasonCode != stage.ReasonERPRejected {
+		t.Errorf("outstanding rejects %v; want only application %s of the ignored payment, ERP_REJECTED (ledger %v)", rejects, refusedApp, v.ledger[refusedApp])
 	}
 	st, err := p.Status(ctx)
 	if err != nil {
