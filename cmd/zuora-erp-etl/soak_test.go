@@ -480,9 +480,10 @@ func (s soakSeedResult) schedule() string {
 }
 
 // TestSoak kills `run` with SIGKILL at random moments over several windows,
-// for many seeds, resumes each time, and checks that every document the
-// uninterrupted run posts is in the ERP exactly once and marked, that nothing
-// else is marked, and that the report balances (checkSoak).
+// for many seeds, resumes each time, and checks that every document,
+// application and reversal the uninterrupted run posts is in the ERP exactly
+// once, every posted document marked and nothing else, that AR parity holds
+// and that the report balances (checkSoak).
 func TestSoak(t *testing.T) {
 	if !*soakFlag {
 		t.Skip("the soak runs only when asked: " + soakCommand + " [-soak.backend s3] [-soak.seeds N] [-soak.seed N]")
@@ -545,6 +546,9 @@ func soakSummary(results []soakSeedResult, backend string, wall time.Duration) s
 		v.ExtraMarks += r.verdict.ExtraMarks
 		v.Remarks += r.verdict.Remarks
 		v.NotReplayed += r.verdict.NotReplayed
+		v.Disagree += r.verdict.Disagree
+		v.Unaccounted += r.verdict.Unaccounted
+		v.Unbalanced += r.verdict.Unbalanced
 		if len(r.verdict.Broken) > 0 {
 			broken++
 		}
@@ -556,12 +560,13 @@ func soakSummary(results []soakSeedResult, backend string, wall time.Duration) s
 	return fmt.Sprintf("soak on %s: %d seeds, %d kills with SIGKILL (%d aimed moments never came, the run finishing first: each replaced by a kill at the next run's re-check), wall time %s\n"+
 		"phases hit: %s\n"+
 		"resumes: %d after waiting out the lease (longest wait %s, %d runs refused with status 4 meanwhile), %d after lease break\n"+
-		"duplicates %d, losses %d, extra documents %d, changed bodies %d, unmarked %d, extra marks %d, posts not replayed %d; "+
+		"duplicates %d, losses %d, extra records %d, changed bodies %d, unmarked %d, extra marks %d, posts not replayed %d, "+
+		"ledger and ERP disagreeing %d, records not accounted for %d, AR parity differences %d; "+
 		"%d posts to the ERP (%d answered as replays), %d documents marked more than once (a kill mid-write-back; harmless)\n"+
 		"seeds that broke a promise: %d\ncommand: %s -soak.backend %s -soak.seeds %d",
 		backend, len(results), kills, missed, wall.Round(time.Second), strings.Join(ph, ", "),
 		waits, maxWait.Round(10*time.Millisecond), refusals, breaks,
-		v.Duplicates, v.Losses, v.Extras, v.Changed, v.Unmarked, v.ExtraMarks, v.NotReplayed, posts, replays, v.Remarks,
+		v.Duplicates, v.Losses, v.Extras, v.Changed, v.Unmarked, v.ExtraMarks, v.NotReplayed, v.Disagree, v.Unaccounted, v.Unbalanced, posts, replays, v.Remarks,
 		broken, soakCommand, backend, len(results))
 }
 
