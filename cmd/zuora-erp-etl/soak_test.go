@@ -18,7 +18,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/demo"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pipeline"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
@@ -399,23 +399,25 @@ type killRecord struct {
 
 // soakSeedResult is one seed's figures and verdict.
 type soakSeedResult struct {
-	plan      soakPlan
-	backend   string
-	documents int // the tenant's documents
-	due       int // those extract takes
-	rejected  int // outstanding rejects at the end
-	skipped   int
-	posted    int // documents the ERP holds at the end
-	kills     []killRecord
-	refusals  int
-	breaks    int
-	waits     int
-	maxWait   time.Duration
-	posts     int // ERP requests
-	replays   int
-	verdict   soakVerdict
-	finalErr  string // the final run's stderr messages, when a promise broke
-	wall      time.Duration
+	plan     soakPlan
+	backend  string
+	records  int // the tenant's records: documents and applications
+	apps     int // of which applications
+	posted   int // records the ledger confirms posted at the end
+	rejected int // outstanding rejects at the end
+	skipped  int
+	held     [3]int // the ERP's documents (copies from the pipeline), applications and reversals at the end
+	parity   int    // documents AR parity compared
+	kills    []killRecord
+	refusals int
+	breaks   int
+	waits    int
+	maxWait  time.Duration
+	posts    int // ERP requests
+	replays  int
+	verdict  soakVerdict
+	finalErr string // the final run's stderr messages, when a promise broke
+	wall     time.Duration
 }
 
 func (s soakSeedResult) fired() []killRecord {
@@ -442,9 +444,11 @@ func (s soakSeedResult) line() string {
 	if len(v.Broken) > 0 {
 		status = fmt.Sprintf("BROKE %d PROMISES", len(v.Broken))
 	}
-	return fmt.Sprintf("seed %2d %s: %d windows, %d documents (%d due: %d posted, %d rejected, %d skipped), %s; %d kills %v, %d missed; %d waits (max %s) and %d breaks, %d refusals (status 4); "+
+	return fmt.Sprintf("seed %2d %s: %d windows, %d records (%d applications: %d posted, %d rejected, %d skipped), the ERP holds %d documents, %d applications, %d reversals; "+
+		"AR parity over %d documents, %d differences; %s; %d kills %v, %d missed; %d waits (max %s) and %d breaks, %d refusals (status 4); "+
 		"%d posts (%d replays), %d re-marks; duplicates %d, losses %d, extra marks %d; %s; %s",
-		s.plan.seed, s.backend, len(s.plan.windows()), s.documents, s.due, s.posted, s.rejected, s.skipped, fix, len(phases), phases, len(s.kills)-len(phases),
+		s.plan.seed, s.backend, len(s.plan.windows()), s.records, s.apps, s.posted, s.rejected, s.skipped, s.held[0], s.held[1], s.held[2],
+		s.parity, v.Unbalanced, fix, len(phases), phases, len(s.kills)-len(phases),
 		s.waits, s.maxWait.Round(10*time.Millisecond), s.breaks, s.refusals, s.posts, s.replays, v.Remarks, v.Duplicates, v.Losses, v.ExtraMarks,
 		s.wall.Round(100*time.Millisecond), status)
 }
@@ -476,9 +480,10 @@ func (s soakSeedResult) schedule() string {
 }
 
 // TestSoak kills `run` with SIGKILL at random moments over several windows,
-// for many seeds, resumes each time, and checks that every document the
-// uninterrupted run posts is in the ERP exactly once and marked, that nothing
-// else is marked, and that the report balances (checkSoak).
+// for many seeds, resumes each time, and checks that every document,
+// application and reversal the uninterrupted run posts is in the ERP exactly
+// once, every posted document marked and nothing else, that AR parity holds
+// and that the report balances (checkSoak).
 func TestSoak(t *testing.T) {
 	if !*soakFlag {
 		t.Skip("the soak runs only when asked: " + soakCommand + " [-soak.backend s3] [-soak.seeds N] [-soak.seed N]")
@@ -541,6 +546,9 @@ func soakSummary(results []soakSeedResult, backend string, wall time.Duration) s
 		v.ExtraMarks += r.verdict.ExtraMarks
 		v.Remarks += r.verdict.Remarks
 		v.NotReplayed += r.verdict.NotReplayed
+		v.Disagree += r.verdict.Disagree
+		v.Unaccounted += r.verdict.Unaccounted
+		v.Unbalanced += r.verdict.Unbalanced
 		if len(r.verdict.Broken) > 0 {
 			broken++
 		}
@@ -552,12 +560,13 @@ func soakSummary(results []soakSeedResult, backend string, wall time.Duration) s
 	return fmt.Sprintf("soak on %s: %d seeds, %d kills with SIGKILL (%d aimed moments never came, the run finishing first: each replaced by a kill at the next run's re-check), wall time %s\n"+
 		"phases hit: %s\n"+
 		"resumes: %d after waiting out the lease (longest wait %s, %d runs refused with status 4 meanwhile), %d after lease break\n"+
-		"duplicates %d, losses %d, extra documents %d, changed bodies %d, unmarked %d, extra marks %d, posts not replayed %d; "+
+		"duplicates %d, losses %d, extra records %d, changed bodies %d, unmarked %d, extra marks %d, posts not replayed %d, "+
+		"ledger and ERP disagreeing %d, records not accounted for %d, AR parity differences %d; "+
 		"%d posts to the ERP (%d answered as replays), %d documents marked more than once (a kill mid-write-back; harmless)\n"+
 		"seeds that broke a promise: %d\ncommand: %s -soak.backend %s -soak.seeds %d",
 		backend, len(results), kills, missed, wall.Round(time.Second), strings.Join(ph, ", "),
 		waits, maxWait.Round(10*time.Millisecond), refusals, breaks,
-		v.Duplicates, v.Losses, v.Extras, v.Changed, v.Unmarked, v.ExtraMarks, v.NotReplayed, posts, replays, v.Remarks,
+		v.Duplicates, v.Losses, v.Extras, v.Changed, v.Unmarked, v.ExtraMarks, v.NotReplayed, v.Disagree, v.Unaccounted, v.Unbalanced, posts, replays, v.Remarks,
 		broken, soakCommand, backend, len(results))
 }
 
@@ -568,19 +577,20 @@ func runSoakSeed(t *testing.T, backend string, plan soakPlan) soakSeedResult {
 	ctx := context.Background()
 	res := soakSeedResult{plan: plan, backend: backend}
 	tenant := zuorasim.Generate(plan.seed, plan.volume, plan.from, plan.to)
-	due := map[string]bool{} // every document of the tenant: whether extract takes it
-	for object, status := range map[string]string{"invoices": "Posted", "debit-memos": "Posted", "credit-memos": "Posted", "payments": "Processed", "refunds": "Processed"} {
-		for _, r := range tenant.Snapshot(object, nil) {
-			id, _ := r["id"].(string)
-			due[id] = r["status"] == status
+	records := tenantRecords(tenant)
+	var ids []string // the tenant's documents
+	for id, dt := range records {
+		if stage.DocType(dt).IsDocument() {
+			ids = append(ids, id)
 		}
 	}
-	ids := slices.Sorted(maps.Keys(due))
-	res.documents = len(ids)
+	slices.Sort(ids)
+	res.records, res.apps = len(records), len(records)-len(ids)
 	args := plan.runArgs()
 
 	// The reference: the same tenant, nothing killed.
 	ref := newProcWorldWith(t, "file", procOptions{tenant: tenant})
+	preloadTransferred(t, ref)
 	rp := ref.run(t, args...)
 	if plan.fixAfter > 0 {
 		if rp.code == exitOK || rp.code == exitRejected {
@@ -591,14 +601,17 @@ func runSoakSeed(t *testing.T, backend string, plan soakPlan) soakSeedResult {
 	if rp.code != exitOK && rp.code != exitRejected {
 		t.Fatalf("the reference run without kills exited %d\n%s", rp.code, rp)
 	}
-	o := soakOutcome{Want: ref.erp.Documents(), WantCode: rp.code, Due: due, WantTransferred: map[string]string{}, GotTransferred: map[string]string{}}
+	o := soakOutcome{Want: ref.erp.Documents(), WantApps: ref.erp.Applications(), WantReversals: ref.erp.Reversals(), WantCode: rp.code,
+		Records: records, WantTransferred: map[string]string{}, GotTransferred: map[string]string{}}
 	for _, id := range ids {
 		o.WantTransferred[id] = ref.zuora.Transferred(id)
 	}
 	o.WantRejects = outstandingRejects(ctx, t, ref.stageURL)
+	o.WantParity, _ = soakParity(ref, o.WantRejects)
 
 	// The soak.
 	sw := newSoakWorld(t, backend, tenant)
+	preloadTransferred(t, sw.procWorld)
 	complete := map[string]bool{}
 	var lastKill time.Time
 	lastResume := ""
@@ -688,25 +701,30 @@ func runSoakSeed(t *testing.T, backend string, plan soakPlan) soakSeedResult {
 	further, _ := letIn(nil)
 	o.FurtherCode, o.FurtherRequests, o.FurtherMarks = further.p.code, len(sw.erp.Requests())-requests, sw.marks.total()-marks
 
-	o.Got, o.Requests, o.Marks = sw.erp.Documents(), sw.erp.Requests(), sw.marks.snapshot()
+	o.Got, o.GotApps, o.GotRevs = sw.erp.Documents(), sw.erp.Applications(), sw.erp.Reversals()
+	o.Requests, o.Marks = sw.erp.Requests(), sw.marks.snapshot()
 	for _, id := range ids {
 		o.GotTransferred[id] = sw.zuora.Transferred(id)
 	}
 	o.GotRejects = outstandingRejects(ctx, t, sw.stageURL)
 	o.Status = stageStatus(ctx, t, sw.stageURL)
-	o.Skipped = stageSkipped(ctx, t, sw.stageURL)
+	o.Skipped, o.Confirmed = stageOutcomes(ctx, t, sw.stageURL)
+	o.GotParity, o.ParityDocs = soakParity(sw.procWorld, o.GotRejects)
 	for _, req := range o.Requests {
 		res.posts++
 		if req.Replayed {
 			res.replays++
 		}
 	}
-	for _, d := range due {
-		if d {
-			res.due++
+	posted := map[string]bool{}
+	for _, c := range o.Confirmed {
+		if c.DocType != string(stage.Reversal) {
+			posted[c.ZuoraID] = true
 		}
 	}
-	res.posted, res.rejected, res.skipped = len(o.Got), len(o.GotRejects), len(o.Skipped)
+	held, _ := erpKeys(o.Got, nil, nil)
+	res.posted, res.rejected, res.skipped = len(posted), len(o.GotRejects), len(o.Skipped)
+	res.held, res.parity = [3]int{len(held), len(o.GotApps), len(o.GotRevs)}, o.ParityDocs
 	res.verdict = checkSoak(o)
 	if len(res.verdict.Broken) > 0 {
 		res.finalErr = final.p.stderr.String()
@@ -768,8 +786,10 @@ func outstandingRejects(ctx context.Context, t *testing.T, stageURL string) map[
 	return out
 }
 
-// stageSkipped lists the documents every window's last mapping skipped, id → reason code.
-func stageSkipped(ctx context.Context, t *testing.T, stageURL string) map[string]string {
+// stageOutcomes reads what a stage's query layer says became of every
+// record: the skipped ones (every window's last transform; id → reason
+// code) and every post the ledger records as confirmed.
+func stageOutcomes(ctx context.Context, t *testing.T, stageURL string) (map[string]string, []ledgerPost) {
 	t.Helper()
 	p, err := pipeline.Open(ctx, pipeline.Config{StageURL: stageURL, ReadOnly: true})
 	if err != nil {
@@ -788,14 +808,63 @@ func stageSkipped(ctx context.Context, t *testing.T, stageURL string) map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(map[string]string, len(rows))
+	skipped := make(map[string]string, len(rows))
 	for _, r := range rows {
-		if prev, twice := out[r[0]]; twice {
+		if prev, twice := skipped[r[0]]; twice {
 			r[1] = prev + "+" + r[1] // skipped in two windows: not one fate
 		}
-		out[r[0]] = r[1]
+		skipped[r[0]] = r[1]
+	}
+	rows, err = db.Strings(ctx, `SELECT doc_type, zuora_id, idempotency_key FROM ledger
+WHERE action = `+warehouse.Literal(stage.ActionPost)+` AND outcome IN (`+warehouse.Literal(stage.OutcomeCreated)+`, `+warehouse.Literal(stage.OutcomeDuplicate)+`)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed := make([]ledgerPost, 0, len(rows))
+	for _, r := range rows {
+		confirmed = append(confirmed, ledgerPost{DocType: r[0], ZuoraID: r[1], Key: r[2]})
+	}
+	return skipped, confirmed
+}
+
+// tenantRecords lists every record of the tenant the pipeline moves, the
+// documents and the applications, id → doc type.
+func tenantRecords(tenant *zuorasim.Tenant) map[string]string {
+	out := map[string]string{}
+	for _, dt := range stage.Streams() {
+		for _, r := range tenant.Snapshot(dt.Object(), nil) {
+			id, _ := r["id"].(string)
+			out[id] = string(dt)
+		}
 	}
 	return out
+}
+
+// preloadTransferred tells w's ERP of the documents the tenant shows
+// transferred before the stage, as the demo does: another integration's
+// work, which the applications of them join in the ERP.
+func preloadTransferred(t *testing.T, w *procWorld) {
+	t.Helper()
+	if err := (&demo.Servers{Zuora: w.zuora, ERP: w.erp}).PreloadTransferred(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// soakParity is AR parity between w's simulators over the customers without
+// an outstanding reject (parityDifferences), and the documents it compared.
+func soakParity(w *procWorld, rejects map[string]string) ([]string, int) {
+	zdocs := w.zuora.ARDocuments()
+	accountOf, transferred := map[string]string{}, map[string]string{}
+	for _, d := range zdocs {
+		accountOf[d.ZuoraID], transferred[d.ZuoraID] = d.Account, w.zuora.Transferred(d.ZuoraID)
+	}
+	for _, dt := range stage.Applications() {
+		for _, a := range w.zuora.Snapshot(dt.Object()) {
+			id, _ := a["id"].(string)
+			accountOf[id], _ = a["accountId"].(string)
+		}
+	}
+	return parityDifferences(zdocs, w.erp.ARDocuments(), rejects, accountOf, transferred)
 }
 
 // stageStatus is the status command's audit of every window of a stage.

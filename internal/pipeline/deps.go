@@ -117,9 +117,8 @@ QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY finished_at DESC) = 1 
 // thousand at a time (query gets them as a quoted SQL list), and returns its
 // first column mapped to its second; nothing without parts.
 func ledgerByID(ctx context.Context, srcs []warehouse.Source, ids []string, query func(in string) string) (map[string]string, error) {
-	out := map[string]string{}
 	if len(srcs) == 0 {
-		return out, nil
+		return map[string]string{}, nil
 	}
 	db, err := warehouse.Open(ctx)
 	if err != nil {
@@ -129,6 +128,17 @@ func ledgerByID(ctx context.Context, srcs []warehouse.Source, ids []string, quer
 	if err := db.ViewParquet(ctx, "ledger", "ledger", srcs); err != nil {
 		return nil, err
 	}
+	out, err := byID(ctx, db, ids, query)
+	if err != nil {
+		return nil, fmt.Errorf("read the ledger of every window: %w", err)
+	}
+	return out, nil
+}
+
+// byID runs query on db for the distinct ids, a thousand at a time (query
+// gets them as a quoted SQL list), and returns its first column mapped to its second.
+func byID(ctx context.Context, db *warehouse.DB, ids []string, query func(in string) string) (map[string]string, error) {
+	out := map[string]string{}
 	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
 		quoted := make([]string, len(chunk))
 		for i, id := range chunk {
@@ -136,7 +146,7 @@ func ledgerByID(ctx context.Context, srcs []warehouse.Source, ids []string, quer
 		}
 		rows, err := db.Strings(ctx, query(strings.Join(quoted, ", ")))
 		if err != nil {
-			return nil, fmt.Errorf("read the ledger of every window: %w", err)
+			return nil, err
 		}
 		for _, r := range rows {
 			out[r[0]] = r[1]

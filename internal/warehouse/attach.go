@@ -67,14 +67,16 @@ func (db *DB) AttachStage(ctx context.Context, st *stage.Stage) error {
 	if err != nil {
 		return fmt.Errorf("attach stage: %w", err)
 	}
-	names := append(stage.Tables(), stage.QuarantineTable, "documents", "skipped", "ledger")
+	names := append(stage.Tables(), stage.QuarantineTable, "ledger")
 	for _, table := range names {
 		if err := db.ViewParquet(ctx, table, table, srcs[table]); err != nil {
 			return fmt.Errorf("attach stage: %w", err)
 		}
 	}
-	if err := db.ViewParquet(ctx, "reject_history", "rejects", srcs["reject_history"]); err != nil {
-		return fmt.Errorf("attach stage: %w", err)
+	for view, table := range decisionTables {
+		if err := db.ViewParquet(ctx, view, table, srcs[view]); err != nil {
+			return fmt.Errorf("attach stage: %w", err)
+		}
 	}
 	if err := db.attachOutstanding(ctx, st); err != nil {
 		return fmt.Errorf("attach stage: %w", err)
@@ -96,17 +98,9 @@ func committedSources(ctx context.Context, st *stage.Stage) (map[string][]Source
 	}
 	srcs := map[string][]Source{}
 	add := func(table string, w stage.Window, objs ...stage.ObjectInfo) error {
-		for _, o := range objs {
-			if o.Key == "" {
-				continue
-			}
-			p, err := st.LocalPath(ctx, o.Key, o.SHA256)
-			if err != nil {
-				return err
-			}
-			srcs[table] = append(srcs[table], Source{Path: p, Window: w.ID()})
-		}
-		return nil
+		var err error
+		srcs[table], err = appendLocal(ctx, st, srcs[table], w, objs...)
+		return err
 	}
 	for _, w := range windows {
 		em, _, err := st.ReadExtract(ctx, w) // a window without a snapshot lists nothing
@@ -118,20 +112,71 @@ func committedSources(ctx context.Context, st *stage.Stage) (map[string][]Source
 				return nil, err
 			}
 		}
-		tm, _, err := st.ReadTransform(ctx, w)
-		if err != nil {
+		if err := addDecisions(ctx, st, w, srcs); err != nil {
 			return nil, err
-		}
-		for table, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "reject_history": tm.Rejects, "skipped": tm.Skipped} {
-			if err := add(table, w, o); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if srcs["ledger"], err = LedgerSources(ctx, st); err != nil {
 		return nil, err
 	}
 	return srcs, nil
+}
+
+// decisionTables are the views over a transform's outputs, each with the
+// stage table whose schema it has.
+var decisionTables = map[string]string{"documents": "documents", "reject_history": "rejects", "skipped": "skipped"}
+
+// addDecisions adds to srcs the outputs of w's committed transform, if any:
+// documents, reject_history and skipped.
+func addDecisions(ctx context.Context, st *stage.Stage, w stage.Window, srcs map[string][]Source) error {
+	tm, _, err := st.ReadTransform(ctx, w)
+	if err != nil {
+		return err
+	}
+	for view, o := range map[string]stage.ObjectInfo{"documents": tm.DocumentsPq, "reject_history": tm.Rejects, "skipped": tm.Skipped} {
+		if srcs[view], err = appendLocal(ctx, st, srcs[view], w, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AttachDecisions creates only the views documents, reject_history and
+// skipped (as AttachStage does), over what every committed window's last
+// transform decided: for a question about decisions, without the raw tables.
+func (db *DB) AttachDecisions(ctx context.Context, st *stage.Stage) error {
+	windows, err := st.Windows(ctx)
+	if err != nil {
+		return fmt.Errorf("attach decisions: %w", err)
+	}
+	srcs := map[string][]Source{}
+	for _, w := range windows {
+		if err := addDecisions(ctx, st, w, srcs); err != nil {
+			return fmt.Errorf("attach decisions: %w", err)
+		}
+	}
+	for view, table := range decisionTables {
+		if err := db.ViewParquet(ctx, view, table, srcs[view]); err != nil {
+			return fmt.Errorf("attach decisions: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendLocal appends to into the local copies of objs, of window w; an
+// object with no key is no file.
+func appendLocal(ctx context.Context, st *stage.Stage, into []Source, w stage.Window, objs ...stage.ObjectInfo) ([]Source, error) {
+	for _, o := range objs {
+		if o.Key == "" {
+			continue
+		}
+		p, err := st.LocalPath(ctx, o.Key, o.SHA256)
+		if err != nil {
+			return into, err
+		}
+		into = append(into, Source{Path: p, Window: w.ID()})
+	}
+	return into, nil
 }
 
 // LedgerSources returns every ledger part of the stage as a local file, with
