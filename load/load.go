@@ -46,6 +46,7 @@ var _ Poster = (*erp.Client)(nil)
 // Options configures a load run. Zero values take the defaults noted.
 type Options struct {
 	Concurrency        int          // concurrent posts; 0 → 4
+	MarkConcurrency    int          // write-back calls at once; 0 → 8 (the Zuora client bounds its requests in flight too)
 	BreakerThreshold   int          // documents in a row that fail transiently before the run stops; 0 → 5
 	LedgerFlush        int          // ledger rows per part; 0 → 500 (a part is also written once its oldest row is 2 s old)
 	RunID, CodeVersion string       // RunID "" → a fresh random id
@@ -83,6 +84,14 @@ type TypeNotMovedError struct {
 func (e *TypeNotMovedError) Error() string {
 	return fmt.Sprintf("load window %s: it holds %d %s documents, a type no longer moved; nothing was posted, transform the window again to drop them",
 		e.Window.ID(), e.Count, e.DocType)
+}
+
+// markConcurrency is o.MarkConcurrency or its default.
+func (o Options) markConcurrency() int {
+	if o.MarkConcurrency > 0 {
+		return o.MarkConcurrency
+	}
+	return 8
 }
 
 // MarkBatch is the most ids passed to one Marker call (Zuora's limit per update).

@@ -3,15 +3,19 @@ package load
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuora"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// markAll writes back to Zuora, one object type at a time in batches of
-// MarkBatch, and records each result: TransferredToAccounting = Yes on every
+// markAll writes back to Zuora in batches of MarkBatch, several at once, and
+// records each result: TransferredToAccounting = Yes on every
 // confirmed, unmarked document (a post or a repost), and with MarkRefused
 // Error on every document whose current payload the ERP refused for good and
 // that is not marked so yet. Applications and reversals have no flag of their
@@ -36,23 +40,42 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 	if err := r.markedElsewhere(ctx, todo); err != nil {
 		return err
 	}
-	var failed int
+	return r.markBatches(ctx, todo)
+}
+
+// markBatches sends the batches of todo, up to MarkConcurrency at once (the
+// Zuora client bounds its requests in flight besides); after a call fails no
+// further batch starts, and the batches in flight finish and are recorded.
+func (r *run) markBatches(ctx context.Context, todo map[todoKey][]*document) error {
+	var (
+		g      errgroup.Group
+		failed atomic.Int64
+		broken atomic.Bool
+	)
+	g.SetLimit(r.opts.markConcurrency())
 	for _, value := range []string{zuora.TransferredYes, zuora.TransferredError} {
 		for _, docType := range stage.Documents() {
-			batch := todo[todoKey{docType, value}]
-			for len(batch) > 0 {
-				n := min(MarkBatch, len(batch))
-				f, err := r.markBatch(ctx, docType, value, batch[:n])
-				batch = batch[n:]
-				failed += f
-				if err != nil {
-					return fmt.Errorf("write-back to Zuora failed: %w", err)
+			for batch := range slices.Chunk(todo[todoKey{docType, value}], MarkBatch) {
+				if broken.Load() {
+					break
 				}
+				g.Go(func() error {
+					f, err := r.markBatch(ctx, docType, value, batch)
+					failed.Add(int64(f))
+					if err != nil {
+						broken.Store(true)
+						return fmt.Errorf("write-back to Zuora failed: %w", err)
+					}
+					return nil
+				})
 			}
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("zuora refused to mark %d documents (see the ledger's mark_failed rows)", failed)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("zuora refused to mark %d documents (see the ledger's mark_failed rows)", n)
 	}
 	return nil
 }

@@ -588,6 +588,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 	}
 	_, err = load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
+		MarkConcurrency:  p.cfg.ZuoraConcurrency,
 		BreakerThreshold: p.cfg.BreakerThreshold,
 		RunID:            p.cfg.RunID,
 		CodeVersion:      p.cfg.CodeVersion,
