@@ -44,6 +44,19 @@ func serveZuoraProcess(n string) {
 	testutil.ServeChild(sim)
 }
 
+// zuoraProcess starts a simulated Zuora of about n invoices an hour in a child
+// process (serveZuoraProcess) and returns the real client of it.
+func zuoraProcess(t testing.TB, n int) *env {
+	t.Helper()
+	url := testutil.StartChild(t, zuoraProcessEnv+"="+strconv.Itoa(n))
+	client, err := zuora.New(zuora.Config{BaseURL: url, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
+		RunID: "extract-process", Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{client: client}
+}
+
 // extractBytesPerRecord is what the extract may keep per invoice of a window:
 // its dedupe key (16 bytes in a map), with room for the map's growth, the
 // row groups' footer entries and a collection's timing; measured 57 to 123
@@ -76,13 +89,7 @@ type extractPeak struct{ peak, staged int64 }
 // live heap peaks: a collection's timing only adds.
 func extractPeaks(t *testing.T, n int) extractPeak {
 	t.Helper()
-	url := testutil.StartChild(t, zuoraProcessEnv+"="+strconv.Itoa(n))
-	client, err := zuora.New(zuora.Config{BaseURL: url, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
-		RunID: "extract-memory", Retry: fastRetry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{client: client}
+	e := zuoraProcess(t, n)
 	st := openStage(t, "file://"+filepath.ToSlash(t.TempDir()))
 	opts := extract.Options{DocTypes: []stage.DocType{stage.Invoice}, RunID: fmt.Sprint("mem-", n)}
 	run(t, e, st, hour(21), opts)
