@@ -59,7 +59,7 @@ func zuoraProcess(t testing.TB, n int) *env {
 
 // extractBytesPerRecord is what the extract may keep per invoice of a window:
 // its dedupe key (16 bytes in a map), with room for the map's growth, the
-// row groups' footer entries and a collection's timing; measured 57 to 123
+// row groups' footer entries and a collection's timing; measured 57 to 132
 // bytes. Holding a row group of up to 10,000 rows of each table, a zstd
 // encoder per table, each key as an id string and every key of the window
 // before measured 2.5 KB per invoice (one item each).
