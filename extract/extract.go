@@ -6,6 +6,8 @@ package extract
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +53,8 @@ type Options struct {
 	// document type; slice n writes part n of each table, so keys stay a pure
 	// function of (table, window, part). 0 means 1.
 	Slices int
-	// RowGroupRows is the number of rows per Parquet row group; 0 means 10000.
+	// RowGroupRows is the most rows per Parquet row group (a row group is
+	// also cut once parquet-go estimates it at 256 KiB); 0 means 10000.
 	RowGroupRows int
 	RunID        string
 	CodeVersion  string
@@ -261,9 +264,9 @@ type run struct {
 	w      stage.Window
 	opts   Options
 	log    *slog.Logger
-	from   time.Time                  // the query's lower bound: Start minus the overlap
-	slices []span                     // [from, w.End) cut into Options.Slices parts
-	prior  map[string]map[docKey]bool // per table, what other committed windows staged
+	from   time.Time         // the query's lower bound: Start minus the overlap
+	slices []span            // [from, w.End) cut into Options.Slices parts
+	prior  map[string]keySet // per table, what other committed windows staged in [from, w.End)
 
 	mu          sync.Mutex
 	quar        []quarantineSnap                 // the quarantine parts of every walk
@@ -276,6 +279,9 @@ type run struct {
 
 // span is a half-open range [lo, hi) of updatedDate values.
 type span struct{ lo, hi time.Time }
+
+// has reports whether t is in the span.
+func (r span) has(t time.Time) bool { return !t.Before(r.lo) && t.Before(r.hi) }
 
 // split cuts [from, to) into at most n contiguous spans whose inner bounds are
 // whole seconds, the precision of Zuora's updatedDate and of its filters.
@@ -293,13 +299,32 @@ func split(from, to time.Time, n int) []span {
 	return append(out, span{lo, to})
 }
 
-// docKey identifies one version of one record.
-type docKey struct {
-	id      string
-	updated int64 // UTC microseconds
+// docKey identifies one version of one record: the first 128 bits of the
+// SHA-256 of its id and its updatedDate in microseconds, so a window's dedupe
+// set costs the same small entry per record however long its ids are.
+type docKey [16]byte
+
+// keySet is a set of record versions.
+type keySet map[docKey]struct{}
+
+func (s keySet) has(k docKey) bool { _, ok := s[k]; return ok }
+
+func keyOf(id string, updated time.Time) docKey {
+	var micros [9]byte
+	micros[0] = 1 // dated; an undated key (quarantineKey) has none
+	binary.BigEndian.PutUint64(micros[1:], uint64(updated.UnixMicro()))
+	return hashKey(id, micros[:])
 }
 
-func keyOf(id string, updated time.Time) docKey { return docKey{id, updated.UnixMicro()} }
+// hashKey is the docKey of id (its length first, so no id runs into the
+// suffix) followed by suffix.
+func hashKey(id string, suffix []byte) docKey {
+	buf := make([]byte, 0, 8+len(id)+len(suffix))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(len(id)))
+	buf = append(append(buf, id...), suffix...)
+	sum := sha256.Sum256(buf)
+	return docKey(sum[:16])
+}
 
 // commitPart records what slice n of a table staged.
 func (x *run) commitPart(name string, n int, snap stage.TableSnapshot) {

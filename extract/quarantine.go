@@ -53,18 +53,18 @@ type quarantine struct {
 	number   string // JSON name of the document number
 	amount   string // JSON name of the header amount
 	lo, hi   time.Time
-	prior    map[docKey]bool // quarantined by other committed windows
-	seen     map[docKey]bool
+	prior    keySet // quarantined by other committed windows
+	seen     keySet
 	runID    string
 	log      *slog.Logger
 	warnings *[]string
 	warned   int
 }
 
-func newQuarantine(t *table[stage.QuarantineRow], dt stage.DocType, number, amount string, r span, prior map[docKey]bool, runID string, log *slog.Logger, warnings *[]string) *quarantine {
+func newQuarantine(t *table[stage.QuarantineRow], dt stage.DocType, number, amount string, r span, prior keySet, runID string, log *slog.Logger, warnings *[]string) *quarantine {
 	return &quarantine{
 		table:   t,
-		docType: dt, number: number, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: map[docKey]bool{},
+		docType: dt, number: number, amount: amount, lo: r.lo, hi: r.hi, prior: prior, seen: keySet{},
 		runID: runID, log: log, warnings: warnings,
 	}
 }
@@ -87,10 +87,10 @@ func (q *quarantine) route(raw json.RawMessage, err error) error {
 		}
 	}
 	k := quarantineKey(row.DocKey, row.UpdatedDate)
-	if q.seen[k] || q.prior[k] {
+	if q.seen.has(k) || q.prior.has(k) {
 		return nil
 	}
-	q.seen[k] = true
+	q.seen[k] = struct{}{}
 	if err := q.table.add(row, updated); err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func quarantineRow(dt stage.DocType, numberField, amountField string, raw json.R
 // quarantineKey identifies one quarantined version of a document.
 func quarantineKey(key string, updated *time.Time) docKey {
 	if updated == nil {
-		return docKey{id: key}
+		return hashKey(key, nil)
 	}
 	return keyOf(key, *updated)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -135,8 +136,8 @@ func (r *record) str(names ...string) *string {
 	}
 	v = bytes.TrimSpace(v)
 	if len(v) > 0 && v[0] == '"' {
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, err := unquote(v)
+		if err != nil {
 			r.fail(name, err)
 			return nil
 		}
@@ -150,6 +151,30 @@ func (r *record) str(names ...string) *string {
 	return &s
 }
 
+// unquote decodes a JSON string literal. One that needs no decoding (no
+// escape, quote or control character, valid UTF-8) is its bytes, as
+// encoding/json would return them, without its two scans; any other goes
+// through encoding/json.
+func unquote(v json.RawMessage) (string, error) {
+	v = bytes.TrimSpace(v)
+	if n := len(v); n >= 2 && v[0] == '"' && v[n-1] == '"' && plain(v[1:n-1]) {
+		return string(v[1 : n-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err
+}
+
+// plain reports whether b can stand in a JSON string literal as it is.
+func plain(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return utf8.Valid(b)
+}
+
 // decimal returns a money or quantity field exactly as its JSON literal says.
 func (r *record) decimal(name string) (decimal.Decimal, bool) {
 	_, v := r.value(name)
@@ -158,7 +183,8 @@ func (r *record) decimal(name string) (decimal.Decimal, bool) {
 	}
 	text := string(bytes.TrimSpace(v))
 	if len(text) > 0 && text[0] == '"' {
-		if err := json.Unmarshal(v, &text); err != nil {
+		var err error
+		if text, err = unquote(v); err != nil {
 			r.fail(name, err)
 			return decimal.Decimal{}, false
 		}

@@ -6,23 +6,34 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/shopspring/decimal"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// table streams the rows of one raw table into a Parquet object of the stage,
-// flushing a row group every rowGroup rows so memory stays flat however large
-// the window is. The object is committed by close and discarded by abort.
+// table streams the rows of one raw table into a Parquet object of the stage.
+// Rows reach the Parquet writer batchRows at a time, and a row group is
+// flushed once it holds rowGroup rows or maxRowGroupBytes, so memory stays
+// flat however large the window is. The object is committed by close and
+// discarded by abort.
 type table[T any] struct {
-	name     string
-	w        *stage.Writer
-	pw       *parquet.GenericWriter[T]
-	buf      []T
-	rowGroup int
-	snap     stage.TableSnapshot
+	name      string
+	w         *stage.Writer
+	pw        *parquet.GenericWriter[T]
+	buf       []T
+	rowGroup  int
+	groupRows int   // rows written to the row group being built
+	written   int64 // the writer's size when that row group began
+	snap      stage.TableSnapshot
 }
+
+// batchRows is how many rows a table hands the Parquet writer at once.
+const batchRows = 512
+
+// maxRowGroupBytes bounds the row group a table builds in memory (its
+// column buffers and the compressed pages of the group) as the writer
+// estimates it: about 1,400 invoice rows, 100 KB once compressed.
+const maxRowGroupBytes = 256 << 10
 
 // openTable starts the object key of table name.
 func openTable[T any](ctx context.Context, st *stage.Stage, name, key string, rowGroup int) (*table[T], error) {
@@ -33,8 +44,8 @@ func openTable[T any](ctx context.Context, st *stage.Stage, name, key string, ro
 	return &table[T]{
 		name:     name,
 		w:        w,
-		pw:       parquet.NewGenericWriter[T](w, parquet.Compression(&zstd.Codec{})),
-		buf:      make([]T, 0, min(rowGroup, 1024)),
+		pw:       parquet.NewGenericWriter[T](w, parquet.Compression(codec), parquet.PageBufferSize(pageBytes)),
+		buf:      make([]T, 0, min(rowGroup, batchRows)),
 		rowGroup: rowGroup,
 	}, nil
 }
@@ -53,10 +64,10 @@ func (t *table[T]) add(row T, updated time.Time) error {
 		u := updated
 		t.snap.MaxUpdated = &u
 	}
-	if len(t.buf) >= t.rowGroup {
-		return t.flush()
+	if len(t.buf) < cap(t.buf) {
+		return nil
 	}
-	return nil
+	return t.write(false)
 }
 
 // addAmount adds a document's header amount to its currency's sum.
@@ -71,18 +82,25 @@ func (t *table[T]) addAmount(currency *string, amount decimal.Decimal) {
 	t.snap.Amounts[c] = t.snap.Amounts[c].Add(amount)
 }
 
-func (t *table[T]) flush() error {
-	if len(t.buf) == 0 {
-		return nil
+// write hands the buffered rows to the Parquet writer and flushes the row
+// group when it is full, by rows or by size, or when last is set.
+func (t *table[T]) write(last bool) error {
+	if len(t.buf) > 0 {
+		if _, err := t.pw.Write(t.buf); err != nil {
+			return fmt.Errorf("write %s rows: %w", t.name, err)
+		}
+		t.groupRows += len(t.buf)
+		clear(t.buf)
+		t.buf = t.buf[:0]
 	}
-	if _, err := t.pw.Write(t.buf); err != nil {
-		return fmt.Errorf("write %s rows: %w", t.name, err)
+	full := t.groupRows >= t.rowGroup || t.pw.Size()-t.written >= maxRowGroupBytes
+	if t.groupRows == 0 || !last && !full {
+		return nil
 	}
 	if err := t.pw.Flush(); err != nil {
 		return fmt.Errorf("flush %s row group: %w", t.name, err)
 	}
-	clear(t.buf)
-	t.buf = t.buf[:0]
+	t.groupRows, t.written = 0, t.pw.Size()
 	return nil
 }
 
@@ -90,7 +108,7 @@ func (t *table[T]) flush() error {
 // table with no rows still gets a valid file so readers always find its
 // schema. The snapshot it returns lists the object.
 func (t *table[T]) close() (stage.TableSnapshot, error) {
-	if err := t.flush(); err != nil {
+	if err := t.write(true); err != nil {
 		return stage.TableSnapshot{}, err
 	}
 	if err := t.pw.Close(); err != nil {

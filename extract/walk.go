@@ -88,7 +88,7 @@ func (w *walker[H, I]) abort() {
 // shifts an unseen row behind the cursor, so the range is walked again until
 // a walk finds nothing new. The first slice then probes below the window.
 func (w *walker[H, I]) stream(ctx context.Context) error {
-	seen := map[docKey]bool{}
+	seen := keySet{}
 	started := w.x.opts.Now()
 	for pass := 1; ; pass++ {
 		fresh, nonKeyset, err := w.pass(ctx, seen, started)
@@ -110,7 +110,7 @@ func (w *walker[H, I]) stream(ctx context.Context) error {
 // pass walks the range once and returns how many versions it staged that
 // no earlier pass had, and whether Zuora paged it by offset. Rows outside the
 // range are counted, and fail the window once the pass is done.
-func (w *walker[H, I]) pass(ctx context.Context, seen map[docKey]bool, started time.Time) (fresh int, nonKeyset bool, err error) {
+func (w *walker[H, I]) pass(ctx context.Context, seen keySet, started time.Time) (fresh int, nonKeyset bool, err error) {
 	q := query(w.x, w.sp, w.r)
 	q.Paging = &zuora.Paging{}
 	pages := 0 // pages told to the progress so far
@@ -152,7 +152,7 @@ func (w *walker[H, I]) queryError(err error) error {
 
 // record stages one record of a pass unless it is outside the range or
 // staged already; a malformed one goes to the quarantine (see quarantine.route).
-func (w *walker[H, I]) record(ctx context.Context, raw json.RawMessage, seen map[docKey]bool, started time.Time) (isNew bool, err error) {
+func (w *walker[H, I]) record(ctx context.Context, raw json.RawMessage, seen keySet, started time.Time) (isNew bool, err error) {
 	rec, err := decodeRecord(w.sp.table(), raw)
 	if err != nil {
 		return false, w.quar.route(raw, err)
@@ -170,12 +170,12 @@ func (w *walker[H, I]) record(ctx context.Context, raw json.RawMessage, seen map
 		}
 		w.rangeErr.Outside++
 		return false, nil
-	case seen[k], w.x.prior[w.sp.table()][k]:
+	case seen.has(k), w.x.prior[w.sp.table()].has(k):
 		w.dropped++ // this version is already staged
 		w.log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
 		return false, nil
 	}
-	seen[k] = true
+	seen[k] = struct{}{}
 	if err := w.keep(ctx, rec); err != nil {
 		return true, w.quar.route(raw, err)
 	}

@@ -8,15 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,15 +66,7 @@ func serveERPProcess() {
 		}
 		_ = json.NewEncoder(w).Encode(s)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println("http://" + ln.Addr().String())
-	go func() { _ = http.Serve(ln, mux) }()
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	os.Exit(0)
+	testutil.ServeChild(mux)
 }
 
 // erpProcess is an ERP simulator running in a child process.
@@ -90,29 +77,7 @@ type erpProcess struct {
 // startERPProcess starts the test binary as an ERP simulator; it stops with the test.
 func startERPProcess(t testing.TB) *erpProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), erpProcessEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
-	url, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the ERP process printed no address: %v", err)
-	}
-	return &erpProcess{url: strings.TrimSpace(url)}
+	return &erpProcess{url: testutil.StartChild(t, erpProcessEnv+"=1")}
 }
 
 func (p *erpProcess) summary(t testing.TB) erpSummary {
@@ -189,61 +154,6 @@ func writeBigFixture(t testing.TB, st *stage.Stage, w stage.Window, prefix strin
 	return f
 }
 
-// heapPeak samples the heap's live and not yet collected objects until stopped.
-type heapPeak struct {
-	base, peak atomic.Uint64
-	stop       chan struct{}
-	done       sync.WaitGroup
-}
-
-func heapBytes() uint64 { return readMetric("/memory/classes/heap/objects:bytes") }
-
-func readMetric(name string) uint64 {
-	s := []metrics.Sample{{Name: name}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// startHeapPeak collects garbage, takes the heap's size as the base, and samples it every 200µs.
-func startHeapPeak() *heapPeak { return startPeak(heapBytes) }
-
-// startLivePeak is startHeapPeak of the heap found live by each collection:
-// garbage not yet collected does not count.
-func startLivePeak() *heapPeak {
-	return startPeak(func() uint64 { return readMetric("/gc/heap/live:bytes") })
-}
-
-func startPeak(heapBytes func() uint64) *heapPeak {
-	runtime.GC()
-	h := &heapPeak{stop: make(chan struct{})}
-	h.base.Store(heapBytes())
-	h.peak.Store(h.base.Load())
-	h.done.Add(1)
-	go func() {
-		defer h.done.Done()
-		tick := time.NewTicker(200 * time.Microsecond)
-		defer tick.Stop()
-		for {
-			if b := heapBytes(); b > h.peak.Load() {
-				h.peak.Store(b)
-			}
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return h
-}
-
-// growth stops sampling and returns the peak's growth over the base.
-func (h *heapPeak) growth() int64 {
-	close(h.stop)
-	h.done.Wait()
-	return int64(h.peak.Load()) - int64(h.base.Load())
-}
-
 // TestLoadMemoryDoesNotGrowWithTheWindow loads a window of 2,000 documents of
 // 100 KB each (about 200 MB of NDJSON) into an ERP simulator in another process
 // and checks that the heap never grew by a quarter of the NDJSON's size.
@@ -262,11 +172,11 @@ func TestLoadMemoryDoesNotGrowWithTheWindow(t *testing.T) {
 	opts := Options{Concurrency: 4, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	client := erpClient(t, proc.url, 10*time.Second)
 
-	h := startHeapPeak()
+	h := testutil.StartHeapPeak()
 	start := time.Now()
 	man, err := Run(context.Background(), st, testWindow, client, marker, opts)
 	took := time.Since(start)
-	growth := h.growth()
+	growth := h.Growth()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,13 +225,13 @@ func BenchmarkRunLargePayloads(b *testing.B) {
 		}
 		size = writeBigFixture(b, st, testWindow, fmt.Sprintf("b%03d", i%1000), n, payloadSize).size
 		opts := Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}
-		h := startHeapPeak()
+		h := testutil.StartHeapPeak()
 		b.StartTimer()
 		if _, err := Run(context.Background(), st, testWindow, client, newMarker(), opts); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		peak = max(peak, h.growth())
+		peak = max(peak, h.Growth())
 		st.Close()
 		b.StartTimer()
 	}
@@ -506,7 +416,7 @@ func TestLoadMemoryPerDocumentIsAnIndexEntry(t *testing.T) {
 		opts := Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)}
 		marker := &countingMarker{}
 		ctx := context.Background()
-		h := startLivePeak()
+		h := testutil.StartLivePeak()
 		for pass := range 2 { // the second finds everything posted and marked
 			if _, err := Run(ctx, st, testWindow, client, marker, opts); err != nil {
 				t.Fatalf("%d documents, pass %d: %v", n, pass+1, err)
@@ -518,7 +428,7 @@ func TestLoadMemoryPerDocumentIsAnIndexEntry(t *testing.T) {
 		if _, err := Pending(ctx, st, testWindow); err != nil {
 			t.Fatal(err)
 		}
-		growth := h.growth()
+		growth := h.Growth()
 		if got := marker.marked.Load(); got != int64(n) {
 			t.Fatalf("%d documents: %d marked", n, got)
 		}

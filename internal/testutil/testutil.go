@@ -1,13 +1,21 @@
 // Package testutil holds the helpers the tests of several packages share:
 // registry coverage, a fast retry policy, a log buffer safe for concurrent
-// writers, a clock a test sets by hand, and real HTTP servers for simulators.
+// writers, a clock a test sets by hand, real HTTP servers for simulators, and
+// a sampler of the heap's peak.
 package testutil
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,4 +107,48 @@ func Serve(t testing.TB, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// ServeChild serves h on loopback, prints its URL on stdout and exits when
+// stdin closes: the test that started this process (StartChild) ended or died.
+func ServeChild(h http.Handler) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("http://" + ln.Addr().String())
+	go func() { _ = http.Serve(ln, h) }()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// StartChild starts the test binary again with env added, for its TestMain to
+// call ServeChild, and returns the URL it serves; it stops with the test. A
+// simulator in another process keeps its memory out of a memory test's figures.
+func StartChild(t testing.TB, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the child process printed no address: %v", err)
+	}
+	return strings.TrimSpace(url)
 }

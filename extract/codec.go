@@ -1,0 +1,47 @@
+package extract
+
+import (
+	"runtime"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// pageBytes is the Parquet page size of the raw tables: a column's values are
+// buffered up to it before they are encoded and compressed.
+const pageBytes = 64 << 10
+
+// codec is the zstd codec of every raw table the extract writes.
+var codec = newZstdCodec()
+
+// zstdCodec compresses Parquet pages with one set of zstd encoders for the
+// whole process, each with a window of two pages: parquet-go's zstd.Codec
+// pools encoders per codec value with zstd's default 8 MB window, and each
+// such encoder keeps a 16 MB history, however small the pages.
+type zstdCodec struct{ enc *zstd.Encoder }
+
+func newZstdCodec() *zstdCodec {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),
+		zstd.WithWindowSize(2*pageBytes),
+		zstd.WithLowerEncoderMem(true),
+		zstd.WithZeroFrames(true),
+		zstd.WithEncoderCRC(false))
+	if err != nil {
+		panic(err) // the options are constants
+	}
+	return &zstdCodec{enc: enc}
+}
+
+func (*zstdCodec) String() string { return "ZSTD" }
+
+func (*zstdCodec) CompressionCodec() format.CompressionCodec { return format.Zstd }
+
+// Encode compresses src into dst; the encoder is safe for concurrent use.
+func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
+	return c.enc.EncodeAll(src, dst[:0]), nil
+}
+
+// Decode is parquet-go's, as any zstd frame decodes alike.
+func (*zstdCodec) Decode(dst, src []byte) ([]byte, error) { return parquet.Zstd.Decode(dst, src) }
