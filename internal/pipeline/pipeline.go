@@ -465,9 +465,20 @@ func (p *Pipeline) processWindow(ctx context.Context, w stage.Window, rep *Repor
 // reportWindow reads w's report after a failure; a report it cannot read is
 // the bare window, so that the failure is still reported.
 func (p *Pipeline) reportWindow(ctx context.Context, w stage.Window, why, failed string) WindowReport {
+	return p.reportWith(ctx, w, why, failed, nil)
+}
+
+// reportLoaded is reportWindow just after a load that gave its account of
+// the window, lm: the report need not read the window's documents and ledger
+// again (nil reads them).
+func (p *Pipeline) reportLoaded(ctx context.Context, w stage.Window, lm *stage.LoadManifest) WindowReport {
+	return p.reportWith(ctx, w, "", "", lm)
+}
+
+func (p *Pipeline) reportWith(ctx context.Context, w stage.Window, why, failed string, lm *stage.LoadManifest) WindowReport {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	wr, err := p.windowReport(rctx, w)
+	wr, err := p.windowReportWith(rctx, w, lm)
 	if err != nil {
 		p.cfg.Logger.Warn("cannot read the report of a failed window", "window", w.ID(), "err", err)
 		wr = WindowReport{Window: w}
@@ -481,7 +492,7 @@ func (p *Pipeline) reportWindow(ctx context.Context, w stage.Window, why, failed
 // must not stop it), and records a complete window as such. A failed load is a
 // *StepError resumed by loading the window again.
 func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
-	loadErr := p.loadDocuments(ctx, w)
+	lm, loadErr := p.loadDocuments(ctx, w)
 	var tn *load.TypeNotMovedError
 	switch {
 	case errors.As(loadErr, &tn):
@@ -501,7 +512,7 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 		loadErr = &StepError{Step: "load", Window: w, Err: fmt.Errorf("window %s: record its waiting lines in the waiting index: %w", w.ID(), err),
 			Kept: "the window's ledger, which holds every answer of the ERP; loading the window again records them", Resume: Step{Command: "load", Window: w}}
 	}
-	wr := p.reportWindow(ctx, w, "", "")
+	wr := p.reportLoaded(ctx, w, lm)
 	if loadErr != nil {
 		wr.Failed = "load"
 		return &wr, loadErr
@@ -574,19 +585,21 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 	return p.indexRejects(ctx, w)
 }
 
-func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
+// loadDocuments posts and marks w's documents; the manifest is the load's
+// account of the window (nil when the load ended before it could give one).
+func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) (*stage.LoadManifest, error) {
 	if err := p.cfg.needERP(); err != nil {
-		return err
+		return nil, err
 	}
 	zc, err := p.zuoraClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ec, err := p.erpClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = load.Run(ctx, p.st, w, ec, zc, load.Options{
+	lm, err := load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
 		MarkConcurrency:  p.cfg.ZuoraConcurrency,
 		BreakerThreshold: p.cfg.BreakerThreshold,
@@ -598,7 +611,7 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) error {
 		MarkRefused:      !p.cfg.KeepRefusedUnmarked,
 		Progress:         p.postProgress(w),
 	})
-	return classify(err)
+	return lm, classify(err)
 }
 
 // Backfill is what Extract did: the windows it staged, in order, and what it
@@ -752,6 +765,12 @@ func (p *Pipeline) Status(ctx context.Context) (*Report, error) {
 
 // windowReport reads the window's manifests and ledger into a report.
 func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowReport, error) {
+	return p.windowReportWith(ctx, w, nil)
+}
+
+// windowReportWith is windowReport with the load's account of the window
+// given (lm), or read from the stage when lm is nil.
+func (p *Pipeline) windowReportWith(ctx context.Context, w stage.Window, lm *stage.LoadManifest) (WindowReport, error) {
 	wr := WindowReport{Window: w}
 	em, ok, err := p.st.ReadExtract(ctx, w)
 	if err != nil {
@@ -777,9 +796,10 @@ func (p *Pipeline) windowReport(ctx context.Context, w stage.Window) (WindowRepo
 		l.Extracted, l.Ready, l.Rejected, l.Skipped = r.Extracted, r.Ready, r.Rejected, r.Skipped
 	}
 	if wr.Transformed {
-		lm, err := load.Pending(ctx, p.st, w)
-		if err != nil {
-			return wr, err
+		if lm == nil {
+			if lm, err = load.Pending(ctx, p.st, w); err != nil {
+				return wr, err
+			}
 		}
 		wr.Loaded = lm.Complete
 		wr.Waiting = lm.OnlyWaiting()
