@@ -225,7 +225,7 @@ func (s *Sim) postApplication(key string, body []byte) answer {
 	if err != nil {
 		return errAnswer(http.StatusUnprocessableEntity, "%s", err.Error())
 	}
-	canon, ans, done := s.admitPost(key, a.Customer, body)
+	kept, ans, done := s.admitPost(key, a.Customer, body)
 	if done {
 		return ans
 	}
@@ -245,7 +245,7 @@ func (s *Sim) postApplication(key string, body []byte) answer {
 	s.seq++
 	a.Key, a.ID, a.Created, a.Live = key, fmt.Sprintf("ERP-APP-%06d", s.seq), time.Now().UTC(), true
 	a.Body = append(json.RawMessage(nil), body...)
-	s.byKey[key] = stored{id: a.ID, canonical: canon}
+	s.byKey[key] = stored{id: a.ID, body: kept}
 	i := len(s.apps)
 	s.apps = append(s.apps, a)
 	s.liveApp[a.ZuoraID], s.lastApp[a.ZuoraID] = i, i
@@ -334,7 +334,7 @@ func (s *Sim) postReversal(key string, body []byte) answer {
 	if err != nil {
 		return errAnswer(http.StatusUnprocessableEntity, "%s", err.Error())
 	}
-	canon, ans, done := s.admitPost(key, r.Customer, body)
+	kept, ans, done := s.admitPost(key, r.Customer, body)
 	if done {
 		return ans
 	}
@@ -388,7 +388,7 @@ func (s *Sim) postReversal(key string, body []byte) answer {
 	rev.Key, rev.ID, rev.Created = key, fmt.Sprintf("ERP-REV-%06d", s.seq), time.Now().UTC()
 	rev.Body = append(json.RawMessage(nil), body...)
 	end(&rev.ERPID)
-	s.byKey[key] = stored{id: rev.ID, canonical: canon}
+	s.byKey[key] = stored{id: rev.ID, body: kept}
 	s.reversals = append(s.reversals, rev)
 	return s.created(rev.ID)
 }

@@ -142,8 +142,8 @@ type Sim struct {
 }
 
 type stored struct {
-	id        string // the ERP id the first answer gave
-	canonical []byte // the body in canonical form
+	id   string // the ERP id the first answer gave
+	body []byte // the first body as it came; compared in canonical form only when a replay's bytes differ
 }
 
 // New returns a simulator holding nothing but Options.KnownDocuments.
@@ -381,7 +381,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	if err != nil {
 		return errAnswer(http.StatusUnprocessableEntity, "%s", err.Error())
 	}
-	canon, a, done := s.admitPost(key, doc.Customer, body)
+	kept, a, done := s.admitPost(key, doc.Customer, body)
 	if done {
 		return a
 	}
@@ -394,7 +394,7 @@ func (s *Sim) answer(r *http.Request, key string, body []byte) answer {
 	doc.Type, doc.Key, doc.Created, doc.Live = string(docType), key, time.Now().UTC(), true
 	doc.ID = fmt.Sprintf("ERP-%s-%06d", idPrefix[docType], s.seq)
 	doc.Body = append(json.RawMessage(nil), body...)
-	s.byKey[key] = stored{id: doc.ID, canonical: canon}
+	s.byKey[key] = stored{id: doc.ID, body: kept}
 	s.holdDocument(doc)
 	return s.created(doc.ID)
 }
@@ -424,8 +424,8 @@ func (s *Sim) faultLocked() (answer, bool) {
 
 // admitPost applies the refusal knobs and the idempotency store to a valid
 // body: done is true with the answer to give (a refusal, a replay, a
-// conflict); otherwise the body's canonical form is returned for storing.
-func (s *Sim) admitPost(key, customer string, body []byte) (canon []byte, a answer, done bool) {
+// conflict); otherwise a copy of the body is returned for storing.
+func (s *Sim) admitPost(key, customer string, body []byte) (kept []byte, a answer, done bool) {
 	f := &s.faults
 	if msg, ok := f.RejectKeys[key]; ok {
 		return nil, errAnswer(http.StatusUnprocessableEntity, "%s", msg), true
@@ -433,17 +433,28 @@ func (s *Sim) admitPost(key, customer string, body []byte) (canon []byte, a answ
 	if msg, ok := f.RejectCustomers[customer]; ok {
 		return nil, errAnswer(http.StatusUnprocessableEntity, "%s", msg), true
 	}
-	canon, err := canonical(body)
-	if err != nil {
+	if !json.Valid(body) {
+		_, err := canonical(body) // says what is wrong
 		return nil, errAnswer(http.StatusUnprocessableEntity, "body: %v", err), true
 	}
 	if prev, ok := s.byKey[key]; ok {
-		if !bytes.Equal(prev.canonical, canon) {
+		if !sameBody(prev.body, body) {
 			return nil, errAnswer(http.StatusConflict, "idempotency key %s was used with a different body", key), true
 		}
 		return nil, answer{status: http.StatusOK, body: map[string]string{"id": prev.id}, replayed: true}, true
 	}
-	return canon, answer{}, false
+	return append([]byte(nil), body...), answer{}, false
+}
+
+// sameBody reports whether two bodies are the same JSON: the same bytes, or
+// the same canonical form (keys in any order, numbers in any spelling).
+func sameBody(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	ca, errA := canonical(a)
+	cb, errB := canonical(b)
+	return errA == nil && errB == nil && bytes.Equal(ca, cb)
 }
 
 // created answers a stored create: 201, or the CommitThenStall fault.
