@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
 
 	"github.com/shopspring/decimal"
 
@@ -31,6 +33,37 @@ type document struct {
 	reverses                          stage.DocType // a reversal's: the type of the live copy it ends
 	fixed                             money.Fixed   // the amount, exact, in 16 bytes
 	sha                               string        // sha256 of the payload bytes
+	line                              lineMark      // where the line's payload is, and a digest of the line
+}
+
+// lineMark lets a later read of the same line take its payload without
+// decoding it again: a keyed 64-bit digest of the line's bytes, and where
+// its payload starts and ends in them.
+type lineMark struct {
+	digest   uint64
+	from, to uint32
+}
+
+// lineSeed keys the line digests of this process: a read compares only
+// with another read of the same process.
+var lineSeed = maphash.MakeSeed()
+
+// markLine returns the mark of line, whose payload bytes are payload.
+func markLine(line, payload []byte) (lineMark, bool) {
+	at := bytes.Index(line, payload) // the first match: a JSON object never appears unescaped inside a string
+	if at < 0 || len(line) > math.MaxUint32 {
+		return lineMark{}, false
+	}
+	return lineMark{digest: maphash.Bytes(lineSeed, line), from: uint32(at), to: uint32(at + len(payload))}, true
+}
+
+// payloadOf returns the payload of line when line is the very line m
+// marks, byte for byte.
+func (m lineMark) payloadOf(line []byte) ([]byte, bool) {
+	if m.to == 0 || int(m.to) > len(line) || maphash.Bytes(lineSeed, line) != m.digest {
+		return nil, false
+	}
+	return line[m.from:m.to], true
 }
 
 // amount is the line's amount.
@@ -192,6 +225,7 @@ func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	}
 	sum := sha256.Sum256(env.Payload)
 	d.sha = hex.EncodeToString(sum[:])
+	d.line, _ = markLine(line, env.Payload) // without a mark the line is decoded again when posted
 	return d, nil
 }
 

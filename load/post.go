@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,9 +238,15 @@ func (r *run) phaseLines(docs []document, todo []bool, ph, count int) []document
 	return out
 }
 
-// verified parses line n of the ready documents, which the first read found
-// to be want, and refuses it when it no longer is.
+// verified takes the payload of line n of the ready documents, which the
+// first read found to be want: as is when the line is byte for byte the one
+// that read marked, else by decoding it again and refusing it when it no
+// longer is want.
 func verified(key string, n int, line []byte, want document) (posting, error) {
+	if payload, ok := want.line.payloadOf(line); ok {
+		// a copy: a worker keeps it until the post is settled
+		return posting{document: want, payload: append(json.RawMessage(nil), payload...)}, nil
+	}
 	var env stage.Envelope // a fresh payload buffer: a worker keeps it until the post is settled
 	d, err := parseDocument(line, &env)
 	if err != nil {

@@ -227,3 +227,29 @@ func TestBreakerTripsAfterThresholdFailuresInARow(t *testing.T) {
 		t.Fatalf("last failure %q", b.lastFailure())
 	}
 }
+
+func TestALineMarkGivesThePayloadOfTheVeryLineOnly(t *testing.T) {
+	line := []byte(`{"doc_type":"invoice","zuora_id":"i1","number":"{}","idempotency_key":"i1","currency":"USD","amount":"10.00","endpoint":"/api/invoices","payload":{"invoice":{"zuora_id":"i1","amount":10.00}}}`)
+	var env stage.Envelope
+	d, err := parseDocument(line, &env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := d.line.payloadOf(line)
+	if !ok || string(got) != string(env.Payload) {
+		t.Fatalf("payloadOf(the same line) = %s, %v; want %s", got, ok, env.Payload)
+	}
+	changed := bytes.Replace(line, []byte(`"amount":"10.00"`), []byte(`"amount":"10.01"`), 1)
+	if _, ok := d.line.payloadOf(changed); ok {
+		t.Fatal("payloadOf took the payload of a line whose envelope changed")
+	}
+	if _, ok := d.line.payloadOf(line[:len(line)-1]); ok {
+		t.Fatal("payloadOf took the payload of a cut line")
+	}
+	if _, ok := (lineMark{}).payloadOf(line); ok {
+		t.Fatal("an empty mark gave a payload")
+	}
+	if p, err := verified("ready", 1, changed, d); err == nil {
+		t.Fatalf("verified a changed line: %s", p.payload)
+	}
+}
