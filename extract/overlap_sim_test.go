@@ -1,7 +1,11 @@
 package extract_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -55,7 +59,7 @@ func (g *itemGauge) wrap(h http.Handler) http.Handler {
 // itemParent is the invoice id an item request filters on.
 func itemParent(r *http.Request) string {
 	for _, f := range r.URL.Query()["filter[]"] {
-		if id, ok := strings.CutPrefix(f, "invoiceId.EQ:"); ok {
+		if name, id, ok := strings.Cut(f, ".EQ:"); ok && strings.EqualFold(name, "invoiceId") {
 			return id
 		}
 	}
@@ -116,5 +120,150 @@ func TestSimItemWalksOfAStreamOverlap(t *testing.T) {
 	if peak < 2 || peak > zuora.DefaultMaxConcurrency {
 		t.Errorf("at most %d item requests in flight at once; want 2 to %d (the walks of a stream's documents overlap, within the client's MaxConcurrency)",
 			peak, zuora.DefaultMaxConcurrency)
+	}
+}
+
+// stagedParts returns the bytes of every file a manifest lists for tables, by key.
+func stagedParts(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, tables ...string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, table := range tables {
+		for _, f := range m.Tables[table].Files {
+			data, err := st.Read(context.Background(), f.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f.Key] = data
+		}
+	}
+	return out
+}
+
+// TestSimOverlappedItemWalksStageWhatOneAtATimeStages: with the item walks
+// overlapping, the walk stages the very rows, in the same order and the same
+// Parquet bytes, as it stages walking one document at a time, quarantine
+// included; and no more item walks than ItemConcurrency are in flight.
+func TestSimOverlappedItemWalksStageWhatOneAtATimeStages(t *testing.T) {
+	w := hour(21)
+	tenant := func() *zuorasim.Tenant { return zuorasim.Generate(5, wideVolume, genFrom, genTo) }
+	spoil := func(t *testing.T, sim *zuorasim.Sim) {
+		wide := wideInvoices(t, sim, w.Start.Add(-extract.DefaultOverlap), w.End)
+		var item string
+		for _, it := range sim.Snapshot("invoice-items") {
+			if it["invoiceId"] == wide[2] {
+				item = it["id"].(string)
+			}
+		}
+		for id, c := range map[string]zuorasim.Corruption{
+			wide[1]: {Raw: map[string]string{"amount": "1234.567890123456"}},         // a wide header
+			item:    {Raw: map[string]string{"chargeAmount": "1.1234567890123"}},     // an item of a wide invoice
+			wide[4]: {Raw: map[string]string{"taxAmount": "9.99999999999999999999"}}, // another wide header
+		} {
+			if err := sim.Corrupt(id, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	type result struct {
+		peak     int64
+		invoices []stage.InvoiceRow
+		items    []stage.InvoiceItemRow
+		quar     []stage.QuarantineRow
+		files    map[string][]byte
+	}
+	extractWith := func(t *testing.T, concurrency int) result {
+		g := &itemGauge{delay: 20 * time.Millisecond}
+		e := newEnvHandler(t, tenant(), zuorasim.Options{}, nil, g.wrap)
+		spoil(t, e.sim)
+		st := memStage(t)
+		m := run(t, e, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, ItemConcurrency: concurrency, RunID: "same"})
+		quar := readParts[stage.QuarantineRow](t, st, m, stage.QuarantineTable)
+		for i := range quar {
+			quar[i].QuarantinedAt = time.Time{} // the clock when it was quarantined
+		}
+		return result{g.peak.Load(),
+			readParts[stage.InvoiceRow](t, st, m, "invoices"),
+			readParts[stage.InvoiceItemRow](t, st, m, "invoice_items"),
+			quar,
+			stagedParts(t, st, m, "invoices", "invoice_items")}
+	}
+	one, three := extractWith(t, 1), extractWith(t, 3)
+	if one.peak != 1 {
+		t.Errorf("ItemConcurrency 1: %d item requests at once; want 1", one.peak)
+	}
+	if three.peak < 2 || three.peak > 3 {
+		t.Errorf("ItemConcurrency 3: %d item requests at once; want 2 or 3", three.peak)
+	}
+	if len(one.quar) != 3 {
+		t.Fatalf("%d documents quarantined; want the 3 spoilt", len(one.quar))
+	}
+	if !reflect.DeepEqual(one.invoices, three.invoices) || !reflect.DeepEqual(one.items, three.items) || !reflect.DeepEqual(one.quar, three.quar) {
+		t.Fatalf("overlapped walks staged %d invoices, %d items, %d quarantined; one at a time %d, %d, %d: not the same rows in the same order",
+			len(three.invoices), len(three.items), len(three.quar), len(one.invoices), len(one.items), len(one.quar))
+	}
+	if !reflect.DeepEqual(one.files, three.files) {
+		t.Errorf("the Parquet parts differ between overlapped and one-at-a-time item walks")
+	}
+}
+
+// TestSimFirstFailingItemWalkInRecordOrderFailsTheWalk: when item walks fail,
+// the walk fails with the error of the first document in record order, the
+// text it has walking one document at a time, though a later one failed
+// sooner; the item walks still in flight are cancelled and nothing commits.
+func TestSimFirstFailingItemWalkInRecordOrderFailsTheWalk(t *testing.T) {
+	w := hour(21)
+	const hold = 10 * time.Second // longer than any walk here: a request held this long was not cancelled
+	var first, second string
+	extractWith := func(t *testing.T, concurrency int) error {
+		g := &itemGauge{delay: 20 * time.Millisecond}
+		e := newEnvHandler(t, zuorasim.Generate(5, wideVolume, genFrom, genTo), zuorasim.Options{}, nil, g.wrap)
+		wide := wideInvoices(t, e.sim, w.Start.Add(-extract.DefaultOverlap), w.End)
+		first, second = wide[0], wide[1]
+		refuse := func(w http.ResponseWriter, parent string) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"reasons":[{"code":50000020,"message":"test refuses the items of %s"}]}`, parent)
+		}
+		var heldOut atomic.Int64
+		g.answer = func(w http.ResponseWriter, r *http.Request, parent string) bool {
+			wait := hold // the others: held until the client gives up
+			switch parent {
+			case first:
+				wait = 200 * time.Millisecond // refused after the second
+			case second:
+				wait = 0
+			}
+			select {
+			case <-time.After(wait):
+			case <-r.Context().Done():
+				return true
+			}
+			if wait == hold {
+				heldOut.Add(1)
+				return false
+			}
+			refuse(w, parent)
+			return true
+		}
+		st := memStage(t)
+		_, err := extract.Run(context.Background(), e.client, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, ItemConcurrency: concurrency})
+		if n := heldOut.Load(); n > 0 {
+			t.Errorf("ItemConcurrency %d: %d item requests ran to the end of a %v hold: the walks in flight were not cancelled", concurrency, n, hold)
+		}
+		if _, found, rerr := st.ReadExtract(context.Background(), w); found || rerr != nil {
+			t.Fatalf("ItemConcurrency %d: a failed walk left a manifest (found %v, %v)", concurrency, found, rerr)
+		}
+		return err
+	}
+	err := extractWith(t, 4) // below the client's MaxConcurrency: every walk started has a request slot
+	var ze *zuora.Error
+	if !errors.As(err, &ze) || ze.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "query invoice-items of invoices "+first+":") {
+		t.Fatalf("Run = %v; want the 400 of the items of %s, the first wide invoice", err, first)
+	}
+	if strings.Contains(err.Error(), second) {
+		t.Fatalf("Run = %v; names %s, a later invoice", err, second)
+	}
+	if one := extractWith(t, 1); one == nil || one.Error() != err.Error() {
+		t.Fatalf("overlapped: %v\none at a time: %v\nwant the same error", err, one)
 	}
 }
