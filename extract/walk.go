@@ -109,28 +109,43 @@ func (w *walker[H, I]) stream(ctx context.Context) error {
 
 // pass walks the range once and returns how many versions it staged that
 // no earlier pass had, and whether Zuora paged it by offset. Rows outside the
-// range are counted, and fail the window once the pass is done.
+// range are counted, and fail the window once the pass is done. The records
+// are staged in the order they come while the item walks of the documents
+// among them overlap (see ahead).
 func (w *walker[H, I]) pass(ctx context.Context, seen keySet, started time.Time) (fresh int, nonKeyset bool, err error) {
 	q := query(w.x, w.sp, w.r)
 	q.Paging = &zuora.Paging{}
 	pages := 0 // pages told to the progress so far
 	defer func() { w.fetched(q.Paging.Pages-pages, 0) }()
-	for raw, err := range w.x.src.Records(ctx, q) {
-		if err != nil {
-			return 0, false, w.queryError(err)
+	win := newAhead(ctx, w.x.opts.ItemConcurrency, w.stage)
+	defer win.stop()
+	records, stop := prefetch(ctx, w.x.src, q)
+	defer stop() // before the progress reads q.Paging
+	for f := range records {
+		if f.err != nil {
+			if err := win.drain(); err != nil {
+				return 0, false, err // a record before the failed page fails first
+			}
+			return 0, false, w.queryError(f.err)
 		}
-		w.fetched(q.Paging.Pages-pages, 1)
-		pages = q.Paging.Pages
+		w.fetched(f.pages-pages, 1)
+		pages = f.pages
 		if err := ctx.Err(); err != nil {
 			return 0, false, err
 		}
-		isNew, err := w.record(ctx, raw, seen, started)
-		if err != nil {
-			return 0, false, err
-		}
+		p, isNew := w.admit(f.raw, seen, started)
 		if isNew {
 			fresh++
 		}
+		if p == nil {
+			continue
+		}
+		if err := win.push(p); err != nil {
+			return 0, false, err
+		}
+	}
+	if err := win.drain(); err != nil {
+		return 0, false, err
 	}
 	if w.rangeErr != nil {
 		return 0, false, w.rangeErr
@@ -150,49 +165,75 @@ func (w *walker[H, I]) queryError(err error) error {
 	return fmt.Errorf("query %s: %w", w.sp.object(), err)
 }
 
-// record stages one record of a pass unless it is outside the range or
-// staged already; a malformed one goes to the quarantine (see quarantine.route).
-func (w *walker[H, I]) record(ctx context.Context, raw json.RawMessage, seen keySet, started time.Time) (isNew bool, err error) {
+// admit decides what one record of a pass becomes: nil when it is outside the
+// range or staged already, else a record to stage in turn, with its expanded
+// items or the walk that pages them. isNew says no earlier record of the walk
+// was this version; a record that cannot be decoded is neither new nor dropped.
+func (w *walker[H, I]) admit(raw json.RawMessage, seen keySet, started time.Time) (p *pending, isNew bool) {
 	rec, err := decodeRecord(w.sp.table(), raw)
 	if err != nil {
-		return false, w.quar.route(raw, err)
+		return &pending{raw: raw, err: err}, false
 	}
+	if !w.wanted(rec, seen, started) {
+		return nil, false
+	}
+	seen[keyOf(rec.id, rec.updated)] = struct{}{}
+	p = &pending{raw: raw, rec: rec}
+	if w.items != nil {
+		var walk bool
+		if p.kids, walk, p.err = expandedList(w.sp, rec); walk {
+			src, sp, id := w.x.src, w.sp, rec.id
+			p.walk = func(ctx context.Context) ([]*record, error) { return walkItems(ctx, src, sp, id) }
+		}
+	}
+	return p, true
+}
+
+// wanted reports whether a decoded record is to be staged: not when it is
+// outside the range (counted, and kept for the RangeError when no change
+// during the walk explains it) or when this version is staged already.
+func (w *walker[H, I]) wanted(rec *record, seen keySet, started time.Time) bool {
 	k := keyOf(rec.id, rec.updated)
 	switch {
 	case !rec.updated.Before(w.r.hi), rec.updated.Before(w.r.lo):
 		w.dropped++
 		if !outside(rec.updated, w.r, started) {
 			w.log.Debug("record changed during the walk", "doc_id", rec.id, "updated", rec.rawUpd)
-			return false, nil
+			return false
 		}
 		if w.rangeErr == nil {
 			w.rangeErr = &RangeError{Table: w.sp.table(), From: w.r.lo, To: w.r.hi, Example: rec.id + " " + rec.rawUpd}
 		}
 		w.rangeErr.Outside++
-		return false, nil
+		return false
 	case seen.has(k), w.x.prior[w.sp.table()].has(k):
 		w.dropped++ // this version is already staged
 		w.log.Debug("record already staged", "doc_id", rec.id, "updated", rec.rawUpd)
-		return false, nil
+		return false
 	}
-	seen[k] = struct{}{}
-	if err := w.keep(ctx, rec); err != nil {
-		return true, w.quar.route(raw, err)
+	return true
+}
+
+// stage stages one admitted record with its items, or sends it to the
+// quarantine (see quarantine.route).
+func (w *walker[H, I]) stage(p *pending) error {
+	err := p.err
+	if err == nil && len(p.kids) > 0 {
+		p.lines, err = decodeItems(w.sp, p.rec.id, p.kids)
 	}
-	return true, nil
+	if err == nil {
+		err = w.keep(p.rec, p.lines)
+	}
+	if err != nil {
+		return w.quar.route(p.raw, err)
+	}
+	return nil
 }
 
 // keep stages one record version and its items, or, when any of their fields
 // cannot be staged (a *MalformedError), none of them.
-func (w *walker[H, I]) keep(ctx context.Context, rec *record) error {
+func (w *walker[H, I]) keep(rec *record, lines []*record) error {
 	sp := w.sp
-	var lines []*record
-	if w.items != nil {
-		var err error
-		if lines, err = docItems(ctx, w.x.src, sp, rec); err != nil {
-			return err
-		}
-	}
 	row := sp.header(rec, rec.account(w.x.opts.ERPAccountField), len(lines))
 	if rec.err != nil {
 		return rec.err
@@ -268,45 +309,55 @@ func (w *walker[H, I]) commit(started time.Time) error {
 
 // docItems returns every item of a document: the expanded list, or, when that
 // list is cut off at the page size, all of them paged from the item endpoint.
-// An item walk under a cursor that is not a keyset is repeated until a walk
-// finds no item it had not seen, as an offset shifts when the list changes.
 func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parent *record) ([]*record, error) {
-	kids := parent.list(sp.childKey)
-	if parent.err != nil {
-		return nil, parent.err
+	kids, walk, err := expandedList(sp, parent)
+	switch {
+	case err != nil:
+		return nil, err
+	case walk:
+		return walkItems(ctx, src, sp, parent.id)
 	}
-	walk := len(kids) >= pageSize
-	if walk {
-		kids = kids[:0]
+	return decodeItems(sp, parent.id, kids)
+}
+
+// expandedList returns a document's expanded item list, still raw; walk says
+// the list is cut off at the page size, so its items are to be paged instead.
+func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []json.RawMessage, walk bool, err error) {
+	kids = parent.list(sp.childKey)
+	switch {
+	case parent.err != nil:
+		return nil, false, parent.err
+	case len(kids) >= pageSize:
+		return nil, true, nil
 	}
-	seen := make(map[string]bool, len(kids))
-	out := make([]*record, 0, len(kids))
-	add := func(raw json.RawMessage) (bool, error) {
-		r, err := decodeRecord(sp.itemTable(), raw)
-		if err != nil {
-			return false, fmt.Errorf("%s %s: %w", sp.table(), parent.id, err)
-		}
-		if seen[r.id] {
-			return false, nil // an item listed twice (a page boundary moved) is staged once
-		}
-		seen[r.id] = true
-		out = append(out, r)
-		return true, nil
-	}
+	return kids, false, nil
+}
+
+// decodeItems decodes the expanded items of document parentID.
+func decodeItems[H, I any](sp docSpec[H, I], parentID string, kids []json.RawMessage) ([]*record, error) {
+	set := newItemSet(sp, parentID, len(kids))
 	for _, raw := range kids {
-		if _, err := add(raw); err != nil {
+		if _, err := set.add(raw); err != nil {
 			return nil, err
 		}
 	}
-	for pass := 1; walk; pass++ {
-		q := itemQuery(sp, parent.id)
+	return set.out, nil
+}
+
+// walkItems pages every item of document parentID from the item endpoint. A
+// walk under a cursor that is not a keyset is repeated until a walk finds no
+// item it had not seen, as an offset shifts when the list changes.
+func walkItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], parentID string) ([]*record, error) {
+	set := newItemSet(sp, parentID, pageSize)
+	for pass := 1; ; pass++ {
+		q := itemQuery(sp, parentID)
 		q.Paging = &zuora.Paging{}
 		fresh := 0
 		for raw, err := range src.Records(ctx, q) {
 			if err != nil {
-				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parent.id, err)
+				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parentID, err)
 			}
-			isNew, err := add(raw)
+			isNew, err := set.add(raw)
 			if err != nil {
 				return nil, err
 			}
@@ -316,12 +367,39 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 		}
 		switch {
 		case !q.Paging.NonKeyset || (pass > 1 && fresh == 0):
-			walk = false
+			return set.out, nil
 		case pass == maxPasses:
-			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject(), sp.table(), parent.id, pass)
+			return nil, fmt.Errorf("query %s of %s %s: the list is paged by offset and still changed during walk %d", sp.itemObject(), sp.table(), parentID, pass)
 		}
 	}
-	return out, nil
+}
+
+// itemSet gathers the items of one document, each once.
+type itemSet struct {
+	table, itemTable, parentID string
+	seen                       map[string]bool
+	out                        []*record
+}
+
+func newItemSet[H, I any](sp docSpec[H, I], parentID string, n int) *itemSet {
+	return &itemSet{table: sp.table(), itemTable: sp.itemTable(), parentID: parentID,
+		seen: make(map[string]bool, n), out: make([]*record, 0, n)}
+}
+
+// add decodes one item and keeps it unless it was kept already (an item
+// listed twice, as a page boundary moved, is staged once); it reports whether
+// it was new.
+func (s *itemSet) add(raw json.RawMessage) (bool, error) {
+	r, err := decodeRecord(s.itemTable, raw)
+	if err != nil {
+		return false, fmt.Errorf("%s %s: %w", s.table, s.parentID, err)
+	}
+	if s.seen[r.id] {
+		return false, nil
+	}
+	s.seen[r.id] = true
+	s.out = append(s.out, r)
+	return true, nil
 }
 
 // fetched tells the progress, if any, of pages and records the walk fetched.
