@@ -1,6 +1,7 @@
 package extract_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,9 +23,11 @@ import (
 // hour holds a dozen documents whose items are paged from the item endpoint.
 var wideVolume = zuorasim.Volume{Accounts: 20, Invoices: 1500, MaxItems: 250, NoERPPercent: 10, DraftPercent: 15, BurstPercent: 50}
 
-// itemGauge counts the invoice item requests the simulator is serving at once;
-// each takes delay, so that walks sent together are seen together.
+// itemGauge counts the invoice item requests (or those of path) the simulator
+// is serving at once; each takes delay, so that walks sent together are seen
+// together.
 type itemGauge struct {
+	path           string // "" means /object-query/invoice-items
 	delay          time.Duration
 	inflight, peak atomic.Int64
 	total          atomic.Int64
@@ -35,7 +38,7 @@ type itemGauge struct {
 
 func (g *itemGauge) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/object-query/invoice-items" {
+		if path := cmp.Or(g.path, "/object-query/invoice-items"); r.URL.Path != path {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -265,5 +268,23 @@ func TestSimFirstFailingItemWalkInRecordOrderFailsTheWalk(t *testing.T) {
 	}
 	if one := extractWith(t, 1); one == nil || one.Error() != err.Error() {
 		t.Fatalf("overlapped: %v\none at a time: %v\nwant the same error", err, one)
+	}
+}
+
+// TestSimAccountBatchesOverlap: the accounts of a window's applications are
+// asked for by id, RecheckBatch per query, several queries at once.
+func TestSimAccountBatchesOverlap(t *testing.T) {
+	v := zuorasim.Volume{Accounts: 600, Invoices: 600, Payments: 1200, Refunds: 150, CreditMemos: 300, MaxItems: 3, NoERPPercent: 10}
+	g := &itemGauge{path: "/object-query/" + stage.AccountsObject, delay: 20 * time.Millisecond}
+	e := newEnvHandler(t, zuorasim.Generate(5, v, genFrom, genTo), zuorasim.Options{}, nil, g.wrap)
+	m := run(t, e, memStage(t), hour(21), extract.Options{})
+	accounts := m.Tables[stage.AccountsTable].Rows
+	if accounts < 3*extract.RecheckBatch {
+		t.Fatalf("the window's applications join %d accounts; want %d or more, for several batches", accounts, 3*extract.RecheckBatch)
+	}
+	peak := g.peak.Load()
+	t.Logf("%d accounts in %d queries (the probe included), at most %d at once", accounts, g.total.Load(), peak)
+	if peak < 2 || peak > zuora.DefaultMaxConcurrency {
+		t.Errorf("at most %d account queries in flight at once; want 2 to %d", peak, zuora.DefaultMaxConcurrency)
 	}
 }
