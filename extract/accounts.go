@@ -43,7 +43,7 @@ func (x *run) stageAccounts(ctx context.Context) error {
 		}
 		return t.add(row, updated)
 	}}
-	if err := res.fetch(ctx, x.src, ids); err != nil {
+	if err := res.fetch(ctx, x.src, ids, x.opts.LookupConcurrency); err != nil {
 		return err
 	}
 	snap, err := t.close()
@@ -73,44 +73,67 @@ type accountFetch struct {
 	missing  []string
 }
 
-func (a *accountFetch) fetch(ctx context.Context, src Source, ids []string) error {
-	for batch := range slices.Chunk(ids, RecheckBatch) {
-		asked := map[string]bool{}
-		for _, id := range batch {
-			asked[id] = true
-		}
-		seen := map[string]bool{}
-		for raw, err := range src.Records(ctx, accountQuery(a.erpField, batch)) {
-			if err != nil {
-				return fmt.Errorf("query accounts by id: %w", err)
-			}
-			row, warning, err := accountRow(raw, a.erpField)
-			if err != nil {
-				return err
-			}
-			if !asked[row.ID] {
-				return fmt.Errorf("zuora answered a query of accounts by id with account %s, which was not asked for", row.ID)
-			}
-			if seen[row.ID] {
-				continue // listed twice (a page boundary moved): once is enough
-			}
-			seen[row.ID] = true
-			if warning != "" {
-				a.warnings = append(a.warnings, warning)
-			}
-			if err := a.add(row); err != nil {
-				return err
-			}
-		}
-		for _, id := range batch {
-			if !seen[id] {
-				a.missing = append(a.missing, id)
-			}
-		}
+// fetch asks for the accounts ids, RecheckBatch per query and up to
+// concurrency queries at once, and hands them to add batch by batch in the
+// order of ids.
+func (a *accountFetch) fetch(ctx context.Context, src Source, ids []string, concurrency int) error {
+	batches := slices.Collect(slices.Chunk(ids, RecheckBatch))
+	err := inOrder(ctx, len(batches), concurrency,
+		func(ctx context.Context, i int) ([]json.RawMessage, error) { return a.query(ctx, src, batches[i]) },
+		func(i int, raws []json.RawMessage) error { return a.keep(batches[i], raws) })
+	if err != nil {
+		return err
 	}
 	if n := len(a.missing); n > 0 {
 		a.warnings = append(a.warnings, fmt.Sprintf("accounts: Zuora returns no account for %d accountId of the applications (e.g. %s): their applications are rejected as %s",
 			n, a.missing[0], stage.ReasonNoERPAccount))
+	}
+	return nil
+}
+
+// query returns what Zuora answers for the accounts of one batch.
+func (a *accountFetch) query(ctx context.Context, src Source, batch []string) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	for raw, err := range src.Records(ctx, accountQuery(a.erpField, batch)) {
+		if err != nil {
+			return nil, fmt.Errorf("query accounts by id: %w", err)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+// keep hands the accounts Zuora answered for batch to add, each once, and
+// notes the ids it did not answer.
+func (a *accountFetch) keep(batch []string, raws []json.RawMessage) error {
+	asked := map[string]bool{}
+	for _, id := range batch {
+		asked[id] = true
+	}
+	seen := map[string]bool{}
+	for _, raw := range raws {
+		row, warning, err := accountRow(raw, a.erpField)
+		if err != nil {
+			return err
+		}
+		if !asked[row.ID] {
+			return fmt.Errorf("zuora answered a query of accounts by id with account %s, which was not asked for", row.ID)
+		}
+		if seen[row.ID] {
+			continue // listed twice (a page boundary moved): once is enough
+		}
+		seen[row.ID] = true
+		if warning != "" {
+			a.warnings = append(a.warnings, warning)
+		}
+		if err := a.add(row); err != nil {
+			return err
+		}
+	}
+	for _, id := range batch {
+		if !seen[id] {
+			a.missing = append(a.missing, id)
+		}
 	}
 	return nil
 }

@@ -161,3 +161,44 @@ func prefetch(ctx context.Context, src Source, q zuora.Query) (records <-chan fe
 		wg.Wait()
 	}
 }
+
+// inOrder runs fetch for jobs 0 to n-1, up to limit at once, and hands each
+// result to use in job order. The first error in job order is returned; the
+// fetches still in flight are then cancelled and waited for.
+func inOrder[T any](ctx context.Context, n, limit int, fetch func(ctx context.Context, i int) (T, error), use func(i int, v T) error) error {
+	type result struct {
+		v   T
+		err error
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before the wait
+	results := make([]chan result, n)
+	start := func(i int) {
+		ch := make(chan result, 1)
+		results[i] = ch
+		wg.Go(func() {
+			v, err := fetch(ctx, i)
+			ch <- result{v, err}
+		})
+	}
+	limit = max(limit, 1)
+	for i := range min(limit, n) {
+		start(i)
+	}
+	for i := range n {
+		r := <-results[i]
+		results[i] = nil
+		if i+limit < n {
+			start(i + limit)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := use(i, r.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

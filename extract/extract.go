@@ -48,11 +48,13 @@ type Options struct {
 	// run at once; 0 means 4. The Zuora client's MaxConcurrency still bounds the
 	// requests in flight across all of them.
 	Concurrency int
-	// ItemConcurrency bounds, per walk, how many documents whose expanded
-	// items are cut off at 99 have their items paged from the item endpoint at
-	// once (and held), while the walk stages its records in the order they
-	// came; 0 means 8. The pipeline passes --zuora-concurrency.
-	ItemConcurrency int
+	// LookupConcurrency bounds the queries that complete what the walks
+	// found: per walk, the documents whose expanded items are cut off at 99
+	// having their items paged from the item endpoint (and held) while the
+	// walk stages its records in the order they came, and the queries of the
+	// applications' accounts by id; 0 means 8. The pipeline passes
+	// --zuora-concurrency.
+	LookupConcurrency int
 	// Slices splits the window's query range into up to this many contiguous
 	// half-open time slices (bounds on whole seconds), walked concurrently per
 	// document type; slice n writes part n of each table, so keys stay a pure
@@ -233,8 +235,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.ItemConcurrency <= 0 {
-		o.ItemConcurrency = zuora.DefaultMaxConcurrency
+	if o.LookupConcurrency <= 0 {
+		o.LookupConcurrency = zuora.DefaultMaxConcurrency
 	}
 	if o.Slices < 0 {
 		return o, fmt.Errorf("extract: negative slices %d", o.Slices)

@@ -1,6 +1,7 @@
 package extract_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,9 +23,11 @@ import (
 // hour holds a dozen documents whose items are paged from the item endpoint.
 var wideVolume = zuorasim.Volume{Accounts: 20, Invoices: 1500, MaxItems: 250, NoERPPercent: 10, DraftPercent: 15, BurstPercent: 50}
 
-// itemGauge counts the invoice item requests the simulator is serving at once;
-// each takes delay, so that walks sent together are seen together.
+// itemGauge counts the invoice item requests (or those of path) the simulator
+// is serving at once; each takes delay, so that walks sent together are seen
+// together.
 type itemGauge struct {
+	path           string // "" means /object-query/invoice-items
 	delay          time.Duration
 	inflight, peak atomic.Int64
 	total          atomic.Int64
@@ -35,7 +38,7 @@ type itemGauge struct {
 
 func (g *itemGauge) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/object-query/invoice-items" {
+		if path := cmp.Or(g.path, "/object-query/invoice-items"); r.URL.Path != path {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -142,7 +145,7 @@ func stagedParts(t *testing.T, st *stage.Stage, m *stage.ExtractManifest, tables
 // TestSimOverlappedItemWalksStageWhatOneAtATimeStages: with the item walks
 // overlapping, the walk stages the very rows, in the same order and the same
 // Parquet bytes, as it stages walking one document at a time, quarantine
-// included; and no more item walks than ItemConcurrency are in flight.
+// included; and no more item walks than LookupConcurrency are in flight.
 func TestSimOverlappedItemWalksStageWhatOneAtATimeStages(t *testing.T) {
 	w := hour(21)
 	tenant := func() *zuorasim.Tenant { return zuorasim.Generate(5, wideVolume, genFrom, genTo) }
@@ -176,7 +179,7 @@ func TestSimOverlappedItemWalksStageWhatOneAtATimeStages(t *testing.T) {
 		e := newEnvHandler(t, tenant(), zuorasim.Options{}, nil, g.wrap)
 		spoil(t, e.sim)
 		st := memStage(t)
-		m := run(t, e, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, ItemConcurrency: concurrency, RunID: "same"})
+		m := run(t, e, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, LookupConcurrency: concurrency, RunID: "same"})
 		quar := readParts[stage.QuarantineRow](t, st, m, stage.QuarantineTable)
 		for i := range quar {
 			quar[i].QuarantinedAt = time.Time{} // the clock when it was quarantined
@@ -189,10 +192,10 @@ func TestSimOverlappedItemWalksStageWhatOneAtATimeStages(t *testing.T) {
 	}
 	one, three := extractWith(t, 1), extractWith(t, 3)
 	if one.peak != 1 {
-		t.Errorf("ItemConcurrency 1: %d item requests at once; want 1", one.peak)
+		t.Errorf("LookupConcurrency 1: %d item requests at once; want 1", one.peak)
 	}
 	if three.peak < 2 || three.peak > 3 {
-		t.Errorf("ItemConcurrency 3: %d item requests at once; want 2 or 3", three.peak)
+		t.Errorf("LookupConcurrency 3: %d item requests at once; want 2 or 3", three.peak)
 	}
 	if len(one.quar) != 3 {
 		t.Fatalf("%d documents quarantined; want the 3 spoilt", len(one.quar))
@@ -246,12 +249,12 @@ func TestSimFirstFailingItemWalkInRecordOrderFailsTheWalk(t *testing.T) {
 			return true
 		}
 		st := memStage(t)
-		_, err := extract.Run(context.Background(), e.client, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, ItemConcurrency: concurrency})
+		_, err := extract.Run(context.Background(), e.client, st, w, extract.Options{DocTypes: []stage.DocType{stage.Invoice}, LookupConcurrency: concurrency})
 		if n := heldOut.Load(); n > 0 {
-			t.Errorf("ItemConcurrency %d: %d item requests ran to the end of a %v hold: the walks in flight were not cancelled", concurrency, n, hold)
+			t.Errorf("LookupConcurrency %d: %d item requests ran to the end of a %v hold: the walks in flight were not cancelled", concurrency, n, hold)
 		}
 		if _, found, rerr := st.ReadExtract(context.Background(), w); found || rerr != nil {
-			t.Fatalf("ItemConcurrency %d: a failed walk left a manifest (found %v, %v)", concurrency, found, rerr)
+			t.Fatalf("LookupConcurrency %d: a failed walk left a manifest (found %v, %v)", concurrency, found, rerr)
 		}
 		return err
 	}
@@ -265,5 +268,31 @@ func TestSimFirstFailingItemWalkInRecordOrderFailsTheWalk(t *testing.T) {
 	}
 	if one := extractWith(t, 1); one == nil || one.Error() != err.Error() {
 		t.Fatalf("overlapped: %v\none at a time: %v\nwant the same error", err, one)
+	}
+}
+
+// TestSimAccountBatchesOverlap: the accounts of a window's applications are
+// asked for by id, RecheckBatch per query, several queries at once.
+func TestSimAccountBatchesOverlap(t *testing.T) {
+	v := zuorasim.Volume{Accounts: 600, Invoices: 600, Payments: 1200, Refunds: 150, CreditMemos: 300, MaxItems: 3, NoERPPercent: 10}
+	g := &itemGauge{path: "/object-query/" + stage.AccountsObject, delay: 20 * time.Millisecond}
+	e := newEnvHandler(t, zuorasim.Generate(5, v, genFrom, genTo), zuorasim.Options{}, nil, g.wrap)
+	st := memStage(t)
+	m := run(t, e, st, hour(21), extract.Options{})
+	accounts := m.Tables[stage.AccountsTable].Rows
+	if accounts < 3*extract.RecheckBatch {
+		t.Fatalf("the window's applications join %d accounts; want %d or more, for several batches", accounts, 3*extract.RecheckBatch)
+	}
+	peak := g.peak.Load()
+	t.Logf("%d accounts in %d queries (the probe included), at most %d at once", accounts, g.total.Load(), peak)
+	if peak < 2 || peak > zuora.DefaultMaxConcurrency {
+		t.Errorf("at most %d account queries in flight at once; want 2 to %d", peak, zuora.DefaultMaxConcurrency)
+	}
+	one := newEnv(t, zuorasim.Generate(5, v, genFrom, genTo), zuorasim.Options{}, nil)
+	ost := memStage(t)
+	om := run(t, one, ost, hour(21), extract.Options{LookupConcurrency: 1})
+	got, want := readParts[stage.AccountRow](t, st, m, stage.AccountsTable), readParts[stage.AccountRow](t, ost, om, stage.AccountsTable)
+	if !reflect.DeepEqual(got, want) || !slices.Equal(m.Warnings, om.Warnings) {
+		t.Errorf("%d accounts staged, warnings %q; one query at a time %d, %q: want the same rows in the same order", len(got), m.Warnings, len(want), om.Warnings)
 	}
 }

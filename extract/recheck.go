@@ -217,7 +217,7 @@ func (rc *rechecker[H, I]) applicationBatch(ctx context.Context, batch []string)
 	slices.Sort(ids)
 	accounts := map[string]stage.AccountRow{}
 	fetch := accountFetch{erpField: rc.opts.ERPAccountField, add: func(a stage.AccountRow) error { accounts[a.ID] = a; return nil }}
-	if err := fetch.fetch(ctx, rc.src, ids); err != nil {
+	if err := fetch.fetch(ctx, rc.src, ids, 1); err != nil { // a batch of applications: one query of accounts
 		return err
 	}
 	for _, p := range pending {

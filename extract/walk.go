@@ -117,7 +117,7 @@ func (w *walker[H, I]) pass(ctx context.Context, seen keySet, started time.Time)
 	q.Paging = &zuora.Paging{}
 	pages := 0 // pages told to the progress so far
 	defer func() { w.fetched(q.Paging.Pages-pages, 0) }()
-	win := newAhead(ctx, w.x.opts.ItemConcurrency, w.stage)
+	win := newAhead(ctx, w.x.opts.LookupConcurrency, w.stage)
 	defer win.stop()
 	records, stop := prefetch(ctx, w.x.src, q)
 	defer stop() // before the progress reads q.Paging

@@ -542,14 +542,14 @@ func (p *Pipeline) extractWindow(ctx context.Context, w stage.Window, force bool
 		return err
 	}
 	_, err = extract.Run(ctx, zc, p.st, w, extract.Options{
-		Overlap:         p.cfg.Overlap,
-		Statuses:        p.cfg.Statuses,
-		Slices:          p.cfg.Slices,
-		ItemConcurrency: p.cfg.ZuoraConcurrency,
-		RunID:           p.cfg.RunID,
-		CodeVersion:     p.cfg.CodeVersion,
-		Force:           force,
-		Logger:          p.cfg.Logger,
+		Overlap:           p.cfg.Overlap,
+		Statuses:          p.cfg.Statuses,
+		Slices:            p.cfg.Slices,
+		LookupConcurrency: p.cfg.ZuoraConcurrency,
+		RunID:             p.cfg.RunID,
+		CodeVersion:       p.cfg.CodeVersion,
+		Force:             force,
+		Logger:            p.cfg.Logger,
 
 		ERPAccountField: p.cfg.ERPAccountField,
 		DocTypes:        p.cfg.DocTypes,
