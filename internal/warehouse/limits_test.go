@@ -26,8 +26,8 @@ func TestOpenAppliesTheLimits(t *testing.T) {
 	}
 
 	db := openDB(t)
-	if got := setting(db, "memory_limit"); got != "953.6 MiB" {
-		t.Errorf("default memory_limit %s, want 1GB (953.6 MiB)", got)
+	if got := setting(db, "memory_limit"); got != "122.0 MiB" {
+		t.Errorf("default memory_limit %s, want 128MB (122.0 MiB)", got)
 	}
 	if got, want := setting(db, "threads"), runtime.GOMAXPROCS(0); got != strconv.Itoa(want) {
 		t.Errorf("default threads %s, want GOMAXPROCS %d", got, want)
@@ -157,7 +157,7 @@ func TestMemoryBytes(t *testing.T) {
 		limit string
 		want  int64
 	}{
-		{"", 1_000_000_000}, // the default
+		{"", 128_000_000}, // the default
 		{"256MB", 256_000_000}, {"1GB", 1_000_000_000}, {"512MiB", 512 << 20},
 		{"1.5GB", 1_500_000_000}, {"300 mb", 300_000_000}, {"64kib", 64 << 10}, {"lots", 0},
 	} {
