@@ -51,6 +51,7 @@ type docTypeFacts struct {
 	kind       Kind
 	header     string  // raw table of the records (a document's header, an application's rows); "" for reversals
 	items      string  // raw item table; "" when the type has no items
+	itemParent string  // the item table's column of its document's id
 	number     string  // header column of the document number; "" for applications
 	amount     string  // header column of the amount; "" for reversals
 	endpoint   string  // ERP API path the type is posted to
@@ -70,13 +71,13 @@ var registry = []struct {
 	docTypeFacts
 }{
 	{Reversal, docTypeFacts{kind: KindReversal, endpoint: "/api/reversals"}},
-	{Invoice, docTypeFacts{kind: KindDocument, header: "invoices", items: "invoice_items", number: "invoice_number", amount: "amount",
+	{Invoice, docTypeFacts{kind: KindDocument, header: "invoices", items: "invoice_items", itemParent: "invoice_id", number: "invoice_number", amount: "amount",
 		endpoint: "/api/invoices", object: "invoices", itemObject: "invoice-items", markObject: "Invoice",
 		headerRow: InvoiceRow{}, itemRow: InvoiceItemRow{}}},
-	{DebitMemo, docTypeFacts{kind: KindDocument, header: "debit_memos", items: "debit_memo_items", number: "memo_number", amount: "total_amount",
+	{DebitMemo, docTypeFacts{kind: KindDocument, header: "debit_memos", items: "debit_memo_items", itemParent: "debit_memo_id", number: "memo_number", amount: "total_amount",
 		endpoint: "/api/debit-memos", object: "debit-memos", itemObject: "debit-memo-items", markObject: "DebitMemo",
 		headerRow: DebitMemoRow{}, itemRow: DebitMemoItemRow{}}},
-	{CreditMemo, docTypeFacts{kind: KindDocument, header: "credit_memos", items: "credit_memo_items", number: "memo_number", amount: "total_amount",
+	{CreditMemo, docTypeFacts{kind: KindDocument, header: "credit_memos", items: "credit_memo_items", itemParent: "credit_memo_id", number: "memo_number", amount: "total_amount",
 		endpoint: "/api/credit-memos", object: "credit-memos", itemObject: "credit-memo-items", markObject: "CreditMemo",
 		headerRow: CreditMemoRow{}, itemRow: CreditMemoItemRow{}}},
 	{Payment, docTypeFacts{kind: KindDocument, header: "payments", number: "payment_number", amount: "amount",
@@ -205,6 +206,10 @@ func (d DocType) HeaderTable() string { return d.must().header }
 
 // ItemTable is the raw table of the documents' items, "" when they have none.
 func (d DocType) ItemTable() string { return d.must().items }
+
+// ItemParentColumn is the item table's column that holds the id of the
+// item's document, e.g. "invoice_id"; "" when the type has no items.
+func (d DocType) ItemParentColumn() string { return d.must().itemParent }
 
 // NumberColumn is the header column that holds the document number; "" for
 // applications and the reversal.

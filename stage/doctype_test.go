@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestRegistryNamesEachThingOnce: no two types share a table or a Zuora
@@ -49,6 +51,9 @@ func TestRegistryNamesEachThingOnce(t *testing.T) {
 		}
 		if (f.items == "") != (f.itemObject == "") {
 			t.Errorf("%s: item table %q but item object %q", dt, f.items, f.itemObject)
+		}
+		if (f.items == "") != (f.itemParent == "") || f.items != "" && !hasColumn(TableRows()[f.items], f.itemParent) {
+			t.Errorf("%s: item table %q has no column %q of its document's id", dt, f.items, f.itemParent)
 		}
 		for what, v := range map[string]string{"table": f.header, "item table": f.items,
 			"object": f.object, "item object": f.itemObject, "mark object": f.markObject} {
@@ -133,4 +138,14 @@ func TestEventKeys(t *testing.T) {
 	if got := ReversalKey("8a8f", at); got != "8a8f:reversal:20261126T060507Z" {
 		t.Errorf("ReversalKey = %s", got)
 	}
+}
+
+// hasColumn reports whether the Parquet schema of row has a column name.
+func hasColumn(row any, name string) bool {
+	for _, f := range parquet.SchemaOf(row).Fields() {
+		if f.Name() == name {
+			return true
+		}
+	}
+	return false
 }

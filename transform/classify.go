@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -20,11 +21,15 @@ import (
 // latestSQL keeps the latest version of each id of a raw table of the window;
 // of two rows with the same updated_date the one a re-check fetched last wins
 // (it holds what Zuora holds now), then the content decides, so the choice
-// never depends on file order.
+// never depends on file order. Only the ids staged more than once are ranked:
+// rendering every row's content for the tie-break took most of the prepare.
 func latestSQL(table string) string {
 	return fmt.Sprintf(`CREATE TABLE %[1]s AS
-SELECT * EXCLUDE ("window") FROM %[2]s AS t
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1`,
+WITH twice AS (SELECT id FROM %[2]s WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1)
+SELECT * EXCLUDE ("window") FROM %[2]s WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM twice)
+UNION ALL
+(SELECT * EXCLUDE ("window") FROM %[2]s AS t WHERE id IS NULL OR id IN (SELECT id FROM twice)
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1)`,
 		warehouse.Ident(table), warehouse.Ident("raw_"+table))
 }
 
@@ -173,51 +178,83 @@ ORDER BY ALL LIMIT 20`)
 	return out, nil
 }
 
-// writeNDJSON writes the ready documents to key, one envelope per line, in
-// ready order. Amounts keep their exact decimal text.
-func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, key string) (stage.ObjectInfo, error) {
-	q := `SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload,
-    event, CAST(to_json(depends_on) AS VARCHAR), reverses_doc_type, reverses_idempotency_key
-FROM ready ORDER BY ` + readyOrder
+// readyPage is how many ready lines writeNDJSON reads from DuckDB at once:
+// the driver holds a query's whole result in DuckDB's memory, where it does
+// not spill, so the lines come in pages. A variable so that tests can make
+// pages of a few lines.
+var readyPage = 5000
+
+// writeNDJSON writes the ready documents of table sorted (the ready lines
+// in ready order, sortTable's) to key, one envelope per line. Amounts keep
+// their exact decimal text.
+func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, sorted, key string) (stage.ObjectInfo, error) {
+	rows, err := db.Strings(ctx, "SELECT count(*) FROM "+warehouse.Ident(sorted))
+	if err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	var n int
+	if _, err := fmt.Sscan(rows[0][0], &n); err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
 	w, err := st.NewWriter(ctx, key)
 	if err != nil {
 		return stage.ObjectInfo{}, err
 	}
 	defer w.Abort()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err = db.Each(ctx, q, func(cols []string, r warehouse.Row) error {
-		v := r.Values
-		for i := range 10 {
-			if (r.Null[i] || v[i] == "") && !(cols[i] == "number" && numberless(v[0], v[12])) {
-				return fmt.Errorf("mapping gave %s %s no %s", v[0], v[1], cols[i])
-			}
+	lw := &lineWriter{w: w}
+	lw.enc = json.NewEncoder(&lw.buf)
+	lw.enc.SetEscapeHTML(false)
+	for from := 0; from < n; from += readyPage {
+		q := fmt.Sprintf(`SELECT doc_type, zuora_id, number, idempotency_key, customer, currency, amount, doc_date, endpoint, payload,
+    event, CAST(to_json(depends_on) AS VARCHAR), reverses_doc_type, reverses_idempotency_key
+FROM %s WHERE rowid >= %d AND rowid < %d ORDER BY rowid`, warehouse.Ident(sorted), from, from+readyPage)
+		if err := db.Each(ctx, q, lw.line); err != nil {
+			return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
 		}
-		e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
-			Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9]), Event: v[10]}
-		if !r.Null[11] {
-			if err := json.Unmarshal([]byte(v[11]), &e.DependsOn); err != nil {
-				return fmt.Errorf("document %s %s: depends_on: %w", v[0], v[1], err)
-			}
-		}
-		if !r.Null[12] {
-			e.Reverses = &stage.Reversed{DocType: v[12], IdempotencyKey: v[13]}
-		}
-		buf.Reset()
-		if err := enc.Encode(e); err != nil {
-			return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
-		}
-		_, err := w.Write(buf.Bytes())
-		return err
-	})
-	if err != nil {
-		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if lw.n != n {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %d lines of %d", key, lw.n, n)
 	}
 	if err := w.Close(); err != nil {
 		return stage.ObjectInfo{}, err
 	}
 	return w.Info(), nil
+}
+
+// lineWriter writes ready lines as NDJSON envelopes and counts them.
+type lineWriter struct {
+	w   io.Writer
+	buf bytes.Buffer
+	enc *json.Encoder
+	n   int
+}
+
+// line writes the envelope of one ready line, checking that the mapping
+// gave it every field a line needs.
+func (lw *lineWriter) line(cols []string, r warehouse.Row) error {
+	v := r.Values
+	for i := range 10 {
+		if (r.Null[i] || v[i] == "") && !(cols[i] == "number" && numberless(v[0], v[12])) {
+			return fmt.Errorf("mapping gave %s %s no %s", v[0], v[1], cols[i])
+		}
+	}
+	e := stage.Envelope{DocType: v[0], ZuoraID: v[1], Number: v[2], IdempotencyKey: v[3], Customer: v[4], Currency: v[5],
+		Amount: json.Number(v[6]), DocDate: v[7], Endpoint: v[8], Payload: json.RawMessage(v[9]), Event: v[10]}
+	if !r.Null[11] {
+		if err := json.Unmarshal([]byte(v[11]), &e.DependsOn); err != nil {
+			return fmt.Errorf("document %s %s: depends_on: %w", v[0], v[1], err)
+		}
+	}
+	if !r.Null[12] {
+		e.Reverses = &stage.Reversed{DocType: v[12], IdempotencyKey: v[13]}
+	}
+	lw.buf.Reset()
+	if err := lw.enc.Encode(e); err != nil {
+		return fmt.Errorf("document %s %s: %w", v[0], v[1], err)
+	}
+	lw.n++
+	_, err := lw.w.Write(lw.buf.Bytes())
+	return err
 }
 
 // numberless reports whether a line may go without a number: an

@@ -1,42 +1,63 @@
 package transform
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// TestTheTransformRunsWithinItsMemoryLimit: the DuckDB the transform opens
-// holds no more memory than the warehouse's limit, and spills to a folder of
-// its own. The mapping itself asks DuckDB: a file of the SQL folder raises an
-// error unless memory_limit is the one set.
-func TestTheTransformRunsWithinItsMemoryLimit(t *testing.T) {
-	defer func() {
+// setLimits gives the databases the test opens l, and the default back after it.
+func setLimits(t *testing.T, l warehouse.Limits) {
+	t.Helper()
+	if err := warehouse.SetLimits(l); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
 		if err := warehouse.SetLimits(warehouse.Limits{}); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
-	}()
+	})
+}
+
+// limitsProbe is a mapping folder whose macro file raises an error unless
+// the transform's connection has memory_limit shows and spills into a
+// folder under tempDir: the mapping itself asks DuckDB.
+func limitsProbe(t *testing.T, shows, tempDir string) string {
+	t.Helper()
+	dir := t.TempDir()
+	probe := "SELECT CASE WHEN current_setting('memory_limit') <> '" + shows + "' THEN " +
+		"error('the transform runs without its memory limit: memory_limit is ' || current_setting('memory_limit')) END;\n" +
+		"SELECT CASE WHEN NOT starts_with(current_setting('temp_directory'), " + warehouse.Literal(tempDir+string(filepath.Separator)) + ") THEN " +
+		"error('the transform spills outside its spill folder: temp_directory is ' || current_setting('temp_directory')) END;\n"
+	if err := os.WriteFile(filepath.Join(dir, "_zz_limits.sql"), []byte(probe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestTheTransformRunsWithinItsMemoryLimit: the DuckDB the transform opens
+// holds no more memory than the warehouse's limit, the default or one set,
+// and spills into a folder of its own under the warehouse's TempDir.
+func TestTheTransformRunsWithinItsMemoryLimit(t *testing.T) {
 	for _, tc := range []struct {
 		limit, shows string
 	}{
-		{"", "953.6 MiB"}, // the default, 1GB
-		{"128MiB", "128.0 MiB"},
+		{"", "122.0 MiB"}, // the default, 128MB
+		{"64MiB", "64.0 MiB"},
 	} {
-		if err := warehouse.SetLimits(warehouse.Limits{MemoryLimit: tc.limit}); err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		probe := "SELECT CASE WHEN current_setting('memory_limit') <> '" + tc.shows + "' THEN " +
-			"error('the transform runs without its memory limit: memory_limit is ' || current_setting('memory_limit')) END;\n"
-		if err := os.WriteFile(filepath.Join(dir, "_zz_memory_limit.sql"), []byte(probe), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		spill := t.TempDir()
+		setLimits(t, warehouse.Limits{MemoryLimit: tc.limit, TempDir: spill})
 		st := fixtureStage(t)
-		m, err := Run(context.Background(), st, testWindow, Options{RunID: "limits", SQLDir: dir})
+		m, err := Run(context.Background(), st, testWindow, Options{RunID: "limits", SQLDir: limitsProbe(t, tc.shows, spill),
+			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatalf("limit %q: %v", tc.limit, err)
 		}
@@ -44,4 +65,102 @@ func TestTheTransformRunsWithinItsMemoryLimit(t *testing.T) {
 			t.Fatalf("limit %q: the transform committed nothing: %+v", tc.limit, m)
 		}
 	}
+}
+
+// TestATransformLargerThanItsMemoryLimitSpills: a window of 16,000 invoices
+// with 128,000 items and 16,000 payments, whose items aggregated at once (or
+// ranked by their content for the latest versions) do not fit 48MiB, is
+// transformed under that limit to the very bytes a transform under the
+// default writes: the mapping runs in buckets of documents and the outputs
+// sort in runs, each sized to the limit, and DuckDB spills the rest.
+func TestATransformLargerThanItsMemoryLimitSpills(t *testing.T) {
+	st := largeStage(t, 16000, 8)
+	want := runTransform(t, st, Options{RunID: "default"})
+
+	spill := t.TempDir()
+	setLimits(t, warehouse.Limits{MemoryLimit: "48MiB", TempDir: spill})
+	got, err := Run(context.Background(), st, testWindow, Options{RunID: "small", Force: true, SQLDir: limitsProbe(t, "48.0 MiB", spill),
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("under a 48MiB limit: %v", err)
+	}
+	for _, p := range [][2]stage.ObjectInfo{{want.Documents, got.Documents}, {want.DocumentsPq, got.DocumentsPq},
+		{want.Rejects, got.Rejects}, {want.Skipped, got.Skipped}} {
+		if p[0].SHA256 != p[1].SHA256 {
+			t.Errorf("%s: %d bytes under the limit, %d under the default", p[1].Key, p[1].Size, p[0].Size)
+		}
+	}
+	if fmt.Sprint(got.Totals) != fmt.Sprint(want.Totals) {
+		t.Errorf("totals under the limit %v, under the default %v", got.Totals, want.Totals)
+	}
+}
+
+// TestBucketsRunsAndPagesChangeNoOutput: with a bucket per document, a sort
+// run per row and a page per two lines, every output of the fixtures (each
+// kind of document, application, reversal, reject and skip) is byte for
+// byte the one of a transform in one bucket, one sort and one page.
+func TestBucketsRunsAndPagesChangeNoOutput(t *testing.T) {
+	a, b := fixtureStage(t), fixtureStage(t)
+	want := runTransform(t, a, Options{RunID: "whole"})
+	defer func(bucket, sort int64, page int) { bucketRowBytes, sortRowBytes, readyPage = bucket, sort, page }(bucketRowBytes, sortRowBytes, readyPage)
+	bucketRowBytes, sortRowBytes, readyPage = 1<<40, 1<<40, 2
+	got := runTransform(t, b, Options{RunID: "whole"})
+	for _, p := range [][2]stage.ObjectInfo{{want.Documents, got.Documents}, {want.DocumentsPq, got.DocumentsPq},
+		{want.Rejects, got.Rejects}, {want.Skipped, got.Skipped}} {
+		if wb, gb := read(t, a, p[0].Key), read(t, b, p[1].Key); !bytes.Equal(wb, gb) {
+			t.Errorf("%s differs in buckets, runs and pages:\n%s\nwant\n%s", p[1].Key, gb, wb)
+		}
+	}
+}
+
+// largeStage returns a file:// stage whose committed extract of testWindow
+// holds n invoices of items items each and n payments, generated by DuckDB.
+func largeStage(tb testing.TB, n, items int) *stage.Stage {
+	tb.Helper()
+	ctx := context.Background()
+	dir := tb.TempDir()
+	st, err := stage.Open(ctx, "file://"+filepath.Join(dir, "stage"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	db, err := warehouse.Open(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	queries := map[string]string{
+		"invoices": fmt.Sprintf(`SELECT 'inv-' || i AS id, TIMESTAMPTZ '2026-11-25 22:00:00+00' AS created_date,
+    TIMESTAMPTZ '2026-11-25 22:00:00+00' + to_seconds(i %% 3600) AS updated_date, 'raw' AS updated_date_raw,
+    'acc-' || (i %% 500) AS account_id, 'A' || (i %% 500) AS account_number, 'ERP-' || (i %% 500) AS erp_account_id,
+    'INV' || lpad(CAST(i AS VARCHAR), 8, '0') AS invoice_number, DATE '2026-11-25' AS invoice_date, DATE '2026-12-25' AS due_date,
+    'Posted' AS status, ['USD', 'EUR', 'GBP'][1 + i %% 3] AS currency,
+    CAST(%[2]d * 12.345 AS DECIMAL(38, 9)) AS amount, CAST(%[2]d * 12.345 AS DECIMAL(38, 9)) AS amount_without_tax,
+    CAST(0 AS DECIMAL(38, 9)) AS tax_amount, CAST(0 AS DECIMAL(38, 9)) AS balance, 'No' AS transferred_to_accounting, CAST(%[2]d AS BIGINT) AS item_count
+FROM range(%[1]d) AS r(i)`, n, items),
+		"invoice_items": fmt.Sprintf(`SELECT 'ii-' || i || '-' || j AS id, TIMESTAMPTZ '2026-11-25 22:00:00+00' AS created_date,
+    TIMESTAMPTZ '2026-11-25 22:00:00+00' AS updated_date, 'raw' AS updated_date_raw, 'inv-' || i AS invoice_id, 'acc' AS account_id,
+    'Charge ' || j AS charge_name, 'C' || j AS charge_number, 'SKU' AS sku, 'Each' AS uom, CAST(1 AS DECIMAL(38, 9)) AS quantity,
+    CAST(12.345 AS DECIMAL(38, 9)) AS unit_price, CAST(12.345 AS DECIMAL(38, 9)) AS charge_amount, CAST(0 AS DECIMAL(38, 9)) AS tax_amount,
+    '4000' AS accounting_code, DATE '2026-11-01' + CAST(j AS INTEGER) AS service_start_date, DATE '2026-11-30' AS service_end_date
+FROM range(%d) AS r(i), range(%d) AS s(j)`, n, items),
+		"payments": fmt.Sprintf(`SELECT 'pay-' || i AS id, TIMESTAMPTZ '2026-11-25 22:00:00+00' AS created_date, TIMESTAMPTZ '2026-11-25 22:30:00+00' AS updated_date,
+    'raw' AS updated_date_raw, 'acc' AS account_id, 'A1' AS account_number, 'ERP-1' AS erp_account_id, 'P' || i AS payment_number,
+    DATE '2026-11-25' AS effective_date, CAST(i AS DECIMAL(38, 9)) / 100 AS amount, CAST(0 AS DECIMAL(38, 9)) AS applied_amount,
+    CAST(0 AS DECIMAL(38, 9)) AS unapplied_amount, 'USD' AS currency, 'Processed' AS status, 'External' AS type,
+    'pm' AS payment_method_id, 'ref' AS reference_id, 'No' AS transferred_to_accounting
+FROM range(%d) AS r(i)`, n),
+	}
+	em := stage.ExtractManifest{Window: testWindow.ID(), Start: testWindow.Start, End: testWindow.End, Tables: map[string]stage.TableSnapshot{}}
+	for table, q := range queries {
+		path := filepath.Join(dir, table+".parquet")
+		if err := db.Exec(ctx, fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)", q, warehouse.Literal(path))); err != nil {
+			tb.Fatal(err)
+		}
+		em.Tables[table] = stage.TableSnapshot{Files: []stage.ObjectInfo{putFile(tb, st, stage.RawKey(table, testWindow, 0), path)}}
+	}
+	if err := st.WriteManifest(ctx, testWindow, em); err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }

@@ -163,26 +163,28 @@ func run(ctx context.Context, st *stage.Stage, w stage.Window, opts Options, log
 }
 
 // writeOutputs writes the window's outputs, the ready documents as NDJSON
-// and ready, rejects and skipped as Parquet, and names them in m.
+// and ready, rejects and skipped as Parquet, each sorted (sortTable), and
+// names them in m.
 func writeOutputs(ctx context.Context, st *stage.Stage, db *warehouse.DB, w stage.Window, m *stage.TransformManifest, tmp string) error {
-	var err error
-	if m.Documents, err = writeNDJSON(ctx, st, db, stage.ReadyKey("documents", w, "ndjson")); err != nil {
-		return err
-	}
 	outputs := []struct {
-		table, kind string
-		info        *stage.ObjectInfo
+		table, kind, order string
+		info               *stage.ObjectInfo
 	}{
-		{"ready", "documents", &m.DocumentsPq},
-		{"rejects", "rejects", &m.Rejects},
-		{"skipped", "skipped", &m.Skipped},
+		{"ready", "documents", readyOrder, &m.DocumentsPq},
+		{"rejects", "rejects", outputOrder, &m.Rejects},
+		{"skipped", "skipped", outputOrder, &m.Skipped},
 	}
 	for _, o := range outputs {
-		order := outputOrder
-		if o.table == "ready" {
-			order = readyOrder
+		sorted, err := sortTable(ctx, db, o.table, o.order)
+		if err != nil {
+			return err
 		}
-		if *o.info, err = writeParquet(ctx, st, db, o.table, order, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
+		if o.table == "ready" {
+			if m.Documents, err = writeNDJSON(ctx, st, db, sorted, stage.ReadyKey("documents", w, "ndjson")); err != nil {
+				return err
+			}
+		}
+		if *o.info, err = writeParquet(ctx, st, db, sorted, stage.ReadyKey(o.kind, w, "parquet"), tmp); err != nil {
 			return err
 		}
 	}
@@ -209,10 +211,10 @@ func logCommitted(log *slog.Logger, m *stage.TransformManifest) {
 // the ledger of another window confirms posted; and the tables the transform
 // itself reads: the window's quarantined records and the acknowledged rejects.
 func prepare(ctx context.Context, st *stage.Stage, w stage.Window, db *warehouse.DB, em stage.ExtractManifest, files []mappingFile, tmp string) error {
-	// One thread keeps every output byte-identical from run to run; spills
-	// go to the run's temporary folder, not the working directory.
-	settings := "SET threads = 1; SET preserve_insertion_order = true; SET TimeZone = 'UTC'; SET temp_directory = " +
-		warehouse.Literal(filepath.Join(tmp, "duckdb"))
+	// One thread keeps every output byte-identical from run to run, and the
+	// order of insertion is what the sorted outputs are written in
+	// (sortTable). The memory limit and the spill folder stay the warehouse's.
+	settings := "SET threads = 1; SET preserve_insertion_order = true; SET TimeZone = 'UTC'"
 	if err := db.Exec(ctx, settings); err != nil {
 		return err
 	}
@@ -275,7 +277,7 @@ func prepareValueMappings(ctx context.Context, db *warehouse.DB, files []mapping
 		if err := os.WriteFile(path, f.Data, 0o600); err != nil {
 			return fmt.Errorf("value mapping %s: %w", f.Name, err)
 		}
-		q := fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM read_csv(%s, header = true, all_varchar = true)",
+		q := fmt.Sprintf("CREATE TABLE %s AS SELECT * FROM read_csv(%s, header = true, all_varchar = true, buffer_size = 1048576, max_line_size = 1048576)",
 			warehouse.Ident(tableName(f.Name)), warehouse.Literal(path))
 		if err := db.Exec(ctx, q); err != nil {
 			return fmt.Errorf("value mapping %s (%s): %w", f.Name, f.Source, err)
@@ -361,7 +363,8 @@ func applyMacros(ctx context.Context, db *warehouse.DB, files []mappingFile) err
 	return nil
 }
 
-// applyMapping runs the SELECT of each of types into a table mapped_<doc_type>.
+// applyMapping runs the SELECT of each of types into a table mapped_<doc_type>,
+// a document type's one bucket of its documents at a time (buckets.go).
 func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, types []stage.DocType) error {
 	byName := map[string]mappingFile{}
 	for _, f := range files {
@@ -373,20 +376,27 @@ func applyMapping(ctx context.Context, db *warehouse.DB, files []mappingFile, ty
 			return fmt.Errorf("mapping has no %s", mapping.DocFile(string(dt)))
 		}
 		q := strings.TrimRight(strings.TrimSpace(string(f.Data)), ";")
-		if err := db.Exec(ctx, "CREATE TABLE "+warehouse.Ident("mapped_"+string(dt))+" AS\n"+q); err != nil {
+		if err := mapInBuckets(ctx, db, dt, q); err != nil {
 			return fmt.Errorf("mapping %s (%s): %w", f.Name, f.Source, err)
 		}
 	}
 	return nil
 }
 
-// writeParquet copies table, sorted by order, to a local Parquet file and uploads it to key.
-func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, table, order, key, tmp string) (stage.ObjectInfo, error) {
-	path := filepath.Join(tmp, table+".parquet")
-	q := fmt.Sprintf("COPY (SELECT * FROM %s ORDER BY %s) TO %s (FORMAT parquet, COMPRESSION zstd)",
-		warehouse.Ident(table), order, warehouse.Literal(path))
+// parquetRowGroup is the rows of one row group of an output's Parquet file,
+// which DuckDB's writer holds in memory until the group is whole: some 12MB
+// of ready lines. A constant, so that the files are the same bytes whatever
+// the memory limit.
+const parquetRowGroup = 10_000
+
+// writeParquet copies table sorted, in its insertion order (sortTable's), to
+// a local Parquet file and uploads it to key.
+func writeParquet(ctx context.Context, st *stage.Stage, db *warehouse.DB, sorted, key, tmp string) (stage.ObjectInfo, error) {
+	path := filepath.Join(tmp, sorted+".parquet")
+	q := fmt.Sprintf("COPY (SELECT * FROM %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE %d)",
+		warehouse.Ident(sorted), warehouse.Literal(path), parquetRowGroup)
 	if err := db.Exec(ctx, q); err != nil {
-		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", table, err)
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", sorted, err)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -56,7 +56,7 @@ func TestDuckDBMemoryLimitReachesTheTransform(t *testing.T) {
 		flags []string
 		shows string
 	}{
-		{nil, "953.6 MiB"},
+		{nil, "122.0 MiB"}, // the default, 128MB
 		{[]string{"--duckdb-memory-limit", "100MiB", "--duckdb-temp-dir", t.TempDir(), "--duckdb-threads", "1"}, "100.0 MiB"},
 	} {
 		_, environ := demoEnviron(t)

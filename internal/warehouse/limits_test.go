@@ -26,8 +26,8 @@ func TestOpenAppliesTheLimits(t *testing.T) {
 	}
 
 	db := openDB(t)
-	if got := setting(db, "memory_limit"); got != "953.6 MiB" {
-		t.Errorf("default memory_limit %s, want 1GB (953.6 MiB)", got)
+	if got := setting(db, "memory_limit"); got != "122.0 MiB" {
+		t.Errorf("default memory_limit %s, want 128MB (122.0 MiB)", got)
 	}
 	if got, want := setting(db, "threads"), runtime.GOMAXPROCS(0); got != strconv.Itoa(want) {
 		t.Errorf("default threads %s, want GOMAXPROCS %d", got, want)
@@ -69,11 +69,68 @@ func TestOpenAppliesTheLimits(t *testing.T) {
 	if _, err := bare.Strings(ctx, sortQuery); err == nil || !strings.Contains(err.Error(), "Out of Memory") {
 		t.Fatalf("the sort without a spill folder: %v, want DuckDB out of memory", err)
 	}
+	// The tables are in a file of the spill folder, which Close removes.
+	rows, err = db.Strings(ctx, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || filepath.Dir(rows[0][0]) != spill {
+		t.Fatalf("the database's file %v, want one in %s", rows, spill)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(spill); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the spill folder %s is still there after Close (%v)", spill, err)
+	}
+}
+
+// TestTablesAreWrittenInRowGroupsSizedToTheLimit: a table of rows as wide
+// as payloads, five times the memory limit, is made in row groups of the
+// limit's worth of 4KB rows, each of which DuckDB builds in memory before
+// it writes it to the database's file.
+func TestTablesAreWrittenInRowGroupsSizedToTheLimit(t *testing.T) {
+	defer SetLimits(Limits{})
+	if err := SetLimits(Limits{MemoryLimit: "48MiB", Threads: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db := openDB(t)
+	const wide = "CREATE TABLE wide AS SELECT i, repeat(md5(i::VARCHAR), 40) AS payload FROM range(200000) t(i)"
+	if err := db.Exec(ctx, wide); err != nil {
+		t.Fatalf("a table of 256MB under a 48MiB limit: %v", err)
+	}
+	rows, err := db.Strings(ctx, "SELECT (SELECT count(*) FROM wide), (SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('wide'))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][0] != "200000" {
+		t.Fatalf("the table holds %s rows, want 200000", rows[0][0])
+	}
+	per := rowGroupRows(CurrentLimits())
+	if want := strconv.FormatInt((200000+per-1)/per, 10); per != 12288 || rows[0][1] != want {
+		t.Errorf("%s row groups, want %s of %d rows (12288 under 48MiB)", rows[0][1], want, per)
+	}
+	// Under a large limit the row groups are DuckDB's largest, which it takes.
+	if err := SetLimits(Limits{MemoryLimit: "4GB"}); err != nil {
+		t.Fatal(err)
+	}
+	if per := rowGroupRows(CurrentLimits()); per != 122880 {
+		t.Errorf("row groups of %d rows under 4GB, want 122880", per)
+	}
+	openDB(t)
+}
+
+// TestDuckDBsAllocatorReturnsWhatItFrees: once a database is open, DuckDB's
+// allocator (its own jemalloc on Linux) returns freed memory to the system
+// at once, in every arena.
+func TestDuckDBsAllocatorReturnsWhatItFrees(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skip("DuckDB's builds for linux/amd64 are the ones known to bring their own jemalloc")
+	}
+	openDB(t)
+	if n := freedPages.arenas; n < 1 {
+		t.Fatalf("Open set the decay of %d of jemalloc's arenas, want every one (at least one)", n)
 	}
 }
 
@@ -89,6 +146,23 @@ func TestLimitsRefused(t *testing.T) {
 	for _, ok := range []string{"256MB", "1GB", "512MiB", "1.5GB", "300 mb"} {
 		if err := SetLimits(Limits{MemoryLimit: ok}); err != nil {
 			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
+// TestMemoryBytes: the limit in bytes is what DuckDB reads the size as, so
+// that work sized to it fits.
+func TestMemoryBytes(t *testing.T) {
+	for _, tc := range []struct {
+		limit string
+		want  int64
+	}{
+		{"", 128_000_000}, // the default
+		{"256MB", 256_000_000}, {"1GB", 1_000_000_000}, {"512MiB", 512 << 20},
+		{"1.5GB", 1_500_000_000}, {"300 mb", 300_000_000}, {"64kib", 64 << 10}, {"lots", 0},
+	} {
+		if got := (Limits{MemoryLimit: tc.limit}).MemoryBytes(); got != tc.want {
+			t.Errorf("%q: %d bytes, want %d", tc.limit, got, tc.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,19 +17,27 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// DB is an in-memory DuckDB database on a single connection, so that views,
-// tables, macros and settings persist from one statement to the next. The
-// tables it creates stay in memory; what spills is the work of queries.
+// DB is a scratch DuckDB database on a single connection, so that views,
+// tables, macros and settings persist from one statement to the next. Past
+// the memory limit DuckDB keeps the tables it created in its file and
+// spills the work of queries (sorts, joins, aggregates) to the spill folder,
+// except what a query cannot spill: an ordered aggregate's state, a sort of
+// rows as wide as payloads, a query's result (the driver holds it whole).
 type DB struct {
 	db    *sql.DB
 	conn  *sql.Conn
-	spill string // the database's own temporary folder, removed by Close
+	spill string // the database's own folder (its file and its spills), removed by Close
 }
 
-// Open starts an empty in-memory DuckDB whose session time zone is UTC,
-// within the process's Limits: its memory limit, its threads, and a spill
-// folder of its own.
+// Open starts an empty DuckDB whose session time zone is UTC, within the
+// process's Limits: its memory limit, its threads, and a spill folder of its
+// own, which also holds the database's file; and has DuckDB's allocator
+// return the memory it frees at once (returnFreedPages). The database is a
+// file, not in memory, because DuckDB writes what a CREATE TABLE AS makes to
+// a file as it goes but holds it in memory until the statement ends in an
+// in-memory database: under a small limit a large table could not be made.
 func Open(ctx context.Context) (*DB, error) {
+	returnFreedPages()
 	l := CurrentLimits()
 	spill, err := os.MkdirTemp(l.TempDir, "zuora-erp-etl-duckdb-")
 	if err != nil {
@@ -47,13 +56,27 @@ func Open(ctx context.Context) (*DB, error) {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	db := &DB{db: sqlDB, conn: conn, spill: spill}
-	settings := fmt.Sprintf("SET TimeZone = 'UTC'; SET memory_limit = %s; SET threads = %d; SET temp_directory = %s",
-		Literal(l.MemoryLimit), l.Threads, Literal(spill))
+	// The database file is scratch, removed with the folder: nothing is
+	// checkpointed into it, and all it holds is what statements wrote there.
+	settings := fmt.Sprintf(`SET TimeZone = 'UTC'; SET memory_limit = %s; SET threads = %d; SET temp_directory = %s;
+SET checkpoint_threshold = '1TB'; PRAGMA disable_checkpoint_on_shutdown;
+ATTACH %s AS work (ROW_GROUP_SIZE %d); USE work`,
+		Literal(l.MemoryLimit), l.Threads, Literal(spill), Literal(filepath.Join(spill, "work.duckdb")), rowGroupRows(l))
 	if err := db.Exec(ctx, settings); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// rowGroupRows is how many rows one row group of a table holds: DuckDB
+// builds a row group in memory before it writes it to the file, and a
+// default one (122,880 rows) of rows as wide as payloads is larger than a
+// small memory limit. A row group holds the limit's worth of rows of 4KB,
+// in whole vectors of 2,048 rows (30,720 rows under 128MB), and no more than
+// DuckDB's default, the most its storage format takes.
+func rowGroupRows(l Limits) int64 {
+	return min(122_880, max(2048, l.MemoryBytes()/4096/2048*2048))
 }
 
 // Close releases the database and removes its temporary folder.

@@ -1,0 +1,58 @@
+package warehouse
+
+/*
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+// DuckDB's builds for Linux allocate with a jemalloc of their own, whose
+// mallctl is this symbol; weak, so that a build without it links and the
+// pointer is NULL.
+extern int duckdb_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) __attribute__((weak));
+
+// return_freed_pages sets jemalloc's dirty and muzzy decay to 0 for every
+// arena and for those to come, and returns the number of arenas set, or -1
+// without jemalloc.
+static int return_freed_pages(void) {
+	if (!duckdb_je_mallctl) {
+		return -1;
+	}
+	ssize_t zero = 0;
+	duckdb_je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof(zero));
+	duckdb_je_mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof(zero));
+	unsigned n = 0;
+	size_t len = sizeof(n);
+	if (duckdb_je_mallctl("arenas.narenas", &n, &len, NULL, 0) != 0) {
+		return 0;
+	}
+	int set = 0;
+	for (unsigned i = 0; i < n; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", i);
+		if (duckdb_je_mallctl(name, NULL, NULL, &zero, sizeof(zero)) == 0) {
+			set++;
+		}
+		snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", i);
+		duckdb_je_mallctl(name, NULL, NULL, &zero, sizeof(zero));
+	}
+	return set;
+}
+*/
+import "C"
+
+import "sync"
+
+var freedPages struct {
+	once   sync.Once
+	arenas int
+}
+
+// returnFreedPages makes DuckDB's allocator give the pages DuckDB frees back
+// to the system at once rather than after its decay of seconds: under a
+// small memory limit DuckDB frees and allocates its limit over and over as
+// it spills, and the pages it keeps would double the process's memory. It
+// returns the allocator's arenas so set, -1 when DuckDB has no jemalloc.
+func returnFreedPages() int {
+	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages()) })
+	return freedPages.arenas
+}
