@@ -20,8 +20,12 @@ import (
 var bucketRowBytes int64 = 2048
 
 // bucketRows is how many header and item rows one bucket holds.
-func bucketRows() int {
-	return int(max(1, warehouse.CurrentLimits().MemoryBytes()/bucketRowBytes))
+func bucketRows() int { return rowsWithinLimit(bucketRowBytes) }
+
+// rowsWithinLimit is how many rows of perRow bytes the memory limit holds,
+// at least one.
+func rowsWithinLimit(perRow int64) int {
+	return int(max(1, warehouse.CurrentLimits().MemoryBytes()/perRow))
 }
 
 // bucketed is the tables of one document type seen one bucket at a time:

@@ -16,9 +16,7 @@ import (
 var sortRowBytes int64 = 8192
 
 // sortRows is how many rows one run or page of sortTable holds.
-func sortRows() int {
-	return int(max(1, warehouse.CurrentLimits().MemoryBytes()/sortRowBytes))
-}
+func sortRows() int { return rowsWithinLimit(sortRowBytes) }
 
 // sortTable creates table <table>_sorted, whose insertion order (which a scan
 // keeps: the transform sets preserve_insertion_order) is table's rows sorted
