@@ -1,9 +1,14 @@
 package stage
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -144,20 +149,156 @@ func (x *RejectIndex) Sort() {
 
 // ReadRejectIndex reads the reject index; found is false when the stage has none yet.
 func (s *Stage) ReadRejectIndex(ctx context.Context) (idx RejectIndex, found bool, err error) {
-	err = s.ReadJSON(ctx, RejectIndexKey, &idx)
-	if errors.Is(err, ErrNotFound) {
-		return RejectIndex{}, false, nil
-	}
-	return idx, err == nil, err
+	var rejects []OutstandingReject
+	idx, found, err = s.EachReject(ctx, func(r *OutstandingReject) error {
+		rejects = append(rejects, *r)
+		return nil
+	})
+	idx.Rejects = slices.Clip(rejects)
+	return idx, found, err
 }
 
-// WriteRejectIndex replaces the reject index.
+// EachReject reads the reject index one reject at a time, calling fn with
+// each (r is reused after fn returns), and returns the rest of the index
+// without its rejects: a reader that keeps a little of each reject holds no
+// more than that, however many there are. found is false when the stage has
+// none yet.
+func (s *Stage) EachReject(ctx context.Context, fn func(r *OutstandingReject) error) (head RejectIndex, found bool, err error) {
+	rc, err := s.NewReader(ctx, RejectIndexKey)
+	if errors.Is(err, ErrNotFound) {
+		return RejectIndex{}, false, nil
+	} else if err != nil {
+		return RejectIndex{}, false, err
+	}
+	defer rc.Close()
+	if err := eachReject(json.NewDecoder(bufio.NewReaderSize(rc, 64<<10)), &head, fn); err != nil {
+		return RejectIndex{}, false, fmt.Errorf("decode %s: %w", RejectIndexKey, err)
+	}
+	return head, true, nil
+}
+
+// eachReject decodes the index object from dec: its rejects one by one to
+// fn, every other field into head.
+func eachReject(dec *json.Decoder, head *RejectIndex, fn func(r *OutstandingReject) error) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	rest := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := t.(string)
+		if !strings.EqualFold(name, "rejects") {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return err
+			}
+			rest[name] = v
+			continue
+		}
+		if err := eachArrayElement(dec, fn); err != nil {
+			return fmt.Errorf("rejects: %w", err)
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, head)
+}
+
+// eachArrayElement decodes a JSON array (or null) from dec one element at a time.
+func eachArrayElement(dec *json.Decoder, fn func(r *OutstandingReject) error) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err // null: no rejects
+	}
+	if d, ok := t.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("want an array, found %v", t)
+	}
+	var r OutstandingReject
+	for dec.More() {
+		r = OutstandingReject{}
+		if err := dec.Decode(&r); err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+// expectDelim reads the next token of dec, which must be d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if got, ok := t.(json.Delim); !ok || got != d {
+		return fmt.Errorf("want %q, found %v", d, t)
+	}
+	return nil
+}
+
+// WriteRejectIndex replaces the reject index, encoding one reject at a time
+// (the same indented JSON as the rest of the stage's state).
 func (s *Stage) WriteRejectIndex(ctx context.Context, idx RejectIndex) error {
 	idx.Sort()
-	if idx.Rejects == nil {
-		idx.Rejects = []OutstandingReject{}
+	w, err := s.NewWriter(ctx, RejectIndexKey)
+	if err != nil {
+		return err
 	}
-	return s.WriteJSON(ctx, RejectIndexKey, idx)
+	defer w.Abort()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := writeRejectIndex(bw, idx); err != nil {
+		return fmt.Errorf("encode %s: %w", RejectIndexKey, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", RejectIndexKey, err)
+	}
+	return w.Close()
+}
+
+// writeRejectIndex writes idx to w as indented JSON, its rejects last and
+// one at a time.
+func writeRejectIndex(w io.Writer, idx RejectIndex) error {
+	head, err := json.MarshalIndent(struct {
+		UpdatedAt    time.Time `json:"updated_at"`
+		Pending      []string  `json:"pending_windows,omitempty"`
+		LoadsIndexed bool      `json:"loads_indexed"`
+	}{idx.UpdatedAt, idx.Pending, idx.LoadsIndexed}, "", "  ")
+	if err != nil {
+		return err
+	}
+	head = bytes.TrimSuffix(head, []byte("\n}"))
+	if _, err := fmt.Fprintf(w, "%s,\n  \"rejects\": [", head); err != nil {
+		return err
+	}
+	for i := range idx.Rejects {
+		b, err := json.MarshalIndent(&idx.Rejects[i], "    ", "  ")
+		if err != nil {
+			return err
+		}
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(w, "%s\n    %s", sep, b); err != nil {
+			return err
+		}
+	}
+	closing := "]\n}\n"
+	if len(idx.Rejects) > 0 {
+		closing = "\n  ]\n}\n"
+	}
+	_, err = io.WriteString(w, closing)
+	return err
 }
 
 // Ack is a person's decision that a rejected document must never go to the ERP.

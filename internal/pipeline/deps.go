@@ -205,20 +205,19 @@ func (h *holdings) rejectedDeps(ctx context.Context, deps []load.Dep, out map[st
 // rejectedWhy says, by Zuora id, why each document that is an outstanding
 // reject, or an acknowledged one, never to go, is held back.
 func (p *Pipeline) rejectedWhy(ctx context.Context) (map[string]string, error) {
-	b, err := p.loadRejects(ctx, false)
+	why, err := rejectsBy(ctx, p, func(r *stage.OutstandingReject) (string, bool) {
+		if !stage.DocType(r.DocType).IsDocument() {
+			return "", false
+		}
+		return fmt.Sprintf("%s %s is rejected in window %s (%s: %s)",
+			strings.ReplaceAll(r.DocType, "_", " "), orID(r.Number, r.ZuoraID), r.Window, r.ReasonCode, r.Message), true
+	})
 	if err != nil {
 		return nil, err
 	}
 	acks, err := p.st.Acks(ctx)
 	if err != nil {
 		return nil, err
-	}
-	why := map[string]string{}
-	for _, r := range b.byKey {
-		if stage.DocType(r.DocType).IsDocument() {
-			why[r.ZuoraID] = fmt.Sprintf("%s %s is rejected in window %s (%s: %s)",
-				strings.ReplaceAll(r.DocType, "_", " "), orID(r.Number, r.ZuoraID), r.Window, r.ReasonCode, r.Message)
-		}
 	}
 	for id, a := range acks {
 		why[id] = fmt.Sprintf("%s %s is acknowledged, never to go to the ERP (%s by %s)",

@@ -34,8 +34,8 @@ func bookKey(docType, id string) string { return docType + "/" + id }
 func newBook(idx stage.RejectIndex) *rejectBook {
 	b := &rejectBook{byKey: map[string]*stage.OutstandingReject{}, pending: idx.Pending, loadsIndexed: idx.LoadsIndexed}
 	for i := range idx.Rejects {
-		r := idx.Rejects[i]
-		b.byKey[bookKey(r.DocType, r.ZuoraID)] = &r
+		r := &idx.Rejects[i] // the book owns idx's rejects: no copy
+		b.byKey[bookKey(r.DocType, r.ZuoraID)] = r
 	}
 	return b
 }
@@ -55,58 +55,81 @@ func (b *rejectBook) index(now time.Time) stage.RejectIndex {
 // were indexed gets those from every window's load. Either is written when
 // persist is set.
 func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, error) {
+	b, _, err := p.readRejects(ctx, persist)
+	return b, err
+}
+
+// bookOrigin says what the stage held when a book was read: found, no
+// index at all (the book was built from every window); loadsIndexed, an
+// index with the ERP's refusals in it (else they were added from every
+// window's ledger).
+type bookOrigin struct{ found, loadsIndexed bool }
+
+// readRejects is loadRejects, saying as well what the stage held before.
+func (p *Pipeline) readRejects(ctx context.Context, persist bool) (*rejectBook, bookOrigin, error) {
 	idx, found, err := p.st.ReadRejectIndex(ctx)
 	if err != nil {
-		return nil, err
+		return nil, bookOrigin{}, err
 	}
-	if found && idx.LoadsIndexed {
-		return newBook(idx), nil
-	}
+	origin := bookOrigin{found: found, loadsIndexed: found && idx.LoadsIndexed}
 	b := newBook(idx)
+	if origin.loadsIndexed {
+		return b, origin, nil
+	}
+	if err := p.completeRejects(ctx, b, found, persist); err != nil {
+		return nil, origin, err
+	}
+	return b, origin, nil
+}
+
+// completeRejects adds to b, read from an index without the ERP's refusals
+// (or from none, found false), those of every window's load (and, without an
+// index, every window's transform), and writes it when persist is set.
+func (p *Pipeline) completeRejects(ctx context.Context, b *rejectBook, found, persist bool) error {
 	ws, err := p.st.Windows(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	transformsIndexed := map[stage.Window]stage.TransformIndexed{}
 	loadsIndexed := map[stage.Window]stage.LoadIndexed{}
 	for _, w := range ws { // in window order: a later window's answer wins
 		tm, ok, err := p.st.ReadTransform(ctx, w)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !ok {
 			continue
 		}
 		if !found {
 			if err := p.applyTransform(ctx, b, w, tm); err != nil {
-				return nil, err
+				return err
 			}
 			transformsIndexed[w] = indexed(tm)
 		}
 		lm, ok, err := p.st.ReadLoad(ctx, w)
 		if err != nil {
-			return nil, err
+			return err
 		} else if ok {
 			if loadsIndexed[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	b.loadsIndexed = true
 	if !persist {
-		return b, nil
+		return nil
 	}
 	if err := p.saveRejects(ctx, b); err != nil {
-		return nil, err
+		return err
 	}
 	for w, m := range transformsIndexed {
 		if err := p.st.WriteTransformIndexed(ctx, w, m); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for w, m := range loadsIndexed {
 		if err := p.st.WriteLoadIndexed(ctx, w, m); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	what := "reject index built from every window"
@@ -114,7 +137,35 @@ func (p *Pipeline) loadRejects(ctx context.Context, persist bool) (*rejectBook, 
 		what = "the ERP's refusals added to the reject index from every window's ledger"
 	}
 	p.cfg.Logger.Info(what, "windows", len(ws), "outstanding", len(b.byKey))
-	return b, nil
+	return nil
+}
+
+// rejectsBy maps, with keep, the outstanding rejects of the index to what a
+// caller keeps of each, by Zuora id. A complete index is read one reject at a
+// time, so that only what is kept is held; one still to be completed (none
+// yet, or written before the ERP's refusals were indexed) is completed in
+// memory first, as loadRejects does.
+func rejectsBy[T any](ctx context.Context, p *Pipeline, keep func(r *stage.OutstandingReject) (T, bool)) (map[string]T, error) {
+	out := map[string]T{}
+	put := func(r *stage.OutstandingReject) error {
+		if v, ok := keep(r); ok {
+			out[r.ZuoraID] = v
+		}
+		return nil
+	}
+	head, found, err := p.st.EachReject(ctx, put)
+	if err != nil || found && head.LoadsIndexed {
+		return out, err
+	}
+	b, err := p.loadRejects(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	clear(out)
+	for _, r := range b.byKey {
+		_ = put(r)
+	}
+	return out, nil
 }
 
 func (p *Pipeline) saveRejects(ctx context.Context, b *rejectBook) error {
@@ -140,15 +191,11 @@ func (p *Pipeline) indexRejects(ctx context.Context, w stage.Window) error {
 	if last.Of(tm) {
 		return nil
 	}
-	_, found, err := p.st.ReadRejectIndex(ctx)
+	b, origin, err := p.readRejects(ctx, true)
 	if err != nil {
 		return fail(err)
 	}
-	b, err := p.loadRejects(ctx, true)
-	if err != nil {
-		return fail(err)
-	}
-	if !found {
+	if !origin.found {
 		return nil // built just now, from every window's transform including this one
 	}
 	if err := p.applyTransform(ctx, b, w, tm); err != nil {
@@ -183,15 +230,11 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if last.Of(lm) {
 		return nil
 	}
-	idx, found, err := p.st.ReadRejectIndex(ctx)
+	b, origin, err := p.readRejects(ctx, true)
 	if err != nil {
 		return err
 	}
-	b, err := p.loadRejects(ctx, true)
-	if err != nil {
-		return err
-	}
-	if !found || !idx.LoadsIndexed {
+	if !origin.loadsIndexed {
 		return nil // built just now, from every window's load including this one
 	}
 	tm, ok, err := p.st.ReadTransform(ctx, w)
@@ -237,9 +280,10 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 	defer db.Close()
 	q := `SELECT d.doc_type, d.zuora_id, coalesce(d.number, ''), coalesce(d.customer, ''), coalesce(d.currency, ''),
     CAST(d.amount AS VARCHAR), '', '', l.updated_date, coalesce(l.account_id, ''), coalesce(l.account_number, ''), coalesce(l.erp_account_id, '')
-FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = d.zuora_id`
+FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = d.zuora_id
+WHERE d.zuora_id IN (`
 	listed := 0
-	err = db.Each(ctx, q, func(_ []string, row warehouse.Row) error {
+	put := func(_ []string, row warehouse.Row) error {
 		key := bookKey(row.Values[0], row.Values[1])
 		v, ok := refused[key]
 		if !ok {
@@ -252,9 +296,17 @@ FROM documents AS d LEFT JOIN latest AS l ON l.doc_type = d.doc_type AND l.id = 
 		}
 		b.putRefused(key, refusedReject(r, w, v))
 		return nil
-	})
-	if err != nil {
-		return rec, err
+	}
+	// Only the refused documents' rows, a thousand ids a query: the window's
+	// other documents need not be read.
+	ids := make([]string, 0, len(refused))
+	for _, v := range refused {
+		ids = append(ids, warehouse.Literal(v.ZuoraID))
+	}
+	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
+		if err := db.Each(ctx, q+strings.Join(chunk, ", ")+")", put); err != nil {
+			return rec, err
+		}
 	}
 	if listed != len(refused) {
 		return rec, fmt.Errorf("the ledger refuses %d ready documents, the documents table lists %d of them", len(refused), listed)

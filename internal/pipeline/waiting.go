@@ -212,19 +212,15 @@ QUALIFY row_number() OVER (PARTITION BY zuora_id ORDER BY "window" DESC, skip NU
 // rejectedIDs returns the Zuora ids of the documents that are outstanding
 // rejects (or acknowledged, never to go to the ERP).
 func (p *Pipeline) rejectedIDs(ctx context.Context) (map[string]bool, error) {
-	b, err := p.loadRejects(ctx, false)
+	out, err := rejectsBy(ctx, p, func(r *stage.OutstandingReject) (bool, bool) {
+		return true, stage.DocType(r.DocType).IsDocument()
+	})
 	if err != nil {
 		return nil, err
 	}
 	acks, err := p.st.Acks(ctx)
 	if err != nil {
 		return nil, err
-	}
-	out := map[string]bool{}
-	for _, r := range b.byKey {
-		if stage.DocType(r.DocType).IsDocument() {
-			out[r.ZuoraID] = true
-		}
 	}
 	for id, a := range acks {
 		if stage.DocType(a.DocType).IsDocument() {
