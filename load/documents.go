@@ -12,6 +12,7 @@ import (
 	"hash/maphash"
 	"io"
 	"math"
+	"unique"
 
 	"github.com/shopspring/decimal"
 
@@ -32,8 +33,28 @@ type document struct {
 	deps                              []Dep         // what must be live in the ERP before it is posted
 	reverses                          stage.DocType // a reversal's: the type of the live copy it ends
 	fixed                             money.Fixed   // the amount, exact, in 16 bytes
-	sha                               string        // sha256 of the payload bytes
+	sha                               payloadSum    // sha256 of the payload bytes
 	line                              lineMark      // where the line's payload is, and a digest of the line
+}
+
+// payloadSum is the sha256 of a payload's bytes, kept as its 32 bytes; the
+// ledger writes it in hex (stage.LedgerRow.PayloadSHA256).
+type payloadSum [sha256.Size]byte
+
+// String is the sum in hex, as the ledger holds it.
+func (p payloadSum) String() string { return hex.EncodeToString(p[:]) }
+
+// sumOf reads a sum the ledger wrote in hex; anything else is the zero sum,
+// which no payload has.
+func sumOf(hexSum string) payloadSum {
+	var p payloadSum
+	if len(hexSum) != 2*len(p) {
+		return payloadSum{}
+	}
+	if _, err := hex.Decode(p[:], []byte(hexSum)); err != nil {
+		return payloadSum{}
+	}
+	return p
 }
 
 // lineMark lets a later read of the same line take its payload without
@@ -97,6 +118,12 @@ type readyDocuments struct {
 // readDocuments reads the window's transform manifest and streams the NDJSON it
 // commits once, verifying its checksum and keeping each document's metadata.
 func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*readyDocuments, error) {
+	return readDocumentsWhere(ctx, st, w, nil)
+}
+
+// readDocumentsWhere is readDocuments keeping only the documents keep
+// accepts (every one when keep is nil): every line is still verified.
+func readDocumentsWhere(ctx context.Context, st *stage.Stage, w stage.Window, keep func(d *document) bool) (*readyDocuments, error) {
 	m, found, err := st.ReadTransform(ctx, w)
 	if err != nil {
 		return nil, fmt.Errorf("read transform manifest: %w", err)
@@ -113,7 +140,7 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*ready
 	}
 	defer rc.Close()
 	h := sha256.New()
-	docs, err := parseDocuments(m.Documents.Key, io.TeeReader(rc, h))
+	docs, err := parseDocumentsWhere(m.Documents.Key, io.TeeReader(rc, h), linesHint(m), keep)
 	if err != nil {
 		return nil, err
 	}
@@ -125,23 +152,44 @@ func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*ready
 	return &readyDocuments{key: m.Documents.Key, docs: docs}, nil
 }
 
+// linesHint is how many lines the transform manifest m says its NDJSON
+// holds, bounded by what its size can hold: a capacity, never trusted further.
+func linesHint(m stage.TransformManifest) int {
+	var n int64
+	for _, t := range m.Totals {
+		n += max(t.Ready.Count, 0)
+	}
+	return int(min(n, m.Documents.Size/64, 1<<24))
+}
+
 // parseDocuments streams NDJSON envelopes from r and returns their metadata in
 // order, keeping amounts exact; it refuses a malformed line or an
 // idempotency key listed twice.
 func parseDocuments(key string, r io.Reader) ([]document, error) {
-	var docs []document
-	seen := map[string]bool{}
+	return parseDocumentsWhere(key, r, 0, nil)
+}
+
+// parseDocumentsWhere is parseDocuments keeping, of the documents, those keep
+// accepts (every one when keep is nil), in a slice of capacity hint.
+func parseDocumentsWhere(key string, r io.Reader, hint int, keep func(d *document) bool) ([]document, error) {
+	if keep != nil {
+		hint = 0
+	}
+	docs := make([]document, 0, hint)
+	seen := make(map[string]struct{}, hint)
 	var env stage.Envelope // reused: its payload buffer grows to the longest line, once
 	err := scanLines(key, r, func(n int, line []byte) error {
 		d, err := parseDocument(line, &env)
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", key, n, err)
 		}
-		if seen[d.IdempotencyKey] {
+		if _, twice := seen[d.IdempotencyKey]; twice {
 			return fmt.Errorf("%s line %d: %s %s: idempotency key %s appears twice", key, n, d.DocType, d.ZuoraID, d.IdempotencyKey)
 		}
-		seen[d.IdempotencyKey] = true
-		docs = append(docs, d)
+		seen[d.IdempotencyKey] = struct{}{}
+		if keep == nil || keep(&d) {
+			docs = append(docs, d)
+		}
 		return nil
 	})
 	if err != nil {
@@ -213,18 +261,19 @@ func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	if d.fixed, err = money.ToFixed(amount); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	d.DocType, d.ZuoraID, d.IdempotencyKey, d.Currency, d.Event = dt, env.ZuoraID, env.IdempotencyKey, env.Currency, event
+	// A window holds a few types, events and currencies: one copy of each.
+	d.DocType, d.Currency, d.Event = stage.DocType(unique.Make(env.DocType).Value()), unique.Make(env.Currency).Value(), unique.Make(event).Value()
+	d.ZuoraID, d.IdempotencyKey = env.ZuoraID, env.IdempotencyKey
 	if d.IdempotencyKey == d.ZuoraID {
 		d.IdempotencyKey = d.ZuoraID // share the bytes: the key is usually the id
 	}
 	if env.Reverses != nil {
-		d.reverses = stage.DocType(env.Reverses.DocType)
+		d.reverses = stage.DocType(unique.Make(env.Reverses.DocType).Value())
 	}
 	if d.deps, err = dependencies(dt, env); err != nil {
 		return d, fmt.Errorf("%s %s: %w", env.DocType, env.ZuoraID, err)
 	}
-	sum := sha256.Sum256(env.Payload)
-	d.sha = hex.EncodeToString(sum[:])
+	d.sha = sha256.Sum256(env.Payload)
 	d.line, _ = markLine(line, env.Payload) // without a mark the line is decoded again when posted
 	return d, nil
 }

@@ -212,8 +212,8 @@ func (p *planner) local(id string, match func(document) bool, what string) (h Ho
 		switch {
 		case s.confirmed:
 			return Holding{State: Live}, true
-		case s.rejected && s.rejectedSHA == d.sha:
-			refused = append(refused, fmt.Sprintf("%s %s was refused by the ERP (%d: %s)", what, id, s.refusal.HTTPStatus, s.refusal.Message))
+		case s.refuses(d.sha):
+			refused = append(refused, fmt.Sprintf("%s %s was refused by the ERP (%d: %s)", what, id, s.refused.HTTPStatus, s.refused.Message))
 		default:
 			unsettled = append(unsettled, fmt.Sprintf("%s %s of this window is not confirmed yet", what, id))
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -207,23 +208,63 @@ func eachRowOf(data []byte, rows []stage.LedgerRow, fn func(r *stage.LedgerRow) 
 
 // docState is what the ledger says about one line, by its idempotency key:
 // one post event (a document's post or repost, an application, a reversal).
+//
+// It is kept for every line of a window, so what only a refused or held
+// line has hangs off it by pointer: a confirmed line costs a third as much.
 type docState struct {
-	docType     string
-	zuoraID     string
-	confirmed   bool    // the ERP created it or already had it
-	erpID       string  // set when confirmed
-	rejected    bool    // the last answer was a permanent refusal
-	rejectedSHA string  // payload digest of the refused post
-	marked      bool    // marked transferred (Yes) in Zuora
-	markedError bool    // marked Error in Zuora after the refusal of rejectedSHA
-	refusal     Refusal // the last refusal, and when the first one came
-	// held is OutcomeWaiting or OutcomeDependencyRejected while the last
-	// answer held the line back, with heldWhy the message of that row.
-	held, heldWhy string
-	heldSince     time.Time // the first row of that hold
-	heldSHA       string    // the payload the hold was decided for
-	lastAt        time.Time // when the last row of this key was written
+	docType   string
+	zuoraID   string
+	erpID     string    // set when confirmed
+	lastAt    time.Time // when the last row of this key was written
+	confirmed bool      // the ERP created it or already had it
+	rejected  bool      // the last answer was a permanent refusal
+	marked    bool      // marked transferred (Yes) in Zuora
+	refused   *refusal  // the last refusal, once there was one (kept after a retry)
+	held      *holdRow  // set while the last answer held the line back
 }
+
+// refusal is the ERP's last permanent refusal of a line.
+type refusal struct {
+	sha         payloadSum // payload digest of the refused post
+	markedError bool       // marked Error in Zuora after the refusal of sha
+	Refusal                // the last refusal, and when the first one came
+}
+
+// holdRow is the hold the last answer recorded: outcome is OutcomeWaiting or
+// OutcomeDependencyRejected, why the message of that row.
+type holdRow struct {
+	outcome, why string
+	since        time.Time  // the first row of that hold
+	sha          payloadSum // the payload the hold was decided for
+}
+
+// refuses reports whether the ERP's standing answer refuses the payload sha.
+func (s *docState) refuses(sha payloadSum) bool {
+	return s.rejected && s.refused != nil && s.refused.sha == sha
+}
+
+// markedError reports whether Zuora holds Error for the refused payload.
+func (s *docState) markedError() bool { return s.refused != nil && s.refused.markedError }
+
+// markError records that Zuora holds Error for the refused payload.
+func (s *docState) markError() {
+	if s.refused != nil {
+		f := *s.refused // a new refusal: copies of s (snapshots) keep theirs
+		f.markedError = true
+		s.refused = &f
+	}
+}
+
+// heldOutcome is the outcome of the line's standing hold, "" when none.
+func (s *docState) heldOutcome() string {
+	if s.held == nil {
+		return ""
+	}
+	return s.held.outcome
+}
+
+// heldFor reports whether the line's standing hold was decided for payload sha.
+func (s *docState) heldFor(sha payloadSum) bool { return s.held != nil && s.held.sha == sha }
 
 // ledgerFold is the ledger folded into one state per idempotency key. A
 // confirmation is final; a rejection counts only while no later post
@@ -234,8 +275,12 @@ type ledgerFold map[string]*docState
 func (f ledgerFold) add(r *stage.LedgerRow) {
 	s := f[r.IdempotencyKey]
 	if s == nil {
-		s = &docState{docType: r.DocType, zuoraID: r.ZuoraID}
-		f[r.IdempotencyKey] = s
+		s = &docState{docType: unique.Make(r.DocType).Value(), zuoraID: r.ZuoraID}
+		key := r.IdempotencyKey
+		if key == r.ZuoraID {
+			key = s.zuoraID // share the bytes: the key is usually the id
+		}
+		f[key] = s
 	}
 	switch r.Action {
 	case stage.ActionPost:
@@ -250,7 +295,7 @@ func (f ledgerFold) add(r *stage.LedgerRow) {
 func (s *docState) foldPost(r *stage.LedgerRow) {
 	held := r.Outcome == stage.OutcomeWaiting || r.Outcome == stage.OutcomeDependencyRejected
 	if !held {
-		s.held, s.heldWhy = "", ""
+		s.held = nil
 	}
 	switch {
 	case r.Outcome == stage.OutcomeCreated || r.Outcome == stage.OutcomeDuplicate:
@@ -260,9 +305,9 @@ func (s *docState) foldPost(r *stage.LedgerRow) {
 	case s.confirmed:
 		// A confirmation is final: a later refusal or hold does not undo it.
 	case r.Outcome == stage.OutcomeRejected:
-		s.refuse(r.PayloadSHA256, int(r.HTTPStatus), r.Message, r.FinishedAt)
+		s.refuse(sumOf(r.PayloadSHA256), int(r.HTTPStatus), r.Message, r.FinishedAt)
 	case held:
-		s.hold(r.Outcome, r.Message, r.PayloadSHA256, r.FinishedAt)
+		s.hold(r.Outcome, r.Message, sumOf(r.PayloadSHA256), r.FinishedAt)
 	}
 }
 
@@ -272,7 +317,11 @@ func (s *docState) foldMark(r *stage.LedgerRow) {
 	case stage.OutcomeMarked:
 		s.marked = true
 	case stage.OutcomeMarkedError:
-		s.markedError = s.rejected && s.rejectedSHA == r.PayloadSHA256
+		if s.refused != nil {
+			f := *s.refused
+			f.markedError = s.refuses(sumOf(r.PayloadSHA256))
+			s.refused = &f
+		}
 	}
 }
 
@@ -283,22 +332,28 @@ func (s *docState) confirm(erpID string) {
 
 // refuse records the ERP's permanent refusal of the payload sha; an Error
 // mark in Zuora counts only for the payload it was made for.
-func (s *docState) refuse(sha string, status int, message string, at time.Time) {
-	if s.rejectedSHA != sha {
-		s.markedError = false
+func (s *docState) refuse(sha payloadSum, status int, message string, at time.Time) {
+	f := &refusal{} // a new refusal: copies of s (snapshots) keep theirs
+	if s.refused != nil {
+		*f = *s.refused
 	}
-	s.rejected, s.rejectedSHA = true, sha
-	if s.refusal.First.IsZero() {
-		s.refusal.First = at
+	s.refused = f
+	if f.sha != sha {
+		f.markedError = false
 	}
-	s.refusal.HTTPStatus, s.refusal.Message, s.refusal.Last = status, message, at
+	s.rejected, f.sha = true, sha
+	if f.First.IsZero() {
+		f.First = at
+	}
+	f.HTTPStatus, f.Message, f.Last = status, message, at
 }
 
 // hold records that the payload sha is held back (outcome, why), since at
 // when the hold is new.
-func (s *docState) hold(outcome, why, sha string, at time.Time) {
-	if s.held != outcome {
-		s.heldSince = at
+func (s *docState) hold(outcome, why string, sha payloadSum, at time.Time) {
+	since := at
+	if s.held != nil && s.held.outcome == outcome {
+		since = s.held.since
 	}
-	s.held, s.heldWhy, s.heldSHA = outcome, why, sha
+	s.held = &holdRow{outcome: outcome, why: why, since: since, sha: sha}
 }

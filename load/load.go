@@ -232,7 +232,7 @@ func (r *run) heldOn(docs []document) (waits, rejected []string) {
 	defer r.mu.Unlock()
 	for _, d := range docs {
 		s, h := r.state[d.IdempotencyKey], r.holdsOn[d.IdempotencyKey]
-		if s == nil || s.held == "" || h.outcome != s.held {
+		if s == nil || s.held == nil || h.outcome != s.held.outcome {
 			continue
 		}
 		if h.outcome == stage.OutcomeWaiting {
@@ -368,14 +368,14 @@ func summarize(w stage.Window, docs []document, state map[string]*docState, mark
 			if s.marked && d.markable() {
 				t.Marked.Add(amount)
 			}
-		case s != nil && s.rejected && s.rejectedSHA == d.sha:
+		case s != nil && s.refuses(d.sha):
 			t.Rejected.Add(amount)
-			if s.markedError && d.markable() {
+			if s.markedError() && d.markable() {
 				t.ErrorMarked.Add(amount)
 			}
-		case s != nil && s.held == stage.OutcomeWaiting:
+		case s != nil && s.heldOutcome() == stage.OutcomeWaiting:
 			t.Waiting.Add(amount)
-		case s != nil && s.held == stage.OutcomeDependencyRejected:
+		case s != nil && s.heldOutcome() == stage.OutcomeDependencyRejected:
 			t.DependencyRejected.Add(amount)
 		default:
 			t.Pending.Add(amount)

@@ -31,7 +31,7 @@ func (r *run) markAll(ctx context.Context, docs []document) error {
 		case s.confirmed && !s.marked:
 			k := todoKey{d.DocType, zuora.TransferredYes}
 			todo[k] = append(todo[k], d)
-		case r.opts.MarkRefused && !s.confirmed && s.rejected && s.rejectedSHA == d.sha && !s.markedError:
+		case r.opts.MarkRefused && !s.confirmed && s.refuses(d.sha) && !s.markedError():
 			k := todoKey{d.DocType, zuora.TransferredError}
 			todo[k] = append(todo[k], d)
 		}
@@ -122,13 +122,13 @@ func (r *run) markedElsewhere(ctx context.Context, todo map[todoKey][]*document)
 			now := time.Now().UTC()
 			r.mu.Lock()
 			s := r.state[d.IdempotencyKey]
-			s.markedError = true
+			s.markError()
 			erpID := s.erpID
 			r.mu.Unlock()
 			row := stage.LedgerRow{RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 				Action: stage.ActionMark, Outcome: stage.OutcomeMarkedError, ERPID: erpID,
 				Message:  "Zuora holds TransferredToAccounting = Error already: window " + in + " marked it; not marked again",
-				Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: now, FinishedAt: now}
+				Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha.String(), StartedAt: now, FinishedAt: now}
 			if err := r.ledger.add(ctx, row); err != nil {
 				return err
 			}
@@ -163,7 +163,7 @@ func (r *run) markBatch(ctx context.Context, docType stage.DocType, value string
 		row := stage.LedgerRow{
 			RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 			Action: stage.ActionMark, Outcome: done, Attempts: int32(res.Attempts),
-			Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: started, FinishedAt: finished,
+			Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha.String(), StartedAt: started, FinishedAt: finished,
 		}
 		r.mu.Lock()
 		s := r.state[d.IdempotencyKey]
@@ -176,7 +176,7 @@ func (r *run) markBatch(ctx context.Context, docType stage.DocType, value string
 		case !res.OK:
 			row.Outcome, row.Message = stage.OutcomeMarkFailed, strings.TrimPrefix(res.Code+": "+res.Message, ": ")
 		case value == zuora.TransferredError:
-			s.markedError = true
+			s.markError()
 		default:
 			s.marked = true
 		}

@@ -281,7 +281,7 @@ func (r *run) needsPost(d document) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.state[d.IdempotencyKey]
-	return s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)
+	return s == nil || !s.confirmed && !s.refuses(d.sha)
 }
 
 // recordHold records that d is held back, unless the ledger says so already
@@ -294,12 +294,9 @@ func (r *run) recordHold(ctx context.Context, d document, h hold) {
 		s = &docState{docType: string(d.DocType), zuoraID: d.ZuoraID}
 		r.state[d.IdempotencyKey] = s
 	}
-	same := s.held == h.outcome && s.heldWhy == h.why && s.heldSHA == d.sha
+	same := s.held != nil && s.held.outcome == h.outcome && s.held.why == h.why && s.held.sha == d.sha
 	now := time.Now().UTC()
-	if s.held != h.outcome {
-		s.heldSince = now
-	}
-	s.held, s.heldWhy, s.heldSHA = h.outcome, h.why, d.sha
+	s.hold(h.outcome, h.why, d.sha, now)
 	r.holdsOn[d.IdempotencyKey] = h
 	r.mu.Unlock()
 	r.log.Info("held back", "doc_type", d.DocType, "doc_id", d.ZuoraID, "outcome", h.outcome, "why", h.why)
@@ -309,7 +306,7 @@ func (r *run) recordHold(ctx context.Context, d document, h hold) {
 	row := stage.LedgerRow{
 		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 		Action: stage.ActionPost, Outcome: h.outcome, Message: h.why,
-		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: now, FinishedAt: now,
+		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha.String(), StartedAt: now, FinishedAt: now,
 	}
 	if err := r.ledger.add(ctx, row); err != nil && ctx.Err() == nil {
 		r.stop(fmt.Sprintf("the stage rejected a ledger part: %v", err))
@@ -326,7 +323,7 @@ func (r *run) record(ctx context.Context, d document, res erp.Result) {
 		RunID: r.opts.RunID, DocType: string(d.DocType), ZuoraID: d.ZuoraID, IdempotencyKey: d.IdempotencyKey,
 		Action: stage.ActionPost, Outcome: res.Outcome, HTTPStatus: int32(res.Status), ERPID: res.ERPID,
 		Message: res.Message, Attempts: int32(res.Attempts), Ambiguous: res.Ambiguous,
-		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha, StartedAt: res.Started, FinishedAt: res.Finished,
+		Currency: d.Currency, Amount: d.fixed, PayloadSHA256: d.sha.String(), StartedAt: res.Started, FinishedAt: res.Finished,
 	}
 	if err := r.ledger.add(ctx, row); err != nil && ctx.Err() == nil {
 		r.stop(fmt.Sprintf("the stage rejected a ledger part: %v", err))
@@ -368,7 +365,7 @@ func (r *run) settle(d document, res erp.Result) {
 		s = &docState{docType: string(d.DocType), zuoraID: d.ZuoraID}
 		r.state[d.IdempotencyKey] = s
 	}
-	s.held, s.heldWhy = "", ""
+	s.held = nil
 	switch res.Outcome {
 	case stage.OutcomeCreated, stage.OutcomeDuplicate:
 		s.confirm(res.ERPID)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestParseDocuments(t *testing.T) {
 				t.Fatalf("parse = %d docs, %v", len(docs), err)
 			}
 			d := docs[0]
-			if sum := sha256.Sum256([]byte(good.payload())); d.sha != hex.EncodeToString(sum[:]) {
+			if sum := sha256.Sum256([]byte(good.payload())); d.sha.String() != hex.EncodeToString(sum[:]) {
 				t.Fatalf("payload digest = %s; want the digest of the line's payload bytes", d.sha)
 			}
 			if !d.amount().Equal(decimal.RequireFromString(good.amount)) ||
@@ -62,7 +63,9 @@ func TestParseDocuments(t *testing.T) {
 }
 
 func TestStates(t *testing.T) {
+	hexA := strings.Repeat("a", 64)
 	post := func(outcome, sha string) stage.LedgerRow {
+		sha = strings.Repeat(sha, 64)
 		return stage.LedgerRow{ZuoraID: "z", IdempotencyKey: "z", Action: stage.ActionPost, Outcome: outcome, Attempts: 1, ERPID: map[bool]string{true: "E1"}[outcome == stage.OutcomeCreated || outcome == stage.OutcomeDuplicate], PayloadSHA256: sha}
 	}
 	mark := func(outcome string) stage.LedgerRow {
@@ -77,16 +80,16 @@ func TestStates(t *testing.T) {
 		{"created", []stage.LedgerRow{post(stage.OutcomeTransient, "a"), post(stage.OutcomeCreated, "a")}, docState{confirmed: true, erpID: "E1"}},
 		{"duplicate then marked", []stage.LedgerRow{post(stage.OutcomeDuplicate, "a"), mark(stage.OutcomeMarkFailed), mark(stage.OutcomeMarked)}, docState{confirmed: true, erpID: "E1", marked: true}},
 		{"mark failed", []stage.LedgerRow{post(stage.OutcomeCreated, "a"), mark(stage.OutcomeMarkFailed)}, docState{confirmed: true, erpID: "E1"}},
-		{"rejected", []stage.LedgerRow{post(stage.OutcomeRejected, "a")}, docState{rejected: true, rejectedSHA: "a"}},
-		{"rejected then transient retry", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeTransient, "b")}, docState{rejectedSHA: "a"}},
-		{"rejected then created", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeCreated, "b")}, docState{confirmed: true, erpID: "E1", rejectedSHA: "a"}},
+		{"rejected", []stage.LedgerRow{post(stage.OutcomeRejected, "a")}, docState{rejected: true, refused: &refusal{sha: sumOf(hexA)}}},
+		{"rejected then transient retry", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeTransient, "b")}, docState{refused: &refusal{sha: sumOf(hexA)}}},
+		{"rejected then created", []stage.LedgerRow{post(stage.OutcomeRejected, "a"), post(stage.OutcomeCreated, "b")}, docState{confirmed: true, erpID: "E1", refused: &refusal{sha: sumOf(hexA)}}},
 		{"confirmation is final", []stage.LedgerRow{post(stage.OutcomeCreated, "a"), post(stage.OutcomeRejected, "b")}, docState{confirmed: true, erpID: "E1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := states(tt.rows)["z"]
 			tt.want.zuoraID = "z"
-			if got == nil || *got != tt.want {
+			if got == nil || !reflect.DeepEqual(*got, tt.want) {
 				t.Fatalf("state = %+v; want %+v", got, tt.want)
 			}
 		})

@@ -60,14 +60,18 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 		case !all && !touched[s.zuoraID]:
 		case s.confirmed:
 			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: s.zuoraID, Confirmed: true})
-		case s.rejected, s.held != "":
+		case s.rejected, s.held != nil:
 			refused = true
 		}
 	}
 	if !refused {
 		return vs, parts, nil
 	}
-	ready, err := readDocuments(ctx, st, w)
+	// Only the lines the ledger refused or held can have such a verdict.
+	ready, err := readDocumentsWhere(ctx, st, w, func(d *document) bool {
+		s := state[d.IdempotencyKey]
+		return s != nil && !s.confirmed && (s.rejected || s.held != nil)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
@@ -75,11 +79,11 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 		s := state[d.IdempotencyKey]
 		switch {
 		case s == nil || s.confirmed || !all && !touched[d.ZuoraID]:
-		case s.held != "" && s.heldSHA == d.sha:
+		case s.heldFor(d.sha):
 			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID,
-				Held: &Held{Outcome: s.held, Message: s.heldWhy, First: s.heldSince, Last: s.lastAt}})
-		case s.rejected && s.rejectedSHA == d.sha:
-			f := s.refusal
+				Held: &Held{Outcome: s.held.outcome, Message: s.held.why, First: s.held.since, Last: s.lastAt}})
+		case s.refuses(d.sha):
+			f := s.refused.Refusal
 			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
 		}
 	}
@@ -94,20 +98,20 @@ func Unsettled(ctx context.Context, st *stage.Stage, w stage.Window) (map[string
 	if _, found, err := st.ReadTransform(ctx, w); err != nil || !found {
 		return nil, err
 	}
-	ready, err := readDocuments(ctx, st, w)
-	if err != nil {
-		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
-	}
 	state, err := ledgerStates(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
 	}
 	out := map[string]stage.DocType{}
-	for _, d := range ready.docs {
+	_, err = readDocumentsWhere(ctx, st, w, func(d *document) bool {
 		s := state[d.IdempotencyKey]
-		if d.DocType.IsDocument() && (s == nil || !s.confirmed && !(s.rejected && s.rejectedSHA == d.sha)) {
+		if d.DocType.IsDocument() && (s == nil || !s.confirmed && !s.refuses(d.sha)) {
 			out[d.ZuoraID] = d.DocType
 		}
+		return false // only the map is kept
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
 	}
 	return out, nil
 }
