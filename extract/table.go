@@ -8,6 +8,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pqzstd"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -44,7 +45,7 @@ func openTable[T any](ctx context.Context, st *stage.Stage, name, key string, ro
 	return &table[T]{
 		name:     name,
 		w:        w,
-		pw:       parquet.NewGenericWriter[T](w, parquet.Compression(codec), parquet.PageBufferSize(pageBytes)),
+		pw:       parquet.NewGenericWriter[T](w, pqzstd.Options()...),
 		buf:      make([]T, 0, min(rowGroup, batchRows)),
 		rowGroup: rowGroup,
 	}, nil

@@ -236,6 +236,12 @@ func reversalOf(kind func(stage.DocType) bool) func(document) bool {
 // isDocument matches the documents (not applications, not reversals).
 func isDocument(d document) bool { return d.DocType.IsDocument() }
 
+// mayHold reports whether a hold can keep d back: a repost, a reversal or
+// an application (plan decides nothing of any other line).
+func mayHold(d document) bool {
+	return d.Event == stage.EventRepost || d.DocType == stage.Reversal || d.DocType.IsApplication()
+}
+
 // plan records what this window decides of d's dependencies, and what is
 // left to ask.
 func (p *planner) plan(d document) {

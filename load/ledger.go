@@ -12,6 +12,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/pqzstd"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
@@ -130,7 +131,7 @@ func writeLedgerPart(ctx context.Context, st *stage.Stage, key string, rows []st
 		return err
 	}
 	defer w.Abort()
-	pw := parquet.NewGenericWriter[stage.LedgerRow](w, parquet.Compression(&parquet.Zstd))
+	pw := parquet.NewGenericWriter[stage.LedgerRow](w, pqzstd.Options()...)
 	if _, err := pw.Write(rows); err != nil {
 		return err
 	}

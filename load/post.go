@@ -210,7 +210,7 @@ func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
 	if pctx.Err() != nil {
 		return errStopScan
 	}
-	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph, pp.p.count[ph]), pp.ready.docs)
+	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph), pp.ready.docs)
 	if err != nil {
 		return err
 	}
@@ -227,11 +227,12 @@ func (pp *passPoster) finishPhase() {
 	}
 }
 
-// phaseLines returns the lines of phase ph that todo marks.
-func (r *run) phaseLines(docs []document, todo []bool, ph, count int) []document {
-	out := make([]document, 0, count)
+// phaseLines returns the lines of phase ph that todo marks and that a hold
+// can keep back (see mayHold): the others are posted as they come.
+func (r *run) phaseLines(docs []document, todo []bool, ph int) []document {
+	var out []document
 	for i, d := range docs {
-		if todo[i] && phaseOf(d) == ph {
+		if todo[i] && phaseOf(d) == ph && mayHold(d) {
 			out = append(out, d)
 		}
 	}

@@ -1,4 +1,7 @@
-package extract
+// Package pqzstd is the zstd codec and page size of the Parquet the
+// pipeline writes (the raw tables and the ledger): one set of encoders for
+// the whole process, sized to the pages.
+package pqzstd
 
 import (
 	"runtime"
@@ -8,12 +11,18 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// pageBytes is the Parquet page size of the raw tables: a column's values are
-// buffered up to it before they are encoded and compressed.
-const pageBytes = 64 << 10
+// PageBytes is the Parquet page size: a column's values are buffered up to
+// it before they are encoded and compressed.
+const PageBytes = 64 << 10
 
-// codec is the zstd codec of every raw table the extract writes.
+// codec is the zstd codec of every Parquet file the pipeline writes.
 var codec = newZstdCodec()
+
+// Options are the writer options of every Parquet file the pipeline writes:
+// zstd with the shared encoders, and PageBytes pages.
+func Options() []parquet.WriterOption {
+	return []parquet.WriterOption{parquet.Compression(codec), parquet.PageBufferSize(PageBytes)}
+}
 
 // zstdCodec compresses Parquet pages with one set of zstd encoders for the
 // whole process, each with a window of two pages: parquet-go's zstd.Codec
@@ -24,7 +33,7 @@ type zstdCodec struct{ enc *zstd.Encoder }
 func newZstdCodec() *zstdCodec {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)),
-		zstd.WithWindowSize(2*pageBytes),
+		zstd.WithWindowSize(2*PageBytes),
 		zstd.WithLowerEncoderMem(true),
 		zstd.WithZeroFrames(true),
 		zstd.WithEncoderCRC(false))
