@@ -20,10 +20,10 @@ const (
 // pending is one record of a pass between its admission and its staging.
 type pending struct {
 	raw   json.RawMessage
-	rec   *record           // nil when raw could not be decoded (err says why)
-	kids  []json.RawMessage // its expanded items, decoded when it is staged
-	lines []*record         // its items, once decoded or paged
-	err   error             // why it cannot be staged: it goes to the quarantine, or fails the walk
+	rec   *record   // nil when raw could not be decoded (err says why)
+	kids  []any     // its expanded items, decoded with it and checked when it is staged
+	lines []*record // its items, once decoded or paged
+	err   error     // why it cannot be staged: it goes to the quarantine, or fails the walk
 	// walk pages its items from the item endpoint; nil when the record has none
 	// to page. done is closed once walk has set lines and err.
 	walk func(ctx context.Context) ([]*record, error)

@@ -320,9 +320,9 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 	return decodeItems(sp, parent.id, kids)
 }
 
-// expandedList returns a document's expanded item list, still raw; walk says
+// expandedList returns a document's expanded item list, decoded with it; walk says
 // the list is cut off at the page size, so its items are to be paged instead.
-func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []json.RawMessage, walk bool, err error) {
+func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []any, walk bool, err error) {
 	kids = parent.list(sp.childKey)
 	switch {
 	case parent.err != nil:
@@ -333,11 +333,11 @@ func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []json.RawMe
 	return kids, false, nil
 }
 
-// decodeItems decodes the expanded items of document parentID.
-func decodeItems[H, I any](sp docSpec[H, I], parentID string, kids []json.RawMessage) ([]*record, error) {
+// decodeItems checks the expanded items of document parentID.
+func decodeItems[H, I any](sp docSpec[H, I], parentID string, kids []any) ([]*record, error) {
 	set := newItemSet(sp, parentID, len(kids))
-	for _, raw := range kids {
-		if _, err := set.add(raw); err != nil {
+	for _, v := range kids {
+		if _, err := set.add(recordOf(set.itemTable, v)); err != nil {
 			return nil, err
 		}
 	}
@@ -357,7 +357,7 @@ func walkItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], pare
 			if err != nil {
 				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parentID, err)
 			}
-			isNew, err := set.add(raw)
+			isNew, err := set.add(decodeRecord(sp.itemTable(), raw))
 			if err != nil {
 				return nil, err
 			}
@@ -386,11 +386,10 @@ func newItemSet[H, I any](sp docSpec[H, I], parentID string, n int) *itemSet {
 		seen: make(map[string]bool, n), out: make([]*record, 0, n)}
 }
 
-// add decodes one item and keeps it unless it was kept already (an item
-// listed twice, as a page boundary moved, is staged once); it reports whether
-// it was new.
-func (s *itemSet) add(raw json.RawMessage) (bool, error) {
-	r, err := decodeRecord(s.itemTable, raw)
+// add keeps one decoded item unless it was kept already (an item listed
+// twice, as a page boundary moved, is staged once); it reports whether it
+// was new. err is why the item could not be decoded.
+func (s *itemSet) add(r *record, err error) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s %s: %w", s.table, s.parentID, err)
 	}
