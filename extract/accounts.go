@@ -142,10 +142,11 @@ func (a *accountFetch) keep(batch []string, raws []json.RawMessage) error {
 // account without its ERP customer and says why, so that its applications
 // are rejected rather than the window failed.
 func accountRow(raw json.RawMessage, erpField string) (stage.AccountRow, string, error) {
-	r := &record{entity: stage.AccountsTable}
-	if err := json.Unmarshal(raw, &r.fields); err != nil {
+	fields, err := decodeFields(raw)
+	if err != nil {
 		return stage.AccountRow{}, "", fmt.Errorf("zuora answered a query of accounts by id with a record that is not a JSON object: %s", snippet(raw))
 	}
+	r := &record{entity: stage.AccountsTable, fields: fields}
 	id := r.str("id")
 	if id == nil || *id == "" || r.err != nil {
 		return stage.AccountRow{}, "", fmt.Errorf("zuora answered a query of accounts by id with a record without an id: %s", snippet(raw))

@@ -17,16 +17,18 @@ const (
 	aheadBytes   = 4 << 20
 )
 
-// pending is one record of a pass between its admission and its staging.
+// pending is one record of a pass between its admission and its staging. It
+// waits as its rows, built when it is admitted or once its items are paged,
+// not as its decoded fields, which take ten times its JSON.
 type pending struct {
-	raw   json.RawMessage
-	rec   *record           // nil when raw could not be decoded (err says why)
-	kids  []json.RawMessage // its expanded items, decoded when it is staged
-	lines []*record         // its items, once decoded or paged
-	err   error             // why it cannot be staged: it goes to the quarantine, or fails the walk
-	// walk pages its items from the item endpoint; nil when the record has none
-	// to page. done is closed once walk has set lines and err.
-	walk func(ctx context.Context) ([]*record, error)
+	raw  json.RawMessage // kept only to quarantine it: nil once its rows are built
+	size int             // len of its raw JSON, what it counts against aheadBytes
+	keep func() error    // stages its rows; nil when err is set
+	err  error           // why it cannot be staged: it goes to the quarantine, or fails the walk
+	// walk pages its items from the item endpoint and builds its rows; nil
+	// when the record has none to page. done is closed once walk has set keep
+	// and err.
+	walk func(ctx context.Context) (func() error, error)
 	done chan struct{}
 }
 
@@ -78,7 +80,7 @@ func (a *ahead) push(p *pending) error {
 		a.start(p)
 	}
 	a.queue = append(a.queue, p)
-	a.bytes += len(p.raw)
+	a.bytes += p.size
 	for len(a.queue) > 0 && a.queue[0].ready() {
 		if err := a.next(); err != nil {
 			return err
@@ -89,7 +91,7 @@ func (a *ahead) push(p *pending) error {
 
 // full reports whether p must wait for the head to be staged.
 func (a *ahead) full(p *pending) bool {
-	return len(a.queue) >= aheadRecords || a.bytes+len(p.raw) > aheadBytes || (p.walk != nil && a.walks >= a.limit)
+	return len(a.queue) >= aheadRecords || a.bytes+p.size > aheadBytes || (p.walk != nil && a.walks >= a.limit)
 }
 
 // start runs p's item walk.
@@ -98,7 +100,7 @@ func (a *ahead) start(p *pending) {
 	a.walks++
 	a.wg.Go(func() {
 		defer close(p.done)
-		p.lines, p.err = p.walk(a.ctx)
+		p.keep, p.err = p.walk(a.ctx)
 	})
 }
 
@@ -111,7 +113,7 @@ func (a *ahead) next() error {
 	}
 	a.queue[0] = nil
 	a.queue = a.queue[1:]
-	a.bytes -= len(p.raw)
+	a.bytes -= p.size
 	return a.stage(p)
 }
 

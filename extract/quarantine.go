@@ -119,8 +119,8 @@ func quarantineRow(dt stage.DocType, numberField, amountField string, raw json.R
 		RawSize: int64(len(raw)), RawSHA256: hex.EncodeToString(sum[:]),
 	}
 	row.RawJSON, row.RawTruncated = clip(raw, MaxQuarantinedJSON)
-	r := &record{entity: entity}
-	if json.Unmarshal(raw, &r.fields) == nil {
+	if fields, err := decodeFields(raw); err == nil {
+		r := &record{entity: entity, fields: fields}
 		row.ID = nonEmpty(r.str("id"))
 		row.Number = nonEmpty(r.str(numberField))
 		row.Currency = nonEmpty(r.str("currency"))

@@ -3,11 +3,13 @@ package extract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -15,26 +17,43 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
-// record is one Object Query record decoded lazily: fields stay raw JSON until a
-// column asks for them, so numbers keep their literal text and unknown fields
-// cost nothing. The first conversion error is kept and reported once.
+// record is one Object Query record, decoded in one pass with its nested
+// account and items (see decodeFields): numbers keep their literal text as
+// json.Number, so money is never a float. The first conversion error is kept
+// and reported once.
 type record struct {
 	entity  string
 	id      string
 	updated time.Time
 	rawUpd  string
-	fields  map[string]json.RawMessage
-	folded  map[string]string // lower-case name → key as sent, built on the first miss
+	fields  map[string]any
 	err     error
 }
 
 // decodeRecord parses raw and checks the two fields every record must carry;
 // a record without them is a *MalformedError.
 func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
-	r := &record{entity: entity}
-	if err := json.Unmarshal(raw, &r.fields); err != nil {
+	fields, err := decodeFields(raw)
+	if err != nil {
 		return nil, malformed(entity, "", "not a JSON object: %v", err)
 	}
+	return checkRecord(entity, fields, func() string { return snippet(raw) })
+}
+
+// recordOf checks an item of an expanded list, decoded with its document, as
+// decodeRecord checks a record sent on its own.
+func recordOf(entity string, v any) (*record, error) {
+	fields, ok := v.(map[string]any)
+	if !ok && v != nil {
+		return nil, malformed(entity, "", "not a JSON object: %v", typeError(v, &map[string]json.RawMessage{}))
+	}
+	return checkRecord(entity, fields, func() string { return snippet(literal(v)) })
+}
+
+// checkRecord reads the id and updatedDate of a decoded record; raw gives
+// its text for an error that names it.
+func checkRecord(entity string, fields map[string]any, raw func() string) (*record, error) {
+	r := &record{entity: entity, fields: fields}
 	id := r.str("id")
 	if r.err != nil {
 		return nil, r.err
@@ -58,14 +77,57 @@ func decodeRecord(entity string, raw json.RawMessage) (*record, error) {
 	return r, nil
 }
 
+// decodeFields decodes a record, whole, in one pass: objects as maps, lists
+// as slices, numbers as their literal. A record that is not a JSON object
+// fails with encoding/json's own error for it (a null is no fields).
+func decodeFields(raw json.RawMessage) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any // not a map: encoding/json decodes into any without reflection
+	err := dec.Decode(&v)
+	if fields, ok := v.(map[string]any); (ok || v == nil) && err == nil {
+		if _, end := dec.Token(); end == io.EOF {
+			return fields, nil
+		}
+	}
+	var m map[string]json.RawMessage // the error json.Unmarshal gives, whatever the decoder said
+	if uerr := json.Unmarshal(raw, &m); uerr != nil {
+		return nil, uerr
+	}
+	if err == nil {
+		err = errors.New("more after the record")
+	}
+	return nil, err
+}
+
+// literal is the JSON text of a decoded value, for an error that quotes it.
+func literal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte(fmt.Sprint(v))
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// typeError is the error encoding/json gives when a value's text is
+// unmarshaled into dst, a pointer to the Go type it was wanted as.
+func typeError(v any, dst any) error {
+	if err := json.Unmarshal(literal(v), dst); err != nil {
+		return err
+	}
+	return fmt.Errorf("want %T, got %s", dst, snippet(literal(v)))
+}
+
 // describe names a record that has no id by its number, else by its first bytes.
-func (r *record) describe(raw json.RawMessage) string {
+func (r *record) describe(raw func() string) string {
 	for _, n := range numberFields {
 		if v := r.str(n); v != nil {
 			return n + " " + *v
 		}
 	}
-	return snippet(raw)
+	return raw()
 }
 
 // numberFields are the JSON names of every document's number, and of an
@@ -81,7 +143,7 @@ var numberFields = func() []string {
 }()
 
 // snippet shortens a raw record for an error message.
-func snippet(raw json.RawMessage) string {
+func snippet(raw []byte) string {
 	const max = 80
 	if len(raw) > max {
 		return string(raw[:max]) + "…"
@@ -96,83 +158,63 @@ func (r *record) fail(field string, err error) {
 	}
 }
 
-// value returns the raw JSON of the first of names present and not null. A
-// name is looked up exactly first, then case-insensitively: Object Query
-// normalizes field names to lower camel case, so a custom field such as
-// ERPAccountId__c arrives as eRPAccountId__c.
-func (r *record) value(names ...string) (string, json.RawMessage) {
+// value returns the first of names present and not null. A name is looked
+// up exactly first, then case-insensitively: Object Query normalizes field
+// names to lower camel case, so a custom field such as ERPAccountId__c
+// arrives as eRPAccountId__c.
+func (r *record) value(names ...string) (string, any) {
 	for _, n := range names {
 		v, ok := r.fields[n]
 		if !ok {
-			n, v, ok = r.fold(n)
+			n, v = r.fold(n)
 		}
-		if ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+		if v != nil {
 			return n, v
 		}
 	}
 	return "", nil
 }
 
-// fold finds a field by its name in any case.
-func (r *record) fold(name string) (string, json.RawMessage, bool) {
-	if r.folded == nil {
-		r.folded = make(map[string]string, len(r.fields))
-		for k := range r.fields {
-			r.folded[strings.ToLower(k)] = k
+// fold finds a field by its name in any case; a miss costs a look at each
+// key, which is cheaper than a folded index for the few misses of a record.
+func (r *record) fold(name string) (string, any) {
+	for k, v := range r.fields {
+		if strings.EqualFold(k, name) {
+			return k, v
 		}
 	}
-	k, ok := r.folded[strings.ToLower(name)]
-	if !ok {
-		return "", nil, false
-	}
-	return k, r.fields[k], true
+	return "", nil
 }
 
 // str returns a text field; names lists the spellings Zuora is known to use.
 func (r *record) str(names ...string) *string {
 	name, v := r.value(names...)
-	if v == nil {
+	var s string
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case string:
+		s = v
+	case json.Number: // a number where text was expected: keep its literal
+		s = string(v)
+	case bool:
+		s = strconv.FormatBool(v)
+	default:
+		r.fail(name, fmt.Errorf("want text, got %s", snippet(literal(v))))
 		return nil
 	}
-	v = bytes.TrimSpace(v)
-	if len(v) > 0 && v[0] == '"' {
-		s, err := unquote(v)
-		if err != nil {
-			r.fail(name, err)
-			return nil
-		}
-		return &s
-	}
-	if len(v) > 0 && (v[0] == '{' || v[0] == '[') {
-		r.fail(name, fmt.Errorf("want text, got %s", snippet(v)))
-		return nil
-	}
-	s := string(v) // a number or boolean where text was expected: keep its literal
 	return &s
 }
 
-// unquote decodes a JSON string literal. One that needs no decoding (no
-// escape, quote or control character, valid UTF-8) is its bytes, as
-// encoding/json would return them, without its two scans; any other goes
-// through encoding/json.
-func unquote(v json.RawMessage) (string, error) {
-	v = bytes.TrimSpace(v)
-	if n := len(v); n >= 2 && v[0] == '"' && v[n-1] == '"' && plain(v[1:n-1]) {
-		return string(v[1 : n-1]), nil
+// text is a scalar field's text: a string's value or a number's literal.
+func text(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return string(v)
 	}
-	var s string
-	err := json.Unmarshal(v, &s)
-	return s, err
-}
-
-// plain reports whether b can stand in a JSON string literal as it is.
-func plain(b []byte) bool {
-	for _, c := range b {
-		if c == '\\' || c == '"' || c < 0x20 {
-			return false
-		}
-	}
-	return utf8.Valid(b)
+	return string(literal(v))
 }
 
 // decimal returns a money or quantity field exactly as its JSON literal says.
@@ -181,15 +223,7 @@ func (r *record) decimal(name string) (decimal.Decimal, bool) {
 	if v == nil {
 		return decimal.Decimal{}, false
 	}
-	text := string(bytes.TrimSpace(v))
-	if len(text) > 0 && text[0] == '"' {
-		var err error
-		if text, err = unquote(v); err != nil {
-			r.fail(name, err)
-			return decimal.Decimal{}, false
-		}
-	}
-	d, err := money.Parse(text)
+	d, err := money.Parse(text(v))
 	if err != nil {
 		r.fail(name, err)
 		return decimal.Decimal{}, false
@@ -218,13 +252,16 @@ func (r *record) boolean(name string) *bool {
 	if v == nil {
 		return nil
 	}
+	if b, ok := v.(bool); ok {
+		return &b
+	}
 	var b bool
-	switch strings.Trim(string(bytes.TrimSpace(v)), `"`) {
+	switch s, _ := v.(string); s {
 	case "true", "True", "TRUE":
 		b = true
 	case "false", "False", "FALSE":
 	default:
-		r.fail(n, fmt.Errorf("want true or false, got %s", snippet(v)))
+		r.fail(n, fmt.Errorf("want true or false, got %s", snippet(literal(v))))
 		return nil
 	}
 	return &b
@@ -261,28 +298,28 @@ func (r *record) timestamp(name string) *time.Time {
 }
 
 // object returns a nested object such as the expanded account, or nil.
-func (r *record) object(name string) map[string]json.RawMessage {
+func (r *record) object(name string) map[string]any {
 	_, v := r.value(name)
 	if v == nil {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(v, &m); err != nil {
-		r.fail(name, err)
+	m, ok := v.(map[string]any)
+	if !ok {
+		r.fail(name, typeError(v, &map[string]json.RawMessage{}))
 		return nil
 	}
 	return m
 }
 
-// list returns an expanded child list such as invoiceItems.
-func (r *record) list(name string) []json.RawMessage {
+// list returns an expanded child list such as invoiceItems, each item as decoded.
+func (r *record) list(name string) []any {
 	_, v := r.value(name)
 	if v == nil {
 		return nil
 	}
-	var l []json.RawMessage
-	if err := json.Unmarshal(v, &l); err != nil {
-		r.fail(name, err)
+	l, ok := v.([]any)
+	if !ok {
+		r.fail(name, typeError(v, &[]json.RawMessage{}))
 		return nil
 	}
 	return l

@@ -166,25 +166,43 @@ func (w *walker[H, I]) queryError(err error) error {
 }
 
 // admit decides what one record of a pass becomes: nil when it is outside the
-// range or staged already, else a record to stage in turn, with its expanded
-// items or the walk that pages them. isNew says no earlier record of the walk
-// was this version; a record that cannot be decoded is neither new nor dropped.
+// range or staged already, else a record to stage in turn, as its rows or as
+// the walk that pages its items and builds them. isNew says no earlier record
+// of the walk was this version; a record that cannot be decoded is neither new
+// nor dropped.
 func (w *walker[H, I]) admit(raw json.RawMessage, seen keySet, started time.Time) (p *pending, isNew bool) {
 	rec, err := decodeRecord(w.sp.table(), raw)
 	if err != nil {
-		return &pending{raw: raw, err: err}, false
+		return &pending{raw: raw, size: len(raw), err: err}, false
 	}
 	if !w.wanted(rec, seen, started) {
 		return nil, false
 	}
 	seen[keyOf(rec.id, rec.updated)] = struct{}{}
-	p = &pending{raw: raw, rec: rec}
+	p = &pending{raw: raw, size: len(raw)}
+	var lines []*record
 	if w.items != nil {
-		var walk bool
-		if p.kids, walk, p.err = expandedList(w.sp, rec); walk {
+		kids, walk, err := expandedList(w.sp, rec)
+		if walk {
 			src, sp, id := w.x.src, w.sp, rec.id
-			p.walk = func(ctx context.Context) ([]*record, error) { return walkItems(ctx, src, sp, id) }
+			p.walk = func(ctx context.Context) (func() error, error) {
+				lines, err := walkItems(ctx, src, sp, id)
+				if err != nil {
+					return nil, err
+				}
+				return w.build(rec, lines)
+			}
+			return p, true
 		}
+		if err == nil {
+			lines, err = decodeItems(w.sp, rec.id, kids)
+		}
+		if p.err = err; err != nil {
+			return p, true
+		}
+	}
+	if p.keep, p.err = w.build(rec, lines); p.err == nil {
+		p.raw = nil
 	}
 	return p, true
 }
@@ -218,11 +236,8 @@ func (w *walker[H, I]) wanted(rec *record, seen keySet, started time.Time) bool 
 // quarantine (see quarantine.route).
 func (w *walker[H, I]) stage(p *pending) error {
 	err := p.err
-	if err == nil && len(p.kids) > 0 {
-		p.lines, err = decodeItems(w.sp, p.rec.id, p.kids)
-	}
 	if err == nil {
-		err = w.keep(p.rec, p.lines)
+		err = p.keep()
 	}
 	if err != nil {
 		return w.quar.route(p.raw, err)
@@ -230,51 +245,80 @@ func (w *walker[H, I]) stage(p *pending) error {
 	return nil
 }
 
-// keep stages one record version and its items, or, when any of their fields
-// cannot be staged (a *MalformedError), none of them.
-func (w *walker[H, I]) keep(rec *record, lines []*record) error {
+// rows are one record version's rows and what staging them adds to the
+// walk's totals, built from its decoded fields so that those need not wait.
+type rows[H, I any] struct {
+	header      H
+	updated     time.Time
+	items       []I
+	itemUpdated []time.Time
+	currency    *string
+	total       *decimal.Decimal // the header amount, when it has one
+	itemsTotal  *decimal.Decimal // the sum of its items, when it differs from total
+	id          string
+	accountID   *string // the account to fetch, for an application
+}
+
+// build reads the rows of one record version and its items, or says why
+// any of their fields cannot be staged (a *MalformedError); the function it
+// returns stages them. It reads only rec, lines and the walk's settings, so
+// an item walk's goroutine may call it.
+func (w *walker[H, I]) build(rec *record, lines []*record) (func() error, error) {
 	sp := w.sp
-	row := sp.header(rec, rec.account(w.x.opts.ERPAccountField), len(lines))
+	r := &rows[H, I]{header: sp.header(rec, rec.account(w.x.opts.ERPAccountField), len(lines)), updated: rec.updated, id: rec.id,
+		items: make([]I, len(lines)), itemUpdated: make([]time.Time, len(lines))}
 	if rec.err != nil {
-		return rec.err
+		return nil, rec.err
 	}
-	irows := make([]I, len(lines))
 	for i, l := range lines {
-		if irows[i] = sp.item(l, rec); l.err != nil {
-			return l.err
+		if r.items[i] = sp.item(l, rec); l.err != nil {
+			return nil, l.err
 		}
+		r.itemUpdated[i] = l.updated
 	}
 	if total, ok := rec.decimal(sp.amount); ok {
-		w.headers.addAmount(rec.str("currency"), total)
-		if w.items != nil {
-			w.checkTotal(rec, total, lines)
+		r.total, r.currency = &total, rec.str("currency")
+		if got := w.itemsTotal(lines); w.items != nil && !got.Equal(total) {
+			r.itemsTotal = &got // lines is empty when the type has no items
 		}
 	}
-	if err := w.headers.add(row, rec.updated); err != nil {
+	if sp.application {
+		r.accountID = rec.str("accountId")
+	}
+	return func() error { return w.keep(r) }, nil
+}
+
+// keep stages one record version's rows.
+func (w *walker[H, I]) keep(r *rows[H, I]) error {
+	if r.total != nil {
+		w.headers.addAmount(r.currency, *r.total)
+		if r.itemsTotal != nil {
+			w.log.Warn("header total differs from its items", "doc_id", r.id, "header", *r.total, "items", *r.itemsTotal)
+			w.warnings = append(w.warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
+				w.sp.table(), r.id, w.sp.amount, *r.total, len(r.items), *r.itemsTotal))
+		}
+	}
+	if err := w.headers.add(r.header, r.updated); err != nil {
 		return err
 	}
-	if sp.application {
-		w.x.addAccount(rec.str("accountId"))
+	if w.sp.application {
+		w.x.addAccount(r.accountID)
 	}
-	for i, l := range lines {
-		if err := w.items.add(irows[i], l.updated); err != nil {
+	for i, row := range r.items {
+		if err := w.items.add(row, r.itemUpdated[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkTotal warns when a header amount differs from the sum of its items.
-func (w *walker[H, I]) checkTotal(rec *record, total decimal.Decimal, lines []*record) {
+// itemsTotal is the sum of what the header amount of lines' document must equal.
+func (w *walker[H, I]) itemsTotal(lines []*record) decimal.Decimal {
 	got := decimal.Zero
 	for _, l := range lines {
 		got = got.Add(w.sp.lineTotal(l))
 	}
-	if !got.Equal(total) {
-		w.log.Warn("header total differs from its items", "doc_id", rec.id, "header", total, "items", got)
-		w.warnings = append(w.warnings, fmt.Sprintf("%s %s: %s %s differs from the sum of its %d items %s",
-			w.sp.table(), rec.id, w.sp.amount, total, len(lines), got))
-	}
+	return got
 }
 
 // commit closes the walk's parts and records them in the run.
@@ -320,9 +364,9 @@ func docItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], paren
 	return decodeItems(sp, parent.id, kids)
 }
 
-// expandedList returns a document's expanded item list, still raw; walk says
+// expandedList returns a document's expanded item list, decoded with it; walk says
 // the list is cut off at the page size, so its items are to be paged instead.
-func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []json.RawMessage, walk bool, err error) {
+func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []any, walk bool, err error) {
 	kids = parent.list(sp.childKey)
 	switch {
 	case parent.err != nil:
@@ -333,11 +377,11 @@ func expandedList[H, I any](sp docSpec[H, I], parent *record) (kids []json.RawMe
 	return kids, false, nil
 }
 
-// decodeItems decodes the expanded items of document parentID.
-func decodeItems[H, I any](sp docSpec[H, I], parentID string, kids []json.RawMessage) ([]*record, error) {
+// decodeItems checks the expanded items of document parentID.
+func decodeItems[H, I any](sp docSpec[H, I], parentID string, kids []any) ([]*record, error) {
 	set := newItemSet(sp, parentID, len(kids))
-	for _, raw := range kids {
-		if _, err := set.add(raw); err != nil {
+	for _, v := range kids {
+		if _, err := set.add(recordOf(set.itemTable, v)); err != nil {
 			return nil, err
 		}
 	}
@@ -357,7 +401,7 @@ func walkItems[H, I any](ctx context.Context, src Source, sp docSpec[H, I], pare
 			if err != nil {
 				return nil, fmt.Errorf("query %s of %s %s: %w", sp.itemObject(), sp.table(), parentID, err)
 			}
-			isNew, err := set.add(raw)
+			isNew, err := set.add(decodeRecord(sp.itemTable(), raw))
 			if err != nil {
 				return nil, err
 			}
@@ -386,11 +430,10 @@ func newItemSet[H, I any](sp docSpec[H, I], parentID string, n int) *itemSet {
 		seen: make(map[string]bool, n), out: make([]*record, 0, n)}
 }
 
-// add decodes one item and keeps it unless it was kept already (an item
-// listed twice, as a page boundary moved, is staged once); it reports whether
-// it was new.
-func (s *itemSet) add(raw json.RawMessage) (bool, error) {
-	r, err := decodeRecord(s.itemTable, raw)
+// add keeps one decoded item unless it was kept already (an item listed
+// twice, as a page boundary moved, is staged once); it reports whether it
+// was new. err is why the item could not be decoded.
+func (s *itemSet) add(r *record, err error) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s %s: %w", s.table, s.parentID, err)
 	}
