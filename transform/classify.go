@@ -23,14 +23,19 @@ import (
 // (it holds what Zuora holds now), then the content decides, so the choice
 // never depends on file order. Only the ids staged more than once are ranked:
 // rendering every row's content for the tie-break took most of the prepare.
-func latestSQL(table string) string {
-	return fmt.Sprintf(`CREATE TABLE %[1]s AS
-WITH twice AS (SELECT id FROM %[2]s WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1)
-SELECT * EXCLUDE ("window") FROM %[2]s WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM twice)
-UNION ALL
-(SELECT * EXCLUDE ("window") FROM %[2]s AS t WHERE id IS NULL OR id IN (SELECT id FROM twice)
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1)`,
-		warehouse.Ident(table), warehouse.Ident("raw_"+table))
+// Its statements scan the window's file one at a time, each run on its own
+// (DB.Exec releases what one freed before the next): DuckDB holds the
+// metadata of every column chunk of the file for each scan of a statement,
+// some 15MB a scan for the items of a month-end hour.
+func latestSQL(table string) []string {
+	t, raw, twice := warehouse.Ident(table), warehouse.Ident("raw_"+table), warehouse.Ident(table+"_twice")
+	return []string{
+		"CREATE TABLE " + twice + " AS SELECT id FROM " + raw + " WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1",
+		"CREATE TABLE " + t + ` AS SELECT * EXCLUDE ("window") FROM ` + raw + " WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM " + twice + ")",
+		"INSERT INTO " + t + ` SELECT * EXCLUDE ("window") FROM ` + raw + " AS t WHERE id IS NULL OR id IN (SELECT id FROM " + twice + `)
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_date DESC NULLS LAST, rechecked_at DESC NULLS LAST, CAST(to_json(t) AS VARCHAR) DESC) = 1`,
+		"DROP TABLE " + twice,
+	}
 }
 
 // ledgerMacros are the ledger's words as the transform's SQL reads them,

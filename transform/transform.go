@@ -259,8 +259,10 @@ func prepareRaw(ctx context.Context, st *stage.Stage, w stage.Window, db *wareho
 		if err := db.ViewParquet(ctx, "raw_"+table, table, srcs); err != nil {
 			return err
 		}
-		if err := db.Exec(ctx, latestSQL(table)); err != nil {
-			return fmt.Errorf("latest versions of %s: %w", table, err)
+		for _, q := range latestSQL(table) {
+			if err := db.Exec(ctx, q); err != nil {
+				return fmt.Errorf("latest versions of %s: %w", table, err)
+			}
 		}
 	}
 	return nil

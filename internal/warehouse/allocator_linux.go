@@ -37,6 +37,20 @@ static int return_freed_pages(void) {
 	}
 	return set;
 }
+
+// The C library's malloc_trim, weak so that a C library without it (musl)
+// links and the pointer is NULL.
+extern int malloc_trim(size_t pad) __attribute__((weak));
+
+// trim_heap returns to the system the free pages of every arena of the C
+// library's malloc, and 0 without malloc_trim.
+static int trim_heap(void) {
+	if (!malloc_trim) {
+		return 0;
+	}
+	malloc_trim(0);
+	return 1;
+}
 */
 import "C"
 
@@ -56,3 +70,12 @@ func returnFreedPages() int {
 	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages()) })
 	return freedPages.arenas
 }
+
+// releaseHeap gives the system back the memory DuckDB freed with the C
+// library's malloc, which its own allocator does not serve: a Parquet
+// file's metadata (some 1.5KB a column chunk, read again by each statement
+// that scans the file), query plans, compression state. malloc keeps what is
+// freed between the blocks still in use as free memory of the process, which
+// a large window's metadata makes tens of MB; the DB calls this after every
+// statement. It reports whether the C library has malloc_trim.
+func releaseHeap() bool { return C.trim_heap() == 1 }

@@ -95,8 +95,10 @@ func (db *DB) Close() error {
 	return nil
 }
 
-// Exec runs one or more statements that return no rows.
+// Exec runs one or more statements that return no rows, then releases
+// what they freed outside DuckDB's own allocator (releaseHeap).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
+	defer releaseHeap()
 	if _, err := db.conn.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("duckdb: %w", err)
 	}
@@ -122,8 +124,10 @@ func (db *DB) Each(ctx context.Context, query string, fn func(cols []string, r R
 }
 
 // scan runs query and calls fn once with a nil Row (so that a result without
-// rows still reports its columns), then once per row.
+// rows still reports its columns), then once per row; once the result is
+// closed it releases what the query freed outside DuckDB's allocator.
 func (db *DB) scan(ctx context.Context, query string, fn func(cols, types []string, r Row) error) error {
+	defer releaseHeap()
 	rows, err := db.conn.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("duckdb: %w", err)
