@@ -272,8 +272,8 @@ func (s *docState) heldFor(sha payloadSum) bool { return s.held != nil && s.held
 // superseded it.
 type ledgerFold map[string]*docState
 
-// add folds the next row of the ledger.
-func (f ledgerFold) add(r *stage.LedgerRow) {
+// add folds the next row of the ledger into its line's state, which it returns.
+func (f ledgerFold) add(r *stage.LedgerRow) *docState {
 	s := f[r.IdempotencyKey]
 	if s == nil {
 		s = &docState{docType: unique.Make(r.DocType).Value(), zuoraID: r.ZuoraID}
@@ -290,6 +290,7 @@ func (f ledgerFold) add(r *stage.LedgerRow) {
 		s.foldMark(r)
 	}
 	s.lastAt = r.FinishedAt
+	return s
 }
 
 // foldPost folds one post row of the ledger into s.

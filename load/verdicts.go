@@ -42,52 +42,70 @@ type Refusal struct {
 // document of the window's current ready documents whose payload is the one
 // refused; a confirmation counts wherever it is.
 func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
+	parts, err = EachVerdict(ctx, st, w, applied, all, func(v Verdict) error {
+		vs = append(vs, v)
+		return nil
+	})
+	return vs, parts, err
+}
+
+// EachVerdict is Verdicts calling fn with each verdict, at most one per
+// line, instead of returning them all: a window's confirmations are most
+// of its lines.
+func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool, fn func(Verdict) error) (parts []string, err error) {
 	state := ledgerFold{}
 	touched := map[string]bool{}
 	parts, err = eachLedgerRow(ctx, st, w, func(part string, r *stage.LedgerRow) error {
-		state.add(r)
+		s := state.add(r)
 		if !applied[part] {
-			touched[r.ZuoraID] = true
+			touched[s.zuoraID] = true // the state's copy of the id: the row's is reused
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
+		return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
 	refused := false
 	for _, s := range state {
 		switch {
 		case !all && !touched[s.zuoraID]:
 		case s.confirmed:
-			vs = append(vs, Verdict{DocType: stage.DocType(s.docType), ZuoraID: s.zuoraID, Confirmed: true})
+			if err := fn(Verdict{DocType: stage.DocType(s.docType), ZuoraID: s.zuoraID, Confirmed: true}); err != nil {
+				return nil, err
+			}
 		case s.rejected, s.held != nil:
 			refused = true
 		}
 	}
 	if !refused {
-		return vs, parts, nil
+		return parts, nil
 	}
 	// Only the lines the ledger refused or held can have such a verdict.
 	ready, err := readDocumentsWhere(ctx, st, w, func(d *document) bool {
 		s := state[d.IdempotencyKey]
-		return s != nil && !s.confirmed && (s.rejected || s.held != nil)
+		return s != nil && !s.confirmed && (s.rejected || s.held != nil) && (all || touched[d.ZuoraID])
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
+		return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
 	for _, d := range ready.docs {
 		s := state[d.IdempotencyKey]
+		var v *Verdict
 		switch {
-		case s == nil || s.confirmed || !all && !touched[d.ZuoraID]:
 		case s.heldFor(d.sha):
-			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID,
-				Held: &Held{Outcome: s.held.outcome, Message: s.held.why, First: s.held.since, Last: s.lastAt}})
+			v = &Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID,
+				Held: &Held{Outcome: s.held.outcome, Message: s.held.why, First: s.held.since, Last: s.lastAt}}
 		case s.refuses(d.sha):
 			f := s.refused.Refusal
-			vs = append(vs, Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f})
+			v = &Verdict{DocType: d.DocType, ZuoraID: d.ZuoraID, Refusal: &f}
+		}
+		if v != nil {
+			if err := fn(*v); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return vs, parts, nil
+	return parts, nil
 }
 
 // Unsettled returns, by Zuora id, the type of each document line of w that

@@ -264,12 +264,15 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 	for _, k := range last.Parts {
 		applied[k] = true
 	}
-	vs, parts, err := load.Verdicts(ctx, p.st, w, applied, all)
+	refused := map[string]load.Verdict{}
+	parts, err := load.EachVerdict(ctx, p.st, w, applied, all, func(v load.Verdict) error {
+		b.settle(v, refused)
+		return nil
+	})
 	if err != nil {
 		return rec, err
 	}
 	rec.Parts = parts
-	refused := b.settle(vs)
 	if len(refused) == 0 {
 		return rec, nil
 	}
@@ -314,26 +317,22 @@ WHERE d.zuora_id IN (`
 	return rec, nil
 }
 
-// settle resolves in b the rejects the verdicts vs settle (a document the
-// ERP confirmed; a dependency_rejected line now only waiting) and returns
-// the rest, the refused ones, by book key.
-func (b *rejectBook) settle(vs []load.Verdict) map[string]load.Verdict {
-	refused := map[string]load.Verdict{}
-	for _, v := range vs {
-		key := bookKey(string(v.DocType), v.ZuoraID)
-		switch {
-		case v.Confirmed:
+// settle resolves in b the reject verdict v settles (a document the ERP
+// confirmed; a dependency_rejected line now only waiting), or adds v to
+// refused, by book key.
+func (b *rejectBook) settle(v load.Verdict, refused map[string]load.Verdict) {
+	key := bookKey(string(v.DocType), v.ZuoraID)
+	switch {
+	case v.Confirmed:
+		delete(b.byKey, key)
+	case v.Held != nil && v.Held.Outcome == stage.OutcomeWaiting:
+		// Held back on what another window holds: no longer rejected, if it was.
+		if old := b.byKey[key]; old != nil && old.ReasonCode == stage.ReasonDependencyRejected {
 			delete(b.byKey, key)
-		case v.Held != nil && v.Held.Outcome == stage.OutcomeWaiting:
-			// Held back on what another window holds: no longer rejected, if it was.
-			if old := b.byKey[key]; old != nil && old.ReasonCode == stage.ReasonDependencyRejected {
-				delete(b.byKey, key)
-			}
-		default:
-			refused[key] = v
 		}
+	default:
+		refused[key] = v
 	}
-	return refused
 }
 
 // refusedReject is r, a document of w, as the reject verdict v makes it:
