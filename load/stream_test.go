@@ -393,10 +393,12 @@ func (c *countingMarker) SetTransferred(_ context.Context, _, _ string, ids []st
 
 // loadIndexBytesPerDocument is what the load may keep per document of a
 // window: its index entry and its ledger state (ids, keys, the payload's
-// digest), measured at 0.9 to 1.3 KB. Holding the window's ledger rows as
-// well, as the load did before it folded them while reading, measured
-// about 2 KB; holding the documents (1 KB each here) fails too.
-const loadIndexBytesPerDocument = 1800
+// digest), measured at 0.5 to 0.8 KB (0.8 to 1.3 KB before a state kept its
+// refusal and hold by pointer and a line its digest as 32 bytes). Holding
+// the window's ledger rows as well, as the load did before it folded them
+// while reading, measured about 2 KB; holding the documents (1 KB each
+// here) fails too.
+const loadIndexBytesPerDocument = 1200
 
 // TestLoadMemoryPerDocumentIsAnIndexEntry loads a window, re-runs it, and
 // asks for its verdicts and its pending work, at two sizes ten times apart,

@@ -300,16 +300,14 @@ WHERE d.zuora_id IN (`
 		b.putRefused(key, refusedReject(r, w, v))
 		return nil
 	}
-	// Only the refused documents' rows, a thousand ids a query: the window's
-	// other documents need not be read.
+	// Only the refused documents' rows are joined with their latest
+	// versions, in one scan of the window's documents.
 	ids := make([]string, 0, len(refused))
 	for _, v := range refused {
 		ids = append(ids, warehouse.Literal(v.ZuoraID))
 	}
-	for chunk := range slices.Chunk(slices.Compact(slices.Sorted(slices.Values(ids))), 1000) {
-		if err := db.Each(ctx, q+strings.Join(chunk, ", ")+")", put); err != nil {
-			return rec, err
-		}
+	if err := db.Each(ctx, q+strings.Join(slices.Compact(slices.Sorted(slices.Values(ids))), ", ")+")", put); err != nil {
+		return rec, err
 	}
 	if listed != len(refused) {
 		return rec, fmt.Errorf("the ledger refuses %d ready documents, the documents table lists %d of them", len(refused), listed)
