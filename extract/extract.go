@@ -61,7 +61,7 @@ type Options struct {
 	// function of (table, window, part). 0 means 1.
 	Slices int
 	// RowGroupRows is the most rows per Parquet row group (a row group is
-	// also cut once parquet-go estimates it at 256 KiB); 0 means 10000.
+	// also cut once parquet-go estimates it at 1 MiB); 0 means 10000.
 	RowGroupRows int
 	RunID        string
 	CodeVersion  string

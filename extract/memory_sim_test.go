@@ -91,7 +91,9 @@ func extractPeaks(t *testing.T, n int) extractPeak {
 	t.Helper()
 	e := zuoraProcess(t, n)
 	st := openStage(t, "file://"+filepath.ToSlash(t.TempDir()))
-	opts := extract.Options{DocTypes: []stage.DocType{stage.Invoice}, RunID: fmt.Sprint("mem-", n)}
+	// Row groups of 1,000 rows at both sizes: a group buffers up to 1 MiB,
+	// which the smaller window would not fill, and that bound is not a record's.
+	opts := extract.Options{DocTypes: []stage.DocType{stage.Invoice}, RunID: fmt.Sprint("mem-", n), RowGroupRows: 1000}
 	run(t, e, st, hour(21), opts)
 	opts.Force = true
 	var peaks [2]int64

@@ -8,12 +8,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/warehouse"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -25,14 +23,8 @@ import (
 func itemsInRowGroups(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "invoice_items.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := parquet.NewGenericWriter[stage.InvoiceItemRow](f)
 	at := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
-	for g := range n {
+	testutil.RowGroups(t, path, n, func(g int) []stage.InvoiceItemRow {
 		rows := make([]stage.InvoiceItemRow, 10)
 		for i := range rows {
 			id := fmt.Sprintf("item-%d-%d", g, i)
@@ -42,37 +34,9 @@ func itemsInRowGroups(t *testing.T, n int) string {
 			u := at.Add(time.Duration(g) * time.Second)
 			rows[i] = stage.InvoiceItemRow{ID: id, UpdatedDate: &u, InvoiceID: ptr("inv-" + id), ChargeName: ptr("charge " + id)}
 		}
-		if _, err := w.Write(rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+		return rows
+	})
 	return path
-}
-
-// procStatusKB is the field of /proc/self/status (VmRSS, VmHWM) in KB.
-func procStatusKB(t *testing.T, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no %s in /proc/self/status", field)
-	return 0
 }
 
 // TestLatestVersionsReadTheRawFileOnceAtATime: keeping the latest version of
@@ -100,14 +64,14 @@ func TestLatestVersionsReadTheRawFileOnceAtATime(t *testing.T) {
 	peak := func(q string) int64 {
 		runtime.GC()
 		debug.FreeOSMemory()
-		before := procStatusKB(t, "VmRSS")
+		before := testutil.ProcStatusKB(t, "VmRSS")
 		if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil { // VmHWM := VmRSS
 			t.Fatal(err)
 		}
 		if err := db.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
-		return procStatusKB(t, "VmHWM") - before
+		return testutil.ProcStatusKB(t, "VmHWM") - before
 	}
 	// What one scan of every column holds (the file's metadata, a row group's
 	// columns), once DuckDB's first-time work is done.

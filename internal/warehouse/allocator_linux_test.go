@@ -3,13 +3,10 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/parquet-go/parquet-go"
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
 
 // wideRow is a row of 24 short text columns.
@@ -23,45 +20,19 @@ type wideRow struct {
 func manyRowGroups(t *testing.T, n int) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "many-row-groups.parquet")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	w := parquet.NewGenericWriter[wideRow](f)
-	for g := range n {
+	testutil.RowGroups(t, path, n, func(g int) []wideRow {
 		rows := make([]wideRow, 10)
 		for i := range rows {
 			s := fmt.Sprintf("value-%d-%d", g, i)
 			rows[i] = wideRow{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}
 		}
-		if _, err := w.Write(rows); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+		return rows
+	})
 	return path
 }
 
-// rssBytes is the process's resident memory, from /proc/self/statm.
-func rssBytes(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
-}
+// rssBytes is the process's resident memory.
+func rssBytes(t *testing.T) int64 { return testutil.ProcStatusKB(t, "VmRSS") << 10 }
 
 // TestAStatementLeavesNoFreedHeapResident: what DuckDB allocates outside its
 // buffer pool with the C library's malloc (a Parquet file's metadata, some
