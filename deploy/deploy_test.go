@@ -167,6 +167,12 @@ func TestKubernetesCronJob(t *testing.T) {
 	if cfg, _ := at(cm, "data", "config.yaml").(string); !strings.Contains(cfg, "stage:") || strings.Contains(cfg, "secret") || strings.Contains(cfg, "token") {
 		t.Errorf("the ConfigMap's config.yaml: %q", cfg)
 	}
+	// DuckDB spills a month-end hour's 1.2GB to a folder of the pod's own,
+	// sized, not to the container's root file system.
+	if env["ETL_DUCKDB_TEMP_DIR"] == "" || env["ETL_DUCKDB_TEMP_DIR"] != mounts["spill"] || at(volumes["spill"], "emptyDir", "sizeLimit") == nil ||
+		at(c, "resources", "limits", "ephemeral-storage") == nil {
+		t.Errorf("spill folder: ETL_DUCKDB_TEMP_DIR %q, mounts %v, volume %v, resources %v", env["ETL_DUCKDB_TEMP_DIR"], mounts, volumes["spill"], c["resources"])
+	}
 }
 
 // TestDockerfile parses the Dockerfile with buildkit's parser: a multi-stage
