@@ -29,6 +29,10 @@ type holdings struct {
 	// window loads (its answers are indexed after), so each phase need not
 	// read it again.
 	rejected map[string]string
+	// unsettled is, by window id, what each other unfinished window read so
+	// far holds ready and not settled: only this window's ledger changes
+	// while it loads, so each phase need not read those windows again.
+	unsettled map[string]map[string]stage.DocType
 }
 
 var _ load.Dependencies = (*holdings)(nil)
@@ -57,7 +61,7 @@ func (h *holdings) Holdings(ctx context.Context, w stage.Window, deps []load.Dep
 		return rest
 	}
 	if rest := open(); len(rest) > 0 {
-		if err := p.readyElsewhere(ctx, w, rest, out); err != nil {
+		if err := h.readyElsewhere(ctx, w, rest, out); err != nil {
 			return nil, err
 		}
 	}
@@ -157,8 +161,8 @@ func byID(ctx context.Context, db *warehouse.DB, ids []string, query func(in str
 
 // readyElsewhere marks Waiting the deps that another unfinished window holds
 // ready and the ERP has not settled yet.
-func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []load.Dep, out map[string]load.Holding) error {
-	ws, err := p.st.UnfinishedWindows(ctx)
+func (h *holdings) readyElsewhere(ctx context.Context, w stage.Window, deps []load.Dep, out map[string]load.Holding) error {
+	ws, err := h.p.st.UnfinishedWindows(ctx)
 	if err != nil {
 		return err
 	}
@@ -170,7 +174,7 @@ func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []lo
 		if o.ID() == w.ID() || len(want) == 0 {
 			continue
 		}
-		unsettled, err := load.Unsettled(ctx, p.st, o)
+		unsettled, err := h.unsettledIn(ctx, o)
 		if err != nil {
 			return err
 		}
@@ -182,6 +186,22 @@ func (p *Pipeline) readyElsewhere(ctx context.Context, w stage.Window, deps []lo
 		}
 	}
 	return nil
+}
+
+// unsettledIn is load.Unsettled of window o, read once per load.
+func (h *holdings) unsettledIn(ctx context.Context, o stage.Window) (map[string]stage.DocType, error) {
+	if u, ok := h.unsettled[o.ID()]; ok {
+		return u, nil
+	}
+	u, err := load.Unsettled(ctx, h.p.st, o)
+	if err != nil {
+		return nil, err
+	}
+	if h.unsettled == nil {
+		h.unsettled = map[string]map[string]stage.DocType{}
+	}
+	h.unsettled[o.ID()] = u
+	return u, nil
 }
 
 // rejectedDeps marks Rejected the deps that are outstanding rejects, or
