@@ -121,14 +121,15 @@ func (r OutstandingReject) Recheckable() bool { return !strings.HasPrefix(r.Zuor
 // RejectIndex is the stage's list of outstanding rejects, so that a run
 // re-checks and reports them without reading every window's files.
 type RejectIndex struct {
-	UpdatedAt time.Time           `json:"updated_at"`
-	Rejects   []OutstandingReject `json:"rejects"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// Pending lists windows whose re-checked snapshot is committed or about to
 	// be, and that must be mapped again before anything else is trusted.
 	Pending []string `json:"pending_windows,omitempty"`
 	// LoadsIndexed says the ERP's refusals are in it: an index written before
 	// they were gets them from every window's ledger on first use.
 	LoadsIndexed bool `json:"loads_indexed"`
+	// Rejects come last: WriteRejectIndex streams them after the rest.
+	Rejects []OutstandingReject `json:"rejects"`
 }
 
 // Sort orders the rejects by window, document type, number and id.
@@ -268,18 +269,20 @@ func (s *Stage) WriteRejectIndex(ctx context.Context, idx RejectIndex) error {
 // writeRejectIndex writes idx to w as indented JSON, its rejects last and
 // one at a time.
 func writeRejectIndex(w io.Writer, idx RejectIndex) error {
-	head, err := json.MarshalIndent(struct {
-		UpdatedAt    time.Time `json:"updated_at"`
-		Pending      []string  `json:"pending_windows,omitempty"`
-		LoadsIndexed bool      `json:"loads_indexed"`
-	}{idx.UpdatedAt, idx.Pending, idx.LoadsIndexed}, "", "  ")
+	rejects := idx.Rejects
+	idx.Rejects = []OutstandingReject{} // the last field: the head ends `"rejects": []` and a brace
+	head, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
 		return err
 	}
-	head = bytes.TrimSuffix(head, []byte("\n}"))
-	if _, err := fmt.Fprintf(w, "%s,\n  \"rejects\": [", head); err != nil {
+	head, ok := bytes.CutSuffix(head, []byte("[]\n}"))
+	if !ok {
+		return fmt.Errorf("the index's rejects are not its last field")
+	}
+	if _, err := fmt.Fprintf(w, "%s[", head); err != nil {
 		return err
 	}
+	idx.Rejects = rejects
 	for i := range idx.Rejects {
 		b, err := json.MarshalIndent(&idx.Rejects[i], "    ", "  ")
 		if err != nil {
