@@ -24,7 +24,13 @@ const (
 // them and at a fresh stage.
 func demoEnviron(t *testing.T) (*demo.Servers, map[string]string) {
 	t.Helper()
-	srv, err := demo.Start(1, zuorasim.DefaultVolume(), demo.From, demo.To) // every window has both kinds of reject
+	return demoEnvironWith(t, zuorasim.Options{})
+}
+
+// demoEnvironWith is demoEnviron with the simulated tenant's options.
+func demoEnvironWith(t *testing.T, opts zuorasim.Options) (*demo.Servers, map[string]string) {
+	t.Helper()
+	srv, err := demo.StartTenant(opts, 1, zuorasim.DefaultVolume(), demo.From, demo.To) // every window has both kinds of reject
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +222,11 @@ func TestARefusedERPTokenIsStatus2(t *testing.T) {
 // RateLimit-Reset lies beyond the retry budget ends the run at once; the first
 // line names the limit and when it resets, and the resume command follows.
 func TestAnHourlyCapStopsAtOnceNamingTheLimit(t *testing.T) {
-	srv, environ := demoEnviron(t)
+	// The cap is per clock hour: on the wall clock, a run in the last seconds
+	// of an hour meets a limit that resets within the retry budget, and rightly
+	// waits for it. The simulator's clock runs from half past instead.
+	shift := time.Now().Truncate(time.Hour).Add(30 * time.Minute).Sub(time.Now())
+	srv, environ := demoEnvironWith(t, zuorasim.Options{Now: func() time.Time { return time.Now().Add(shift) }})
 	srv.Zuora.SetFaults(zuorasim.Faults{HourlyLimit: 25, NoRetryAfter: true})
 	args := []string{"run", "--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
 	started := time.Now()
