@@ -12,7 +12,7 @@ import (
 // item that is not what it should be.
 func TestRecordReadsFieldsAsSent(t *testing.T) {
 	raw := `{"id":"d1","updatedDate":"2026-11-22T10:00:00-08:00","text":"Zoë \"q\" \u00e9\ud83c\udf70\ttab",
-		"num":12345678901234567890.123456789,"numText":"0.10","flag":"True","lit":false,"nul":null,
+		"num":12345678901234567890.123456789,"numText":"0.10","flag":"True","esc":"tr\u0075e","lit":false,"nul":null,
 		"eRPAccountId__c":"ERP-1","obj":{"a":1},"items":[{"id":"i1","updatedDate":"2026-11-22T10:00:00Z"},7]}`
 	r, err := decodeRecord("invoices", json.RawMessage(raw))
 	if err != nil {
@@ -36,6 +36,9 @@ func TestRecordReadsFieldsAsSent(t *testing.T) {
 	}
 	if b := r.boolean("flag"); b == nil || !*b {
 		t.Errorf("boolean(flag) = %v; want true", b)
+	}
+	if b := r.boolean("esc"); b == nil || !*b {
+		t.Errorf("boolean(esc) = %v; want true: a text form written with a JSON escape is the same text", b)
 	}
 	if b := r.boolean("lit"); b == nil || *b {
 		t.Errorf("boolean(lit) = %v; want false", b)
