@@ -17,6 +17,7 @@ import (
 // without moving the high-water mark; the next Run loads the backfilled
 // windows once, processes the rest, and moves the mark to the end.
 func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := demo.Start(11, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {
@@ -92,6 +93,7 @@ func TestBackfillLeavesTheHighWaterMarkThenRunFinishesIt(t *testing.T) {
 // TestStatusFiltersReachTheExtract: a configured status filter replaces the
 // default one, so a user can stage, say, failed payments for an audit.
 func TestStatusFiltersReachTheExtract(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := demo.Start(11, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {

@@ -651,6 +651,7 @@ func (w *world) assertNothingUnconfirmedMarked() {
 }
 
 func TestRunOverSeveralWindowsThenAgainPostsNothingNew(t *testing.T) {
+	t.Parallel()
 	t.Run("file stage", func(t *testing.T) { runTwice(t, "") })
 	// mem:// buckets are process-wide: the name must be this test's own.
 	t.Run("mem stage", func(t *testing.T) { runTwice(t, fmt.Sprintf("mem://e2e-run-twice-%d", time.Now().UnixNano())) })
@@ -720,6 +721,7 @@ func runTwice(t *testing.T, stageURL string) {
 }
 
 func TestSelfEchoOfMarksIsSkippedNotPostedAgain(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 11, volume: smallVolume()})
 	// Marks made during the first run stamp updatedDate inside the window after the tenant's activity.
 	echo := tenantTo.Add(20 * time.Minute)
@@ -807,6 +809,7 @@ var itemObjects = map[string]struct{ object, parent, amount string }{
 }
 
 func TestAmountsInTheNDJSONEqualZuorasForTenThousandDocuments(t *testing.T) {
+	t.Parallel()
 	volume := zuorasim.Volume{Accounts: 300, Invoices: 5000, Payments: 2500, Refunds: 800, CreditMemos: 1000, DebitMemos: 700,
 		MaxItems: 120, NoERPPercent: 5, DraftPercent: 5, TransferredPercent: 3, BurstPercent: 20}
 	from, to := tenantFrom, tenantFrom.Add(2*time.Hour)
@@ -1017,6 +1020,7 @@ func (w *world) check(p *pipeline.Pipeline) []string {
 // TestPromiseCheckCatchesBrokenPromises proves the shared check can fail: each
 // way of breaking the promise behind the pipeline's back is reported.
 func TestPromiseCheckCatchesBrokenPromises(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 7, volume: smallVolume()})
 	w.mustRun(tenantTo)
 	p := w.open(w.config(tenantTo))
@@ -1074,6 +1078,7 @@ func TestPromiseCheckCatchesBrokenPromises(t *testing.T) {
 }
 
 func TestWindowsAcrossTheTenantsDSTChangeLoseAndRepeatNothing(t *testing.T) {
+	t.Parallel()
 	// At 09:00 UTC on 2026-11-01 Los Angeles goes from -07:00 to -08:00, so the
 	// tenant's updatedDate strings run through the local hour 01:00-02:00 twice.
 	from := time.Date(2026, 11, 1, 7, 0, 0, 0, time.UTC)
@@ -1098,6 +1103,7 @@ func TestWindowsAcrossTheTenantsDSTChangeLoseAndRepeatNothing(t *testing.T) {
 }
 
 func TestDocumentVisibleLateIsTakenByTheNextWindowsOverlapOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 31, volume: smallVolume()})
 	last := stage.Window{Start: tenantTo.Add(-time.Hour), End: tenantTo}
 	w.mustRun(last.Start)

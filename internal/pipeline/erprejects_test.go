@@ -121,6 +121,7 @@ func (w *world) queryStage(p *pipeline.Pipeline, q string) string {
 // documents untouched), the next run posts each exactly once and needs no
 // attention, and later runs post nothing.
 func TestERPRejectionStaysOutstandingUntilTheAccountIsFixed(t *testing.T) {
+	t.Parallel()
 	w := newERPWorld(t, "")
 	bad := w.refuseCustomer()
 
@@ -214,6 +215,7 @@ func TestERPRejectionStaysOutstandingUntilTheAccountIsFixed(t *testing.T) {
 // person acknowledges is skipped as ACKNOWLEDGED by the next run and never
 // posted, even once the ERP would take it; the run needs no attention.
 func TestAcknowledgedERPRejectionIsSkippedAndNeverPosted(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newERPWorld(t, "")
 	bad := w.refuseCustomer()
@@ -273,6 +275,7 @@ func TestAcknowledgedERPRejectionIsSkippedAndNeverPosted(t *testing.T) {
 // window of that version posts it, is no longer outstanding, and loading the
 // old window again does not bring the old refusal back.
 func TestERPRejectionConfirmedByALaterWindowIsResolved(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newERPWorld(t, "")
 	var doc string
@@ -348,6 +351,7 @@ func TestERPRejectionConfirmedByALaterWindowIsResolved(t *testing.T) {
 // right after the load wrote its ledger, before the index records the
 // refusals; the next run repairs the index from that load's ledger.
 func TestERPRejectionIsIndexedAfterACrashBetweenLoadAndIndex(t *testing.T) {
+	t.Parallel()
 	var ledgered, failing atomic.Bool
 	url := s3test.HookedStageURL(t, func(rw http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPut {
@@ -380,6 +384,7 @@ func TestERPRejectionIsIndexedAfterACrashBetweenLoadAndIndex(t *testing.T) {
 // ERP rejections (lost, or written before they were indexed) gets them back
 // from the windows' ledgers on first use.
 func TestERPRejectionsAreRebuiltForAStageWithoutThem(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, lose := range []string{"the index", "the ERP entries"} {
 		t.Run(lose, func(t *testing.T) {

@@ -80,6 +80,7 @@ func assertStopsAt(t *testing.T, p *pipeline.Pipeline, in stage.Window) {
 }
 
 func TestERPOutageMidWindowStopsTheRunAndLoadThenRunRecover(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 3, volume: smallVolume()})
 	w.onNthPostIn(window2, 8, func() { w.erp.SetFaults(erpsim.Faults{Outage: true}) })
 	ctx := context.Background()
@@ -169,6 +170,7 @@ func TestERP429StormAndCommitThenTimeoutAreSettledAsDuplicates(t *testing.T) {
 }
 
 func TestZuoraFaultsDuringARunAreRiddenOut(t *testing.T) {
+	t.Parallel()
 	faults := zuorasim.Faults{
 		RetryAfter:     -1, // Retry-After: 0, so the backoff decides
 		Status429Every: 7, Status500Every: 11, DropEvery: 13, TruncateEvery: 17, ExpireTokenEvery: 19,
@@ -244,6 +246,7 @@ func killDuringLoad(t *testing.T, stageURL string) {
 }
 
 func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
+	t.Parallel()
 	for name, stageURL := range map[string]func(t *testing.T) string{
 		"file": func(t *testing.T) string { return "" },
 		// mem:// buckets are process-wide: the name must be this test's own.
@@ -321,6 +324,7 @@ func TestKilledMidRunThenRunAgainPostsNothingTwice(t *testing.T) {
 }
 
 func TestZuoraWriteBackDownKeepsPostsAndTheNextRunMarksThem(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 29, volume: smallVolume()})
 	w.zuora.SetFaults(zuorasim.Faults{Path: "/v1/", Status500Every: 1})
 	ctx := context.Background()

@@ -27,6 +27,7 @@ func (w *world) zuoraDown() (up func()) {
 // windows up to a time later than now minus the settle lag commits none that
 // ends after it; a later run takes the rest, and every document ends once.
 func TestFutureWindowsAreNeverCommitted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 5, volume: smallVolume()})
 	ctx := context.Background()
 	now := tenantFrom.Add(76 * time.Minute) // 01:16, with --until 03:00
@@ -79,6 +80,7 @@ func TestFutureWindowsAreNeverCommitted(t *testing.T) {
 // fails with Zuora down leaves the stage's start point, so a plain run (no
 // --since) resumes from it and nothing before is skipped.
 func TestFailedFirstRunIsResumedFromItsStart(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 6, volume: smallVolume()})
 	ctx := context.Background()
 	up := w.zuoraDown()
@@ -102,6 +104,7 @@ func TestFailedFirstRunIsResumedFromItsStart(t *testing.T) {
 // no start point and no --since is a configuration error, and so is a --since
 // that differs from the start the stage already has.
 func TestRunWithoutAStartPointIsRefused(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 7, volume: smallVolume()})
 	ctx := context.Background()
 	cfg := w.config(tenantTo)
@@ -124,6 +127,7 @@ func TestRunWithoutAStartPointIsRefused(t *testing.T) {
 // Zuora down, the report names the window the run attempted and says it
 // failed, instead of "no window was due".
 func TestReportOfAFailedRunNamesTheWindowThatFailed(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 8, volume: smallVolume()})
 	w.zuoraDown()
 	rep, err := w.run(context.Background(), w.config(tenantTo))
@@ -140,6 +144,7 @@ func TestReportOfAFailedRunNamesTheWindowThatFailed(t *testing.T) {
 // most MaxWindows windows and says how many it left; the next runs take the
 // rest, and every document ends exactly once.
 func TestMaxWindowsLeavesTheRestForTheNextRun(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 9, volume: smallVolume()})
 	ctx := context.Background()
 	cfg := w.config(tenantTo)

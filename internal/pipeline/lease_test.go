@@ -38,6 +38,7 @@ func wantHeld(t *testing.T, what string, err error) {
 // refuse to start while another writer holds the stage, and write nothing;
 // status reads through it.
 func TestEveryWritingStepTakesTheLease(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 5, volume: smallVolume()})
 	w.mustRun(window1.End)
 	st, l := holdLease(t, w.stageURL)
@@ -82,6 +83,7 @@ func TestEveryWritingStepTakesTheLease(t *testing.T) {
 // middle of its load: the run writes nothing more (its ledger part is refused,
 // so nothing is marked in Zuora), and the next run finishes the work exactly once.
 func TestABrokenHolderStopsBeforeItsNextWrite(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 6, volume: smallVolume()})
 	op, err := stage.Open(context.Background(), w.stageURL)
 	if err != nil {

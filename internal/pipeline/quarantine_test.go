@@ -19,6 +19,7 @@ import (
 // rejected MALFORMED in a balanced report, every other document is posted, and
 // once Zuora serves it correctly a later run posts it exactly once.
 func TestMalformedRecordIsQuarantinedAndPostedOnceWhenFixed(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		spoil   func(doc map[string]any) zuorasim.Corruption

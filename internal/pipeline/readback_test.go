@@ -32,6 +32,7 @@ const null = "<null>"
 // reader: every value of every column must be identical, and the invoice
 // amounts must equal, as decimals, what Zuora's JSON said.
 func TestDuckDBAndArrowReadTheExtractsParquetAlike(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := demo.Start(5, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {

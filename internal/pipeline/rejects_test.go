@@ -139,6 +139,7 @@ func (w *world) creates() map[string]int {
 // outstanding rejects, posts and marks each of them exactly once, and the
 // report needs no attention any more.
 func TestFixedAccountPostsItsRejectedDocumentsOnTheNextRun(t *testing.T) {
+	t.Parallel()
 	w := newRejectWorld(t, 7)
 	first := w.mustRunTo(tenantTo)
 	if !first.NeedsAttention() {
@@ -234,6 +235,7 @@ func (w *rejectWorld) rejectsOf() []stage.OutstandingReject {
 // and is never posted, even after its account is fixed. Anything but an
 // outstanding reject is refused.
 func TestAcknowledgedRejectIsSkippedWithItsReasonAndNeverPosted(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newRejectWorld(t, 7)
 	first := w.mustRunTo(tenantTo)
@@ -306,6 +308,7 @@ func TestAcknowledgedRejectIsSkippedWithItsReasonAndNeverPosted(t *testing.T) {
 // killed mid-post, the stage fails right after the re-checked rows are
 // committed); the next runs post each exactly once, and more runs post nothing.
 func TestRecheckedDocumentsArePostedOnceWhenTheRunIsRepeatedOrInterrupted(t *testing.T) {
+	t.Parallel()
 	type setup struct {
 		w        *rejectWorld
 		breakRun func(cancel context.CancelFunc) // makes the re-check run fail
@@ -398,6 +401,7 @@ func TestRecheckedDocumentsArePostedOnceWhenTheRunIsRepeatedOrInterrupted(t *tes
 // window by the re-check; the window whose range holds the new version stages
 // it and posts it, once.
 func TestChangedDocumentIsPostedOnceByTheWindowOfItsNewVersion(t *testing.T) {
+	t.Parallel()
 	w := newRejectWorld(t, 7)
 	w.mustRunTo(tenantTo)
 	var doc stage.OutstandingReject
@@ -461,6 +465,7 @@ func TestChangedDocumentIsPostedOnceByTheWindowOfItsNewVersion(t *testing.T) {
 // once per run, by id, in queries of at most extract.RecheckBatch ids whose
 // URL stays short.
 func TestRecheckQueriesStayWithinLimits(t *testing.T) {
+	t.Parallel()
 	volume := smallVolume()
 	volume.NoERPPercent = 85 // some accounts keep theirs: the extract refuses a tenant where none has the field
 	w := &rejectWorld{world: newWorld(t, worldOptions{seed: 7, volume: volume}), sqlDir: acceptKWD(t)}
@@ -509,6 +514,7 @@ func TestRecheckQueriesStayWithinLimits(t *testing.T) {
 // staged before the index existed (or lost it) gets it built from every
 // window's transform, with the same outstanding rejects.
 func TestRejectIndexIsBuiltForAStageStagedWithoutIt(t *testing.T) {
+	t.Parallel()
 	w := newRejectWorld(t, 7)
 	w.mustRunTo(tenantTo)
 	want := w.rejectsOf()

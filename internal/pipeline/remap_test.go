@@ -20,6 +20,7 @@ import (
 // unmapped currency are posted by the next run once the mapping accepts the
 // currency, and nothing already posted is posted again.
 func TestFixedMappingRetriesRejectsOnTheNextRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := demo.Start(7, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {

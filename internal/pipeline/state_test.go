@@ -17,6 +17,7 @@ import (
 // complete, so the next run posts its newly ready documents; every complete
 // window carries the marker that lets runs skip reading it.
 func TestTransformedAgainWindowIsLoadedByTheNextRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, err := demo.Start(7, zuorasim.DefaultVolume(), demo.From, demo.To)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 // posted once a later version of the payment is skipped (the reject
 // resolved, the ERP holds the payment from another integration).
 func TestApplicationWaitingOnADocumentLaterSkippedIsPosted(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{seed: 1, volume: arVolume(0)})
 	sqlDir := arMapping(t)
 	ctx := context.Background()

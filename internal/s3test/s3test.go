@@ -5,6 +5,7 @@ package s3test
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -15,7 +16,8 @@ import (
 const Bucket = "etl-stage"
 
 // StageURL starts a server holding one empty bucket, stopped when t ends, sets
-// fake AWS credentials for t, and returns an s3:// stage URL pointing at it.
+// fake AWS credentials (setCredentials), and returns an s3:// stage URL
+// pointing at it.
 func StageURL(t testing.TB) string {
 	t.Helper()
 	return HookedStageURL(t, nil)
@@ -37,8 +39,23 @@ func HookedStageURL(t testing.TB, hook func(w http.ResponseWriter, r *http.Reque
 		s3.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKE")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-never-logged")
-	t.Setenv("AWS_REGION", "us-east-1")
+	setCredentials()
 	return "s3://" + Bucket + "?endpoint=" + srv.URL + "&region=us-east-1&use_path_style=true&disable_https=true"
+}
+
+// setCredentials sets the fake AWS credentials every server of the package
+// accepts, in the process's environment and for the rest of it: the values
+// are the same for every test, and t.Setenv would keep the tests that use an
+// S3 stage from running in parallel. A test that unsets them with t.Setenv
+// gets them back when it ends.
+func setCredentials() {
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":     "AKIAFAKEFAKEFAKE",
+		"AWS_SECRET_ACCESS_KEY": "fake-secret-never-logged",
+		"AWS_REGION":            "us-east-1",
+	} {
+		if os.Getenv(k) != v {
+			os.Setenv(k, v)
+		}
+	}
 }

@@ -44,6 +44,8 @@ extern int malloc_trim(size_t pad) __attribute__((weak));
 
 // trim_heap returns to the system the free pages of every arena of the C
 // library's malloc, and 0 without malloc_trim.
+static int has_trim(void) { return malloc_trim != NULL; }
+
 static int trim_heap(void) {
 	if (!malloc_trim) {
 		return 0;
@@ -54,7 +56,11 @@ static int trim_heap(void) {
 */
 import "C"
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 var freedPages struct {
 	once   sync.Once
@@ -76,6 +82,26 @@ func returnFreedPages() int {
 // file's metadata (some 1.5KB a column chunk, read again by each statement
 // that scans the file), query plans, compression state. malloc keeps what is
 // freed between the blocks still in use as free memory of the process, which
-// a large window's metadata makes tens of MB; the DB calls this after every
-// statement. It reports whether the C library has malloc_trim.
-func releaseHeap() bool { return C.trim_heap() == 1 }
+// a large window's metadata makes tens of MB. The DB calls this after every
+// statement; it trims once trimEvery has passed since the last trim: a trim
+// is an madvise per free chunk, the next statement faults the pages in
+// again, and a small window runs a hundred statements a second (a trim after
+// each made half the system CPU of the test suite). It reports whether the C
+// library has malloc_trim.
+func releaseHeap() bool {
+	now := time.Now().UnixNano()
+	last := lastTrim.Load()
+	if now-last < int64(trimEvery) || !lastTrim.CompareAndSwap(last, now) {
+		return hasTrim
+	}
+	return C.trim_heap() == 1
+}
+
+// trimEvery is the least time between two trims of releaseHeap: a statement
+// that holds memory long enough to matter ends after it.
+const trimEvery = time.Second
+
+var (
+	lastTrim atomic.Int64 // when releaseHeap last trimmed, in Unix nanoseconds
+	hasTrim  = C.has_trim() == 1
+)
