@@ -17,6 +17,7 @@ import (
 // module version and revision, and each manifest a run writes records it
 // instead of "dev".
 func TestVersionIsRecordedInEveryManifest(t *testing.T) {
+	t.Parallel()
 	w := newProcWorld(t, "file")
 	v := w.run(t, "version")
 	first := strings.TrimPrefix(strings.SplitN(v.stdout.String(), "\n", 2)[0], "zuora-erp-etl ")
@@ -93,6 +94,7 @@ func TestHelpListsOnlyTheFlagsACommandUses(t *testing.T) {
 // outstanding reject, keeps the rest, the ledger and state/, and what is
 // left still runs and answers.
 func TestPruneRemovesOnlyFinishedWindows(t *testing.T) {
+	t.Parallel()
 	m := newMultiStage(t)
 	// Every window of this tenant holds rejects: acknowledge those of the first,
 	// and let a run map it again, so that it becomes prunable.

@@ -109,6 +109,7 @@ func strictDecode(t *testing.T, data string, v any) {
 // strictly into their documented types, and checks docs/design.md names every
 // field of them and no other; status's filters and exit statuses on the way.
 func TestStatusAndRunsJSONKeepTheirShape(t *testing.T) {
+	t.Parallel()
 	m := newMultiStage(t)
 	code, stdout, _ := m.c.run("status", "--json")
 	if code != exitFailed {
@@ -247,6 +248,7 @@ func checkDocumented(t *testing.T, design, title string, types ...any) {
 // TestSavedAuditsOnAMultiWindowStage runs every saved query on a stage of
 // four windows and checks each answers what it claims.
 func TestSavedAuditsOnAMultiWindowStage(t *testing.T) {
+	t.Parallel()
 	m := newMultiStage(t)
 	code, stdout, _ := m.c.run("query", "--saved")
 	for _, name := range []string{"pending_over_a_day", "rejects_by_reason", "reconcile_totals", "extracted_more_than_once", "posted_twice"} {

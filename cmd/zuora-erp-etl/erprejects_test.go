@@ -18,6 +18,7 @@ import (
 // query; once their account's ERP id is fixed in Zuora, the next run posts
 // them and exits 0.
 func TestERPRejectionKeepsRunAtExit3UntilFixed(t *testing.T) {
+	t.Parallel()
 	volume := zuorasim.DefaultVolume()
 	volume.NoERPPercent = 0 // the mapping rejects nothing: every reject is the ERP's
 	srv, err := demo.Start(3, volume, demo.From, demo.To)

@@ -18,6 +18,12 @@ import (
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/zuorasim"
 )
 
+// The tests that run in parallel (t.Parallel) are those that run commands
+// in-process with the default DuckDB settings, the environment given to
+// runCLI or cli and no terminal, process or clock of their own: the DuckDB
+// settings of a command are the process's (warehouse.SetLimits), and a
+// test of processes, schedules or progress bars measures time.
+
 // runCLI runs the command line in-process with the given environment.
 func runCLI(t *testing.T, environ map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -89,6 +95,7 @@ func TestBadWindowIDIsAUsageError(t *testing.T) {
 // TestDemoThenQuery is the README's first commands: demo exits 0 with a
 // balanced report, and query answers over the demo's stage.
 func TestDemoThenQuery(t *testing.T) {
+	t.Parallel()
 	stageURL := "file://" + filepath.Join(t.TempDir(), "demo-stage")
 	code, stdout, stderr := runCLI(t, nil, "demo", "--stage", stageURL)
 	if code != exitOK {

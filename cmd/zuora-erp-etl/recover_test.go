@@ -132,6 +132,7 @@ func TestResumeCommandRunsVerbatimOnTheSameStageAndSQLDir(t *testing.T) {
 // TestREADMERecoverySequences (issue 9, item 13): each sequence the README's
 // "Recovering" section advises, run verbatim, ends as the README says.
 func TestREADMERecoverySequences(t *testing.T) {
+	t.Parallel()
 	t.Run("first run failed", func(t *testing.T) {
 		srv, environ := demoEnviron(t)
 		c := &cli{t: t, environ: environ}

@@ -13,6 +13,7 @@ import (
 // TestRealisticDemoExitsZero runs the demo against a tenant that behaves as
 // Zuora's documentation says real ones do.
 func TestRealisticDemoExitsZero(t *testing.T) {
+	t.Parallel()
 	stageURL := "file://" + filepath.Join(t.TempDir(), "demo-stage")
 	code, stdout, stderr := runCLI(t, nil, "demo", "--realistic", "--stage", stageURL)
 	if code != exitOK {
@@ -40,6 +41,7 @@ func tenantEnv(t *testing.T, opts zuorasim.Options) map[string]string {
 var demoRange = []string{"--since", demo.From.Format(time.RFC3339), "--until", demo.To.Format(time.RFC3339)}
 
 func TestTenantSettingsAreConfigurationErrorsNamingTheSetting(t *testing.T) {
+	t.Parallel()
 	t.Run("no Invoice Settlement", func(t *testing.T) {
 		environ := tenantEnv(t, zuorasim.Options{NoInvoiceSettlement: true})
 		code, _, stderr := runCLI(t, environ, append([]string{"run"}, demoRange...)...)
