@@ -10,16 +10,16 @@ package warehouse
 // pointer is NULL.
 extern int duckdb_je_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) __attribute__((weak));
 
-// return_freed_pages sets jemalloc's dirty and muzzy decay to 0 for every
-// arena and for those to come, and returns the number of arenas set, or -1
-// without jemalloc.
-static int return_freed_pages(void) {
+// return_freed_pages sets jemalloc's dirty and muzzy decay to decay_ms for
+// every arena and for those to come, and returns the number of arenas set,
+// or -1 without jemalloc.
+static int return_freed_pages(ssize_t decay_ms) {
 	if (!duckdb_je_mallctl) {
 		return -1;
 	}
-	ssize_t zero = 0;
-	duckdb_je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof(zero));
-	duckdb_je_mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof(zero));
+	ssize_t decay = decay_ms;
+	duckdb_je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &decay, sizeof(decay));
+	duckdb_je_mallctl("arenas.muzzy_decay_ms", NULL, NULL, &decay, sizeof(decay));
 	unsigned n = 0;
 	size_t len = sizeof(n);
 	if (duckdb_je_mallctl("arenas.narenas", &n, &len, NULL, 0) != 0) {
@@ -29,13 +29,24 @@ static int return_freed_pages(void) {
 	for (unsigned i = 0; i < n; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", i);
-		if (duckdb_je_mallctl(name, NULL, NULL, &zero, sizeof(zero)) == 0) {
+		if (duckdb_je_mallctl(name, NULL, NULL, &decay, sizeof(decay)) == 0) {
 			set++;
 		}
 		snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", i);
-		duckdb_je_mallctl(name, NULL, NULL, &zero, sizeof(zero));
+		duckdb_je_mallctl(name, NULL, NULL, &decay, sizeof(decay));
 	}
 	return set;
+}
+
+// dirty_decay is jemalloc's dirty decay for arenas to come, in ms, or -2
+// without jemalloc.
+static ssize_t dirty_decay(void) {
+	ssize_t v = -2;
+	size_t len = sizeof(v);
+	if (!duckdb_je_mallctl || duckdb_je_mallctl("arenas.dirty_decay_ms", &v, &len, NULL, 0) != 0) {
+		return -2;
+	}
+	return v;
 }
 
 // The C library's malloc_trim, weak so that a C library without it (musl)
@@ -63,19 +74,51 @@ import (
 )
 
 var freedPages struct {
-	once   sync.Once
-	arenas int
+	once    sync.Once
+	eager   sync.Once // sets the decay to 0 (readingLarge)
+	isEager atomic.Bool
+	arenas  int
 }
 
 // returnFreedPages makes DuckDB's allocator give the pages DuckDB frees back
-// to the system at once rather than after its decay of seconds: under a
-// small memory limit DuckDB frees and allocates its limit over and over as
-// it spills, and the pages it keeps would double the process's memory. It
-// returns the allocator's arenas so set, -1 when DuckDB has no jemalloc.
+// to the system within smallDecay rather than after its decay of seconds,
+// and at once from the first database that reads largeInput of Parquet
+// (readingLarge): under a small memory limit DuckDB frees and allocates its
+// limit over and over as it spills, and the pages it keeps would double the
+// process's memory (at scale 1 of the benchmark, a decay of even 20ms made
+// the transform 364MB against 278MB). A small window's statements, on the
+// other hand, free a few MB each, a hundred times a second, and at once
+// makes each free an madvise and each allocation after it a page fault: a
+// third of the CPU of a test of such windows. It returns the allocator's
+// arenas so set, -1 when DuckDB has no jemalloc.
 func returnFreedPages() int {
-	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages()) })
+	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages(C.ssize_t(smallDecay.Milliseconds()))) })
 	return freedPages.arenas
 }
+
+// readingLarge is called with the bytes of Parquet a database has viewed so
+// far: from largeInput on, DuckDB's allocator gives what it frees back at
+// once, for the rest of the process.
+func readingLarge(viewed int64) {
+	if viewed >= largeInput {
+		freedPages.eager.Do(func() {
+			C.return_freed_pages(0)
+			freedPages.isEager.Store(true)
+		})
+	}
+}
+
+// smallDecay is the decay until readingLarge; largeInput a var for its test.
+const smallDecay = 250 * time.Millisecond
+
+var largeInput int64 = 16 << 20
+
+// freedPagesEager reports whether readingLarge set the decay to 0.
+func freedPagesEager() bool { return freedPages.isEager.Load() }
+
+// decayMS is the decay DuckDB's allocator has now, in milliseconds, and -2
+// without jemalloc.
+func decayMS() int64 { return int64(C.dirty_decay()) }
 
 // releaseHeap gives the system back the memory DuckDB freed with the C
 // library's malloc, which its own allocator does not serve: a Parquet
@@ -83,23 +126,28 @@ func returnFreedPages() int {
 // that scans the file), query plans, compression state. malloc keeps what is
 // freed between the blocks still in use as free memory of the process, which
 // a large window's metadata makes tens of MB. The DB calls this after every
-// statement; it trims once trimEvery has passed since the last trim: a trim
+// statement, with when the statement started; it trims after a statement of
+// trimAfter or more, or once trimEvery has passed since the last trim: a trim
 // is an madvise per free chunk, the next statement faults the pages in
-// again, and a small window runs a hundred statements a second (a trim after
-// each made half the system CPU of the test suite). It reports whether the C
-// library has malloc_trim.
-func releaseHeap() bool {
-	now := time.Now().UnixNano()
+// again, and a small window runs a hundred statements of a few milliseconds
+// a second (a trim after each made half the system CPU of the test suite).
+// It reports whether the C library has malloc_trim.
+func releaseHeap(started time.Time) bool {
+	now := time.Now()
 	last := lastTrim.Load()
-	if now-last < int64(trimEvery) || !lastTrim.CompareAndSwap(last, now) {
+	if now.Sub(started) < trimAfter && now.UnixNano()-last < int64(trimEvery) {
 		return hasTrim
 	}
+	lastTrim.Store(now.UnixNano())
 	return C.trim_heap() == 1
 }
 
-// trimEvery is the least time between two trims of releaseHeap: a statement
-// that holds memory long enough to matter ends after it.
-const trimEvery = time.Second
+// trimAfter and trimEvery are when releaseHeap trims: after a statement
+// long enough to have read much, and at least once a second.
+const (
+	trimAfter = 50 * time.Millisecond
+	trimEvery = time.Second
+)
 
 var (
 	lastTrim atomic.Int64 // when releaseHeap last trimmed, in Unix nanoseconds

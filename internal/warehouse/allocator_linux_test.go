@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -55,5 +56,39 @@ func TestAStatementLeavesNoFreedHeapResident(t *testing.T) {
 	}
 	if grown := rssBytes(t) - before; grown > 16<<20 {
 		t.Errorf("the process holds %d MB more after a statement that read the metadata of %s three times at once, want what it freed returned (under 16 MB more)", grown>>20, filepath.Base(path))
+	}
+}
+
+// TestALargeInputReturnsFreedPagesAtOnce: DuckDB's allocator keeps what it
+// frees for smallDecay while the databases read small windows, and gives it
+// back at once from the first database that views largeInput of Parquet, so
+// that a large window's transform stays within its memory limit.
+func TestALargeInputReturnsFreedPagesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	if decayMS() == -2 {
+		t.Skip("this DuckDB build has no jemalloc of its own")
+	}
+	path := manyRowGroups(t, 10)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decayMS(); got != smallDecay.Milliseconds() && got != 0 {
+		t.Fatalf("decay %d ms after Open; want %d, or 0 after a large input", got, smallDecay.Milliseconds())
+	}
+	defer func(l int64) { largeInput = l }(largeInput)
+	largeInput = 2*fi.Size() + 1 // this file is small; twice it and one byte is large
+	if err := db.ViewParquet(ctx, "small", "t", []Source{{Path: path, Window: "w"}}); err != nil {
+		t.Fatal(err)
+	}
+	if decayMS() == 0 && !freedPagesEager() {
+		t.Fatal("a small input set the decay to 0")
+	}
+	if err := db.ViewParquet(ctx, "small_again", "t", []Source{{Path: path, Window: "w"}, {Path: path, Window: "w"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := decayMS(); got != 0 {
+		t.Fatalf("decay %d ms after the database viewed %d bytes; want 0 from %d", got, 3*fi.Size(), largeInput)
 	}
 }

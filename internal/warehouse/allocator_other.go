@@ -2,10 +2,15 @@
 
 package warehouse
 
+import "time"
+
 // returnFreedPages does nothing: DuckDB's builds other than Linux's use the
 // system's allocator (allocator_linux.go).
 func returnFreedPages() int { return -1 }
 
 // releaseHeap does nothing: the heaps of other systems' C libraries return
 // what is freed on their own, or have no call to make them.
-func releaseHeap() bool { return false }
+func releaseHeap(time.Time) bool { return false }
+
+// readingLarge does nothing: see returnFreedPages.
+func readingLarge(int64) {}

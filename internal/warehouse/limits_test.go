@@ -123,7 +123,8 @@ func TestTablesAreWrittenInRowGroupsSizedToTheLimit(t *testing.T) {
 
 // TestDuckDBsAllocatorReturnsWhatItFrees: once a database is open, DuckDB's
 // allocator (its own jemalloc on Linux) returns freed memory to the system
-// at once, in every arena.
+// within smallDecay, in every arena (at once after a large input:
+// TestALargeInputReturnsFreedPagesAtOnce).
 // Elsewhere a DuckDB without jemalloc opens all the same (-1: nothing set).
 func TestDuckDBsAllocatorReturnsWhatItFrees(t *testing.T) {
 	openDB(t)

@@ -27,6 +27,10 @@ type DB struct {
 	db    *sql.DB
 	conn  *sql.Conn
 	spill string // the database's own folder (its file and its spills), removed by Close
+	// viewed is the bytes of the Parquet files of its views (ViewParquet),
+	// counted again when a view is replaced: a large window's DB gives its
+	// freed memory back at once (readingLarge).
+	viewed int64
 }
 
 // Open starts an empty DuckDB whose session time zone is UTC, within the
@@ -98,7 +102,7 @@ func (db *DB) Close() error {
 // Exec runs one or more statements that return no rows, then releases
 // what they freed outside DuckDB's own allocator (releaseHeap).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
-	defer releaseHeap()
+	defer releaseHeap(time.Now())
 	if _, err := db.conn.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("duckdb: %w", err)
 	}
@@ -127,7 +131,7 @@ func (db *DB) Each(ctx context.Context, query string, fn func(cols []string, r R
 // rows still reports its columns), then once per row; once the result is
 // closed it releases what the query freed outside DuckDB's allocator.
 func (db *DB) scan(ctx context.Context, query string, fn func(cols, types []string, r Row) error) error {
-	defer releaseHeap()
+	defer releaseHeap(time.Now())
 	rows, err := db.conn.QueryContext(ctx, query)
 	if err != nil {
 		return fmt.Errorf("duckdb: %w", err)
