@@ -53,10 +53,11 @@ static ssize_t dirty_decay(void) {
 // links and the pointer is NULL.
 extern int malloc_trim(size_t pad) __attribute__((weak));
 
-// trim_heap returns to the system the free pages of every arena of the C
-// library's malloc, and 0 without malloc_trim.
+// has_trim reports whether the C library has malloc_trim.
 static int has_trim(void) { return malloc_trim != NULL; }
 
+// trim_heap returns to the system the free pages of every arena of the C
+// library's malloc, and 0 without malloc_trim.
 static int trim_heap(void) {
 	if (!malloc_trim) {
 		return 0;
