@@ -53,17 +53,12 @@ static ssize_t dirty_decay(void) {
 // links and the pointer is NULL.
 extern int malloc_trim(size_t pad) __attribute__((weak));
 
-// has_trim reports whether the C library has malloc_trim.
-static int has_trim(void) { return malloc_trim != NULL; }
-
 // trim_heap returns to the system the free pages of every arena of the C
-// library's malloc, and 0 without malloc_trim.
-static int trim_heap(void) {
-	if (!malloc_trim) {
-		return 0;
+// library's malloc; without malloc_trim it does nothing.
+static void trim_heap(void) {
+	if (malloc_trim) {
+		malloc_trim(0);
 	}
-	malloc_trim(0);
-	return 1;
 }
 */
 import "C"
@@ -75,10 +70,9 @@ import (
 )
 
 var freedPages struct {
-	once    sync.Once
-	eager   sync.Once // sets the decay to 0 (readingLarge)
-	isEager atomic.Bool
-	arenas  int
+	once   sync.Once
+	eager  sync.Once // sets the decay to 0 (readingLarge)
+	arenas int
 }
 
 // returnFreedPages makes DuckDB's allocator give the pages DuckDB frees back
@@ -102,10 +96,7 @@ func returnFreedPages() int {
 // once, for the rest of the process.
 func readingLarge(viewed int64) {
 	if viewed >= largeInput {
-		freedPages.eager.Do(func() {
-			C.return_freed_pages(0)
-			freedPages.isEager.Store(true)
-		})
+		freedPages.eager.Do(func() { C.return_freed_pages(0) })
 	}
 }
 
@@ -117,9 +108,6 @@ const smallDecay = 250 * time.Millisecond
 // Parquet) the decay cost the transform 288MB of RSS against 212MB. A var
 // for its test.
 var largeInput int64 = 1 << 20
-
-// freedPagesEager reports whether readingLarge set the decay to 0.
-func freedPagesEager() bool { return freedPages.isEager.Load() }
 
 // decayMS is the decay DuckDB's allocator has now, in milliseconds, and -2
 // without jemalloc.
@@ -136,15 +124,13 @@ func decayMS() int64 { return int64(C.dirty_decay()) }
 // is an madvise per free chunk, the next statement faults the pages in
 // again, and a small window runs a hundred statements of a few milliseconds
 // a second (a trim after each made half the system CPU of the test suite).
-// It reports whether the C library has malloc_trim.
-func releaseHeap(started time.Time) bool {
+func releaseHeap(started time.Time) {
 	now := time.Now()
-	last := lastTrim.Load()
-	if now.Sub(started) < trimAfter && now.UnixNano()-last < int64(trimEvery) {
-		return hasTrim
+	if now.Sub(started) < trimAfter && now.UnixNano()-lastTrim.Load() < int64(trimEvery) {
+		return
 	}
 	lastTrim.Store(now.UnixNano())
-	return C.trim_heap() == 1
+	C.trim_heap()
 }
 
 // trimAfter and trimEvery are when releaseHeap trims: after a statement
@@ -154,7 +140,5 @@ const (
 	trimEvery = time.Second
 )
 
-var (
-	lastTrim atomic.Int64 // when releaseHeap last trimmed, in Unix nanoseconds
-	hasTrim  = C.has_trim() == 1
-)
+// lastTrim is when releaseHeap last trimmed, in Unix nanoseconds.
+var lastTrim atomic.Int64

@@ -10,7 +10,7 @@ func returnFreedPages() int { return -1 }
 
 // releaseHeap does nothing: the heaps of other systems' C libraries return
 // what is freed on their own, or have no call to make them.
-func releaseHeap(time.Time) bool { return false }
+func releaseHeap(time.Time) {}
 
 // readingLarge does nothing: see returnFreedPages.
 func readingLarge(int64) {}
