@@ -8,7 +8,7 @@
 -- dec_text renders an amount exactly, without trailing zeros:
 -- 1.100000000 -> 1.1, 10.000000000 -> 10, NULL -> NULL.
 CREATE OR REPLACE MACRO dec_text(x) AS
-    regexp_replace(regexp_replace(CAST(CAST(x AS DECIMAL(38, 9)) AS VARCHAR), '0+$', ''), '\.$', '');
+    rtrim(rtrim(CAST(CAST(x AS DECIMAL(38, 9)) AS VARCHAR), '0'), '.');
 
 -- JSON values as text.
 CREATE OR REPLACE MACRO j_num(x) AS coalesce(dec_text(x), 'null');

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -206,7 +207,8 @@ func writeNDJSON(ctx context.Context, st *stage.Stage, db *warehouse.DB, sorted,
 		return stage.ObjectInfo{}, err
 	}
 	defer w.Abort()
-	lw := &lineWriter{w: w}
+	bw := bufio.NewWriterSize(w, 256<<10) // a line is a few hundred bytes: one write to the stage per 256 KiB, not per line
+	lw := &lineWriter{w: bw}
 	lw.enc = json.NewEncoder(&lw.buf)
 	lw.enc.SetEscapeHTML(false)
 	for from := 0; from < n; from += readyPage {
@@ -219,6 +221,9 @@ FROM %s WHERE rowid >= %d AND rowid < %d ORDER BY rowid`, warehouse.Ident(sorted
 	}
 	if lw.n != n {
 		return stage.ObjectInfo{}, fmt.Errorf("write %s: %d lines of %d", key, lw.n, n)
+	}
+	if err := bw.Flush(); err != nil {
+		return stage.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
 	}
 	if err := w.Close(); err != nil {
 		return stage.ObjectInfo{}, err

@@ -235,10 +235,18 @@ SELECT doc_type, zuora_id, number, customer, currency, amount, 'line' AS outcome
 FROM decided WHERE decision IN ('post', 'repost', 'reversal_repost', 'apply')
 UNION ALL
 SELECT 'reversal', r.zuora_id, r.number, r.customer, r.currency, r.amount, 'line', 'reversal', r.idempotency_key,
-    (SELECT list(a.zuora_id ORDER BY a.zuora_id) FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id
-     WHERE r.doc_type NOT LIKE '%_application' AND (f.source_id = r.zuora_id OR f.target_id = r.zuora_id)),
-    r.doc_type, r.reverses_idempotency_key, NULL, NULL
+    reversed_apps.apps, r.doc_type, r.reverses_idempotency_key, NULL, NULL
 FROM ar_reversals AS r
+LEFT JOIN (
+    -- each reversed application, under the source and the target it joins:
+    -- once under a document that is both
+    SELECT doc_id, list(app_id ORDER BY app_id) AS apps FROM (
+        SELECT f.source_id AS doc_id, a.zuora_id AS app_id, a.rowid AS a_row, f.rowid AS f_row
+        FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id WHERE f.source_id IS NOT NULL
+        UNION
+        SELECT f.target_id, a.zuora_id, a.rowid, f.rowid
+        FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id WHERE f.target_id IS NOT NULL)
+    GROUP BY doc_id) AS reversed_apps ON reversed_apps.doc_id = r.zuora_id AND r.doc_type NOT LIKE '%_application'
 UNION ALL
 SELECT doc_type, zuora_id, number, coalesce(customer, app_customer), currency, amount,
     CASE decision WHEN 'skip' THEN 'skipped' ELSE 'rejected' END, NULL, NULL, NULL, NULL, NULL, reason_code, message
@@ -258,14 +266,14 @@ func mappedLinesSQL(types []stage.DocType) string {
     CAST(reason_code AS VARCHAR) AS reason_code, CAST(message AS VARCHAR) AS message
 FROM `+warehouse.Ident("mapped_"+string(dt)))
 	}
-	return "CREATE TABLE mapped AS\n" + strings.Join(mapped, "\nUNION ALL\n")
+	return "CREATE VIEW mapped AS\n" + strings.Join(mapped, "\nUNION ALL\n")
 }
 
 // outputsSQL splits the events: a line the mapping made ready is ready,
 // with the transform's event, key, depends_on and reverses; one the mapping
 // rejected is a reject; the transform's skips and rejects, and the
 // quarantined records (MALFORMED), are what they are.
-const outputsSQL = `CREATE TABLE lines AS
+const outputsSQL = `CREATE VIEW lines AS
 SELECT m.*, e.idempotency_key AS event_key, e.event, e.depends_on, e.reverses_doc_type, e.reverses_idempotency_key
 FROM events AS e JOIN mapped AS m ON m.doc_type = e.doc_type AND m.zuora_id = e.zuora_id
 WHERE e.outcome = 'line'
