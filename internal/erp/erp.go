@@ -5,6 +5,7 @@ package erp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 type Config struct {
 	BaseURL, Token string
 	HTTPClient     *http.Client  // nil → a plain client; each request is bounded by Timeout
+	Conns          int           // posts in flight at once, each kept a connection between posts; 0 → 4 (with HTTPClient nil)
 	Timeout        time.Duration // one HTTP attempt; 0 → 30s
 	Retry          retry.Policy  // retries of one post
 }
@@ -51,12 +53,22 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{base: strings.TrimRight(cfg.BaseURL, "/"), token: cfg.Token, http: cfg.HTTPClient, timeout: cfg.Timeout, policy: cfg.Retry}
 	if c.http == nil {
-		c.http = &http.Client{}
+		c.http = &http.Client{Transport: keepAlive(cmp.Or(cfg.Conns, 4))}
 	}
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second
 	}
 	return c, nil
+}
+
+// keepAlive is the default transport, keeping conns idle connections to
+// the ERP between posts: the default keeps two, so every post beyond two in
+// flight opened a connection of its own and closed it after.
+func keepAlive(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = conns
+	t.MaxIdleConns = max(t.MaxIdleConns, conns)
+	return t
 }
 
 // Document is one document to post: to its type's endpoint, with its payload

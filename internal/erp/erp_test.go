@@ -4,7 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,5 +103,47 @@ func TestDocumentReadsWhatTheERPHolds(t *testing.T) {
 	var fatal *FatalError
 	if _, _, err := bad.Document(ctx, "i1"); !errors.As(err, &fatal) {
 		t.Fatalf("a wrong token: %v; want a *FatalError", err)
+	}
+}
+
+// TestPostsReuseTheirConnections: as many posts at once as the client is
+// configured for keep that many connections to the ERP, not a new one for
+// every post beyond the transport's default two idle ones (a TLS handshake
+// each against a real ERP, and a socket left in TIME_WAIT).
+func TestPostsReuseTheirConnections(t *testing.T) {
+	const conns, posts = 8, 400
+	srv := httptest.NewUnstartedServer(erpsim.New(erpsim.Options{Token: "tok"}))
+	var opened atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL, Token: "tok", Conns: conns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range conns {
+		wg.Go(func() {
+			for i := range next {
+				id := fmt.Sprintf("p%d", i)
+				body := json.RawMessage(fmt.Sprintf(`{"payment":{"zuora_id":%q,"number":"P-%d","customer":"ERP-1","currency":"USD","date":"2026-11-25","amount":1}}`, id, i))
+				if res := c.Post(context.Background(), Document{DocType: stage.Payment, ZuoraID: id, IdempotencyKey: id, Payload: body}); res.Outcome != stage.OutcomeCreated {
+					t.Errorf("post %s: %+v", id, res)
+				}
+			}
+		})
+	}
+	for i := range posts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if n := opened.Load(); n > conns {
+		t.Errorf("%d posts, %d at a time, opened %d connections to the ERP; want at most %d", posts, conns, n, conns)
 	}
 }

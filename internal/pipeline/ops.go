@@ -71,7 +71,7 @@ func (p *Pipeline) erpClient() (*erp.Client, error) {
 	if p.ec != nil {
 		return p.ec, nil
 	}
-	ec, err := erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout})
+	ec, err := erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout, Conns: p.cfg.ERPConcurrency})
 	if err != nil {
 		return nil, &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
 	}

@@ -73,7 +73,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, opts ReconcileOptions) (*Recon
 			return nil, err
 		}
 		var err error
-		if ec, err = erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout}); err != nil {
+		if ec, err = erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout, Conns: p.cfg.ERPConcurrency}); err != nil {
 			return nil, &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
 		}
 	}
