@@ -63,6 +63,7 @@ type benchStage struct {
 	CPUSeconds    float64 `json:"cpu_s"`
 	CPUPer1000    float64 `json:"cpu_ms_per_1000_docs"`
 	MaxRSSMB      float64 `json:"max_rss_mb"`
+	PeakAnonMB    float64 `json:"peak_anon_mb"`        // RssAnon sampled every 20 ms (Linux), 0 where unknown
 	SimCPUSeconds float64 `json:"sim_cpu_s,omitempty"` // both simulators, during the stage (Linux)
 	LimitSeconds  float64 `json:"limit_s,omitempty"`   // Σ requests × latency ÷ concurrency, per API
 	Ratio         float64 `json:"ratio,omitempty"`     // wall ÷ limit
@@ -516,8 +517,13 @@ func runChild(ctx context.Context, exe string, args, env []string, logPath strin
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return m, fmt.Errorf("bench: %s: %w", args[0], err)
+	}
+	anon := watchAnon(cmd.Process.Pid)
+	err = cmd.Wait()
 	m.WallSeconds = time.Since(start).Seconds()
+	m.PeakAnonMB = float64(anon.stop()) / (1 << 20)
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
@@ -564,14 +570,17 @@ func (r *benchRun) print(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "machine: %d CPUs (GOMAXPROCS %d) %s, %d MB, %s/%s, load average at start %s\n\n", m.CPUs, m.GOMAXPROCS, m.CPUModel, m.MemoryMB, m.OS, m.Arch, m.LoadAvg)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\texit\twall s\tdocs/s\tzuora req\terp req\tcpu s\tcpu ms/1000 docs\tpeak RSS MB\tsim cpu s\tlimit s\tratio\t")
+	fmt.Fprintln(tw, "stage\texit\twall s\tdocs/s\tzuora req\terp req\tcpu s\tcpu ms/1000 docs\tpeak RSS MB\tpeak anon MB\tsim cpu s\tlimit s\tratio\t")
 	for _, s := range r.Stages {
-		limit, ratio := "-", "-"
+		limit, ratio, anon := "-", "-", "-"
 		if s.LimitSeconds > 0 {
 			limit, ratio = fmt.Sprintf("%.1f", s.LimitSeconds), fmt.Sprintf("%.2f", s.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%d\t%d\t%.1f\t%.0f\t%.0f\t%.1f\t%s\t%s\t\n", s.Stage, s.Exit, s.WallSeconds, s.DocsPerSecond,
-			s.ZuoraRequests, s.ERPRequests, s.CPUSeconds, s.CPUPer1000, s.MaxRSSMB, s.SimCPUSeconds, limit, ratio)
+		if s.PeakAnonMB > 0 {
+			anon = fmt.Sprintf("%.0f", s.PeakAnonMB)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%d\t%d\t%.1f\t%.0f\t%.0f\t%s\t%.1f\t%s\t%s\t\n", s.Stage, s.Exit, s.WallSeconds, s.DocsPerSecond,
+			s.ZuoraRequests, s.ERPRequests, s.CPUSeconds, s.CPUPer1000, s.MaxRSSMB, anon, s.SimCPUSeconds, limit, ratio)
 	}
 	tw.Flush()
 	for _, phase := range []string{"steps", "run"} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestBenchMeasuresEveryStage(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	for _, want := range []string{"extract", "transform", "load", "run", "peak RSS MB", "limit s", "simulators (steps)"} {
+	for _, want := range []string{"extract", "transform", "load", "run", "peak RSS MB", "peak anon MB", "limit s", "simulators (steps)"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, stdout.String())
 		}
@@ -48,6 +49,8 @@ func TestBenchMeasuresEveryStage(t *testing.T) {
 			t.Errorf("%s exited %d", s.Stage, s.Exit)
 		case s.WallSeconds <= 0 || s.CPUSeconds <= 0 || s.MaxRSSMB <= 0 || s.DocsPerSecond <= 0:
 			t.Errorf("%s: not measured: %+v", s.Stage, s)
+		case runtime.GOOS == "linux" && (s.PeakAnonMB <= 0 || s.PeakAnonMB > s.MaxRSSMB):
+			t.Errorf("%s: peak anonymous memory %.1f MB, peak RSS %.1f MB", s.Stage, s.PeakAnonMB, s.MaxRSSMB)
 		case s.Stage == "transform" && (s.ZuoraRequests != 0 || s.ERPRequests != 0 || s.LimitSeconds != 0):
 			t.Errorf("the transform made requests: %+v", s)
 		case s.Stage == "extract" && (s.ZuoraRequests == 0 || s.ERPRequests != 0):
