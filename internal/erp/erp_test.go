@@ -109,7 +109,10 @@ func TestDocumentReadsWhatTheERPHolds(t *testing.T) {
 // TestPostsReuseTheirConnections: as many posts at once as the client is
 // configured for keep that many connections to the ERP, not a new one for
 // every post beyond the transport's default two idle ones (a TLS handshake
-// each against a real ERP, and a socket left in TIME_WAIT).
+// each against a real ERP, and a socket left in TIME_WAIT). A post that
+// finds no idle connection for a moment dials one while it waits, so a few
+// more than conns are opened (9 to 15 for 8 in 500 runs); keeping two idle,
+// one post in three opened its own.
 func TestPostsReuseTheirConnections(t *testing.T) {
 	const conns, posts = 8, 400
 	srv := httptest.NewUnstartedServer(erpsim.New(erpsim.Options{Token: "tok"}))
@@ -143,7 +146,7 @@ func TestPostsReuseTheirConnections(t *testing.T) {
 	}
 	close(next)
 	wg.Wait()
-	if n := opened.Load(); n > conns {
-		t.Errorf("%d posts, %d at a time, opened %d connections to the ERP; want at most %d", posts, conns, n, conns)
+	if n := opened.Load(); n > posts/10 {
+		t.Errorf("%d posts, %d at a time, opened %d connections to the ERP; want at most one in ten posts to open one", posts, conns, n)
 	}
 }
