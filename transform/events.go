@@ -240,12 +240,12 @@ FROM ar_reversals AS r
 LEFT JOIN (
     -- each reversed application, under the source and the target it joins:
     -- once under a document that is both
+    WITH pairs AS (SELECT a.zuora_id AS app_id, f.source_id, f.target_id, a.rowid AS a_row, f.rowid AS f_row
+        FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id)
     SELECT doc_id, list(app_id ORDER BY app_id) AS apps FROM (
-        SELECT f.source_id AS doc_id, a.zuora_id AS app_id, a.rowid AS a_row, f.rowid AS f_row
-        FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id WHERE f.source_id IS NOT NULL
+        SELECT source_id AS doc_id, app_id, a_row, f_row FROM pairs WHERE source_id IS NOT NULL
         UNION
-        SELECT f.target_id, a.zuora_id, a.rowid, f.rowid
-        FROM ar_reversals AS a JOIN app_facts AS f ON f.zuora_id = a.zuora_id WHERE f.target_id IS NOT NULL)
+        SELECT target_id, app_id, a_row, f_row FROM pairs WHERE target_id IS NOT NULL)
     GROUP BY doc_id) AS reversed_apps ON reversed_apps.doc_id = r.zuora_id AND r.doc_type NOT LIKE '%_application'
 UNION ALL
 SELECT doc_type, zuora_id, number, coalesce(customer, app_customer), currency, amount,

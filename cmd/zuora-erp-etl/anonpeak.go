@@ -28,7 +28,6 @@ func watchAnon(pid int) *anonPeak {
 	a := &anonPeak{stopCh: make(chan struct{})}
 	p, err := procfs.NewProc(pid)
 	if err != nil {
-		close(a.stopCh)
 		return a
 	}
 	a.done.Go(func() {
@@ -50,11 +49,7 @@ func watchAnon(pid int) *anonPeak {
 
 // stop ends the sampling and returns the peak, in bytes (0: never seen).
 func (a *anonPeak) stop() uint64 {
-	select {
-	case <-a.stopCh:
-	default:
-		close(a.stopCh)
-	}
+	close(a.stopCh)
 	a.done.Wait()
 	return a.peak
 }

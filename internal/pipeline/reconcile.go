@@ -73,8 +73,8 @@ func (p *Pipeline) Reconcile(ctx context.Context, opts ReconcileOptions) (*Recon
 			return nil, err
 		}
 		var err error
-		if ec, err = erp.New(erp.Config{BaseURL: p.cfg.ERPBaseURL, Token: p.cfg.ERPToken, Retry: p.cfg.ERPRetry, Timeout: p.cfg.ERPTimeout, Conns: p.cfg.ERPConcurrency}); err != nil {
-			return nil, &ConfigError{Msg: err.Error(), Settings: []string{"ERPBaseURL", "ERPToken"}}
+		if ec, err = p.erpClient(); err != nil {
+			return nil, err
 		}
 	}
 	acks, err := p.st.Acks(ctx)
