@@ -112,6 +112,7 @@ type posting struct {
 // metadata of its documents in file order.
 type readyDocuments struct {
 	key  string
+	sum  string // the checksum verified, "" for a manifest without one
 	docs []document
 }
 
@@ -149,7 +150,7 @@ func readDocumentsWhere(ctx context.Context, st *stage.Stage, w stage.Window, ke
 			return nil, fmt.Errorf("ready documents %s: checksum %s, manifest says %s", m.Documents.Key, got, m.Documents.SHA256)
 		}
 	}
-	return &readyDocuments{key: m.Documents.Key, docs: docs}, nil
+	return &readyDocuments{key: m.Documents.Key, sum: m.Documents.SHA256, docs: docs}, nil
 }
 
 // linesHint is how many lines the transform manifest m says its NDJSON

@@ -64,6 +64,9 @@ type Options struct {
 	MarkRefused bool
 	// Progress hears of every post the ERP settles; nil hears nothing.
 	Progress Progress
+	// Read, when not nil, is filled in with what the run read of the ready
+	// documents that reading its verdicts needs (see EachVerdict).
+	Read *Read
 }
 
 // Progress hears how far the posts of one document type are: done settled
@@ -194,6 +197,9 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 
 	man := summarize(w, docs, r.settled(), opts.MarkRefused)
 	man.WaitsOn, man.RejectedOn = r.heldOn(docs)
+	if opts.Read != nil {
+		*opts.Read = readOf(ready, r.settled())
+	}
 	man.RunID, man.CodeVersion, man.UpdatedAt = opts.RunID, opts.CodeVersion, time.Now().UTC()
 	man.StoppedBecause = r.stopReason()
 	if ctx.Err() != nil && man.StoppedBecause == "" {

@@ -42,7 +42,7 @@ type Refusal struct {
 // document of the window's current ready documents whose payload is the one
 // refused; a confirmation counts wherever it is.
 func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool) (vs []Verdict, parts []string, err error) {
-	parts, err = EachVerdict(ctx, st, w, applied, all, func(v Verdict) error {
+	parts, err = EachVerdict(ctx, st, w, applied, all, nil, func(v Verdict) error {
 		vs = append(vs, v)
 		return nil
 	})
@@ -51,8 +51,11 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 
 // EachVerdict is Verdicts calling fn with each verdict, at most one per
 // line, instead of returning them all: a window's confirmations are most
-// of its lines.
-func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool, fn func(Verdict) error) (parts []string, err error) {
+// of its lines. read, when not nil, is what the load run of w that just
+// ended read of the window's ready documents: the refused and held lines
+// are taken from it instead of reading the documents again, when it is of
+// the documents the window holds now and names every one of them.
+func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool, read *Read, fn func(Verdict) error) (parts []string, err error) {
 	state := ledgerFold{}
 	touched := map[string]bool{}
 	parts, err = eachLedgerRow(ctx, st, w, func(part string, r *stage.LedgerRow) error {
@@ -81,14 +84,22 @@ func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied m
 		return parts, nil
 	}
 	// Only the lines the ledger refused or held can have such a verdict.
-	ready, err := readDocumentsWhere(ctx, st, w, func(d *document) bool {
+	keep := func(d *document) bool {
 		s := state[d.IdempotencyKey]
 		return s != nil && !s.confirmed && (s.rejected || s.held != nil) && (all || touched[d.ZuoraID])
-	})
+	}
+	docs, err := read.linesOf(ctx, st, w, state, keep)
 	if err != nil {
 		return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
-	for _, d := range ready.docs {
+	if docs == nil {
+		ready, err := readDocumentsWhere(ctx, st, w, keep)
+		if err != nil {
+			return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
+		}
+		docs = ready.docs
+	}
+	for _, d := range docs {
 		s := state[d.IdempotencyKey]
 		var v *Verdict
 		switch {
@@ -130,6 +141,64 @@ func Unsettled(ctx context.Context, st *stage.Stage, w stage.Window) (map[string
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unsettled documents of window %s: %w", w.ID(), err)
+	}
+	return out, nil
+}
+
+// Read is what a load run read of its window's ready documents that its
+// verdicts need afterwards: the checksum of the documents it verified, and
+// the lines it left refused or held back, in file order. Run fills it in
+// (Options.Read); EachVerdict takes it instead of reading and decoding the
+// documents a second time.
+type Read struct {
+	documents string     // the key and checksum of the ready documents read
+	lines     []document // the lines left unconfirmed, refused or held, in file order
+}
+
+// readOf is what a Read keeps of the lines of ready once the run settled
+// them into state; nothing when ready had no checksum to verify.
+func readOf(ready *readyDocuments, state map[string]*docState) Read {
+	if ready.sum == "" {
+		return Read{}
+	}
+	out := Read{documents: ready.key + "@" + ready.sum}
+	for _, d := range ready.docs {
+		if s := state[d.IdempotencyKey]; s != nil && !s.confirmed && (s.rejected || s.held != nil) {
+			out.lines = append(out.lines, d)
+		}
+	}
+	return out
+}
+
+// linesOf returns, of the lines r holds, those keep accepts, when r is of
+// the ready documents w's transform manifest commits now and holds every
+// line of the ledger fold state that can be refused or held. It returns
+// nil, nil when the documents must be read instead.
+func (r *Read) linesOf(ctx context.Context, st *stage.Stage, w stage.Window, state ledgerFold, keep func(d *document) bool) ([]document, error) {
+	if r == nil || r.documents == "" {
+		return nil, nil
+	}
+	m, found, err := st.ReadTransform(ctx, w)
+	if err != nil {
+		return nil, fmt.Errorf("read transform manifest: %w", err)
+	}
+	if !found || m.Documents.SHA256 == "" || m.Documents.Key+"@"+m.Documents.SHA256 != r.documents {
+		return nil, nil // transformed again since, or a manifest without a checksum
+	}
+	held := map[string]bool{}
+	for _, d := range r.lines {
+		held[d.IdempotencyKey] = true
+	}
+	for key, s := range state {
+		if !s.confirmed && (s.rejected || s.held != nil) && !held[key] {
+			return nil, nil // a line the run did not leave so: another writer; read them
+		}
+	}
+	out := []document{}
+	for _, d := range r.lines {
+		if keep(&d) {
+			out = append(out, d)
+		}
 	}
 	return out, nil
 }

@@ -1,9 +1,11 @@
 package load
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/erpsim"
+	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
 
 // TestVerdictsSayWhatTheLedgerDecided: a refused document has a verdict with
@@ -64,4 +66,87 @@ func TestVerdictsSayWhatTheLedgerDecided(t *testing.T) {
 	if err != nil || len(vs) != 1 || vs[0].ZuoraID != bad.id || !vs[0].Confirmed {
 		t.Errorf("verdicts of the parts that posted the fixed payload: %+v (%v); want the fixed document confirmed", vs, err)
 	}
+}
+
+// TestVerdictsTakeTheRunsReadOfTheDocuments: after a run, its Read gives
+// the same verdicts as reading the documents again, without reading them
+// (the documents object is unreadable by then); once the window holds other
+// documents, the Read is of no use and they are read.
+func TestVerdictsTakeTheRunsReadOfTheDocuments(t *testing.T) {
+	specs := makeSpecs(10)
+	bad := specs[3]
+	e := newEnv(t, specs)
+	e.sim.SetFaults(erpsim.Faults{RejectKeys: map[string]string{bad.id: "customer ERP-X is closed"}})
+	var read Read
+	opts := e.opts()
+	opts.Read = &read
+	if _, err := e.run(e.ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(read.lines) != 1 || read.lines[0].ZuoraID != bad.id {
+		t.Fatalf("the run's read keeps %d lines; want the refused %s alone", len(read.lines), bad.id)
+	}
+	want, _, err := Verdicts(e.ctx, e.st, testWindow, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	each := func(r *Read) ([]Verdict, error) {
+		var vs []Verdict
+		_, err := EachVerdict(e.ctx, e.st, testWindow, nil, true, r, func(v Verdict) error {
+			vs = append(vs, v)
+			return nil
+		})
+		return vs, err
+	}
+	// The documents object changes behind the manifest: reading it fails its checksum.
+	key := stage.ReadyKey("documents", testWindow, "ndjson")
+	if _, err := e.st.WriteBytes(e.ctx, key, []byte("not the documents\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := each(nil); err == nil {
+		t.Fatal("verdicts read a documents object that fails its checksum")
+	}
+	got, err := each(&read)
+	if err != nil {
+		t.Fatalf("verdicts with the run's read: %v", err)
+	}
+	if !sameVerdicts(got, want) {
+		t.Errorf("verdicts with the run's read:\n%+v\nwant\n%+v", got, want)
+	}
+
+	// The window is transformed again with the payload fixed: the read is of
+	// other documents, which are read; the refusal no longer stands.
+	specs[3].customer = "ERP-FIXED"
+	e.writeFixture(specs)
+	got, err = each(&read)
+	if err != nil || len(got) != len(specs)-1 {
+		t.Errorf("with a new payload %d verdicts (%v); want only the %d confirmations", len(got), err, len(specs)-1)
+	}
+}
+
+// sameVerdicts reports whether a and b hold the same verdicts, in any order.
+func sameVerdicts(a, b []Verdict) bool {
+	key := func(v Verdict) string {
+		s := fmt.Sprintf("%s %s %v", v.DocType, v.ZuoraID, v.Confirmed)
+		if v.Refusal != nil {
+			s += fmt.Sprintf(" %+v", *v.Refusal)
+		}
+		if v.Held != nil {
+			s += fmt.Sprintf(" %+v", *v.Held)
+		}
+		return s
+	}
+	count := map[string]int{}
+	for _, v := range a {
+		count[key(v)]++
+	}
+	for _, v := range b {
+		count[key(v)]--
+	}
+	for _, n := range count {
+		if n != 0 {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }

@@ -334,7 +334,7 @@ func (p *Pipeline) unfinishedWindows(ctx context.Context) ([]stage.Window, error
 			out = append(out, w)
 			continue
 		}
-		if err := p.indexLoad(ctx, w); err != nil {
+		if err := p.indexLoad(ctx, w, nil); err != nil {
 			return nil, fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err)
 		}
 		if err := p.recordComplete(ctx, w); err != nil {
@@ -502,7 +502,7 @@ func (p *Pipeline) reportWith(ctx context.Context, w stage.Window, why, failed s
 // must not stop it), and records a complete window as such. A failed load is a
 // *StepError resumed by loading the window again.
 func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowReport, error) {
-	lm, loadErr := p.loadDocuments(ctx, w)
+	lm, read, loadErr := p.loadDocuments(ctx, w)
 	var tn *load.TypeNotMovedError
 	switch {
 	case errors.As(loadErr, &tn):
@@ -513,7 +513,7 @@ func (p *Pipeline) loadWindow(ctx context.Context, w stage.Window) (*WindowRepor
 		loadErr = &StepError{Step: "load", Window: w, Err: loadErr, Kept: loadKept(loadErr), Resume: Step{Command: "load", Window: w}}
 	}
 	if loadErr == nil {
-		if err := p.indexLoad(ctx, w); err != nil {
+		if err := p.indexLoad(ctx, w, read); err != nil {
 			loadErr = &StepError{Step: "load", Window: w, Err: fmt.Errorf("window %s: record the ERP's answers in the reject index: %w", w.ID(), err),
 				Kept: "the window's ledger, which holds every answer of the ERP; loading the window again records them in the index", Resume: Step{Command: "load", Window: w}}
 		}
@@ -598,18 +598,19 @@ func (p *Pipeline) transformWindow(ctx context.Context, w stage.Window, force bo
 
 // loadDocuments posts and marks w's documents; the manifest is the load's
 // account of the window (nil when the load ended before it could give one).
-func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) (*stage.LoadManifest, error) {
+func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) (*stage.LoadManifest, *load.Read, error) {
 	if err := p.cfg.needERP(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	zc, err := p.zuoraClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ec, err := p.erpClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	read := &load.Read{}
 	lm, err := load.Run(ctx, p.st, w, ec, zc, load.Options{
 		Concurrency:      p.cfg.ERPConcurrency,
 		MarkConcurrency:  p.cfg.ZuoraConcurrency,
@@ -621,8 +622,9 @@ func (p *Pipeline) loadDocuments(ctx context.Context, w stage.Window) (*stage.Lo
 		Dependencies:     &holdings{p: p},
 		MarkRefused:      !p.cfg.KeepRefusedUnmarked,
 		Progress:         p.postProgress(w),
+		Read:             read,
 	})
-	return lm, classify(err)
+	return lm, read, classify(err)
 }
 
 // Backfill is what Extract did: the windows it staged, in order, and what it

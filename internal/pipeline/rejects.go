@@ -110,7 +110,7 @@ func (p *Pipeline) completeRejects(ctx context.Context, b *rejectBook, found, pe
 		if err != nil {
 			return err
 		} else if ok {
-			if loadsIndexed[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}); err != nil {
+			if loadsIndexed[w], err = p.applyLoad(ctx, b, w, tm, lm, stage.LoadIndexed{}, nil); err != nil {
 				return err
 			}
 		}
@@ -217,8 +217,10 @@ func indexed(tm stage.TransformManifest) stage.TransformIndexed {
 
 // indexLoad applies w's last load to the reject index, once per load (a
 // record beside the window's manifests names the load and the ledger parts
-// applied, so a crash between the two is repaired by the next call).
-func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
+// applied, so a crash between the two is repaired by the next call). read
+// is what the load that just ended read of the window's documents (nil
+// when none did): the verdicts take the refused and held lines from it.
+func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window, read *load.Read) error {
 	lm, ok, err := p.st.ReadLoad(ctx, w)
 	if err != nil || !ok {
 		return err
@@ -241,7 +243,7 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 	if err != nil || !ok {
 		return err
 	}
-	applied, err := p.applyLoad(ctx, b, w, tm, lm, last)
+	applied, err := p.applyLoad(ctx, b, w, tm, lm, last, read)
 	if err != nil {
 		return err
 	}
@@ -257,7 +259,7 @@ func (p *Pipeline) indexLoad(ctx context.Context, w stage.Window) error {
 // ERP_REJECTED reject, unless the index holds a newer version. It reads the
 // documents with rows in ledger parts that last does not list, or every one
 // when the window was mapped again since last.
-func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last stage.LoadIndexed) (stage.LoadIndexed, error) {
+func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window, tm stage.TransformManifest, lm stage.LoadManifest, last stage.LoadIndexed, read *load.Read) (stage.LoadIndexed, error) {
 	rec := stage.LoadIndexed{RunID: lm.RunID, UpdatedAt: lm.UpdatedAt, Transform: indexed(tm)}
 	all := !last.Transform.Of(tm)
 	applied := map[string]bool{}
@@ -265,7 +267,7 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 		applied[k] = true
 	}
 	refused := map[string]load.Verdict{}
-	parts, err := load.EachVerdict(ctx, p.st, w, applied, all, func(v load.Verdict) error {
+	parts, err := load.EachVerdict(ctx, p.st, w, applied, all, read, func(v load.Verdict) error {
 		b.settle(v, refused)
 		return nil
 	})
