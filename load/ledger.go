@@ -264,6 +264,11 @@ func (s *docState) heldOutcome() string {
 	return s.held.outcome
 }
 
+// refusedOrHeld reports whether the line's standing answer, not a
+// confirmation, is a refusal or a hold: what only the payload held now can
+// turn into a verdict (see EachVerdict).
+func (s *docState) refusedOrHeld() bool { return !s.confirmed && (s.rejected || s.held != nil) }
+
 // heldFor reports whether the line's standing hold was decided for payload sha.
 func (s *docState) heldFor(sha payloadSum) bool { return s.held != nil && s.held.sha == sha }
 

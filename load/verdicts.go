@@ -86,7 +86,7 @@ func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied m
 	// Only the lines the ledger refused or held can have such a verdict.
 	keep := func(d *document) bool {
 		s := state[d.IdempotencyKey]
-		return s != nil && !s.confirmed && (s.rejected || s.held != nil) && (all || touched[d.ZuoraID])
+		return s != nil && s.refusedOrHeld() && (all || touched[d.ZuoraID])
 	}
 	docs, err := read.linesOf(ctx, st, w, state, keep)
 	if err != nil {
@@ -163,7 +163,7 @@ func readOf(ready *readyDocuments, state map[string]*docState) Read {
 	}
 	out := Read{documents: ready.key + "@" + ready.sum}
 	for _, d := range ready.docs {
-		if s := state[d.IdempotencyKey]; s != nil && !s.confirmed && (s.rejected || s.held != nil) {
+		if s := state[d.IdempotencyKey]; s != nil && s.refusedOrHeld() {
 			out.lines = append(out.lines, d)
 		}
 	}
@@ -190,7 +190,7 @@ func (r *Read) linesOf(ctx context.Context, st *stage.Stage, w stage.Window, sta
 		held[d.IdempotencyKey] = true
 	}
 	for key, s := range state {
-		if !s.confirmed && (s.rejected || s.held != nil) && !held[key] {
+		if s.refusedOrHeld() && !held[key] {
 			return nil, nil // a line the run did not leave so: another writer; read them
 		}
 	}
