@@ -278,6 +278,9 @@ func (p *Pipeline) applyLoad(ctx context.Context, b *rejectBook, w stage.Window,
 	if len(refused) == 0 {
 		return rec, nil
 	}
+	// The verdicts' fold of the ledger, a state per line, is garbage now:
+	// give its pages back before DuckDB takes its own beside them.
+	betweenSteps()
 	db, err := p.windowDB(ctx, w, tm)
 	if err != nil {
 		return rec, err
