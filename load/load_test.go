@@ -123,11 +123,15 @@ func testRunPostsEveryDocumentOnce(t *testing.T, e *env) {
 
 func TestOutageTripsBreakerThenResumes(t *testing.T) {
 	e := newEnv(t, makeSpecs(60))
-	// The ERP goes down for good after its 12th request.
+	// The ERP goes down for good from its 12th request on. The wrapper
+	// answers the outage itself, by the request's number on arrival: a
+	// fault flag set by request 12 could also fail request 11 while it was
+	// still on its way into the simulator.
 	var n atomic.Int32
 	e.wrap = func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		if n.Add(1) == 12 {
-			e.sim.SetFaults(erpsim.Faults{Outage: true})
+		if n.Add(1) >= 12 {
+			http.Error(w, `{"error":"erp is down for maintenance"}`, http.StatusServiceUnavailable)
+			return
 		}
 		next.ServeHTTP(w, r)
 	}
@@ -151,7 +155,7 @@ func TestOutageTripsBreakerThenResumes(t *testing.T) {
 		t.Fatalf("manifest stopped=%q complete=%v", man.StoppedBecause, man.Complete)
 	}
 	// It gave up quickly: at most threshold+concurrency documents were tried against the outage.
-	failedReqs := len(e.sim.Requests()) - 11
+	failedReqs := int(n.Load()) - 11
 	if max := (opts.BreakerThreshold + opts.Concurrency) * fastRetry.MaxAttempts; failedReqs > max {
 		t.Fatalf("%d requests hit the dead ERP; want at most %d", failedReqs, max)
 	}
@@ -190,7 +194,6 @@ func TestOutageTripsBreakerThenResumes(t *testing.T) {
 
 	// The ERP recovers; the same command finishes the window.
 	e.wrap = nil
-	e.sim.SetFaults(erpsim.Faults{})
 	man, err = e.run(e.ctx, opts)
 	if err != nil {
 		t.Fatalf("resumed run: %v", err)
