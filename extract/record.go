@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/fastjson"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -79,8 +80,15 @@ func checkRecord(entity string, fields map[string]any, raw func() string) (*reco
 
 // decodeFields decodes a record, whole, in one pass: objects as maps, lists
 // as slices, numbers as their literal. A record that is not a JSON object
-// fails with encoding/json's own error for it (a null is no fields).
+// fails with encoding/json's own error for it (a null is no fields): only
+// then is it decoded a second time, by encoding/json.
 func decodeFields(raw json.RawMessage) (map[string]any, error) {
+	var fast any
+	if err := fastjson.Unmarshal(raw, &fast); err == nil {
+		if fields, ok := fast.(map[string]any); ok || fast == nil {
+			return fields, nil
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any // not a map: encoding/json decodes into any without reflection

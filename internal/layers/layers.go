@@ -32,6 +32,7 @@ var owners = map[string][]string{
 	"github.com/duckdb/duckdb-go-bindings": {module + "internal/warehouse"},
 	"github.com/prometheus/client_golang":  {module + "internal/metrics"},
 	"go.yaml.in/yaml":                      {module + "internal/config"},
+	"github.com/bytedance/sonic":           {module + "internal/fastjson"},
 	// Terminal handling lives in the command: the library packages report
 	// progress through an interface (pipeline.Progress).
 	"github.com/vbauerster/mpb": {module + "cmd/zuora-erp-etl"},

@@ -69,6 +69,7 @@ type Client struct {
 	stats   counters
 	logMu   sync.Mutex
 	secrets secretSet
+	bodies  chan *bytes.Buffer // page bodies' buffers, one per request in flight
 }
 
 // Stats counts what a Client did, for the run report.
@@ -125,12 +126,13 @@ func New(cfg Config) (*Client, error) {
 		cfg.ConcurrencyRecovery = 10 * time.Second
 	}
 	c := &Client{
-		cfg:  cfg,
-		base: strings.TrimRight(cfg.BaseURL, "/"),
-		http: cfg.HTTPClient,
-		gate: newGate(cfg.MaxConcurrency, cfg.ConcurrencyRecovery),
-		log:  cfg.Logger,
-		now:  time.Now,
+		cfg:    cfg,
+		base:   strings.TrimRight(cfg.BaseURL, "/"),
+		http:   cfg.HTTPClient,
+		gate:   newGate(cfg.MaxConcurrency, cfg.ConcurrencyRecovery),
+		log:    cfg.Logger,
+		now:    time.Now,
+		bodies: make(chan *bytes.Buffer, cfg.MaxConcurrency),
 	}
 	if cfg.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(cfg.RequestsPerMinute)/60), 1)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/fastjson"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
 )
 
@@ -115,7 +116,7 @@ func (c *Client) page(ctx context.Context, object, params, cursor string, n int)
 	var out pageData
 	rq.decode = func(status int, h http.Header, body io.Reader) error {
 		var err error
-		out, err = decodePageStream(rq.op, &response{status: status, header: h}, body)
+		out, err = c.decodePageStream(rq.op, &response{status: status, header: h}, body)
 		return err
 	}
 	_, err := c.withRetry(ctx, func(ctx context.Context, attempt int) error {
@@ -131,58 +132,55 @@ func (c *Client) page(ctx context.Context, object, params, cursor string, n int)
 
 // decodePage reads a 200 answer held whole.
 func decodePage(op string, resp *response) (pageData, error) {
-	return decodePageStream(op, resp, bytes.NewReader(resp.body))
+	return decodePageBytes(op, resp, resp.body)
 }
 
-// decodePageStream reads a 200 answer as it arrives: the page's records are
-// copied out of the stream one by one, so no whole body is held beside them.
-// A body that is not a whole page is transient (a GET can be repeated); a
-// reasons body is Zuora saying no, never an empty page. Like json.Unmarshal
-// into page, it matches the names in any case and keeps the last of a
-// repeated one.
-func decodePageStream(op string, resp *response, body io.Reader) (pageData, error) {
-	malformed := func(err error) (pageData, error) {
-		return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
-			Err: fmt.Errorf("malformed page: %w", err)})
+// decodePageStream reads a 200 answer as it arrives, then decodes it whole:
+// the page's records are copied out of the body (fastjson never aliases its
+// input), whose buffer serves the next page, so no body is held beside them.
+func (c *Client) decodePageStream(op string, resp *response, body io.Reader) (pageData, error) {
+	var buf *bytes.Buffer
+	select {
+	case buf = <-c.bodies:
+		buf.Reset()
+	default:
+		buf = new(bytes.Buffer)
 	}
-	var p page
-	dec := json.NewDecoder(body)
-	if tok, err := dec.Token(); err != nil {
-		return malformed(err)
-	} else if tok != json.Delim('{') {
-		return malformed(fmt.Errorf("the answer is not a JSON object"))
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return malformed(err)
+	defer func() {
+		if buf.Cap() > maxKeptBody {
+			return
 		}
-		key, _ := tok.(string)
-		switch {
-		case strings.EqualFold(key, "data"):
-			if p.Data, err = decodeRecords(dec); err != nil {
-				return malformed(err)
-			}
-		case strings.EqualFold(key, "nextPage"):
-			p.NextPage = nil
-			err = dec.Decode(&p.NextPage)
-		case strings.EqualFold(key, "reasons"):
-			err = dec.Decode(&p.Reasons)
-		case strings.EqualFold(key, "requestId"):
-			err = dec.Decode(&p.RequestID)
+		select {
+		case c.bodies <- buf:
 		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
 		}
-		if err != nil {
-			return malformed(err)
+	}()
+	if _, err := buf.ReadFrom(body); err != nil {
+		return malformedPage(op, resp, err)
+	}
+	return decodePageBytes(op, resp, buf.Bytes())
+}
+
+// maxKeptBody is the largest buffer kept for the next page.
+const maxKeptBody = 16 << 20
+
+func malformedPage(op string, resp *response, err error) (pageData, error) {
+	return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),
+		Err: fmt.Errorf("malformed page: %w", err)})
+}
+
+// decodePageBytes decodes one answer, each record copied out of raw as the
+// JSON it was sent as. A body that is not a whole page is transient (a GET
+// can be repeated); a reasons body is Zuora saying no, never an empty page.
+// Like json.Unmarshal into page, it matches the names in any case and keeps
+// the last of a repeated one.
+func decodePageBytes(op string, resp *response, raw []byte) (pageData, error) {
+	var p page
+	if fastjson.Unmarshal(raw, &p) != nil {
+		var err error
+		if p, err = decodePageTokens(raw); err != nil {
+			return malformedPage(op, resp, err)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return malformed(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return malformed(fmt.Errorf("more after the page's object"))
 	}
 	if len(p.Reasons) > 0 {
 		e := &Error{Op: op, Status: resp.status, Reasons: p.Reasons, RequestID: p.RequestID}
@@ -199,6 +197,49 @@ func decodePageStream(op string, resp *response, body io.Reader) (pageData, erro
 			Err: errors.New("malformed page: no data array")})
 	}
 	return pageData{NextPage: p.NextPage, Data: *p.Data}, nil
+}
+
+// decodePageTokens reads a page token by token with encoding/json: it
+// decides a body fastjson refused, and its error says what is wrong.
+func decodePageTokens(raw []byte) (page, error) {
+	var p page
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil {
+		return page{}, err
+	} else if tok != json.Delim('{') {
+		return page{}, errors.New("the answer is not a JSON object")
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return page{}, err
+		}
+		key, _ := tok.(string)
+		switch {
+		case strings.EqualFold(key, "data"):
+			p.Data, err = decodeRecords(dec)
+		case strings.EqualFold(key, "nextPage"):
+			p.NextPage = nil
+			err = dec.Decode(&p.NextPage)
+		case strings.EqualFold(key, "reasons"):
+			err = dec.Decode(&p.Reasons)
+		case strings.EqualFold(key, "requestId"):
+			err = dec.Decode(&p.RequestID)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return page{}, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return page{}, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return page{}, errors.New("more after the page's object")
+	}
+	return p, nil
 }
 
 // decodeRecords reads the data array (or its null) from dec, each record
