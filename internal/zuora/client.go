@@ -5,7 +5,6 @@ package zuora
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"golang.org/x/time/rate"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/retry"
@@ -69,7 +69,7 @@ type Client struct {
 	stats   counters
 	logMu   sync.Mutex
 	secrets secretSet
-	bodies  chan *bytes.Buffer // page bodies' buffers, one per request in flight
+	bodies  chan *bytes.Buffer // buffers kept for the next page bodies (keptBodies)
 }
 
 // Stats counts what a Client did, for the run report.
@@ -132,7 +132,7 @@ func New(cfg Config) (*Client, error) {
 		gate:   newGate(cfg.MaxConcurrency, cfg.ConcurrencyRecovery),
 		log:    cfg.Logger,
 		now:    time.Now,
-		bodies: make(chan *bytes.Buffer, cfg.MaxConcurrency),
+		bodies: make(chan *bytes.Buffer, keptBodies),
 	}
 	if cfg.RequestsPerMinute > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(float64(cfg.RequestsPerMinute)/60), 1)

@@ -161,8 +161,14 @@ func (c *Client) decodePageStream(op string, resp *response, body io.Reader) (pa
 	return decodePageBytes(op, resp, buf.Bytes())
 }
 
-// maxKeptBody is the largest buffer kept for the next page.
-const maxKeptBody = 16 << 20
+// keptBodies buffers of at most maxKeptBody are kept for the next pages,
+// whatever the requests in flight: a page arrives faster than it is decoded,
+// so about one buffer per CPU is in use, and what a client keeps stays
+// allocated for as long as it lives.
+const (
+	keptBodies  = 2
+	maxKeptBody = 8 << 20
+)
 
 func malformedPage(op string, resp *response, err error) (pageData, error) {
 	return pageData{}, retry.Transient(&Error{Op: op, Status: resp.status, RequestID: resp.requestID(),

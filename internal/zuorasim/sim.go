@@ -7,7 +7,6 @@ package zuorasim
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -21,8 +20,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-
 	_ "time/tzdata" // the tenant zone must load on machines without zoneinfo
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Default credentials when Options leaves them empty.
