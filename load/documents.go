@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/zuora-erp-etl/zuora-erp-etl/internal/fastjson"
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/money"
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
 )
@@ -232,8 +233,11 @@ func scanLines(key string, r io.Reader, fn func(n int, line []byte) error) error
 func parseDocument(line []byte, env *stage.Envelope) (document, error) {
 	var d document
 	*env = stage.Envelope{Payload: env.Payload[:0]}
-	if err := json.Unmarshal(line, env); err != nil {
-		return d, fmt.Errorf("decode stage.Envelope: %w", err)
+	if fastjson.Unmarshal(line, env) != nil { // encoding/json decides, and says why
+		*env = stage.Envelope{Payload: env.Payload[:0]}
+		if err := json.Unmarshal(line, env); err != nil {
+			return d, fmt.Errorf("decode stage.Envelope: %w", err)
+		}
 	}
 	dt := stage.DocType(env.DocType)
 	if !dt.Valid() {

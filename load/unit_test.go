@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -254,5 +257,43 @@ func TestALineMarkGivesThePayloadOfTheVeryLineOnly(t *testing.T) {
 	}
 	if p, err := verified("ready", 1, changed, d); err == nil {
 		t.Fatalf("verified a changed line: %s", p.payload)
+	}
+}
+
+// TestALineIsReadAsEncodingJSONReadsIt: the fast decoding of a ready line
+// gives the envelope encoding/json gives, payload bytes (and so their
+// digest) included, for the transform's own lines and for lines it never
+// writes; a line encoding/json refuses is refused with its error.
+func TestALineIsReadAsEncodingJSONReadsIt(t *testing.T) {
+	golden, err := os.ReadFile(filepath.Join("..", "testdata", "transform", "golden", "documents.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(golden)), "\n")
+	lines = append(lines,
+		`{"doc_type":"invoice","zuora_id":"i1","idempotency_key":"i1","currency":"USD","amount":"10.00","endpoint":"/api/invoices","payload":{"invoice":{"zuora_id":"i1","amount":10.00}}}`,
+		"{ \"doc_type\" : \"invoice\", \"zuora_id\":\"i2\",\"idempotency_key\":\"i2\",\"currency\":\"EUR\",\"amount\":12345678901234567890.123456789,\"endpoint\":\"/api/invoices\",\n\"payload\": { \"b\" : [1, 2.50] ,\"a\":\"\\u00e9\\n\"} , \"AMOUNT\": 7, \"depends_on\": [], \"extra\": {\"x\": null}}",
+		`{"doc_type":"payment_application","zuora_id":"pa1","idempotency_key":"pa1","currency":"USD","amount":5,"endpoint":"/api/applications","payload":{"a":1},"event":"apply","depends_on":["p1","i1"]}`,
+	)
+	for _, line := range lines {
+		var env stage.Envelope
+		_, err := parseDocument([]byte(line), &env)
+		var want stage.Envelope
+		if werr := json.Unmarshal([]byte(line), &want); werr != nil {
+			t.Fatalf("encoding/json refused %s: %v", line, werr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "required") && !strings.Contains(err.Error(), "event") {
+			t.Errorf("parseDocument(%s): %v", line, err)
+		}
+		if !reflect.DeepEqual(env, want) {
+			t.Errorf("parseDocument read %s\nas %+v\nencoding/json reads %+v", line, env, want)
+		}
+	}
+	var env stage.Envelope
+	bad := `{"doc_type":"invoice","amount":1,}`
+	_, err = parseDocument([]byte(bad), &env)
+	werr := json.Unmarshal([]byte(bad), &stage.Envelope{})
+	if err == nil || werr == nil || !strings.Contains(err.Error(), werr.Error()) {
+		t.Errorf("parseDocument(%s) = %v; want encoding/json's error %v", bad, err, werr)
 	}
 }

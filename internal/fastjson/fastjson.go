@@ -1,5 +1,6 @@
 // Package fastjson decodes the JSON that arrives in bulk (Object Query pages
-// and their records) several times faster than encoding/json, with the same
+// and their records, the ready lines the load posts) several times faster
+// than encoding/json, with the same
 // result for every input encoding/json accepts: numbers stay json.Number,
 // field names match in any case, the last of a repeated name wins, and
 // invalid UTF-8 becomes U+FFFD. It never explains a failure: a caller that
