@@ -88,10 +88,14 @@ LEFT JOIN own_posted AS o ON o.doc_type = r.doc_type AND o.zuora_id = r.zuora_id
 //
 // and a post, repost or apply of an acknowledged reject is ACKNOWLEDGED.
 func decisionsSQL(docs []stage.DocType) string {
+	// The decisions read what the mapping made of a record (m) only when the
+	// ERP holds a live copy of it: only those payloads are digested (every
+	// payload of a month-end hour was half the statement's time).
 	var mapped []string
 	for _, dt := range docs {
 		mapped = append(mapped, fmt.Sprintf(`SELECT %s AS doc_type, CAST(zuora_id AS VARCHAR) AS zuora_id, sha256(CAST(payload AS VARCHAR)) AS sha,
-    CAST(reason_code AS VARCHAR) AS reason_code FROM %s`, lit(string(dt)), warehouse.Ident("mapped_"+string(dt))))
+    CAST(reason_code AS VARCHAR) AS reason_code FROM %s
+WHERE CAST(zuora_id AS VARCHAR) IN (SELECT zuora_id FROM erp_state WHERE live)`, lit(string(dt)), warehouse.Ident("mapped_"+string(dt))))
 	}
 	mappedSQL := "SELECT NULL AS doc_type, NULL AS zuora_id, NULL AS sha, NULL AS reason_code WHERE false"
 	if len(mapped) > 0 {
