@@ -276,10 +276,14 @@ FROM `+warehouse.Ident("mapped_"+string(dt)))
 // outputsSQL splits the events: a line the mapping made ready is ready,
 // with the transform's event, key, depends_on and reverses; one the mapping
 // rejected is a reject; the transform's skips and rejects, and the
-// quarantined records (MALFORMED), are what they are.
+// quarantined records (MALFORMED), are what they are. The ready lines are
+// made with the joins in the order written: DuckDB's optimizer, left to
+// itself, builds its hash table on the mapping's rows, payloads and all,
+// rather than on the events' (at a month-end hour 0.43 s against 0.05 s,
+// and the most memory of the step).
 const outputsSQL = `CREATE VIEW lines AS
 SELECT m.*, e.idempotency_key AS event_key, e.event, e.depends_on, e.reverses_doc_type, e.reverses_idempotency_key
-FROM events AS e JOIN mapped AS m ON m.doc_type = e.doc_type AND m.zuora_id = e.zuora_id
+FROM mapped AS m JOIN events AS e ON m.doc_type = e.doc_type AND m.zuora_id = e.zuora_id
 WHERE e.outcome = 'line'
 UNION ALL
 -- what the mapping made of a record the window does not hold: the
@@ -288,10 +292,12 @@ SELECT m.*, m.idempotency_key, NULL, NULL, NULL, NULL FROM mapped AS m
 WHERE NOT EXISTS (SELECT 1 FROM events AS e WHERE e.doc_type = m.doc_type AND e.zuora_id = m.zuora_id AND e.outcome = 'line')
   AND NOT EXISTS (SELECT 1 FROM records AS r WHERE r.doc_type = m.doc_type AND r.zuora_id = m.zuora_id);
 
+SET disabled_optimizers = 'join_order,build_side_probe_side';
 CREATE TABLE ready AS
 SELECT doc_type, zuora_id, number, event_key AS idempotency_key, customer, currency, amount, doc_date, endpoint, payload,
     event, depends_on, reverses_doc_type, reverses_idempotency_key
 FROM lines WHERE reason_code IS NULL;
+RESET disabled_optimizers;
 
 CREATE TABLE rejects AS
 SELECT doc_type, zuora_id, number, customer, currency, amount, reason_code, message FROM lines WHERE reason_code IS NOT NULL
