@@ -103,16 +103,6 @@ func (db *DB) Close() error {
 // what they freed outside DuckDB's own allocator (releaseHeap).
 func (db *DB) Exec(ctx context.Context, query string, args ...any) error {
 	defer releaseHeap(time.Now())
-	if os.Getenv("ZEE_SQL_TIMING") != "" {
-		t0 := time.Now()
-		defer func() {
-			q := strings.Join(strings.Fields(query), " ")
-			if len(q) > 160 {
-				q = q[:160]
-			}
-			fmt.Fprintf(os.Stderr, "SQLTIME %8.1f ms %s\n", float64(time.Since(t0).Microseconds())/1000, q)
-		}()
-	}
 	if _, err := db.conn.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("duckdb: %w", err)
 	}
