@@ -24,9 +24,9 @@ import (
 // maxLine is the longest NDJSON line (one document with its payload) the load accepts.
 const maxLine = 64 << 20
 
-// document is what the load keeps of one ready line for the whole run:
-// enough to order it, hold it back, mark it, tally it and write its ledger
-// rows, never its payload.
+// document is what the load knows of one ready line, its index record (see
+// index): enough to order it, hold it back, mark it, tally it and write its
+// ledger rows, never its payload.
 type document struct {
 	DocType                           stage.DocType
 	ZuoraID, IdempotencyKey, Currency string
@@ -110,48 +110,76 @@ type posting struct {
 }
 
 // readyDocuments is a window's NDJSON, verified against its manifest, and the
-// metadata of its documents in file order.
+// index of its lines in file order. close removes the index.
 type readyDocuments struct {
 	key  string
 	sum  string // the checksum verified, "" for a manifest without one
-	docs []document
+	docs *index
 }
+
+func (r *readyDocuments) close() { r.docs.close() }
 
 // readDocuments reads the window's transform manifest and streams the NDJSON it
-// commits once, verifying its checksum and keeping each document's metadata.
+// commits once, verifying its checksum and indexing each line.
 func readDocuments(ctx context.Context, st *stage.Stage, w stage.Window) (*readyDocuments, error) {
-	return readDocumentsWhere(ctx, st, w, nil)
-}
-
-// readDocumentsWhere is readDocuments keeping only the documents keep
-// accepts (every one when keep is nil): every line is still verified.
-func readDocumentsWhere(ctx context.Context, st *stage.Stage, w stage.Window, keep func(d *document) bool) (*readyDocuments, error) {
-	m, found, err := st.ReadTransform(ctx, w)
-	if err != nil {
-		return nil, fmt.Errorf("read transform manifest: %w", err)
-	}
-	if !found {
-		return nil, fmt.Errorf("window %s has no transform manifest: run the transform first", w.ID())
-	}
-	if m.Documents.Key == "" {
-		return nil, fmt.Errorf("transform manifest of window %s lists no documents object", w.ID())
-	}
-	rc, err := st.NewReader(ctx, m.Documents.Key)
-	if err != nil {
-		return nil, fmt.Errorf("read ready documents: %w", err)
-	}
-	defer rc.Close()
-	h := sha256.New()
-	docs, err := parseDocumentsWhere(m.Documents.Key, io.TeeReader(rc, h), linesHint(m), keep)
+	iw, err := newIndex()
 	if err != nil {
 		return nil, err
 	}
+	key, sum, err := scanReady(ctx, st, w, iw.add)
+	var x *index
+	if err == nil {
+		x, err = iw.done()
+	}
+	if err != nil {
+		iw.abandon()
+		return nil, err
+	}
+	return &readyDocuments{key: key, sum: sum, docs: x}, nil
+}
+
+// readDocumentsWhere reads the window's lines as readDocuments does and
+// returns, in file order, those keep accepts: every line is still verified.
+func readDocumentsWhere(ctx context.Context, st *stage.Stage, w stage.Window, keep func(d *document) bool) ([]document, error) {
+	var out []document
+	_, _, err := scanReady(ctx, st, w, func(d *document) error {
+		if keep(d) {
+			out = append(out, *d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// scanReady reads the window's transform manifest and streams the NDJSON it
+// commits once, calling fn with each line's document and verifying the
+// checksum at the end; it returns the NDJSON's key and checksum.
+func scanReady(ctx context.Context, st *stage.Stage, w stage.Window, fn func(d *document) error) (key, sum string, err error) {
+	m, found, err := st.ReadTransform(ctx, w)
+	if err != nil {
+		return "", "", fmt.Errorf("read transform manifest: %w", err)
+	}
+	if !found {
+		return "", "", fmt.Errorf("window %s has no transform manifest: run the transform first", w.ID())
+	}
+	if m.Documents.Key == "" {
+		return "", "", fmt.Errorf("transform manifest of window %s lists no documents object", w.ID())
+	}
+	rc, err := st.NewReader(ctx, m.Documents.Key)
+	if err != nil {
+		return "", "", fmt.Errorf("read ready documents: %w", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if err := eachDocument(m.Documents.Key, io.TeeReader(rc, h), linesHint(m), fn); err != nil {
+		return "", "", err
+	}
 	if m.Documents.SHA256 != "" {
 		if got := hex.EncodeToString(h.Sum(nil)); got != m.Documents.SHA256 {
-			return nil, fmt.Errorf("ready documents %s: checksum %s, manifest says %s", m.Documents.Key, got, m.Documents.SHA256)
+			return "", "", fmt.Errorf("ready documents %s: checksum %s, manifest says %s", m.Documents.Key, got, m.Documents.SHA256)
 		}
 	}
-	return &readyDocuments{key: m.Documents.Key, sum: m.Documents.SHA256, docs: docs}, nil
+	return m.Documents.Key, m.Documents.SHA256, nil
 }
 
 // linesHint is how many lines the transform manifest m says its NDJSON
@@ -168,36 +196,37 @@ func linesHint(m stage.TransformManifest) int {
 // order, keeping amounts exact; it refuses a malformed line or an
 // idempotency key listed twice.
 func parseDocuments(key string, r io.Reader) ([]document, error) {
-	return parseDocumentsWhere(key, r, 0, nil)
+	var docs []document
+	err := eachDocument(key, r, 0, func(d *document) error {
+		docs = append(docs, *d)
+		return nil
+	})
+	return docs, err
 }
 
-// parseDocumentsWhere is parseDocuments keeping, of the documents, those keep
-// accepts (every one when keep is nil), in a slice of capacity hint.
-func parseDocumentsWhere(key string, r io.Reader, hint int, keep func(d *document) bool) ([]document, error) {
-	if keep != nil {
-		hint = 0
-	}
-	docs := make([]document, 0, hint)
-	seen := make(map[string]struct{}, hint)
+// keySeeds key the digests by which eachDocument finds an idempotency key
+// listed twice: 128 bits a key, not the key (two keys share a digest once
+// in 2^64 windows of 2^32 lines).
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// eachDocument streams NDJSON envelopes from r and calls fn with each one's
+// metadata in order, keeping amounts exact; it refuses a malformed line or
+// an idempotency key listed twice. hint is how many lines r likely holds.
+func eachDocument(key string, r io.Reader, hint int, fn func(d *document) error) error {
+	seen := make(map[[2]uint64]struct{}, hint)
 	var env stage.Envelope // reused: its payload buffer grows to the longest line, once
-	err := scanLines(key, r, func(n int, line []byte) error {
+	return scanLines(key, r, func(n int, line []byte) error {
 		d, err := parseDocument(line, &env)
 		if err != nil {
 			return fmt.Errorf("%s line %d: %w", key, n, err)
 		}
-		if _, twice := seen[d.IdempotencyKey]; twice {
+		k := [2]uint64{maphash.String(keySeeds[0], d.IdempotencyKey), maphash.String(keySeeds[1], d.IdempotencyKey)}
+		if _, twice := seen[k]; twice {
 			return fmt.Errorf("%s line %d: %s %s: idempotency key %s appears twice", key, n, d.DocType, d.ZuoraID, d.IdempotencyKey)
 		}
-		seen[d.IdempotencyKey] = struct{}{}
-		if keep == nil || keep(&d) {
-			docs = append(docs, d)
-		}
-		return nil
+		seen[k] = struct{}{}
+		return fn(&d)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return docs, nil
 }
 
 // errStopScan ends scanLines early without an error.

@@ -392,3 +392,23 @@ func states(rows []stage.LedgerRow) map[string]*docState {
 	}
 	return f
 }
+
+// indexOf is an index of docs, removed when the test ends.
+func indexOf(t *testing.T, docs []document) *index {
+	t.Helper()
+	iw, err := newIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range docs {
+		if err := iw.add(&docs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := iw.done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.close)
+	return x
+}

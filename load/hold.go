@@ -108,8 +108,11 @@ type hold struct {
 // in this window are; an application until the ERP holds live every document
 // it joins. Lines of this window answer for themselves; the rest is asked of
 // r.opts.Dependencies (Unknown without one).
-func (r *run) holds(ctx context.Context, lines []document, all []document) (map[string]hold, error) {
-	p := newPlanner(lines, all, r.snapshotOf)
+func (r *run) holds(ctx context.Context, lines []document, all *index) (map[string]hold, error) {
+	p, err := newPlanner(lines, all, r.snapshotOf)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range lines {
 		p.plan(d)
 	}
@@ -158,7 +161,7 @@ type planner struct {
 // newPlanner indexes, of this window's lines all, only those the phase's
 // lines can depend on, with their states from snapshotOf, so that a phase
 // allocates by what it depends on, not by the window.
-func newPlanner(lines, all []document, snapshotOf func(keys []string) map[string]*docState) *planner {
+func newPlanner(lines []document, all *index, snapshotOf func(keys []string) map[string]*docState) (*planner, error) {
 	p := &planner{byZuora: map[string][]document{}, decided: map[string][]idHolding{}, localOf: map[string]Holding{}, asked: map[string]bool{}}
 	for _, d := range lines {
 		for _, id := range dependsOn(d) {
@@ -166,14 +169,18 @@ func newPlanner(lines, all []document, snapshotOf func(keys []string) map[string
 		}
 	}
 	var keys []string
-	for _, d := range all {
+	err := all.each(func(_ int, d *document) error {
 		if ds, ok := p.byZuora[d.ZuoraID]; ok {
-			p.byZuora[d.ZuoraID] = append(ds, d)
+			p.byZuora[d.ZuoraID] = append(ds, *d)
 			keys = append(keys, d.IdempotencyKey)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	p.snap = snapshotOf(keys)
-	return p
+	return p, nil
 }
 
 // dependsOn is the Zuora ids whose lines in this window plan looks at for d.

@@ -5,8 +5,9 @@
 // Yes on the confirmed documents, Error on those the ERP refused.
 //
 // The window's NDJSON is streamed, never held: one read verifies it and keeps
-// each document's small metadata, the next posts as it reads (a file not sorted
-// by type takes more), so memory holds only the payloads in flight.
+// each document's small metadata in a temporary file, the next posts as it
+// reads (a file not sorted by type takes more), so memory holds only the
+// payloads in flight and a ledger state per line.
 //
 // Every run of a window starts from the ledger, so a run stopped by an ERP
 // outage, a crash or Ctrl-C is resumed by running it again: confirmed documents
@@ -157,6 +158,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 	if err != nil {
 		return nil, fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
+	defer ready.close()
 	docs := ready.docs
 	if err := checkMoved(w, docs, opts.DocTypes); err != nil {
 		return nil, err
@@ -176,7 +178,7 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		breaker: &breaker{threshold: opts.BreakerThreshold},
 		holdsOn: map[string]hold{},
 	}
-	log.Info("load started", "documents", len(docs), "ledger_lines", len(state))
+	log.Info("load started", "documents", docs.len(), "ledger_lines", len(state))
 
 	stopErr := r.postAll(ctx, st, ready)
 
@@ -195,10 +197,15 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 		}
 	}
 
-	man := summarize(w, docs, r.settled(), opts.MarkRefused)
-	man.WaitsOn, man.RejectedOn = r.heldOn(docs)
-	if opts.Read != nil {
-		*opts.Read = readOf(ready, r.settled())
+	man, err := summarize(w, docs, r.settled(), opts.MarkRefused)
+	if err == nil {
+		man.WaitsOn, man.RejectedOn, err = r.heldOn(docs)
+	}
+	if err == nil && opts.Read != nil {
+		*opts.Read, err = readOf(ready, r.settled())
+	}
+	if err != nil { // the index's temporary file failed: the ledger holds every answer
+		return nil, &Error{Window: w, Err: errors.Join(err, stopErr, markErr), Kept: "the ledger holds the ERP's answer for every document it settled; the load manifest was not written"}
 	}
 	man.RunID, man.CodeVersion, man.UpdatedAt = opts.RunID, opts.CodeVersion, time.Now().UTC()
 	man.StoppedBecause = r.stopReason()
@@ -213,15 +220,19 @@ func Run(ctx context.Context, st *stage.Stage, w stage.Window, erp Poster, m Mar
 }
 
 // checkMoved refuses a window that holds documents of a type not moved.
-func checkMoved(w stage.Window, docs []document, moved []stage.DocType) error {
+func checkMoved(w stage.Window, docs *index, moved []stage.DocType) error {
 	if moved == nil {
 		return nil
 	}
 	notMoved := map[stage.DocType]int{}
-	for _, d := range docs {
+	err := docs.each(func(_ int, d *document) error {
 		if !slices.Contains(moved, d.DocType) {
 			notMoved[d.DocType]++
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load window %s: %w", w.ID(), err)
 	}
 	for _, dt := range stage.LoadOrder() {
 		if notMoved[dt] > 0 {
@@ -233,23 +244,24 @@ func checkMoved(w stage.Window, docs []document, moved []stage.DocType) error {
 
 // heldOn returns the ids that hold this run's waiting lines back, and the
 // rejected ones its dependency_rejected lines name, each sorted and once.
-func (r *run) heldOn(docs []document) (waits, rejected []string) {
+func (r *run) heldOn(docs *index) (waits, rejected []string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, d := range docs {
+	err = docs.each(func(_ int, d *document) error {
 		s, h := r.state[d.IdempotencyKey], r.holdsOn[d.IdempotencyKey]
 		if s == nil || s.held == nil || h.outcome != s.held.outcome {
-			continue
+			return nil
 		}
 		if h.outcome == stage.OutcomeWaiting {
 			waits = append(waits, h.on...)
 		} else {
 			rejected = append(rejected, h.on...)
 		}
-	}
+		return nil
+	})
 	slices.Sort(waits)
 	slices.Sort(rejected)
-	return slices.Compact(waits), slices.Compact(rejected)
+	return slices.Compact(waits), slices.Compact(rejected), err
 }
 
 // kept says what the stage holds once the ledger and the manifest m are written.
@@ -331,6 +343,7 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
+	defer ready.close()
 	state, err := ledgerStates(ctx, st, w)
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
@@ -339,7 +352,10 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 	if err != nil {
 		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
 	}
-	man := summarize(w, ready.docs, state, last.MarkRefused)
+	man, err := summarize(w, ready.docs, state, last.MarkRefused)
+	if err != nil {
+		return nil, fmt.Errorf("load status of window %s: %w", w.ID(), err)
+	}
 	man.UpdatedAt = time.Now().UTC()
 	if found {
 		man.RunID, man.CodeVersion, man.StoppedBecause = last.RunID, last.CodeVersion, last.StoppedBecause
@@ -352,13 +368,13 @@ func Pending(ctx context.Context, st *stage.Stage, w stage.Window) (*stage.LoadM
 // ledger's states, so every run reports the whole window. The load is
 // complete when no line is pending or held back waiting, every confirmed
 // document is marked and, with markRefused, every refused one marked Error.
-func summarize(w stage.Window, docs []document, state map[string]*docState, markRefused bool) *stage.LoadManifest {
+func summarize(w stage.Window, docs *index, state map[string]*docState, markRefused bool) (*stage.LoadManifest, error) {
 	type key struct {
 		docType  stage.DocType
 		currency string
 	}
 	totals := map[key]*stage.LoadTotals{}
-	for _, d := range docs {
+	err := docs.each(func(_ int, d *document) error {
 		k := key{d.DocType, d.Currency}
 		t := totals[k]
 		if t == nil {
@@ -386,6 +402,10 @@ func summarize(w stage.Window, docs []document, state map[string]*docState, mark
 		default:
 			t.Pending.Add(amount)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	man := &stage.LoadManifest{Window: w.ID(), Complete: true, Totals: []stage.LoadTotals{}, MarkRefused: markRefused}
 	for _, t := range totals {
@@ -403,5 +423,5 @@ func summarize(w stage.Window, docs []document, state map[string]*docState, mark
 		}
 		return a.Currency < b.Currency
 	})
-	return man
+	return man, nil
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,61 +21,92 @@ import (
 // Error on every document whose current payload the ERP refused for good and
 // that is not marked so yet. Applications and reversals have no flag of their
 // own. Call it only once the ledger holds every answer.
-func (r *run) markAll(ctx context.Context, docs []document) error {
-	todo := map[todoKey][]*document{} // pointers into docs: a mark costs a word, not a copy
-	r.mu.Lock()
-	for i := range docs {
-		d := &docs[i]
+//
+// The Yes batches go out as the scan of the window's lines fills them, each
+// type's last, partial one after the scan; the Error marks, one per refused
+// document, are gathered first, since another window may have marked them.
+func (r *run) markAll(ctx context.Context, docs *index) error {
+	m := r.newMarker(ctx)
+	yes := map[stage.DocType][]*document{}
+	refused := map[todoKey][]*document{}
+	err := docs.each(func(_ int, d *document) error {
+		r.mu.Lock()
 		s := r.state[d.IdempotencyKey]
+		r.mu.Unlock()
 		switch {
 		case s == nil || !d.markable():
 		case s.confirmed && !s.marked:
-			k := todoKey{d.DocType, zuora.TransferredYes}
-			todo[k] = append(todo[k], d)
+			yes[d.DocType] = append(yes[d.DocType], d)
+			if len(yes[d.DocType]) == MarkBatch {
+				m.send(d.DocType, zuora.TransferredYes, yes[d.DocType])
+				yes[d.DocType] = nil
+			}
 		case r.opts.MarkRefused && !s.confirmed && s.refuses(d.sha) && !s.markedError():
 			k := todoKey{d.DocType, zuora.TransferredError}
-			todo[k] = append(todo[k], d)
+			refused[k] = append(refused[k], d)
+		}
+		if m.broken.Load() {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopScan) {
+		return errors.Join(err, m.wait())
+	}
+	for _, docType := range stage.Documents() {
+		m.send(docType, zuora.TransferredYes, yes[docType])
+	}
+	if err := r.markedElsewhere(ctx, refused); err != nil {
+		return errors.Join(err, m.wait())
+	}
+	for _, docType := range stage.Documents() {
+		for batch := range slices.Chunk(refused[todoKey{docType, zuora.TransferredError}], MarkBatch) {
+			m.send(docType, zuora.TransferredError, batch)
 		}
 	}
-	r.mu.Unlock()
-	if err := r.markedElsewhere(ctx, todo); err != nil {
-		return err
-	}
-	return r.markBatches(ctx, todo)
+	return m.wait()
 }
 
-// markBatches sends the batches of todo, up to MarkConcurrency at once (the
-// Zuora client bounds its requests in flight besides); after a call fails no
+// marker sends write-back batches, up to MarkConcurrency at once (the Zuora
+// client bounds its requests in flight besides); after a call fails no
 // further batch starts, and the batches in flight finish and are recorded.
-func (r *run) markBatches(ctx context.Context, todo map[todoKey][]*document) error {
-	var (
-		g      errgroup.Group
-		failed atomic.Int64
-		broken atomic.Bool
-	)
-	g.SetLimit(r.opts.markConcurrency())
-	for _, value := range []string{zuora.TransferredYes, zuora.TransferredError} {
-		for _, docType := range stage.Documents() {
-			for batch := range slices.Chunk(todo[todoKey{docType, value}], MarkBatch) {
-				if broken.Load() {
-					break
-				}
-				g.Go(func() error {
-					f, err := r.markBatch(ctx, docType, value, batch)
-					failed.Add(int64(f))
-					if err != nil {
-						broken.Store(true)
-						return fmt.Errorf("write-back to Zuora failed: %w", err)
-					}
-					return nil
-				})
-			}
-		}
+type marker struct {
+	r      *run
+	ctx    context.Context
+	g      errgroup.Group
+	failed atomic.Int64
+	broken atomic.Bool
+}
+
+func (r *run) newMarker(ctx context.Context) *marker {
+	m := &marker{r: r, ctx: ctx}
+	m.g.SetLimit(r.opts.markConcurrency())
+	return m
+}
+
+// send starts the call that sets value on batch, of type docType, once a
+// call is free; nothing once a call failed or for an empty batch.
+func (m *marker) send(docType stage.DocType, value string, batch []*document) {
+	if len(batch) == 0 || m.broken.Load() {
+		return
 	}
-	if err := g.Wait(); err != nil {
+	m.g.Go(func() error {
+		f, err := m.r.markBatch(m.ctx, docType, value, batch)
+		m.failed.Add(int64(f))
+		if err != nil {
+			m.broken.Store(true)
+			return fmt.Errorf("write-back to Zuora failed: %w", err)
+		}
+		return nil
+	})
+}
+
+// wait waits for the calls sent and says how the write-back went.
+func (m *marker) wait() error {
+	if err := m.g.Wait(); err != nil {
 		return err
 	}
-	if n := failed.Load(); n > 0 {
+	if n := m.failed.Load(); n > 0 {
 		return fmt.Errorf("zuora refused to mark %d documents (see the ledger's mark_failed rows)", n)
 	}
 	return nil

@@ -44,11 +44,10 @@ func (r *run) postAll(ctx context.Context, st *stage.Stage, ready *readyDocument
 	r.mu.Lock()
 	r.cancel = cancel
 	r.mu.Unlock()
-	todo := make([]bool, len(ready.docs))
-	for i, d := range ready.docs {
-		todo[i] = r.needsPost(d)
+	passes, err := planPasses(ready.docs, func(d *document) bool { return r.needsPost(*d) })
+	if err != nil {
+		return err
 	}
-	passes := planPasses(ready.docs, todo)
 	if len(passes) > 1 {
 		r.log.Warn("ready documents are not sorted in load order: reading them once per pass", "passes", len(passes))
 	}
@@ -80,21 +79,27 @@ type pass struct {
 	count  map[int]int
 }
 
-// planPasses groups the phases with lines to post, in order, into reads of
-// the NDJSON: within one read each phase's lines all come before the next
-// phase's. A file sorted in load order, as the transform writes it, needs one read.
-func planPasses(docs []document, todo []bool) []pass {
+// planPasses groups the phases with lines to post (those todo reports, and
+// marks), in order, into reads of the NDJSON: within one read each phase's
+// lines all come before the next phase's. A file sorted in load order, as the
+// transform writes it, needs one read.
+func planPasses(docs *index, todo func(d *document) bool) ([]pass, error) {
 	first, last, count := map[int]int{}, map[int]int{}, map[int]int{}
-	for i, d := range docs {
-		if !todo[i] {
-			continue
+	marks := make([]bool, docs.len())
+	err := docs.each(func(i int, d *document) error {
+		if marks[i] = todo(d); !marks[i] {
+			return nil
 		}
-		ph := phaseOf(d)
+		ph := phaseOf(*d)
 		if _, ok := first[ph]; !ok {
 			first[ph] = i
 		}
 		last[ph] = i
 		count[ph]++
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	var out []pass
 	for ph := range phaseCount {
@@ -103,12 +108,12 @@ func planPasses(docs []document, todo []bool) []pass {
 			continue
 		}
 		if len(out) == 0 || f < out[len(out)-1].last {
-			out = append(out, pass{todo: todo, count: count})
+			out = append(out, pass{todo: marks, count: count})
 		}
 		p := &out[len(out)-1]
 		p.phases, p.last = append(p.phases, ph), last[ph]
 	}
-	return out
+	return out, nil
 }
 
 // postPass reads the NDJSON once and posts the lines of p's phases that need
@@ -151,11 +156,12 @@ type passPoster struct {
 	current int             // the phase being posted, -1 before the first
 	workers *pool           // the workers of the current phase
 	held    map[string]hold // the current phase's lines held back
+	docs    *indexReader    // the verified read's documents, as the lines come
 	next    int             // index of the next line's document in ready.docs
 }
 
 func newPassPoster(r *run, ready *readyDocuments, p pass) *passPoster {
-	pp := &passPoster{r: r, ready: ready, p: p, inPass: map[int]bool{}, current: -1}
+	pp := &passPoster{r: r, ready: ready, p: p, inPass: map[int]bool{}, current: -1, docs: ready.docs.reader()}
 	for _, ph := range p.phases {
 		pp.inPass[ph] = true
 	}
@@ -167,10 +173,14 @@ func newPassPoster(r *run, ready *readyDocuments, p pass) *passPoster {
 func (pp *passPoster) line(ctx, pctx context.Context, n int, line []byte) error {
 	i := pp.next
 	pp.next++
-	if i >= len(pp.ready.docs) {
+	want, ok, err := pp.docs.next()
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", pp.ready.key, n)
 	}
-	if want := pp.ready.docs[i]; pp.p.todo[i] && pp.inPass[phaseOf(want)] {
+	if pp.p.todo[i] && pp.inPass[phaseOf(want)] {
 		if err := pp.post(ctx, pctx, n, line, want); err != nil {
 			return err
 		}
@@ -210,7 +220,11 @@ func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
 	if pctx.Err() != nil {
 		return errStopScan
 	}
-	held, err := pp.r.holds(pctx, pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph), pp.ready.docs)
+	lines, err := pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph)
+	if err != nil {
+		return err
+	}
+	held, err := pp.r.holds(pctx, lines, pp.ready.docs)
 	if err != nil {
 		return err
 	}
@@ -229,14 +243,15 @@ func (pp *passPoster) finishPhase() {
 
 // phaseLines returns the lines of phase ph that todo marks and that a hold
 // can keep back (see mayHold): the others are posted as they come.
-func (r *run) phaseLines(docs []document, todo []bool, ph int) []document {
+func (r *run) phaseLines(docs *index, todo []bool, ph int) ([]document, error) {
 	var out []document
-	for i, d := range docs {
-		if todo[i] && phaseOf(d) == ph && mayHold(d) {
-			out = append(out, d)
+	err := docs.each(func(i int, d *document) error {
+		if todo[i] && phaseOf(*d) == ph && mayHold(*d) {
+			out = append(out, *d)
 		}
-	}
-	return out
+		return nil
+	})
+	return out, err
 }
 
 // verified takes the payload of line n of the ready documents, which the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,9 +200,15 @@ func TestPlanPasses(t *testing.T) {
 			todo := make([]bool, len(tt.types))
 			for i, dt := range tt.types {
 				kind, reverses, _ := strings.Cut(dt, ">")
-				docs[i], todo[i] = document{DocType: stage.DocType(kind), reverses: stage.DocType(reverses)}, !tt.skip[i]
+				docs[i], todo[i] = document{ZuoraID: strconv.Itoa(i), DocType: stage.DocType(kind), reverses: stage.DocType(reverses)}, !tt.skip[i]
 			}
-			got := planPasses(docs, todo)
+			got, err := planPasses(indexOf(t, docs), func(d *document) bool {
+				i, _ := strconv.Atoi(d.ZuoraID)
+				return todo[i]
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("passes = %+v; want %+v", got, tt.want)
 			}

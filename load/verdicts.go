@@ -93,11 +93,9 @@ func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied m
 		return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 	}
 	if docs == nil {
-		ready, err := readDocumentsWhere(ctx, st, w, keep)
-		if err != nil {
+		if docs, err = readDocumentsWhere(ctx, st, w, keep); err != nil {
 			return nil, fmt.Errorf("verdicts of window %s: %w", w.ID(), err)
 		}
-		docs = ready.docs
 	}
 	for _, d := range docs {
 		s := state[d.IdempotencyKey]
@@ -157,17 +155,18 @@ type Read struct {
 
 // readOf is what a Read keeps of the lines of ready once the run settled
 // them into state; nothing when ready had no checksum to verify.
-func readOf(ready *readyDocuments, state map[string]*docState) Read {
+func readOf(ready *readyDocuments, state map[string]*docState) (Read, error) {
 	if ready.sum == "" {
-		return Read{}
+		return Read{}, nil
 	}
 	out := Read{documents: ready.key + "@" + ready.sum}
-	for _, d := range ready.docs {
+	err := ready.docs.each(func(_ int, d *document) error {
 		if s := state[d.IdempotencyKey]; s != nil && s.refusedOrHeld() {
-			out.lines = append(out.lines, d)
+			out.lines = append(out.lines, *d)
 		}
-	}
-	return out
+		return nil
+	})
+	return out, err
 }
 
 // linesOf returns, of the lines r holds, those keep accepts, when r is of
