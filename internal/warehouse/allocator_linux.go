@@ -3,6 +3,7 @@ package warehouse
 /*
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 // DuckDB's builds for Linux allocate with a jemalloc of their own, whose
@@ -49,6 +50,32 @@ static ssize_t dirty_decay(void) {
 	return v;
 }
 
+// dirty_bytes is what jemalloc holds resident beyond the pages in use and
+// its own metadata: the pages freed and kept for the next allocations. 0
+// without jemalloc.
+static size_t dirty_bytes(void) {
+	if (!duckdb_je_mallctl) {
+		return 0;
+	}
+	uint64_t epoch = 1;
+	size_t len = sizeof(epoch);
+	duckdb_je_mallctl("epoch", &epoch, &len, &epoch, len); // the stats below are as of now
+	size_t resident = 0, active = 0, metadata = 0;
+	len = sizeof(size_t);
+	duckdb_je_mallctl("stats.resident", &resident, &len, NULL, 0);
+	duckdb_je_mallctl("stats.active", &active, &len, NULL, 0);
+	duckdb_je_mallctl("stats.metadata", &metadata, &len, NULL, 0);
+	return resident > active + metadata ? resident - active - metadata : 0;
+}
+
+// purge_freed_pages gives back to the system every page jemalloc keeps
+// freed, in every arena (4096 is MALLCTL_ARENAS_ALL).
+static void purge_freed_pages(void) {
+	if (duckdb_je_mallctl) {
+		duckdb_je_mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+	}
+}
+
 // The C library's malloc_trim, weak so that a C library without it (musl)
 // links and the pointer is NULL.
 extern int malloc_trim(size_t pad) __attribute__((weak));
@@ -71,43 +98,95 @@ import (
 
 var freedPages struct {
 	once   sync.Once
-	eager  sync.Once // sets the decay to 0 (readingLarge)
 	arenas int
+
+	mu    sync.Mutex
+	open  int           // databases open
+	stop  chan struct{} // ends the watch once none is
+	done  chan struct{} // closed when the watch has ended
+	purge atomic.Int64  // purges made, for the tests
 }
 
-// returnFreedPages makes DuckDB's allocator give the pages DuckDB frees back
-// to the system within smallDecay rather than after its decay of seconds,
-// and at once from the first database that reads largeInput of Parquet
-// (readingLarge): under a small memory limit DuckDB frees and allocates its
-// limit over and over as it spills, and the pages it keeps would double the
-// process's memory (at scale 1 of the benchmark, a decay of even 20ms made
-// the transform 364MB against 278MB). A small window's statements, on the
-// other hand, free a few MB each, a hundred times a second, and at once
-// makes each free an madvise and each allocation after it a page fault: a
-// third of the CPU of a test of such windows. It returns the allocator's
-// arenas so set, -1 when DuckDB has no jemalloc.
+// returnFreedPages sets the decay of DuckDB's allocator (its own jemalloc
+// on Linux) to keptDecay in every arena, once per process, so that what it
+// frees stays for its next allocations; the watch that Open starts
+// (watchFreedPages) bounds what it so keeps. It returns the arenas set, -1
+// when DuckDB has no jemalloc.
 func returnFreedPages() int {
-	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages(C.ssize_t(smallDecay.Milliseconds()))) })
+	freedPages.once.Do(func() { freedPages.arenas = int(C.return_freed_pages(C.ssize_t(keptDecay.Milliseconds()))) })
 	return freedPages.arenas
 }
 
-// readingLarge is called with the bytes of Parquet a database has viewed so
-// far: from largeInput on, DuckDB's allocator gives what it frees back at
-// once, for the rest of the process.
-func readingLarge(viewed int64) {
-	if viewed >= largeInput {
-		freedPages.eager.Do(func() { C.return_freed_pages(0) })
+// watchFreedPages starts, with the first database open, a watch that every
+// watchEvery gives back what DuckDB's allocator keeps freed once that is
+// more than keptFreed; the function it returns, which Close calls, ends the
+// watch with the last database open and gives back what is kept.
+//
+// Under a small memory limit DuckDB frees and allocates its limit over and
+// over as it spills. Given back at once (a decay of 0, as before this
+// watch), each free is an madvise and each allocation after it a page
+// fault: 2.4 million faults in a month-end hour's transform, 23 s of system
+// time beside 26 s of user time on a 2-vCPU AMD EPYC VM (49 s, 283MB). Kept
+// for jemalloc's own decay, even of 100ms, the freed pages pile up faster
+// than they are reused (366MB; 433MB at a decay of one second, in 20 s).
+// Kept up to keptFreed, the transform faults 1.1 million times, in 30 to 32
+// s, and holds 286 to 290MB (32MB: 0.9 million, 28 s, 290 to 304MB). A
+// small window's statements, which free a few MB each a hundred times a
+// second, keep theirs for the next.
+func watchFreedPages() (end func()) {
+	if returnFreedPages() < 0 {
+		return func() {}
+	}
+	f := &freedPages
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.open++; f.open == 1 {
+		f.stop, f.done = make(chan struct{}), make(chan struct{})
+		go watch(f.stop, f.done)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.open--; f.open == 0 {
+				close(f.stop)
+				<-f.done
+				C.purge_freed_pages()
+			}
+		})
 	}
 }
 
-// smallDecay is the decay until readingLarge.
-const smallDecay = 250 * time.Millisecond
+// watch gives back what DuckDB's allocator keeps freed whenever it exceeds
+// keptFreed, every watchEvery until stop is closed.
+func watch(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if int64(C.dirty_bytes()) > keptFreed {
+				C.purge_freed_pages()
+				freedPages.purge.Add(1)
+			}
+		}
+	}
+}
 
-// largeInput is a window of a thousand documents or so: a test's windows
-// of sixty view some 200KB; at a tenth of the benchmark's hour (5.7MB of raw
-// Parquet) the decay cost the transform 288MB of RSS against 212MB. A var
-// for its test.
-var largeInput int64 = 1 << 20
+// freedKept is what DuckDB's allocator keeps freed now, in bytes.
+func freedKept() int64 { return int64(C.dirty_bytes()) }
+
+// keptDecay is how long jemalloc itself keeps a freed page: long, since the
+// watch decides; keptFreed and watchEvery are the watch's bound and pace.
+const (
+	keptDecay  = 10 * time.Second
+	keptFreed  = 16 << 20
+	watchEvery = 5 * time.Millisecond
+)
 
 // decayMS is the decay DuckDB's allocator has now, in milliseconds, and -2
 // without jemalloc.

@@ -3,10 +3,10 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/internal/testutil"
 )
@@ -60,38 +60,71 @@ func TestAStatementLeavesNoFreedHeapResident(t *testing.T) {
 	}
 }
 
-// TestALargeInputReturnsFreedPagesAtOnce: DuckDB's allocator keeps what it
-// frees for smallDecay while the databases read small windows, and gives it
-// back at once from the first database that views largeInput of Parquet, so
-// that a large window's transform stays within its memory limit.
-func TestALargeInputReturnsFreedPagesAtOnce(t *testing.T) {
+// churn runs statements on db that allocate and free far more than
+// keptFreed: a table of two million strings, grouped.
+func churn(t *testing.T, db *DB) {
+	t.Helper()
 	ctx := context.Background()
-	db := openDB(t)
-	jemalloc := decayMS() != -2
-	if !jemalloc && runtime.GOARCH == "amd64" {
-		t.Fatal("DuckDB has no jemalloc of its own: its linux/amd64 build brings one")
+	if err := db.Exec(ctx, "CREATE OR REPLACE TABLE churned AS SELECT range AS i, repeat('x', 60) || range::VARCHAR AS s FROM range(2000000)"); err != nil {
+		t.Fatal(err)
 	}
-	path := manyRowGroups(t, 10)
-	fi, err := os.Stat(path)
+	if _, err := db.Strings(ctx, "SELECT count(*) FROM (SELECT s, count(*) FROM churned GROUP BY s)"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDuckDBsAllocatorKeepsFewFreedPages: while a database is open, what
+// DuckDB's allocator keeps of the memory it freed, for its next
+// allocations, is given back once it is more than keptFreed, so a large
+// window's transform stays near its memory limit without faulting in every
+// page it allocates.
+func TestDuckDBsAllocatorKeepsFewFreedPages(t *testing.T) {
+	if decayMS() == -2 {
+		if runtime.GOARCH == "amd64" {
+			t.Fatal("DuckDB has no jemalloc of its own: its linux/amd64 build brings one")
+		}
+		t.Skip("DuckDB has no jemalloc of its own here")
+	}
+	db := openDB(t)
+	if got := decayMS(); got != keptDecay.Milliseconds() {
+		t.Fatalf("decay %d ms once a database is open; want %d (the watch decides)", got, keptDecay.Milliseconds())
+	}
+	before := freedPages.purge.Load()
+	churn(t, db)
+	deadline := time.Now().Add(time.Second)
+	for freedKept() > keptFreed && time.Now().Before(deadline) {
+		time.Sleep(watchEvery)
+	}
+	if kept := freedKept(); kept > keptFreed {
+		t.Errorf("DuckDB's allocator keeps %d MB freed a second after the statements; want at most %d MB", kept>>20, keptFreed>>20)
+	}
+	if freedPages.purge.Load() == before {
+		t.Errorf("statements that freed hundreds of MB made no purge: the watch is not running")
+	}
+}
+
+// TestClosingTheLastDatabaseGivesBackWhatIsKept: once no database is open,
+// DuckDB's allocator keeps nothing freed (a run's load step does not carry
+// the transform's pages) and no watch runs.
+func TestClosingTheLastDatabaseGivesBackWhatIsKept(t *testing.T) {
+	if decayMS() == -2 {
+		t.Skip("DuckDB has no jemalloc of its own here")
+	}
+	db, err := Open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	eagerBefore := decayMS() == 0 // another test viewed a large input first
-	if got := decayMS(); jemalloc && got != smallDecay.Milliseconds() && !eagerBefore {
-		t.Fatalf("decay %d ms after Open; want %d, or 0 after a large input", got, smallDecay.Milliseconds())
-	}
-	defer func(l int64) { largeInput = l }(largeInput)
-	largeInput = 2*fi.Size() + 1 // this file is small; twice it and one byte is large
-	if err := db.ViewParquet(ctx, "small", "t", []Source{{Path: path, Window: "w"}}); err != nil {
+	churn(t, db)
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if decayMS() == 0 && !eagerBefore {
-		t.Fatal("a small input set the decay to 0")
+	freedPages.mu.Lock()
+	open := freedPages.open
+	freedPages.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d databases counted open after the only one closed", open)
 	}
-	if err := db.ViewParquet(ctx, "small_again", "t", []Source{{Path: path, Window: "w"}, {Path: path, Window: "w"}}); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := decayMS(), map[bool]int64{true: 0, false: -2}[jemalloc]; got != want {
-		t.Fatalf("decay %d ms after the database viewed %d bytes; want %d from %d", got, 3*fi.Size(), want, largeInput)
+	if kept := freedKept(); kept > 1<<20 {
+		t.Errorf("DuckDB's allocator keeps %d KB freed once no database is open; want none", kept>>10)
 	}
 }

@@ -3,7 +3,6 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/zuora-erp-etl/zuora-erp-etl/stage"
@@ -48,12 +47,6 @@ FROM read_parquet([%s], filename = '__file', hive_partitioning = false, union_by
 JOIN (VALUES %s) AS f(__path, "window") ON p.__file = f.__path`,
 			strings.Join(paths, ", "), strings.Join(pairs, ", ")))
 	}
-	for _, s := range srcs {
-		if fi, err := os.Stat(s.Path); err == nil {
-			db.viewed += fi.Size()
-		}
-	}
-	readingLarge(db.viewed)
 	q := strings.Join(parts, "\nUNION ALL BY NAME\n")
 	if err := db.Exec(ctx, "CREATE OR REPLACE VIEW "+Ident(name)+" AS "+q); err != nil {
 		return fmt.Errorf("view %s: %w", name, err)

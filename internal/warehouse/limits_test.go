@@ -122,9 +122,8 @@ func TestTablesAreWrittenInRowGroupsSizedToTheLimit(t *testing.T) {
 }
 
 // TestDuckDBsAllocatorReturnsWhatItFrees: once a database is open, DuckDB's
-// allocator (its own jemalloc on Linux) returns freed memory to the system
-// within smallDecay, in every arena (at once after a large input:
-// TestALargeInputReturnsFreedPagesAtOnce).
+// allocator (its own jemalloc on Linux) has the decay the watch over what it
+// keeps freed relies on, in every arena (TestDuckDBsAllocatorKeepsFewFreedPages).
 // Elsewhere a DuckDB without jemalloc opens all the same (-1: nothing set).
 func TestDuckDBsAllocatorReturnsWhatItFrees(t *testing.T) {
 	openDB(t)

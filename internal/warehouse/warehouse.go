@@ -27,21 +27,19 @@ type DB struct {
 	db    *sql.DB
 	conn  *sql.Conn
 	spill string // the database's own folder (its file and its spills), removed by Close
-	// viewed is the bytes of the Parquet files of its views (ViewParquet),
-	// counted again when a view is replaced: a large window's DB gives its
-	// freed memory back at once (readingLarge).
-	viewed int64
+	// unwatch ends this database's share of the watch over what DuckDB's
+	// allocator keeps freed (watchFreedPages).
+	unwatch func()
 }
 
 // Open starts an empty DuckDB whose session time zone is UTC, within the
 // process's Limits: its memory limit, its threads, and a spill folder of its
 // own, which also holds the database's file; and has DuckDB's allocator
-// return the memory it frees at once (returnFreedPages). The database is a
+// keep little of the memory it frees while it is open (watchFreedPages). The database is a
 // file, not in memory, because DuckDB writes what a CREATE TABLE AS makes to
 // a file as it goes but holds it in memory until the statement ends in an
 // in-memory database: under a small limit a large table could not be made.
 func Open(ctx context.Context) (*DB, error) {
-	returnFreedPages()
 	l := CurrentLimits()
 	spill, err := os.MkdirTemp(l.TempDir, "zuora-erp-etl-duckdb-")
 	if err != nil {
@@ -59,7 +57,7 @@ func Open(ctx context.Context) (*DB, error) {
 		os.RemoveAll(spill)
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	db := &DB{db: sqlDB, conn: conn, spill: spill}
+	db := &DB{db: sqlDB, conn: conn, spill: spill, unwatch: watchFreedPages()}
 	// The database file is scratch, removed with the folder: nothing is
 	// checkpointed into it, and all it holds is what statements wrote there.
 	settings := fmt.Sprintf(`SET TimeZone = 'UTC'; SET memory_limit = %s; SET threads = %d; SET temp_directory = %s;
@@ -87,6 +85,7 @@ func rowGroupRows(l Limits) int64 {
 func (db *DB) Close() error {
 	cerr := db.conn.Close()
 	err := db.db.Close()
+	db.unwatch()
 	rerr := os.RemoveAll(db.spill)
 	switch {
 	case err != nil:
