@@ -241,21 +241,22 @@ func (x *index) decode(b []byte) (document, error) {
 	}
 	d.DocType, d.Currency, d.Event, d.reverses = stage.DocType(name()), name(), name(), stage.DocType(name())
 	d.ZuoraID = str()
-	d.IdempotencyKey = d.ZuoraID
-	if len(b) > 0 && b[0] == 1 {
-		b = b[1:]
+	switch flag := uvarint(); flag {
+	case 0: // the key is the id
+		d.IdempotencyKey = d.ZuoraID
+	case 1:
 		d.IdempotencyKey = str()
-	} else if len(b) > 0 {
-		b = b[1:]
+	default:
+		bad = true
 	}
-	if n := uvarint(); n > 0 && n <= uint64(len(b)) {
+	if n := uvarint(); n > uint64(len(b)) {
+		bad = true // more dependencies than bytes left
+	} else if n > 0 {
 		d.deps = make([]Dep, n)
 		for i := range d.deps {
 			d.deps[i].DocType = stage.DocType(name())
 			d.deps[i].ZuoraID = str()
 		}
-	} else if n > 0 {
-		bad = true
 	}
 	fixed(d.fixed[:])
 	fixed(d.sha[:])

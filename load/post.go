@@ -139,8 +139,8 @@ func (r *run) postPass(ctx, pctx context.Context, st *stage.Stage, ready *readyD
 		return nil // stopped or cancelled: the caller reports why
 	case err != nil:
 		return err
-	case pp.next <= p.last:
-		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, pp.next)
+	case pp.docs.i <= p.last:
+		return fmt.Errorf("ready documents %s changed since they were verified: it ends after %d documents", ready.key, pp.docs.i)
 	}
 	return nil
 }
@@ -156,8 +156,7 @@ type passPoster struct {
 	current int             // the phase being posted, -1 before the first
 	workers *pool           // the workers of the current phase
 	held    map[string]hold // the current phase's lines held back
-	docs    *indexReader    // the verified read's documents, as the lines come
-	next    int             // index of the next line's document in ready.docs
+	docs    *indexReader    // the verified read's documents, as the lines come (docs.i: the lines read)
 }
 
 func newPassPoster(r *run, ready *readyDocuments, p pass) *passPoster {
@@ -171,8 +170,6 @@ func newPassPoster(r *run, ready *readyDocuments, p pass) *passPoster {
 // line takes line n of the NDJSON: it posts it when the pass is to, and
 // ends the scan after the pass's last line.
 func (pp *passPoster) line(ctx, pctx context.Context, n int, line []byte) error {
-	i := pp.next
-	pp.next++
 	want, ok, err := pp.docs.next()
 	if err != nil {
 		return err
@@ -180,6 +177,7 @@ func (pp *passPoster) line(ctx, pctx context.Context, n int, line []byte) error 
 	if !ok {
 		return fmt.Errorf("ready documents %s changed since they were verified: line %d is new", pp.ready.key, n)
 	}
+	i := pp.docs.i - 1 // the document's place in the verified read
 	if pp.p.todo[i] && pp.inPass[phaseOf(want)] {
 		if err := pp.post(ctx, pctx, n, line, want); err != nil {
 			return err

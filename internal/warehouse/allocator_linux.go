@@ -169,7 +169,7 @@ func watch(stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
-			if int64(C.dirty_bytes()) > keptFreed {
+			if freedKept() > keptFreed {
 				C.purge_freed_pages()
 				freedPages.purge.Add(1)
 			}
