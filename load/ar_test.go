@@ -384,6 +384,17 @@ func TestReversalsGoFirstAndARepostWaitsForItsReversal(t *testing.T) {
 	}
 }
 
+// TestHoldsAreDecidedAChunkAtATime runs the holds' tests again with a phase
+// decided one line at a time: a line's hold must not depend on the other
+// lines of its phase, or a peak hour's phase would decide differently from a
+// small one.
+func TestHoldsAreDecidedAChunkAtATime(t *testing.T) {
+	defer func(n int) { holdChunk = n }(holdChunk)
+	holdChunk = 1
+	t.Run("applications", TestApplicationsArePostedOnlyOnceWhatTheyJoinIsLive)
+	t.Run("reversals", TestReversalsGoFirstAndARepostWaitsForItsReversal)
+}
+
 // TestRefusedDocumentsAreMarkedError: with MarkRefused a document the ERP
 // refused for good is marked TransferredToAccounting = Error once, a confirmed
 // one Yes, an application neither; without it the refused one is left alone.

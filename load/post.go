@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,11 +219,12 @@ func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
 	if pctx.Err() != nil {
 		return errStopScan
 	}
-	lines, err := pp.r.phaseLines(pp.ready.docs, pp.p.todo, ph)
-	if err != nil {
+	held := map[string]hold{}
+	err := pp.r.eachPhaseChunk(pp.ready.docs, pp.p.todo, ph, func(lines []document) error {
+		h, err := pp.r.holds(pctx, lines, pp.ready.docs)
+		maps.Copy(held, h)
 		return err
-	}
-	held, err := pp.r.holds(pctx, lines, pp.ready.docs)
+	})
 	if err != nil {
 		return err
 	}
@@ -239,18 +241,36 @@ func (pp *passPoster) finishPhase() {
 	}
 }
 
-// phaseLines returns the lines of phase ph that todo marks and that a hold
-// can keep back (see mayHold): the others are posted as they come.
-func (r *run) phaseLines(docs *index, todo []bool, ph int) ([]document, error) {
-	var out []document
+// eachPhaseChunk calls fn with the lines of phase ph that todo marks and
+// that a hold can keep back (see mayHold), holdChunk lines at a time, in
+// file order: the others are posted as they come. A line's hold depends on
+// the lines of the window it depends on and on the ledger as the phase
+// starts, never on the other lines of its phase, so the phase is decided a
+// chunk at a time and holds a chunk, not the window's applications.
+func (r *run) eachPhaseChunk(docs *index, todo []bool, ph int, fn func(lines []document) error) error {
+	var chunk []document
 	err := docs.each(func(i int, d *document) error {
-		if todo[i] && phaseOf(*d) == ph && mayHold(*d) {
-			out = append(out, *d)
+		if !todo[i] || phaseOf(*d) != ph || !mayHold(*d) {
+			return nil
+		}
+		if chunk = append(chunk, *d); len(chunk) == holdChunk {
+			err := fn(chunk)
+			chunk = chunk[:0]
+			return err
 		}
 		return nil
 	})
-	return out, err
+	if err == nil && len(chunk) > 0 {
+		err = fn(chunk)
+	}
+	return err
 }
+
+// holdChunk is how many lines of a phase eachPhaseChunk gives at a time:
+// each chunk's holds take a scan of the window's index and a question to
+// the Dependencies, so a chunk is large enough for a few per phase of a
+// peak hour, small enough to weigh a few MB.
+var holdChunk = 8192
 
 // verified takes the payload of line n of the ready documents, which the
 // first read found to be want: as is when the line is byte for byte the one

@@ -448,3 +448,56 @@ func TestLoadMemoryPerDocumentIsALedgerState(t *testing.T) {
 		t.Errorf("the load's heap grows by %.0f bytes per document of the window; want at most %d (a ledger state)", perDoc, loadStateBytesPerDocument)
 	}
 }
+
+// TestAPhaseOfApplicationsIsNotHeldWhole loads windows of invoices, payments
+// and the applications joining them, at two sizes eight times apart, with the
+// ERP in another process: the live heap's peak grows by the lines' ledger
+// states, not by the applications of a phase and what they depend on, which
+// the holds decide a chunk at a time. Measured at 0.65 KB per application
+// and its two documents; a phase decided whole, 2 KB.
+func TestAPhaseOfApplicationsIsNotHeldWhole(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	defer func(n int) { holdChunk = n }(holdChunk)
+	holdChunk = 256 // what the test's sizes are to a peak hour
+	proc := startERPProcess(t)
+	client := erpClient(t, proc.url, 10*time.Second)
+	peak := func(n int) int64 {
+		ctx := context.Background()
+		st, err := stage.Open(ctx, "file://"+t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		e := &env{t: t, ctx: ctx, st: st}
+		var lines []stage.Envelope
+		for i := range n {
+			lines = append(lines, post(stage.Invoice, fmt.Sprintf("inv-%d-%024d", n, i), "100.00"))
+		}
+		for i := range n {
+			lines = append(lines, post(stage.Payment, fmt.Sprintf("pay-%d-%024d", n, i), "100.00"))
+		}
+		for i := range n {
+			lines = append(lines, appEnv(stage.PaymentApplication, fmt.Sprintf("app-%d-%024d", n, i),
+				fmt.Sprintf("pay-%d-%024d", n, i), fmt.Sprintf("inv-%d-%024d", n, i), "100.00"))
+		}
+		e.writeLines(testWindow, lines...)
+		lines = nil
+		h := testutil.StartLivePeak()
+		man, err := Run(ctx, st, testWindow, client, &countingMarker{}, Options{Concurrency: 4, Logger: slog.New(slog.DiscardHandler)})
+		growth := h.Growth()
+		if err != nil {
+			t.Fatalf("%d applications: %v", n, err)
+		}
+		if got := totalsOf(man, stage.PaymentApplication).Posted.Count; got != int64(n) {
+			t.Fatalf("%d applications: %d posted", n, got)
+		}
+		return growth
+	}
+	const small, large = 1000, 8000
+	a, b := min(peak(small), peak(small)), min(peak(large), peak(large))
+	perApp := float64(b-a) / (large - small)
+	t.Logf("heap peak growth: %.1f MB at %d applications, %.1f MB at %d: %.0f bytes per application and its two documents", float64(a)/(1<<20), small, float64(b)/(1<<20), large, perApp)
+	if perApp > 3*loadStateBytesPerDocument {
+		t.Errorf("the load's heap grows by %.0f bytes per application and its two documents; want at most %d (three ledger states)", perApp, 3*loadStateBytesPerDocument)
+	}
+}
