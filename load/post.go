@@ -220,7 +220,7 @@ func (pp *passPoster) startPhase(ctx, pctx context.Context, ph int) error {
 		return errStopScan
 	}
 	held := map[string]hold{}
-	err := pp.r.eachPhaseChunk(pp.ready.docs, pp.p.todo, ph, func(lines []document) error {
+	err := eachPhaseChunk(pp.ready.docs, pp.p.todo, ph, func(lines []document) error {
 		h, err := pp.r.holds(pctx, lines, pp.ready.docs)
 		maps.Copy(held, h)
 		return err
@@ -247,7 +247,7 @@ func (pp *passPoster) finishPhase() {
 // the lines of the window it depends on and on the ledger as the phase
 // starts, never on the other lines of its phase, so the phase is decided a
 // chunk at a time and holds a chunk, not the window's applications.
-func (r *run) eachPhaseChunk(docs *index, todo []bool, ph int, fn func(lines []document) error) error {
+func eachPhaseChunk(docs *index, todo []bool, ph int, fn func(lines []document) error) error {
 	var chunk []document
 	err := docs.each(func(i int, d *document) error {
 		if !todo[i] || phaseOf(*d) != ph || !mayHold(*d) {

@@ -57,14 +57,15 @@ func Verdicts(ctx context.Context, st *stage.Stage, w stage.Window, applied map[
 // the documents the window holds now and names every one of them.
 func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied map[string]bool, all bool, read *Read, fn func(Verdict) error) (parts []string, err error) {
 	state := ledgerFold{}
-	// The ids with a row in a part not applied yet; nil when that is every
-	// id: when nothing was applied before (a window's first load, the most
-	// common), a set of every id would double the fold for nothing.
+	// The ids whose verdicts are asked for: those with a row in a part not
+	// applied yet; nil when that is every id (all, or nothing applied
+	// before: a window's first load, the most common), where a set of every
+	// id would double the fold for nothing.
 	var touched map[string]bool
 	if !all && len(applied) > 0 {
 		touched = map[string]bool{}
 	}
-	isTouched := func(id string) bool { return touched == nil || touched[id] }
+	asked := func(id string) bool { return touched == nil || touched[id] }
 	parts, err = eachLedgerRow(ctx, st, w, func(part string, r *stage.LedgerRow) error {
 		s := state.add(r)
 		if touched != nil && !applied[part] {
@@ -78,7 +79,7 @@ func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied m
 	refused := false
 	for _, s := range state {
 		switch {
-		case !all && !isTouched(s.zuoraID):
+		case !asked(s.zuoraID):
 		case s.confirmed:
 			if err := fn(Verdict{DocType: stage.DocType(s.docType), ZuoraID: s.zuoraID, Confirmed: true}); err != nil {
 				return nil, err
@@ -93,7 +94,7 @@ func EachVerdict(ctx context.Context, st *stage.Stage, w stage.Window, applied m
 	// Only the lines the ledger refused or held can have such a verdict.
 	keep := func(d *document) bool {
 		s := state[d.IdempotencyKey]
-		return s != nil && s.refusedOrHeld() && (all || isTouched(d.ZuoraID))
+		return s != nil && s.refusedOrHeld() && asked(d.ZuoraID)
 	}
 	docs, err := read.linesOf(ctx, st, w, state, keep)
 	if err != nil {
